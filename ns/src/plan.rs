@@ -1,0 +1,241 @@
+//! The prepared plan: everything the child needs, as C strings and plain arrays.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::OwnedFd;
+
+use libc::{c_char, c_int, c_ulong};
+
+use crate::{Error, IdMap, JoinNs, Kind};
+
+/// A NULL-terminated array of C strings (argv, envp), built in the parent.
+#[derive(Debug, Default)]
+pub struct CStringArray {
+    strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+// SAFETY: the pointers point into `strings`, which is owned and never mutated after
+// construction; the array is only read.
+unsafe impl Send for CStringArray {}
+// SAFETY: as above, read-only.
+unsafe impl Sync for CStringArray {}
+
+impl CStringArray {
+    /// Builds the array; fails naming `what` if a string holds a NUL byte.
+    pub fn new<I, S>(what: &str, items: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Vec<u8>>,
+    {
+        let strings = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                CString::new(s).map_err(|_| Error::Plan(format!("{what}[{i}] contains a NUL byte")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(CStringArray { strings, ptrs })
+    }
+
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+
+    pub fn strings(&self) -> &[CString] {
+        &self.strings
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
+/// A path inside the root filesystem, split ahead of time so that the child can create and
+/// resolve it without building strings.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The whole path relative to the root, e.g. `sys/fs/cgroup` (`.` for the root itself).
+    pub path: CString,
+    /// For each component: (its parent path relative to the root, or "" for the root; its name).
+    pub components: Vec<(CString, CString)>,
+}
+
+impl Target {
+    /// Splits an absolute or relative in-container path. `..` components are refused.
+    pub fn new(path: &str) -> Result<Target, Error> {
+        let mut comps: Vec<&str> = Vec::new();
+        for c in path.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => return Err(Error::Plan(format!("path {path:?} has a \"..\" component"))),
+                c => comps.push(c),
+            }
+        }
+        let cs = |s: &str| {
+            CString::new(s).map_err(|_| Error::Plan(format!("path {path:?} contains a NUL byte")))
+        };
+        let mut components = Vec::with_capacity(comps.len());
+        for i in 0..comps.len() {
+            components.push((cs(&comps[..i].join("/"))?, cs(comps[i])?));
+        }
+        let whole = if comps.is_empty() {
+            ".".to_string()
+        } else {
+            comps.join("/")
+        };
+        Ok(Target {
+            path: cs(&whole)?,
+            components,
+        })
+    }
+
+    /// The path as written inside the container (with a leading slash), for messages.
+    pub fn display(&self) -> String {
+        let p = self.path.to_string_lossy();
+        if p == "." {
+            "/".into()
+        } else {
+            format!("/{p}")
+        }
+    }
+
+    pub(crate) fn parent(&self) -> &CStr {
+        match self.components.last() {
+            Some((p, _)) => p,
+            None => c"",
+        }
+    }
+}
+
+/// One mount inside the root filesystem.
+#[derive(Debug)]
+pub struct Mount {
+    /// Source: a host path for bind mounts, or the device/name for others.
+    pub source: Option<CString>,
+    pub target: Target,
+    pub fstype: Option<CString>,
+    /// Flags of the first `mount(2)` (for a bind: `MS_BIND`, maybe `MS_REC`).
+    pub flags: c_ulong,
+    pub data: Option<CString>,
+    /// For bind mounts with flags (ro, nosuid, ...): the flags of a second
+    /// `MS_BIND|MS_REMOUNT` mount; the child adds the flags the kernel has locked.
+    pub remount_flags: Option<c_ulong>,
+    /// Propagation flags applied afterwards (`MS_PRIVATE`, `MS_SHARED|MS_REC`, ...), or 0.
+    pub propagation: c_ulong,
+    /// The mount point is a file (bind mount of a file), not a directory.
+    pub is_file: bool,
+}
+
+/// A device node to create in the container.
+#[derive(Debug)]
+pub struct Device {
+    pub target: Target,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO` plus permission bits.
+    pub mode: u32,
+    pub major: u64,
+    pub minor: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// The same device on the host, bind-mounted instead of `mknod` where the child may not
+    /// create devices (a user namespace).
+    pub host_path: CString,
+}
+
+/// A symlink to create: `link` -> `target`.
+#[derive(Debug)]
+pub struct Symlink {
+    pub target: CString,
+    pub link: Target,
+}
+
+/// The root filesystem plan; needs a new mount namespace.
+#[derive(Debug)]
+pub struct Rootfs {
+    /// Host path of the root filesystem (a directory or an already mounted overlay).
+    pub path: CString,
+    /// Propagation of `/` in the new mount namespace (default `MS_SLAVE|MS_REC`).
+    pub propagation: c_ulong,
+    pub mounts: Vec<Mount>,
+    pub devices: Vec<Device>,
+    /// Bind-mount devices from the host instead of `mknod` (user namespace).
+    pub bind_devices: bool,
+    pub symlinks: Vec<Symlink>,
+    pub masked: Vec<Target>,
+    pub readonly_paths: Vec<Target>,
+    pub readonly: bool,
+    pub no_pivot: bool,
+}
+
+/// One rlimit.
+#[derive(Debug, Clone, Copy)]
+pub struct Rlimit {
+    pub resource: c_int,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Capability sets as bit masks (bit N = capability N).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caps {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+    /// The host's highest capability number (`/proc/sys/kernel/cap_last_cap`).
+    pub last_cap: u32,
+}
+
+/// The process to run.
+#[derive(Debug)]
+pub struct Process {
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+    /// Full candidate paths for `argv[0]`: the path itself when it contains a `/`, else each
+    /// PATH directory joined with it, tried in order.
+    pub exec_candidates: Vec<CString>,
+    pub cwd: CString,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<libc::gid_t>,
+    pub umask: u32,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privs: bool,
+    /// `None` leaves the capabilities as they are.
+    pub caps: Option<Caps>,
+    /// Number of fds after stdio that stay open (3 .. 3+N).
+    pub preserve_fds: u32,
+    /// Start a new session (container init).
+    pub setsid: bool,
+}
+
+/// Everything the spawn needs, prepared before the clone.
+#[derive(Debug)]
+pub struct Plan {
+    /// Namespaces to create.
+    pub new_ns: Vec<Kind>,
+    /// Namespaces to join.
+    pub join_ns: Vec<JoinNs>,
+    pub uid_map: Vec<IdMap>,
+    pub gid_map: Vec<IdMap>,
+    pub deny_setgroups: bool,
+    /// A cgroup v2 directory for `CLONE_INTO_CGROUP`.
+    pub cgroup_fd: Option<OwnedFd>,
+    pub rootfs: Option<Rootfs>,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    /// (`/proc/sys/...` path, value).
+    pub sysctls: Vec<(CString, CString)>,
+    /// Content for `/proc/self/timens_offsets` (needs a new time namespace).
+    pub time_offsets: Option<CString>,
+    pub oom_score_adj: Option<CString>,
+    pub process: Process,
+}
+
+impl Plan {
+    pub(crate) fn creates(&self, k: Kind) -> bool {
+        self.new_ns.contains(&k)
+    }
+}

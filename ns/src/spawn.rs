@@ -1,0 +1,446 @@
+//! The parent side of the spawn: one clone, then the sync protocol with the child.
+//!
+//! | message          | direction      | meaning                                                      |
+//! |------------------|----------------|--------------------------------------------------------------|
+//! | `GO`             | parent → child | id maps written (fast path), cgroups joined: go on            |
+//! | `MAPS`           | child → parent | (slow path) I unshared a user namespace: write my id maps     |
+//! | `MAPS_OK`        | parent → child | the id maps are written                                      |
+//! | `PID(n)`         | child → parent | (slow path) after the second fork, the container's pid is n  |
+//! | `READY`          | child → parent | set-up done; waiting at the start gate                       |
+//! | `START`          | parent → child | exec the process now                                         |
+//! | `ERR(step,errno,index)` | child → parent | set-up failed at `step`; the child exits 127          |
+//! | end of file      | child → parent | `execve` succeeded (the CLOEXEC socket closed)               |
+//!
+//! Fast path (no namespace to join): the clone itself creates the user, mount, pid, net, ipc
+//! and uts namespaces. Slow path (some namespace is joined): the clone creates none; the child
+//! joins with `setns` (user first) and creates with `unshare`, and a new or joined pid
+//! namespace costs a second fork (`CLONE_PARENT`, so the runtime stays the parent). The
+//! cgroup and time namespaces are always made by `unshare`, after the cgroup placement.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::c_int;
+use nix::errno::Errno;
+
+use crate::error::{ChildError, Error, Step};
+use crate::plan::Plan;
+use crate::sys;
+use crate::Kind;
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+pub(crate) mod msg {
+    pub const GO: u32 = 1;
+    pub const MAPS: u32 = 2;
+    pub const MAPS_OK: u32 = 3;
+    pub const PID: u32 = 4;
+    pub const READY: u32 = 5;
+    pub const START: u32 = 6;
+    pub const ERR: u32 = 7;
+}
+
+/// One fixed-size message on the sync socket.
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct Msg {
+    pub tag: u32,
+    pub a: i32,
+    pub b: i32,
+    pub c: u32,
+}
+
+/// A container process that has been cloned but has not exec'd yet.
+///
+/// Dropping it kills and reaps the process.
+#[derive(Debug)]
+pub struct Spawning<'p> {
+    plan: &'p Plan,
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    sock: OwnedFd,
+    in_cgroup: bool,
+    done: bool,
+}
+
+/// A running container process: it has exec'd.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+fn sys_err(what: &'static str) -> Error {
+    Error::Sys {
+        what,
+        errno: Errno::last(),
+    }
+}
+
+/// Clones the container process. The child waits for [`Spawning::go`].
+pub fn spawn(plan: &Plan) -> Result<Spawning<'_>, Error> {
+    if plan.process.argv.is_empty() {
+        return Err(Error::Plan("process args must not be empty".into()));
+    }
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: socketpair fills the two-element array.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(sys_err("socketpair"));
+    }
+    // SAFETY: both fds were just created and are owned here.
+    let parent_sock = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let tmp = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    // The child's end must not collide with the fds it preserves (3 .. 3+N).
+    let min = 3 + plan.process.preserve_fds as c_int + 1;
+    // SAFETY: duplicating an owned fd.
+    let child_fd = unsafe { libc::fcntl(tmp.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if child_fd < 0 {
+        return Err(sys_err("dup sync socket"));
+    }
+    drop(tmp);
+    // SAFETY: just duplicated, owned here.
+    let child_sock = unsafe { OwnedFd::from_raw_fd(child_fd) };
+
+    let fast = plan.join_ns.is_empty();
+    let mut flags: u64 = libc::CLONE_PIDFD as u64;
+    if fast {
+        for k in [
+            Kind::User,
+            Kind::Mount,
+            Kind::Pid,
+            Kind::Net,
+            Kind::Ipc,
+            Kind::Uts,
+        ] {
+            if plan.creates(k) {
+                flags |= k.flag() as u64;
+            }
+        }
+    }
+    let mut pidfd: c_int = -1;
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags;
+    args.pidfd = &mut pidfd as *mut c_int as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    let mut in_cgroup = false;
+    if let Some(cg) = &plan.cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cg.as_raw_fd() as u64;
+        in_cgroup = true;
+    }
+
+    // Block every signal around the clone: the child must not run the host's handlers
+    // (Python's, a server's) before it has reset them.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain sigset manipulation of the calling thread.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: clone3 with fork semantics; the child only runs `child::run`.
+    let mut pid = unsafe { sys::clone3(&mut args) };
+    if pid < 0 && matches!(Errno::last(), Errno::ENOSYS | Errno::E2BIG) {
+        in_cgroup = false;
+        // SAFETY: clone with fork semantics, as above.
+        pid = unsafe {
+            sys::clone_legacy(
+                (flags & !(CLONE_INTO_CGROUP)) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+                &mut pidfd,
+            )
+        };
+    }
+    if pid == 0 {
+        // SAFETY: we are the child; `run` never returns.
+        unsafe { crate::child::run(plan, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
+    }
+    let clone_errno = Errno::last();
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pid < 0 {
+        return Err(Error::Sys {
+            what: "clone3",
+            errno: clone_errno,
+        });
+    }
+    drop(child_sock);
+    let pidfd = if pidfd >= 0 {
+        // SAFETY: the kernel handed us this pidfd.
+        Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    } else {
+        None
+    };
+    let s = Spawning {
+        plan,
+        pid: pid as i32,
+        pidfd,
+        sock: parent_sock,
+        in_cgroup,
+        done: false,
+    };
+    if fast && plan.creates(Kind::User) {
+        s.write_maps()?;
+    }
+    Ok(s)
+}
+
+impl Spawning<'_> {
+    /// The pid of the (first) child, in the caller's pid namespace.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the clone already put the child into the plan's cgroup (`CLONE_INTO_CGROUP`).
+    pub fn placed_in_cgroup(&self) -> bool {
+        self.in_cgroup
+    }
+
+    fn write_maps(&self) -> Result<(), Error> {
+        crate::write_id_maps(
+            self.pid,
+            &self.plan.uid_map,
+            &self.plan.gid_map,
+            self.plan.deny_setgroups,
+        )
+    }
+
+    fn send(&self, tag: u32) -> Result<(), Error> {
+        let m = Msg {
+            tag,
+            ..Msg::default()
+        };
+        // SAFETY: sending a plain struct.
+        let n = unsafe {
+            libc::send(
+                self.sock.as_raw_fd(),
+                (&m as *const Msg).cast(),
+                std::mem::size_of::<Msg>(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            return Err(self.died());
+        }
+        Ok(())
+    }
+
+    /// Receives one message; `None` at end of file.
+    fn recv(&self) -> Result<Option<Msg>, Error> {
+        let mut m = Msg::default();
+        loop {
+            // SAFETY: receiving into a plain struct.
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    (&mut m as *mut Msg).cast(),
+                    std::mem::size_of::<Msg>(),
+                    0,
+                )
+            };
+            if n < 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return Err(sys_err("receiving from the container process"));
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(m));
+        }
+    }
+
+    fn child_error(&self, m: &Msg) -> Error {
+        let step = Step::from_u32(m.a as u32).unwrap_or(Step::Sync);
+        let errno = Errno::from_raw(m.b);
+        let subject = subject(self.plan, step, m.c as usize, errno);
+        self.reap();
+        Error::Child(ChildError {
+            step,
+            errno,
+            subject,
+        })
+    }
+
+    /// The child closed the socket without a word: reap it and say how it ended.
+    fn died(&self) -> Error {
+        let status = self.reap();
+        Error::ChildExited(status)
+    }
+
+    fn reap(&self) -> String {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut st, 0) };
+        if r < 0 {
+            return format!("waitpid: {}", Errno::last().desc());
+        }
+        if libc::WIFSIGNALED(st) {
+            format!("killed by signal {}", libc::WTERMSIG(st))
+        } else {
+            format!("exit status {}", libc::WEXITSTATUS(st))
+        }
+    }
+
+    /// Lets the child run its set-up (the caller has placed it in its cgroups) and waits
+    /// until it reaches the start gate.
+    pub fn go(&mut self) -> Result<(), Error> {
+        self.send(msg::GO)?;
+        loop {
+            match self.recv()? {
+                None => {
+                    self.done = true;
+                    return Err(self.died());
+                }
+                Some(m) => match m.tag {
+                    msg::MAPS => {
+                        self.write_maps()?;
+                        self.send(msg::MAPS_OK)?;
+                    }
+                    msg::PID => {
+                        // The intermediate process exits; its child is the container.
+                        let mut st = 0;
+                        // SAFETY: reaping our own child.
+                        unsafe { libc::waitpid(self.pid, &mut st, 0) };
+                        self.pid = m.a;
+                        let fd = sys::pidfd_open(self.pid);
+                        self.pidfd = if fd >= 0 {
+                            // SAFETY: fresh pidfd owned here.
+                            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+                        } else {
+                            None
+                        };
+                    }
+                    msg::READY => return Ok(()),
+                    msg::ERR => {
+                        self.done = true;
+                        return Err(self.child_error(&m));
+                    }
+                    other => {
+                        return Err(Error::Plan(format!(
+                            "unexpected message {other} from the container process"
+                        )))
+                    }
+                },
+            }
+        }
+    }
+
+    /// Opens the start gate and waits until `execve` succeeded.
+    pub fn start(mut self) -> Result<Spawned, Error> {
+        self.send(msg::START)?;
+        match self.recv()? {
+            None => {}
+            Some(m) if m.tag == msg::ERR => {
+                self.done = true;
+                return Err(self.child_error(&m));
+            }
+            Some(m) => {
+                return Err(Error::Plan(format!(
+                    "unexpected message {} from the container process",
+                    m.tag
+                )))
+            }
+        }
+        self.done = true;
+        let pidfd = match self.pidfd.take() {
+            Some(fd) => fd,
+            None => {
+                let fd = sys::pidfd_open(self.pid);
+                if fd < 0 {
+                    return Err(sys_err("pidfd_open"));
+                }
+                // SAFETY: fresh pidfd owned here.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            }
+        };
+        Ok(Spawned {
+            pid: self.pid,
+            pidfd,
+        })
+    }
+
+    /// The pidfd, if the kernel gave one.
+    pub fn pidfd(&self) -> Option<RawFd> {
+        self.pidfd.as_ref().map(|f| f.as_raw_fd())
+    }
+}
+
+impl Drop for Spawning<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        match &self.pidfd {
+            Some(fd) => {
+                sys::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
+            }
+            None => {
+                // SAFETY: the pid is our unreaped child, so it cannot have been recycled.
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            }
+        }
+        self.reap();
+    }
+}
+
+fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
+    let r = plan.rootfs.as_ref();
+    let mount = |i: usize| {
+        r.and_then(|r| r.mounts.get(i)).map(|m| {
+            let src = m
+                .source
+                .as_ref()
+                .map(|s| format!(" (source {})", s.to_string_lossy()))
+                .unwrap_or_default();
+            format!("{}{}", m.target.display(), src)
+        })
+    };
+    match step {
+        Step::Setns => plan
+            .join_ns
+            .get(i)
+            .map(|j| format!("{} {}", j.kind, j.path.display())),
+        Step::Unshare => Kind::ALL
+            .into_iter()
+            .find(|k| k.flag() as usize == i)
+            .map(|k| format!("{k} namespace")),
+        Step::Sysctl => plan
+            .sysctls
+            .get(i)
+            .map(|(p, v)| format!("{} = {}", p.to_string_lossy(), v.to_string_lossy())),
+        Step::Hostname => plan
+            .hostname
+            .as_ref()
+            .map(|h| h.to_string_lossy().into_owned()),
+        Step::RootBind | Step::RootOpen => r.map(|r| r.path.to_string_lossy().into_owned()),
+        Step::MountPoint | Step::Mount | Step::MountRemount | Step::MountPropagation => mount(i),
+        Step::Device => r.and_then(|r| r.devices.get(i)).map(|d| d.target.display()),
+        Step::Symlink => r.and_then(|r| r.symlinks.get(i)).map(|s| s.link.display()),
+        Step::Mask => r.and_then(|r| r.masked.get(i)).map(|t| t.display()),
+        Step::ReadonlyPath => r.and_then(|r| r.readonly_paths.get(i)).map(|t| t.display()),
+        Step::Rlimit => plan
+            .process
+            .rlimits
+            .get(i)
+            .map(|l| format!("resource {}", l.resource)),
+        Step::CapBounding | Step::CapAmbient => Some(format!("capability {i}")),
+        Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
+        Step::Exec => plan.process.argv.strings().first().map(|a| {
+            let a = a.to_string_lossy();
+            if errno == Errno::ENOENT {
+                format!("{a:?}: executable not found in the container")
+            } else {
+                format!("{a:?}")
+            }
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,156 @@
+//! Raw syscalls used on both sides of the clone. Everything here is async-signal-safe: no
+//! allocation, no locks.
+
+use libc::{c_char, c_int, c_long, c_uint, c_ulong};
+
+/// A `/proc/self/fd/N` path in a stack buffer.
+pub(crate) struct FdPath {
+    buf: [u8; 32],
+}
+
+impl FdPath {
+    pub(crate) fn new(fd: c_int) -> FdPath {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut buf = [0u8; 32];
+        let mut i = 0;
+        while i < PREFIX.len() {
+            buf[i] = PREFIX[i];
+            i += 1;
+        }
+        let mut digits = [0u8; 12];
+        let mut n = if fd < 0 { 0u32 } else { fd as u32 };
+        let mut d = 0;
+        loop {
+            digits[d] = b'0' + (n % 10) as u8;
+            d += 1;
+            n /= 10;
+            if n == 0 || d == digits.len() {
+                break;
+            }
+        }
+        while d > 0 {
+            d -= 1;
+            buf[i] = digits[d];
+            i += 1;
+        }
+        FdPath { buf }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr().cast()
+    }
+}
+
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+pub(crate) unsafe fn clone3(args: &mut libc::clone_args) -> c_long {
+    libc::syscall(
+        libc::SYS_clone3,
+        args as *mut libc::clone_args,
+        std::mem::size_of::<libc::clone_args>(),
+    )
+}
+
+/// clone(2) with fork semantics (no new stack).
+pub(crate) unsafe fn clone_legacy(flags: c_ulong, pidfd: *mut c_int) -> c_long {
+    libc::syscall(
+        libc::SYS_clone,
+        flags,
+        0usize,
+        pidfd,
+        std::ptr::null_mut::<c_int>(),
+        0usize,
+    )
+}
+
+pub(crate) unsafe fn openat2(dirfd: c_int, path: *const c_char, flags: u64, resolve: u64) -> c_int {
+    let mut how: libc::open_how = std::mem::zeroed();
+    how.flags = flags;
+    how.mode = 0;
+    how.resolve = resolve;
+    libc::syscall(
+        libc::SYS_openat2,
+        dirfd,
+        path,
+        &mut how as *mut libc::open_how,
+        std::mem::size_of::<libc::open_how>(),
+    ) as c_int
+}
+
+pub(crate) unsafe fn pivot_root(new: *const c_char, old: *const c_char) -> c_int {
+    libc::syscall(libc::SYS_pivot_root, new, old) as c_int
+}
+
+pub(crate) unsafe fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> c_int {
+    libc::syscall(libc::SYS_close_range, first, last, flags) as c_int
+}
+
+pub(crate) fn pidfd_open(pid: c_int) -> c_int {
+    // SAFETY: plain syscall with integer arguments.
+    unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int }
+}
+
+pub(crate) fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> c_int {
+    // SAFETY: plain syscall; a NULL siginfo is allowed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null_mut::<libc::siginfo_t>(),
+            0,
+        ) as c_int
+    }
+}
+
+#[repr(C)]
+pub(crate) struct CapHeader {
+    pub version: u32,
+    pub pid: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct CapData {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
+
+pub(crate) const CAP_V3: u32 = 0x2008_0522;
+
+pub(crate) unsafe fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
+    libc::syscall(libc::SYS_capset, hdr as *mut CapHeader, data.as_ptr()) as c_int
+}
+
+/// The host's highest capability number, from `/proc/sys/kernel/cap_last_cap` (40 if unreadable).
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// The kernel's `struct statfs` on 64-bit Linux (glibc's lacks `f_flags`).
+#[repr(C)]
+pub(crate) struct KStatfs {
+    pub f_type: libc::c_long,
+    pub f_bsize: libc::c_long,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_fsid: [c_int; 2],
+    pub f_namelen: libc::c_long,
+    pub f_frsize: libc::c_long,
+    pub f_flags: libc::c_long,
+    pub f_spare: [libc::c_long; 4],
+}
+
+pub(crate) unsafe fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
+    libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int
+}

@@ -1,0 +1,133 @@
+//! Loading and checking a bundle's `config.json`.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::{Error, Result};
+
+/// The OCI runtime-spec version this build writes and the newest it reads.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// A bundle: its directory and its parsed config.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Reads `DIR/config.json`. Errors name the bundle, or the file with line and column.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::Bundle {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if !dir.is_dir() {
+            return Err(Error::Bundle {
+                path: dir,
+                reason: "not a directory".into(),
+            });
+        }
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Bundle {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let spec = parse(&path, &text)?;
+        Ok(Bundle { dir, spec })
+    }
+
+    /// The host path of the root filesystem (`root.path`, relative to the bundle).
+    pub fn rootfs(&self) -> Result<PathBuf> {
+        let root = self.spec.root().as_ref().ok_or_else(|| Error::Config {
+            field: "root".into(),
+            reason: "missing".into(),
+        })?;
+        let p = root.path();
+        Ok(if p.is_absolute() {
+            p.clone()
+        } else {
+            self.dir.join(p)
+        })
+    }
+}
+
+/// Parses config.json text and checks its `ociVersion`.
+pub fn parse(path: &Path, text: &str) -> Result<Spec> {
+    let spec: Spec = serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        let reason = match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        Error::ConfigParse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            reason,
+        }
+    })?;
+    check_version(spec.version())?;
+    Ok(spec)
+}
+
+/// Accepts runtime-spec versions 1.0.0 up to 1.x (the spec keeps 1.x backward compatible).
+pub fn check_version(v: &str) -> Result<()> {
+    let bad = |reason: String| Error::Config {
+        field: "ociVersion".into(),
+        reason,
+    };
+    if v.is_empty() {
+        return Err(bad("missing".into()));
+    }
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.parse::<u64>().is_err())
+    {
+        return Err(bad(format!(
+            "{v:?} is not a version (want MAJOR.MINOR.PATCH)"
+        )));
+    }
+    if parts[0] != "1" {
+        return Err(bad(format!(
+            "unsupported version {v:?}: corral supports 1.0.0 to 1.x (writes {OCI_VERSION})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.2").is_ok());
+        assert!(check_version("1.2.0").is_ok());
+        assert!(check_version("1.0.0-rc1").is_ok());
+        assert!(check_version("2.0.0")
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported"));
+        assert!(check_version("banana")
+            .unwrap_err()
+            .to_string()
+            .contains("not a version"));
+        assert!(check_version("").is_err());
+    }
+
+    #[test]
+    fn parse_error_has_line_and_column() {
+        let e = parse(
+            Path::new("/b/config.json"),
+            "{\n  \"ociVersion\": \"1.0.0\",\n  oops\n}",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("/b/config.json:3:3: "), "{s}");
+    }
+}

@@ -1,0 +1,833 @@
+//! Turns an OCI spec into the spawn plan of the `ns` crate: every string, path, flag and
+//! number the child needs, checked and converted before the clone.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use libc::c_ulong;
+use ns::{
+    CStringArray, Caps, Device, IdMap, JoinNs, Kind, Mount, Plan, Process, Rlimit, Rootfs, Symlink,
+    Target,
+};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::names::{cap_number, rlimit_number, serde_name};
+use crate::{Error, Result};
+
+/// The default PATH when the process env has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A cgroup directory to show inside the container under `/sys/fs/cgroup/<name>`.
+#[derive(Debug, Clone)]
+pub struct CgroupView {
+    /// Sub-directory name (`memory`, `cpu,cpuacct`, `unified`), or "" for a pure v2 host.
+    pub name: String,
+    pub host_dir: PathBuf,
+}
+
+/// Inputs to the plan beyond the spec.
+pub struct Inputs<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    /// Host path of the root filesystem (root.path, or the mounted overlay).
+    pub rootfs: &'a Path,
+    pub cgroups: &'a [CgroupView],
+    pub cgroup_fd: Option<std::os::fd::OwnedFd>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::Config {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn cstr(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
+    CString::new(s).map_err(|_| cfg(field, "contains a NUL byte"))
+}
+
+fn target(field: &str, p: &str) -> Result<Target> {
+    Target::new(p).map_err(|e| cfg(field, e.to_string()))
+}
+
+fn ns_kind(t: LinuxNamespaceType) -> Kind {
+    match t {
+        LinuxNamespaceType::Mount => Kind::Mount,
+        LinuxNamespaceType::Cgroup => Kind::Cgroup,
+        LinuxNamespaceType::Uts => Kind::Uts,
+        LinuxNamespaceType::Ipc => Kind::Ipc,
+        LinuxNamespaceType::User => Kind::User,
+        LinuxNamespaceType::Pid => Kind::Pid,
+        LinuxNamespaceType::Network => Kind::Net,
+        LinuxNamespaceType::Time => Kind::Time,
+    }
+}
+
+/// Builds the plan.
+pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
+    let spec = inp.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+
+    // Namespaces.
+    let mut new_ns = Vec::new();
+    let mut join_ns: Vec<JoinNs> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, n) in linux
+        .namespaces()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let kind = ns_kind(n.typ());
+        let field = format!("linux.namespaces[{i}]");
+        if !seen.insert(kind) {
+            return Err(cfg(field, format!("{kind} namespace listed twice")));
+        }
+        match n.path() {
+            Some(p) => join_ns.push(
+                JoinNs::open(kind, p).map_err(|e| cfg(format!("{field}.path"), e.to_string()))?,
+            ),
+            None => new_ns.push(kind),
+        }
+    }
+    let has = |k: Kind| seen.contains(&k);
+    let creates = |k: Kind| new_ns.contains(&k);
+    let userns = has(Kind::User);
+
+    // Id maps.
+    let maps = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMap> {
+        v.clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| IdMap {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                count: m.size(),
+            })
+            .collect()
+    };
+    let uid_map = maps(linux.uid_mappings());
+    let gid_map = maps(linux.gid_mappings());
+    if creates(Kind::User) && (uid_map.is_empty() || gid_map.is_empty()) {
+        return Err(cfg(
+            "linux.uidMappings",
+            "a new user namespace needs linux.uidMappings and linux.gidMappings",
+        ));
+    }
+    if !creates(Kind::User) && (!uid_map.is_empty() || !gid_map.is_empty()) {
+        return Err(cfg(
+            "linux.uidMappings",
+            "id mappings given without a new user namespace",
+        ));
+    }
+
+    // Hostname, domainname, sysctls, time offsets.
+    let hostname = match spec.hostname() {
+        Some(h) if !h.is_empty() => {
+            if !has(Kind::Uts) {
+                return Err(cfg(
+                    "hostname",
+                    "setting the hostname needs a uts namespace",
+                ));
+            }
+            Some(cstr("hostname", h.as_str())?)
+        }
+        _ => None,
+    };
+    let domainname = match spec.domainname() {
+        Some(h) if !h.is_empty() => {
+            if !has(Kind::Uts) {
+                return Err(cfg(
+                    "domainname",
+                    "setting the domainname needs a uts namespace",
+                ));
+            }
+            Some(cstr("domainname", h.as_str())?)
+        }
+        _ => None,
+    };
+    let mut sysctls = Vec::new();
+    let mut keys: Vec<_> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    keys.sort();
+    for (k, v) in keys {
+        let field = format!("linux.sysctl.{k}");
+        check_sysctl(&k, &has).map_err(|r| cfg(&field, r))?;
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        if !Path::new(&path).exists() {
+            return Err(cfg(
+                field,
+                format!("unknown sysctl ({path} does not exist)"),
+            ));
+        }
+        sysctls.push((cstr(&field, path)?, cstr(&field, v)?));
+    }
+    let time_offsets = match linux.time_offsets() {
+        Some(map) if !map.is_empty() => {
+            if !creates(Kind::Time) {
+                return Err(cfg("linux.timeOffsets", "needs a new time namespace"));
+            }
+            let mut s = String::new();
+            for (clock, off) in map {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(cfg(
+                        format!("linux.timeOffsets.{clock}"),
+                        "unknown clock (monotonic or boottime)",
+                    ));
+                }
+                s.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            Some(cstr("linux.timeOffsets", s)?)
+        }
+        _ => None,
+    };
+
+    let process = process(spec, userns, inp.preserve_fds)?;
+    let oom_score_adj = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+        .map(|v| {
+            if !(-1000..=1000).contains(&v) {
+                return Err(cfg(
+                    "process.oomScoreAdj",
+                    format!("{v} is outside -1000..1000"),
+                ));
+            }
+            cstr("process.oomScoreAdj", v.to_string())
+        })
+        .transpose()?;
+
+    let rootfs = if has(Kind::Mount) {
+        Some(rootfs(&inp, &linux, userns, creates(Kind::Net))?)
+    } else {
+        return Err(cfg(
+            "linux.namespaces",
+            "a mount namespace is required (corral sets up the root filesystem in it)",
+        ));
+    };
+
+    Ok(Plan {
+        new_ns,
+        join_ns,
+        uid_map,
+        gid_map,
+        deny_setgroups: false,
+        cgroup_fd: inp.cgroup_fd,
+        rootfs,
+        hostname,
+        domainname,
+        sysctls,
+        time_offsets,
+        oom_score_adj,
+        process,
+    })
+}
+
+/// Only namespaced sysctls may be set, and only with their namespace.
+fn check_sysctl(k: &str, has: &dyn Fn(Kind) -> bool) -> std::result::Result<(), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
+        return if has(Kind::Ipc) {
+            Ok(())
+        } else {
+            Err("needs an ipc namespace".into())
+        };
+    }
+    if k.starts_with("net.") {
+        return if has(Kind::Net) {
+            Ok(())
+        } else {
+            Err("needs a network namespace".into())
+        };
+    }
+    if k == "kernel.hostname" || k == "kernel.domainname" {
+        return if has(Kind::Uts) {
+            Ok(())
+        } else {
+            Err("needs a uts namespace".into())
+        };
+    }
+    Err("not a namespaced sysctl: it would change the host".into())
+}
+
+fn process(spec: &Spec, userns: bool, preserve_fds: u32) -> Result<Process> {
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| cfg("process", "missing"))?;
+    let args = p.args().clone().unwrap_or_default();
+    if args.is_empty() || args[0].is_empty() {
+        return Err(cfg("process.args", "must not be empty"));
+    }
+    let env = p.env().clone().unwrap_or_default();
+    for (i, e) in env.iter().enumerate() {
+        if !e.contains('=') {
+            return Err(cfg(
+                format!("process.env[{i}]"),
+                format!("{e:?} is not KEY=VALUE"),
+            ));
+        }
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let arg0 = &args[0];
+    let exec_candidates = if arg0.contains('/') {
+        vec![cstr("process.args[0]", arg0.as_str())?]
+    } else {
+        path_var
+            .split(':')
+            .map(|d| {
+                let d = if d.is_empty() { "." } else { d };
+                cstr(
+                    "process.env PATH",
+                    format!("{}/{arg0}", d.trim_end_matches('/')),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let cwd = p.cwd().to_string_lossy().into_owned();
+    if !cwd.starts_with('/') {
+        return Err(cfg(
+            "process.cwd",
+            format!("{cwd:?} is not an absolute path"),
+        ));
+    }
+    let user = p.user();
+    let mut rlimits = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, r) in p.rlimits().clone().unwrap_or_default().iter().enumerate() {
+        let name = serde_name(&r.typ());
+        let field = format!("process.rlimits[{i}]");
+        let resource =
+            rlimit_number(&name).ok_or_else(|| cfg(&field, format!("unknown rlimit {name:?}")))?;
+        if !seen.insert(resource) {
+            return Err(cfg(field, format!("{name} given twice")));
+        }
+        if r.soft() > r.hard() {
+            return Err(cfg(
+                field,
+                format!(
+                    "{name}: soft limit {} above hard limit {}",
+                    r.soft(),
+                    r.hard()
+                ),
+            ));
+        }
+        rlimits.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    let caps = match p.capabilities() {
+        None => None,
+        Some(c) => {
+            let set = |field: &str, v: &Option<oci_spec::runtime::Capabilities>| -> Result<u64> {
+                let mut bits = 0u64;
+                for cap in v.clone().unwrap_or_default() {
+                    let name = serde_name(&cap);
+                    let n = cap_number(&name).ok_or_else(|| {
+                        cfg(
+                            format!("process.capabilities.{field}"),
+                            format!("unknown capability {name:?}"),
+                        )
+                    })?;
+                    bits |= 1 << n;
+                }
+                Ok(bits)
+            };
+            let mut caps = Caps {
+                bounding: set("bounding", c.bounding())?,
+                effective: set("effective", c.effective())?,
+                permitted: set("permitted", c.permitted())?,
+                inheritable: set("inheritable", c.inheritable())?,
+                ambient: set("ambient", c.ambient())?,
+                last_cap: ns::last_cap(),
+            };
+            // The kernel raises an ambient capability only if it is permitted and
+            // inheritable; like runc, leave out the others with a warning.
+            let dropped = caps.ambient & !(caps.permitted & caps.inheritable);
+            if dropped != 0 {
+                tracing::debug!(
+                    "process.capabilities.ambient: {dropped:#x} not raised (ambient capabilities must also be permitted and inheritable)"
+                );
+                caps.ambient &= caps.permitted & caps.inheritable;
+            }
+            // What we do not hold ourselves we cannot give (the bounding set of this host may
+            // lack some, e.g. CAP_SYS_RESOURCE). Name the first such capability.
+            let held = held_caps();
+            let wanted = caps.permitted | caps.effective | caps.ambient;
+            if !userns && wanted & !held != 0 {
+                let n = (0..64)
+                    .find(|b| wanted & !held & (1 << b) != 0)
+                    .unwrap_or(0);
+                return Err(cfg(
+                    "process.capabilities",
+                    format!(
+                        "{} is not in this runtime's own permitted set, so it cannot be granted",
+                        crate::names::CAPS.get(n).copied().unwrap_or("?")
+                    ),
+                ));
+            }
+            Some(caps)
+        }
+    };
+    let umask = user.umask().unwrap_or(0o022);
+    Ok(Process {
+        argv: CStringArray::new("process.args", args.clone())
+            .map_err(|e| cfg("process.args", e.to_string()))?,
+        envp: CStringArray::new("process.env", env)
+            .map_err(|e| cfg("process.env", e.to_string()))?,
+        exec_candidates,
+        cwd: cstr("process.cwd", cwd)?,
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask,
+        rlimits,
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+        caps,
+        preserve_fds,
+        setsid: true,
+    })
+}
+
+fn held_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapPrm:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Parsed mount options.
+struct MountOpts {
+    flags: c_ulong,
+    clear: c_ulong,
+    propagation: c_ulong,
+    bind: bool,
+    rec: bool,
+    data: Vec<String>,
+}
+
+fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
+    let mut o = MountOpts {
+        flags: 0,
+        clear: 0,
+        propagation: 0,
+        bind: false,
+        rec: false,
+        data: Vec::new(),
+    };
+    for opt in opts {
+        let (set, clear): (c_ulong, c_ulong) = match opt.as_str() {
+            "ro" => (libc::MS_RDONLY, 0),
+            "rw" => (0, libc::MS_RDONLY),
+            "nosuid" => (libc::MS_NOSUID, 0),
+            "suid" => (0, libc::MS_NOSUID),
+            "nodev" => (libc::MS_NODEV, 0),
+            "dev" => (0, libc::MS_NODEV),
+            "noexec" => (libc::MS_NOEXEC, 0),
+            "exec" => (0, libc::MS_NOEXEC),
+            "sync" => (libc::MS_SYNCHRONOUS, 0),
+            "async" => (0, libc::MS_SYNCHRONOUS),
+            "dirsync" => (libc::MS_DIRSYNC, 0),
+            "remount" => (libc::MS_REMOUNT, 0),
+            "mand" => (libc::MS_MANDLOCK, 0),
+            "nomand" => (0, libc::MS_MANDLOCK),
+            "atime" => (0, libc::MS_NOATIME),
+            "noatime" => (libc::MS_NOATIME, 0),
+            "diratime" => (0, libc::MS_NODIRATIME),
+            "nodiratime" => (libc::MS_NODIRATIME, 0),
+            "relatime" => (libc::MS_RELATIME, 0),
+            "norelatime" => (0, libc::MS_RELATIME),
+            "strictatime" => (libc::MS_STRICTATIME, 0),
+            "nostrictatime" => (0, libc::MS_STRICTATIME),
+            "bind" => {
+                o.bind = true;
+                (0, 0)
+            }
+            "rbind" => {
+                o.bind = true;
+                o.rec = true;
+                (0, 0)
+            }
+            "private" => {
+                o.propagation = libc::MS_PRIVATE;
+                (0, 0)
+            }
+            "rprivate" => {
+                o.propagation = libc::MS_PRIVATE | libc::MS_REC;
+                (0, 0)
+            }
+            "shared" => {
+                o.propagation = libc::MS_SHARED;
+                (0, 0)
+            }
+            "rshared" => {
+                o.propagation = libc::MS_SHARED | libc::MS_REC;
+                (0, 0)
+            }
+            "slave" => {
+                o.propagation = libc::MS_SLAVE;
+                (0, 0)
+            }
+            "rslave" => {
+                o.propagation = libc::MS_SLAVE | libc::MS_REC;
+                (0, 0)
+            }
+            "unbindable" => {
+                o.propagation = libc::MS_UNBINDABLE;
+                (0, 0)
+            }
+            "runbindable" => {
+                o.propagation = libc::MS_UNBINDABLE | libc::MS_REC;
+                (0, 0)
+            }
+            "idmap" | "ridmap" => {
+                return Err(cfg(
+                    field,
+                    format!("option {opt:?}: idmapped mounts are not supported yet"),
+                ))
+            }
+            "tmpcopyup" => return Err(cfg(field, "option \"tmpcopyup\" is not supported")),
+            other => {
+                if other.contains(',') {
+                    return Err(cfg(field, format!("option {other:?} contains a comma")));
+                }
+                o.data.push(other.to_string());
+                (0, 0)
+            }
+        };
+        o.flags = (o.flags | set) & !clear;
+        o.clear |= clear;
+    }
+    Ok(o)
+}
+
+fn rootfs(
+    inp: &Inputs<'_>,
+    linux: &oci_spec::runtime::Linux,
+    userns: bool,
+    new_net: bool,
+) -> Result<Rootfs> {
+    let spec = inp.spec;
+    let root = inp.rootfs;
+    if !root.is_dir() {
+        return Err(cfg(
+            "root.path",
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+        Some("private") => libc::MS_PRIVATE,
+        Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
+        Some("slave") => libc::MS_SLAVE,
+        Some("rslave") => libc::MS_SLAVE | libc::MS_REC,
+        Some("shared") => libc::MS_SHARED,
+        Some("rshared") => libc::MS_SHARED | libc::MS_REC,
+        Some("unbindable") => libc::MS_UNBINDABLE,
+        Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
+        Some(other) => {
+            return Err(cfg(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {other:?}"),
+            ))
+        }
+    };
+    let mut mounts = Vec::new();
+    let mut dev_bound = false;
+    let mut has_pts = false;
+    for (i, m) in spec.mounts().clone().unwrap_or_default().iter().enumerate() {
+        let field = format!("mounts[{i}]");
+        let dest = m.destination().to_string_lossy().into_owned();
+        if dest.is_empty() {
+            return Err(cfg(format!("{field}.destination"), "empty"));
+        }
+        let t = target(&format!("{field}.destination"), &dest)?;
+        let opts = parse_options(
+            &format!("{field}.options"),
+            &m.options().clone().unwrap_or_default(),
+        )?;
+        let typ = m.typ().clone().unwrap_or_default();
+        let bind = opts.bind || typ == "bind";
+        let data = if opts.data.is_empty() {
+            None
+        } else {
+            Some(cstr(&field, opts.data.join(","))?)
+        };
+        if typ == "cgroup" || typ == "cgroup2" {
+            cgroup_mounts(&field, t, &opts, inp.cgroups, &mut mounts)?;
+            continue;
+        }
+        if bind {
+            let src = m
+                .source()
+                .clone()
+                .ok_or_else(|| cfg(format!("{field}.source"), "a bind mount needs a source"))?;
+            let src = if src.is_absolute() {
+                src
+            } else {
+                inp.bundle.join(src)
+            };
+            let meta = std::fs::metadata(&src)
+                .map_err(|e| cfg(format!("{field}.source"), format!("{}: {e}", src.display())))?;
+            if dest == "/dev" || dest == "/dev/" {
+                dev_bound = true;
+            }
+            let user_flags = opts.flags & !libc::MS_REMOUNT;
+            mounts.push(Mount {
+                source: Some(cstr(&field, src.to_string_lossy().as_bytes())?),
+                target: t,
+                fstype: None,
+                flags: libc::MS_BIND | if opts.rec { libc::MS_REC } else { 0 },
+                data: None,
+                remount_flags: if user_flags != 0 {
+                    Some(user_flags)
+                } else {
+                    None
+                },
+                propagation: opts.propagation,
+                is_file: !meta.is_dir(),
+            });
+            continue;
+        }
+        if typ.is_empty() {
+            return Err(cfg(
+                format!("{field}.type"),
+                "missing (and not a bind mount)",
+            ));
+        }
+        if typ == "devpts" {
+            has_pts = true;
+        }
+        // sysfs can only be mounted by the owner of the network namespace; in a user
+        // namespace without its own network namespace, bind the host's /sys instead.
+        if typ == "sysfs" && userns && !new_net {
+            mounts.push(Mount {
+                source: Some(c"/sys".into()),
+                target: t,
+                fstype: None,
+                flags: libc::MS_BIND | libc::MS_REC,
+                data: None,
+                remount_flags: Some(opts.flags | libc::MS_RDONLY),
+                propagation: 0,
+                is_file: false,
+            });
+            continue;
+        }
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.clone());
+        mounts.push(Mount {
+            source: Some(cstr(&field, source)?),
+            target: t,
+            fstype: Some(cstr(&field, typ.as_str())?),
+            flags: opts.flags,
+            data,
+            remount_flags: None,
+            propagation: opts.propagation,
+            is_file: false,
+        });
+    }
+
+    // Devices: the defaults, then the spec's (a spec device replaces a default of its path).
+    let mut devices = Vec::new();
+    let mut symlinks = Vec::new();
+    if !dev_bound {
+        let mut list: Vec<(String, u32, u64, u64, u32, u32, u32)> = vec![
+            ("/dev/null".into(), libc::S_IFCHR, 1, 3, 0o666, 0, 0),
+            ("/dev/zero".into(), libc::S_IFCHR, 1, 5, 0o666, 0, 0),
+            ("/dev/full".into(), libc::S_IFCHR, 1, 7, 0o666, 0, 0),
+            ("/dev/random".into(), libc::S_IFCHR, 1, 8, 0o666, 0, 0),
+            ("/dev/urandom".into(), libc::S_IFCHR, 1, 9, 0o666, 0, 0),
+            ("/dev/tty".into(), libc::S_IFCHR, 5, 0, 0o666, 0, 0),
+        ];
+        for (i, d) in linux
+            .devices()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let field = format!("linux.devices[{i}]");
+            let path = d.path().to_string_lossy().into_owned();
+            if !path.starts_with("/dev/") {
+                return Err(cfg(
+                    format!("{field}.path"),
+                    format!("{path:?} is not under /dev"),
+                ));
+            }
+            let kind = match serde_name(&d.typ()).as_str() {
+                "c" | "u" => libc::S_IFCHR,
+                "b" => libc::S_IFBLK,
+                "p" => libc::S_IFIFO,
+                other => {
+                    return Err(cfg(
+                        format!("{field}.type"),
+                        format!("{other:?} is not c, u, b or p"),
+                    ))
+                }
+            };
+            let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
+            let entry = (
+                path.clone(),
+                kind,
+                d.major() as u64,
+                d.minor() as u64,
+                perm,
+                d.uid().unwrap_or(0),
+                d.gid().unwrap_or(0),
+            );
+            list.retain(|x| x.0 != path);
+            list.push(entry);
+        }
+        for (i, (path, kind, major, minor, perm, uid, gid)) in list.into_iter().enumerate() {
+            let field = format!("linux.devices[{i}]");
+            devices.push(Device {
+                target: target(&field, &path)?,
+                mode: kind | perm,
+                major,
+                minor,
+                uid,
+                gid,
+                host_path: cstr(&field, path.as_str())?,
+            });
+        }
+        let mut links = vec![
+            ("/proc/self/fd", "/dev/fd"),
+            ("/proc/self/fd/0", "/dev/stdin"),
+            ("/proc/self/fd/1", "/dev/stdout"),
+            ("/proc/self/fd/2", "/dev/stderr"),
+        ];
+        if has_pts {
+            links.push(("pts/ptmx", "/dev/ptmx"));
+        }
+        for (to, link) in links {
+            symlinks.push(Symlink {
+                target: cstr("symlink", to)?,
+                link: target("symlink", link)?,
+            });
+        }
+    }
+    let paths = |field: &str, v: &Option<Vec<String>>| -> Result<Vec<Target>> {
+        v.clone()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let f = format!("{field}[{i}]");
+                if !p.starts_with('/') {
+                    return Err(cfg(f, format!("{p:?} is not an absolute path")));
+                }
+                target(&f, p)
+            })
+            .collect()
+    };
+    Ok(Rootfs {
+        path: cstr("root.path", root.to_string_lossy().as_bytes())?,
+        propagation,
+        mounts,
+        devices,
+        bind_devices: userns,
+        symlinks,
+        masked: paths("linux.maskedPaths", linux.masked_paths())?,
+        readonly_paths: paths("linux.readonlyPaths", linux.readonly_paths())?,
+        readonly: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        no_pivot: inp.no_pivot,
+    })
+}
+
+/// The cgroup mount: on v1 and hybrid hosts a tmpfs with each hierarchy's container cgroup
+/// bound under it; on a pure v2 host the container's cgroup bound at the destination.
+fn cgroup_mounts(
+    field: &str,
+    t: Target,
+    opts: &MountOpts,
+    views: &[CgroupView],
+    out: &mut Vec<Mount>,
+) -> Result<()> {
+    let ro = opts.flags & libc::MS_RDONLY != 0;
+    let base = opts.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    let bind = |target: Target, dir: &Path, out: &mut Vec<Mount>| -> Result<()> {
+        out.push(Mount {
+            source: Some(cstr(field, dir.to_string_lossy().as_bytes())?),
+            target,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+            remount_flags: Some(base | if ro { libc::MS_RDONLY } else { 0 }),
+            propagation: 0,
+            is_file: false,
+        });
+        Ok(())
+    };
+    if let [v] = views {
+        if v.name.is_empty() {
+            return bind(t, &v.host_dir, out);
+        }
+    }
+    let dest = t.display();
+    out.push(Mount {
+        source: Some(c"tmpfs".into()),
+        target: t.clone(),
+        fstype: Some(c"tmpfs".into()),
+        flags: base,
+        data: Some(c"mode=755".into()),
+        remount_flags: None,
+        propagation: 0,
+        is_file: false,
+    });
+    for v in views {
+        let sub = target(field, &format!("{dest}/{}", v.name))?;
+        bind(sub, &v.host_dir, out)?;
+    }
+    if ro {
+        out.push(Mount {
+            source: None,
+            target: t,
+            fstype: None,
+            flags: libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            data: Some(c"mode=755".into()),
+            remount_flags: None,
+            propagation: 0,
+            is_file: false,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! A content-addressed store of unpacked layers.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::ops::Deref;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::layer::unpack_layer;
+
+/// A layer digest, always `sha256:<64 lower-case hex digits>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(String);
+
+impl Digest {
+    /// Parse and validate a `sha256:<hex>` string.
+    pub fn parse(s: &str) -> Result<Self> {
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| Error::InvalidDigest(s.into()))?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::InvalidDigest(s.into()));
+        }
+        Ok(Digest(s.to_string()))
+    }
+
+    /// The full `sha256:<hex>` string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Only the hex part.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Deref for Digest {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Digest {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Layers unpacked in overlay format under `<root>/sha256/<hex>/`, keyed by
+/// the sha256 of the uncompressed tar stream (the OCI "diff ID").
+///
+/// Imports unpack into `<root>/tmp/` and are renamed into place atomically,
+/// so a layer directory is either absent or complete. Layer directories are
+/// meant to be used read-only (as overlay lowers). Stale `tmp/` entries left by
+/// a crash are not cleaned up automatically.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl LayerStore {
+    /// Open (creating if needed) a store rooted at `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        for d in [root.to_path_buf(), root.join("sha256"), root.join("tmp")] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&d)
+                .map_err(|e| Error::io("mkdir", &d, e))?;
+        }
+        Ok(LayerStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn temp_dir(&self, what: &str) -> Result<PathBuf> {
+        loop {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let p = self
+                .root
+                .join("tmp")
+                .join(format!("{what}-{}-{n}-{nanos}", std::process::id()));
+            match fs::DirBuilder::new().mode(0o755).create(&p) {
+                Ok(()) => return Ok(p),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io("mkdir", &p, e)),
+            }
+        }
+    }
+
+    /// Unpack a layer tar into the store and return the sha256 of its bytes.
+    /// Importing content that is already present keeps the existing copy.
+    pub fn import<R: Read>(&self, tar: R) -> Result<Digest> {
+        let tmp = self.temp_dir("import")?;
+        let mut hr = HashingReader {
+            inner: tar,
+            hasher: Sha256::new(),
+        };
+        let res = unpack_layer(&mut hr, &tmp).and_then(|()| {
+            // Hash the trailer and any padding after the end-of-archive marker too.
+            io::copy(&mut hr, &mut io::sink())
+                .map(drop)
+                .map_err(|source| Error::Tar {
+                    op: "reading",
+                    source,
+                })
+        });
+        if let Err(e) = res {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let hex: String = hr
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest = Digest(format!("sha256:{hex}"));
+        let dst = self.root.join("sha256").join(&hex);
+        match fs::rename(&tmp, &dst) {
+            Ok(()) => Ok(digest),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+                Ok(digest)
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(Error::io("rename", &dst, e))
+            }
+        }
+    }
+
+    fn dir_of(&self, digest: &str) -> Result<PathBuf> {
+        let d = Digest::parse(digest)?;
+        Ok(self.root.join("sha256").join(d.hex()))
+    }
+
+    /// The unpacked directory of a stored layer.
+    pub fn path(&self, digest: &str) -> Result<PathBuf> {
+        let p = self.dir_of(digest)?;
+        if p.is_dir() {
+            Ok(p)
+        } else {
+            Err(Error::LayerNotFound(digest.into()))
+        }
+    }
+
+    /// Is the layer in the store? (False for malformed digests.)
+    pub fn contains(&self, digest: &str) -> bool {
+        self.dir_of(digest).map(|p| p.is_dir()).unwrap_or(false)
+    }
+
+    /// All stored layer digests, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("sha256");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(|e| Error::io("readdir", &dir, e))? {
+            let e = e.map_err(|e| Error::io("readdir", &dir, e))?;
+            if let Some(name) = e.file_name().to_str() {
+                let d = format!("sha256:{name}");
+                if Digest::parse(&d).is_ok() {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove a layer. It first moves out of `sha256/` atomically, then is deleted.
+    pub fn remove(&self, digest: &str) -> Result<()> {
+        let p = self.path(digest)?;
+        let trash = self.temp_dir("remove")?;
+        let dst = trash.join("layer");
+        fs::rename(&p, &dst).map_err(|e| Error::io("rename", &p, e))?;
+        fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,0 +1,250 @@
+//! Thin wrappers over raw libc calls used by the crate.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+
+pub(crate) type SysResult<T> = std::result::Result<T, Errno>;
+
+pub(crate) fn cstring(s: &OsStr) -> SysResult<CString> {
+    CString::new(s.as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+pub(crate) fn cpath(p: &Path) -> SysResult<CString> {
+    cstring(p.as_os_str())
+}
+
+fn cvt(r: libc::c_int) -> SysResult<libc::c_int> {
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_long(r: libc::c_long) -> SysResult<libc::c_long> {
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
+pub(crate) fn openat(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> SysResult<OwnedFd> {
+    // SAFETY: name is a valid C string; the returned fd is owned by us.
+    let fd = cvt(unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
+    // SAFETY: fd was just returned by the kernel and is not owned elsewhere.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::mkdirat(dir, name.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+pub(crate) fn mknodat(dir: RawFd, name: &CStr, mode: u32, dev: libc::dev_t) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::mknodat(dir, name.as_ptr(), mode as libc::mode_t, dev) }).map(drop)
+}
+
+pub(crate) fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid C strings.
+    cvt(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) }).map(drop)
+}
+
+pub(crate) fn linkat(odir: RawFd, oname: &CStr, ndir: RawFd, nname: &CStr) -> SysResult<()> {
+    // SAFETY: valid C strings; flags 0 never follows a symlink source.
+    cvt(unsafe { libc::linkat(odir, oname.as_ptr(), ndir, nname.as_ptr(), 0) }).map(drop)
+}
+
+pub(crate) fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::unlinkat(dir, name.as_ptr(), flags) }).map(drop)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `Ok(None)` if it does not exist.
+pub(crate) fn lstatat(dir: RawFd, name: &CStr) -> SysResult<Option<libc::stat>> {
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out pointer.
+    match cvt(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
+        Ok(_) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn fchown(fd: &OwnedFd, uid: u32, gid: u32) -> SysResult<()> {
+    // SAFETY: plain syscall on an owned fd.
+    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+pub(crate) fn fchmod(fd: &OwnedFd, mode: u32) -> SysResult<()> {
+    // SAFETY: plain syscall on an owned fd.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+}
+
+pub(crate) fn lchownat(dir: RawFd, name: &CStr, uid: u32, gid: u32) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
+        .map(drop)
+}
+
+pub(crate) fn fchmodat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::fchmodat(dir, name.as_ptr(), mode as libc::mode_t, 0) }).map(drop)
+}
+
+fn times(mtime: i64) -> [libc::timespec; 2] {
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    [ts, ts]
+}
+
+pub(crate) fn futimens(fd: &OwnedFd, mtime: i64) -> SysResult<()> {
+    let t = times(mtime);
+    // SAFETY: t points at two timespecs.
+    cvt(unsafe { libc::futimens(fd.as_raw_fd(), t.as_ptr()) }).map(drop)
+}
+
+pub(crate) fn lutimensat(dir: RawFd, name: &CStr, mtime: i64) -> SysResult<()> {
+    let t = times(mtime);
+    // SAFETY: valid C string; t points at two timespecs.
+    cvt(unsafe { libc::utimensat(dir, name.as_ptr(), t.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
+        .map(drop)
+}
+
+pub(crate) fn fsetxattr(fd: &OwnedFd, name: &CStr, value: &[u8]) -> SysResult<()> {
+    // SAFETY: valid C string and value buffer.
+    cvt(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `lgetxattr(path, name)`; `Ok(None)` when the attribute is absent.
+pub(crate) fn lgetxattr(path: &Path, name: &CStr) -> SysResult<Option<Vec<u8>>> {
+    let p = cpath(path)?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: valid C strings; buf is writable for buf.len() bytes.
+        let r = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if r >= 0 {
+            buf.truncate(r as usize);
+            return Ok(Some(buf));
+        }
+        match Errno::last() {
+            Errno::ENODATA | Errno::ENOTSUP => return Ok(None),
+            Errno::ERANGE if buf.len() < 65536 => buf.resize(buf.len() * 4, 0),
+            e => return Err(e),
+        }
+    }
+}
+
+// ---- new mount API ----
+
+pub(crate) const FSOPEN_CLOEXEC: libc::c_uint = 1;
+pub(crate) const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+pub(crate) const FSCONFIG_SET_STRING: libc::c_uint = 1;
+pub(crate) const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+pub(crate) fn fsopen(fstype: &CStr) -> SysResult<OwnedFd> {
+    // SAFETY: valid C string; returns a new fd.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+    // SAFETY: fd freshly returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+pub(crate) fn fsconfig(
+    fd: &OwnedFd,
+    cmd: libc::c_uint,
+    key: Option<&CStr>,
+    value: Option<&CStr>,
+) -> SysResult<()> {
+    let k = key.map_or(std::ptr::null(), |k| k.as_ptr());
+    let v = value.map_or(std::ptr::null(), |v| v.as_ptr());
+    // SAFETY: pointers are valid C strings or null as the command requires.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fd.as_raw_fd(),
+            cmd,
+            k,
+            v,
+            0 as libc::c_int,
+        )
+    })
+    .map(drop)
+}
+
+pub(crate) fn fsmount(fd: &OwnedFd) -> SysResult<OwnedFd> {
+    // SAFETY: plain syscall; returns a new fd.
+    let m = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fd.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            0 as libc::c_uint,
+        )
+    })?;
+    // SAFETY: fd freshly returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
+}
+
+pub(crate) fn move_mount_to(mfd: &OwnedFd, target: &CStr) -> SysResult<()> {
+    // SAFETY: valid C strings.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mfd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// Drain the fs-context message log of an `fsopen` fd (one message per read).
+pub(crate) fn fs_context_log(fd: &OwnedFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..16 {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let msg = String::from_utf8_lossy(&buf[..n as usize]);
+        // Messages are prefixed by "e ", "w " or "i ".
+        let msg = msg.get(2..).unwrap_or(&msg).trim().to_string();
+        out.push(msg);
+    }
+    out.join("; ")
+}
+
+pub(crate) fn umount2(target: &CStr, flags: libc::c_int) -> SysResult<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
