@@ -92,6 +92,7 @@ fn main() -> ExitCode {
                 layers: layers.clone(),
                 no_pivot: *no_pivot,
                 preserve_fds: *preserve_fds,
+                ..Options::default()
             };
             run(id, bundle, &opts, pid_file.as_deref())
         }

@@ -101,6 +101,9 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
     expect(sock, msg::GO)?;
 
     let slow = !plan.join_ns.is_empty();
+    if !slow {
+        become_ns_root(plan)?;
+    }
     // Joined user namespace first: it decides what the rest may do.
     for (i, j) in plan.join_ns.iter().enumerate() {
         if j.kind == Kind::User {
@@ -127,6 +130,7 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
             );
             expect(sock, msg::MAPS_OK)?;
         }
+        become_ns_root(plan)?;
         for (i, j) in plan.join_ns.iter().enumerate() {
             if j.kind != Kind::User {
                 check(libc::setns(fd_of(&j.fd), j.kind.flag()), Step::Setns, i)?;
@@ -215,6 +219,17 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
         rootfs(r)?;
     }
     process(plan, sock)
+}
+
+/// In a new user namespace (its maps written), take the namespace's root ids: until then the
+/// process keeps its host ids, which are unmapped there, and filesystems the namespace owns
+/// refuse them (EOVERFLOW).
+unsafe fn become_ns_root(plan: &Plan) -> R {
+    if plan.creates(Kind::User) {
+        check(libc::setresgid(0, 0, 0), Step::Setgid, 0)?;
+        check(libc::setresuid(0, 0, 0), Step::Setuid, 0)?;
+    }
+    Ok(())
 }
 
 fn fd_of(fd: &std::os::fd::OwnedFd) -> c_int {
@@ -662,6 +677,16 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
             rlim_max: rl.hard,
         };
         check(libc::setrlimit(rl.resource as _, &lim), Step::Rlimit, i)?;
+    }
+    let mut i = 0;
+    while i < 3 {
+        let fd = p.stdio[i];
+        if fd >= 0 && fd != i as c_int {
+            check(libc::dup2(fd, i as c_int), Step::Stdio, i)?;
+        } else if fd == i as c_int {
+            libc::fcntl(fd, libc::F_SETFD, 0);
+        }
+        i += 1;
     }
     if p.setsid {
         check(libc::setsid(), Step::Setsid, 0)?;

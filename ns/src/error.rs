@@ -54,6 +54,8 @@ pub enum Step {
     ReadonlyRoot,
     /// Setting an rlimit (index: `Process::rlimits`).
     Rlimit,
+    /// Installing the stdio fds (index: 0, 1 or 2).
+    Stdio,
     /// `setsid`.
     Setsid,
     /// Dropping capabilities from the bounding set.
@@ -81,7 +83,7 @@ pub enum Step {
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 35] = [
+        const ALL: [Step; 36] = [
             Sync,
             Setns,
             Unshare,
@@ -106,6 +108,7 @@ impl Step {
             PivotRoot,
             ReadonlyRoot,
             Rlimit,
+            Stdio,
             Setsid,
             CapBounding,
             Setgroups,
@@ -149,6 +152,7 @@ impl Step {
             PivotRoot => "pivot_root",
             ReadonlyRoot => "remount root read-only",
             Rlimit => "set rlimit",
+            Stdio => "set up stdio fd",
             Setsid => "setsid",
             CapBounding => "drop bounding capabilities",
             Setgroups => "setgroups",

@@ -209,6 +209,8 @@ pub struct Process {
     pub preserve_fds: u32,
     /// Start a new session (container init).
     pub setsid: bool,
+    /// Fds to become the process's stdin, stdout and stderr (`-1`: keep the inherited one).
+    pub stdio: [c_int; 3],
 }
 
 /// Everything the spawn needs, prepared before the clone.

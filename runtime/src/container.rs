@@ -25,6 +25,9 @@ pub struct Options {
     pub no_pivot: bool,
     /// Number of fds after stdio that the process inherits.
     pub preserve_fds: u32,
+    /// Fds to use as the process's stdin, stdout and stderr (`-1`: the caller's own). They
+    /// must stay open until `create_and_start` returns.
+    pub stdio: [RawFd; 3],
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             layers: Vec::new(),
             no_pivot: false,
             preserve_fds: 0,
+            stdio: [-1; 3],
         }
     }
 }
@@ -190,6 +194,7 @@ impl Container {
             cgroup_fd,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            stdio: opts.stdio,
         })?;
 
         let ns_err = |e: ns::Error| match e {

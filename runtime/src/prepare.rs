@@ -36,6 +36,7 @@ pub struct Inputs<'a> {
     pub cgroup_fd: Option<std::os::fd::OwnedFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    pub stdio: [libc::c_int; 3],
 }
 
 fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -194,7 +195,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         _ => None,
     };
 
-    let process = process(spec, userns, inp.preserve_fds)?;
+    let process = process(spec, userns, inp.preserve_fds, inp.stdio)?;
     let oom_score_adj = spec
         .process()
         .as_ref()
@@ -272,7 +273,12 @@ fn check_sysctl(k: &str, has: &dyn Fn(Kind) -> bool) -> std::result::Result<(), 
     Err("not a namespaced sysctl: it would change the host".into())
 }
 
-fn process(spec: &Spec, userns: bool, preserve_fds: u32) -> Result<Process> {
+fn process(
+    spec: &Spec,
+    userns: bool,
+    preserve_fds: u32,
+    stdio: [libc::c_int; 3],
+) -> Result<Process> {
     let p = spec
         .process()
         .as_ref()
@@ -414,6 +420,7 @@ fn process(spec: &Spec, userns: bool, preserve_fds: u32) -> Result<Process> {
         caps,
         preserve_fds,
         setsid: true,
+        stdio,
     })
 }
 

@@ -1,0 +1,154 @@
+//! Shared helpers of the CLI tests: a bundle with the probe, a private state root, and a
+//! leak check that runs whatever happens.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+use testkit::TestRootfs;
+
+pub fn corral() -> &'static str {
+    env!("CARGO_BIN_EXE_corral")
+}
+
+/// One test container: its id, bundle and state root. Dropping it checks that nothing of it
+/// is left (mounts, cgroups, processes, state).
+pub struct Env {
+    pub id: String,
+    pub rootfs: TestRootfs,
+    pub state: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(prefix: &str) -> Env {
+        testkit::require_root();
+        let id = testkit::unique_id(prefix);
+        Env {
+            rootfs: TestRootfs::with_id(&id),
+            state: tempfile::Builder::new()
+                .prefix("corral-state-")
+                .tempdir()
+                .expect("state dir"),
+            id,
+        }
+    }
+
+    pub fn state_root(&self) -> &Path {
+        self.state.path()
+    }
+
+    pub fn bundle(&self) -> &Path {
+        self.rootfs.bundle()
+    }
+
+    /// The default spec (as `corral spec` writes it) with `args`, no terminal, and the test
+    /// rootfs.
+    pub fn spec(&self, args: &[&str]) -> Value {
+        let mut s = runtime::default_spec();
+        s["process"]["terminal"] = json!(false);
+        s["process"]["args"] = json!(args);
+        s["root"]["path"] = json!(self.rootfs.rootfs());
+        s
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(corral());
+        c.arg("--root").arg(self.state_root());
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// `corral run` of `spec`, waited for.
+    pub fn run(&self, spec: &Value) -> Output {
+        self.rootfs.write_config(spec);
+        self.command()
+            .args(["run", "-b"])
+            .arg(self.bundle())
+            .arg(&self.id)
+            .output()
+            .expect("spawn corral")
+    }
+
+    /// Runs `/probe report PATHS...` and parses its JSON.
+    pub fn report(&self, spec: Value, paths: &[&str]) -> Value {
+        let mut s = spec;
+        let mut args = vec!["/probe", "report"];
+        args.extend_from_slice(paths);
+        s["process"]["args"] = json!(args);
+        let out = self.run(&s);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "probe output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let leaks = testkit::find_leaks(&self.id, Some(self.state_root()));
+        if !leaks.is_empty() {
+            // Clean up what we can, then fail (unless the test already failed).
+            let _ = Command::new(corral())
+                .arg("--root")
+                .arg(self.state_root())
+                .args(["delete", "--force", &self.id])
+                .output();
+            if !std::thread::panicking() {
+                panic!("leaked by container {}: {leaks:#?}", self.id);
+            } else {
+                eprintln!("leaked by container {}: {leaks:#?}", self.id);
+            }
+        }
+    }
+}
+
+/// Asserts a failed run: exit code, one line on stderr containing every needle.
+pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "want one line on stderr, got: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "stderr {:?} lacks {n:?}", lines[0]);
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A host process kept alive for the test (killed and reaped on drop).
+pub struct Holder(pub std::process::Child);
+
+impl Holder {
+    pub fn spawn(cmd: &mut Command) -> Holder {
+        Holder(cmd.spawn().expect("spawn helper process"))
+    }
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+pub fn pathbuf(p: &str) -> PathBuf {
+    PathBuf::from(p)
+}

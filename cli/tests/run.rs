@@ -1,0 +1,411 @@
+//! `corral run` on the real kernel: what the container sees, limits enforced, exit codes and
+//! signals. Every test checks that the container left nothing behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{stdout, Env, Holder};
+use serde_json::{json, Value};
+
+fn file<'a>(r: &'a Value, path: &str) -> &'a Value {
+    &r["files"][path]
+}
+
+#[test]
+fn runc_spec_bundle_runs_true() {
+    let env = Env::new("true");
+    let out = env.run(&env.spec(&["/bin/true"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `true` found through PATH as well.
+    let out = env.run(&env.spec(&["true"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn container_sees_its_own_world() {
+    let env = Env::new("iso");
+    let mut spec = env.spec(&[]);
+    spec["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
+    spec["process"]["cwd"] = json!("/tmp");
+    spec["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+    ]);
+    spec["process"]["oomScoreAdj"] = json!(123);
+    spec["hostname"] = json!("probe-host");
+    spec["domainname"] = json!("probe.dom");
+    let r = env.report(
+        spec,
+        &[
+            "/proc/keys",
+            "/proc/timer_list",
+            "/sys/firmware",
+            "/proc/sys/kernel/hostname",
+        ],
+    );
+
+    assert_eq!(r["pid"], 1);
+    assert_eq!(r["hostname"], "probe-host");
+    assert_eq!(r["domainname"], "probe.dom");
+    assert_eq!(r["uid"], 0);
+    assert_eq!(r["gid"], 0);
+    // Only the container's own processes are visible.
+    assert_eq!(r["pids"], json!([1]));
+    // Only stdio is open.
+    assert_eq!(r["fds"], json!([0, 1, 2]));
+    assert_eq!(r["cwd"], "/tmp");
+    assert_eq!(r["env"], json!(["PATH=/bin", "FOO=bar"]));
+    assert_eq!(r["umask"], "0022");
+    assert_eq!(r["oom_score_adj"], 123);
+    assert_eq!(r["rlimits"]["RLIMIT_NOFILE"], json!([512, 1024]));
+    assert_eq!(r["rlimits"]["RLIMIT_CORE"], json!([0, 0]));
+
+    // The default capabilities: CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE.
+    let caps = (1u64 << 29) | (1 << 5) | (1 << 10);
+    for set in ["bnd", "eff", "prm"] {
+        let v = u64::from_str_radix(r["caps"][set].as_str().unwrap(), 16).unwrap();
+        assert_eq!(v, caps, "{set}");
+    }
+    assert_eq!(r["no_new_privs"], 1);
+
+    // Host mounts are invisible: nothing of /work, /run or /home, and / is our rootfs.
+    let mounts = r["mounts"].as_array().unwrap();
+    for m in mounts {
+        let mp = m["mount_point"].as_str().unwrap();
+        for host in ["/work", "/run", "/home", "/boot"] {
+            assert!(!mp.starts_with(host), "host mount visible: {m}");
+        }
+    }
+    let root = mounts.iter().find(|m| m["mount_point"] == "/").unwrap();
+    assert!(
+        root["options"].as_array().unwrap().contains(&json!("ro")),
+        "{root}"
+    );
+    for want in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup/memory",
+    ] {
+        assert!(
+            mounts.iter().any(|m| m["mount_point"] == want),
+            "no {want} mount"
+        );
+    }
+
+    // Masked paths: files read empty (they are /dev/null), directories cannot be read.
+    assert_eq!(file(&r, "/proc/keys")["content"], "");
+    assert_eq!(file(&r, "/proc/timer_list")["content"], "");
+    assert_eq!(file(&r, "/sys/firmware")["readable"], false);
+    // /proc/sys is read-only.
+    let sys = mounts
+        .iter()
+        .find(|m| m["mount_point"] == "/proc/sys")
+        .unwrap();
+    assert!(
+        sys["options"].as_array().unwrap().contains(&json!("ro")),
+        "{sys}"
+    );
+
+    // Its own cgroup namespace: every hierarchy's root is the container's cgroup.
+    for line in r["cgroup"].as_array().unwrap() {
+        assert!(line.as_str().unwrap().ends_with(":/"), "{line}");
+    }
+    // Its own network namespace with only loopback, and loopback up.
+    assert_eq!(r["netdevs"], json!(["lo"]));
+    assert_eq!(r["lo_up"], true);
+}
+
+#[test]
+fn limits_are_applied_and_seen_inside() {
+    let env = Env::new("limits");
+    let mut spec = env.spec(&[]);
+    spec["linux"]["resources"]["memory"] = json!({"limit": 67108864, "reservation": 33554432});
+    spec["linux"]["resources"]["pids"] = json!({"limit": 64});
+    spec["linux"]["resources"]["cpu"] =
+        json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"});
+    let files = [
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+        "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/cpu/cpu.shares",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+        "/sys/fs/cgroup/cpuset/cpuset.cpus",
+        "/sys/fs/cgroup/devices/devices.list",
+    ];
+    let r = env.report(spec, &files);
+    let content = |p: &str| {
+        file(&r, p)["content"]
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(content(files[0]), "67108864");
+    assert_eq!(content(files[1]), "33554432");
+    assert_eq!(content(files[2]), "64");
+    assert_eq!(content(files[3]), "512");
+    assert_eq!(content(files[4]), "50000");
+    assert_eq!(content(files[5]), "100000");
+    assert_eq!(content(files[6]), "0");
+    // Deny all, then the default devices.
+    let devs = content(files[7]);
+    assert!(
+        devs.contains("c 1:3 rwm") && !devs.contains("a *:* rwm"),
+        "{devs}"
+    );
+    // The container's process is in its cgroup, named after its id.
+    let cg: Vec<String> = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(!cg.is_empty());
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_run_exits_137() {
+    let env = Env::new("oom");
+    let mut spec = env.spec(&["/probe", "hog", "256"]);
+    spec["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fork_loop_stops_at_pids_max() {
+    let env = Env::new("pids");
+    let mut spec = env.spec(&["/probe", "forkbomb", "200"]);
+    spec["linux"]["resources"]["pids"] = json!({"limit": 16});
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let started = r["started"].as_u64().unwrap();
+    // pids.max counts the probe itself.
+    assert!(started < 16, "{r}");
+    assert!(started >= 10, "{r}");
+    assert!(!r["error"].is_null(), "{r}");
+}
+
+#[test]
+fn cpu_quota_holds_a_busy_loop_to_half_a_core() {
+    let env = Env::new("cpu");
+    let mut spec = env.spec(&["/probe", "spin", "2"]);
+    spec["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let share = r["cpu_s"].as_f64().unwrap() / r["wall_s"].as_f64().unwrap();
+    assert!((0.3..=0.65).contains(&share), "cpu share {share}: {r}");
+}
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    let env = Env::new("exit");
+    let out = env.run(&env.spec(&["/probe", "exit", "42"]));
+    assert_eq!(out.status.code(), Some(42));
+    let out = env.run(&env.spec(&["/bin/sh", "-c", "exit 3"]));
+    assert_eq!(out.status.code(), Some(3));
+    // Killed by SIGUSR1 (10): 128 + 10. (Without a pid namespace: as pid 1 of its own
+    // namespace the kernel would drop a signal it sends itself.)
+    let mut spec = env.spec(&["/probe", "kill", "10"]);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(138),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // stdout and stderr pass through.
+    let out = env.run(&env.spec(&["/bin/sh", "-c", "echo out; echo err >&2"]));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+}
+
+#[test]
+fn signals_sent_to_run_reach_the_container() {
+    let env = Env::new("sig");
+    env.rootfs
+        .write_config(&env.spec(&["/probe", "echo-signals"]));
+    let mut child = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut got = Vec::new();
+    for sig in [
+        libc::SIGUSR1,
+        libc::SIGHUP,
+        libc::SIGWINCH,
+        libc::SIGINT,
+        libc::SIGTERM,
+    ] {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, sig) };
+        got.push(lines.next().unwrap().unwrap());
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(got, ["10", "1", "28", "2", "15"]);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let env = Env::new("userns");
+    let mut spec = env.spec(&[]);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10]});
+    spec["process"]["capabilities"] = Value::Null;
+    let r = env.report(spec, &[]);
+    assert_eq!(r["uid_map"], json!([[0, 200000, 65536]]));
+    assert_eq!(r["gid_map"], json!([[0, 200000, 65536]]));
+    assert_eq!(r["uid"], 1000);
+    assert_eq!(r["gid"], 1000);
+    assert_eq!(r["groups"], json!([10]));
+    assert_eq!(r["pid"], 1);
+}
+
+#[test]
+fn joined_namespaces_are_really_joined() {
+    let env = Env::new("join");
+    // A uts namespace with its own hostname and a pid namespace with a process in it.
+    let holder = Holder::spawn(
+        Command::new("unshare")
+            .args(["--uts", "--pid", "--fork", "--kill-child", "sh", "-c"])
+            .arg("hostname joined-uts && exec sleep 60"),
+    );
+    // The namespaces belong to unshare's child (the sh/sleep): find it.
+    let mut inner = None;
+    for _ in 0..200 {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", holder.pid()))
+            .unwrap_or_default();
+        if let Some(k) = kids.split_whitespace().next() {
+            let comm = std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                inner = Some(k.to_string());
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let inner = inner.expect("holder's sleep process");
+    let mut spec = env.spec(&[]);
+    spec["hostname"] = Value::Null;
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = json!(format!("/proc/{inner}/ns/uts"));
+        }
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{inner}/ns/pid"));
+        }
+    }
+    let r = env.report(spec, &[]);
+    assert_eq!(r["hostname"], "joined-uts");
+    // In the joined pid namespace: the holder's sleep is pid 1 there, we are not.
+    assert_ne!(r["pid"], 1);
+    let pids = r["pids"].as_array().unwrap();
+    assert!(pids.contains(&json!(1)), "{r}");
+    drop(holder);
+}
+
+#[test]
+fn time_namespace_offsets_apply() {
+    let env = Env::new("time");
+    let mut spec = env.spec(&[]);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    spec["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    let r = env.report(spec, &[]);
+    assert!(
+        r["time"]["boottime_s"].as_f64().unwrap() > 86400000.0,
+        "{r}"
+    );
+}
+
+#[test]
+fn overlay_root_from_layers_keeps_lower_untouched() {
+    let env = Env::new("layers");
+    // Lower layer 1: the test rootfs; layer 2 on top adds /etc/motd and hides /bin/ls.
+    let top = tempfile::Builder::new()
+        .prefix(&format!("{}-l2-", env.id))
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(top.path().join("etc")).unwrap();
+    std::fs::write(top.path().join("etc/motd"), "from layer 2\n").unwrap();
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "cat /etc/motd; echo hi > /root/new; ls /root",
+    ]);
+    spec["root"]["readonly"] = json!(false);
+    env.rootfs.write_config(&spec);
+    let out = env
+        .command()
+        .args(["run", "--layer"])
+        .arg(env.rootfs.rootfs())
+        .arg("--layer")
+        .arg(top.path())
+        .arg("-b")
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "from layer 2\nnew\n");
+    // The write went to the container's own layer, which is gone with it.
+    assert!(!env.rootfs.rootfs().join("root/new").exists());
+    assert!(!top.path().join("root").exists());
+}
