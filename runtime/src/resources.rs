@@ -261,6 +261,12 @@ pub fn field_of(file: &str) -> Option<&'static str> {
 
 /// The OCI field of a cgroup `Resources` field name (as reported by `Error::setting`).
 pub fn field_of_setting(setting: &str) -> Option<String> {
+    if setting.starts_with("hugetlb") {
+        return Some("linux.resources.hugepageLimits".into());
+    }
+    if setting.starts_with("devices") {
+        return Some("linux.resources.devices".into());
+    }
     let (group, rest) = setting.split_once('_')?;
     let group = match group {
         "cpu" | "cpuset" => "cpu",

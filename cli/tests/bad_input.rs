@@ -1,0 +1,256 @@
+//! Bad input: one clear line on stderr naming what was wrong, exit code 125 (127 for an
+//! executable that is not there), and nothing left behind (checked when `Env` drops).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::{assert_fails, Env};
+use serde_json::json;
+
+#[test]
+fn missing_bundle() {
+    let env = Env::new("nobundle");
+    let out = env
+        .command()
+        .args(["run", "-b", "/nonexistent/bundle", &env.id])
+        .output()
+        .unwrap();
+    assert_fails(&out, 125, &["bundle /nonexistent/bundle", "No such file"]);
+}
+
+#[test]
+fn config_that_does_not_parse_names_line_and_column() {
+    let env = Env::new("badjson");
+    std::fs::write(
+        env.bundle().join("config.json"),
+        "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {\"args\": [\"/bin/true\"],,}\n}\n",
+    )
+    .unwrap();
+    let out = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .unwrap();
+    assert_fails(&out, 125, &["config.json:3:37: key must be a string"]);
+}
+
+#[test]
+fn unsupported_oci_version() {
+    let env = Env::new("ociver");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["ociVersion"] = json!("2.0.0");
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["ociVersion", "unsupported", "2.0.0"],
+    );
+    spec["ociVersion"] = json!("latest");
+    assert_fails(&env.run(&spec), 125, &["ociVersion", "not a version"]);
+}
+
+#[test]
+fn empty_args() {
+    let env = Env::new("noargs");
+    let spec = env.spec(&[]);
+    assert_fails(&env.run(&spec), 125, &["process.args", "must not be empty"]);
+}
+
+#[test]
+fn executable_not_in_rootfs() {
+    let env = Env::new("noexec");
+    assert_fails(
+        &env.run(&env.spec(&["/no/such/binary"])),
+        127,
+        &["\"/no/such/binary\"", "not found"],
+    );
+    // Looked up through PATH as well.
+    assert_fails(
+        &env.run(&env.spec(&["nosuchcommand"])),
+        127,
+        &["\"nosuchcommand\"", "not found"],
+    );
+}
+
+#[test]
+fn executable_that_cannot_be_run() {
+    let env = Env::new("noperm");
+    std::fs::write(env.rootfs.rootfs().join("notexec"), "#!/bin/sh\n").unwrap();
+    assert_fails(
+        &env.run(&env.spec(&["/notexec"])),
+        126,
+        &["\"/notexec\"", "Permission denied"],
+    );
+}
+
+#[test]
+fn namespace_path_that_is_no_namespace() {
+    let env = Env::new("nsnotns");
+    let mut spec = env.spec(&["/bin/true"]);
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!("/etc/hostname");
+        }
+    }
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &[
+            "linux.namespaces[1].path",
+            "/etc/hostname",
+            "not a namespace",
+        ],
+    );
+    // A namespace of another kind.
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!("/proc/self/ns/uts");
+        }
+    }
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["is a uts namespace, not a net namespace"],
+    );
+    // One that does not exist.
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!("/proc/999999999/ns/net");
+        }
+    }
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["/proc/999999999/ns/net", "cannot open"],
+    );
+}
+
+#[test]
+fn invalid_limit_names_field_and_file() {
+    let env = Env::new("badlimit");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["resources"]["cpu"] = json!({"cpus": "999"});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &[
+            "linux.resources.cpu.cpus",
+            "cpuset.cpus",
+            "\"999\"",
+            "os error",
+        ],
+    );
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["resources"]["memory"] = json!({"limit": -5});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["linux.resources.memory.limit", "-5"],
+    );
+}
+
+#[test]
+fn limit_the_kernel_does_not_know() {
+    let env = Env::new("unknownlimit");
+    let mut spec = env.spec(&["/bin/true"]);
+    // No CFQ in current kernels: blkio.leaf_weight does not exist.
+    spec["linux"]["resources"]["blockIO"] = json!({"leafWeight": 500});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &[
+            "linux.resources.blockIO.leafWeight",
+            "not supported",
+            "blkio.leaf_weight",
+        ],
+    );
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "3MB", "limit": 4194304}]);
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["linux.resources.hugepageLimits", "3MB"],
+    );
+}
+
+#[test]
+fn container_id_that_already_exists() {
+    let env = Env::new("dup");
+    env.rootfs
+        .write_config(&env.spec(&["/probe", "echo-signals"]));
+    let mut first = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let second = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    let st = first.wait().unwrap();
+    assert_fails(
+        &second,
+        125,
+        &[&format!("container {:?} already exists", env.id)],
+    );
+    assert_eq!(st.code(), Some(0));
+}
+
+#[test]
+fn invalid_container_id() {
+    let env = Env::new("badid");
+    env.rootfs.write_config(&env.spec(&["/bin/true"]));
+    let out = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg("../escape")
+        .output()
+        .unwrap();
+    assert_fails(&out, 125, &["container id \"../escape\""]);
+}
+
+#[test]
+fn unknown_capability_and_bad_sysctl() {
+    let env = Env::new("badcap");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["process"]["capabilities"]["bounding"] = json!(["CAP_NOT_A_CAP"]);
+    assert_fails(&env.run(&spec), 125, &["config.json", "CAP_NOT_A_CAP"]);
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["sysctl"] = json!({"kernel.panic": "1"});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["linux.sysctl.kernel.panic", "not a namespaced sysctl"],
+    );
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["sysctl"] = json!({"net.ipv4.no_such_thing": "1"});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["linux.sysctl.net.ipv4.no_such_thing", "unknown sysctl"],
+    );
+}
+
+#[test]
+fn failing_mount_names_the_mount_and_leaves_nothing() {
+    let env = Env::new("badmount");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "nosuchfs", "source": "none"
+    }));
+    assert_fails(&env.run(&spec), 125, &["mount /data", "No such device"]);
+}
