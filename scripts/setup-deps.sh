@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what corral's demo and tests need on Debian: busybox-static (the demo and test
+# root filesystems), jq, util-linux (unshare), and a Rust toolchain if none is on PATH.
+set -euo pipefail
+[[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
+need=()
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if ((${#need[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  [[ -x $HOME/.cargo/bin/cargo ]] || {
+    command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl ca-certificates >/dev/null; }
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  }
+fi
