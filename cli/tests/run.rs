@@ -409,3 +409,151 @@ fn overlay_root_from_layers_keeps_lower_untouched() {
     assert!(!env.rootfs.rootfs().join("root/new").exists());
     assert!(!top.path().join("root").exists());
 }
+
+#[test]
+fn spec_mounts_devices_sysctls_and_no_pivot() {
+    let env = Env::new("mounts");
+    let data = tempfile::Builder::new()
+        .prefix(&format!("{}-data-", env.id))
+        .tempdir()
+        .unwrap();
+    std::fs::write(data.path().join("hello"), "hi\n").unwrap();
+    let mut spec = env.spec(&[]);
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/data", "type": "bind", "source": data.path(), "options": ["rbind", "ro", "nosuid"]}));
+    mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=700", "noexec"]}));
+    spec["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 384}]);
+    spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
+    spec["process"]["user"]["umask"] = json!(0o077);
+    let mut files = vec![
+        "/data/hello",
+        "/proc/sys/net/ipv4/ip_forward",
+        "/proc/sys/kernel/shmmni",
+    ];
+    let r = env.report(spec.clone(), &files);
+    assert_eq!(r["files"]["/data/hello"]["content"], "hi\n");
+    assert_eq!(
+        r["files"]["/proc/sys/net/ipv4/ip_forward"]["content"],
+        "1\n"
+    );
+    assert_eq!(r["files"]["/proc/sys/kernel/shmmni"]["content"], "1234\n");
+    assert_eq!(r["umask"], "0077");
+    let mounts = r["mounts"].as_array().unwrap();
+    let data_m = mounts.iter().find(|m| m["mount_point"] == "/data").unwrap();
+    let opts = data_m["options"].as_array().unwrap();
+    assert!(
+        opts.contains(&json!("ro")) && opts.contains(&json!("nosuid")),
+        "{data_m}"
+    );
+    let scratch = mounts
+        .iter()
+        .find(|m| m["mount_point"] == "/scratch")
+        .unwrap();
+    let opts = scratch["options"].as_array().unwrap();
+    assert!(
+        opts.contains(&json!("size=1024k")) && opts.contains(&json!("noexec")),
+        "{scratch}"
+    );
+    // The host's sysctls did not change.
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni")
+            .unwrap()
+            .trim(),
+        "1234"
+    );
+
+    // The spec's device exists with its mode; the file mode is 0600.
+    let out = env.run(&{
+        let mut s = spec.clone();
+        s["process"]["args"] = json!(["/bin/stat", "-c", "%F %t:%T %a", "/dev/kmsg"]);
+        s
+    });
+    assert_eq!(
+        common::stdout(&out),
+        "character special file 1:b 600\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // --no-pivot: the same container without pivot_root.
+    files.truncate(1);
+    spec["process"]["args"] = json!(["/probe", "report", "/data/hello"]);
+    env.rootfs.write_config(&spec);
+    let out = env
+        .command()
+        .args(["run", "--no-pivot", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["files"]["/data/hello"]["content"], "hi\n");
+    assert_eq!(r["pid"], 1);
+}
+
+#[test]
+fn non_root_user_gets_exactly_its_capabilities() {
+    let env = Env::new("caps");
+    let mut spec = env.spec(&[]);
+    let caps = json!(["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]);
+    spec["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [20, 30]});
+    spec["process"]["capabilities"] = json!({
+        "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": ["CAP_NET_BIND_SERVICE"]
+    });
+    spec["process"]["noNewPrivileges"] = json!(false);
+    let r = env.report(spec, &[]);
+    assert_eq!(r["uid"], 1000);
+    assert_eq!(r["euid"], 1000);
+    assert_eq!(r["gid"], 1000);
+    assert_eq!(r["groups"], json!([20, 30]));
+    let hex = |k: &str| u64::from_str_radix(r["caps"][k].as_str().unwrap(), 16).unwrap();
+    let both = (1u64 << 10) | 1;
+    assert_eq!(hex("bnd"), both);
+    assert_eq!(hex("inh"), both);
+    // A non-root user keeps across execve only its ambient capabilities (in permitted and
+    // effective): the kernel's rules, as with every runtime.
+    assert_eq!(hex("amb"), 1 << 10);
+    assert_eq!(hex("prm"), 1 << 10);
+    assert_eq!(hex("eff"), 1 << 10);
+    assert_eq!(r["no_new_privs"], 0);
+}
+
+#[test]
+fn absolute_cgroups_path_is_used() {
+    let env = Env::new("cgpath");
+    let mut spec = env.spec(&["/bin/true"]);
+    let path = format!("/{}-parent/{}", env.id, env.id);
+    spec["linux"]["cgroupsPath"] = json!(path);
+    spec["linux"]["resources"]["pids"] = json!({"limit": 10});
+    // Run a shell that reports the host path of its cgroup without a cgroup namespace.
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    spec["process"]["args"] = json!(["/bin/cat", "/proc/self/cgroup"]);
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = common::stdout(&out);
+    assert!(
+        text.lines().any(|l| l == format!("8:pids:{path}")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == format!("4:memory:{path}")),
+        "{text}"
+    );
+    // Both levels are gone afterwards (Env checks for the id).
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/{}-parent", env.id)).exists());
+}

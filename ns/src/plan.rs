@@ -241,3 +241,46 @@ impl Plan {
         self.new_ns.contains(&k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_splits_components() {
+        let t = Target::new("/sys/fs//cgroup/").unwrap();
+        assert_eq!(t.path.to_str().unwrap(), "sys/fs/cgroup");
+        let comps: Vec<(String, String)> = t
+            .components
+            .iter()
+            .map(|(p, n)| (p.to_str().unwrap().into(), n.to_str().unwrap().into()))
+            .collect();
+        assert_eq!(
+            comps,
+            [
+                ("".into(), "sys".into()),
+                ("sys".into(), "fs".into()),
+                ("sys/fs".into(), "cgroup".into())
+            ]
+        );
+        assert_eq!(t.parent().to_str().unwrap(), "sys/fs");
+        assert_eq!(t.display(), "/sys/fs/cgroup");
+        let root = Target::new("/").unwrap();
+        assert_eq!(root.path.to_str().unwrap(), ".");
+        assert_eq!(root.display(), "/");
+        assert!(Target::new("/a/../etc").is_err());
+    }
+
+    #[test]
+    fn cstring_array_is_null_terminated() {
+        let a = CStringArray::new("args", ["a", "bc"]).unwrap();
+        // SAFETY: reading the three pointers of a two-string array.
+        unsafe {
+            let p = a.as_ptr();
+            assert_eq!(CStr::from_ptr(*p).to_str().unwrap(), "a");
+            assert_eq!(CStr::from_ptr(*p.add(1)).to_str().unwrap(), "bc");
+            assert!((*p.add(2)).is_null());
+        }
+        assert!(CStringArray::new("args", ["a\0b"]).is_err());
+    }
+}

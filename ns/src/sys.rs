@@ -154,3 +154,22 @@ pub(crate) struct KStatfs {
 pub(crate) unsafe fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
     libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_path() {
+        for (fd, want) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (12345, "/proc/self/fd/12345"),
+        ] {
+            let p = FdPath::new(fd);
+            // SAFETY: FdPath is NUL-terminated.
+            let s = unsafe { std::ffi::CStr::from_ptr(p.as_ptr()) };
+            assert_eq!(s.to_str().unwrap(), want);
+        }
+    }
+}
