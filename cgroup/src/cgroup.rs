@@ -134,6 +134,33 @@ impl Cgroup {
         })
     }
 
+    /// Re-opens a cgroup made earlier (by another process) from its leaf directories, one per
+    /// hierarchy, as [`Cgroup::dirs`] listed them. Directories outside every mount are an error.
+    pub fn from_dirs(h: &Hierarchy, dirs: &[PathBuf]) -> Result<Cgroup> {
+        let entries = dirs
+            .iter()
+            .map(|d| {
+                h.mounts()
+                    .iter()
+                    .filter(|m| d.starts_with(&m.mount_point))
+                    .max_by_key(|m| m.mount_point.as_os_str().len())
+                    .map(|m| Entry {
+                        mount: m.clone(),
+                        dir: d.clone(),
+                    })
+                    .ok_or_else(|| Error::InvalidPath {
+                        path: d.display().to_string(),
+                        reason: "not under any cgroup mount".into(),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cgroup {
+            entries,
+            created: Vec::new(),
+            warnings: Mutex::new(Vec::new()),
+        })
+    }
+
     /// Creates every directory (`mkdir -p`), remembering the ones this call
     /// made so [`Cgroup::remove`] deletes exactly those. Does not write
     /// limits: call [`Cgroup::apply`] afterwards.

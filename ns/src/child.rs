@@ -790,6 +790,30 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         fd += 1;
     }
 
+    // Find the executable before reporting ready, so that a missing one fails the create,
+    // not the start.
+    let mut found = false;
+    let mut err = libc::ENOENT;
+    for cand in &p.exec_candidates {
+        if libc::syscall(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD,
+            cand.as_ptr(),
+            libc::X_OK,
+        ) == 0
+        {
+            found = true;
+            break;
+        }
+        match errno() {
+            libc::ENOENT | libc::ENOTDIR => {}
+            e => err = e,
+        }
+    }
+    if !found {
+        return Err((Step::Exec, err, 0));
+    }
+
     // The start gate.
     send(
         sock,
@@ -798,7 +822,28 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
             ..Msg::default()
         },
     );
-    expect(sock, msg::START)?;
+    match &plan.gate {
+        None => expect(sock, msg::START)?,
+        Some(g) => {
+            let fd = loop {
+                let fd = libc::openat(
+                    fd_of(&g.dir),
+                    g.name.as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                );
+                if fd < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                break fd;
+            };
+            if fd < 0 {
+                return fail(Step::Sync, 0);
+            }
+            let b = [b'0'];
+            libc::write(fd, b.as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+    }
 
     // Default signal dispositions and an empty mask for the new program.
     let mut sig = 1;

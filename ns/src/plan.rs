@@ -234,6 +234,17 @@ pub struct Plan {
     pub time_offsets: Option<CString>,
     pub oom_score_adj: Option<CString>,
     pub process: Process,
+    /// The start gate as a FIFO: after `READY` the child opens `name` (write-only, relative to
+    /// the directory `dir`, opened before the root changes) and blocks until a `start` opens it
+    /// for reading; then it execs. Without one, the child waits for `START` on the socket.
+    pub gate: Option<Gate>,
+}
+
+/// A FIFO start gate (see [`Plan::gate`]).
+#[derive(Debug)]
+pub struct Gate {
+    pub dir: OwnedFd,
+    pub name: CString,
 }
 
 impl Plan {

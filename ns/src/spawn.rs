@@ -53,8 +53,8 @@ pub(crate) struct Msg {
 ///
 /// Dropping it kills and reaps the process.
 #[derive(Debug)]
-pub struct Spawning<'p> {
-    plan: &'p Plan,
+pub struct Spawning {
+    plan: Plan,
     pid: i32,
     pidfd: Option<OwnedFd>,
     sock: OwnedFd,
@@ -77,7 +77,7 @@ fn sys_err(what: &'static str) -> Error {
 }
 
 /// Clones the container process. The child waits for [`Spawning::go`].
-pub fn spawn(plan: &Plan) -> Result<Spawning<'_>, Error> {
+pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
     if plan.process.argv.is_empty() {
         return Err(Error::Plan("process args must not be empty".into()));
     }
@@ -159,7 +159,7 @@ pub fn spawn(plan: &Plan) -> Result<Spawning<'_>, Error> {
     }
     if pid == 0 {
         // SAFETY: we are the child; `run` never returns.
-        unsafe { crate::child::run(plan, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
+        unsafe { crate::child::run(&plan, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
     }
     let clone_errno = Errno::last();
     // SAFETY: restoring the mask saved above.
@@ -185,13 +185,13 @@ pub fn spawn(plan: &Plan) -> Result<Spawning<'_>, Error> {
         in_cgroup,
         done: false,
     };
-    if fast && plan.creates(Kind::User) {
+    if fast && s.plan.creates(Kind::User) {
         s.write_maps()?;
     }
     Ok(s)
 }
 
-impl Spawning<'_> {
+impl Spawning {
     /// The pid of the (first) child, in the caller's pid namespace.
     pub fn pid(&self) -> i32 {
         self.pid
@@ -260,7 +260,7 @@ impl Spawning<'_> {
     fn child_error(&self, m: &Msg) -> Error {
         let step = Step::from_u32(m.a as u32).unwrap_or(Step::Sync);
         let errno = Errno::from_raw(m.b);
-        let subject = subject(self.plan, step, m.c as usize, errno);
+        let subject = subject(&self.plan, step, m.c as usize, errno);
         self.reap();
         Error::Child(ChildError {
             step,
@@ -333,9 +333,16 @@ impl Spawning<'_> {
         }
     }
 
-    /// Opens the start gate and waits until `execve` succeeded.
-    pub fn start(mut self) -> Result<Spawned, Error> {
+    /// Opens the start gate (the socket one: for a plan with a FIFO gate, open the FIFO and
+    /// call [`Spawning::wait_exec`] instead) and waits until `execve` succeeded.
+    pub fn start(self) -> Result<Spawned, Error> {
         self.send(msg::START)?;
+        self.wait_exec()
+    }
+
+    /// After the gate was opened: waits until `execve` succeeded (the socket closes) or the
+    /// child reports why it failed.
+    pub fn wait_exec(mut self) -> Result<Spawned, Error> {
         match self.recv()? {
             None => {}
             Some(m) if m.tag == msg::ERR => {
@@ -367,13 +374,34 @@ impl Spawning<'_> {
         })
     }
 
+    /// Leaves the child waiting at its gate and hands over its pid and pidfd: dropping the
+    /// result no longer kills it (for a `create` whose `start` runs in another process).
+    pub fn release(mut self) -> Result<Spawned, Error> {
+        self.done = true;
+        let pidfd = match self.pidfd.take() {
+            Some(fd) => fd,
+            None => {
+                let fd = sys::pidfd_open(self.pid);
+                if fd < 0 {
+                    return Err(sys_err("pidfd_open"));
+                }
+                // SAFETY: fresh pidfd owned here.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            }
+        };
+        Ok(Spawned {
+            pid: self.pid,
+            pidfd,
+        })
+    }
+
     /// The pidfd, if the kernel gave one.
     pub fn pidfd(&self) -> Option<RawFd> {
         self.pidfd.as_ref().map(|f| f.as_raw_fd())
     }
 }
 
-impl Drop for Spawning<'_> {
+impl Drop for Spawning {
     fn drop(&mut self) {
         if self.done {
             return;

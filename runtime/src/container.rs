@@ -1,6 +1,7 @@
 //! A container's life in one process: create, start, wait, signal, delete.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
@@ -49,6 +50,8 @@ pub enum ExitStatus {
     Exited(i32),
     /// A signal killed it.
     Signaled(i32),
+    /// It is gone, but it was not this process's child, so its status is not known.
+    Unknown,
 }
 
 impl ExitStatus {
@@ -57,6 +60,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Exited(c) => c,
             ExitStatus::Signaled(s) => 128 + s,
+            ExitStatus::Unknown => 255,
         }
     }
 
@@ -69,20 +73,27 @@ impl ExitStatus {
     }
 }
 
-/// A container made by this process. Dropping it without [`Container::delete`] kills its
-/// processes and removes everything it made, as delete does.
+/// A container: made by this process ([`Container::create`]) or loaded from its state
+/// ([`Container::load`]). A container this process created and did not [`Container::detach`]
+/// is torn down when dropped, as [`Container::delete`] would.
 #[derive(Debug)]
 pub struct Container {
     id: String,
     bundle: PathBuf,
     pid: i32,
     pidfd: Option<OwnedFd>,
+    /// True when the init process is our child (we can wait for its exit status).
+    own_child: bool,
+    /// The child waiting at its start gate (created by this process, not started yet).
+    spawning: Option<ns::Spawning>,
     exit: Option<ExitStatus>,
     cgroup: Option<Cgroup>,
     overlay: Option<OverlayMount>,
     state_dir: Option<StateDir>,
     state: State,
     warnings: Vec<String>,
+    /// Tear down on drop (false for detached or loaded containers).
+    owned: bool,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -110,9 +121,17 @@ fn cgroup_err(id: &str, e: cgroup::Error) -> Error {
 }
 
 impl Container {
-    /// Creates the container from the bundle at `bundle` and starts its process. Everything
-    /// made on the way is undone if any step fails.
+    /// Creates the container and starts its process (create + start).
     pub fn create_and_start(id: &str, bundle: &Path, opts: &Options) -> Result<Container> {
+        let mut c = Container::create(id, bundle, opts)?;
+        c.start()?;
+        Ok(c)
+    }
+
+    /// Creates the container from the bundle at `bundle`: its process has done all its
+    /// set-up and waits at the start gate. Everything made on the way is undone if any step
+    /// fails.
+    pub fn create(id: &str, bundle: &Path, opts: &Options) -> Result<Container> {
         state::check_id(id)?;
         let b = Bundle::load(bundle)?;
         let spec = &b.spec;
@@ -186,7 +205,7 @@ impl Container {
             _ => None,
         };
 
-        let plan = prepare::plan(Inputs {
+        let mut plan = prepare::plan(Inputs {
             spec,
             bundle: &b.dir,
             rootfs: &rootfs,
@@ -196,24 +215,43 @@ impl Container {
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
         })?;
-
-        let ns_err = |e: ns::Error| match e {
-            ns::Error::Child(c) => Error::Child {
+        // The start gate: a FIFO in the state dir that `start` opens.
+        let fifo = state_dir.path().join(FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(
+            |e| Error::Sys {
                 id: id.to_string(),
-                source: c,
+                what: format!("mkfifo {}", fifo.display()),
+                errno: e,
             },
-            e => Error::Namespace {
-                id: id.to_string(),
-                what: "spawn".into(),
-                source: e,
-            },
+        )?;
+        // The process reaches the gate with its own ids: let it open the FIFO (only it).
+        let host_id = |id: u32, map: &[ns::IdMap]| -> u32 {
+            if map.is_empty() {
+                return id;
+            }
+            map.iter()
+                .find(|m| id >= m.inside && id - m.inside < m.count)
+                .map(|m| m.outside + (id - m.inside))
+                .unwrap_or(id)
         };
-        let mut sp = ns::spawn(&plan).map_err(ns_err)?;
+        let (fu, fg) = (
+            host_id(plan.process.uid, &plan.uid_map),
+            host_id(plan.process.gid, &plan.gid_map),
+        );
+        std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
+            .map_err(|e| io_err(id, "chown", &fifo, e))?;
+        plan.gate = Some(ns::Gate {
+            dir: open_path(id, state_dir.path())?,
+            name: std::ffi::CString::new(FIFO).expect("no NUL"),
+        });
+
+        let ns_err = |e: ns::Error| ns_error(id, e);
+        let mut sp = ns::spawn(plan).map_err(ns_err)?;
         if !sp.placed_in_cgroup() {
             cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
         }
         sp.go().map_err(ns_err)?;
-        let mut st = State {
+        let st = State {
             oci_version: OCI_VERSION.into(),
             id: id.to_string(),
             status: Status::Created,
@@ -223,24 +261,214 @@ impl Container {
             pid_start_time: state::pid_start_time(sp.pid()),
             cgroup_dirs: cgr.created_dirs().to_vec(),
             rootfs_mount: overlay.as_ref().map(|m| m.target().to_path_buf()),
+            cgroup_leaves: cgr.dirs().into_iter().map(|d| d.dir).collect(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         };
         state_dir.write(&st)?;
-        let spawned = sp.start().map_err(ns_err)?;
-        st.status = Status::Running;
-        state_dir.write(&st)?;
-
         Ok(Container {
             id: id.to_string(),
             bundle: b.dir,
-            pid: spawned.pid,
-            pidfd: Some(spawned.pidfd),
+            pid: sp.pid(),
+            pidfd: None,
+            own_child: true,
+            spawning: Some(sp),
             exit: None,
             cgroup: cg.take(),
             overlay,
             state_dir: Some(state_dir),
             state: st,
             warnings,
+            owned: true,
         })
+    }
+
+    /// Loads a container from its state under `root` (made by any process). The state dir
+    /// stays locked while the value lives.
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        let (dir, st) = StateDir::open(root, id)?;
+        // The pidfd, only if the pid still is the process we started (not a recycled pid).
+        let mut pidfd = None;
+        if st.pid > 0 && state::pid_start_time(st.pid) == st.pid_start_time {
+            // SAFETY: plain syscall.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) } as i32;
+            if fd >= 0 {
+                // SAFETY: fresh fd owned here.
+                pidfd = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                // Re-check: the pid could have been recycled between the two reads.
+                if state::pid_start_time(st.pid) != st.pid_start_time {
+                    pidfd = None;
+                }
+            }
+        }
+        let cgroup = if st.cgroup_leaves.is_empty() {
+            None
+        } else {
+            let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
+            let mut cg =
+                Cgroup::from_dirs(&hier, &st.cgroup_leaves).map_err(|e| cgroup_err(id, e))?;
+            cg.set_created_dirs(st.cgroup_dirs.clone());
+            Some(cg)
+        };
+        let exit = if pidfd.is_none() {
+            Some(ExitStatus::Unknown)
+        } else {
+            None
+        };
+        Ok(Container {
+            id: id.to_string(),
+            bundle: st.bundle.clone(),
+            pid: st.pid,
+            pidfd,
+            own_child: false,
+            spawning: None,
+            exit,
+            cgroup,
+            overlay: None,
+            state_dir: Some(dir),
+            state: st,
+            warnings: Vec::new(),
+            owned: false,
+        })
+    }
+
+    /// Opens the start gate: the process execs. Fails if it is not waiting there.
+    pub fn start(&mut self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Created {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: status.as_str(),
+                want: "created",
+            });
+        }
+        let dir = self
+            .state_dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        let fifo = dir.join(FIFO);
+        // Non-blocking open: never wait for a writer that died. Then wait until the process
+        // writes its byte, or dies.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo)
+            .map_err(|e| io_err(&self.id, "opening start gate", &fifo, e))?;
+        let death = match &self.spawning {
+            Some(sp) => sp.pidfd().unwrap_or(-1),
+            None => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
+        };
+        let mut passed = false;
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: death,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: polling two fds (a negative one is ignored).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                let mut b = [0u8; 1];
+                if matches!(std::io::Read::read(&mut &f, &mut b), Ok(1)) {
+                    passed = true;
+                }
+                break;
+            }
+            if fds[0].revents & libc::POLLHUP != 0 || fds[1].revents != 0 {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&fifo);
+        if let Some(sp) = self.spawning.take() {
+            // Exec succeeded, or the child says why it failed (before or after the gate).
+            let spawned = sp.wait_exec().map_err(|e| ns_error(&self.id, e))?;
+            self.pidfd = Some(spawned.pidfd);
+        } else if !passed {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: "stopped",
+                want: "created",
+            });
+        }
+        self.state.status = Status::Running;
+        if let Some(d) = &self.state_dir {
+            d.write(&self.state)?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the container as it is when this value is dropped (for a `create` or `run -d`
+    /// whose container lives on after this process).
+    pub fn detach(mut self) -> Result<()> {
+        if let Some(sp) = self.spawning.take() {
+            let s = sp.release().map_err(|e| ns_error(&self.id, e))?;
+            self.pidfd = Some(s.pidfd);
+        }
+        if let Some(m) = self.overlay.take() {
+            m.leak();
+        }
+        if let Some(d) = &mut self.state_dir {
+            d.keep();
+        }
+        self.owned = false;
+        Ok(())
+    }
+
+    /// The live status: from the process itself, not from what was last written.
+    pub fn status(&self) -> Status {
+        if self.exit.is_some() {
+            return Status::Stopped;
+        }
+        let alive = match &self.pidfd {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: polling one owned fd without blocking.
+                let n = unsafe { libc::poll(&mut p, 1, 0) };
+                !(n > 0 && p.revents & libc::POLLIN != 0)
+            }
+            None => self.spawning.is_some(),
+        };
+        if !alive || zombie(self.pid) {
+            return Status::Stopped;
+        }
+        if self.state.status == Status::Created || self.spawning.is_some() {
+            return Status::Created;
+        }
+        if self.is_frozen() {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    fn is_frozen(&self) -> bool {
+        self.state.status == Status::Paused
+    }
+
+    /// The OCI state with the live status.
+    pub fn oci_state(&self) -> State {
+        let mut st = self.state.clone();
+        st.status = self.status();
+        if st.status == Status::Stopped {
+            st.pid = 0;
+        }
+        st
     }
 
     pub fn id(&self) -> &str {
@@ -276,10 +504,27 @@ impl Container {
         self.cgroup.as_ref()
     }
 
+    /// Sends `sig` to every process of the container (through its cgroup).
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let s = nix::sys::signal::Signal::try_from(sig).map_err(|e| Error::Sys {
+            id: self.id.clone(),
+            what: format!("signal {sig}"),
+            errno: e,
+        })?;
+        match &self.cgroup {
+            Some(cg) => cg.kill_all(s).map_err(|e| cgroup_err(&self.id, e)),
+            None => self.signal(sig),
+        }
+    }
+
     /// Sends `sig` to the init process (through its pidfd: never to a recycled pid).
     pub fn signal(&self, sig: i32) -> Result<()> {
-        if self.exit.is_some() {
-            return Ok(());
+        if self.exit.is_some() || self.pidfd.is_none() && !self.own_child {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: "stopped",
+                want: "created or running",
+            });
         }
         let r = match &self.pidfd {
             // SAFETY: plain syscall on an owned pidfd.
@@ -305,14 +550,34 @@ impl Container {
         Ok(())
     }
 
-    /// Waits for the init process to exit (returns at once if it already did).
+    /// Waits for the init process to exit (returns at once if it already did). For a
+    /// container this process did not create, the exit status is [`ExitStatus::Unknown`].
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        self.reap(true)
-            .map(|s| s.expect("blocking wait yields a status"))
+        if !self.own_child {
+            if let Some(fd) = &self.pidfd {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: polling one owned fd.
+                while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+            }
+            self.exit = Some(ExitStatus::Unknown);
+            return Ok(ExitStatus::Unknown);
+        }
+        self.reap(true).map(|s| s.unwrap_or(ExitStatus::Unknown))
     }
 
     /// Returns the exit status if the init process has exited, without blocking.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if !self.own_child {
+            return Ok(if self.status() == Status::Stopped {
+                Some(ExitStatus::Unknown)
+            } else {
+                None
+            });
+        }
         self.reap(false)
     }
 
@@ -355,6 +620,106 @@ impl Container {
         self.teardown()
     }
 
+    /// `delete` as the CLI does it: a running or paused container is refused unless `force`.
+    pub fn delete_checked(self, force: bool) -> Result<()> {
+        let st = self.status();
+        if !force && matches!(st, Status::Running | Status::Paused) {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "stopped or created (or use --force)",
+            });
+        }
+        self.delete()
+    }
+
+    /// Freezes every process of the container.
+    pub fn pause(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Running {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "running",
+            });
+        }
+        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "without cgroup",
+            want: "running",
+        })?;
+        cg.freeze().map_err(|e| cgroup_err(&self.id, e))?;
+        self.state.status = Status::Paused;
+        self.write_state()
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Paused {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "paused",
+            });
+        }
+        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "without cgroup",
+            want: "paused",
+        })?;
+        cg.thaw().map_err(|e| cgroup_err(&self.id, e))?;
+        self.state.status = Status::Running;
+        self.write_state()
+    }
+
+    /// Pids of every process in the container (host pid namespace).
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        match &self.cgroup {
+            Some(cg) => cg.pids().map_err(|e| cgroup_err(&self.id, e)),
+            None => Ok(if self.status() == Status::Stopped {
+                vec![]
+            } else {
+                vec![self.pid]
+            }),
+        }
+    }
+
+    /// Applies new limits (`update`).
+    pub fn update(&self, res: &cgroup::Resources) -> Result<()> {
+        let st = self.status();
+        if st == Status::Stopped {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "created, running or paused",
+            });
+        }
+        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "without cgroup",
+            want: "running",
+        })?;
+        cg.apply(res).map_err(|e| cgroup_err(&self.id, e))
+    }
+
+    /// Resource usage from the cgroup.
+    pub fn stats(&self) -> Result<cgroup::Stats> {
+        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "without cgroup",
+            want: "running",
+        })?;
+        cg.stats().map_err(|e| cgroup_err(&self.id, e))
+    }
+
+    fn write_state(&self) -> Result<()> {
+        match &self.state_dir {
+            Some(d) => d.write(&self.state),
+            None => Ok(()),
+        }
+    }
+
     fn teardown(&mut self) -> Result<()> {
         let mut first: Option<Error> = None;
         let mut note = |r: Result<()>| {
@@ -364,8 +729,14 @@ impl Container {
                 }
             }
         };
+        drop(self.spawning.take());
         if self.exit.is_none() {
-            note(self.signal(libc::SIGKILL));
+            if self.status() == Status::Paused {
+                if let Some(cg) = &self.cgroup {
+                    let _ = cg.thaw();
+                }
+            }
+            let _ = self.signal(libc::SIGKILL);
             note(self.wait().map(|_| ()));
         }
         if let Some(cg) = self.cgroup.take() {
@@ -376,6 +747,17 @@ impl Container {
                 id: self.id.clone(),
                 source: e,
             }));
+        } else if let Some(p) = self.state.rootfs_mount.take() {
+            // Mounted by the process that created the container.
+            if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+                if e != Errno::EINVAL && e != Errno::ENOENT {
+                    note(Err(Error::Sys {
+                        id: self.id.clone(),
+                        what: format!("unmounting {}", p.display()),
+                        errno: e,
+                    }));
+                }
+            }
         }
         if let Some(d) = self.state_dir.take() {
             note(d.remove());
@@ -389,6 +771,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Err(e) = self.teardown() {
             tracing::warn!(container = %self.id, "cleanup: {e}");
         }
@@ -428,6 +813,49 @@ impl Drop for CgroupGuard {
             }
         }
     }
+}
+
+const FIFO: &str = "exec.fifo";
+
+fn ns_error(id: &str, e: ns::Error) -> Error {
+    match e {
+        ns::Error::Child(c) => Error::Child {
+            id: id.to_string(),
+            source: c,
+        },
+        e => Error::Namespace {
+            id: id.to_string(),
+            what: "spawn".into(),
+            source: e,
+        },
+    }
+}
+
+/// A zombie (exited, not yet reaped by its parent) counts as stopped.
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3))
+                .map(|c| c == "Z" || c == "X")
+        })
+        .unwrap_or(true)
+}
+
+fn open_path(id: &str, dir: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    // SAFETY: fresh fd owned here.
+    .map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    .map_err(|e| Error::Sys {
+        id: id.to_string(),
+        what: format!("opening {}", dir.display()),
+        errno: e,
+    })
 }
 
 fn open_dir(id: &str, dir: &Path) -> Result<OwnedFd> {

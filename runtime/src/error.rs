@@ -21,6 +21,12 @@ pub enum Error {
     AlreadyExists(String),
     #[error("container {0:?} does not exist")]
     NotFound(String),
+    #[error("container {id:?} is {status}, not {want}")]
+    State {
+        id: String,
+        status: &'static str,
+        want: &'static str,
+    },
     #[error("container {id:?}: {what}: {source}")]
     Namespace {
         id: String,

@@ -234,6 +234,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         time_offsets,
         oom_score_adj,
         process,
+        gate: None,
     })
 }
 

@@ -17,7 +17,20 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
 }
 
 /// The OCI state plus what corral needs to find and undo what it made.
@@ -40,6 +53,12 @@ pub struct State {
     /// The overlay root filesystem mounted for this container, if any.
     #[serde(default)]
     pub rootfs_mount: Option<PathBuf>,
+    /// The container's leaf cgroup directory in every hierarchy.
+    #[serde(default)]
+    pub cgroup_leaves: Vec<PathBuf>,
+    /// When it was created (seconds since the epoch).
+    #[serde(default)]
+    pub created: u64,
 }
 
 /// Checks a container id: 1 to 255 characters from `[A-Za-z0-9_.-]`, not starting with `.`
@@ -70,6 +89,40 @@ pub struct StateDir {
     path: PathBuf,
     id: String,
     keep: bool,
+    /// The directory, opened and `flock`ed: commands on one id are serialized, commands on
+    /// different ids never wait for each other.
+    lock: std::fs::File,
+}
+
+fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound(id.to_string())
+        } else {
+            Error::Io {
+                id: id.to_string(),
+                what: "opening state dir".into(),
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    loop {
+        // SAFETY: flock on an fd owned by `f`.
+        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+        if r == 0 {
+            break;
+        }
+        let errno = nix::errno::Errno::last();
+        if errno != nix::errno::Errno::EINTR {
+            return Err(Error::Sys {
+                id: id.to_string(),
+                what: format!("locking {}", path.display()),
+                errno,
+            });
+        }
+    }
+    Ok(f)
 }
 
 impl StateDir {
@@ -91,11 +144,57 @@ impl StateDir {
             }
             Err(e) => return Err(io("creating state dir", &path, e)),
         }
+        // Searchable by the container's own user (it opens its start gate in here).
+        let _ =
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
+        let lock = match lock_dir(id, &path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                return Err(e);
+            }
+        };
         Ok(StateDir {
             path,
             id: id.to_string(),
             keep: false,
+            lock,
         })
+    }
+
+    /// Opens and locks the state dir of an existing container and reads its state.
+    pub fn open(root: &Path, id: &str) -> Result<(StateDir, State)> {
+        check_id(id)?;
+        let path = root.join(id);
+        let lock = lock_dir(id, &path)?;
+        let file = path.join("state.json");
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound(id.to_string())
+            } else {
+                Error::Io {
+                    id: id.to_string(),
+                    what: "reading".into(),
+                    path: file.clone(),
+                    source: e,
+                }
+            }
+        })?;
+        let st: State = serde_json::from_str(&text).map_err(|e| Error::Io {
+            id: id.to_string(),
+            what: "parsing".into(),
+            path: file,
+            source: e.into(),
+        })?;
+        Ok((
+            StateDir {
+                path,
+                id: id.to_string(),
+                keep: true,
+                lock,
+            },
+            st,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -129,6 +228,7 @@ impl StateDir {
 
     /// Removes the directory now.
     pub fn remove(mut self) -> Result<()> {
+        let _ = &self.lock;
         self.keep = true;
         std::fs::remove_dir_all(&self.path).map_err(|e| Error::Io {
             id: self.id.clone(),
@@ -156,6 +256,29 @@ pub fn pid_start_time(pid: i32) -> u64 {
             rest.split(' ').nth(19)?.parse().ok()
         })
         .unwrap_or(0)
+}
+
+/// Ids of the containers under `root`, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::Io {
+                id: String::new(),
+                what: "listing".into(),
+                path: root.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("state.json").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 #[cfg(test)]
