@@ -4,13 +4,13 @@
 //! 125 when corral itself fails (bad input, a set-up step that failed); 126 when the
 //! container's executable could not be run; 127 when it was not found.
 
-use std::io::Write as _;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runtime::{Container, Options};
+
+mod commands;
+use runtime::Options;
 
 /// Exit code for failures of corral itself.
 const EXIT_RUNTIME_ERROR: u8 = 125;
@@ -37,39 +37,202 @@ struct Cli {
     /// Log debug messages
     #[arg(long, global = true)]
     debug: bool,
+    /// Use systemd to manage cgroups (not supported: a clear error)
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Create and run a container in the foreground; exits with its status
+    /// Create a container: its process is set up and waits for `start`
+    Create {
+        /// The container id
+        id: String,
+        #[command(flatten)]
+        c: CreateArgs,
+    },
+    /// Start a created container: its process execs
+    Start {
+        /// The container id
+        id: String,
+    },
+    /// Create and run a container; in the foreground, exit with its status
     Run {
         /// The container id
         id: String,
-        /// Path to the bundle (holding config.json)
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// Root the container on an overlay of these read-only layer dirs (bottom first)
-        /// instead of root.path; its writes go to a layer in the state dir
-        #[arg(long = "layer", value_name = "DIR")]
-        layers: Vec<PathBuf>,
-        /// Do not use pivot_root (for roots on initramfs)
+        #[command(flatten)]
+        c: CreateArgs,
+        /// Do not wait: leave the container running and exit
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits (until `delete`)
         #[arg(long)]
-        no_pivot: bool,
-        /// Pass N extra fds (3 .. 3+N-1) to the container
-        #[arg(long, default_value_t = 0)]
-        preserve_fds: u32,
-        /// Write the container's pid to this file
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
+        keep: bool,
     },
+    /// Print the state of a container (OCI state JSON)
+    State {
+        /// The container id
+        id: String,
+    },
+    /// Send a signal to the container's init process (default SIGTERM)
+    Kill {
+        /// The container id
+        id: String,
+        /// Signal name (TERM, SIGKILL) or number
+        signal: Option<String>,
+        /// Send it to every process of the container
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete a container and everything it made
+    Delete {
+        /// The container id
+        id: String,
+        /// Kill it first if it is running
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers
+    #[command(alias = "ls")]
+    List {
+        /// Output format: table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only print ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the processes of a container
+    Ps {
+        /// The container id
+        id: String,
+        /// Output format: table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Options for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of a container
+    Pause {
+        /// The container id
+        id: String,
+    },
+    /// Thaw a paused container
+    Resume {
+        /// The container id
+        id: String,
+    },
+    /// Change a container's limits
+    Update {
+        /// The container id
+        id: String,
+        /// Resources as OCI linux.resources JSON ("-" for stdin)
+        #[arg(short, long)]
+        resources: Option<PathBuf>,
+        /// Memory limit in bytes
+        #[arg(long)]
+        memory: Option<i64>,
+        /// Memory plus swap limit in bytes (-1 for unlimited)
+        #[arg(long = "memory-swap")]
+        memory_swap: Option<i64>,
+        /// Memory reservation in bytes
+        #[arg(long = "memory-reservation")]
+        memory_reservation: Option<i64>,
+        /// CPU shares
+        #[arg(long = "cpu-shares")]
+        cpu_shares: Option<u64>,
+        /// CPU CFS quota in microseconds
+        #[arg(long = "cpu-quota")]
+        cpu_quota: Option<i64>,
+        /// CPU CFS period in microseconds
+        #[arg(long = "cpu-period")]
+        cpu_period: Option<u64>,
+        /// CPUs the container may use (cpuset)
+        #[arg(long = "cpuset-cpus")]
+        cpuset_cpus: Option<String>,
+        /// Memory nodes the container may use (cpuset)
+        #[arg(long = "cpuset-mems")]
+        cpuset_mems: Option<String>,
+        /// Maximum number of processes
+        #[arg(long = "pids-limit")]
+        pids_limit: Option<i64>,
+        /// Block IO weight (10-1000)
+        #[arg(long = "blkio-weight")]
+        blkio_weight: Option<u16>,
+    },
+    /// Print resource usage of a container
+    Events {
+        /// The container id
+        id: String,
+        /// Print stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
+    /// Print the OCI features document of this build and host
+    Features,
     /// Write a default config.json (as `runc spec` does)
     Spec {
         /// Directory to write config.json into
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
+        /// A spec for a container run by a non-root user
+        #[arg(long)]
+        rootless: bool,
     },
+    /// Not supported: corral does not checkpoint containers
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported: corral does not restore containers
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct CreateArgs {
+    /// Path to the bundle (holding config.json)
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Root the container on an overlay of these read-only layer dirs (bottom first)
+    /// instead of root.path; its writes go to a layer in the state dir
+    #[arg(long = "layer", value_name = "DIR")]
+    layers: Vec<PathBuf>,
+    /// Do not use pivot_root (for roots on initramfs)
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility: corral never creates a session keyring
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the container
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Write the container's pid to this file
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's pty master to (process.terminal)
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+}
+
+impl CreateArgs {
+    fn options(&self, root: &std::path::Path) -> Options {
+        Options {
+            root: root.to_path_buf(),
+            layers: self.layers.clone(),
+            no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds,
+            ..Options::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -78,25 +241,16 @@ fn main() -> ExitCode {
         eprintln!("corral: {msg}");
         return ExitCode::from(EXIT_RUNTIME_ERROR);
     }
-    let code = match &cli.cmd {
-        Cmd::Run {
-            id,
-            bundle,
-            layers,
-            no_pivot,
-            preserve_fds,
-            pid_file,
-        } => {
-            let opts = Options {
-                root: cli.root.clone(),
-                layers: layers.clone(),
-                no_pivot: *no_pivot,
-                preserve_fds: *preserve_fds,
-                ..Options::default()
-            };
-            run(id, bundle, &opts, pid_file.as_deref())
+    if cli.systemd_cgroup {
+        eprintln!("corral: --systemd-cgroup: corral manages cgroups through cgroupfs only; systemd cgroup driver is not supported");
+        return ExitCode::from(EXIT_RUNTIME_ERROR);
+    }
+    let code = match commands::dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("corral: {e}");
+            e.exit_code()
         }
-        Cmd::Spec { bundle } => spec(bundle),
     };
     ExitCode::from(code as u8)
 }
@@ -137,134 +291,4 @@ fn init_logging(cli: &Cli) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn fail(e: &runtime::Error) -> i32 {
-    eprintln!("corral: {e}");
-    e.exit_code()
-}
-
-/// Signals that `run` passes on to the container.
-const FORWARDED: [libc::c_int; 7] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-];
-
-fn run(
-    id: &str,
-    bundle: &std::path::Path,
-    opts: &Options,
-    pid_file: Option<&std::path::Path>,
-) -> i32 {
-    // Block the forwarded signals before the container exists, so that none is lost or kills
-    // corral; they are read from a signalfd and passed on. The container's process starts
-    // with an empty mask.
-    let sfd = match block_signals() {
-        Ok(fd) => fd,
-        Err(e) => {
-            eprintln!("corral: signalfd: {e}");
-            return EXIT_RUNTIME_ERROR as i32;
-        }
-    };
-    let mut c = match Container::create_and_start(id, bundle, opts) {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    if let Some(p) = pid_file {
-        if let Err(e) = std::fs::write(p, c.pid().to_string()) {
-            eprintln!("corral: --pid-file {}: {e}", p.display());
-            let _ = c.delete();
-            return EXIT_RUNTIME_ERROR as i32;
-        }
-    }
-    let status = loop {
-        match c.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return fail(&e),
-        }
-        let mut fds = [
-            libc::pollfd {
-                fd: c.pidfd().unwrap_or(-1),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: polling two valid fds (a -1 fd is ignored by poll).
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, if fds[0].fd < 0 { 50 } else { -1 }) };
-        if n < 0 {
-            continue;
-        }
-        if fds[1].revents & libc::POLLIN != 0 {
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading one siginfo record into a properly sized buffer.
-            let r = unsafe {
-                libc::read(
-                    sfd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    std::mem::size_of::<libc::signalfd_siginfo>(),
-                )
-            };
-            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-                tracing::debug!(signal = info.ssi_signo, "forwarding");
-                if let Err(e) = c.signal(info.ssi_signo as i32) {
-                    eprintln!("corral: {e}");
-                }
-            }
-        }
-    };
-    if let Err(e) = c.delete() {
-        eprintln!("corral: {e}");
-    }
-    status.code()
-}
-
-fn block_signals() -> std::io::Result<OwnedFd> {
-    // SAFETY: plain sigset manipulation and signalfd creation.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED {
-            libc::sigaddset(&mut set, s);
-        }
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
-fn spec(bundle: &std::path::Path) -> i32 {
-    let path = bundle.join("config.json");
-    if path.exists() {
-        eprintln!("corral: {}: already exists", path.display());
-        return EXIT_RUNTIME_ERROR as i32;
-    }
-    let text = match serde_json::to_string_pretty(&runtime::default_spec()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("corral: encoding spec: {e}");
-            return EXIT_RUNTIME_ERROR as i32;
-        }
-    };
-    let r = std::fs::File::create(&path).and_then(|mut f| writeln!(f, "{text}"));
-    if let Err(e) = r {
-        eprintln!("corral: {}: {e}", path.display());
-        return EXIT_RUNTIME_ERROR as i32;
-    }
-    0
 }

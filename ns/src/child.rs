@@ -97,6 +97,9 @@ pub(crate) unsafe fn run(plan: &Plan, sock: c_int, parent_sock: c_int) -> ! {
 
 unsafe fn setup(plan: &Plan, sock: c_int) -> R {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    for fd in &plan.close_fds {
+        libc::close(*fd);
+    }
     libc::umask(0);
     expect(sock, msg::GO)?;
 
@@ -814,7 +817,9 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         return Err((Step::Exec, err, 0));
     }
 
-    // The start gate.
+    // The start gate. From here on the process may outlive the one that created it (a
+    // `create` exits, a later `start` opens the gate): no parent-death signal any more.
+    libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
     send(
         sock,
         Msg {
@@ -851,7 +856,6 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         libc::signal(sig, libc::SIG_DFL);
         sig += 1;
     }
-    libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
     let mut set: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut set);
     libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());

@@ -238,6 +238,8 @@ pub struct Plan {
     /// the directory `dir`, opened before the root changes) and blocks until a `start` opens it
     /// for reading; then it execs. Without one, the child waits for `START` on the socket.
     pub gate: Option<Gate>,
+    /// Fds of the caller that the child closes first thing (locks it must not keep).
+    pub close_fds: Vec<c_int>,
 }
 
 /// A FIFO start gate (see [`Plan::gate`]).

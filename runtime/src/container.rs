@@ -240,6 +240,7 @@ impl Container {
         );
         std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
             .map_err(|e| io_err(id, "chown", &fifo, e))?;
+        plan.close_fds.extend(state_dir.lock_fd());
         plan.gate = Some(ns::Gate {
             dir: open_path(id, state_dir.path())?,
             name: std::ffi::CString::new(FIFO).expect("no NUL"),
@@ -404,8 +405,9 @@ impl Container {
             });
         }
         self.state.status = Status::Running;
-        if let Some(d) = &self.state_dir {
+        if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
+            d.unlock();
         }
         Ok(())
     }
@@ -721,6 +723,9 @@ impl Container {
     }
 
     fn teardown(&mut self) -> Result<()> {
+        if let Some(d) = &mut self.state_dir {
+            d.relock()?;
+        }
         let mut first: Option<Error> = None;
         let mut note = |r: Result<()>| {
             if let Err(e) = r {

@@ -21,6 +21,7 @@ pub mod resources;
 pub mod spec;
 pub mod state;
 
+pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
 pub use container::{Container, ExitStatus, Options};
 pub use error::{Error, Result};

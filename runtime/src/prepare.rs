@@ -235,6 +235,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         oom_score_adj,
         process,
         gate: None,
+        close_fds: Vec::new(),
     })
 }
 

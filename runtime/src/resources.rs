@@ -68,6 +68,31 @@ fn device_rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {
 pub fn from_spec(spec: &Spec, v1_devices: bool) -> Result<Resources> {
     let linux = spec.linux().clone().unwrap_or_default();
     let res: LinuxResources = linux.resources().clone().unwrap_or_default();
+    let mut r = limits(&res)?;
+    if v1_devices {
+        for (i, d) in res.devices().clone().unwrap_or_default().iter().enumerate() {
+            r.devices.push(device_rule(i, d)?);
+        }
+        r.devices.extend(default_rules());
+        for d in linux.devices().clone().unwrap_or_default() {
+            let kind = match serde_name(&d.typ()).as_str() {
+                "b" => 'b',
+                _ => 'c',
+            };
+            r.devices.push(DeviceRule {
+                allow: true,
+                kind,
+                major: Some(d.major()),
+                minor: Some(d.minor()),
+                access: "rwm".into(),
+            });
+        }
+    }
+    Ok(r)
+}
+
+/// Converts resource limits (everything but device rules), as `update -r` gives them.
+pub fn limits(res: &LinuxResources) -> Result<Resources> {
     let mut r = Resources::default();
     if let Some(c) = res.cpu() {
         r.cpu_shares = c.shares();
@@ -204,25 +229,6 @@ pub fn from_spec(spec: &Spec, v1_devices: bool) -> Result<Resources> {
             field: "linux.resources.unified".into(),
             reason: "unified (raw cgroup v2) settings are not supported".into(),
         });
-    }
-    if v1_devices {
-        for (i, d) in res.devices().clone().unwrap_or_default().iter().enumerate() {
-            r.devices.push(device_rule(i, d)?);
-        }
-        r.devices.extend(default_rules());
-        for d in linux.devices().clone().unwrap_or_default() {
-            let kind = match serde_name(&d.typ()).as_str() {
-                "b" => 'b',
-                _ => 'c',
-            };
-            r.devices.push(DeviceRule {
-                allow: true,
-                kind,
-                major: Some(d.major()),
-                minor: Some(d.minor()),
-                access: "rwm".into(),
-            });
-        }
     }
     Ok(r)
 }

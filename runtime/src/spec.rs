@@ -60,6 +60,31 @@ pub fn default_spec() -> Value {
     })
 }
 
+/// The default spec for a container run by the non-root user `uid`/`gid`: a user namespace
+/// mapping them to root, no network namespace, and no cgroup limits (as `runc spec --rootless`).
+pub fn rootless_spec(uid: u32, gid: u32) -> Value {
+    let mut s = default_spec();
+    let ns = &mut s["linux"]["namespaces"];
+    if let Some(a) = ns.as_array_mut() {
+        a.retain(|n| n["type"] != "network" && n["type"] != "cgroup");
+        a.push(json!({"type": "user"}));
+    }
+    s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(o) = s["linux"].as_object_mut() {
+        o.remove("resources");
+    }
+    if let Some(m) = s["mounts"].as_array_mut() {
+        for mount in m.iter_mut() {
+            if mount["destination"] == "/sys" {
+                *mount = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

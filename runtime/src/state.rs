@@ -89,9 +89,9 @@ pub struct StateDir {
     path: PathBuf,
     id: String,
     keep: bool,
-    /// The directory, opened and `flock`ed: commands on one id are serialized, commands on
-    /// different ids never wait for each other.
-    lock: std::fs::File,
+    /// The directory, opened and `flock`ed while a command works on the container: commands
+    /// on one id are serialized, commands on different ids never wait for each other.
+    lock: Option<std::fs::File>,
 }
 
 fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
@@ -158,7 +158,7 @@ impl StateDir {
             path,
             id: id.to_string(),
             keep: false,
-            lock,
+            lock: Some(lock),
         })
     }
 
@@ -191,7 +191,7 @@ impl StateDir {
                 path,
                 id: id.to_string(),
                 keep: true,
-                lock,
+                lock: Some(lock),
             },
             st,
         ))
@@ -199,6 +199,24 @@ impl StateDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The locked fd (the container's process must close its inherited copy).
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.lock.as_ref().map(std::os::fd::AsRawFd::as_raw_fd)
+    }
+
+    /// Releases the lock (a long-running `run` must not block other commands).
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
+    /// Takes the lock again.
+    pub fn relock(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(lock_dir(&self.id, &self.path)?);
+        }
+        Ok(())
     }
 
     /// Writes state.json atomically (a temporary file renamed over it).

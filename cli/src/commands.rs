@@ -1,0 +1,610 @@
+//! The subcommands. Each maps arguments to `runtime` calls and formats the output the way
+//! runc does, because engines parse it.
+
+use std::io::Write as _;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use runtime::{Container, State, Status};
+use serde_json::json;
+
+use crate::{Cli, Cmd, CreateArgs};
+
+/// A failure of a command: a runtime error, or a message of the CLI's own (exit 125).
+pub enum CliError {
+    Runtime(runtime::Error),
+    Msg(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Runtime(e) => write!(f, "{e}"),
+            CliError::Msg(m) => f.write_str(m),
+        }
+    }
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Runtime(e) => e.exit_code(),
+            CliError::Msg(_) => 125,
+        }
+    }
+}
+
+impl From<runtime::Error> for CliError {
+    fn from(e: runtime::Error) -> Self {
+        CliError::Runtime(e)
+    }
+}
+
+fn msg(s: impl Into<String>) -> CliError {
+    CliError::Msg(s.into())
+}
+
+type R<T = i32> = Result<T, CliError>;
+
+pub fn dispatch(cli: &Cli) -> R {
+    let root = cli.root.as_path();
+    match &cli.cmd {
+        Cmd::Create { id, c } => create(root, id, c).map(|_| 0),
+        Cmd::Start { id } => {
+            Container::load(root, id)?.start()?;
+            Ok(0)
+        }
+        Cmd::Run {
+            id,
+            c,
+            detach,
+            keep,
+        } => run(root, id, c, *detach, *keep),
+        Cmd::State { id } => {
+            let c = Container::load(root, id)?;
+            print_json(&oci_state(&c.oci_state()))?;
+            Ok(0)
+        }
+        Cmd::Kill { id, signal, all } => {
+            let sig = parse_signal(signal.as_deref().unwrap_or("TERM"))?;
+            let c = Container::load(root, id)?;
+            if *all {
+                c.signal_all(sig)?;
+            } else {
+                c.signal(sig)?;
+            }
+            Ok(0)
+        }
+        Cmd::Delete { id, force } => {
+            match Container::load(root, id) {
+                Ok(c) => c.delete_checked(*force)?,
+                Err(runtime::Error::NotFound(_)) if *force => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(0)
+        }
+        Cmd::List { format, quiet } => list(root, format, *quiet),
+        Cmd::Ps {
+            id,
+            format,
+            ps_args,
+        } => ps(root, id, format, ps_args),
+        Cmd::Pause { id } => {
+            Container::load(root, id)?.pause()?;
+            Ok(0)
+        }
+        Cmd::Resume { id } => {
+            Container::load(root, id)?.resume()?;
+            Ok(0)
+        }
+        Cmd::Update { .. } => update(root, &cli.cmd),
+        Cmd::Events {
+            id,
+            stats,
+            interval,
+        } => events(root, id, *stats, interval),
+        Cmd::Features => {
+            print_json(&features())?;
+            Ok(0)
+        }
+        Cmd::Spec { bundle, rootless } => spec(bundle, *rootless),
+        Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
+        Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> R<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| msg(format!("encoding json: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").map_err(|e| msg(format!("writing output: {e}")))
+}
+
+/// The state as runc prints it.
+fn oci_state(st: &State) -> serde_json::Value {
+    let mut v = json!({
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "pid": st.pid,
+        "status": st.status.as_str(),
+        "bundle": st.bundle,
+        "rootfs": st.rootfs_mount.clone().unwrap_or_else(|| st.bundle.join("rootfs")),
+        "created": rfc3339(st.created),
+        "owner": "",
+    });
+    if !st.annotations.is_empty() {
+        v["annotations"] = json!(st.annotations);
+    }
+    v
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn parse_signal(s: &str) -> R<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(msg(format!("unknown signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| msg(format!("unknown signal {s:?}")))
+}
+
+fn create(root: &Path, id: &str, c: &CreateArgs) -> R<()> {
+    if c.console_socket.is_some() {
+        return Err(msg(
+            "--console-socket: terminals are not supported yet (process.terminal)",
+        ));
+    }
+    let ct = Container::create(id, &c.bundle, &c.options(root))?;
+    write_pid_file(c, &ct)?;
+    ct.detach()?;
+    Ok(())
+}
+
+fn write_pid_file(c: &CreateArgs, ct: &Container) -> R<()> {
+    if let Some(p) = &c.pid_file {
+        // Atomically, as engines poll for it.
+        let tmp = p.with_extension("corral-tmp");
+        std::fs::write(&tmp, ct.pid().to_string())
+            .and_then(|()| std::fs::rename(&tmp, p))
+            .map_err(|e| msg(format!("--pid-file {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+/// Signals that a foreground `run` passes on to the container.
+const FORWARDED: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
+    if c.console_socket.is_some() {
+        return Err(msg(
+            "--console-socket: terminals are not supported yet (process.terminal)",
+        ));
+    }
+    if detach {
+        let mut ct = Container::create(id, &c.bundle, &c.options(root))?;
+        ct.start()?;
+        write_pid_file(c, &ct)?;
+        ct.detach()?;
+        return Ok(0);
+    }
+    // Block the forwarded signals before the container exists, so that none is lost or kills
+    // corral; they are read from a signalfd and passed on. The container's process starts
+    // with an empty mask.
+    let sfd = block_signals().map_err(|e| msg(format!("signalfd: {e}")))?;
+    let mut ct = Container::create_and_start(id, &c.bundle, &c.options(root))?;
+    if let Err(e) = write_pid_file(c, &ct) {
+        let _ = ct.delete();
+        return Err(e);
+    }
+    let status = loop {
+        if let Some(st) = ct.try_wait()? {
+            break st;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: ct.pidfd().unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = if fds[0].fd < 0 { 50 } else { -1 };
+        // SAFETY: polling two valid fds (a negative fd is ignored by poll).
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
+            continue;
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            // SAFETY: all-zero is a valid signalfd_siginfo.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reading one record into a buffer of its size.
+            let r = unsafe {
+                libc::read(
+                    sfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    std::mem::size_of::<libc::signalfd_siginfo>(),
+                )
+            };
+            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
+                tracing::debug!(signal = info.ssi_signo, "forwarding");
+                if let Err(e) = ct.signal(info.ssi_signo as i32) {
+                    eprintln!("corral: {e}");
+                }
+            }
+        }
+    };
+    if keep {
+        ct.detach()?;
+    } else {
+        ct.delete()?;
+    }
+    Ok(status.code())
+}
+
+fn block_signals() -> std::io::Result<OwnedFd> {
+    // SAFETY: plain sigset manipulation and signalfd creation.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+fn list(root: &Path, format: &str, quiet: bool) -> R {
+    let mut states = Vec::new();
+    for id in runtime::state::list_ids(root)? {
+        // A container deleted meanwhile is simply not listed.
+        if let Ok(c) = Container::load(root, &id) {
+            states.push(c.oci_state());
+        }
+    }
+    if quiet {
+        for s in &states {
+            println!("{}", s.id);
+        }
+        return Ok(0);
+    }
+    match format {
+        "json" => print_json(&json!(states.iter().map(oci_state).collect::<Vec<_>>()))?,
+        "table" => {
+            let mut out = String::new();
+            out.push_str(&format!(
+                "{:<24} {:<8} {:<10} {:<40} {:<21} {}\n",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"
+            ));
+            for s in &states {
+                out.push_str(&format!(
+                    "{:<24} {:<8} {:<10} {:<40} {:<21} {}\n",
+                    s.id,
+                    s.pid,
+                    s.status.as_str(),
+                    s.bundle.display(),
+                    rfc3339(s.created),
+                    "root"
+                ));
+            }
+            print!("{out}");
+        }
+        other => return Err(msg(format!("--format {other:?}: want table or json"))),
+    }
+    Ok(0)
+}
+
+fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> R {
+    let c = Container::load(root, id)?;
+    let pids = c.pids()?;
+    match format {
+        "json" => {
+            print_json(&json!(pids))?;
+            return Ok(0);
+        }
+        "table" => {}
+        other => return Err(msg(format!("--format {other:?}: want table or json"))),
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| msg(format!("running ps: {e}")))?;
+    if !out.status.success() {
+        return Err(msg(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| msg("ps output has no PID column"))?;
+    println!("{header}");
+    for l in lines {
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            if pids.contains(&p) {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn update(root: &Path, cmd: &Cmd) -> R {
+    let Cmd::Update {
+        id,
+        resources,
+        memory,
+        memory_swap,
+        memory_reservation,
+        cpu_shares,
+        cpu_quota,
+        cpu_period,
+        cpuset_cpus,
+        cpuset_mems,
+        pids_limit,
+        blkio_weight,
+    } = cmd
+    else {
+        return Err(msg("internal: not an update"));
+    };
+    let mut r = match resources {
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(p)
+            }
+            .map_err(|e| msg(format!("--resources {}: {e}", p.display())))?;
+            let lr: oci_spec::runtime::LinuxResources = serde_json::from_str(&text)
+                .map_err(|e| msg(format!("--resources {}: {e}", p.display())))?;
+            runtime::resources::limits(&lr)?
+        }
+        None => cgroup_resources_default(),
+    };
+    macro_rules! set {
+        ($field:ident, $v:expr) => {
+            if let Some(v) = $v {
+                r.$field = Some(v.clone());
+            }
+        };
+    }
+    set!(memory_limit, memory);
+    set!(memory_swap, memory_swap);
+    set!(memory_reservation, memory_reservation);
+    set!(cpu_shares, cpu_shares);
+    set!(cpu_quota, cpu_quota);
+    set!(cpu_period, cpu_period);
+    set!(cpuset_cpus, cpuset_cpus);
+    set!(cpuset_mems, cpuset_mems);
+    set!(pids_limit, pids_limit);
+    set!(blkio_weight, blkio_weight);
+    Container::load(root, id)?.update(&r)?;
+    Ok(0)
+}
+
+fn cgroup_resources_default() -> runtime::CgroupResources {
+    runtime::CgroupResources::default()
+}
+
+fn parse_duration(s: &str) -> R<std::time::Duration> {
+    let bad = || {
+        msg(format!(
+            "--interval {s:?}: want a duration such as 5s, 500ms or 1m"
+        ))
+    };
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+fn stats_json(id: &str, c: &Container) -> R<serde_json::Value> {
+    let s = c.stats()?;
+    Ok(json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "cpu": {"usage": {"total": s.cpu_usage_ns}},
+            "memory": {
+                "usage": {"usage": s.memory_usage, "limit": s.memory_limit, "max": s.memory_max_usage},
+                "swap": {"usage": s.swap_usage},
+            },
+            "pids": {"current": s.pids_current, "limit": s.pids_limit},
+        }
+    }))
+}
+
+fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
+    let every = parse_duration(interval)?;
+    let c = Container::load(root, id)?;
+    if once {
+        println!("{}", stats_json(id, &c)?);
+        return Ok(0);
+    }
+    let mut ooms = c.stats()?.oom_kill_count.unwrap_or(0);
+    drop(c);
+    loop {
+        // Re-load each time: the state lock must not be held while sleeping.
+        let c = match Container::load(root, id) {
+            Ok(c) => c,
+            Err(runtime::Error::NotFound(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        if c.status() == Status::Stopped {
+            return Ok(0);
+        }
+        let now = c.stats()?.oom_kill_count.unwrap_or(0);
+        if now > ooms {
+            println!("{}", json!({"type": "oom", "id": id}));
+            ooms = now;
+        }
+        println!("{}", stats_json(id, &c)?);
+        let _ = std::io::stdout().flush();
+        drop(c);
+        std::thread::sleep(every);
+    }
+}
+
+/// The OCI features document: what this build and this host really do.
+pub fn features() -> serde_json::Value {
+    let caps: Vec<&str> = runtime::names::CAPS.to_vec();
+    let hier = cgroup::Hierarchy::detect().ok();
+    let (v1, v2) = match hier.as_ref().map(|h| h.version()) {
+        Some(cgroup::Version::V1) => (true, false),
+        Some(cgroup::Version::V2) => (false, true),
+        Some(cgroup::Version::Hybrid) => (true, true),
+        None => (false, false),
+    };
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": runtime::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": [
+            "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
+            "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime",
+            "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared",
+            "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
+            "unbindable"
+        ],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": v1, "v2": v2, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "org.corral.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}
+
+fn spec(bundle: &Path, rootless: bool) -> R {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(msg(format!("{}: already exists", path.display())));
+    }
+    let v = if rootless {
+        runtime::spec::rootless_spec(
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    } else {
+        runtime::default_spec()
+    };
+    let text = serde_json::to_string_pretty(&v).map_err(|e| msg(format!("encoding spec: {e}")))?;
+    std::fs::File::create(&path)
+        .and_then(|mut f| writeln!(f, "{text}"))
+        .map_err(|e| msg(format!("{}: {e}", path.display())))?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").ok(), Some(9));
+        assert_eq!(parse_signal("sigterm").ok(), Some(15));
+        assert_eq!(parse_signal("10").ok(), Some(10));
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("5s").ok(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_duration("250ms").ok(),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert!(parse_duration("x").is_err());
+    }
+}
