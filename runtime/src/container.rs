@@ -521,7 +521,10 @@ impl Container {
 
     /// Sends `sig` to the init process (through its pidfd: never to a recycled pid).
     pub fn signal(&self, sig: i32) -> Result<()> {
-        if self.exit.is_some() || self.pidfd.is_none() && !self.own_child {
+        if self.exit.is_some()
+            || self.pidfd.is_none() && !self.own_child
+            || !self.own_child && self.status() == Status::Stopped
+        {
             return Err(Error::State {
                 id: self.id.clone(),
                 status: "stopped",
