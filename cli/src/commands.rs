@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use runtime::{Container, State, Status};
+use runtime::{Container, Options, State, Status};
 use serde_json::json;
 
 use crate::{Cli, Cmd, CreateArgs};
@@ -89,6 +89,7 @@ pub fn dispatch(cli: &Cli) -> R {
             format,
             ps_args,
         } => ps(root, id, format, ps_args),
+        Cmd::Exec { .. } => exec(root, &cli.cmd),
         Cmd::Pause { id } => {
             Container::load(root, id)?.pause()?;
             Ok(0)
@@ -279,6 +280,225 @@ fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
     } else {
         ct.delete()?;
     }
+    Ok(status.code())
+}
+
+/// Waits for `pidfd`'s process, passing on the forwarded signals through `signal`.
+fn wait_forwarding(
+    sfd: &OwnedFd,
+    pidfd: libc::c_int,
+    mut exited: impl FnMut() -> R<Option<runtime::ExitStatus>>,
+    signal: impl Fn(i32) -> R<()>,
+) -> R<runtime::ExitStatus> {
+    loop {
+        if let Some(st) = exited()? {
+            return Ok(st);
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = if pidfd < 0 { 50 } else { -1 };
+        // SAFETY: polling two fds (a negative fd is ignored by poll).
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
+            continue;
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            // SAFETY: all-zero is a valid signalfd_siginfo.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reading one record into a buffer of its size.
+            let r = unsafe {
+                libc::read(
+                    sfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    std::mem::size_of::<libc::signalfd_siginfo>(),
+                )
+            };
+            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
+                tracing::debug!(signal = info.ssi_signo, "forwarding");
+                if let Err(e) = signal(info.ssi_signo as i32) {
+                    eprintln!("corral: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn exec(root: &Path, cmd: &Cmd) -> R {
+    let Cmd::Exec {
+        id,
+        command,
+        process,
+        tty,
+        console_socket,
+        detach,
+        pid_file,
+        env,
+        cwd,
+        user,
+        additional_gids,
+        cap,
+        no_new_privs,
+        preserve_fds,
+        process_label,
+        apparmor,
+    } = cmd
+    else {
+        return Err(msg("internal: not an exec"));
+    };
+    if process_label.is_some() {
+        return Err(msg(
+            "--process-label: SELinux labels are not supported by corral",
+        ));
+    }
+    if apparmor.is_some() {
+        return Err(msg(
+            "--apparmor: AppArmor profiles are not supported by corral",
+        ));
+    }
+    if *tty || console_socket.is_some() {
+        return Err(msg(
+            "--tty: terminals are not supported yet (process.terminal)",
+        ));
+    }
+    let c = Container::load(root, id)?;
+    let mut p: oci_spec::runtime::Process = match process {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| msg(format!("--process {}: {e}", path.display())))?;
+            serde_json::from_str(&text).map_err(|e| {
+                msg(format!(
+                    "--process {}:{}:{}: {}",
+                    path.display(),
+                    e.line(),
+                    e.column(),
+                    e.to_string().split(" at line ").next().unwrap_or("")
+                ))
+            })?
+        }
+        None => {
+            if command.is_empty() {
+                return Err(msg("exec needs a command or --process"));
+            }
+            // The container's own process settings, with this command.
+            let b = runtime::Bundle::load(c.bundle())?;
+            let mut p = b.spec.process().clone().unwrap_or_default();
+            p.set_args(Some(command.clone()));
+            p.set_terminal(Some(false));
+            p
+        }
+    };
+    if p.terminal() == Some(true) {
+        return Err(msg("process.terminal: terminals are not supported yet"));
+    }
+    if !env.is_empty() {
+        let mut e = p.env().clone().unwrap_or_default();
+        for kv in env {
+            if !kv.contains('=') {
+                return Err(msg(format!("--env {kv:?}: want KEY=VALUE")));
+            }
+            let key = kv.split('=').next().unwrap_or("");
+            e.retain(|x| x.split('=').next() != Some(key));
+            e.push(kv.clone());
+        }
+        p.set_env(Some(e));
+    }
+    if let Some(d) = cwd {
+        p.set_cwd(d.into());
+    }
+    if let Some(u) = user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a.parse::<u32>().ok(), b.parse::<u32>().ok()),
+            None => (u.parse::<u32>().ok(), Some(0)),
+        };
+        let (Some(uid), Some(gid)) = (uid, gid) else {
+            return Err(msg(format!("--user {u:?}: want numeric uid[:gid]")));
+        };
+        let mut usr = p.user().clone();
+        usr.set_uid(uid);
+        usr.set_gid(gid);
+        p.set_user(usr);
+    }
+    if !additional_gids.is_empty() {
+        let mut usr = p.user().clone();
+        usr.set_additional_gids(Some(additional_gids.clone()));
+        p.set_user(usr);
+    }
+    if !cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in cap {
+            let c: oci_spec::runtime::Capability =
+                serde_json::from_value(json!(name.to_ascii_uppercase()))
+                    .map_err(|_| msg(format!("--cap {name:?}: unknown capability")))?;
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let mut s = set.1.clone().unwrap_or_default();
+                s.insert(c);
+                match set.0 {
+                    0 => caps.set_bounding(Some(s)),
+                    1 => caps.set_effective(Some(s)),
+                    _ => caps.set_permitted(Some(s)),
+                };
+            }
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if *no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let opts = Options {
+        preserve_fds: *preserve_fds,
+        ..Options::default()
+    };
+    let sfd = if *detach {
+        None
+    } else {
+        Some(block_signals().map_err(|e| msg(format!("signalfd: {e}")))?)
+    };
+    let mut proc_ = c.exec(&p, &opts)?;
+    // Do not hold the container's lock while the process runs.
+    drop(c);
+    if let Some(path) = pid_file {
+        let tmp = path.with_extension("corral-tmp");
+        std::fs::write(&tmp, proc_.pid().to_string())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| msg(format!("--pid-file {}: {e}", path.display())))?;
+    }
+    let Some(sfd) = sfd else {
+        proc_.detach();
+        return Ok(0);
+    };
+    let pidfd = proc_.pidfd();
+    let status = {
+        let sig = |s: i32| -> R<()> {
+            // SAFETY: plain syscall on the process's pidfd.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd,
+                    s,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            Ok(())
+        };
+        wait_forwarding(&sfd, pidfd, || Ok(proc_.try_wait()?), sig)?
+    };
     Ok(status.code())
 }
 

@@ -115,6 +115,56 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Run another process in a running container; exit with its status
+    Exec {
+        /// The container id
+        id: String,
+        /// The command and its arguments (unless --process is given)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+        /// An OCI process.json to run instead of a command
+        #[arg(short, long)]
+        process: Option<PathBuf>,
+        /// Allocate a terminal (process.terminal)
+        #[arg(short, long)]
+        tty: bool,
+        /// Unix socket to send the terminal's pty master to
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// Do not wait for the process
+        #[arg(short, long)]
+        detach: bool,
+        /// Write the process's pid to this file
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Add an environment variable (KEY=VALUE)
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        /// Working directory in the container
+        #[arg(long)]
+        cwd: Option<String>,
+        /// User as uid[:gid]
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Additional gids
+        #[arg(short = 'g', long = "additional-gids")]
+        additional_gids: Vec<u32>,
+        /// Add a capability (CAP_NAME) to the process's sets
+        #[arg(short, long = "cap")]
+        cap: Vec<String>,
+        /// Set no_new_privs for the process
+        #[arg(long)]
+        no_new_privs: bool,
+        /// Pass N extra fds (3 .. 3+N-1) to the process
+        #[arg(long, default_value_t = 0)]
+        preserve_fds: u32,
+        /// SELinux label of the process (needs SELinux on the host)
+        #[arg(long)]
+        process_label: Option<String>,
+        /// AppArmor profile of the process (needs AppArmor on the host)
+        #[arg(long)]
+        apparmor: Option<String>,
+    },
     /// Freeze every process of a container
     Pause {
         /// The container id

@@ -236,3 +236,114 @@ fn wrong_ids_signals_and_unsupported_commands() {
         .unwrap()
         .contains(&json!("time")));
 }
+
+#[test]
+fn exec_joins_the_running_container() {
+    let env = Env::new("exec");
+    let mut spec = env.spec(&["/probe", "sleep", "inf"]);
+    spec["hostname"] = json!("exec-host");
+    spec["linux"]["resources"]["pids"] = json!({"limit": 20});
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let pid = state(&env)["pid"].as_i64().unwrap();
+
+    let r: Value = serde_json::from_str(&ok(
+        &env,
+        &[
+            "exec",
+            "-e",
+            "FOO=bar",
+            "--cwd",
+            "/tmp",
+            "-u",
+            "1000:1000",
+            &env.id,
+            "/probe",
+            "report",
+            "/sys/fs/cgroup/pids/pids.max",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(r["hostname"], "exec-host");
+    assert_ne!(r["pid"], 1);
+    assert!(r["pids"].as_array().unwrap().contains(&json!(1)), "{r}");
+    assert_eq!(r["uid"], 1000);
+    assert_eq!(r["gid"], 1000);
+    assert_eq!(r["cwd"], "/tmp");
+    assert!(r["env"].as_array().unwrap().contains(&json!("FOO=bar")));
+    assert_eq!(
+        r["files"]["/sys/fs/cgroup/pids/pids.max"]["content"],
+        "20\n"
+    );
+    assert_eq!(r["fds"], json!([0, 1, 2]));
+
+    // Its exit status comes back; a missing executable is 127.
+    let out = corral(&env, &["exec", &env.id, "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_fails(
+        &corral(&env, &["exec", &env.id, "nosuch"]),
+        127,
+        &["\"nosuch\"", "not found"],
+    );
+
+    // A process.json.
+    let pj = env.state_root().join("process.json");
+    std::fs::write(&pj, r#"{"args": ["/bin/sh", "-c", "echo from-json"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#).unwrap();
+    assert_eq!(
+        ok(&env, &["exec", "-p", &pj.to_string_lossy(), &env.id]),
+        "from-json\n"
+    );
+    std::fs::write(&pj, "{\"args\": [\"/bin/true\"],\n \"cwd\": 5}").unwrap();
+    assert_fails(
+        &corral(&env, &["exec", "-p", &pj.to_string_lossy(), &env.id]),
+        125,
+        &["process.json:2:", "invalid type"],
+    );
+
+    // Detached, with a pid file.
+    let pf = env.state_root().join("exec.pid");
+    ok(
+        &env,
+        &[
+            "exec",
+            "-d",
+            "--pid-file",
+            &pf.to_string_lossy(),
+            &env.id,
+            "/probe",
+            "sleep",
+            "inf",
+        ],
+    );
+    let epid: i64 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
+    let ps: Value = serde_json::from_str(&ok(&env, &["ps", "--format", "json", &env.id])).unwrap();
+    assert!(ps.as_array().unwrap().contains(&json!(epid)), "{ps}");
+
+    // The exec'd process was this test's child (through corral exec, which exited): reap it
+    // once killed, or the container's init waits for that in its pid namespace teardown.
+    // SAFETY: signalling a process this test made.
+    unsafe { libc::kill(epid as i32, libc::SIGKILL) };
+    reap(epid);
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+    assert_fails(
+        &corral(&env, &["exec", &env.id, "/bin/true"]),
+        125,
+        &["does not exist"],
+    );
+}
+
+#[test]
+fn exec_into_a_stopped_container_is_refused() {
+    let env = Env::new("exec-stopped");
+    env.rootfs.write_config(&env.spec(&["/bin/true"]));
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "--keep", "-b", &bundle, &env.id]);
+    assert_fails(
+        &corral(&env, &["exec", &env.id, "/bin/true"]),
+        125,
+        &["is stopped, not running"],
+    );
+    ok(&env, &["delete", &env.id]);
+}

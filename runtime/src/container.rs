@@ -638,6 +638,41 @@ impl Container {
         self.delete()
     }
 
+    /// Runs another process in the running container (`exec`): it joins the container's
+    /// namespaces and cgroup and gets `p`'s user, capabilities, env and cwd. The returned
+    /// process is this process's child.
+    pub fn exec(&self, p: &oci_spec::runtime::Process, opts: &Options) -> Result<ExecProcess> {
+        let st = self.status();
+        if st != Status::Running {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "running",
+            });
+        }
+        let cgroup_fd = match &self.cgroup {
+            Some(cg) => match (cg.dirs().len(), cg.v2_dir()) {
+                (1, Some(dir)) => Some(open_dir(&self.id, dir)?),
+                _ => None,
+            },
+            None => None,
+        };
+        let plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
+        let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
+        if !sp.placed_in_cgroup() {
+            if let Some(cg) = &self.cgroup {
+                cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
+            }
+        }
+        sp.go().map_err(|e| ns_error(&self.id, e))?;
+        let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
+        Ok(ExecProcess {
+            pid: s.pid,
+            pidfd: s.pidfd,
+            exit: None,
+        })
+    }
+
     /// Freezes every process of the container.
     pub fn pause(&mut self) -> Result<()> {
         let st = self.status();
@@ -745,7 +780,28 @@ impl Container {
                 }
             }
             let _ = self.signal(libc::SIGKILL);
-            note(self.wait().map(|_| ()));
+            if self.own_child {
+                note(self.wait().map(|_| ()));
+            } else if let Some(fd) = &self.pidfd {
+                // Not our child: it is gone when its pidfd is readable. Its exit can hang on
+                // processes of its pid namespace that their parent has not reaped; do not
+                // wait forever for that.
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: polling one owned fd.
+                let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+                if n == 0 {
+                    note(Err(Error::Sys {
+                        id: self.id.clone(),
+                        what: format!("init process {} did not exit within 10 s of SIGKILL (unreaped processes in its pid namespace?)", self.pid),
+                        errno: Errno::ETIMEDOUT,
+                    }));
+                }
+                self.exit = Some(ExitStatus::Unknown);
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             note(kill_and_remove(&self.id, &cg));
@@ -870,4 +926,84 @@ fn open_dir(id: &str, dir: &Path) -> Result<OwnedFd> {
     std::fs::File::open(dir)
         .map(OwnedFd::from)
         .map_err(|e| io_err(id, "opening cgroup", dir, e))
+}
+
+/// A process started by [`Container::exec`]; this process's child.
+#[derive(Debug)]
+pub struct ExecProcess {
+    pid: i32,
+    pidfd: OwnedFd,
+    exit: Option<ExitStatus>,
+}
+
+impl ExecProcess {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn pidfd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+
+    /// Sends a signal through the pidfd.
+    pub fn signal(&self, sig: i32) -> Result<()> {
+        // SAFETY: plain syscall on an owned pidfd.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r < 0 && Errno::last() != Errno::ESRCH {
+            return Err(Error::Sys {
+                id: String::new(),
+                what: format!("sending signal {sig} to pid {}", self.pid),
+                errno: Errno::last(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The exit status, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.wait_flags(libc::WNOHANG)
+    }
+
+    /// Waits for the exit status.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        self.wait_flags(0).map(|s| s.unwrap_or(ExitStatus::Unknown))
+    }
+
+    fn wait_flags(&mut self, flags: libc::c_int) -> Result<Option<ExitStatus>> {
+        if let Some(e) = self.exit {
+            return Ok(Some(e));
+        }
+        let mut st = 0;
+        loop {
+            // SAFETY: waiting for our own child.
+            let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
+            if r < 0 && Errno::last() == Errno::EINTR {
+                continue;
+            }
+            if r < 0 {
+                return Err(Error::Sys {
+                    id: String::new(),
+                    what: format!("waiting for pid {}", self.pid),
+                    errno: Errno::last(),
+                });
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            let e = ExitStatus::from_wait(st);
+            self.exit = Some(e);
+            return Ok(Some(e));
+        }
+    }
+
+    /// Leaves the process running without waiting for it.
+    pub fn detach(self) {}
 }

@@ -23,7 +23,7 @@ pub mod state;
 
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
-pub use container::{Container, ExitStatus, Options};
+pub use container::{Container, ExecProcess, ExitStatus, Options};
 pub use error::{Error, Result};
 pub use spec::default_spec;
 pub use state::{State, Status};

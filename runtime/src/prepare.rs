@@ -285,6 +285,16 @@ fn process(
         .process()
         .as_ref()
         .ok_or_else(|| cfg("process", "missing"))?;
+    process_of(p, userns, preserve_fds, stdio)
+}
+
+/// The process part of a plan, from an OCI process (the spec's, or `exec`'s).
+pub fn process_of(
+    p: &oci_spec::runtime::Process,
+    userns: bool,
+    preserve_fds: u32,
+    stdio: [libc::c_int; 3],
+) -> Result<Process> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         return Err(cfg("process.args", "must not be empty"));
@@ -839,4 +849,51 @@ fn cgroup_mounts(
         });
     }
     Ok(())
+}
+
+/// The plan of an `exec`: join the namespaces of the container's init process `pid` (those
+/// that differ from the caller's), run `p` with the container's root.
+pub fn exec_plan(
+    pid: i32,
+    p: &oci_spec::runtime::Process,
+    cgroup_fd: Option<std::os::fd::OwnedFd>,
+    preserve_fds: u32,
+    stdio: [libc::c_int; 3],
+) -> Result<Plan> {
+    use std::os::unix::fs::MetadataExt;
+    let mut join_ns = Vec::new();
+    let mut userns = false;
+    for kind in Kind::ALL {
+        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", kind.proc_name()));
+        let mine = PathBuf::from(format!("/proc/self/ns/{}", kind.proc_name()));
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&mine)) else {
+            continue;
+        };
+        if a.ino() == b.ino() && a.dev() == b.dev() {
+            continue;
+        }
+        if kind == Kind::User {
+            userns = true;
+        }
+        join_ns.push(JoinNs::open(kind, &theirs).map_err(|e| cfg("exec", e.to_string()))?);
+    }
+    let mut process = process_of(p, userns, preserve_fds, stdio)?;
+    process.setsid = false;
+    Ok(Plan {
+        new_ns: Vec::new(),
+        join_ns,
+        uid_map: Vec::new(),
+        gid_map: Vec::new(),
+        deny_setgroups: false,
+        cgroup_fd,
+        rootfs: None,
+        hostname: None,
+        domainname: None,
+        sysctls: Vec::new(),
+        time_offsets: None,
+        oom_score_adj: None,
+        process,
+        gate: None,
+        close_fds: Vec::new(),
+    })
 }
