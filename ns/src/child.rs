@@ -235,6 +235,26 @@ unsafe fn become_ns_root(plan: &Plan) -> R {
     Ok(())
 }
 
+unsafe fn install_seccomp(plan: &Plan) -> R {
+    if let Some(sc) = &plan.seccomp {
+        let prog = libc::sock_fprog {
+            len: sc.filter.len() as u16,
+            filter: sc.filter.as_ptr() as *mut libc::sock_filter,
+        };
+        const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+        let r = libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            sc.flags as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        );
+        if r < 0 {
+            return fail(Step::Seccomp, 0);
+        }
+    }
+    Ok(())
+}
+
 fn fd_of(fd: &std::os::fd::OwnedFd) -> c_int {
     std::os::fd::AsRawFd::as_raw_fd(fd)
 }
@@ -694,6 +714,9 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
     if p.setsid {
         check(libc::setsid(), Step::Setsid, 0)?;
     }
+    if !p.no_new_privs {
+        install_seccomp(plan)?;
+    }
     if let Some(c) = &p.caps {
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
         let mut cap = 0u32;
@@ -848,6 +871,10 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
             libc::write(fd, b.as_ptr().cast(), 1);
             libc::close(fd);
         }
+    }
+
+    if p.no_new_privs {
+        install_seccomp(plan)?;
     }
 
     // Default signal dispositions and an empty mask for the new program.

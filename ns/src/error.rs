@@ -76,6 +76,8 @@ pub enum Step {
     Chdir,
     /// Closing inherited file descriptors.
     CloseFds,
+    /// Installing the seccomp filter.
+    Seccomp,
     /// `execve` of the process.
     Exec,
 }
@@ -83,7 +85,7 @@ pub enum Step {
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 36] = [
+        const ALL: [Step; 37] = [
             Sync,
             Setns,
             Unshare,
@@ -119,6 +121,7 @@ impl Step {
             NoNewPrivs,
             Chdir,
             CloseFds,
+            Seccomp,
             Exec,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
@@ -163,6 +166,7 @@ impl Step {
             NoNewPrivs => "set no_new_privs",
             Chdir => "chdir to cwd",
             CloseFds => "close inherited fds",
+            Seccomp => "install seccomp filter",
             Exec => "exec",
         }
     }

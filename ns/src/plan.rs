@@ -240,6 +240,17 @@ pub struct Plan {
     pub gate: Option<Gate>,
     /// Fds of the caller that the child closes first thing (locks it must not keep).
     pub close_fds: Vec<c_int>,
+    /// A seccomp filter to install: right before exec when the process has no_new_privs,
+    /// else before the credentials change (installing needs CAP_SYS_ADMIN then).
+    pub seccomp: Option<Seccomp>,
+}
+
+/// A compiled seccomp filter.
+#[derive(Debug, Clone)]
+pub struct Seccomp {
+    pub filter: Vec<libc::sock_filter>,
+    /// `SECCOMP_FILTER_FLAG_*`.
+    pub flags: u32,
 }
 
 /// A FIFO start gate (see [`Plan::gate`]).

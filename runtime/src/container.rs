@@ -215,6 +215,10 @@ impl Container {
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
         })?;
+        if let Some(sc) = linux.seccomp() {
+            let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;
+            plan.seccomp = Some(crate::filter::to_plan(&prog));
+        }
         // The start gate: a FIFO in the state dir that `start` opens.
         let fifo = state_dir.path().join(FIFO);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(
@@ -657,7 +661,18 @@ impl Container {
             },
             None => None,
         };
-        let plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
+        let mut plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
+        // The container's seccomp filter holds for exec'd processes too.
+        let b = Bundle::load(&self.bundle)?;
+        if let Some(sc) = b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
+            let root = self
+                .state_dir
+                .as_ref()
+                .and_then(|d| d.path().parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let prog = crate::filter::compile(&sc, &root.join(SECCOMP_CACHE))?;
+            plan.seccomp = Some(crate::filter::to_plan(&prog));
+        }
         let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
         if !sp.placed_in_cgroup() {
             if let Some(cg) = &self.cgroup {
@@ -880,6 +895,8 @@ impl Drop for CgroupGuard {
 }
 
 const FIFO: &str = "exec.fifo";
+/// Compiled seccomp filters, by policy hash, under the state root.
+const SECCOMP_CACHE: &str = ".seccomp-cache";
 
 fn ns_error(id: &str, e: ns::Error) -> Error {
     match e {

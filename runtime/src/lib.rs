@@ -15,6 +15,7 @@
 pub mod config;
 mod container;
 mod error;
+pub mod filter;
 pub mod names;
 pub mod prepare;
 pub mod resources;

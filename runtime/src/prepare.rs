@@ -236,6 +236,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         process,
         gate: None,
         close_fds: Vec::new(),
+        seccomp: None,
     })
 }
 
@@ -895,5 +896,6 @@ pub fn exec_plan(
         process,
         gate: None,
         close_fds: Vec::new(),
+        seccomp: None,
     })
 }
