@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use nix::errno::Errno;
 use runtime::{Container, Options, State, Status};
 use serde_json::json;
 
@@ -179,12 +180,21 @@ pub fn parse_signal(s: &str) -> R<i32> {
         .map_err(|_| msg(format!("unknown signal {s:?}")))
 }
 
-fn create(root: &Path, id: &str, c: &CreateArgs) -> R<()> {
-    if c.console_socket.is_some() {
-        return Err(msg(
-            "--console-socket: terminals are not supported yet (process.terminal)",
-        ));
+/// A detached container with a terminal needs somewhere to send the pty master.
+fn check_terminal(c: &CreateArgs) -> R<()> {
+    if c.console_socket.is_none() {
+        let b = runtime::Bundle::load(&c.bundle)?;
+        if b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
+            return Err(msg(
+                "process.terminal is true: a detached container needs --console-socket",
+            ));
+        }
     }
+    Ok(())
+}
+
+fn create(root: &Path, id: &str, c: &CreateArgs) -> R<()> {
+    check_terminal(c)?;
     let ct = Container::create(id, &c.bundle, &c.options(root))?;
     write_pid_file(c, &ct)?;
     ct.detach()?;
@@ -214,12 +224,8 @@ const FORWARDED: [libc::c_int; 7] = [
 ];
 
 fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
-    if c.console_socket.is_some() {
-        return Err(msg(
-            "--console-socket: terminals are not supported yet (process.terminal)",
-        ));
-    }
     if detach {
+        check_terminal(c)?;
         let mut ct = Container::create(id, &c.bundle, &c.options(root))?;
         ct.start()?;
         write_pid_file(c, &ct)?;
@@ -235,44 +241,15 @@ fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
         let _ = ct.delete();
         return Err(e);
     }
-    let status = loop {
-        if let Some(st) = ct.try_wait()? {
-            break st;
-        }
-        let mut fds = [
-            libc::pollfd {
-                fd: ct.pidfd().unwrap_or(-1),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let timeout = if fds[0].fd < 0 { 50 } else { -1 };
-        // SAFETY: polling two valid fds (a negative fd is ignored by poll).
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
-            continue;
-        }
-        if fds[1].revents & libc::POLLIN != 0 {
-            // SAFETY: all-zero is a valid signalfd_siginfo.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading one record into a buffer of its size.
-            let r = unsafe {
-                libc::read(
-                    sfd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    std::mem::size_of::<libc::signalfd_siginfo>(),
-                )
-            };
-            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-                tracing::debug!(signal = info.ssi_signo, "forwarding");
-                if let Err(e) = ct.signal(info.ssi_signo as i32) {
-                    eprintln!("corral: {e}");
-                }
-            }
+    let pidfd = ct.pidfd().unwrap_or(-1);
+    let console = ct.take_console();
+    let status = {
+        let ctr = std::cell::RefCell::new(&mut ct);
+        let exited = || -> R<Option<runtime::ExitStatus>> { Ok(ctr.borrow_mut().try_wait()?) };
+        let signal = |s: i32| -> R<()> { Ok(ctr.borrow().signal(s)?) };
+        match console {
+            Some(m) => bridge(&sfd, pidfd, m, exited, signal)?,
+            None => wait_forwarding(&sfd, pidfd, exited, signal)?,
         }
     };
     if keep {
@@ -364,11 +341,6 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
             "--apparmor: AppArmor profiles are not supported by corral",
         ));
     }
-    if *tty || console_socket.is_some() {
-        return Err(msg(
-            "--tty: terminals are not supported yet (process.terminal)",
-        ));
-    }
     let c = Container::load(root, id)?;
     let mut p: oci_spec::runtime::Process = match process {
         Some(path) => {
@@ -392,12 +364,17 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
             let b = runtime::Bundle::load(c.bundle())?;
             let mut p = b.spec.process().clone().unwrap_or_default();
             p.set_args(Some(command.clone()));
-            p.set_terminal(Some(false));
+            p.set_terminal(Some(*tty));
             p
         }
     };
-    if p.terminal() == Some(true) {
-        return Err(msg("process.terminal: terminals are not supported yet"));
+    if *tty {
+        p.set_terminal(Some(true));
+    }
+    if p.terminal() == Some(true) && *detach && console_socket.is_none() {
+        return Err(msg(
+            "a detached exec with a terminal needs --console-socket",
+        ));
     }
     if !env.is_empty() {
         let mut e = p.env().clone().unwrap_or_default();
@@ -462,6 +439,7 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     }
     let opts = Options {
         preserve_fds: *preserve_fds,
+        console_socket: console_socket.clone(),
         ..Options::default()
     };
     let sfd = if *detach {
@@ -497,9 +475,156 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
             };
             Ok(())
         };
-        wait_forwarding(&sfd, pidfd, || Ok(proc_.try_wait()?), sig)?
+        match proc_.take_console() {
+            Some(m) => {
+                let p = std::cell::RefCell::new(&mut proc_);
+                bridge(&sfd, pidfd, m, || Ok(p.borrow_mut().try_wait()?), sig)?
+            }
+            None => wait_forwarding(&sfd, pidfd, || Ok(proc_.try_wait()?), sig)?,
+        }
     };
     Ok(status.code())
+}
+
+/// Bridges the caller's terminal (or plain stdio) and the container's pty master until the
+/// process exits: stdin to the master, the master to stdout, window size changes passed on,
+/// other forwarded signals sent to the process. The caller's terminal is raw meanwhile.
+fn bridge(
+    sfd: &OwnedFd,
+    pidfd: libc::c_int,
+    master: OwnedFd,
+    mut exited: impl FnMut() -> R<Option<runtime::ExitStatus>>,
+    signal: impl Fn(i32) -> R<()>,
+) -> R<runtime::ExitStatus> {
+    use nix::sys::termios;
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+    }
+    let copy_winsize = || {
+        // SAFETY: TIOCGWINSZ/TIOCSWINSZ on two fds with a winsize buffer.
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+            }
+        }
+    };
+    copy_winsize();
+    // SAFETY: setting O_NONBLOCK on an owned fd.
+    unsafe {
+        let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let write_all = |fd: libc::c_int, mut buf: &[u8]| {
+        while !buf.is_empty() {
+            // SAFETY: writing from a live buffer.
+            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                if n < 0 && Errno::last() == Errno::EAGAIN {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                return;
+            }
+            buf = &buf[n as usize..];
+        }
+    };
+    let drain = || {
+        let mut buf = [0u8; 8192];
+        loop {
+            // SAFETY: reading into a live buffer.
+            let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return n == 0 || Errno::last() != Errno::EAGAIN;
+            }
+            write_all(1, &buf[..n as usize]);
+        }
+    };
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    let status = loop {
+        if let Some(st) = exited()? {
+            drain();
+            break st;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if stdin_open { 0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: polling fds owned here (negative ones are ignored).
+        if unsafe { libc::poll(fds.as_mut_ptr(), 4, if pidfd < 0 { 50 } else { -1 }) } < 0 {
+            continue;
+        }
+        if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 && drain() {
+            // The slave side is closed: the process is exiting.
+            if fds[0].revents == 0 && pidfd >= 0 {
+                let mut p = [libc::pollfd {
+                    fd: pidfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                // SAFETY: polling one fd.
+                unsafe { libc::poll(p.as_mut_ptr(), 1, 1000) };
+            }
+        }
+        if fds[3].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            // SAFETY: reading into a live buffer.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                stdin_open = false;
+                if saved.is_none() {
+                    write_all(master.as_raw_fd(), &[4]); // end of input: ^D
+                }
+            } else {
+                write_all(master.as_raw_fd(), &buf[..n as usize]);
+            }
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            // SAFETY: all-zero is a valid signalfd_siginfo.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reading one record into a buffer of its size.
+            let r = unsafe {
+                libc::read(
+                    sfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    std::mem::size_of::<libc::signalfd_siginfo>(),
+                )
+            };
+            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
+                if info.ssi_signo as i32 == libc::SIGWINCH {
+                    copy_winsize();
+                } else if let Err(e) = signal(info.ssi_signo as i32) {
+                    eprintln!("corral: {e}");
+                }
+            }
+        }
+    };
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, t);
+    }
+    Ok(status)
 }
 
 fn block_signals() -> std::io::Result<OwnedFd> {

@@ -280,6 +280,7 @@ impl CreateArgs {
             layers: self.layers.clone(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            console_socket: self.console_socket.clone(),
             ..Options::default()
         }
     }

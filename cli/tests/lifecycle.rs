@@ -347,3 +347,109 @@ fn exec_into_a_stopped_container_is_refused() {
     );
     ok(&env, &["delete", &env.id]);
 }
+
+/// Receives one fd sent with SCM_RIGHTS on a unix stream.
+fn recv_fd(s: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is owned here.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use std::io::Read;
+    let mut f = std::fs::File::from(master.try_clone().unwrap());
+    let mut out = String::new();
+    let mut buf = [0u8; 256];
+    while !out.contains(want) {
+        let n = f.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    out
+}
+
+#[test]
+fn console_socket_gets_the_pty_master() {
+    let env = Env::new("console");
+    let mut spec = env.spec(&["/bin/sh", "-c", "tty; read line; echo got:$line; sleep 100"]);
+    spec["process"]["terminal"] = json!(true);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    // Without a console socket a detached terminal container is refused.
+    assert_fails(
+        &corral(&env, &["create", "-b", &bundle, &env.id]),
+        125,
+        &["--console-socket"],
+    );
+
+    let sock_path = env.state_root().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        recv_fd(&s)
+    });
+    ok(
+        &env,
+        &[
+            "create",
+            "--console-socket",
+            &sock_path.to_string_lossy(),
+            "-b",
+            &bundle,
+            &env.id,
+        ],
+    );
+    let master = t.join().unwrap();
+    ok(&env, &["start", &env.id]);
+    assert!(read_until(&master, "/dev/pts/0").contains("/dev/pts/0"));
+    nix::unistd::write(&master, b"hello\n").unwrap();
+    assert!(read_until(&master, "got:hello").contains("got:hello"));
+
+    // exec -t through a console socket too.
+    let sock2 = env.state_root().join("console2.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock2).unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        recv_fd(&s)
+    });
+    ok(
+        &env,
+        &[
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            &sock2.to_string_lossy(),
+            &env.id,
+            "/bin/sh",
+            "-c",
+            "tty; sleep 100",
+        ],
+    );
+    let m2 = t.join().unwrap();
+    assert!(read_until(&m2, "/dev/pts/").contains("/dev/pts/1"));
+
+    let pid = state(&env)["pid"].as_i64().unwrap();
+    let pids: Value =
+        serde_json::from_str(&ok(&env, &["ps", "--format", "json", &env.id])).unwrap();
+    ok(&env, &["kill", "--all", &env.id, "KILL"]);
+    for p in pids.as_array().unwrap() {
+        if p.as_i64() != Some(pid) {
+            reap(p.as_i64().unwrap());
+        }
+    }
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+}

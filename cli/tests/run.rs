@@ -557,3 +557,36 @@ fn absolute_cgroups_path_is_used() {
     // Both levels are gone afterwards (Env checks for the id).
     assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/{}-parent", env.id)).exists());
 }
+
+#[test]
+fn foreground_run_with_a_terminal_bridges_stdio() {
+    let env = Env::new("tty");
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "tty; stty size; read l; echo got:$l; exit 3",
+    ]);
+    spec["process"]["terminal"] = json!(true);
+    spec["process"]["consoleSize"] = json!({"height": 33, "width": 99});
+    env.rootfs.write_config(&spec);
+    let mut child = env
+        .command()
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"line\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out).replace('\r', "");
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // (The terminal echoes the input line somewhere in between.)
+    assert!(
+        text.contains("/dev/pts/0\n") && text.contains("33 99\n"),
+        "{text}"
+    );
+    assert!(text.contains("got:line"), "{text}");
+}

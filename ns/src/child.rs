@@ -255,6 +255,71 @@ unsafe fn install_seccomp(plan: &Plan) -> R {
     Ok(())
 }
 
+/// Opens a pty in the container's /dev/ptmx, makes its slave the controlling terminal and
+/// stdio, and sends the master to the parent.
+unsafe fn terminal(sock: c_int, setsid: bool) -> R {
+    let m = Fd(check(
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ),
+        Step::Terminal,
+        0,
+    )?);
+    let unlock: c_int = 0;
+    check(
+        libc::ioctl(m.0, libc::TIOCSPTLCK, &unlock),
+        Step::Terminal,
+        1,
+    )?;
+    // TIOCGPTPEER: the slave without a path lookup.
+    const TIOCGPTPEER: libc::c_ulong = 0x5441;
+    let s = Fd(check(
+        libc::ioctl(m.0, TIOCGPTPEER as _, libc::O_RDWR | libc::O_NOCTTY),
+        Step::Terminal,
+        2,
+    )?);
+    if setsid {
+        check(libc::setsid(), Step::Setsid, 0)?;
+    } else {
+        // An exec'd process: a session of its own to own the terminal.
+        libc::setsid();
+    }
+    check(libc::ioctl(s.0, libc::TIOCSCTTY, 0), Step::Terminal, 3)?;
+    let mut i = 0;
+    while i < 3 {
+        check(libc::dup2(s.0, i), Step::Terminal, 4)?;
+        i += 1;
+    }
+    // The master goes to the parent with SCM_RIGHTS.
+    let mut m_msg = Msg {
+        tag: msg::TTY,
+        ..Msg::default()
+    };
+    let mut iov = libc::iovec {
+        iov_base: (&mut m_msg as *mut Msg).cast(),
+        iov_len: std::mem::size_of::<Msg>(),
+    };
+    let mut cbuf = [0u64; 4];
+    let mut mh: libc::msghdr = std::mem::zeroed();
+    mh.msg_iov = &mut iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.as_mut_ptr().cast();
+    mh.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
+    let c = libc::CMSG_FIRSTHDR(&mh);
+    if c.is_null() {
+        return Err((Step::Terminal, libc::EINVAL, 5));
+    }
+    (*c).cmsg_level = libc::SOL_SOCKET;
+    (*c).cmsg_type = libc::SCM_RIGHTS;
+    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
+    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut c_int, m.0);
+    if libc::sendmsg(sock, &mh, libc::MSG_NOSIGNAL) < 0 {
+        return fail(Step::Terminal, 5);
+    }
+    Ok(())
+}
+
 fn fd_of(fd: &std::os::fd::OwnedFd) -> c_int {
     std::os::fd::AsRawFd::as_raw_fd(fd)
 }
@@ -711,7 +776,9 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         }
         i += 1;
     }
-    if p.setsid {
+    if p.terminal {
+        terminal(sock, p.setsid)?;
+    } else if p.setsid {
         check(libc::setsid(), Step::Setsid, 0)?;
     }
     if !p.no_new_privs {

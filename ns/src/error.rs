@@ -56,6 +56,8 @@ pub enum Step {
     Rlimit,
     /// Installing the stdio fds (index: 0, 1 or 2).
     Stdio,
+    /// Setting up the terminal (opening /dev/ptmx, the slave, the controlling tty).
+    Terminal,
     /// `setsid`.
     Setsid,
     /// Dropping capabilities from the bounding set.
@@ -85,7 +87,7 @@ pub enum Step {
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 37] = [
+        const ALL: [Step; 38] = [
             Sync,
             Setns,
             Unshare,
@@ -111,6 +113,7 @@ impl Step {
             ReadonlyRoot,
             Rlimit,
             Stdio,
+            Terminal,
             Setsid,
             CapBounding,
             Setgroups,
@@ -156,6 +159,7 @@ impl Step {
             ReadonlyRoot => "remount root read-only",
             Rlimit => "set rlimit",
             Stdio => "set up stdio fd",
+            Terminal => "set up terminal",
             Setsid => "setsid",
             CapBounding => "drop bounding capabilities",
             Setgroups => "setgroups",

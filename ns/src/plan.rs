@@ -209,6 +209,9 @@ pub struct Process {
     pub preserve_fds: u32,
     /// Start a new session (container init).
     pub setsid: bool,
+    /// Give the process a terminal: a pty opened in the container, its slave as stdio and
+    /// controlling terminal, its master sent to the parent (`TTY` message).
+    pub terminal: bool,
     /// Fds to become the process's stdin, stdout and stderr (`-1`: keep the inherited one).
     pub stdio: [c_int; 3],
 }

@@ -6,6 +6,7 @@
 //! | `MAPS`           | child → parent | (slow path) I unshared a user namespace: write my id maps     |
 //! | `MAPS_OK`        | parent → child | the id maps are written                                      |
 //! | `PID(n)`         | child → parent | (slow path) after the second fork, the container's pid is n  |
+//! | `TTY` + fd       | child → parent | (process.terminal) the pty master, opened in the container   |
 //! | `READY`          | child → parent | set-up done; waiting at the start gate                       |
 //! | `START`          | parent → child | exec the process now                                         |
 //! | `ERR(step,errno,index)` | child → parent | set-up failed at `step`; the child exits 127          |
@@ -37,6 +38,7 @@ pub(crate) mod msg {
     pub const READY: u32 = 5;
     pub const START: u32 = 6;
     pub const ERR: u32 = 7;
+    pub const TTY: u32 = 8;
 }
 
 /// One fixed-size message on the sync socket.
@@ -60,6 +62,7 @@ pub struct Spawning {
     sock: OwnedFd,
     in_cgroup: bool,
     done: bool,
+    console: Option<OwnedFd>,
 }
 
 /// A running container process: it has exec'd.
@@ -184,6 +187,7 @@ pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
         sock: parent_sock,
         in_cgroup,
         done: false,
+        console: None,
     };
     if fast && s.plan.creates(Kind::User) {
         s.write_maps()?;
@@ -232,18 +236,24 @@ impl Spawning {
     }
 
     /// Receives one message; `None` at end of file.
-    fn recv(&self) -> Result<Option<Msg>, Error> {
+    fn recv(&mut self) -> Result<Option<Msg>, Error> {
         let mut m = Msg::default();
         loop {
-            // SAFETY: receiving into a plain struct.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    (&mut m as *mut Msg).cast(),
-                    std::mem::size_of::<Msg>(),
-                    0,
-                )
+            let mut iov = libc::iovec {
+                iov_base: (&mut m as *mut Msg).cast(),
+                iov_len: std::mem::size_of::<Msg>(),
             };
+            // Room for one SCM_RIGHTS fd (the pty master).
+            let mut cbuf = [0u64; 4];
+            // SAFETY: all-zero is a valid msghdr; the pointers below outlive the call.
+            let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
+            mh.msg_iov = &mut iov;
+            mh.msg_iovlen = 1;
+            mh.msg_control = cbuf.as_mut_ptr().cast();
+            mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+            // SAFETY: receiving into buffers owned by this frame.
+            let n =
+                unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut mh, libc::MSG_CMSG_CLOEXEC) };
             if n < 0 {
                 if Errno::last() == Errno::EINTR {
                     continue;
@@ -253,8 +263,24 @@ impl Spawning {
             if n == 0 {
                 return Ok(None);
             }
+            // SAFETY: walking the control messages the kernel wrote into cbuf.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&mh);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int);
+                        self.console = Some(OwnedFd::from_raw_fd(fd));
+                    }
+                    c = libc::CMSG_NXTHDR(&mh, c);
+                }
+            }
             return Ok(Some(m));
         }
+    }
+
+    /// The pty master of a process with a terminal, once the child sent it.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
     }
 
     fn child_error(&self, m: &Msg) -> Error {
@@ -318,6 +344,7 @@ impl Spawning {
                             None
                         };
                     }
+                    msg::TTY => {}
                     msg::READY => return Ok(()),
                     msg::ERR => {
                         self.done = true;

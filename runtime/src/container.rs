@@ -29,6 +29,10 @@ pub struct Options {
     /// Fds to use as the process's stdin, stdout and stderr (`-1`: the caller's own). They
     /// must stay open until `create_and_start` returns.
     pub stdio: [RawFd; 3],
+    /// With `process.terminal`: a unix socket to send the pty master to (SCM_RIGHTS), as
+    /// runc's `--console-socket`. Without one, the master stays with the [`Container`]
+    /// ([`Container::take_console`]).
+    pub console_socket: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             no_pivot: false,
             preserve_fds: 0,
             stdio: [-1; 3],
+            console_socket: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Container {
     own_child: bool,
     /// The child waiting at its start gate (created by this process, not started yet).
     spawning: Option<ns::Spawning>,
+    /// The pty master of a process with a terminal (when no console socket took it).
+    console: Option<OwnedFd>,
     exit: Option<ExitStatus>,
     cgroup: Option<Cgroup>,
     overlay: Option<OverlayMount>,
@@ -256,6 +263,22 @@ impl Container {
             cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
         }
         sp.go().map_err(ns_err)?;
+        let console = match sp.take_console() {
+            Some(m) => {
+                let size = spec.process().as_ref().and_then(|p| p.console_size());
+                if let Some(sz) = size {
+                    set_winsize(&m, sz.height() as u16, sz.width() as u16);
+                }
+                match &opts.console_socket {
+                    Some(sock) => {
+                        send_console(id, sock, m)?;
+                        None
+                    }
+                    None => Some(m),
+                }
+            }
+            None => None,
+        };
         let st = State {
             oci_version: OCI_VERSION.into(),
             id: id.to_string(),
@@ -280,6 +303,7 @@ impl Container {
             pidfd: None,
             own_child: true,
             spawning: Some(sp),
+            console,
             exit: None,
             cgroup: cg.take(),
             overlay,
@@ -329,6 +353,7 @@ impl Container {
             pidfd,
             own_child: false,
             spawning: None,
+            console: None,
             exit,
             cgroup,
             overlay: None,
@@ -414,6 +439,11 @@ impl Container {
             d.unlock();
         }
         Ok(())
+    }
+
+    /// The pty master of a container with a terminal and no console socket.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
     }
 
     /// Leaves the container as it is when this value is dropped (for a `create` or `run -d`
@@ -680,11 +710,16 @@ impl Container {
             }
         }
         sp.go().map_err(|e| ns_error(&self.id, e))?;
+        let mut console = sp.take_console();
+        if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
+            send_console(&self.id, sock, m)?;
+        }
         let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
         Ok(ExecProcess {
             pid: s.pid,
             pidfd: s.pidfd,
             exit: None,
+            console,
         })
     }
 
@@ -895,6 +930,41 @@ impl Drop for CgroupGuard {
 }
 
 const FIFO: &str = "exec.fifo";
+
+/// Sets a terminal's window size.
+pub fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+}
+
+/// Sends the pty master to a console socket (SCM_RIGHTS), as runc does.
+fn send_console(id: &str, path: &Path, master: OwnedFd) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| io_err(id, "connecting to console socket", path, e))?;
+    let fds = [master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::Sys {
+        id: id.to_string(),
+        what: format!("sending the pty master to {}", path.display()),
+        errno: e,
+    })?;
+    Ok(())
+}
 /// Compiled seccomp filters, by policy hash, under the state root.
 const SECCOMP_CACHE: &str = ".seccomp-cache";
 
@@ -951,9 +1021,15 @@ pub struct ExecProcess {
     pid: i32,
     pidfd: OwnedFd,
     exit: Option<ExitStatus>,
+    console: Option<OwnedFd>,
 }
 
 impl ExecProcess {
+    /// The pty master of a process with a terminal and no console socket.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -434,6 +434,7 @@ pub fn process_of(
         preserve_fds,
         setsid: true,
         stdio,
+        terminal: p.terminal().unwrap_or(false),
     })
 }
 
