@@ -219,7 +219,7 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
         write_file(c"/proc/self/oom_score_adj", v, Step::OomScoreAdj, 0)?;
     }
     if let Some(r) = &plan.rootfs {
-        rootfs(r)?;
+        rootfs(r, plan.hook_pause, sock)?;
     }
     process(plan, sock)
 }
@@ -526,7 +526,7 @@ unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
     Ok(())
 }
 
-unsafe fn rootfs(r: &crate::plan::Rootfs) -> R {
+unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
     check(
         libc::mount(
             std::ptr::null(),
@@ -698,6 +698,18 @@ unsafe fn rootfs(r: &crate::plan::Rootfs) -> R {
             Step::ReadonlyPath,
             i,
         )?;
+    }
+    // The runtime's hooks (prestart, createRuntime) run now: namespaces made, mounts done,
+    // root not yet changed.
+    if hook_pause {
+        send(
+            sock,
+            Msg {
+                tag: msg::HOOKS,
+                ..Msg::default()
+            },
+        );
+        expect(sock, msg::HOOKS_DONE)?;
     }
     check(libc::fchdir(root.0), Step::PivotRoot, 0)?;
     if r.no_pivot {

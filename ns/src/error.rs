@@ -224,4 +224,6 @@ pub enum Error {
     Child(#[from] ChildError),
     #[error("container process exited during set-up ({0})")]
     ChildExited(String),
+    #[error("{0}")]
+    Hook(String),
 }

@@ -246,6 +246,8 @@ pub struct Plan {
     /// A seccomp filter to install: right before exec when the process has no_new_privs,
     /// else before the credentials change (installing needs CAP_SYS_ADMIN then).
     pub seccomp: Option<Seccomp>,
+    /// Pause before changing the root and let the parent run its hooks (`HOOKS` message).
+    pub hook_pause: bool,
 }
 
 /// A compiled seccomp filter.

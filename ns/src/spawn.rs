@@ -6,6 +6,8 @@
 //! | `MAPS`           | child → parent | (slow path) I unshared a user namespace: write my id maps     |
 //! | `MAPS_OK`        | parent → child | the id maps are written                                      |
 //! | `PID(n)`         | child → parent | (slow path) after the second fork, the container's pid is n  |
+//! | `HOOKS`          | child → parent | (hook_pause) mounts done, root not changed yet: run hooks    |
+//! | `HOOKS_DONE`     | parent → child | the hooks ran                                                |
 //! | `TTY` + fd       | child → parent | (process.terminal) the pty master, opened in the container   |
 //! | `READY`          | child → parent | set-up done; waiting at the start gate                       |
 //! | `START`          | parent → child | exec the process now                                         |
@@ -39,6 +41,8 @@ pub(crate) mod msg {
     pub const START: u32 = 6;
     pub const ERR: u32 = 7;
     pub const TTY: u32 = 8;
+    pub const HOOKS: u32 = 9;
+    pub const HOOKS_DONE: u32 = 10;
 }
 
 /// One fixed-size message on the sync socket.
@@ -318,6 +322,15 @@ impl Spawning {
     /// Lets the child run its set-up (the caller has placed it in its cgroups) and waits
     /// until it reaches the start gate.
     pub fn go(&mut self) -> Result<(), Error> {
+        self.go_with(&mut |_| Ok(()))
+    }
+
+    /// [`Spawning::go`], calling `hooks(pid)` when the child pauses for them (`hook_pause`).
+    /// An error from `hooks` kills the child and comes back as [`Error::Hook`].
+    pub fn go_with(
+        &mut self,
+        hooks: &mut dyn FnMut(i32) -> Result<(), String>,
+    ) -> Result<(), Error> {
         self.send(msg::GO)?;
         loop {
             match self.recv()? {
@@ -345,6 +358,10 @@ impl Spawning {
                         };
                     }
                     msg::TTY => {}
+                    msg::HOOKS => {
+                        hooks(self.pid).map_err(Error::Hook)?;
+                        self.send(msg::HOOKS_DONE)?;
+                    }
                     msg::READY => return Ok(()),
                     msg::ERR => {
                         self.done = true;

@@ -185,6 +185,7 @@ impl Container {
                 }
             }
         };
+        crate::hooks::check(spec)?;
         let v1_devices = hier.v1_mount("devices").is_some();
         let res = resources::from_spec(spec, v1_devices)?;
         let mut cg = Cgroup::new(&hier, &path).map_err(|e| cgroup_err(id, e))?;
@@ -257,12 +258,45 @@ impl Container {
             name: std::ffi::CString::new(FIFO).expect("no NUL"),
         });
 
+        let mut early = crate::hooks::of(spec, "prestart");
+        early.extend(crate::hooks::of(spec, "createRuntime"));
+        plan.hook_pause = !early.is_empty();
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
         if !sp.placed_in_cgroup() {
             cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
         }
-        sp.go().map_err(ns_err)?;
+        let hook_state = State {
+            oci_version: OCI_VERSION.into(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: b.dir.clone(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            pid_start_time: 0,
+            cgroup_dirs: Vec::new(),
+            rootfs_mount: None,
+            cgroup_leaves: Vec::new(),
+            created: 0,
+        };
+        sp.go_with(&mut |pid| {
+            let mut st = hook_state.clone();
+            st.pid = pid;
+            let json = crate::hooks::state_json(&st, "creating");
+            crate::hooks::run("prestart", &crate::hooks::of(spec, "prestart"), &json)?;
+            crate::hooks::run(
+                "createRuntime",
+                &crate::hooks::of(spec, "createRuntime"),
+                &json,
+            )
+        })
+        .map_err(|e| match e {
+            ns::Error::Hook(message) => Error::Hook {
+                id: id.to_string(),
+                message,
+            },
+            e => ns_err(e),
+        })?;
         let console = match sp.take_console() {
             Some(m) => {
                 let size = spec.process().as_ref().and_then(|p| p.console_size());
@@ -436,6 +470,18 @@ impl Container {
         self.state.status = Status::Running;
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
+        }
+        if let Ok(b) = Bundle::load(&self.bundle) {
+            let hooks = crate::hooks::of(&b.spec, "poststart");
+            if !hooks.is_empty() {
+                let json = crate::hooks::state_json(&self.state, "running");
+                crate::hooks::run("poststart", &hooks, &json).map_err(|message| Error::Hook {
+                    id: self.id.clone(),
+                    message,
+                })?;
+            }
+        }
+        if let Some(d) = &mut self.state_dir {
             d.unlock();
         }
         Ok(())
@@ -875,6 +921,16 @@ impl Container {
         }
         if let Some(d) = self.state_dir.take() {
             note(d.remove());
+            // poststop hooks: after the container is gone; a failure only warns.
+            if let Ok(b) = Bundle::load(&self.bundle) {
+                let hooks = crate::hooks::of(&b.spec, "poststop");
+                if !hooks.is_empty() {
+                    let json = crate::hooks::state_json(&self.state, "stopped");
+                    if let Err(e) = crate::hooks::run("poststop", &hooks, &json) {
+                        tracing::warn!(container = %self.id, "{e}");
+                    }
+                }
+            }
         }
         match first {
             Some(e) => Err(e),

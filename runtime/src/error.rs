@@ -62,6 +62,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("container {id:?}: {message}")]
+    Hook { id: String, message: String },
     #[error("container {id:?}: {what}: {errno}")]
     Sys {
         id: String,

@@ -16,6 +16,7 @@ pub mod config;
 mod container;
 mod error;
 pub mod filter;
+pub mod hooks;
 pub mod names;
 pub mod prepare;
 pub mod resources;

@@ -237,6 +237,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         gate: None,
         close_fds: Vec::new(),
         seccomp: None,
+        hook_pause: false,
     })
 }
 
@@ -898,5 +899,6 @@ pub fn exec_plan(
         gate: None,
         close_fds: Vec::new(),
         seccomp: None,
+        hook_pause: false,
     })
 }

@@ -1,0 +1,94 @@
+//! OCI hooks: run in order with the state on stdin; failures fail the step (poststop only
+//! warns); bad hooks are refused before anything is made.
+
+mod common;
+
+use common::{assert_fails, Env};
+use serde_json::{json, Value};
+
+fn hook(out: &std::path::Path, name: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}.json; echo $HOOK_ENV >> {}/{name}.env", out.display(), out.display())], "env": ["HOOK_ENV=yes"]})
+}
+
+#[test]
+fn hooks_run_with_the_state_on_stdin() {
+    let env = Env::new("hooks");
+    let dir = env.state_root().join("hook-out");
+    std::fs::create_dir(&dir).unwrap();
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hooks"] = json!({
+        "prestart": [hook(&dir, "prestart")],
+        "createRuntime": [hook(&dir, "createRuntime")],
+        "poststart": [hook(&dir, "poststart")],
+        "poststop": [hook(&dir, "poststop")]
+    });
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, status) in [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let st: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(st["id"], json!(env.id), "{name}");
+        assert_eq!(st["status"], status, "{name}");
+        assert!(st["pid"].as_i64().unwrap() > 0, "{name}: {st}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("{name}.env"))).unwrap(),
+            "yes\n"
+        );
+    }
+}
+
+#[test]
+fn failing_hooks_fail_the_step_with_their_output() {
+    let env = Env::new("hookfail");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}]});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["hooks.createRuntime[0] /bin/sh", "exit status: 3", "boom"],
+    );
+    spec["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["hooks.prestart[0]", "timed out after 1 s"],
+    );
+    spec["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
+    assert_fails(&env.run(&spec), 125, &["hooks.poststart[0] /bin/false"]);
+    // poststop only warns.
+    spec["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
+    let out = env.run(&spec);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hooks.poststop[0]"));
+}
+
+#[test]
+fn bad_hooks_are_refused() {
+    let env = Env::new("hookbad");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hooks"] = json!({"prestart": [{"path": "/no/such/hook"}]});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["hooks.prestart[0].path", "/no/such/hook", "does not exist"],
+    );
+    spec["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
+    assert_fails(
+        &env.run(&spec),
+        125,
+        &["hooks.createContainer", "not supported"],
+    );
+}
