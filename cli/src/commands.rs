@@ -289,19 +289,9 @@ fn wait_forwarding(
             continue;
         }
         if fds[1].revents & libc::POLLIN != 0 {
-            // SAFETY: all-zero is a valid signalfd_siginfo.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading one record into a buffer of its size.
-            let r = unsafe {
-                libc::read(
-                    sfd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    std::mem::size_of::<libc::signalfd_siginfo>(),
-                )
-            };
-            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-                tracing::debug!(signal = info.ssi_signo, "forwarding");
-                if let Err(e) = signal(info.ssi_signo as i32) {
+            if let Some(sig) = read_signal(sfd) {
+                tracing::debug!(signal = sig, "forwarding");
+                if let Err(e) = signal(sig) {
                     eprintln!("corral: {e}");
                 }
             }
@@ -602,22 +592,14 @@ fn bridge(
             }
         }
         if fds[1].revents & libc::POLLIN != 0 {
-            // SAFETY: all-zero is a valid signalfd_siginfo.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading one record into a buffer of its size.
-            let r = unsafe {
-                libc::read(
-                    sfd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    std::mem::size_of::<libc::signalfd_siginfo>(),
-                )
-            };
-            if r == std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-                if info.ssi_signo as i32 == libc::SIGWINCH {
-                    copy_winsize();
-                } else if let Err(e) = signal(info.ssi_signo as i32) {
-                    eprintln!("corral: {e}");
+            match read_signal(sfd) {
+                Some(libc::SIGWINCH) => copy_winsize(),
+                Some(sig) => {
+                    if let Err(e) = signal(sig) {
+                        eprintln!("corral: {e}");
+                    }
                 }
+                None => {}
             }
         }
     };
@@ -625,6 +607,21 @@ fn bridge(
         let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, t);
     }
     Ok(status)
+}
+
+/// Reads one signal number from a signalfd.
+fn read_signal(sfd: &OwnedFd) -> Option<i32> {
+    // SAFETY: all-zero is a valid signalfd_siginfo.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    // SAFETY: reading one record into a buffer of its size.
+    let r = unsafe {
+        libc::read(
+            sfd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            std::mem::size_of::<libc::signalfd_siginfo>(),
+        )
+    };
+    (r == std::mem::size_of::<libc::signalfd_siginfo>() as isize).then_some(info.ssi_signo as i32)
 }
 
 fn block_signals() -> std::io::Result<OwnedFd> {

@@ -400,27 +400,18 @@ impl Spawning {
                 )))
             }
         }
-        self.done = true;
-        let pidfd = match self.pidfd.take() {
-            Some(fd) => fd,
-            None => {
-                let fd = sys::pidfd_open(self.pid);
-                if fd < 0 {
-                    return Err(sys_err("pidfd_open"));
-                }
-                // SAFETY: fresh pidfd owned here.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            }
-        };
-        Ok(Spawned {
-            pid: self.pid,
-            pidfd,
-        })
+        self.into_spawned()
     }
 
     /// Leaves the child waiting at its gate and hands over its pid and pidfd: dropping the
     /// result no longer kills it (for a `create` whose `start` runs in another process).
-    pub fn release(mut self) -> Result<Spawned, Error> {
+    pub fn release(self) -> Result<Spawned, Error> {
+        self.into_spawned()
+    }
+
+    /// Hands over pid and pidfd (opened now if the clone gave none); the child is no longer
+    /// killed on drop.
+    fn into_spawned(mut self) -> Result<Spawned, Error> {
         self.done = true;
         let pidfd = match self.pidfd.take() {
             Some(fd) => fd,

@@ -771,41 +771,34 @@ impl Container {
 
     /// Freezes every process of the container.
     pub fn pause(&mut self) -> Result<()> {
-        let st = self.status();
-        if st != Status::Running {
-            return Err(Error::State {
-                id: self.id.clone(),
-                status: st.as_str(),
-                want: "running",
-            });
-        }
-        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
-            id: self.id.clone(),
-            status: "without cgroup",
-            want: "running",
-        })?;
-        cg.freeze().map_err(|e| cgroup_err(&self.id, e))?;
-        self.state.status = Status::Paused;
-        self.write_state()
+        self.freezer(Status::Running, Status::Paused)
     }
 
     /// Thaws a paused container.
     pub fn resume(&mut self) -> Result<()> {
+        self.freezer(Status::Paused, Status::Running)
+    }
+
+    fn freezer(&mut self, from: Status, to: Status) -> Result<()> {
         let st = self.status();
-        if st != Status::Paused {
+        if st != from {
             return Err(Error::State {
                 id: self.id.clone(),
                 status: st.as_str(),
-                want: "paused",
+                want: from.as_str(),
             });
         }
         let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
             id: self.id.clone(),
             status: "without cgroup",
-            want: "paused",
+            want: from.as_str(),
         })?;
-        cg.thaw().map_err(|e| cgroup_err(&self.id, e))?;
-        self.state.status = Status::Running;
+        match to {
+            Status::Paused => cg.freeze(),
+            _ => cg.thaw(),
+        }
+        .map_err(|e| cgroup_err(&self.id, e))?;
+        self.state.status = to;
         self.write_state()
     }
 
