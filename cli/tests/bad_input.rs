@@ -254,3 +254,51 @@ fn failing_mount_names_the_mount_and_leaves_nothing() {
     }));
     assert_fails(&env.run(&spec), 125, &["mount /data", "No such device"]);
 }
+
+#[test]
+fn fields_corral_does_not_honour_are_refused_by_name() {
+    let env = Env::new("refused");
+    for (path, value, needle) in [
+        (
+            &["process", "apparmorProfile"][..],
+            json!("docker-default"),
+            "process.apparmorProfile",
+        ),
+        (
+            &["process", "selinuxLabel"][..],
+            json!("system_u:system_r:container_t:s0"),
+            "process.selinuxLabel",
+        ),
+        (
+            &["process", "ioPriority"][..],
+            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+            "process.ioPriority",
+        ),
+        (
+            &["linux", "personality"][..],
+            json!({"domain": "LINUX32"}),
+            "linux.personality",
+        ),
+        (
+            &["linux", "intelRdt"][..],
+            json!({"closID": "x"}),
+            "linux.intelRdt",
+        ),
+        (
+            &["linux", "mountLabel"][..],
+            json!("system_u:object_r:container_file_t:s0"),
+            "linux.mountLabel",
+        ),
+    ] {
+        let mut spec = env.spec(&["/bin/true"]);
+        spec[path[0]][path[1]] = value;
+        assert_fails(&env.run(&spec), 125, &[needle]);
+    }
+    // An unknown namespace type is a parse error naming it.
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "nosuchns"}));
+    assert_fails(&env.run(&spec), 125, &["config.json", "nosuchns"]);
+}

@@ -142,6 +142,9 @@ impl Container {
         state::check_id(id)?;
         let b = Bundle::load(bundle)?;
         let spec = &b.spec;
+        // Refuse what is not honoured before anything is made.
+        prepare::refuse_unsupported(spec)?;
+        crate::hooks::check(spec)?;
         let state_dir = StateDir::create(&opts.root, id)?;
 
         // Root filesystem: the bundle's root, or an overlay of the given layers.
@@ -185,7 +188,6 @@ impl Container {
                 }
             }
         };
-        crate::hooks::check(spec)?;
         let v1_devices = hier.v1_mount("devices").is_some();
         let res = resources::from_spec(spec, v1_devices)?;
         let mut cg = Cgroup::new(&hier, &path).map_err(|e| cgroup_err(id, e))?;

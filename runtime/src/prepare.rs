@@ -67,9 +67,70 @@ fn ns_kind(t: LinuxNamespaceType) -> Kind {
     }
 }
 
+/// Fields corral does not honour yet: refused by name, never silently ignored.
+pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
+    let lsm = |name: &str, dir: &str| {
+        if Path::new(dir).exists() {
+            format!("applying {name} settings is not supported by corral yet")
+        } else {
+            format!("this host has no {name} ({dir} is missing)")
+        }
+    };
+    if let Some(p) = spec.process() {
+        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(cfg(
+                "process.apparmorProfile",
+                lsm("AppArmor", "/sys/kernel/security/apparmor"),
+            ));
+        }
+        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(cfg(
+                "process.selinuxLabel",
+                lsm("SELinux", "/sys/fs/selinux"),
+            ));
+        }
+        if p.io_priority().is_some() {
+            return Err(cfg("process.ioPriority", "not supported by corral yet"));
+        }
+        if p.scheduler().is_some() {
+            return Err(cfg("process.scheduler", "not supported by corral yet"));
+        }
+        if p.exec_cpu_affinity().is_some() {
+            return Err(cfg(
+                "process.execCPUAffinity",
+                "not supported by corral yet",
+            ));
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(cfg("linux.mountLabel", lsm("SELinux", "/sys/fs/selinux")));
+        }
+        if l.intel_rdt().is_some() {
+            let why = if Path::new("/sys/fs/resctrl").exists() {
+                "not supported by corral yet"
+            } else {
+                "this host has no Intel RDT (/sys/fs/resctrl is missing)"
+            };
+            return Err(cfg("linux.intelRdt", why));
+        }
+        if l.personality().is_some() {
+            return Err(cfg("linux.personality", "not supported by corral yet"));
+        }
+        if l.memory_policy().is_some() {
+            return Err(cfg("linux.memoryPolicy", "not supported by corral yet"));
+        }
+        if l.net_devices().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(cfg("linux.netDevices", "not supported by corral yet"));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the plan.
 pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     let spec = inp.spec;
+    refuse_unsupported(spec)?;
     let linux = spec.linux().clone().unwrap_or_default();
 
     // Namespaces.
