@@ -4,7 +4,7 @@
 set -euo pipefail
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
