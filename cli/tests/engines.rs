@@ -90,7 +90,7 @@ impl Podman {
             names: Vec::new(),
             _cg: cg,
         };
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(rootfs)
             .args(["-c", "."])
@@ -100,9 +100,13 @@ impl Podman {
         let out = p
             .cmd()
             .args(["import", "-", &p.image])
-            .stdin(tar.stdout.unwrap())
+            .stdin(tar.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(
+            tar.wait().unwrap().success(),
+            "tar of the test rootfs failed"
+        );
         assert!(out.status.success(), "podman import: {}", text(&out));
         p
     }
