@@ -270,14 +270,14 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
             "process.selinuxLabel",
         ),
         (
-            &["process", "ioPriority"][..],
-            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
-            "process.ioPriority",
+            &["process", "execCPUAffinity"][..],
+            json!({"initial": "0"}),
+            "process.execCPUAffinity",
         ),
         (
-            &["linux", "personality"][..],
-            json!({"domain": "LINUX32"}),
-            "linux.personality",
+            &["linux", "netDevices"][..],
+            json!({"eth9": {"name": "eth0"}}),
+            "linux.netDevices",
         ),
         (
             &["linux", "intelRdt"][..],
@@ -292,7 +292,9 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
     ] {
         let mut spec = env.spec(&["/bin/true"]);
         spec[path[0]][path[1]] = value;
-        assert_fails(&env.run(&spec), 125, &[needle]);
+        let out = env.run(&spec);
+        assert_eq!(out.status.code(), Some(125), "{needle} was not refused");
+        assert_fails(&out, 125, &[needle]);
     }
     // An unknown namespace type is a parse error naming it.
     let mut spec = env.spec(&["/bin/true"]);

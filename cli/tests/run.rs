@@ -590,3 +590,45 @@ fn foreground_run_with_a_terminal_bridges_stdio() {
     );
     assert!(text.contains("got:line"), "{text}");
 }
+
+#[test]
+fn personality_scheduler_io_priority_and_memory_policy() {
+    let env = Env::new("attrs");
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "cat /proc/self/personality; /bin/busybox ionice -p $$; \
+         /bin/busybox cut -d' ' -f19,41 /proc/self/stat; \
+         grep -c 'bind:0' /proc/self/numa_maps",
+    ]);
+    spec["linux"]["personality"] = json!({"domain": "LINUX32"});
+    spec["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    spec["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    spec["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "00000008", "{text}");
+    assert_eq!(lines[1], "idle", "{text}");
+    // nice 5, policy 3 (SCHED_BATCH).
+    assert_eq!(lines[2], "5 3", "{text}");
+    assert_ne!(lines[3], "0", "{text}");
+
+    // Bad values name their field.
+    let mut bad = env.spec(&["/bin/true"]);
+    bad["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 200});
+    common::assert_fails(
+        &env.run(&bad),
+        125,
+        &["process.scheduler.priority", "1..99"],
+    );
+    let mut bad = env.spec(&["/bin/true"]);
+    bad["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "x-y"});
+    common::assert_fails(&env.run(&bad), 125, &["linux.memoryPolicy.nodes"]);
+}

@@ -793,6 +793,40 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
     } else if p.setsid {
         check(libc::setsid(), Step::Setsid, 0)?;
     }
+    // Scheduling and memory attributes, while still privileged (RT policies need
+    // CAP_SYS_NICE); they are inherited across the credential change and exec.
+    if let Some(a) = &p.sched {
+        if libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            a as *const crate::plan::SchedAttr,
+            0,
+        ) < 0
+        {
+            return fail(Step::ProcessAttr, 1);
+        }
+    }
+    if let Some(v) = p.ioprio {
+        // IOPRIO_WHO_PROCESS = 1, this process.
+        if libc::syscall(libc::SYS_ioprio_set, 1, 0, v) < 0 {
+            return fail(Step::ProcessAttr, 2);
+        }
+    }
+    if let Some((mode, mask, maxnode)) = &p.mempolicy {
+        let ptr = if mask.is_empty() {
+            std::ptr::null()
+        } else {
+            mask.as_ptr()
+        };
+        if libc::syscall(libc::SYS_set_mempolicy, *mode, ptr, *maxnode) < 0 {
+            return fail(Step::ProcessAttr, 3);
+        }
+    }
+    if let Some(pers) = p.personality {
+        if libc::personality(pers as libc::c_ulong) < 0 {
+            return fail(Step::ProcessAttr, 0);
+        }
+    }
     if !p.no_new_privs {
         install_seccomp(plan)?;
     }

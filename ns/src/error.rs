@@ -80,6 +80,8 @@ pub enum Step {
     CloseFds,
     /// Installing the seccomp filter.
     Seccomp,
+    /// Setting the personality, scheduler, I/O priority or memory policy (index: 0, 1, 2, 3).
+    ProcessAttr,
     /// `execve` of the process.
     Exec,
 }
@@ -87,7 +89,7 @@ pub enum Step {
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 38] = [
+        const ALL: [Step; 39] = [
             Sync,
             Setns,
             Unshare,
@@ -125,6 +127,7 @@ impl Step {
             Chdir,
             CloseFds,
             Seccomp,
+            ProcessAttr,
             Exec,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
@@ -171,6 +174,7 @@ impl Step {
             Chdir => "chdir to cwd",
             CloseFds => "close inherited fds",
             Seccomp => "install seccomp filter",
+            ProcessAttr => "set process attribute",
             Exec => "exec",
         }
     }

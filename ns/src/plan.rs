@@ -176,6 +176,20 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// The kernel's `struct sched_attr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
 /// Capability sets as bit masks (bit N = capability N).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Caps {
@@ -212,6 +226,14 @@ pub struct Process {
     /// Give the process a terminal: a pty opened in the container, its slave as stdio and
     /// controlling terminal, its master sent to the parent (`TTY` message).
     pub terminal: bool,
+    /// `personality(2)` persona (`PER_LINUX`, `PER_LINUX32`).
+    pub personality: Option<u64>,
+    /// `sched_setattr(2)` attributes.
+    pub sched: Option<SchedAttr>,
+    /// `ioprio_set(2)` value (class << 13 | level).
+    pub ioprio: Option<c_int>,
+    /// `set_mempolicy(2)`: mode (with flags), node mask words, max node.
+    pub mempolicy: Option<(c_int, Vec<c_ulong>, c_ulong)>,
     /// Fds to become the process's stdin, stdout and stderr (`-1`: keep the inherited one).
     pub stdio: [c_int; 3],
 }

@@ -495,6 +495,13 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             .get(i)
             .map(|l| format!("resource {}", l.resource)),
         Step::CapBounding | Step::CapAmbient => Some(format!("capability {i}")),
+        Step::ProcessAttr => Some(
+            ["personality", "scheduler", "ioPriority", "memoryPolicy"]
+                .get(i)
+                .copied()
+                .unwrap_or("?")
+                .to_string(),
+        ),
         Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
         Step::Exec => plan.process.argv.strings().first().map(|a| {
             let a = a.to_string_lossy();

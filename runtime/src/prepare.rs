@@ -89,12 +89,6 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
                 lsm("SELinux", "/sys/fs/selinux"),
             ));
         }
-        if p.io_priority().is_some() {
-            return Err(cfg("process.ioPriority", "not supported by corral yet"));
-        }
-        if p.scheduler().is_some() {
-            return Err(cfg("process.scheduler", "not supported by corral yet"));
-        }
         if p.exec_cpu_affinity().is_some() {
             return Err(cfg(
                 "process.execCPUAffinity",
@@ -113,12 +107,6 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
                 "this host has no Intel RDT (/sys/fs/resctrl is missing)"
             };
             return Err(cfg("linux.intelRdt", why));
-        }
-        if l.personality().is_some() {
-            return Err(cfg("linux.personality", "not supported by corral yet"));
-        }
-        if l.memory_policy().is_some() {
-            return Err(cfg("linux.memoryPolicy", "not supported by corral yet"));
         }
         if l.net_devices().as_ref().is_some_and(|m| !m.is_empty()) {
             return Err(cfg("linux.netDevices", "not supported by corral yet"));
@@ -256,7 +244,13 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         _ => None,
     };
 
-    let process = process(spec, userns, inp.preserve_fds, inp.stdio)?;
+    let mut process = process(spec, userns, inp.preserve_fds, inp.stdio)?;
+    if let Some(pers) = linux.personality() {
+        process.personality = Some(personality(pers)?);
+    }
+    if let Some(mp) = linux.memory_policy() {
+        process.mempolicy = Some(mempolicy(mp)?);
+    }
     let oom_score_adj = spec
         .process()
         .as_ref()
@@ -497,6 +491,10 @@ pub fn process_of(
         setsid: true,
         stdio,
         terminal: p.terminal().unwrap_or(false),
+        personality: None,
+        sched: p.scheduler().as_ref().map(sched_attr).transpose()?,
+        ioprio: p.io_priority().as_ref().map(ioprio).transpose()?,
+        mempolicy: None,
     })
 }
 
@@ -962,4 +960,170 @@ pub fn exec_plan(
         seccomp: None,
         hook_pause: false,
     })
+}
+
+fn sched_attr(s: &oci_spec::runtime::Scheduler) -> Result<ns::SchedAttr> {
+    let f = "process.scheduler";
+    let policy = match serde_name(&s.policy()).as_str() {
+        "SCHED_OTHER" => 0,
+        "SCHED_FIFO" => 1,
+        "SCHED_RR" => 2,
+        "SCHED_BATCH" => 3,
+        "SCHED_ISO" => 4,
+        "SCHED_IDLE" => 5,
+        "SCHED_DEADLINE" => 6,
+        other => {
+            return Err(cfg(
+                format!("{f}.policy"),
+                format!("unknown policy {other:?}"),
+            ))
+        }
+    };
+    let mut flags = 0u64;
+    for fl in s.flags().clone().unwrap_or_default() {
+        flags |= match serde_name(&fl).as_str() {
+            "SCHED_FLAG_RESET_ON_FORK" => 0x01,
+            "SCHED_FLAG_RECLAIM" => 0x02,
+            "SCHED_FLAG_DL_OVERRUN" => 0x04,
+            "SCHED_FLAG_KEEP_POLICY" => 0x08,
+            "SCHED_FLAG_KEEP_PARAMS" => 0x10,
+            "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
+            "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
+            other => return Err(cfg(format!("{f}.flags"), format!("unknown flag {other:?}"))),
+        };
+    }
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(cfg(
+            format!("{f}.nice"),
+            format!("{nice} is outside -20..19"),
+        ));
+    }
+    let priority = s.priority().unwrap_or(0);
+    if (policy == 1 || policy == 2) && !(1..=99).contains(&priority) {
+        return Err(cfg(
+            format!("{f}.priority"),
+            format!("{priority} is outside 1..99 for a real-time policy"),
+        ));
+    }
+    if (policy != 1 && policy != 2) && priority != 0 {
+        return Err(cfg(
+            format!("{f}.priority"),
+            "only SCHED_FIFO and SCHED_RR take a priority",
+        ));
+    }
+    Ok(ns::SchedAttr {
+        size: std::mem::size_of::<ns::SchedAttr>() as u32,
+        policy,
+        flags,
+        nice,
+        priority: priority as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    })
+}
+
+fn ioprio(p: &oci_spec::runtime::LinuxIOPriority) -> Result<libc::c_int> {
+    let class = match serde_name(&p.class()).as_str() {
+        "IOPRIO_CLASS_RT" => 1,
+        "IOPRIO_CLASS_BE" => 2,
+        "IOPRIO_CLASS_IDLE" => 3,
+        other => {
+            return Err(cfg(
+                "process.ioPriority.class",
+                format!("unknown class {other:?}"),
+            ))
+        }
+    };
+    let prio = p.priority();
+    if !(0..=7).contains(&prio) {
+        return Err(cfg(
+            "process.ioPriority.priority",
+            format!("{prio} is outside 0..7"),
+        ));
+    }
+    Ok((class << 13) | prio as libc::c_int)
+}
+
+fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(cfg(
+            "linux.personality.flags",
+            "personality flags are not supported",
+        ));
+    }
+    match serde_name(&p.domain()).as_str() {
+        "LINUX" => Ok(0),
+        "LINUX32" => Ok(8),
+        other => Err(cfg(
+            "linux.personality.domain",
+            format!("unknown domain {other:?}"),
+        )),
+    }
+}
+
+/// Parses a node list such as "0-3,7" into mask words.
+fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ulong)> {
+    let mut max = 0u64;
+    let mut set = Vec::new();
+    for part in nodes.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+            return Err(cfg(
+                field,
+                format!("{nodes:?} is not a node list like 0-3,7"),
+            ));
+        };
+        if a > b || b >= 1024 {
+            return Err(cfg(field, format!("{nodes:?}: bad range {part}")));
+        }
+        for n in a..=b {
+            set.push(n);
+            max = max.max(n);
+        }
+    }
+    let words = (max / 64 + 1) as usize;
+    let mut mask = vec![0 as libc::c_ulong; if set.is_empty() { 0 } else { words }];
+    for n in set {
+        mask[(n / 64) as usize] |= 1 << (n % 64);
+    }
+    let maxnode = if mask.is_empty() {
+        0
+    } else {
+        (words * 64) as libc::c_ulong + 1
+    };
+    Ok((mask, maxnode))
+}
+
+fn mempolicy(
+    m: &oci_spec::runtime::LinuxMemoryPolicy,
+) -> Result<(libc::c_int, Vec<libc::c_ulong>, libc::c_ulong)> {
+    let f = "linux.memoryPolicy";
+    let mut mode = match serde_name(&m.mode()).as_str() {
+        "MPOL_DEFAULT" => 0,
+        "MPOL_PREFERRED" => 1,
+        "MPOL_BIND" => 2,
+        "MPOL_INTERLEAVE" => 3,
+        "MPOL_LOCAL" => 4,
+        "MPOL_PREFERRED_MANY" => 5,
+        "MPOL_WEIGHTED_INTERLEAVE" => 6,
+        other => return Err(cfg(format!("{f}.mode"), format!("unknown mode {other:?}"))),
+    };
+    for fl in m.flags().clone().unwrap_or_default() {
+        mode |= match serde_name(&fl).as_str() {
+            "MPOL_F_NUMA_BALANCING" => 1 << 13,
+            "MPOL_F_RELATIVE_NODES" => 1 << 14,
+            "MPOL_F_STATIC_NODES" => 1 << 15,
+            other => return Err(cfg(format!("{f}.flags"), format!("unknown flag {other:?}"))),
+        };
+    }
+    let (mask, maxnode) = node_mask(&format!("{f}.nodes"), m.nodes().as_deref().unwrap_or(""))?;
+    if matches!(mode & 0xff, 2 | 3 | 5 | 6) && mask.is_empty() {
+        return Err(cfg(format!("{f}.nodes"), "this mode needs nodes"));
+    }
+    Ok((mode, mask, maxnode))
 }
