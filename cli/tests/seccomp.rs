@@ -85,3 +85,97 @@ fn bad_seccomp_sections_are_refused() {
     assert_fails(&env.run(&spec), 125, &["SCMP_ACT_NOPE"]);
     let _: Value = spec;
 }
+
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+#[test]
+fn notify_listener_gets_the_fd_and_answers() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let env = Env::new("sc-notify");
+    let sock = env.state_root().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // The listener: read the state and the fd, then answer every notified mkdir with
+    // "success" without doing it.
+    let t = std::thread::spawn(move || {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let (s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = {
+            let msg =
+                recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+            let mut fd = None;
+            for c in msg.cmsgs().unwrap() {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: received fd, owned here.
+                    fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+                }
+            }
+            (msg.bytes, fd.expect("listener fd"))
+        };
+        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let mut answered = 0;
+        loop {
+            let mut req = Notif::default();
+            // SAFETY: SECCOMP_IOCTL_NOTIF_RECV fills a seccomp_notif.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), 0xc0502100u64 as _, &mut req) } != 0 {
+                break;
+            }
+            let mut resp = NotifResp {
+                id: req.id,
+                val: 0,
+                error: 0,
+                flags: 0,
+            };
+            // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads a seccomp_notif_resp.
+            unsafe { libc::ioctl(fd.as_raw_fd(), 0xc0182101u64 as _, &mut resp) };
+            answered += 1;
+        }
+        (state, answered)
+    });
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "mkdir /tmp/x && echo mkdir-ok; test -d /tmp/x || echo absent",
+    ]);
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "meta-42",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "mkdir-ok\nabsent\n");
+    let (state, answered) = t.join().unwrap();
+    assert_eq!(answered, 1);
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "meta-42");
+    assert_eq!(state["state"]["id"], json!(env.id));
+    assert!(state["pid"].as_i64().unwrap() > 0);
+}

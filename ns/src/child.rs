@@ -235,13 +235,14 @@ unsafe fn become_ns_root(plan: &Plan) -> R {
     Ok(())
 }
 
-unsafe fn install_seccomp(plan: &Plan) -> R {
+unsafe fn install_seccomp(plan: &Plan, sock: c_int) -> R {
     if let Some(sc) = &plan.seccomp {
         let prog = libc::sock_fprog {
             len: sc.filter.len() as u16,
             filter: sc.filter.as_ptr() as *mut libc::sock_filter,
         };
         const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+        const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
         let r = libc::syscall(
             libc::SYS_seccomp,
             SECCOMP_SET_MODE_FILTER,
@@ -251,6 +252,41 @@ unsafe fn install_seccomp(plan: &Plan) -> R {
         if r < 0 {
             return fail(Step::Seccomp, 0);
         }
+        if sc.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+            // The notify listener goes to the parent, which hands it to the spec's listener.
+            let fd = Fd(r as c_int);
+            send_fd(sock, msg::SECCOMP, fd.0, Step::Seccomp)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `fd` to the parent with SCM_RIGHTS in a message tagged `tag`.
+unsafe fn send_fd(sock: c_int, tag: u32, fd: c_int, step: Step) -> R {
+    let mut m_msg = Msg {
+        tag,
+        ..Msg::default()
+    };
+    let mut iov = libc::iovec {
+        iov_base: (&mut m_msg as *mut Msg).cast(),
+        iov_len: std::mem::size_of::<Msg>(),
+    };
+    let mut cbuf = [0u64; 4];
+    let mut mh: libc::msghdr = std::mem::zeroed();
+    mh.msg_iov = &mut iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.as_mut_ptr().cast();
+    mh.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
+    let c = libc::CMSG_FIRSTHDR(&mh);
+    if c.is_null() {
+        return Err((step, libc::EINVAL, 5));
+    }
+    (*c).cmsg_level = libc::SOL_SOCKET;
+    (*c).cmsg_type = libc::SCM_RIGHTS;
+    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
+    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut c_int, fd);
+    if libc::sendmsg(sock, &mh, libc::MSG_NOSIGNAL) < 0 {
+        return fail(step, 5);
     }
     Ok(())
 }
@@ -292,32 +328,7 @@ unsafe fn terminal(sock: c_int, setsid: bool) -> R {
         i += 1;
     }
     // The master goes to the parent with SCM_RIGHTS.
-    let mut m_msg = Msg {
-        tag: msg::TTY,
-        ..Msg::default()
-    };
-    let mut iov = libc::iovec {
-        iov_base: (&mut m_msg as *mut Msg).cast(),
-        iov_len: std::mem::size_of::<Msg>(),
-    };
-    let mut cbuf = [0u64; 4];
-    let mut mh: libc::msghdr = std::mem::zeroed();
-    mh.msg_iov = &mut iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf.as_mut_ptr().cast();
-    mh.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
-    let c = libc::CMSG_FIRSTHDR(&mh);
-    if c.is_null() {
-        return Err((Step::Terminal, libc::EINVAL, 5));
-    }
-    (*c).cmsg_level = libc::SOL_SOCKET;
-    (*c).cmsg_type = libc::SCM_RIGHTS;
-    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
-    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut c_int, m.0);
-    if libc::sendmsg(sock, &mh, libc::MSG_NOSIGNAL) < 0 {
-        return fail(Step::Terminal, 5);
-    }
-    Ok(())
+    send_fd(sock, msg::TTY, m.0, Step::Terminal)
 }
 
 fn fd_of(fd: &std::os::fd::OwnedFd) -> c_int {
@@ -828,7 +839,7 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         }
     }
     if !p.no_new_privs {
-        install_seccomp(plan)?;
+        install_seccomp(plan, sock)?;
     }
     if let Some(c) = &p.caps {
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
@@ -929,6 +940,12 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         fd += 1;
     }
 
+    // With no_new_privs the filter goes in last, as runc does: before the gate, so that a
+    // failure (or a notify listener) still reaches the process that creates the container.
+    if p.no_new_privs {
+        install_seccomp(plan, sock)?;
+    }
+
     // Find the executable before reporting ready, so that a missing one fails the create,
     // not the start.
     let mut found = false;
@@ -984,10 +1001,6 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
             libc::write(fd, b.as_ptr().cast(), 1);
             libc::close(fd);
         }
-    }
-
-    if p.no_new_privs {
-        install_seccomp(plan)?;
     }
 
     // Default signal dispositions and an empty mask for the new program.

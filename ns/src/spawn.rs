@@ -9,6 +9,7 @@
 //! | `HOOKS`          | child → parent | (hook_pause) mounts done, root not changed yet: run hooks    |
 //! | `HOOKS_DONE`     | parent → child | the hooks ran                                                |
 //! | `TTY` + fd       | child → parent | (process.terminal) the pty master, opened in the container   |
+//! | `SECCOMP` + fd   | child → parent | (a notify filter) the seccomp listener fd                     |
 //! | `READY`          | child → parent | set-up done; waiting at the start gate                       |
 //! | `START`          | parent → child | exec the process now                                         |
 //! | `ERR(step,errno,index)` | child → parent | set-up failed at `step`; the child exits 127          |
@@ -43,6 +44,7 @@ pub(crate) mod msg {
     pub const TTY: u32 = 8;
     pub const HOOKS: u32 = 9;
     pub const HOOKS_DONE: u32 = 10;
+    pub const SECCOMP: u32 = 11;
 }
 
 /// One fixed-size message on the sync socket.
@@ -67,6 +69,8 @@ pub struct Spawning {
     in_cgroup: bool,
     done: bool,
     console: Option<OwnedFd>,
+    seccomp_listener: Option<OwnedFd>,
+    received: Option<OwnedFd>,
 }
 
 /// A running container process: it has exec'd.
@@ -192,6 +196,8 @@ pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
         in_cgroup,
         done: false,
         console: None,
+        seccomp_listener: None,
+        received: None,
     };
     if fast && s.plan.creates(Kind::User) {
         s.write_maps()?;
@@ -273,13 +279,18 @@ impl Spawning {
                 while !c.is_null() {
                     if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
                         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int);
-                        self.console = Some(OwnedFd::from_raw_fd(fd));
+                        self.received = Some(OwnedFd::from_raw_fd(fd));
                     }
                     c = libc::CMSG_NXTHDR(&mh, c);
                 }
             }
             return Ok(Some(m));
         }
+    }
+
+    /// The seccomp notify listener, once the child sent it.
+    pub fn take_seccomp_listener(&mut self) -> Option<OwnedFd> {
+        self.seccomp_listener.take()
     }
 
     /// The pty master of a process with a terminal, once the child sent it.
@@ -357,7 +368,8 @@ impl Spawning {
                             None
                         };
                     }
-                    msg::TTY => {}
+                    msg::TTY => self.console = self.received.take(),
+                    msg::SECCOMP => self.seccomp_listener = self.received.take(),
                     msg::HOOKS => {
                         hooks(self.pid).map_err(Error::Hook)?;
                         self.send(msg::HOOKS_DONE)?;

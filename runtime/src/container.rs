@@ -332,6 +332,9 @@ impl Container {
                 .unwrap_or(0),
         };
         state_dir.write(&st)?;
+        if let (Some(fd), Some(sc)) = (sp.take_seccomp_listener(), linux.seccomp()) {
+            crate::filter::send_listener(sc, &st, fd)?;
+        }
         Ok(Container {
             id: id.to_string(),
             bundle: b.dir,

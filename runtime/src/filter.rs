@@ -20,18 +20,12 @@ fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
 /// Converts the spec's seccomp section to a policy.
 pub fn policy(s: &LinuxSeccomp) -> Result<Policy> {
     let f = "linux.seccomp";
-    if s.listener_path().is_some() {
-        return Err(cfg(
-            format!("{f}.listenerPath"),
-            "seccomp notify listeners are not supported yet",
-        ));
-    }
     let action = |field: &str, a: &dyn erased::Named, errno: Option<u32>| -> Result<Action> {
         let name = a.name();
-        if name == "SCMP_ACT_NOTIFY" {
+        if name == "SCMP_ACT_NOTIFY" && s.listener_path().is_none() {
             return Err(cfg(
                 field,
-                "SCMP_ACT_NOTIFY needs a listener, which is not supported yet",
+                "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath",
             ));
         }
         Action::parse(&name, errno).map_err(|e| cfg(field, e.to_string()))
@@ -153,4 +147,51 @@ pub fn to_plan(p: &Program) -> ns::Seccomp {
             .collect(),
         flags: p.flags(),
     }
+}
+
+/// Hands the seccomp notify listener to the spec's listener socket: the container process
+/// state as JSON plus the fd (SCM_RIGHTS), as the runtime spec describes.
+pub fn send_listener(s: &LinuxSeccomp, st: &crate::State, fd: std::os::fd::OwnedFd) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let Some(path) = s.listener_path() else {
+        return Ok(());
+    };
+    let io = |e: std::io::Error| Error::Io {
+        id: st.id.clone(),
+        what: "connecting to the seccomp listener".into(),
+        path: path.clone(),
+        source: e,
+    };
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(io)?;
+    let msg = serde_json::json!({
+        "ociVersion": st.oci_version,
+        "fds": ["seccompFd"],
+        "pid": st.pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": {
+            "ociVersion": st.oci_version,
+            "id": st.id,
+            "status": "creating",
+            "pid": st.pid,
+            "bundle": st.bundle,
+            "annotations": st.annotations,
+        }
+    })
+    .to_string();
+    let iov = [std::io::IoSlice::new(msg.as_bytes())];
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::Sys {
+        id: st.id.clone(),
+        what: format!("sending the seccomp listener to {}", path.display()),
+        errno: e,
+    })?;
+    Ok(())
 }
