@@ -632,3 +632,50 @@ fn personality_scheduler_io_priority_and_memory_policy() {
     bad["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "x-y"});
     common::assert_fails(&env.run(&bad), 125, &["linux.memoryPolicy.nodes"]);
 }
+
+#[test]
+fn net_devices_are_moved_in_and_renamed() {
+    let env = Env::new("netdev");
+    let dev = format!("crl{}", std::process::id() % 1_000_000);
+    let peer = format!("{dev}p");
+    // A veth pair (this kernel has no dummy driver): one end goes into the container.
+    let out = Command::new("ip")
+        .args(["link", "add", &dev, "type", "veth", "peer", "name", &peer])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip link add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    struct DelLink(String);
+    impl Drop for DelLink {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+        }
+    }
+    let _guard = DelLink(dev.clone());
+    let mut spec = env.spec(&["/bin/ls", "/sys/class/net"]);
+    spec["linux"]["netDevices"] = json!({ dev.clone(): {"name": "eth7"} });
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "eth7\nlo\n");
+    // A veth pair goes away with the container's network namespace.
+    let host = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name() == dev.as_str() || e.file_name() == peer.as_str());
+    assert!(!host, "{dev} or {peer} is still on the host");
+
+    spec["linux"]["netDevices"] = json!({"nosuchdev0": {"name": "eth0"}});
+    common::assert_fails(
+        &env.run(&spec),
+        125,
+        &["linux.netDevices.nosuchdev0", "no network device"],
+    );
+}

@@ -262,7 +262,28 @@ impl Container {
 
         let mut early = crate::hooks::of(spec, "prestart");
         early.extend(crate::hooks::of(spec, "createRuntime"));
-        plan.hook_pause = !early.is_empty();
+        // Network devices to move in, checked now, moved while the child pauses.
+        let mut netdevs = Vec::new();
+        let mut devs: Vec<_> = linux
+            .net_devices()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        devs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (host, d) in devs {
+            let field = format!("linux.netDevices.{host}");
+            if !plan.new_ns.contains(&ns::Kind::Net) {
+                return Err(Error::Config {
+                    field,
+                    reason: "moving a network device needs a new network namespace".into(),
+                });
+            }
+            let name = d.name().clone().unwrap_or_else(|| host.clone());
+            let idx = crate::netdev::check(&field, &host, &name)?;
+            netdevs.push((host, name, idx));
+        }
+        plan.hook_pause = !early.is_empty() || !netdevs.is_empty();
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
         if !sp.placed_in_cgroup() {
@@ -282,6 +303,9 @@ impl Container {
             created: 0,
         };
         sp.go_with(&mut |pid| {
+            for (host, name, idx) in &netdevs {
+                crate::netdev::move_into(pid, *idx, host, name)?;
+            }
             let mut st = hook_state.clone();
             st.pid = pid;
             let json = crate::hooks::state_json(&st, "creating");

@@ -18,6 +18,7 @@ mod error;
 pub mod filter;
 pub mod hooks;
 pub mod names;
+pub mod netdev;
 pub mod prepare;
 pub mod resources;
 pub mod spec;

@@ -108,9 +108,6 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
             };
             return Err(cfg("linux.intelRdt", why));
         }
-        if l.net_devices().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(cfg("linux.netDevices", "not supported by corral yet"));
-        }
     }
     Ok(())
 }
