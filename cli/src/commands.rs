@@ -873,7 +873,7 @@ pub fn features() -> serde_json::Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": runtime::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
             "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime",

@@ -85,10 +85,51 @@ fn bad_hooks_are_refused() {
         125,
         &["hooks.prestart[0].path", "/no/such/hook", "does not exist"],
     );
-    spec["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
+    spec["hooks"] = json!({"createContainer": [{"path": "relative/hook"}]});
     assert_fails(
         &env.run(&spec),
         125,
-        &["hooks.createContainer", "not supported"],
+        &["hooks.createContainer[0].path", "not an absolute path"],
     );
+}
+
+#[test]
+fn container_hooks_run_in_the_containers_namespaces() {
+    let env = Env::new("hookns");
+    let dir = env.state_root().join("hook-out");
+    std::fs::create_dir(&dir).unwrap();
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hostname"] = json!("hooked");
+    spec["root"]["readonly"] = json!(false);
+    spec["hooks"] = json!({
+        // Before the root changes: the path and the output file are the host's.
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("hostname > {0}/cc.host; cat > {0}/cc.json", dir.display())]}],
+        // After: the path is the container's busybox, the output lands in its /tmp.
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            "hostname > /tmp/sc.host; cat > /tmp/sc.json"]}]
+    });
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cc.host")).unwrap(),
+        "hooked\n"
+    );
+    let st: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cc.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "creating");
+    let tmp = env.rootfs.rootfs().join("tmp");
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("sc.host")).unwrap(),
+        "hooked\n"
+    );
+    let st: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("sc.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], json!(env.id));
 }

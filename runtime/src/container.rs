@@ -262,6 +262,7 @@ impl Container {
 
         let mut early = crate::hooks::of(spec, "prestart");
         early.extend(crate::hooks::of(spec, "createRuntime"));
+        early.extend(crate::hooks::of(spec, "createContainer"));
         // Network devices to move in, checked now, moved while the child pauses.
         let mut netdevs = Vec::new();
         let mut devs: Vec<_> = linux
@@ -313,6 +314,12 @@ impl Container {
             crate::hooks::run(
                 "createRuntime",
                 &crate::hooks::of(spec, "createRuntime"),
+                &json,
+            )?;
+            crate::hooks::run_in_namespaces(
+                "createContainer",
+                &crate::hooks::of(spec, "createContainer"),
+                pid,
                 &json,
             )
         })
@@ -443,6 +450,18 @@ impl Container {
             .map(|d| d.path().to_path_buf())
             .unwrap_or_default();
         let fifo = dir.join(FIFO);
+        // startContainer hooks: in the container's namespaces, before its process execs.
+        if let Ok(b) = Bundle::load(&self.bundle) {
+            let hooks = crate::hooks::of(&b.spec, "startContainer");
+            if !hooks.is_empty() {
+                let json = crate::hooks::state_json(&self.state, "created");
+                crate::hooks::run_in_namespaces("startContainer", &hooks, self.pid, &json)
+                    .map_err(|message| Error::Hook {
+                        id: self.id.clone(),
+                        message,
+                    })?;
+            }
+        }
         // Non-blocking open: never wait for a writer that died. Then wait until the process
         // writes its byte, or dies.
         let f = std::fs::OpenOptions::new()

@@ -1,5 +1,6 @@
-//! OCI hooks: run in the runtime's namespaces with the state JSON on stdin, their args, env
-//! and timeout. A failing hook fails its step, with its output in the error (poststop hooks
+//! OCI hooks: prestart, createRuntime, poststart and poststop in the runtime's namespaces,
+//! createContainer and startContainer in the container's; each with the state JSON on stdin,
+//! its args, env and timeout. A failing hook fails its step, with its output in the error (poststop hooks
 //! only warn).
 
 use std::io::{Read, Write};
@@ -11,23 +12,12 @@ use oci_spec::runtime::{Hook, Hooks, Spec};
 
 use crate::{Error, Result};
 
-/// Hooks corral runs, and hooks it refuses (they must run inside the container's
-/// namespaces, which corral does not do yet).
+/// Checks the hooks before anything is made: absolute paths that exist (startContainer's
+/// resolve in the container, so they are checked when they run).
 pub fn check(spec: &Spec) -> Result<()> {
     let Some(h) = spec.hooks() else {
         return Ok(());
     };
-    for (name, v) in [
-        ("createContainer", h.create_container()),
-        ("startContainer", h.start_container()),
-    ] {
-        if v.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(Error::Config {
-                field: format!("hooks.{name}"),
-                reason: "hooks in the container's namespaces are not supported yet".into(),
-            });
-        }
-    }
     for (name, v) in all(h) {
         for (i, hook) in v.iter().enumerate() {
             let p = hook.path();
@@ -37,7 +27,8 @@ pub fn check(spec: &Spec) -> Result<()> {
                     reason: format!("{} is not an absolute path", p.display()),
                 });
             }
-            if !p.exists() {
+            // startContainer paths resolve in the container: checked when they run.
+            if name != "startContainer" && !p.exists() {
                 return Err(Error::Config {
                     field: format!("hooks.{name}[{i}].path"),
                     reason: format!("{} does not exist", p.display()),
@@ -57,12 +48,21 @@ fn all(h: &Hooks) -> Vec<(&'static str, Vec<Hook>)> {
             "createRuntime",
             h.create_runtime().clone().unwrap_or_default(),
         ),
+        (
+            "createContainer",
+            h.create_container().clone().unwrap_or_default(),
+        ),
+        (
+            "startContainer",
+            h.start_container().clone().unwrap_or_default(),
+        ),
         ("poststart", h.poststart().clone().unwrap_or_default()),
         ("poststop", h.poststop().clone().unwrap_or_default()),
     ]
 }
 
-/// The hooks of one kind (`prestart`, `createRuntime`, `poststart`, `poststop`).
+/// The hooks of one kind (`prestart`, `createRuntime`, `createContainer`, `startContainer`,
+/// `poststart`, `poststop`).
 pub fn of(spec: &Spec, kind: &str) -> Vec<Hook> {
     spec.hooks()
         .as_ref()
@@ -146,4 +146,98 @@ pub fn state_json(st: &crate::State, status: &str) -> String {
         "annotations": st.annotations,
     })
     .to_string()
+}
+
+/// Runs `hooks` in the namespaces of process `pid` (the container's): createContainer while
+/// the container's root is not changed yet (so paths resolve in the runtime's filesystem),
+/// startContainer after (so they resolve in the container's). Each gets the state on stdin.
+pub fn run_in_namespaces(
+    kind: &str,
+    hooks: &[Hook],
+    pid: i32,
+    state_json: &str,
+) -> std::result::Result<(), String> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_in_one(h, pid, state_json)
+            .map_err(|e| format!("hooks.{kind}[{i}] {}: {e}", h.path().display()))?;
+    }
+    Ok(())
+}
+
+fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let mut args = h.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        args.push(h.path().to_string_lossy().into_owned());
+    }
+    let mut p = oci_spec::runtime::Process::default();
+    p.set_args(Some(args));
+    p.set_env(Some(h.env().clone().unwrap_or_default()));
+    p.set_cwd("/".into());
+    p.set_capabilities(None);
+    p.set_no_new_privileges(Some(false));
+    p.set_rlimits(None);
+    p.set_terminal(Some(false));
+    // stdin: the state; stdout and stderr: a file kept for the error message.
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let out = tempfile::tempfile().map_err(|e| format!("output file: {e}"))?;
+    let mut plan = crate::prepare::exec_plan(
+        pid,
+        &p,
+        None,
+        0,
+        [r.as_raw_fd(), out.as_raw_fd(), out.as_raw_fd()],
+    )
+    .map_err(|e| e.to_string())?;
+    plan.process.exec_candidates =
+        vec![
+            std::ffi::CString::new(h.path().to_string_lossy().as_bytes())
+                .map_err(|_| "path contains a NUL byte".to_string())?,
+        ];
+    let mut sp = ns::spawn(plan).map_err(|e| e.to_string())?;
+    sp.go().map_err(|e| e.to_string())?;
+    let spawned = sp.start().map_err(|e| e.to_string())?;
+    drop(r);
+    {
+        let mut w = std::fs::File::from(w);
+        let _ = w.write_all(state_json.as_bytes());
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let mut st = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let n = unsafe { libc::waitpid(spawned.pid, &mut st, libc::WNOHANG) };
+        if n == spawned.pid {
+            break;
+        }
+        if n < 0 {
+            return Err(format!("waiting: {}", nix::errno::Errno::last()));
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(spawned.pid, libc::SIGKILL);
+                libc::waitpid(spawned.pid, &mut st, 0);
+            }
+            return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        return Ok(());
+    }
+    let mut text = String::new();
+    let mut f = out;
+    let _ = std::io::Seek::rewind(&mut f);
+    let _ = f.take(4096).read_to_string(&mut text);
+    let status = if libc::WIFEXITED(st) {
+        format!("exit status: {}", libc::WEXITSTATUS(st))
+    } else {
+        format!("killed by signal {}", libc::WTERMSIG(st))
+    };
+    Err(format!("{status}: {}", text.trim().replace('\n', " | ")))
 }
