@@ -230,13 +230,14 @@ fn podman_runs_containers_with_corral() {
     assert!(out.status.success(), "{}", text(&out));
     pm.names.clear();
 
-    // -it with a terminal (script gives podman one).
+    // -it with a terminal (script gives podman one). The sleep lets conmon read the pty
+    // before the slave side closes (a pty can drop output at hangup, with any runtime).
     let out = Command::new("script")
         .env("CONTAINERS_CONF", pm.conf.path().join("containers.conf"))
         .args([
             "-qec",
             &format!(
-                "podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; exit 5'",
+                "podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; sleep 1; exit 5'",
                 corral()
             ),
             "/dev/null",

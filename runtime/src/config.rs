@@ -69,7 +69,51 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec> {
         }
     })?;
     check_version(spec.version())?;
+    let input: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let known = serde_json::to_value(&spec).unwrap_or_default();
+    if let Some(field) = ignored_fields(&input, &known, "").into_iter().next() {
+        return Err(Error::Config {
+            field,
+            reason: "not a field corral knows (it would be ignored)".into(),
+        });
+    }
     Ok(spec)
+}
+
+/// Fields of `input` with a value that did not survive parsing into the typed spec: unknown
+/// names (a typo, or a newer spec field) that would otherwise be silently ignored.
+fn ignored_fields(input: &serde_json::Value, known: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value;
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    let mut out = Vec::new();
+    match (input, known) {
+        (Value::Object(i), Value::Object(k)) => {
+            for (key, v) in i {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                match k.get(key) {
+                    Some(kv) => out.extend(ignored_fields(v, kv, &path)),
+                    None if !empty(v) => out.push(path),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(k)) if i.len() == k.len() => {
+            for (n, (a, b)) in i.iter().zip(k).enumerate() {
+                out.extend(ignored_fields(a, b, &format!("{at}[{n}]")));
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// Accepts runtime-spec versions 1.0.0 up to 1.x (the spec keeps 1.x backward compatible).
@@ -118,6 +162,31 @@ mod tests {
             .to_string()
             .contains("not a version"));
         assert!(check_version("").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let e = parse(
+            Path::new("config.json"),
+            r#"{"ociVersion": "1.0.0", "hostnmae": "x", "process": {"args": ["a"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("config hostnmae: not a field"),
+            "{e}"
+        );
+        let e = parse(
+            Path::new("config.json"),
+            r#"{"ociVersion": "1.0.0", "mounts": [{"destination": "/x", "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mounts[0].uidMappings"), "{e}");
+        // Empty unknown values are harmless.
+        parse(
+            Path::new("config.json"),
+            r#"{"ociVersion": "1.0.0", "extra": {}}"#,
+        )
+        .unwrap();
     }
 
     #[test]
