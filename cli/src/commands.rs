@@ -48,7 +48,11 @@ fn msg(s: impl Into<String>) -> CliError {
 type R<T = i32> = Result<T, CliError>;
 
 pub fn dispatch(cli: &Cli) -> R {
-    let root = cli.root.as_path();
+    let root_buf = cli
+        .root
+        .clone()
+        .unwrap_or_else(runtime::state::default_root);
+    let root = root_buf.as_path();
     match &cli.cmd {
         Cmd::Create { id, c } => create(root, id, c).map(|_| 0),
         Cmd::Start { id } => {

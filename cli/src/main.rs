@@ -25,9 +25,10 @@ const EXIT_RUNTIME_ERROR: u8 = 125;
                   127 if it was not found."
 )]
 struct Cli {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = runtime::state::DEFAULT_ROOT)]
-    root: PathBuf,
+    /// Directory for container state (default /run/corral; for a non-root user
+    /// $XDG_RUNTIME_DIR/corral)
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Write logs to this file instead of stderr
     #[arg(long, global = true)]
     log: Option<PathBuf>,

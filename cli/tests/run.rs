@@ -679,3 +679,45 @@ fn net_devices_are_moved_in_and_renamed() {
         &["linux.netDevices.nosuchdev0", "no network device"],
     );
 }
+
+#[test]
+fn rootless_run_by_a_non_root_user() {
+    let env = Env::new("rootless");
+    let uid: u32 = 54321;
+    std::os::unix::fs::chown(env.state_root(), Some(uid), Some(uid)).unwrap();
+    let mut spec = runtime::spec::rootless_spec(uid, uid);
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["/probe", "report"]);
+    spec["root"]["path"] = json!(env.rootfs.rootfs());
+    env.rootfs.write_config(&spec);
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &uid.to_string(),
+            "--regid",
+            &uid.to_string(),
+            "--clear-groups",
+        ])
+        .arg(common::corral())
+        .arg("--root")
+        .arg(env.state_root())
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // One warning: no cgroups for this user.
+    assert!(
+        err.contains("cgroups are not delegated to this user"),
+        "{err}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["uid"], 0);
+    assert_eq!(r["uid_map"], json!([[0, uid, 1]]));
+    assert_eq!(r["gid_map"], json!([[0, uid, 1]]));
+    assert_eq!(r["pid"], 1);
+    assert_eq!(r["hostname"], "corral");
+}

@@ -190,30 +190,53 @@ impl Container {
         };
         let v1_devices = hier.v1_mount("devices").is_some();
         let res = resources::from_spec(spec, v1_devices)?;
-        let mut cg = Cgroup::new(&hier, &path).map_err(|e| cgroup_err(id, e))?;
-        cg.create(&res).map_err(|e| match e {
-            cgroup::Error::AlreadyExists { .. } => Error::AlreadyExists(id.to_string()),
-            e => cgroup_err(id, e),
-        })?;
-        let cg = CgroupGuard(Some(cg));
-        let cgr = cg.0.as_ref().expect("set above");
-        cgr.apply(&res).map_err(|e| cgroup_err(id, e))?;
-        let warnings = cgr.warnings();
-        for w in &warnings {
-            tracing::warn!(container = id, "{w}");
-        }
-        let views: Vec<CgroupView> = cgr
-            .dirs()
-            .into_iter()
-            .map(|d| CgroupView {
-                name: d.name,
-                host_dir: d.dir,
-            })
-            .collect();
-        let cgroup_fd = match (hier.version(), cgr.v2_dir()) {
-            (Version::V2, Some(dir)) => Some(open_dir(id, dir)?),
-            _ => None,
+        // SAFETY: plain getter.
+        let rootless = unsafe { libc::geteuid() } != 0;
+        let made = (|| -> std::result::Result<Cgroup, cgroup::Error> {
+            let mut cg = Cgroup::new(&hier, &path)?;
+            cg.create(&res)?;
+            Ok(cg)
+        })();
+        let cg = match made {
+            Ok(cg) => CgroupGuard(Some(cg)),
+            Err(cgroup::Error::AlreadyExists { .. }) => {
+                return Err(Error::AlreadyExists(id.to_string()))
+            }
+            // Not root and the hierarchy is not delegated to us: run without cgroups.
+            Err(e)
+                if rootless
+                    && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
+            {
+                tracing::warn!(
+                    container = id,
+                    "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
+                );
+                CgroupGuard(None)
+            }
+            Err(e) => return Err(cgroup_err(id, e)),
         };
+        let mut warnings = Vec::new();
+        let mut views: Vec<CgroupView> = Vec::new();
+        let mut cgroup_fd = None;
+        if let Some(cgr) = cg.0.as_ref() {
+            cgr.apply(&res).map_err(|e| cgroup_err(id, e))?;
+            warnings = cgr.warnings();
+            for w in &warnings {
+                tracing::warn!(container = id, "{w}");
+            }
+            views = cgr
+                .dirs()
+                .into_iter()
+                .map(|d| CgroupView {
+                    name: d.name,
+                    host_dir: d.dir,
+                })
+                .collect();
+            cgroup_fd = match (hier.version(), cgr.v2_dir()) {
+                (Version::V2, Some(dir)) => Some(open_dir(id, dir)?),
+                _ => None,
+            };
+        }
 
         let mut plan = prepare::plan(Inputs {
             spec,
@@ -288,7 +311,9 @@ impl Container {
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
         if !sp.placed_in_cgroup() {
-            cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
+            if let Some(cgr) = cg.0.as_ref() {
+                cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
+            }
         }
         let hook_state = State {
             oci_version: OCI_VERSION.into(),
@@ -354,9 +379,17 @@ impl Container {
             bundle: b.dir.clone(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             pid_start_time: state::pid_start_time(sp.pid()),
-            cgroup_dirs: cgr.created_dirs().to_vec(),
+            cgroup_dirs: cg
+                .0
+                .as_ref()
+                .map(|c| c.created_dirs().to_vec())
+                .unwrap_or_default(),
             rootfs_mount: overlay.as_ref().map(|m| m.target().to_path_buf()),
-            cgroup_leaves: cgr.dirs().into_iter().map(|d| d.dir).collect(),
+            cgroup_leaves: cg
+                .0
+                .as_ref()
+                .map(|c| c.dirs().into_iter().map(|d| d.dir).collect())
+                .unwrap_or_default(),
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())

@@ -272,12 +272,15 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         ));
     };
 
+    // Without privilege, setgroups must be denied before a gid map can be written.
+    // SAFETY: plain getter.
+    let deny_setgroups = creates(Kind::User) && unsafe { libc::geteuid() } != 0;
     Ok(Plan {
         new_ns,
         join_ns,
         uid_map,
         gid_map,
-        deny_setgroups: false,
+        deny_setgroups,
         cgroup_fd: inp.cgroup_fd,
         rootfs,
         hostname,

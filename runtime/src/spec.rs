@@ -76,6 +76,12 @@ pub fn rootless_spec(uid: u32, gid: u32) -> Value {
     }
     if let Some(m) = s["mounts"].as_array_mut() {
         for mount in m.iter_mut() {
+            // No gid 5 in a single-id map: devpts would refuse gid=5.
+            if mount["destination"] == "/dev/pts" {
+                if let Some(o) = mount["options"].as_array_mut() {
+                    o.retain(|x| x != "gid=5");
+                }
+            }
             if mount["destination"] == "/sys" {
                 *mount = json!({"destination": "/sys", "type": "none", "source": "/sys",
                                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});

@@ -10,6 +10,20 @@ use crate::{Error, Result};
 /// The default state root.
 pub const DEFAULT_ROOT: &str = "/run/corral";
 
+/// The state root when none is given: [`DEFAULT_ROOT`] for root; for another user
+/// `$XDG_RUNTIME_DIR/corral`, or `/tmp/corral-<uid>` without one.
+pub fn default_root() -> PathBuf {
+    // SAFETY: plain getter.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return PathBuf::from(DEFAULT_ROOT);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("corral"),
+        _ => PathBuf::from(format!("/tmp/corral-{uid}")),
+    }
+}
+
 /// Lifecycle status, as in the OCI state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
