@@ -453,3 +453,18 @@ fn console_socket_gets_the_pty_master() {
     ok(&env, &["delete", "--force", &env.id]);
     reap(pid);
 }
+
+#[test]
+fn bad_console_socket_leaves_nothing() {
+    let env = Env::new("badsock");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["process"]["terminal"] = json!(true);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    assert_fails(
+        &corral(&env, &["create", "--console-socket", "/nonexistent/sock", "-b", &bundle, &env.id]),
+        125,
+        &["console socket", "/nonexistent/sock", "No such file"],
+    );
+    assert_fails(&corral(&env, &["state", &env.id]), 125, &["does not exist"]);
+}
