@@ -462,7 +462,17 @@ fn bad_console_socket_leaves_nothing() {
     env.rootfs.write_config(&spec);
     let bundle = env.bundle().to_string_lossy().into_owned();
     assert_fails(
-        &corral(&env, &["create", "--console-socket", "/nonexistent/sock", "-b", &bundle, &env.id]),
+        &corral(
+            &env,
+            &[
+                "create",
+                "--console-socket",
+                "/nonexistent/sock",
+                "-b",
+                &bundle,
+                &env.id,
+            ],
+        ),
         125,
         &["console socket", "/nonexistent/sock", "No such file"],
     );

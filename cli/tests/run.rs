@@ -721,3 +721,36 @@ fn rootless_run_by_a_non_root_user() {
     assert_eq!(r["pid"], 1);
     assert_eq!(r["hostname"], "corral");
 }
+
+#[test]
+fn idmapped_bind_mounts_show_mapped_owners() {
+    let env = Env::new("idmap");
+    let data = tempfile::Builder::new()
+        .prefix(&format!("{}-data-", env.id))
+        .tempdir()
+        .unwrap();
+    let f = data.path().join("f");
+    // Owned by 0:0 on disk; through the mapping containerID 0 -> hostID 1000 it shows as
+    // 1000:1000 (the kernel's and runc's direction).
+    std::fs::write(&f, "x").unwrap();
+    let mut spec = env.spec(&["/bin/sh", "-c", "/bin/busybox stat -c %u:%g /plain/f /mapped/f; touch /mapped/ro 2>/dev/null || echo read-only"]);
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/plain", "type": "bind", "source": data.path(), "options": ["bind"]}));
+    mounts.push(json!({"destination": "/mapped", "type": "bind", "source": data.path(), "options": ["bind", "idmap", "ro"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}));
+    let out = env.run(&spec);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "0:0\n1000:1000\nread-only\n");
+
+    // idmap without mappings is refused by name.
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/m", "type": "bind", "source": data.path(), "options": ["bind", "idmap"]}));
+    common::assert_fails(&env.run(&spec), 125, &["mounts[7].options", "uidMappings"]);
+}

@@ -483,6 +483,22 @@ fn opt_ptr(s: &Option<std::ffi::CString>) -> *const libc::c_char {
 unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
     {
         let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
+        if let Some(d) = &m.detached {
+            const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+            const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+            let r = libc::syscall(
+                libc::SYS_move_mount,
+                fd_of(d),
+                c"".as_ptr(),
+                fd.0,
+                c"".as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+            );
+            if r < 0 {
+                return fail(Step::Mount, i);
+            }
+            return Ok(());
+        }
         let p = FdPath::new(fd.0);
         check(
             libc::mount(

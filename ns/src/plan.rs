@@ -126,6 +126,9 @@ pub struct Mount {
     pub propagation: c_ulong,
     /// The mount point is a file (bind mount of a file), not a directory.
     pub is_file: bool,
+    /// A detached mount (open_tree) to move into place instead of calling `mount(2)`: an
+    /// idmapped bind mount, its flags already set.
+    pub detached: Option<OwnedFd>,
 }
 
 /// A device node to create in the container.

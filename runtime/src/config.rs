@@ -14,6 +14,27 @@ pub const OCI_VERSION: &str = "1.2.0";
 pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
+    /// `mounts[i].uidMappings` / `gidMappings` (runtime-spec 1.1 idmapped mounts), by mount
+    /// index; the typed spec has no place for them.
+    pub mount_idmaps: Vec<Option<MountIdmap>>,
+}
+
+/// One `(containerID, hostID, size)` line of a mount's id mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdMapping {
+    #[serde(rename = "containerID")]
+    pub container_id: u32,
+    #[serde(rename = "hostID")]
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// The id mappings of an idmapped mount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountIdmap {
+    pub uid: Vec<IdMapping>,
+    pub gid: Vec<IdMapping>,
 }
 
 impl Bundle {
@@ -35,7 +56,12 @@ impl Bundle {
             reason: e.to_string(),
         })?;
         let spec = parse(&path, &text)?;
-        Ok(Bundle { dir, spec })
+        let mount_idmaps = mount_idmaps(&text)?;
+        Ok(Bundle {
+            dir,
+            spec,
+            mount_idmaps,
+        })
     }
 
     /// The host path of the root filesystem (`root.path`, relative to the bundle).
@@ -80,6 +106,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec> {
     Ok(spec)
 }
 
+/// The idmapped-mount mappings of each mount, from the raw JSON.
+fn mount_idmaps(text: &str) -> Result<Vec<Option<MountIdmap>>> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, m) in v["mounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let get = |key: &str| -> Result<Vec<IdMapping>> {
+            match m.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+                Some(x) => serde_json::from_value(x.clone()).map_err(|e| Error::Config {
+                    field: format!("mounts[{i}].{key}"),
+                    reason: e.to_string(),
+                }),
+            }
+        };
+        let (uid, gid) = (get("uidMappings")?, get("gidMappings")?);
+        out.push(if uid.is_empty() && gid.is_empty() {
+            None
+        } else {
+            Some(MountIdmap { uid, gid })
+        });
+    }
+    Ok(out)
+}
+
 /// Fields of `input` with a value that did not survive parsing into the typed spec: unknown
 /// names (a typo, or a newer spec field) that would otherwise be silently ignored.
 fn ignored_fields(input: &serde_json::Value, known: &serde_json::Value, at: &str) -> Vec<String> {
@@ -99,7 +155,11 @@ fn ignored_fields(input: &serde_json::Value, known: &serde_json::Value, at: &str
                 } else {
                     format!("{at}.{key}")
                 };
+                // Read separately (Bundle::mount_idmaps).
+                let idmap =
+                    at.starts_with("mounts[") && (key == "uidMappings" || key == "gidMappings");
                 match k.get(key) {
+                    _ if idmap => {}
                     Some(kv) => out.extend(ignored_fields(v, kv, &path)),
                     None if !empty(v) => out.push(path),
                     None => {}
@@ -177,10 +237,10 @@ mod tests {
         );
         let e = parse(
             Path::new("config.json"),
-            r#"{"ociVersion": "1.0.0", "mounts": [{"destination": "/x", "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}]}"#,
+            r#"{"ociVersion": "1.0.0", "mounts": [{"destination": "/x", "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}], "nope": 1}"#,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("mounts[0].uidMappings"), "{e}");
+        assert!(e.to_string().contains("config nope"), "{e}");
         // Empty unknown values are harmless.
         parse(
             Path::new("config.json"),

@@ -247,6 +247,7 @@ impl Container {
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
+            mount_idmaps: &b.mount_idmaps,
         })?;
         if let Some(sc) = linux.seccomp() {
             let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;

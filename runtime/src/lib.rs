@@ -17,6 +17,7 @@ mod container;
 mod error;
 pub mod filter;
 pub mod hooks;
+mod idmap;
 pub mod names;
 pub mod netdev;
 pub mod prepare;

@@ -37,6 +37,8 @@ pub struct Inputs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub stdio: [libc::c_int; 3],
+    /// Idmapped-mount mappings by mount index (see `Bundle::mount_idmaps`).
+    pub mount_idmaps: &'a [Option<crate::config::MountIdmap>],
 }
 
 fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -516,6 +518,7 @@ struct MountOpts {
     propagation: c_ulong,
     bind: bool,
     rec: bool,
+    idmap: bool,
     data: Vec<String>,
 }
 
@@ -526,6 +529,7 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
         propagation: 0,
         bind: false,
         rec: false,
+        idmap: false,
         data: Vec::new(),
     };
     for opt in opts {
@@ -593,11 +597,14 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
                 o.propagation = libc::MS_UNBINDABLE | libc::MS_REC;
                 (0, 0)
             }
-            "idmap" | "ridmap" => {
-                return Err(cfg(
-                    field,
-                    format!("option {opt:?}: idmapped mounts are not supported yet"),
-                ))
+            "idmap" => {
+                o.idmap = true;
+                (0, 0)
+            }
+            "ridmap" => {
+                o.idmap = true;
+                o.rec = true;
+                (0, 0)
             }
             "tmpcopyup" => return Err(cfg(field, "option \"tmpcopyup\" is not supported")),
             other => {
@@ -686,19 +693,34 @@ fn rootfs(
                 dev_bound = true;
             }
             let user_flags = opts.flags & !libc::MS_REMOUNT;
+            let idmap = inp.mount_idmaps.get(i).cloned().flatten();
+            if opts.idmap && idmap.is_none() {
+                return Err(cfg(
+                    format!("{field}.options"),
+                    "\"idmap\" needs the mount's uidMappings and gidMappings",
+                ));
+            }
+            let detached = match &idmap {
+                Some(map) => Some(
+                    crate::idmap::detached(&src, opts.rec, user_flags, map)
+                        .map_err(|e| cfg(format!("{field}.uidMappings"), e))?,
+                ),
+                None => None,
+            };
             mounts.push(Mount {
                 source: Some(cstr(&field, src.to_string_lossy().as_bytes())?),
                 target: t,
                 fstype: None,
                 flags: libc::MS_BIND | if opts.rec { libc::MS_REC } else { 0 },
                 data: None,
-                remount_flags: if user_flags != 0 {
+                remount_flags: if user_flags != 0 && detached.is_none() {
                     Some(user_flags)
                 } else {
                     None
                 },
                 propagation: opts.propagation,
                 is_file: !meta.is_dir(),
+                detached,
             });
             continue;
         }
@@ -723,6 +745,7 @@ fn rootfs(
                 remount_flags: Some(opts.flags | libc::MS_RDONLY),
                 propagation: 0,
                 is_file: false,
+                detached: None,
             });
             continue;
         }
@@ -740,6 +763,7 @@ fn rootfs(
             remount_flags: None,
             propagation: opts.propagation,
             is_file: false,
+            detached: None,
         });
     }
 
@@ -875,6 +899,7 @@ fn cgroup_mounts(
             remount_flags: Some(base | if ro { libc::MS_RDONLY } else { 0 }),
             propagation: 0,
             is_file: false,
+            detached: None,
         });
         Ok(())
     };
@@ -893,6 +918,7 @@ fn cgroup_mounts(
         remount_flags: None,
         propagation: 0,
         is_file: false,
+        detached: None,
     });
     for v in views {
         let sub = target(field, &format!("{dest}/{}", v.name))?;
@@ -908,6 +934,7 @@ fn cgroup_mounts(
             remount_flags: None,
             propagation: 0,
             is_file: false,
+            detached: None,
         });
     }
     Ok(())
