@@ -229,8 +229,8 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
 /// refuse them (EOVERFLOW).
 unsafe fn become_ns_root(plan: &Plan) -> R {
     if plan.creates(Kind::User) {
-        check(libc::setresgid(0, 0, 0), Step::Setgid, 0)?;
-        check(libc::setresuid(0, 0, 0), Step::Setuid, 0)?;
+        check(raw_setresgid(0), Step::Setgid, 0)?;
+        check(raw_setresuid(0), Step::Setuid, 0)?;
     }
     Ok(())
 }
@@ -329,6 +329,19 @@ unsafe fn terminal(sock: c_int, setsid: bool) -> R {
     }
     // The master goes to the parent with SCM_RIGHTS.
     send_fd(sock, msg::TTY, m.0, Step::Terminal)
+}
+
+// Raw credential syscalls. glibc's wrappers (setresuid, setgroups, ...) believe the process
+// still has the parent's threads (a raw clone does not reset glibc's thread list as fork()
+// does) and run their all-threads broadcast, which takes a lock another parent thread may
+// hold at the moment of the clone: a deadlock, seen here once in a few hundred spawns from a
+// busy threaded host. Credentials are per thread in the kernel, and this process has one.
+unsafe fn raw_setresuid(id: u32) -> c_int {
+    libc::syscall(libc::SYS_setresuid, id, id, id) as c_int
+}
+
+unsafe fn raw_setresgid(id: u32) -> c_int {
+    libc::syscall(libc::SYS_setresgid, id, id, id) as c_int
 }
 
 fn fd_of(fd: &std::os::fd::OwnedFd) -> c_int {
@@ -872,13 +885,17 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
     }
     if !plan.deny_setgroups {
         check(
-            libc::setgroups(p.additional_gids.len(), p.additional_gids.as_ptr()),
+            libc::syscall(
+                libc::SYS_setgroups,
+                p.additional_gids.len(),
+                p.additional_gids.as_ptr(),
+            ) as c_int,
             Step::Setgroups,
             0,
         )?;
     }
-    check(libc::setresgid(p.gid, p.gid, p.gid), Step::Setgid, 0)?;
-    check(libc::setresuid(p.uid, p.uid, p.uid), Step::Setuid, 0)?;
+    check(raw_setresgid(p.gid), Step::Setgid, 0)?;
+    check(raw_setresuid(p.uid), Step::Setuid, 0)?;
     if let Some(c) = &p.caps {
         libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
         let mut hdr = sys::CapHeader {

@@ -63,7 +63,9 @@ fn spawning_from_a_busy_multithreaded_host_does_not_hang() {
     // Threads that allocate and free all the time hold the allocator's locks at random
     // moments; a child that allocated after the clone would deadlock sooner or later.
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..4)
+    // Threads being created and ending all the time hold glibc's thread-list locks at
+    // random moments too (the setxid deadlock the child avoids with raw syscalls).
+    let mut workers: Vec<_> = (0..3)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -77,16 +79,33 @@ fn spawning_from_a_busy_multithreaded_host_does_not_hang() {
             })
         })
         .collect();
+    for _ in 0..2 {
+        let stop = stop.clone();
+        workers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::thread::spawn(|| {}).join();
+            }
+        }));
+    }
     let (id, rootfs, state) = setup("api-threads", &["/bin/true"]);
     let opts = Options {
         root: state.path().to_path_buf(),
         ..Options::default()
     };
-    for _ in 0..20 {
-        let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
-        assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
-        c.delete().unwrap();
-    }
+    // A deadlock must fail the test, not hang the suite.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let bundle = rootfs.bundle().to_path_buf();
+    let id2 = id.clone();
+    std::thread::spawn(move || {
+        for _ in 0..50 {
+            let mut c = Container::create_and_start(&id2, &bundle, &opts).unwrap();
+            assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+            c.delete().unwrap();
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("50 spawns from a busy threaded host did not finish in 120 s (deadlock?)");
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
