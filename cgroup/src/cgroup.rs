@@ -498,6 +498,80 @@ impl Cgroup {
         Ok(())
     }
 
+    /// An fd that becomes readable when the kernel's OOM killer acts in this cgroup: on v1 an
+    /// eventfd registered on `memory.oom_control` (read 8 bytes to consume), on v2 an inotify
+    /// watch on `memory.events` (read to consume, then compare `oom_kill`).
+    pub fn oom_notifier(&self) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let v1 = self
+            .entries
+            .iter()
+            .find(|e| !e.mount.v2 && e.mount.has("memory"));
+        if let Some(e) = v1 {
+            let ctl = e.dir.join("memory.oom_control");
+            let f = std::fs::File::open(&ctl).map_err(|source| Error::Read {
+                path: ctl.clone(),
+                source,
+            })?;
+            // SAFETY: creating an eventfd.
+            let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+            if efd < 0 {
+                return Err(Error::Read {
+                    path: ctl,
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+            // SAFETY: fresh fd owned here.
+            let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+            let reg = e.dir.join("cgroup.event_control");
+            let value = format!("{} {}", efd.as_raw_fd(), f.as_raw_fd());
+            std::fs::write(&reg, &value).map_err(|source| Error::Write {
+                path: reg,
+                value,
+                source,
+            })?;
+            return Ok(efd);
+        }
+        let v2 = self
+            .entries
+            .iter()
+            .find(|e| e.mount.v2 && e.dir.join("memory.events").exists());
+        match v2 {
+            Some(e) => {
+                let ev = e.dir.join("memory.events");
+                // SAFETY: inotify with a C string path.
+                unsafe {
+                    let fd = libc::inotify_init1(libc::IN_CLOEXEC);
+                    if fd < 0 {
+                        return Err(Error::Read {
+                            path: ev,
+                            source: std::io::Error::last_os_error(),
+                        });
+                    }
+                    let fd = OwnedFd::from_raw_fd(fd);
+                    let c = std::ffi::CString::new(ev.as_os_str().as_encoded_bytes()).map_err(
+                        |_| Error::Parse {
+                            path: ev.clone(),
+                            reason: "NUL in path".into(),
+                        },
+                    )?;
+                    if libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) < 0 {
+                        return Err(Error::Read {
+                            path: ev,
+                            source: std::io::Error::last_os_error(),
+                        });
+                    }
+                    Ok(fd)
+                }
+            }
+            None => Err(Error::Unsupported {
+                setting: "oom events".into(),
+                files: vec![],
+                reason: "no memory controller".into(),
+            }),
+        }
+    }
+
     /// Reads usage statistics; values the host lacks are `None`.
     pub fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();

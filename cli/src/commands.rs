@@ -840,27 +840,72 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
         println!("{}", stats_json(id, &c)?);
         return Ok(0);
     }
+    // OOM kills are pushed by the kernel (eventfd on v1, inotify on v2) and printed as they
+    // happen; stats every interval.
+    let notifier = c.oom_notifier()?;
     let mut ooms = c.stats()?.oom_kill_count.unwrap_or(0);
+    // Wake when the container's process goes, too.
+    // SAFETY: plain syscall; a negative result is ignored by poll below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, c.pid(), 0) } as i32;
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     drop(c);
+    let mut next = std::time::Instant::now();
     loop {
-        // Re-load each time: the state lock must not be held while sleeping.
+        let wait = next.saturating_duration_since(std::time::Instant::now());
+        let mut p = [
+            libc::pollfd {
+                fd: notifier.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: polling owned fds (a negative one is ignored).
+        let n = unsafe {
+            libc::poll(
+                p.as_mut_ptr(),
+                2,
+                wait.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
+        let fired = n > 0 && p[0].revents & libc::POLLIN != 0;
+        if fired {
+            let mut buf = [0u8; 4096];
+            // SAFETY: consuming the notification into a buffer we own.
+            unsafe { libc::read(notifier.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        }
+        // Re-load each time: the state lock must not be held while waiting.
         let c = match Container::load(root, id) {
             Ok(c) => c,
             Err(runtime::Error::NotFound(_)) => return Ok(0),
             Err(e) => return Err(e.into()),
         };
+        // The oom_kill counter decides where the host has one (v2's memory.events also
+        // changes for other reasons); else the notification itself.
+        let oom = match c.stats().ok().and_then(|s| s.oom_kill_count) {
+            Some(now) => {
+                let grew = now > ooms;
+                ooms = ooms.max(now);
+                grew
+            }
+            None => fired,
+        };
+        if oom {
+            println!("{}", json!({"type": "oom", "id": id}));
+        }
         if c.status() == Status::Stopped {
+            let _ = std::io::stdout().flush();
             return Ok(0);
         }
-        let now = c.stats()?.oom_kill_count.unwrap_or(0);
-        if now > ooms {
-            println!("{}", json!({"type": "oom", "id": id}));
-            ooms = now;
+        if std::time::Instant::now() >= next {
+            println!("{}", stats_json(id, &c)?);
+            next = std::time::Instant::now() + every;
         }
-        println!("{}", stats_json(id, &c)?);
         let _ = std::io::stdout().flush();
-        drop(c);
-        std::thread::sleep(every);
     }
 }
 

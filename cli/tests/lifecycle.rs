@@ -478,3 +478,40 @@ fn bad_console_socket_leaves_nothing() {
     );
     assert_fails(&corral(&env, &["state", &env.id]), 125, &["does not exist"]);
 }
+
+#[test]
+fn events_report_oom_kills_as_they_happen() {
+    let env = Env::new("oomev");
+    let mut spec = env.spec(&["/probe", "hog", "256"]);
+    spec["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["create", "-b", &bundle, &env.id]);
+    let pid = state(&env)["pid"].as_i64().unwrap();
+    // A long interval: the OOM line must come from the kernel's notification, not a poll.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut ev = env
+        .command()
+        .args(["events", "--interval", "1h", &env.id])
+        .stdout(out.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&env, &["start", &env.id]);
+    let st = ev.wait().unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(out.path()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "stats", "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "oom" && l["id"] == json!(env.id)),
+        "{text}"
+    );
+    reap(pid);
+    ok(&env, &["delete", &env.id]);
+}

@@ -914,6 +914,17 @@ impl Container {
         cg.apply(res).map_err(|e| cgroup_err(&self.id, e))
     }
 
+    /// An fd that becomes readable when the OOM killer acts in the container (see
+    /// `cgroup::Cgroup::oom_notifier`).
+    pub fn oom_notifier(&self) -> Result<OwnedFd> {
+        let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "without cgroup",
+            want: "running",
+        })?;
+        cg.oom_notifier().map_err(|e| cgroup_err(&self.id, e))
+    }
+
     /// Resource usage from the cgroup.
     pub fn stats(&self) -> Result<cgroup::Stats> {
         let cg = self.cgroup.as_ref().ok_or_else(|| Error::State {
