@@ -51,17 +51,20 @@ impl EngineCgroups {
 
 impl Drop for EngineCgroups {
     fn drop(&mut self) {
+        // Only podman's own conmon cgroup, then the parent if it is empty: never a
+        // container's cgroup that may be in use.
         for p in &self.0 {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                for e in rd.flatten() {
-                    if e.path().is_dir() {
-                        let _ = std::fs::remove_dir(e.path());
-                    }
-                }
-            }
+            let _ = std::fs::remove_dir(p.join("conmon"));
             let _ = std::fs::remove_dir(p);
         }
     }
+}
+
+/// The engine tests share podman's storage and cgroups: one at a time.
+static ENGINES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ENGINES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Podman {
@@ -134,6 +137,7 @@ impl Drop for Podman {
 
 #[test]
 fn podman_runs_containers_with_corral() {
+    let _serial = serial();
     let id = testkit::unique_id("podman");
     let rootfs = testkit::TestRootfs::with_id(&id);
     let mut pm = Podman::new(rootfs.rootfs(), &id);
@@ -337,6 +341,7 @@ impl Drop for Containerd {
 
 #[test]
 fn containerd_runs_containers_with_corral() {
+    let _serial = serial();
     let id = testkit::unique_id("ctrd");
     let rootfs = testkit::TestRootfs::with_id(&id);
     // The image: podman imports the root filesystem and saves it as a docker archive.
