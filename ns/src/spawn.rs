@@ -343,7 +343,16 @@ impl Spawning {
         hooks: &mut dyn FnMut(i32) -> Result<(), String>,
     ) -> Result<(), Error> {
         self.send(msg::GO)?;
+        // On the slow path with a pid namespace, PID comes from the intermediate process and
+        // READY from its child: two writers, so READY can come first. Wait for both.
+        let joins_pid = self.plan.join_ns.iter().any(|j| j.kind == Kind::Pid);
+        let mut want_pid =
+            !self.plan.join_ns.is_empty() && (self.plan.creates(Kind::Pid) || joins_pid);
+        let mut ready = false;
         loop {
+            if ready && !want_pid {
+                return Ok(());
+            }
             match self.recv()? {
                 None => {
                     self.done = true;
@@ -355,6 +364,7 @@ impl Spawning {
                         self.send(msg::MAPS_OK)?;
                     }
                     msg::PID => {
+                        want_pid = false;
                         // The intermediate process exits; its child is the container.
                         let mut st = 0;
                         // SAFETY: reaping our own child.
@@ -374,7 +384,7 @@ impl Spawning {
                         hooks(self.pid).map_err(Error::Hook)?;
                         self.send(msg::HOOKS_DONE)?;
                     }
-                    msg::READY => return Ok(()),
+                    msg::READY => ready = true,
                     msg::ERR => {
                         self.done = true;
                         return Err(self.child_error(&m));
