@@ -275,18 +275,7 @@ fn wait_forwarding(
         if let Some(st) = exited()? {
             return Ok(st);
         }
-        let mut fds = [
-            libc::pollfd {
-                fd: pidfd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+        let mut fds = [pollin(pidfd), pollin(sfd.as_raw_fd())];
         let timeout = if pidfd < 0 { 50 } else { -1 };
         // SAFETY: polling two fds (a negative fd is ignored by poll).
         if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
@@ -546,26 +535,10 @@ fn bridge(
             break st;
         }
         let mut fds = [
-            libc::pollfd {
-                fd: pidfd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            pollin(pidfd),
+            pollin(sfd.as_raw_fd()),
+            pollin(master.as_raw_fd()),
+            pollin(if stdin_open { 0 } else { -1 }),
         ];
         // SAFETY: polling fds owned here (negative ones are ignored).
         if unsafe { libc::poll(fds.as_mut_ptr(), 4, if pidfd < 0 { 50 } else { -1 }) } < 0 {
@@ -574,11 +547,7 @@ fn bridge(
         if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 && drain() {
             // The slave side is closed: the process is exiting.
             if fds[0].revents == 0 && pidfd >= 0 {
-                let mut p = [libc::pollfd {
-                    fd: pidfd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
+                let mut p = [pollin(pidfd)];
                 // SAFETY: polling one fd.
                 unsafe { libc::poll(p.as_mut_ptr(), 1, 1000) };
             }
@@ -611,6 +580,15 @@ fn bridge(
         let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, t);
     }
     Ok(status)
+}
+
+/// A pollfd waiting for input on `fd` (a negative fd is ignored by poll).
+fn pollin(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
 }
 
 /// Reads one signal number from a signalfd.
@@ -853,16 +831,8 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
     loop {
         let wait = next.saturating_duration_since(std::time::Instant::now());
         let mut p = [
-            libc::pollfd {
-                fd: notifier.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            pollin(notifier.as_raw_fd()),
+            pollin(pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)),
         ];
         // SAFETY: polling owned fds (a negative one is ignored).
         let n = unsafe {

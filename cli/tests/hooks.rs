@@ -23,12 +23,7 @@ fn hooks_run_with_the_state_on_stdin() {
         "poststop": [hook(&dir, "poststop")]
     });
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     for (name, status) in [
         ("prestart", "creating"),
         ("createRuntime", "creating"),
@@ -110,12 +105,7 @@ fn container_hooks_run_in_the_containers_namespaces() {
             "hostname > /tmp/sc.host; cat > /tmp/sc.json"]}]
     });
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(
         std::fs::read_to_string(dir.join("cc.host")).unwrap(),
         "hooked\n"

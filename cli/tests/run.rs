@@ -17,20 +17,10 @@ fn file<'a>(r: &'a Value, path: &str) -> &'a Value {
 fn runc_spec_bundle_runs_true() {
     let env = Env::new("true");
     let out = env.run(&env.spec(&["/bin/true"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     // `true` found through PATH as well.
     let out = env.run(&env.spec(&["true"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
 }
 
 #[test]
@@ -185,12 +175,7 @@ fn memory_hog_is_oom_killed_and_run_exits_137() {
     let mut spec = env.spec(&["/probe", "hog", "256"]);
     spec["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(137),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 137);
 }
 
 #[test]
@@ -199,12 +184,7 @@ fn fork_loop_stops_at_pids_max() {
     let mut spec = env.spec(&["/probe", "forkbomb", "200"]);
     spec["linux"]["resources"]["pids"] = json!({"limit": 16});
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let started = r["started"].as_u64().unwrap();
     // pids.max counts the probe itself.
@@ -219,12 +199,7 @@ fn cpu_quota_holds_a_busy_loop_to_half_a_core() {
     let mut spec = env.spec(&["/probe", "spin", "2"]);
     spec["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let share = r["cpu_s"].as_f64().unwrap() / r["wall_s"].as_f64().unwrap();
     assert!((0.3..=0.65).contains(&share), "cpu share {share}: {r}");
@@ -245,12 +220,7 @@ fn exit_codes_and_signals_propagate() {
         .unwrap()
         .retain(|n| n["type"] != "pid");
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(138),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 138);
     // stdout and stderr pass through.
     let out = env.run(&env.spec(&["/bin/sh", "-c", "echo out; echo err >&2"]));
     assert_eq!(stdout(&out), "out\n");
@@ -398,12 +368,7 @@ fn overlay_root_from_layers_keeps_lower_untouched() {
         .arg(&env.id)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "from layer 2\nnew\n");
     // The write went to the container's own layer, which is gone with it.
     assert!(!env.rootfs.rootfs().join("root/new").exists());
@@ -487,12 +452,7 @@ fn spec_mounts_devices_sysctls_and_no_pivot() {
         .arg(&env.id)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["files"]["/data/hello"]["content"], "hi\n");
     assert_eq!(r["pid"], 1);
@@ -539,12 +499,7 @@ fn absolute_cgroups_path_is_used() {
         .retain(|n| n["type"] != "cgroup");
     spec["process"]["args"] = json!(["/bin/cat", "/proc/self/cgroup"]);
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let text = common::stdout(&out);
     assert!(
         text.lines().any(|l| l == format!("8:pids:{path}")),
@@ -606,12 +561,7 @@ fn personality_scheduler_io_priority_and_memory_policy() {
     spec["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
     spec["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "00000008", "{text}");
@@ -658,12 +608,7 @@ fn net_devices_are_moved_in_and_renamed() {
     let mut spec = env.spec(&["/bin/ls", "/sys/class/net"]);
     spec["linux"]["netDevices"] = json!({ dev.clone(): {"name": "eth7"} });
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "eth7\nlo\n");
     // A veth pair goes away with the container's network namespace.
     let host = std::fs::read_dir("/sys/class/net")
@@ -740,12 +685,7 @@ fn idmapped_bind_mounts_show_mapped_owners() {
         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
         "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}));
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "0:0\n1000:1000\nread-only\n");
 
     // idmap without mappings is refused by name.

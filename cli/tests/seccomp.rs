@@ -18,12 +18,7 @@ fn errno_rule_denies_one_syscall() {
     for nnp in [true, false] {
         spec["process"]["noNewPrivileges"] = json!(nnp);
         let out = env.run(&spec);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_exit(&out, 0);
         assert_eq!(stdout(&out), "rc=1\n", "nnp={nnp}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
     }
@@ -50,12 +45,7 @@ fn default_deny_with_a_large_allow_list() {
         "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
     });
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "hi\ndenied\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Function not implemented"));
 }
@@ -165,12 +155,7 @@ fn notify_listener_gets_the_fd_and_answers() {
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     });
     let out = env.run(&spec);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "mkdir-ok\nabsent\n");
     let (state, answered) = t.join().unwrap();
     assert_eq!(answered, 1);

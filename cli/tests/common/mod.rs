@@ -111,6 +111,16 @@ impl Drop for Env {
     }
 }
 
+/// Asserts an exit code, showing corral's stderr when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Asserts a failed run: exit code, one line on stderr containing every needle.
 pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
