@@ -314,16 +314,6 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     else {
         return Err(msg("internal: not an exec"));
     };
-    if process_label.is_some() {
-        return Err(msg(
-            "--process-label: SELinux labels are not supported by corral",
-        ));
-    }
-    if apparmor.is_some() {
-        return Err(msg(
-            "--apparmor: AppArmor profiles are not supported by corral",
-        ));
-    }
     let c = Container::load(root, id)?;
     let mut p: oci_spec::runtime::Process = match process {
         Some(path) => {
@@ -419,6 +409,12 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     }
     if *no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(l) = process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    if let Some(a) = apparmor {
+        p.set_apparmor_profile(Some(a.clone()));
     }
     let opts = Options {
         preserve_fds: *preserve_fds,
@@ -883,6 +879,7 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
 pub fn features() -> serde_json::Value {
     let caps: Vec<&str> = runtime::names::CAPS.to_vec();
     let hier = cgroup::Hierarchy::detect().ok();
+    let security = runtime::Security::detect();
     let (v1, v2) = match hier.as_ref().map(|h| h.version()) {
         Some(cgroup::Version::V1) => (true, false),
         Some(cgroup::Version::V2) => (false, true),
@@ -917,8 +914,8 @@ pub fn features() -> serde_json::Value {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": security.apparmor},
+            "selinux": {"enabled": security.selinux},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}
         },

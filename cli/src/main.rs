@@ -260,7 +260,7 @@ struct CreateArgs {
     /// Do not use pivot_root (for roots on initramfs)
     #[arg(long)]
     no_pivot: bool,
-    /// Accepted for runc compatibility: corral never creates a session keyring
+    /// Keep the caller's session keyring instead of giving the container its own
     #[arg(long)]
     no_new_keyring: bool,
     /// Pass N extra fds (3 .. 3+N-1) to the container
@@ -282,6 +282,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
             console_socket: self.console_socket.clone(),
+            no_new_keyring: self.no_new_keyring,
             ..Options::default()
         }
     }

@@ -277,6 +277,9 @@ fn exec_joins_the_running_container() {
         "20\n"
     );
     assert_eq!(r["fds"], json!([0, 1, 2]));
+    // It joins the container's session keyring.
+    let ring = r["session_keyring"].as_str().unwrap_or_default();
+    assert!(ring.ends_with(&format!(";{}", env.id)), "{r}");
 
     // Its exit status comes back; a missing executable is 127.
     let out = corral(&env, &["exec", &env.id, "/bin/sh", "-c", "exit 7"]);
@@ -285,6 +288,17 @@ fn exec_joins_the_running_container() {
         &corral(&env, &["exec", &env.id, "nosuch"]),
         127,
         &["\"nosuch\"", "not found"],
+    );
+    // Labels on a host without the module (this one runs neither) name the flag's field.
+    assert_fails(
+        &corral(&env, &["exec", "--apparmor", "p", &env.id, "/bin/true"]),
+        125,
+        &["exec.apparmorProfile", "no AppArmor"],
+    );
+    assert_fails(
+        &corral(&env, &["exec", "--process-label", "l", &env.id, "/bin/true"]),
+        125,
+        &["exec.selinuxLabel", "no SELinux"],
     );
 
     // A process.json.
@@ -332,6 +346,26 @@ fn exec_joins_the_running_container() {
         125,
         &["does not exist"],
     );
+}
+
+#[test]
+fn containers_get_a_session_keyring_of_their_own() {
+    let env = Env::new("keyring");
+    env.rootfs.write_config(&env.spec(&["/probe", "report"]));
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    let ring = |args: &[&str]| -> String {
+        let r: Value = serde_json::from_str(&ok(&env, args)).unwrap();
+        r["session_keyring"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // type;uid;gid;perm;name: possessor all, owner view/read/search/link, named after the id.
+    let own = ring(&["run", "-b", &bundle, &env.id]);
+    assert_eq!(own, format!("keyring;0;0;3f1b0000;{}", env.id));
+    // --no-new-keyring keeps the caller's (whatever it is: not the container's).
+    let callers = ring(&["run", "--no-new-keyring", "-b", &bundle, &env.id]);
+    assert!(!callers.ends_with(&env.id), "{callers}");
 }
 
 #[test]

@@ -101,6 +101,20 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
         libc::close(*fd);
     }
     libc::umask(0);
+    // The host's /proc, for the security-module attribute files (see `Plan::attr_root`).
+    let attr_root = match &plan.attr_root {
+        Some(p) => {
+            let fd = libc::open(
+                p.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                return fail(Step::SecurityLabel, plan.process.exec_labels.len() + 1);
+            }
+            Fd(fd)
+        }
+        None => Fd(-1),
+    };
     expect(sock, msg::GO)?;
 
     let slow = !plan.join_ns.is_empty();
@@ -218,10 +232,74 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
     if let Some(v) = &plan.oom_score_adj {
         write_file(c"/proc/self/oom_score_adj", v, Step::OomScoreAdj, 0)?;
     }
+    if let Some(k) = &plan.keyring {
+        session_keyring(k, attr_root.0, plan.process.exec_labels.len())?;
+    }
+    // The exec labels go to this thread's own attribute files, in the host's /proc; opened now,
+    // by the process that will exec.
+    let mut labels = [Fd(-1), Fd(-1)];
+    for (i, a) in plan.process.exec_labels.iter().enumerate() {
+        if i >= labels.len() {
+            return Err((Step::SecurityLabel, libc::E2BIG, i as u32));
+        }
+        labels[i] = open_attr(attr_root.0, a, i)?;
+    }
     if let Some(r) = &plan.rootfs {
         rootfs(r, plan.hook_pause, sock)?;
     }
-    process(plan, sock)
+    process(plan, sock, &labels)
+}
+
+unsafe fn open_attr(root: c_int, a: &crate::plan::LsmAttr, idx: usize) -> R<Fd> {
+    let fd = libc::openat(
+        root,
+        a.file.as_ptr(),
+        libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+    );
+    if fd < 0 {
+        return fail(Step::SecurityLabel, idx);
+    }
+    Ok(Fd(fd))
+}
+
+unsafe fn write_attr(fd: c_int, a: &crate::plan::LsmAttr, idx: usize) -> R {
+    let b = a.value.to_bytes();
+    let n = libc::write(fd, b.as_ptr().cast(), b.len());
+    if n < 0 {
+        return fail(Step::SecurityLabel, idx);
+    }
+    if n as usize != b.len() {
+        return Err((Step::SecurityLabel, libc::EIO, idx as u32));
+    }
+    Ok(())
+}
+
+/// Joins (or makes) the container's session keyring, so that the process does not share the
+/// caller's keys. Kernels without keyrings (ENOSYS) are let be, as runc does.
+unsafe fn session_keyring(k: &crate::plan::Keyring, attr_root: c_int, label_idx: usize) -> R {
+    const KEYCTL_JOIN_SESSION_KEYRING: c_int = 1;
+    const KEYCTL_SETPERM: c_int = 5;
+    // Possessor: everything; owner: view, read, search, link.
+    const PERM: u32 = 0x3f00_0000 | 0x0001_0000 | 0x0002_0000 | 0x0008_0000 | 0x0010_0000;
+    if let Some(l) = &k.label {
+        let fd = open_attr(attr_root, l, label_idx)?;
+        write_attr(fd.0, l, label_idx)?;
+    }
+    let id = libc::syscall(
+        libc::SYS_keyctl,
+        KEYCTL_JOIN_SESSION_KEYRING,
+        k.name.as_ptr(),
+    );
+    if id < 0 {
+        if errno() == libc::ENOSYS {
+            return Ok(());
+        }
+        return fail(Step::Keyring, 0);
+    }
+    if libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, id, PERM) < 0 {
+        return fail(Step::Keyring, 1);
+    }
+    Ok(())
 }
 
 /// In a new user namespace (its maps written), take the namespace's root ids: until then the
@@ -809,7 +887,7 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
     Ok(())
 }
 
-unsafe fn process(plan: &Plan, sock: c_int) -> R {
+unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
     let p = &plan.process;
     for (i, rl) in p.rlimits.iter().enumerate() {
         let lim = libc::rlimit {
@@ -866,6 +944,11 @@ unsafe fn process(plan: &Plan, sock: c_int) -> R {
         if libc::personality(pers as libc::c_ulong) < 0 {
             return fail(Step::ProcessAttr, 0);
         }
+    }
+    // The labels of the program to exec, while still privileged (and before a seccomp filter
+    // that might refuse the write).
+    for (i, a) in p.exec_labels.iter().enumerate() {
+        write_attr(labels[i].0, a, i)?;
     }
     if !p.no_new_privs {
         install_seccomp(plan, sock)?;

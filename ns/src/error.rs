@@ -82,6 +82,11 @@ pub enum Step {
     Seccomp,
     /// Setting the personality, scheduler, I/O priority or memory policy (index: 0, 1, 2, 3).
     ProcessAttr,
+    /// Joining the session keyring (index 0) or setting its permissions (index 1).
+    Keyring,
+    /// Writing a security-module label (index: `Process::exec_labels`, or
+    /// `exec_labels.len()` for the keyring's label).
+    SecurityLabel,
     /// `execve` of the process.
     Exec,
 }
@@ -89,7 +94,7 @@ pub enum Step {
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 39] = [
+        const ALL: [Step; 41] = [
             Sync,
             Setns,
             Unshare,
@@ -128,6 +133,8 @@ impl Step {
             CloseFds,
             Seccomp,
             ProcessAttr,
+            Keyring,
+            SecurityLabel,
             Exec,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
@@ -175,6 +182,8 @@ impl Step {
             CloseFds => "close inherited fds",
             Seccomp => "install seccomp filter",
             ProcessAttr => "set process attribute",
+            Keyring => "join session keyring",
+            SecurityLabel => "set security label",
             Exec => "exec",
         }
     }

@@ -27,8 +27,8 @@ pub use error::{ChildError, Error, Step};
 pub use idmap::{write_id_maps, IdMap};
 pub use kind::{JoinNs, Kind};
 pub use plan::{
-    CStringArray, Caps, Device, Gate, Mount, Plan, Process, Rlimit, Rootfs, SchedAttr, Seccomp,
-    Symlink, Target,
+    CStringArray, Caps, Device, Gate, Keyring, LsmAttr, Mount, Plan, Process, Rlimit, Rootfs,
+    SchedAttr, Seccomp, Symlink, Target,
 };
 pub use spawn::{spawn, Spawned, Spawning};
 pub use sys::last_cap;

@@ -239,6 +239,26 @@ pub struct Process {
     pub mempolicy: Option<(c_int, Vec<c_ulong>, c_ulong)>,
     /// Fds to become the process's stdin, stdout and stderr (`-1`: keep the inherited one).
     pub stdio: [c_int; 3],
+    /// Security-module labels the program gets at exec (AppArmor profile, SELinux label),
+    /// written while the process is still privileged.
+    pub exec_labels: Vec<LsmAttr>,
+}
+
+/// A security-module attribute: `value` written to `file` (relative to [`Plan::attr_root`]),
+/// one of the process's own `thread-self/attr/...` files.
+#[derive(Debug, Clone)]
+pub struct LsmAttr {
+    pub file: CString,
+    pub value: CString,
+}
+
+/// A session keyring of the process's own, instead of the caller's.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    /// Its name: a keyring of this name the process may search is joined, else one is made.
+    pub name: CString,
+    /// The SELinux label of the keyring (`attr/keycreate`), set first.
+    pub label: Option<LsmAttr>,
 }
 
 /// Everything the spawn needs, prepared before the clone.
@@ -273,6 +293,14 @@ pub struct Plan {
     pub seccomp: Option<Seccomp>,
     /// Pause before changing the root and let the parent run its hooks (`HOOKS` message).
     pub hook_pause: bool,
+    /// Join a session keyring of the container's (runc does; `--no-new-keyring` keeps the
+    /// caller's).
+    pub keyring: Option<Keyring>,
+    /// The host's procfs (`/proc`), where the security-module attribute files are found. The
+    /// child opens it first thing, before it joins any namespace: a container's own /proc may
+    /// be missing or a fake, and a label written to a fake file would leave the process
+    /// unconfined.
+    pub attr_root: Option<CString>,
 }
 
 /// A compiled seccomp filter.

@@ -524,6 +524,30 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
                 .unwrap_or("?")
                 .to_string(),
         ),
+        Step::Keyring => plan.keyring.as_ref().map(|k| {
+            let what = if i == 0 {
+                ""
+            } else {
+                " (setting its permissions)"
+            };
+            format!("{:?}{what}", k.name)
+        }),
+        Step::SecurityLabel => {
+            let root = plan
+                .attr_root
+                .as_ref()
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let n = plan.process.exec_labels.len();
+            let attr = if i < n {
+                plan.process.exec_labels.get(i)
+            } else if i == n {
+                plan.keyring.as_ref().and_then(|k| k.label.as_ref())
+            } else {
+                return Some(format!("(opening {root})"));
+            };
+            attr.map(|a| format!("{:?} ({root}/{})", a.value, a.file.to_string_lossy()))
+        }
         Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
         Step::Exec => plan.process.argv.strings().first().map(|a| {
             let a = a.to_string_lossy();

@@ -52,7 +52,13 @@ extern "C" {
     fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int;
     fn ioctl(fd: c_int, req: std::os::raw::c_ulong, ...) -> c_int;
     fn close(fd: c_int) -> c_int;
+    fn syscall(n: c_long, ...) -> c_long;
 }
+
+#[cfg(target_arch = "x86_64")]
+const SYS_KEYCTL: c_long = 250;
+#[cfg(target_arch = "aarch64")]
+const SYS_KEYCTL: c_long = 219;
 
 const AF_INET: c_int = 2;
 const SOCK_DGRAM: c_int = 2;
@@ -520,6 +526,29 @@ fn file_info(path: &str) -> J {
     J::obj(fields)
 }
 
+/// The session keyring as the kernel describes it: `type;uid;gid;perm;name` (not creating one).
+fn session_keyring() -> J {
+    const KEYCTL_DESCRIBE: c_long = 6;
+    const KEY_SPEC_SESSION_KEYRING: c_long = -3;
+    let mut buf = [0u8; 512];
+    // SAFETY: keyctl writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        syscall(
+            SYS_KEYCTL,
+            KEYCTL_DESCRIBE,
+            KEY_SPEC_SESSION_KEYRING,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return J::Null;
+    }
+    let n = (n as usize).min(buf.len());
+    let s = String::from_utf8_lossy(&buf[..n]);
+    J::s(s.trim_end_matches('\0').to_string())
+}
+
 fn report(paths: &[String]) -> J {
     let st = status_map();
     let s_str = |k: &str| J::opt_s(st.get(k).cloned());
@@ -603,6 +632,7 @@ fn report(paths: &[String]) -> J {
             J::opt_i(read_trimmed("/proc/self/oom_score_adj").and_then(|s| s.trim().parse().ok())),
         ),
         ("netdevs", netdevs()),
+        ("session_keyring", session_keyring()),
         ("lo_up", lo_up()),
         (
             "time",

@@ -33,6 +33,12 @@ pub struct Options {
     /// runc's `--console-socket`. Without one, the master stays with the [`Container`]
     /// ([`Container::take_console`]).
     pub console_socket: Option<PathBuf>,
+    /// Keep the caller's session keyring instead of joining one of the container's own (named
+    /// after its id), as runc's `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// The host's security modules, for `apparmorProfile`, `selinuxLabel` and `mountLabel`
+    /// (detected by default).
+    pub security: crate::lsm::Security,
 }
 
 impl Default for Options {
@@ -44,6 +50,8 @@ impl Default for Options {
             preserve_fds: 0,
             stdio: [-1; 3],
             console_socket: None,
+            no_new_keyring: false,
+            security: crate::lsm::Security::detect(),
         }
     }
 }
@@ -248,7 +256,10 @@ impl Container {
             preserve_fds: opts.preserve_fds,
             stdio: opts.stdio,
             mount_idmaps: &b.mount_idmaps,
+            security: &opts.security,
         })?;
+        plan.keyring = keyring(id, spec.process().as_ref(), opts)?;
+        plan.attr_root = opts.security.attr_root(&plan)?;
         if let Some(sc) = linux.seccomp() {
             let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;
             plan.seccomp = Some(crate::filter::to_plan(&prog));
@@ -328,6 +339,7 @@ impl Container {
             rootfs_mount: None,
             cgroup_leaves: Vec::new(),
             created: 0,
+            no_new_keyring: false,
         };
         sp.go_with(&mut |pid| {
             for (host, name, idx) in &netdevs {
@@ -395,6 +407,7 @@ impl Container {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            no_new_keyring: opts.no_new_keyring,
         };
         state_dir.write(&st)?;
         if let (Some(fd), Some(sc)) = (sp.take_seccomp_listener(), linux.seccomp()) {
@@ -820,8 +833,29 @@ impl Container {
             None => None,
         };
         let mut plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
-        // The container's seccomp filter holds for exec'd processes too.
         let b = Bundle::load(&self.bundle)?;
+        // An exec'd process is confined as the container is, unless it names labels of its own.
+        let mut labelled = p.clone();
+        if let Some(init) = b.spec.process() {
+            if p.apparmor_profile().as_ref().is_none_or(|s| s.is_empty()) {
+                labelled.set_apparmor_profile(init.apparmor_profile().clone());
+            }
+            if p.selinux_label().as_ref().is_none_or(|s| s.is_empty()) {
+                labelled.set_selinux_label(init.selinux_label().clone());
+            }
+        }
+        plan.process.exec_labels = opts.security.exec_labels(
+            "exec",
+            labelled.apparmor_profile().as_deref(),
+            labelled.selinux_label().as_deref(),
+        )?;
+        plan.keyring = if self.state.no_new_keyring {
+            None
+        } else {
+            keyring(&self.id, Some(&labelled), opts)?
+        };
+        plan.attr_root = opts.security.attr_root(&plan)?;
+        // The container's seccomp filter holds for exec'd processes too.
         if let Some(sc) = b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
             let root = self
                 .state_dir
@@ -1241,4 +1275,27 @@ impl ExecProcess {
 
     /// Leaves the process running without waiting for it.
     pub fn detach(self) {}
+}
+
+/// The session keyring of a container's processes: one named after the container, labelled
+/// with the process's SELinux label; none with `no_new_keyring`.
+fn keyring(
+    id: &str,
+    p: Option<&oci_spec::runtime::Process>,
+    opts: &Options,
+) -> Result<Option<ns::Keyring>> {
+    if opts.no_new_keyring {
+        return Ok(None);
+    }
+    let label = opts.security.key_label(
+        "process.selinuxLabel",
+        p.and_then(|p| p.selinux_label().as_deref()),
+    )?;
+    Ok(Some(ns::Keyring {
+        name: std::ffi::CString::new(id).map_err(|_| Error::Config {
+            field: "id".into(),
+            reason: "contains a NUL byte".into(),
+        })?,
+        label,
+    }))
 }

@@ -39,6 +39,8 @@ pub struct Inputs<'a> {
     pub stdio: [libc::c_int; 3],
     /// Idmapped-mount mappings by mount index (see `Bundle::mount_idmaps`).
     pub mount_idmaps: &'a [Option<crate::config::MountIdmap>],
+    /// The host's security modules.
+    pub security: &'a crate::lsm::Security,
 }
 
 fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -69,28 +71,10 @@ fn ns_kind(t: LinuxNamespaceType) -> Kind {
     }
 }
 
-/// Fields corral does not honour yet: refused by name, never silently ignored.
+/// Fields corral does not honour yet: refused by name, never silently ignored. Security
+/// labels are checked against the host where they are applied (`lsm`).
 pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
-    let lsm = |name: &str, dir: &str| {
-        if Path::new(dir).exists() {
-            format!("applying {name} settings is not supported by corral yet")
-        } else {
-            format!("this host has no {name} ({dir} is missing)")
-        }
-    };
     if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(cfg(
-                "process.apparmorProfile",
-                lsm("AppArmor", "/sys/kernel/security/apparmor"),
-            ));
-        }
-        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(cfg(
-                "process.selinuxLabel",
-                lsm("SELinux", "/sys/fs/selinux"),
-            ));
-        }
         if p.exec_cpu_affinity().is_some() {
             return Err(cfg(
                 "process.execCPUAffinity",
@@ -99,9 +83,6 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
         }
     }
     if let Some(l) = spec.linux() {
-        if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(cfg("linux.mountLabel", lsm("SELinux", "/sys/fs/selinux")));
-        }
         if l.intel_rdt().is_some() {
             let why = if Path::new("/sys/fs/resctrl").exists() {
                 "not supported by corral yet"
@@ -244,6 +225,13 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     };
 
     let mut process = process(spec, userns, inp.preserve_fds, inp.stdio)?;
+    if let Some(p) = spec.process() {
+        process.exec_labels = inp.security.exec_labels(
+            "process",
+            p.apparmor_profile().as_deref(),
+            p.selinux_label().as_deref(),
+        )?;
+    }
     if let Some(pers) = linux.personality() {
         process.personality = Some(personality(pers)?);
     }
@@ -295,6 +283,8 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         close_fds: Vec::new(),
         seccomp: None,
         hook_pause: false,
+        keyring: None,
+        attr_root: None,
     })
 }
 
@@ -497,6 +487,7 @@ pub fn process_of(
         sched: p.scheduler().as_ref().map(sched_attr).transpose()?,
         ioprio: p.io_priority().as_ref().map(ioprio).transpose()?,
         mempolicy: None,
+        exec_labels: Vec::new(),
     })
 }
 
@@ -652,6 +643,7 @@ fn rootfs(
             ))
         }
     };
+    let context = inp.security.mount_context(linux.mount_label().as_deref())?;
     let mut mounts = Vec::new();
     let mut dev_bound = false;
     let mut has_pts = false;
@@ -668,13 +660,26 @@ fn rootfs(
         )?;
         let typ = m.typ().clone().unwrap_or_default();
         let bind = opts.bind || typ == "bind";
-        let data = if opts.data.is_empty() {
+        let mut data = opts.data.clone();
+        if let Some(c) = &context {
+            if !bind && crate::lsm::takes_mount_label(&typ) {
+                data.push(c.clone());
+            }
+        }
+        let data = if data.is_empty() {
             None
         } else {
-            Some(cstr(&field, opts.data.join(","))?)
+            Some(cstr(&field, data.join(","))?)
         };
         if typ == "cgroup" || typ == "cgroup2" {
-            cgroup_mounts(&field, t, &opts, inp.cgroups, &mut mounts)?;
+            cgroup_mounts(
+                &field,
+                t,
+                &opts,
+                inp.cgroups,
+                context.as_deref(),
+                &mut mounts,
+            )?;
             continue;
         }
         if bind {
@@ -885,6 +890,7 @@ fn cgroup_mounts(
     t: Target,
     opts: &MountOpts,
     views: &[CgroupView],
+    context: Option<&str>,
     out: &mut Vec<Mount>,
 ) -> Result<()> {
     let ro = opts.flags & libc::MS_RDONLY != 0;
@@ -914,7 +920,10 @@ fn cgroup_mounts(
         target: t.clone(),
         fstype: Some(c"tmpfs".into()),
         flags: base,
-        data: Some(c"mode=755".into()),
+        data: Some(match context {
+            Some(c) => cstr(field, format!("mode=755,{c}"))?,
+            None => c"mode=755".into(),
+        }),
         remount_flags: None,
         propagation: 0,
         is_file: false,
@@ -986,6 +995,8 @@ pub fn exec_plan(
         close_fds: Vec::new(),
         seccomp: None,
         hook_pause: false,
+        keyring: None,
+        attr_root: None,
     })
 }
 
@@ -1153,4 +1164,74 @@ fn mempolicy(
         return Err(cfg(format!("{f}.nodes"), "this mode needs nodes"));
     }
     Ok((mode, mask, maxnode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with(security: &crate::lsm::Security, mount_label: &str) -> Result<Plan> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec: serde_json::Value = crate::default_spec();
+        spec["root"]["path"] = serde_json::json!(dir.path());
+        spec["linux"]["mountLabel"] = serde_json::json!(mount_label);
+        let spec: Spec = serde_json::from_value(spec).unwrap();
+        plan(Inputs {
+            spec: &spec,
+            bundle: dir.path(),
+            rootfs: dir.path(),
+            cgroups: &[],
+            cgroup_fd: None,
+            no_pivot: false,
+            preserve_fds: 0,
+            stdio: [-1; 3],
+            mount_idmaps: &[],
+            security,
+        })
+    }
+
+    #[test]
+    fn mount_label_is_a_context_option_of_the_container_filesystems() {
+        let selinux = crate::lsm::Security {
+            apparmor: false,
+            selinux: true,
+            proc_dir: "/proc".into(),
+        };
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        let p = plan_with(&selinux, label).unwrap();
+        let ctx = format!("context=\"{label}\"");
+        let mut seen = Vec::new();
+        for m in &p.rootfs.as_ref().unwrap().mounts {
+            let Some(t) = m.fstype.as_ref().map(|t| t.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let data = m
+                .data
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let want = crate::lsm::takes_mount_label(&t);
+            assert_eq!(
+                data.contains(&ctx),
+                want,
+                "{t} at {}: {data}",
+                m.target.display()
+            );
+            seen.push((t, want));
+        }
+        // The default spec has both kinds: tmpfs and devpts take it, proc and mqueue do not.
+        for (t, want) in [
+            ("tmpfs", true),
+            ("devpts", true),
+            ("proc", false),
+            ("mqueue", false),
+        ] {
+            assert!(seen.contains(&(t.to_string(), want)), "{t}: {seen:?}");
+        }
+        // Without SELinux, the field is refused by name.
+        let e = plan_with(&crate::lsm::Security::none(), label).unwrap_err();
+        assert!(e.to_string().contains("linux.mountLabel"), "{e}");
+        // An empty label is none.
+        assert!(plan_with(&crate::lsm::Security::none(), "").is_ok());
+    }
 }

@@ -73,6 +73,9 @@ pub struct State {
     /// When it was created (seconds since the epoch).
     #[serde(default)]
     pub created: u64,
+    /// Created with `--no-new-keyring`: its exec'd processes keep their caller's keyring too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_keyring: bool,
 }
 
 /// Checks a container id: 1 to 255 characters from `[A-Za-z0-9_.-]`, not starting with `.`

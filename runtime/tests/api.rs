@@ -159,3 +159,129 @@ fn failed_create_leaves_nothing() {
     assert!(e.to_string().contains("mount /x"), "{e}");
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
+
+#[test]
+fn security_labels_go_where_the_module_reads_them() {
+    // This kernel runs neither AppArmor nor SELinux, so the module is a fixture: attribute
+    // files that the container's process writes its labels to, as it would to its own
+    // /proc/thread-self/attr files.
+    let (id, rootfs, state) = setup("api-lsm", &["/probe", "sleep", "inf"]);
+    let attr = tempfile::Builder::new()
+        .prefix(&format!("{id}-attr-"))
+        .tempdir()
+        .unwrap();
+    let dir = attr.path().join("thread-self/attr");
+    std::fs::create_dir_all(dir.join("apparmor")).unwrap();
+    let files = ["apparmor/exec", "exec", "keycreate"];
+    let clear = || {
+        for f in files {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+    };
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    clear();
+    let label = "system_u:system_r:container_t:s0:c1,c2";
+    let mut spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rootfs.bundle().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    spec["process"]["apparmorProfile"] = json!("corral-test");
+    spec["process"]["selinuxLabel"] = json!(label);
+    rootfs.write_config(&spec);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        security: runtime::Security {
+            apparmor: true,
+            selinux: true,
+            proc_dir: attr.path().to_path_buf(),
+        },
+        ..Options::default()
+    };
+    let c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    assert_eq!(read("apparmor/exec"), "exec corral-test");
+    assert_eq!(read("exec"), label);
+    assert_eq!(read("keycreate"), label);
+
+    // An exec'd process is confined as the container is, unless it names its own profile.
+    clear();
+    let mut p: oci_spec::runtime::Process =
+        serde_json::from_value(spec["process"].clone()).unwrap();
+    p.set_args(Some(vec!["/bin/true".into()]));
+    p.set_apparmor_profile(Some("corral-other".into()));
+    p.set_selinux_label(None);
+    let mut e = c.exec(&p, &opts).unwrap();
+    assert_eq!(e.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(read("apparmor/exec"), "exec corral-other");
+    assert_eq!(read("exec"), label);
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+
+    // A label the process cannot write fails the create, naming the label and the file.
+    std::fs::remove_file(dir.join("apparmor/exec")).unwrap();
+    let err = Container::create_and_start(&id, rootfs.bundle(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("set security label \"exec corral-test\"") && err.contains("apparmor/exec"),
+        "{err}"
+    );
+    testkit::assert_no_leaks(&id, Some(state.path()));
+
+    // The real /proc of this kernel, which has no module to take the label: the write reaches
+    // the process's own attribute file (EINVAL from the kernel with no module to take it, not
+    // the EPERM a file of another task gives), for the container and for an exec'd process
+    // (which forks into the container's pid namespace after it opened the host's /proc).
+    let real = runtime::Security {
+        apparmor: true,
+        selinux: false,
+        proc_dir: "/proc".into(),
+    };
+    let einval = |err: String| {
+        assert!(
+            err.contains("set security label \"exec corral-test\" (/proc/thread-self/attr/")
+                && err.contains("(errno 22)"),
+            "{err}"
+        );
+    };
+    let opts_real = Options {
+        security: real.clone(),
+        ..opts.clone()
+    };
+    let mut apparmor_only = spec.clone();
+    apparmor_only["process"]["selinuxLabel"] = json!("");
+    rootfs.write_config(&apparmor_only);
+    einval(
+        Container::create_and_start(&id, rootfs.bundle(), &opts_real)
+            .unwrap_err()
+            .to_string(),
+    );
+    testkit::assert_no_leaks(&id, Some(state.path()));
+    let mut plain = spec.clone();
+    plain["process"]["apparmorProfile"] = json!("");
+    plain["process"]["selinuxLabel"] = json!("");
+    rootfs.write_config(&plain);
+    let opts_none = Options {
+        security: runtime::Security::none(),
+        ..opts.clone()
+    };
+    let c = Container::create_and_start(&id, rootfs.bundle(), &opts_none).unwrap();
+    p.set_apparmor_profile(Some("corral-test".into()));
+    einval(c.exec(&p, &opts_real).unwrap_err().to_string());
+    drop(c);
+    testkit::assert_no_leaks(&id, Some(state.path()));
+    rootfs.write_config(&spec);
+
+    // On a host without the module, the spec's field is named.
+    let opts = Options {
+        security: runtime::Security::none(),
+        ..opts
+    };
+    let err = Container::create_and_start(&id, rootfs.bundle(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("process.apparmorProfile") && err.contains("no AppArmor"),
+        "{err}"
+    );
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
