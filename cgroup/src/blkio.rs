@@ -68,6 +68,15 @@ impl Controller for Blkio {
             .map(|(_, name, ..)| name)
     }
 
+    fn clear(&self, r: &mut Resources) {
+        r.blkio_weight = None;
+        r.blkio_leaf_weight = None;
+        r.blkio_weight_device.clear();
+        r.blkio_throttle_read_bps.clear();
+        r.blkio_throttle_write_bps.clear();
+        r.blkio_throttle_read_iops.clear();
+        r.blkio_throttle_write_iops.clear();
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         if let Some(w) = r.blkio_weight {
             let f = first_existing(dir, &["blkio.weight", "blkio.bfq.weight"], "blkio_weight")?;

@@ -161,6 +161,59 @@ impl Cgroup {
         })
     }
 
+    /// For a caller without privilege (rootless): keeps only the hierarchies delegated to it,
+    /// where the deepest directory that exists on the way to the leaf is writable by the caller
+    /// (a subtree chowned to it, as systemd's `Delegate=yes` does), and returns the mount
+    /// points of the others, which the container goes without.
+    pub fn retain_delegated(&mut self) -> Vec<PathBuf> {
+        let mut dropped = Vec::new();
+        self.entries.retain(|e| {
+            let mut d = e.dir.as_path();
+            while !d.exists() && d != e.mount.mount_point {
+                match d.parent() {
+                    Some(p) => d = p,
+                    None => break,
+                }
+            }
+            let ok = nix::unistd::access(
+                d,
+                nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+            )
+            .is_ok();
+            if !ok {
+                dropped.push(e.mount.mount_point.clone());
+            }
+            ok
+        });
+        dropped
+    }
+
+    /// Whether one of this cgroup's hierarchies can hold controller `c`'s settings.
+    fn places(&self, c: &dyn Controller) -> bool {
+        self.v1_entry(c.v1_name()).is_some()
+            || matches!((c.v2_name(), self.v2_entry()), (Some(n), Some(e)) if e.mount.has(n))
+    }
+
+    /// Takes out of `r` the settings that none of this cgroup's hierarchies can hold (after
+    /// [`Cgroup::retain_delegated`]), and returns the first setting of each such controller.
+    pub fn drop_unplaceable(&self, r: &mut Resources) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for &c in ALL {
+            if let Some(s) = c.requested(r) {
+                if !self.places(c) {
+                    c.clear(r);
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether this cgroup has any hierarchy left.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Creates every directory (`mkdir -p`), remembering the ones this call
     /// made so [`Cgroup::remove`] deletes exactly those. Does not write
     /// limits: call [`Cgroup::apply`] afterwards.

@@ -17,6 +17,8 @@ pub(crate) trait Controller: Sync {
     }
     /// The first [`Resources`] field set for this controller, if any.
     fn requested(&self, r: &Resources) -> Option<&'static str>;
+    /// Takes every setting of this controller out of `r`.
+    fn clear(&self, r: &mut Resources);
     /// Writes the settings into a v1 cgroup directory.
     fn apply_v1(&self, dir: &Path, r: &Resources, warnings: &mut Vec<String>) -> Result<()>;
     /// Writes the settings into a cgroup2 directory.

@@ -42,6 +42,13 @@ impl Controller for Cpu {
         }
     }
 
+    fn clear(&self, r: &mut Resources) {
+        r.cpu_shares = None;
+        r.cpu_quota = None;
+        r.cpu_period = None;
+        r.cpu_realtime_runtime = None;
+        r.cpu_realtime_period = None;
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         if let Some(s) = r.cpu_shares {
             write_setting(dir, "cpu.shares", &s.to_string(), "cpu_shares")?;

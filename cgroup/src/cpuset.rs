@@ -25,6 +25,10 @@ impl Controller for Cpuset {
             None
         }
     }
+    fn clear(&self, r: &mut Resources) {
+        r.cpuset_cpus = None;
+        r.cpuset_mems = None;
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         apply(dir, r)
     }

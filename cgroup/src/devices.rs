@@ -31,6 +31,9 @@ impl Controller for Devices {
     fn requested(&self, r: &Resources) -> Option<&'static str> {
         (!r.devices.is_empty()).then_some("devices")
     }
+    fn clear(&self, r: &mut Resources) {
+        r.devices.clear();
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         for d in &r.devices {
             let file = if d.allow {

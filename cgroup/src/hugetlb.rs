@@ -19,6 +19,9 @@ impl Controller for HugeTlb {
     fn requested(&self, r: &Resources) -> Option<&'static str> {
         (!r.hugetlb.is_empty()).then_some("hugetlb")
     }
+    fn clear(&self, r: &mut Resources) {
+        r.hugetlb.clear();
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         for h in &r.hugetlb {
             let f = format!("hugetlb.{}.limit_in_bytes", h.page_size);

@@ -69,6 +69,13 @@ impl Controller for Memory {
         }
     }
 
+    fn clear(&self, r: &mut Resources) {
+        r.memory_limit = None;
+        r.memory_reservation = None;
+        r.memory_swap = None;
+        r.memory_swappiness = None;
+        r.memory_disable_oom_killer = None;
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, warnings: &mut Vec<String>) -> Result<()> {
         let memsw = dir.join("memory.memsw.limit_in_bytes");
         let swap = match r.memory_swap {

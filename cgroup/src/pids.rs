@@ -27,6 +27,9 @@ impl Controller for Pids {
     fn requested(&self, r: &Resources) -> Option<&'static str> {
         r.pids_limit.map(|_| "pids_limit")
     }
+    fn clear(&self, r: &mut Resources) {
+        r.pids_limit = None;
+    }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
         self.apply_v2(dir, r, _w)
     }

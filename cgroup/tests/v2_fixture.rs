@@ -375,3 +375,28 @@ fn v2_remove_only_what_create_made() {
     assert!(!f.root.join("user.slice/new").exists());
     assert!(f.root.join("user.slice").exists());
 }
+
+#[test]
+fn unplaceable_settings_are_taken_out_and_named() {
+    // What a rootless caller's cgroup cannot hold is dropped with a warning rather than
+    // failing the container: here device rules, which cgroup2 has no file for.
+    let f = fixture();
+    let cg = Cgroup::new(&f.h, &CgroupPath::Relative("ctr".into())).unwrap();
+    let mut r = Resources {
+        pids_limit: Some(5),
+        memory_limit: Some(1 << 20),
+        devices: vec![DeviceRule {
+            allow: false,
+            kind: 'a',
+            major: None,
+            minor: None,
+            access: "rwm".into(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(cg.drop_unplaceable(&mut r), ["devices"]);
+    assert!(r.devices.is_empty());
+    assert_eq!((r.pids_limit, r.memory_limit), (Some(5), Some(1 << 20)));
+    assert!(cg.drop_unplaceable(&mut r).is_empty());
+    assert!(!cg.is_empty());
+}

@@ -296,7 +296,10 @@ fn exec_joins_the_running_container() {
         &["exec.apparmorProfile", "no AppArmor"],
     );
     assert_fails(
-        &corral(&env, &["exec", "--process-label", "l", &env.id, "/bin/true"]),
+        &corral(
+            &env,
+            &["exec", "--process-label", "l", &env.id, "/bin/true"],
+        ),
         125,
         &["exec.selinuxLabel", "no SELinux"],
     );

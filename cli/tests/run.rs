@@ -667,6 +667,129 @@ fn rootless_run_by_a_non_root_user() {
     assert_eq!(r["hostname"], "corral");
 }
 
+/// A cgroup subtree handed to a user, as systemd's `Delegate=yes` does: the directory and its
+/// interface files chowned. Removed again on drop (after the container is gone).
+struct Delegated(Vec<std::path::PathBuf>);
+
+impl Delegated {
+    fn new(uid: u32, dirs: &[std::path::PathBuf]) -> Delegated {
+        let mut d = Delegated(Vec::new());
+        for dir in dirs {
+            std::fs::create_dir(dir).unwrap();
+            d.0.push(dir.clone());
+            std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
+            for f in [
+                "cgroup.procs",
+                "cgroup.subtree_control",
+                "cgroup.threads",
+                "tasks",
+            ] {
+                let p = dir.join(f);
+                if p.exists() {
+                    std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
+                }
+            }
+        }
+        d
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            if let Err(e) = std::fs::remove_dir(d) {
+                eprintln!("removing {}: {e}", d.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn rootless_uses_the_cgroups_delegated_to_it() {
+    // Declared first, dropped last: after Env has deleted any container left in it.
+    let name = testkit::unique_id("deleg");
+    let uid: u32 = 54321;
+    let pids = std::path::PathBuf::from("/sys/fs/cgroup/pids").join(&name);
+    let unified = std::path::PathBuf::from("/sys/fs/cgroup/unified").join(&name);
+    let runner = unified.join("runner");
+    let _delegated = Delegated::new(uid, &[pids.clone(), unified.clone(), runner.clone()]);
+    let env = Env::new("rootless-cg");
+    std::os::unix::fs::chown(env.state_root(), Some(uid), Some(uid)).unwrap();
+    let mut spec = runtime::spec::rootless_spec(uid, uid);
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!([
+        "/probe",
+        "report",
+        "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/pids/cgroup.procs",
+        "/sys/fs/cgroup/unified/cgroup.procs"
+    ]);
+    spec["root"]["path"] = json!(env.rootfs.rootfs());
+    let cg = format!("/{name}/{}", env.id);
+    spec["linux"]["cgroupsPath"] = json!(cg);
+    spec["linux"]["resources"] = json!({"pids": {"limit": 32}, "memory": {"limit": 67108864}});
+    env.rootfs.write_config(&spec);
+    // corral starts in the delegated cgroup2 subtree (moving a process needs write access to
+    // the common ancestor's cgroup.procs), then becomes the user.
+    let script = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", runner.display());
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &script,
+            "sh",
+            "setpriv",
+            "--reuid",
+            &uid.to_string(),
+            "--regid",
+            &uid.to_string(),
+            "--clear-groups",
+        ])
+        .arg(common::corral())
+        .arg("--root")
+        .arg(env.state_root())
+        .args(["run", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // One warning: the hierarchies not delegated, and the limit that is not enforced.
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cgroups are not delegated to this user in ")
+            && err.contains("/sys/fs/cgroup/memory")
+            && !err.contains("/sys/fs/cgroup/pids")
+            && !err.contains("/sys/fs/cgroup/unified")
+            && err.contains("not enforced: memory_limit"),
+        "{err}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<&str> = r["cgroup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.ends_with(&format!(":pids:{cg}"))),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&format!("0::{cg}").as_str()), "{lines:?}");
+    assert_eq!(file(&r, "/sys/fs/cgroup/pids/pids.max")["content"], "32\n");
+    assert_eq!(
+        file(&r, "/sys/fs/cgroup/pids/cgroup.procs")["content"],
+        "1\n"
+    );
+    assert_eq!(
+        file(&r, "/sys/fs/cgroup/unified/cgroup.procs")["content"],
+        "1\n"
+    );
+    // corral removed the container's cgroups; the delegated subtree is the test's to remove.
+    assert!(!pids.join(&env.id).exists() && !unified.join(&env.id).exists());
+}
+
 #[test]
 fn idmapped_bind_mounts_show_mapped_owners() {
     let env = Env::new("idmap");

@@ -197,16 +197,44 @@ impl Container {
             }
         };
         let v1_devices = hier.v1_mount("devices").is_some();
-        let res = resources::from_spec(spec, v1_devices)?;
+        let mut res = resources::from_spec(spec, v1_devices)?;
         // SAFETY: plain getter.
         let rootless = unsafe { libc::geteuid() } != 0;
-        let made = (|| -> std::result::Result<Cgroup, cgroup::Error> {
+        let made = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
             let mut cg = Cgroup::new(&hier, &path)?;
+            if rootless {
+                // Only the hierarchies delegated to this user; device rules need
+                // CAP_SYS_ADMIN in the host (and the devices are the user's own binds).
+                res.devices.clear();
+                let dropped = cg.retain_delegated();
+                if cg.is_empty() {
+                    tracing::warn!(
+                        container = id,
+                        "cgroups are not delegated to this user, so the container runs without them (no limits)"
+                    );
+                    return Ok(None);
+                }
+                if !dropped.is_empty() {
+                    let lost = cg.drop_unplaceable(&mut res);
+                    let lost = if lost.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not enforced: {}", lost.join(", "))
+                    };
+                    let dirs: Vec<String> =
+                        dropped.iter().map(|d| d.display().to_string()).collect();
+                    tracing::warn!(
+                        container = id,
+                        "cgroups are not delegated to this user in {}, so the container runs without them{lost}",
+                        dirs.join(", ")
+                    );
+                }
+            }
             cg.create(&res)?;
-            Ok(cg)
+            Ok(Some(cg))
         })();
         let cg = match made {
-            Ok(cg) => CgroupGuard(Some(cg)),
+            Ok(cg) => CgroupGuard(cg),
             Err(cgroup::Error::AlreadyExists { .. }) => {
                 return Err(Error::AlreadyExists(id.to_string()))
             }
