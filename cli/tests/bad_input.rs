@@ -271,8 +271,8 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
         ),
         (
             &["process", "execCPUAffinity"][..],
-            json!({"initial": "0"}),
-            "process.execCPUAffinity",
+            json!({"initial": "3-1"}),
+            "process.execCPUAffinity.initial",
         ),
         (
             &["linux", "netDevices"][..],

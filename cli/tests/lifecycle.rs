@@ -304,6 +304,30 @@ fn exec_joins_the_running_container() {
         &["exec.selinuxLabel", "no SELinux"],
     );
 
+    // execCPUAffinity: the final CPUs hold once it runs; an initial list of CPUs this host
+    // lacks fails the exec, naming the field.
+    let pj = env.state_root().join("affinity.json");
+    let affinity = |a: Value| {
+        let p = json!({"args": ["/probe", "report"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                       "execCPUAffinity": a});
+        std::fs::write(&pj, p.to_string()).unwrap();
+        corral(&env, &["exec", "-p", &pj.to_string_lossy(), &env.id])
+    };
+    let out = affinity(json!({"initial": "0", "final": "1"}));
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["cpus_allowed"], "1");
+    assert_fails(
+        &affinity(json!({"initial": "4000"})),
+        125,
+        &["execCPUAffinity.initial", "Invalid argument"],
+    );
+    assert_fails(
+        &affinity(json!({"final": "3-1"})),
+        125,
+        &["exec.execCPUAffinity.final", "bad range 3-1"],
+    );
+
     // A process.json.
     let pj = env.state_root().join("process.json");
     std::fs::write(&pj, r#"{"args": ["/bin/sh", "-c", "echo from-json"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#).unwrap();

@@ -80,7 +80,8 @@ pub enum Step {
     CloseFds,
     /// Installing the seccomp filter.
     Seccomp,
-    /// Setting the personality, scheduler, I/O priority or memory policy (index: 0, 1, 2, 3).
+    /// Setting the personality, scheduler, I/O priority, memory policy or the initial and final
+    /// CPU affinity (index: 0 to 5).
     ProcessAttr,
     /// Joining the session keyring (index 0) or setting its permissions (index 1).
     Keyring,

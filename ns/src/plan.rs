@@ -242,6 +242,11 @@ pub struct Process {
     /// Security-module labels the program gets at exec (AppArmor profile, SELinux label),
     /// written while the process is still privileged.
     pub exec_labels: Vec<LsmAttr>,
+    /// CPU affinity masks (`sched_setaffinity` words), set by the parent: `initial` right
+    /// after the clone, before the process is placed in its cgroup; `final` once it is ready
+    /// and waits at its start gate.
+    pub affinity_initial: Option<Vec<c_ulong>>,
+    pub affinity_final: Option<Vec<c_ulong>>,
 }
 
 /// A security-module attribute: `value` written to `file` (relative to [`Plan::attr_root`]),

@@ -199,6 +199,9 @@ pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
         seccomp_listener: None,
         received: None,
     };
+    // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
+    // placed it already); the process after a second fork inherits it.
+    s.set_affinity(s.plan.process.affinity_initial.as_deref(), 4)?;
     if fast && s.plan.creates(Kind::User) {
         s.write_maps()?;
     }
@@ -225,7 +228,7 @@ impl Spawning {
         )
     }
 
-    fn send(&self, tag: u32) -> Result<(), Error> {
+    fn send(&mut self, tag: u32) -> Result<(), Error> {
         let m = Msg {
             tag,
             ..Msg::default()
@@ -240,6 +243,22 @@ impl Spawning {
             )
         };
         if n < 0 {
+            // The child is gone; it may have said why before it went.
+            let mut m = Msg::default();
+            // SAFETY: receiving a plain struct into this frame.
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    (&mut m as *mut Msg).cast(),
+                    std::mem::size_of::<Msg>(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n == std::mem::size_of::<Msg>() as isize && m.tag == msg::ERR {
+                self.done = true;
+                return Err(self.child_error(&m));
+            }
+            self.done = true;
             return Err(self.died());
         }
         Ok(())
@@ -298,6 +317,34 @@ impl Spawning {
         self.console.take()
     }
 
+    /// Sets the process's CPU affinity from here (`index`: 4 initial, 5 final, for the error).
+    /// The final one is set once the process is in its cgroup and waits at its gate, so that
+    /// its own seccomp filter has no say.
+    fn set_affinity(&self, mask: Option<&[libc::c_ulong]>, index: usize) -> Result<(), Error> {
+        let Some(mask) = mask else {
+            return Ok(());
+        };
+        // SAFETY: the mask outlives the call; the length is its size in bytes.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sched_setaffinity,
+                self.pid,
+                std::mem::size_of_val(mask),
+                mask.as_ptr(),
+            )
+        };
+        if r < 0 {
+            // The caller drops this Spawning, which kills and reaps the process.
+            let errno = Errno::last();
+            return Err(Error::Child(ChildError {
+                step: Step::ProcessAttr,
+                errno,
+                subject: subject(&self.plan, Step::ProcessAttr, index, errno),
+            }));
+        }
+        Ok(())
+    }
+
     fn child_error(&self, m: &Msg) -> Error {
         let step = Step::from_u32(m.a as u32).unwrap_or(Step::Sync);
         let errno = Errno::from_raw(m.b);
@@ -351,7 +398,7 @@ impl Spawning {
         let mut ready = false;
         loop {
             if ready && !want_pid {
-                return Ok(());
+                return self.set_affinity(self.plan.process.affinity_final.as_deref(), 5);
             }
             match self.recv()? {
                 None => {
@@ -401,7 +448,7 @@ impl Spawning {
 
     /// Opens the start gate (the socket one: for a plan with a FIFO gate, open the FIFO and
     /// call [`Spawning::wait_exec`] instead) and waits until `execve` succeeded.
-    pub fn start(self) -> Result<Spawned, Error> {
+    pub fn start(mut self) -> Result<Spawned, Error> {
         self.send(msg::START)?;
         self.wait_exec()
     }
@@ -518,11 +565,18 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             .map(|l| format!("resource {}", l.resource)),
         Step::CapBounding | Step::CapAmbient => Some(format!("capability {i}")),
         Step::ProcessAttr => Some(
-            ["personality", "scheduler", "ioPriority", "memoryPolicy"]
-                .get(i)
-                .copied()
-                .unwrap_or("?")
-                .to_string(),
+            [
+                "personality",
+                "scheduler",
+                "ioPriority",
+                "memoryPolicy",
+                "execCPUAffinity.initial",
+                "execCPUAffinity.final",
+            ]
+            .get(i)
+            .copied()
+            .unwrap_or("?")
+            .to_string(),
         ),
         Step::Keyring => plan.keyring.as_ref().map(|k| {
             let what = if i == 0 {

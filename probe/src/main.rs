@@ -609,6 +609,7 @@ fn report(paths: &[String]) -> J {
             ]),
         ),
         ("no_new_privs", nth_num(&st, "NoNewPrivs", 0)),
+        ("cpus_allowed", s_str("Cpus_allowed_list")),
         ("seccomp", nth_num(&st, "Seccomp", 0)),
         ("rlimits", rlimits()),
         ("fds", fd_nums),

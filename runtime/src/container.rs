@@ -311,12 +311,22 @@ impl Container {
                 .map(|m| m.outside + (id - m.inside))
                 .unwrap_or(id)
         };
+        // SAFETY: plain getters.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let (fu, fg) = (
             host_id(plan.process.uid, &plan.uid_map),
             host_id(plan.process.gid, &plan.gid_map),
         );
-        std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
-            .map_err(|e| io_err(id, "chown", &fifo, e))?;
+        if rootless && (fu, fg) != (euid, egid) {
+            // Without privilege the FIFO cannot be given to a subordinate id: let anyone write
+            // it (runc's 0622). The process reaches it through the state dir's fd, and the
+            // state root is the user's own.
+            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+                .map_err(|e| io_err(id, "chmod", &fifo, e))?;
+        } else {
+            std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
+                .map_err(|e| io_err(id, "chown", &fifo, e))?;
+        }
         plan.close_fds.extend(state_dir.lock_fd());
         plan.gate = Some(ns::Gate {
             dir: open_path(id, state_dir.path())?,
@@ -871,6 +881,20 @@ impl Container {
             if p.selinux_label().as_ref().is_none_or(|s| s.is_empty()) {
                 labelled.set_selinux_label(init.selinux_label().clone());
             }
+        }
+        // Its CPU affinity: its own, else the one the config gives exec'd processes.
+        let affinity = match p.exec_cpu_affinity() {
+            Some(a) => Some(("exec.execCPUAffinity", a.clone())),
+            None => b
+                .spec
+                .process()
+                .as_ref()
+                .and_then(|i| i.exec_cpu_affinity().clone())
+                .map(|a| ("process.execCPUAffinity", a)),
+        };
+        if let Some((field, a)) = affinity {
+            (plan.process.affinity_initial, plan.process.affinity_final) =
+                prepare::exec_cpu_affinity(field, &a)?;
         }
         plan.process.exec_labels = opts.security.exec_labels(
             "exec",

@@ -75,11 +75,10 @@ fn ns_kind(t: LinuxNamespaceType) -> Kind {
 /// labels are checked against the host where they are applied (`lsm`).
 pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
-        if p.exec_cpu_affinity().is_some() {
-            return Err(cfg(
-                "process.execCPUAffinity",
-                "not supported by corral yet",
-            ));
+        // Not applicable to the init process (the spec's words); checked here, applied to
+        // the container's exec'd processes that name none of their own.
+        if let Some(a) = p.exec_cpu_affinity() {
+            exec_cpu_affinity("process.execCPUAffinity", a)?;
         }
     }
     if let Some(l) = spec.linux() {
@@ -262,9 +261,14 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         ));
     };
 
-    // Without privilege, setgroups must be denied before a gid map can be written.
-    // SAFETY: plain getter.
-    let deny_setgroups = creates(Kind::User) && unsafe { libc::geteuid() } != 0;
+    // Without privilege, setgroups must be denied before the process may write its own gid
+    // map. Any other gid map goes through newgidmap, which leaves setgroups allowed when a
+    // range comes from /etc/subgid (and denies it itself for an own-gid-only map): then the
+    // child must set the groups, or it keeps the caller's.
+    // SAFETY: plain getters.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let own_gid_only = matches!(gid_map.as_slice(), [m] if m.outside == egid && m.count == 1);
+    let deny_setgroups = creates(Kind::User) && euid != 0 && own_gid_only;
     Ok(Plan {
         new_ns,
         join_ns,
@@ -488,6 +492,8 @@ pub fn process_of(
         ioprio: p.io_priority().as_ref().map(ioprio).transpose()?,
         mempolicy: None,
         exec_labels: Vec::new(),
+        affinity_initial: None,
+        affinity_final: None,
     })
 }
 
@@ -1101,11 +1107,10 @@ fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
     }
 }
 
-/// Parses a node list such as "0-3,7" into mask words.
-fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ulong)> {
-    let mut max = 0u64;
+/// Parses a list such as "0-3,7" of ids below `limit` into mask words (empty for "").
+fn bit_mask(field: &str, list: &str, what: &str, limit: u64) -> Result<Vec<libc::c_ulong>> {
     let mut set = Vec::new();
-    for part in nodes.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
@@ -1113,28 +1118,54 @@ fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ul
         let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else {
             return Err(cfg(
                 field,
-                format!("{nodes:?} is not a node list like 0-3,7"),
+                format!("{list:?} is not a {what} list like 0-3,7"),
             ));
         };
-        if a > b || b >= 1024 {
-            return Err(cfg(field, format!("{nodes:?}: bad range {part}")));
+        if a > b || b >= limit {
+            return Err(cfg(field, format!("{list:?}: bad range {part}")));
         }
-        for n in a..=b {
-            set.push(n);
-            max = max.max(n);
-        }
+        set.extend(a..=b);
     }
-    let words = (max / 64 + 1) as usize;
-    let mut mask = vec![0 as libc::c_ulong; if set.is_empty() { 0 } else { words }];
+    let Some(max) = set.iter().max() else {
+        return Ok(Vec::new());
+    };
+    let mut mask = vec![0 as libc::c_ulong; (max / 64 + 1) as usize];
     for n in set {
         mask[(n / 64) as usize] |= 1 << (n % 64);
     }
+    Ok(mask)
+}
+
+/// Parses a node list such as "0-3,7" into mask words and the maxnode of set_mempolicy.
+fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ulong)> {
+    let mask = bit_mask(field, nodes, "node", 1024)?;
     let maxnode = if mask.is_empty() {
         0
     } else {
-        (words * 64) as libc::c_ulong + 1
+        (mask.len() * 64) as libc::c_ulong + 1
     };
     Ok((mask, maxnode))
+}
+
+/// `process.execCPUAffinity` of an exec'd process: the initial and final CPU masks (an
+/// omitted or empty list leaves the affinity alone).
+pub fn exec_cpu_affinity(
+    field: &str,
+    a: &oci_spec::runtime::ExecCPUAffinity,
+) -> Result<(Option<Vec<libc::c_ulong>>, Option<Vec<libc::c_ulong>>)> {
+    let one = |name: &str, v: &Option<String>| -> Result<Option<Vec<libc::c_ulong>>> {
+        let m = bit_mask(
+            &format!("{field}.{name}"),
+            v.as_deref().unwrap_or(""),
+            "CPU",
+            1 << 16,
+        )?;
+        Ok((!m.is_empty()).then_some(m))
+    };
+    Ok((
+        one("initial", a.initial())?,
+        one("final", a.cpu_affinity_final())?,
+    ))
 }
 
 fn mempolicy(

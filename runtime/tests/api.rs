@@ -271,6 +271,26 @@ fn security_labels_go_where_the_module_reads_them() {
     testkit::assert_no_leaks(&id, Some(state.path()));
     rootfs.write_config(&spec);
 
+    // A failure before the child even waits for its go-ahead (the procfs it opens first)
+    // still comes back as the child's own error.
+    let opts_gone = Options {
+        security: runtime::Security {
+            proc_dir: "/nonexistent-proc".into(),
+            ..real.clone()
+        },
+        ..opts.clone()
+    };
+    rootfs.write_config(&apparmor_only);
+    let err = Container::create_and_start(&id, rootfs.bundle(), &opts_gone)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("set security label (opening /nonexistent-proc)") && err.contains("errno 2"),
+        "{err}"
+    );
+    testkit::assert_no_leaks(&id, Some(state.path()));
+    rootfs.write_config(&spec);
+
     // On a host without the module, the spec's field is named.
     let opts = Options {
         security: runtime::Security::none(),
