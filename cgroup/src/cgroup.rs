@@ -191,6 +191,7 @@ impl Cgroup {
     /// Whether one of this cgroup's hierarchies can hold controller `c`'s settings.
     fn places(&self, c: &dyn Controller) -> bool {
         self.v1_entry(c.v1_name()).is_some()
+            || (c.v2_builtin() && self.v2_entry().is_some())
             || matches!((c.v2_name(), self.v2_entry()), (Some(n), Some(e)) if e.mount.has(n))
     }
 
@@ -327,6 +328,14 @@ impl Cgroup {
                 continue;
             }
             let v2 = self.v2_entry();
+            if let (true, Some(e)) = (c.v2_builtin(), v2) {
+                out.push(Target {
+                    controller: c,
+                    dir: &e.dir,
+                    v2: true,
+                });
+                continue;
+            }
             match (c.v2_name(), v2) {
                 (Some(n), Some(e)) if e.mount.has(n) => out.push(Target {
                     controller: c,

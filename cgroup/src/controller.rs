@@ -11,6 +11,11 @@ pub(crate) trait Controller: Sync {
     fn v1_name(&self) -> &'static str;
     /// Controller name in cgroup2 (`"io"`), `None` when v2 cannot serve it.
     fn v2_name(&self) -> Option<&'static str>;
+    /// cgroup2 serves it without a controller to enable (device rules: an eBPF program on the
+    /// cgroup), so any cgroup2 directory will do.
+    fn v2_builtin(&self) -> bool {
+        false
+    }
     /// Why v2 cannot serve it, when `v2_name` is `None`.
     fn v2_missing_reason(&self) -> &'static str {
         "no cgroup hierarchy has this controller"

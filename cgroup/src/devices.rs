@@ -1,16 +1,14 @@
-//! The v1 `devices` controller (v2 would need eBPF: not supported).
+//! Device rules: the v1 `devices` controller, or on cgroup2 an eBPF device filter attached
+//! to the cgroup (`crate::devices_bpf`).
 
 use std::path::Path;
 
 use crate::controller::Controller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fs::write_setting;
 use crate::{DeviceRule, Resources};
 
 pub(crate) struct Devices;
-
-const V2_REASON: &str =
-    "device rules on cgroup v2 need an eBPF program, which this runtime does not implement";
 
 /// `"c 1:3 rwm"`; `None` major/minor become `*`.
 pub fn rule_string(d: &DeviceRule) -> String {
@@ -25,8 +23,8 @@ impl Controller for Devices {
     fn v2_name(&self) -> Option<&'static str> {
         None
     }
-    fn v2_missing_reason(&self) -> &'static str {
-        V2_REASON
+    fn v2_builtin(&self) -> bool {
+        true
     }
     fn requested(&self, r: &Resources) -> Option<&'static str> {
         (!r.devices.is_empty()).then_some("devices")
@@ -45,7 +43,7 @@ impl Controller for Devices {
         }
         Ok(())
     }
-    fn apply_v2(&self, _dir: &Path, _r: &Resources, _w: &mut Vec<String>) -> Result<()> {
-        Err(Error::unsupported("devices", vec![], V2_REASON))
+    fn apply_v2(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
+        crate::devices_bpf::apply(dir, &r.devices)
     }
 }

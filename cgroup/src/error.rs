@@ -75,6 +75,39 @@ pub enum Error {
     /// The freezer did not reach the wanted state in time.
     #[error("timed out waiting for {} to become {state}", path.display())]
     FreezeTimeout { path: PathBuf, state: String },
+    /// A device rule cannot be turned into an eBPF device filter (unknown
+    /// type or access letter, negative or too large major/minor).
+    #[error("invalid device rule {rule:?}: {reason}")]
+    InvalidDeviceRule { rule: String, reason: String },
+    /// A `bpf(2)` step of installing the eBPF device filter on the cgroup2
+    /// directory `path` failed. `log` is the kernel verifier's log when the
+    /// program was rejected at load time (empty otherwise).
+    #[error("{op} for {}: {source}{}", path.display(), verifier_log(log))]
+    Bpf {
+        path: PathBuf,
+        /// What was being done, e.g. `"loading the device filter"`.
+        op: String,
+        #[source]
+        source: std::io::Error,
+        log: String,
+    },
+}
+
+/// At most this many bytes of the verifier log go into the message (its end:
+/// that is where the verifier says what it rejected).
+const LOG_TAIL: usize = 4096;
+
+fn verifier_log(log: &str) -> String {
+    let log = log.trim_end();
+    if log.is_empty() {
+        return String::new();
+    }
+    let mut start = log.len().saturating_sub(LOG_TAIL);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "...\n" } else { "" };
+    format!("; verifier log:\n{cut}{}", &log[start..])
 }
 
 fn looked_for(files: &[PathBuf]) -> String {
@@ -110,7 +143,8 @@ impl Error {
             Error::Write { source, .. }
             | Error::Read { source, .. }
             | Error::Mkdir { source, .. }
-            | Error::Remove { source, .. } => source.raw_os_error(),
+            | Error::Remove { source, .. }
+            | Error::Bpf { source, .. } => source.raw_os_error(),
             Error::Signal { source, .. } => Some(*source as i32),
             _ => None,
         }

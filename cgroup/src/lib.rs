@@ -31,6 +31,7 @@ mod blkio;
 mod cpu;
 mod cpuset;
 mod devices;
+pub mod devices_bpf;
 mod freezer;
 mod hugetlb;
 mod memory;
@@ -72,7 +73,8 @@ pub enum CgroupPath {
 ///   (`"maj:min w"`); leaf weights: unsupported.
 /// * throttles → `io.max` lines `"maj:min rbps=N"`, `wbps`, `riops`, `wiops`.
 /// * `hugetlb` → `hugetlb.<size>.max`.
-/// * `devices` → unsupported (v2 device control needs eBPF).
+/// * `devices` → an eBPF device filter attached to the cgroup (`devices_bpf`); rules are
+///   decided last to first, as v1 applies them in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub cpu_shares: Option<u64>,

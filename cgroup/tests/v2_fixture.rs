@@ -267,15 +267,16 @@ fn v2_unsupported_settings() {
         }],
         ..Default::default()
     };
-    // Refused before anything is made.
-    let err = cg.create(&devices).unwrap_err();
-    assert_eq!(err.setting(), Some("devices"), "{err}");
-    assert!(err.to_string().contains("eBPF"), "{err}");
-    assert!(!f.root.join("user.slice/u").exists());
-
-    cg.create(&Resources::default()).unwrap();
+    // Device rules become an eBPF program attached to the cgroup2 directory; a fixture
+    // directory is no cgroup, and the error says so (the real kernel path is tested in
+    // tests/devices_bpf.rs).
+    cg.create(&devices).unwrap();
     let err = cg.apply(&devices).unwrap_err();
-    assert_eq!(err.setting(), Some("devices"));
+    assert!(
+        err.to_string().contains("is it a cgroup2 directory?")
+            && err.to_string().contains("user.slice/u"),
+        "{err}"
+    );
 
     let err = cg
         .apply(&Resources {
@@ -379,12 +380,17 @@ fn v2_remove_only_what_create_made() {
 #[test]
 fn unplaceable_settings_are_taken_out_and_named() {
     // What a rootless caller's cgroup cannot hold is dropped with a warning rather than
-    // failing the container: here device rules, which cgroup2 has no file for.
+    // failing the container: here a cpu share, on a host whose cgroup2 lacks the cpu
+    // controller. Device rules stay: cgroup2 takes them as an eBPF program.
     let f = fixture();
-    let cg = Cgroup::new(&f.h, &CgroupPath::Relative("ctr".into())).unwrap();
+    fs::write(f.root.join("cgroup.controllers"), "memory pids\n").unwrap();
+    let h = Hierarchy::from_parts(MOUNTINFO, "0::/user.slice/session-1.scope\n")
+        .unwrap()
+        .with_root_prefix(f._tmp.path());
+    let cg = Cgroup::new(&h, &CgroupPath::Relative("ctr".into())).unwrap();
     let mut r = Resources {
         pids_limit: Some(5),
-        memory_limit: Some(1 << 20),
+        cpu_shares: Some(512),
         devices: vec![DeviceRule {
             allow: false,
             kind: 'a',
@@ -394,9 +400,9 @@ fn unplaceable_settings_are_taken_out_and_named() {
         }],
         ..Default::default()
     };
-    assert_eq!(cg.drop_unplaceable(&mut r), ["devices"]);
-    assert!(r.devices.is_empty());
-    assert_eq!((r.pids_limit, r.memory_limit), (Some(5), Some(1 << 20)));
+    assert_eq!(cg.drop_unplaceable(&mut r), ["cpu_shares"]);
+    assert_eq!(r.cpu_shares, None);
+    assert_eq!((r.pids_limit, r.devices.len()), (Some(5), 1));
     assert!(cg.drop_unplaceable(&mut r).is_empty());
     assert!(!cg.is_empty());
 }

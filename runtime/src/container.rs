@@ -131,7 +131,7 @@ fn cgroup_err(id: &str, e: cgroup::Error) -> Error {
     Error::Cgroup {
         id: id.to_string(),
         field,
-        source: e,
+        source: Box::new(e),
     }
 }
 
@@ -196,8 +196,9 @@ impl Container {
                 }
             }
         };
-        let v1_devices = hier.v1_mount("devices").is_some();
-        let mut res = resources::from_spec(spec, v1_devices)?;
+        // Device rules go to the v1 devices controller, or to an eBPF filter on cgroup2.
+        let device_rules = hier.v1_mount("devices").is_some() || hier.version() != Version::V1;
+        let mut res = resources::from_spec(spec, device_rules)?;
         // SAFETY: plain getter.
         let rootless = unsafe { libc::geteuid() } != 0;
         let made = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {

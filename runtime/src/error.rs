@@ -40,7 +40,7 @@ pub enum Error {
         /// The OCI field the failing setting came from (with a leading space), if known.
         field: String,
         #[source]
-        source: cgroup::Error,
+        source: Box<cgroup::Error>,
     },
     #[error("container {id:?}: root filesystem: {source}")]
     Rootfs {

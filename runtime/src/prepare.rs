@@ -1147,13 +1147,16 @@ fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ul
     Ok((mask, maxnode))
 }
 
+/// A CPU mask in `sched_setaffinity` words.
+pub type CpuMask = Vec<libc::c_ulong>;
+
 /// `process.execCPUAffinity` of an exec'd process: the initial and final CPU masks (an
 /// omitted or empty list leaves the affinity alone).
 pub fn exec_cpu_affinity(
     field: &str,
     a: &oci_spec::runtime::ExecCPUAffinity,
-) -> Result<(Option<Vec<libc::c_ulong>>, Option<Vec<libc::c_ulong>>)> {
-    let one = |name: &str, v: &Option<String>| -> Result<Option<Vec<libc::c_ulong>>> {
+) -> Result<(Option<CpuMask>, Option<CpuMask>)> {
+    let one = |name: &str, v: &Option<String>| -> Result<Option<CpuMask>> {
         let m = bit_mask(
             &format!("{field}.{name}"),
             v.as_deref().unwrap_or(""),

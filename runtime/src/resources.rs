@@ -63,13 +63,14 @@ fn device_rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {
     })
 }
 
-/// Converts the spec's resources. `v1_devices` adds the default device rules (cgroup v1
-/// only; on v2 device control needs eBPF, which corral does not do yet).
-pub fn from_spec(spec: &Spec, v1_devices: bool) -> Result<Resources> {
+/// Converts the spec's resources. `device_rules` adds the spec's device rules, runc's default
+/// allow list and an allow for each `linux.devices` entry (where the host can enforce them: a
+/// v1 devices controller, or cgroup2 through an eBPF filter).
+pub fn from_spec(spec: &Spec, device_rules: bool) -> Result<Resources> {
     let linux = spec.linux().clone().unwrap_or_default();
     let res: LinuxResources = linux.resources().clone().unwrap_or_default();
     let mut r = limits(&res)?;
-    if v1_devices {
+    if device_rules {
         for (i, d) in res.devices().clone().unwrap_or_default().iter().enumerate() {
             r.devices.push(device_rule(i, d)?);
         }
