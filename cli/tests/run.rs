@@ -625,24 +625,30 @@ fn net_devices_are_moved_in_and_renamed() {
     );
 }
 
-#[test]
-fn rootless_run_by_a_non_root_user() {
-    let env = Env::new("rootless");
-    let uid: u32 = 54321;
+/// A rootless spec for `uid` running `args` on the test root, with the state root made the
+/// user's.
+fn rootless_spec(env: &Env, uid: u32, args: &[&str]) -> Value {
     std::os::unix::fs::chown(env.state_root(), Some(uid), Some(uid)).unwrap();
     let mut spec = runtime::spec::rootless_spec(uid, uid);
     spec["process"]["terminal"] = json!(false);
-    spec["process"]["args"] = json!(["/probe", "report"]);
+    spec["process"]["args"] = json!(args);
     spec["root"]["path"] = json!(env.rootfs.rootfs());
-    env.rootfs.write_config(&spec);
-    let out = Command::new("setpriv")
+    spec
+}
+
+/// `corral run` of the env's bundle as `uid` (no groups), first moving into the cgroup2
+/// directory `cgroup` if given.
+fn run_as(env: &Env, uid: u32, cgroup: Option<&std::path::Path>) -> std::process::Output {
+    let script = match cgroup {
+        Some(d) => format!("echo $$ > {}/cgroup.procs && exec \"$@\"", d.display()),
+        None => "exec \"$@\"".to_string(),
+    };
+    let id = uid.to_string();
+    Command::new("sh")
         .args([
-            "--reuid",
-            &uid.to_string(),
-            "--regid",
-            &uid.to_string(),
-            "--clear-groups",
+            "-c", &script, "sh", "setpriv", "--reuid", &id, "--regid", &id,
         ])
+        .arg("--clear-groups")
         .arg(common::corral())
         .arg("--root")
         .arg(env.state_root())
@@ -651,7 +657,16 @@ fn rootless_run_by_a_non_root_user() {
         .arg(&env.id)
         .stdin(Stdio::null())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn rootless_run_by_a_non_root_user() {
+    let env = Env::new("rootless");
+    let uid: u32 = 54321;
+    let spec = rootless_spec(&env, uid, &["/probe", "report"]);
+    env.rootfs.write_config(&spec);
+    let out = run_as(&env, uid, None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     // One warning: no cgroups for this user.
@@ -714,45 +729,24 @@ fn rootless_uses_the_cgroups_delegated_to_it() {
     let runner = unified.join("runner");
     let _delegated = Delegated::new(uid, &[pids.clone(), unified.clone(), runner.clone()]);
     let env = Env::new("rootless-cg");
-    std::os::unix::fs::chown(env.state_root(), Some(uid), Some(uid)).unwrap();
-    let mut spec = runtime::spec::rootless_spec(uid, uid);
-    spec["process"]["terminal"] = json!(false);
-    spec["process"]["args"] = json!([
-        "/probe",
-        "report",
-        "/sys/fs/cgroup/pids/pids.max",
-        "/sys/fs/cgroup/pids/cgroup.procs",
-        "/sys/fs/cgroup/unified/cgroup.procs"
-    ]);
-    spec["root"]["path"] = json!(env.rootfs.rootfs());
+    let mut spec = rootless_spec(
+        &env,
+        uid,
+        &[
+            "/probe",
+            "report",
+            "/sys/fs/cgroup/pids/pids.max",
+            "/sys/fs/cgroup/pids/cgroup.procs",
+            "/sys/fs/cgroup/unified/cgroup.procs",
+        ],
+    );
     let cg = format!("/{name}/{}", env.id);
     spec["linux"]["cgroupsPath"] = json!(cg);
     spec["linux"]["resources"] = json!({"pids": {"limit": 32}, "memory": {"limit": 67108864}});
     env.rootfs.write_config(&spec);
     // corral starts in the delegated cgroup2 subtree (moving a process needs write access to
     // the common ancestor's cgroup.procs), then becomes the user.
-    let script = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", runner.display());
-    let out = Command::new("sh")
-        .args([
-            "-c",
-            &script,
-            "sh",
-            "setpriv",
-            "--reuid",
-            &uid.to_string(),
-            "--regid",
-            &uid.to_string(),
-            "--clear-groups",
-        ])
-        .arg(common::corral())
-        .arg("--root")
-        .arg(env.state_root())
-        .args(["run", "-b"])
-        .arg(env.bundle())
-        .arg(&env.id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_as(&env, uid, Some(&runner));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     // One warning: the hierarchies not delegated, and the limit that is not enforced.
