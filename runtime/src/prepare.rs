@@ -508,6 +508,23 @@ fn held_caps() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The mount flags of a propagation name (`rprivate` -> `MS_PRIVATE|MS_REC`), as mount
+/// options and `linux.rootfsPropagation` spell them.
+fn propagation(name: &str) -> Option<c_ulong> {
+    let (base, rec) = match name.strip_prefix('r') {
+        Some(b @ ("private" | "shared" | "slave" | "unbindable")) => (b, libc::MS_REC),
+        _ => (name, 0),
+    };
+    let flag = match base {
+        "private" => libc::MS_PRIVATE,
+        "shared" => libc::MS_SHARED,
+        "slave" => libc::MS_SLAVE,
+        "unbindable" => libc::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(flag | rec)
+}
+
 /// Parsed mount options.
 struct MountOpts {
     flags: c_ulong,
@@ -562,36 +579,8 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
                 o.rec = true;
                 (0, 0)
             }
-            "private" => {
-                o.propagation = libc::MS_PRIVATE;
-                (0, 0)
-            }
-            "rprivate" => {
-                o.propagation = libc::MS_PRIVATE | libc::MS_REC;
-                (0, 0)
-            }
-            "shared" => {
-                o.propagation = libc::MS_SHARED;
-                (0, 0)
-            }
-            "rshared" => {
-                o.propagation = libc::MS_SHARED | libc::MS_REC;
-                (0, 0)
-            }
-            "slave" => {
-                o.propagation = libc::MS_SLAVE;
-                (0, 0)
-            }
-            "rslave" => {
-                o.propagation = libc::MS_SLAVE | libc::MS_REC;
-                (0, 0)
-            }
-            "unbindable" => {
-                o.propagation = libc::MS_UNBINDABLE;
-                (0, 0)
-            }
-            "runbindable" => {
-                o.propagation = libc::MS_UNBINDABLE | libc::MS_REC;
+            p if propagation(p).is_some() => {
+                o.propagation = propagation(p).unwrap_or(0);
                 (0, 0)
             }
             "idmap" => {
@@ -634,20 +623,12 @@ fn rootfs(
     }
     let propagation = match linux.rootfs_propagation().as_deref() {
         None | Some("") => libc::MS_SLAVE | libc::MS_REC,
-        Some("private") => libc::MS_PRIVATE,
-        Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
-        Some("slave") => libc::MS_SLAVE,
-        Some("rslave") => libc::MS_SLAVE | libc::MS_REC,
-        Some("shared") => libc::MS_SHARED,
-        Some("rshared") => libc::MS_SHARED | libc::MS_REC,
-        Some("unbindable") => libc::MS_UNBINDABLE,
-        Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
-        Some(other) => {
-            return Err(cfg(
+        Some(name) => propagation(name).ok_or_else(|| {
+            cfg(
                 "linux.rootfsPropagation",
-                format!("unknown propagation {other:?}"),
-            ))
-        }
+                format!("unknown propagation {name:?}"),
+            )
+        })?,
     };
     let context = inp.security.mount_context(linux.mount_label().as_deref())?;
     let mut mounts = Vec::new();
@@ -1222,6 +1203,18 @@ mod tests {
             mount_idmaps: &[],
             security,
         })
+    }
+
+    #[test]
+    fn propagation_names() {
+        assert_eq!(propagation("private"), Some(libc::MS_PRIVATE));
+        assert_eq!(propagation("rslave"), Some(libc::MS_SLAVE | libc::MS_REC));
+        assert_eq!(
+            propagation("runbindable"),
+            Some(libc::MS_UNBINDABLE | libc::MS_REC)
+        );
+        assert_eq!(propagation("rbind"), None);
+        assert_eq!(propagation("ro"), None);
     }
 
     #[test]
