@@ -610,12 +610,19 @@ fn net_devices_are_moved_in_and_renamed() {
     let out = env.run(&spec);
     common::assert_exit(&out, 0);
     assert_eq!(stdout(&out), "eth7\nlo\n");
-    // A veth pair goes away with the container's network namespace.
-    let host = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name() == dev.as_str() || e.file_name() == peer.as_str());
-    assert!(!host, "{dev} or {peer} is still on the host");
+    // A veth pair goes away with the container's network namespace; the kernel dismantles a
+    // dead namespace in a work queue, so give it a moment.
+    let on_host = || {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name() == dev.as_str() || e.file_name() == peer.as_str())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while on_host() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!on_host(), "{dev} or {peer} is still on the host after 5 s");
 
     spec["linux"]["netDevices"] = json!({"nosuchdev0": {"name": "eth0"}});
     common::assert_fails(
