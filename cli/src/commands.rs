@@ -333,9 +333,9 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
             if command.is_empty() {
                 return Err(msg("exec needs a command or --process"));
             }
-            // The container's own process settings, with this command.
-            let b = runtime::Bundle::load(c.bundle())?;
-            let mut p = b.spec.process().clone().unwrap_or_default();
+            // The container's own process settings (as create accepted them), with this
+            // command.
+            let mut p = c.config()?.process().clone().unwrap_or_default();
             p.set_args(Some(command.clone()));
             p.set_terminal(Some(*tty));
             p
@@ -383,7 +383,13 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
         p.set_user(usr);
     }
     if !cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+        // Added to the process's own sets, or the container's when it names none.
+        let init = c.config()?.process().clone().unwrap_or_default();
+        let mut caps = p
+            .capabilities()
+            .clone()
+            .or_else(|| init.capabilities().clone())
+            .unwrap_or_default();
         for name in cap {
             let c: oci_spec::runtime::Capability =
                 serde_json::from_value(json!(name.to_ascii_uppercase()))
@@ -418,6 +424,7 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     }
     let opts = Options {
         preserve_fds: *preserve_fds,
+        preserve_holes: crate::preserve_holes(),
         console_socket: console_socket.clone(),
         ..Options::default()
     };

@@ -3,13 +3,27 @@
 //! Rules for every line in this file: no allocation, no locks, no panics (no indexing that can
 //! fail, no unwrap), no Rust std I/O, no logging. Only raw syscalls over the prepared [`Plan`].
 //! A failure is sent to the parent as `(step, errno, index)` and the process exits.
+//!
+//! The lints below hold those rules with the compiler, and `ns/tests/child_code.rs` checks the
+//! release build: nothing reachable from [`run`] may call the allocator or a panic routine.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::string_slice
+)]
 
 use std::ffi::CStr;
 
 use libc::{c_int, c_ulong};
 
-use crate::plan::{Mount, Plan, Target};
-use crate::spawn::{msg, Msg};
+use crate::plan::{Hook, Mount, Plan, Target};
+use crate::spawn::{msg, ChildArgs, Msg, GATE_HOOK, GATE_OK, GATE_REPORT_MAX};
 use crate::sys::{self, errno, FdPath};
 use crate::{Kind, Step};
 
@@ -77,9 +91,19 @@ fn expect(sock: c_int, tag: u32) -> R {
 ///
 /// # Safety
 /// Must be called only in the child right after the clone, with the parent's plan.
-pub(crate) unsafe fn run(plan: &Plan, sock: c_int, parent_sock: c_int) -> ! {
-    libc::close(parent_sock);
-    let (step, err, idx) = match setup(plan, sock) {
+#[inline(never)]
+pub(crate) unsafe fn run(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int) -> ! {
+    // Not dumpable from the first instruction (CVE-2019-5736): until it execs, this process
+    // is a copy of the runtime holding the runtime's fds, and a process of the container must
+    // not reach it through /proc/PID/{fd,exe,mem}. Only a child whose unprivileged parent must
+    // still write its id maps waits for GO; it is alone in new namespaces until then.
+    let dumpable_until_go = args.dumpable_for_maps && plan.join_ns.is_empty();
+    let early = if dumpable_until_go {
+        Ok(())
+    } else {
+        set_dumpable(false)
+    };
+    let (step, err, idx) = match early.and_then(|()| setup(plan, args, sock, parent_sock)) {
         Ok(()) => (Step::Exec, libc::ENOENT, 0),
         Err(f) => f,
     };
@@ -95,11 +119,60 @@ pub(crate) unsafe fn run(plan: &Plan, sock: c_int, parent_sock: c_int) -> ! {
     libc::_exit(127)
 }
 
-unsafe fn setup(plan: &Plan, sock: c_int) -> R {
+unsafe fn set_dumpable(on: bool) -> R {
+    check(
+        libc::prctl(libc::PR_SET_DUMPABLE, c_ulong::from(on), 0, 0, 0),
+        Step::Dumpable,
+        0,
+    )
+    .map(|_| ())
+}
+
+/// Closes every fd from `first` on except `keep` (sorted): nothing of the runtime's may stay
+/// open in the process longer than it is needed, and the caller's fds past the preserved
+/// ones never reach the container (CVE-2024-21626).
+unsafe fn close_others(keep: &[c_int], first: c_int) -> R {
+    let mut from = first.max(3) as u32;
+    for &k in keep {
+        if k < 0 || (k as u32) < from {
+            continue;
+        }
+        let k = k as u32;
+        if k > from && sys::close_range(from, k.saturating_sub(1), 0) < 0 {
+            close_loop(from, k, keep);
+        }
+        from = k.saturating_add(1);
+    }
+    if sys::close_range(from, u32::MAX, 0) < 0 {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 20) as u32
+        } else {
+            1 << 16
+        };
+        close_loop(from, max, keep);
+    }
+    Ok(())
+}
+
+/// Without close_range(2): close `from .. to` one by one, sparing `keep`.
+unsafe fn close_loop(from: u32, to: u32, keep: &[c_int]) {
+    let mut fd = from;
+    while fd < to {
+        if !keep.contains(&(fd as c_int)) {
+            libc::close(fd as c_int);
+        }
+        fd = fd.saturating_add(1);
+    }
+}
+
+unsafe fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int) -> R {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    libc::close(parent_sock);
     for fd in &plan.close_fds {
         libc::close(*fd);
     }
+    close_others(&args.keep, args.first)?;
     libc::umask(0);
     // The host's /proc, for the security-module attribute files (see `Plan::attr_root`).
     let attr_root = match &plan.attr_root {
@@ -109,15 +182,21 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             );
             if fd < 0 {
-                return fail(Step::SecurityLabel, plan.process.exec_labels.len() + 1);
+                return fail(
+                    Step::SecurityLabel,
+                    plan.process.exec_labels.len().saturating_add(1),
+                );
             }
             Fd(fd)
         }
         None => Fd(-1),
     };
     expect(sock, msg::GO)?;
-
     let slow = !plan.join_ns.is_empty();
+    if args.dumpable_for_maps && !slow {
+        set_dumpable(false)?;
+    }
+
     if !slow {
         become_ns_root(plan)?;
     }
@@ -138,6 +217,11 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
                 Step::Unshare,
                 libc::CLONE_NEWUSER as usize,
             )?;
+            // An unprivileged parent can write the maps of a dumpable process only. This one
+            // is still in the runtime's pid namespace, out of the container's sight.
+            if args.dumpable_for_maps {
+                set_dumpable(true)?;
+            }
             send(
                 sock,
                 Msg {
@@ -146,12 +230,18 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
                 },
             );
             expect(sock, msg::MAPS_OK)?;
+            if args.dumpable_for_maps {
+                set_dumpable(false)?;
+            }
         }
         become_ns_root(plan)?;
         for (i, j) in plan.join_ns.iter().enumerate() {
             if j.kind != Kind::User {
                 check(libc::setns(fd_of(&j.fd), j.kind.flag()), Step::Setns, i)?;
             }
+        }
+        for j in &plan.join_ns {
+            libc::close(fd_of(&j.fd));
         }
         for k in [Kind::Mount, Kind::Net, Kind::Ipc, Kind::Uts] {
             if plan.creates(k) {
@@ -239,15 +329,15 @@ unsafe fn setup(plan: &Plan, sock: c_int) -> R {
     // by the process that will exec.
     let mut labels = [Fd(-1), Fd(-1)];
     for (i, a) in plan.process.exec_labels.iter().enumerate() {
-        if i >= labels.len() {
-            return Err((Step::SecurityLabel, libc::E2BIG, i as u32));
+        match labels.get_mut(i) {
+            Some(l) => *l = open_attr(attr_root.0, a, i)?,
+            None => return Err((Step::SecurityLabel, libc::E2BIG, i as u32)),
         }
-        labels[i] = open_attr(attr_root.0, a, i)?;
     }
     if let Some(r) = &plan.rootfs {
         rootfs(r, plan.hook_pause, sock)?;
     }
-    process(plan, sock, &labels)
+    process(plan, args, sock, &labels)
 }
 
 unsafe fn open_attr(root: c_int, a: &crate::plan::LsmAttr, idx: usize) -> R<Fd> {
@@ -403,7 +493,7 @@ unsafe fn terminal(sock: c_int, setsid: bool) -> R {
     let mut i = 0;
     while i < 3 {
         check(libc::dup2(s.0, i), Step::Terminal, 4)?;
-        i += 1;
+        i = i.saturating_add(1);
     }
     // The master goes to the parent with SCM_RIGHTS.
     send_fd(sock, msg::TTY, m.0, Step::Terminal)
@@ -887,7 +977,7 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
     Ok(())
 }
 
-unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
+unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) -> R {
     let p = &plan.process;
     for (i, rl) in p.rlimits.iter().enumerate() {
         let lim = libc::rlimit {
@@ -896,15 +986,13 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
         };
         check(libc::setrlimit(rl.resource as _, &lim), Step::Rlimit, i)?;
     }
-    let mut i = 0;
-    while i < 3 {
-        let fd = p.stdio[i];
-        if fd >= 0 && fd != i as c_int {
-            check(libc::dup2(fd, i as c_int), Step::Stdio, i)?;
-        } else if fd == i as c_int {
+    for (i, &fd) in p.stdio.iter().enumerate() {
+        let target = i as c_int;
+        if fd >= 0 && fd != target {
+            check(libc::dup2(fd, target), Step::Stdio, i)?;
+        } else if fd == target {
             libc::fcntl(fd, libc::F_SETFD, 0);
         }
-        i += 1;
     }
     if p.terminal {
         terminal(sock, p.setsid)?;
@@ -947,8 +1035,8 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
     }
     // The labels of the program to exec, while still privileged (and before a seccomp filter
     // that might refuse the write).
-    for (i, a) in p.exec_labels.iter().enumerate() {
-        write_attr(labels[i].0, a, i)?;
+    for (i, (a, fd)) in p.exec_labels.iter().zip(labels.iter()).enumerate() {
+        write_attr(fd.0, a, i)?;
     }
     if !p.no_new_privs {
         install_seccomp(plan, sock)?;
@@ -963,7 +1051,7 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
             {
                 return fail(Step::CapBounding, cap as usize);
             }
-            cap += 1;
+            cap = cap.saturating_add(1);
         }
     }
     if !plan.deny_setgroups {
@@ -1022,7 +1110,7 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
                     cap as usize,
                 )?;
             }
-            cap += 1;
+            cap = cap.saturating_add(1);
         }
     }
     if p.no_new_privs {
@@ -1032,28 +1120,41 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
             0,
         )?;
     }
-    check(libc::chdir(p.cwd.as_ptr()), Step::Chdir, 0)?;
+    // The cwd is resolved inside the process's root, never through a magic link such as
+    // /proc/self/fd/N, whatever fds the process held (CVE-2024-21626).
+    {
+        let root = Fd(libc::open(
+            c"/".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        ));
+        if root.0 < 0 {
+            return fail(Step::Chdir, 0);
+        }
+        let dir = Fd(sys::openat2(
+            root.0,
+            p.cwd.as_ptr(),
+            (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+            IN_ROOT,
+        ));
+        if dir.0 < 0 {
+            return fail(Step::Chdir, 0);
+        }
+        check(libc::fchdir(dir.0), Step::Chdir, 0)?;
+    }
     libc::umask(p.umask as libc::mode_t);
-    // Every fd past stdio and the preserved ones is closed at exec (CVE-2024-21626); the sync
-    // socket is CLOEXEC too, so its closing tells the parent that exec succeeded.
-    let first = 3 + p.preserve_fds;
+    // Only stdio, the preserved fds and what this process still needs are open (see
+    // `close_others`); mark all but stdio and the preserved ones close-on-exec, so that the sync
+    // socket's closing tells the parent that exec succeeded.
+    let first = args.first.max(3) as u32;
     if sys::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0 {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur.min(1 << 20) as c_int
-        } else {
-            1024
-        };
-        let mut fd = first as c_int;
-        while fd < max {
+        for &fd in &args.keep {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            fd += 1;
         }
     }
-    let mut fd = 3;
-    while fd < first as c_int {
+    let mut fd: c_int = 3;
+    while fd < args.first {
         libc::fcntl(fd, libc::F_SETFD, 0);
-        fd += 1;
+        fd = fd.saturating_add(1);
     }
 
     // With no_new_privs the filter goes in last, as runc does: before the gate, so that a
@@ -1062,8 +1163,8 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
         install_seccomp(plan, sock)?;
     }
 
-    // Find the executable before reporting ready, so that a missing one fails the create,
-    // not the start.
+    // Find the executable before reporting ready, so that a missing one (or a directory)
+    // fails the create, not the start.
     let mut found = false;
     let mut err = libc::ENOENT;
     for cand in &p.exec_candidates {
@@ -1074,8 +1175,15 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
             libc::X_OK,
         ) == 0
         {
-            found = true;
-            break;
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::stat(cand.as_ptr(), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+            {
+                found = true;
+                break;
+            }
+            // execve(2) refuses anything but a regular file with EACCES.
+            err = libc::EACCES;
+            continue;
         }
         match errno() {
             libc::ENOENT | libc::ENOTDIR => {}
@@ -1096,8 +1204,20 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
             ..Msg::default()
         },
     );
+    // The state for the startContainer hooks, which run past the gate.
+    let state = if plan.start_hooks.is_empty() {
+        Fd(-1)
+    } else {
+        Fd(recv_fd(sock, msg::STATE)?)
+    };
+    let mut report = [0u8; GATE_REPORT_MAX];
     match &plan.gate {
-        None => expect(sock, msg::START)?,
+        None => {
+            expect(sock, msg::START)?;
+            if let Err((_, idx)) = start_hooks(plan, state.0, &mut report) {
+                return Err((Step::StartHook, libc::ECANCELED, idx as u32));
+            }
+        }
         Some(g) => {
             let fd = loop {
                 let fd = libc::openat(
@@ -1113,22 +1233,27 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
             if fd < 0 {
                 return fail(Step::Sync, 0);
             }
-            let b = [b'0'];
-            libc::write(fd, b.as_ptr().cast(), 1);
-            libc::close(fd);
+            let fifo = Fd(fd);
+            // The state dir is the host's: not one moment longer than needed.
+            libc::close(fd_of(&g.dir));
+            let hooks = start_hooks(plan, state.0, &mut report);
+            let len = match hooks {
+                Ok(()) => {
+                    report[0] = GATE_OK;
+                    1
+                }
+                Err((len, _)) => len,
+            };
+            libc::write(fifo.0, report.as_ptr().cast(), len.min(report.len()));
+            drop(fifo);
+            if let Err((_, idx)) = hooks {
+                return Err((Step::StartHook, libc::ECANCELED, idx as u32));
+            }
         }
     }
+    drop(state);
 
-    // Default signal dispositions and an empty mask for the new program.
-    let mut sig = 1;
-    while sig < 65 {
-        libc::signal(sig, libc::SIG_DFL);
-        sig += 1;
-    }
-    let mut set: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut set);
-    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-
+    default_signals();
     let mut err = libc::ENOENT;
     for cand in &p.exec_candidates {
         libc::execve(cand.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
@@ -1139,4 +1264,223 @@ unsafe fn process(plan: &Plan, sock: c_int, labels: &[Fd; 2]) -> R {
         }
     }
     Err((Step::Exec, err, 0))
+}
+
+/// Default signal dispositions and an empty mask, for a new program.
+unsafe fn default_signals() {
+    let mut sig = 1;
+    while sig < 65 {
+        libc::signal(sig, libc::SIG_DFL);
+        sig = sig.saturating_add(1);
+    }
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+}
+
+/// Receives one message tagged `tag` carrying an fd (SCM_RIGHTS).
+unsafe fn recv_fd(sock: c_int, tag: u32) -> R<c_int> {
+    let mut m = Msg::default();
+    let mut iov = libc::iovec {
+        iov_base: (&mut m as *mut Msg).cast(),
+        iov_len: std::mem::size_of::<Msg>(),
+    };
+    let mut cbuf = [0u64; 4];
+    let mut mh: libc::msghdr = std::mem::zeroed();
+    mh.msg_iov = &mut iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.as_mut_ptr().cast();
+    mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    let n = loop {
+        let n = libc::recvmsg(sock, &mut mh, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n != std::mem::size_of::<Msg>() as isize || m.tag != tag {
+        return Err((Step::Sync, if n < 0 { errno() } else { libc::EPROTO }, tag));
+    }
+    let c = libc::CMSG_FIRSTHDR(&mh);
+    if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
+        return Err((Step::Sync, libc::EPROTO, tag));
+    }
+    Ok(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int))
+}
+
+/// Milliseconds on the monotonic clock.
+unsafe fn now_ms() -> i64 {
+    let mut ts: libc::timespec = std::mem::zeroed();
+    libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    ts.tv_sec
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec / 1_000_000)
+}
+
+/// How a hook ended: (kind, value) as in the gate report (0 exited with value, 1 killed by
+/// signal value, 2 timed out after value seconds, 3 not started, errno value).
+type HookEnd = (u8, i32);
+
+/// Runs the startContainer hooks in order. On a failure, `report` holds the gate report
+/// (see `spawn::gate_result`) and the error is (its length, the hook's index).
+unsafe fn start_hooks(
+    plan: &Plan,
+    state: c_int,
+    report: &mut [u8; GATE_REPORT_MAX],
+) -> Result<(), (usize, usize)> {
+    for (i, h) in plan.start_hooks.iter().enumerate() {
+        let (head, out) = report.split_at_mut(10);
+        let mut len = 0usize;
+        let (kind, value) = run_hook(h, state, out, &mut len);
+        if kind == 0 && value == 0 {
+            continue;
+        }
+        let v = value.to_le_bytes();
+        let l = (len.min(u16::MAX as usize) as u16).to_le_bytes();
+        let fields = [
+            GATE_HOOK,
+            i.min(255) as u8,
+            kind,
+            0,
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            l[0],
+            l[1],
+        ];
+        for (d, s) in head.iter_mut().zip(fields) {
+            *d = s;
+        }
+        return Err((len.saturating_add(10), i));
+    }
+    Ok(())
+}
+
+/// Runs one hook as a child of this process, with its state on stdin; keeps the start of its
+/// output in `out`; kills it at its timeout.
+unsafe fn run_hook(h: &Hook, state: c_int, out: &mut [u8], len: &mut usize) -> HookEnd {
+    if libc::syscall(
+        libc::SYS_faccessat,
+        libc::AT_FDCWD,
+        h.path.as_ptr(),
+        libc::X_OK,
+    ) != 0
+    {
+        return (3, errno());
+    }
+    let mut pipe: [c_int; 2] = [-1, -1];
+    if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
+        return (3, errno());
+    }
+    let [rd, wr] = pipe;
+    let (rd, wr) = (Fd(rd), Fd(wr));
+    libc::lseek(state, 0, libc::SEEK_SET);
+    let mut pidfd: c_int = -1;
+    let pid = sys::clone_legacy(
+        libc::CLONE_PIDFD as c_ulong | libc::SIGCHLD as c_ulong,
+        &mut pidfd,
+    );
+    if pid < 0 {
+        return (3, errno());
+    }
+    if pid == 0 {
+        // The hook: the state on stdin, its output to the pipe, nothing else inherited.
+        if libc::dup2(state, 0) < 0 || libc::dup2(wr.0, 1) < 0 || libc::dup2(wr.0, 2) < 0 {
+            libc::_exit(126);
+        }
+        sys::close_range(3, u32::MAX, 0);
+        default_signals();
+        libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
+        libc::_exit(127);
+    }
+    let pid = pid as libc::pid_t;
+    let pidfd = Fd(pidfd);
+    drop(wr);
+    libc::fcntl(rd.0, libc::F_SETFL, libc::O_NONBLOCK);
+    let deadline = if h.timeout_secs > 0 {
+        now_ms().saturating_add(i64::from(h.timeout_secs).saturating_mul(1000))
+    } else {
+        i64::MAX
+    };
+    let mut open = true;
+    loop {
+        if open {
+            open = drain(rd.0, out, len);
+        }
+        let left = deadline.saturating_sub(now_ms());
+        if left <= 0 {
+            libc::kill(pid, libc::SIGKILL);
+            reap(pid);
+            return (2, h.timeout_secs.min(i32::MAX as u32) as i32);
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: if open { rd.0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.0,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let t = if deadline == i64::MAX {
+            -1
+        } else {
+            left.min(i64::from(i32::MAX)) as c_int
+        };
+        let n = libc::poll(fds.as_mut_ptr(), 2, t);
+        if n < 0 && errno() != libc::EINTR {
+            let e = errno();
+            libc::kill(pid, libc::SIGKILL);
+            reap(pid);
+            return (3, e);
+        }
+        let [_, exited] = fds;
+        if exited.revents != 0 {
+            break;
+        }
+    }
+    if open {
+        drain(rd.0, out, len);
+    }
+    let st = reap(pid);
+    if libc::WIFSIGNALED(st) {
+        (1, libc::WTERMSIG(st))
+    } else {
+        (0, libc::WEXITSTATUS(st))
+    }
+}
+
+/// Waits for a child; its wait status.
+unsafe fn reap(pid: libc::pid_t) -> c_int {
+    let mut st = 0;
+    while libc::waitpid(pid, &mut st, 0) < 0 && errno() == libc::EINTR {}
+    st
+}
+
+/// Reads what the pipe holds now into `out` (past `len`), dropping what does not fit;
+/// false once the pipe is closed.
+unsafe fn drain(fd: c_int, out: &mut [u8], len: &mut usize) -> bool {
+    let mut scratch = [0u8; 512];
+    loop {
+        let room = out.get_mut(*len..).unwrap_or_default();
+        let (buf, cap) = if room.is_empty() {
+            (scratch.as_mut_ptr(), scratch.len())
+        } else {
+            (room.as_mut_ptr(), room.len())
+        };
+        let n = libc::read(fd, buf.cast(), cap);
+        if n == 0 {
+            return false;
+        }
+        if n < 0 {
+            return errno() == libc::EAGAIN || errno() == libc::EINTR;
+        }
+        if !room.is_empty() {
+            *len = len.saturating_add(n as usize).min(out.len());
+        }
+    }
 }

@@ -90,12 +90,16 @@ pub enum Step {
     SecurityLabel,
     /// `execve` of the process.
     Exec,
+    /// Running a startContainer hook (index: `Plan::start_hooks`).
+    StartHook,
+    /// Making the process non-dumpable (or dumpable again while the parent writes its id maps).
+    Dumpable,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 41] = [
+        const ALL: [Step; 43] = [
             Sync,
             Setns,
             Unshare,
@@ -137,6 +141,8 @@ impl Step {
             Keyring,
             SecurityLabel,
             Exec,
+            StartHook,
+            Dumpable,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -186,6 +192,8 @@ impl Step {
             Keyring => "join session keyring",
             SecurityLabel => "set security label",
             Exec => "exec",
+            StartHook => "run startContainer hook",
+            Dumpable => "set dumpable",
         }
     }
 }

@@ -27,10 +27,12 @@ pub use error::{ChildError, Error, Step};
 pub use idmap::{write_id_maps, IdMap};
 pub use kind::{JoinNs, Kind};
 pub use plan::{
-    CStringArray, Caps, Device, Gate, Keyring, LsmAttr, Mount, Plan, Process, Rlimit, Rootfs,
+    CStringArray, Caps, Device, Gate, Hook, Keyring, LsmAttr, Mount, Plan, Process, Rlimit, Rootfs,
     SchedAttr, Seccomp, Symlink, Target,
 };
-pub use spawn::{spawn, Spawned, Spawning};
+pub use spawn::{
+    gate_result, spawn, HookEnd, HookFailure, Spawned, Spawning, GATE_REPORT_MAX, MAX_PRESERVE_FDS,
+};
 pub use sys::last_cap;
 
 /// Result type of this crate.

@@ -306,6 +306,21 @@ pub struct Plan {
     /// be missing or a fake, and a label written to a fake file would leave the process
     /// unconfined.
     pub attr_root: Option<CString>,
+    /// startContainer hooks, run by the process itself between its start gate and `execve`.
+    pub start_hooks: Vec<Hook>,
+}
+
+/// A hook that the container's process runs itself once its start gate opened, right before
+/// it execs (OCI `startContainer`): with the process's own credentials, capabilities,
+/// seccomp filter, cgroup and namespaces, its path resolved in the container's root. It gets
+/// the container's state on stdin (the `STATE` message) and its output is kept for the error.
+#[derive(Debug)]
+pub struct Hook {
+    pub path: CString,
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+    /// Seconds; 0: no timeout.
+    pub timeout_secs: u32,
 }
 
 /// A compiled seccomp filter.

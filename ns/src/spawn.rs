@@ -45,6 +45,65 @@ pub(crate) mod msg {
     pub const HOOKS: u32 = 9;
     pub const HOOKS_DONE: u32 = 10;
     pub const SECCOMP: u32 = 11;
+    pub const STATE: u32 = 12;
+}
+
+/// What the process reports on its FIFO start gate once the gate opened (see
+/// [`gate_result`]): `GATE_OK` alone, or `GATE_HOOK` and a [`HookFailure`].
+pub(crate) const GATE_OK: u8 = b'0';
+pub(crate) const GATE_HOOK: u8 = b'H';
+/// The most output of a failed startContainer hook that is kept.
+pub(crate) const HOOK_OUTPUT: usize = 2048;
+/// Room for the gate's report: tag, index, kind, pad, value (i32), length (u16), output.
+pub const GATE_REPORT_MAX: usize = 10 + HOOK_OUTPUT;
+
+/// How a startContainer hook failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookEnd {
+    /// It exited with this non-zero status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// It ran past its timeout (seconds) and was killed.
+    TimedOut(u32),
+    /// It could not be started (errno).
+    NotStarted(nix::errno::Errno),
+}
+
+/// A startContainer hook that failed, as the container's process reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookFailure {
+    /// Its index in `Plan::start_hooks`.
+    pub index: usize,
+    pub end: HookEnd,
+    /// The start of what it wrote to stdout and stderr.
+    pub output: String,
+}
+
+/// Reads what the process wrote on its FIFO gate: `Ok(true)` when it passed the gate (and its
+/// startContainer hooks succeeded), `Ok(false)` when it wrote nothing, or the failed hook.
+pub fn gate_result(report: &[u8]) -> Result<bool, HookFailure> {
+    match report.first() {
+        None => Ok(false),
+        Some(&GATE_OK) => Ok(true),
+        Some(&GATE_HOOK) if report.len() >= 10 => {
+            let value = i32::from_le_bytes([report[4], report[5], report[6], report[7]]);
+            let len = u16::from_le_bytes([report[8], report[9]]) as usize;
+            let output = report.get(10..10 + len).unwrap_or(&report[10..]);
+            let end = match report[2] {
+                0 => HookEnd::Exited(value),
+                1 => HookEnd::Signaled(value),
+                2 => HookEnd::TimedOut(value as u32),
+                _ => HookEnd::NotStarted(nix::errno::Errno::from_raw(value)),
+            };
+            Err(HookFailure {
+                index: report[1] as usize,
+                end,
+                output: String::from_utf8_lossy(output).into_owned(),
+            })
+        }
+        Some(_) => Ok(false),
+    }
 }
 
 /// One fixed-size message on the sync socket.
@@ -87,11 +146,51 @@ fn sys_err(what: &'static str) -> Error {
     }
 }
 
+/// The most fds after stdio a caller may hand to the container (`preserve_fds`).
+pub const MAX_PRESERVE_FDS: u32 = 1 << 20;
+
+/// What the child needs besides the plan, computed by the parent before the clone.
+pub(crate) struct ChildArgs {
+    /// The first fd past stdio and the preserved ones (`3 + preserve_fds`).
+    pub first: c_int,
+    /// Fds at or past `first` that the child keeps until it no longer needs them (its sync
+    /// socket, the start gate's directory, namespaces to join, detached mounts, stdio
+    /// sources), sorted. Every other one is closed before the child does anything else.
+    pub keep: Vec<c_int>,
+    /// The parent has no privilege over a non-dumpable child: the child stays dumpable until
+    /// its id maps are written (only while no process of the container can see it).
+    pub dumpable_for_maps: bool,
+}
+
+/// Moves `fd` to a number at or past `min` if it is below (the child keeps it, and fds below
+/// `min` are the caller's to pass).
+fn lift(fd: &mut OwnedFd, min: c_int) -> Result<(), Error> {
+    if fd.as_raw_fd() >= min {
+        return Ok(());
+    }
+    // SAFETY: duplicating an owned fd.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(sys_err("moving an fd out of the preserved range"));
+    }
+    // SAFETY: just duplicated, owned here; the old one is closed when replaced.
+    *fd = unsafe { OwnedFd::from_raw_fd(n) };
+    Ok(())
+}
+
 /// Clones the container process. The child waits for [`Spawning::go`].
-pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
+pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
     if plan.process.argv.is_empty() {
         return Err(Error::Plan("process args must not be empty".into()));
     }
+    if plan.process.preserve_fds > MAX_PRESERVE_FDS {
+        return Err(Error::Plan(format!(
+            "preserve_fds {} is more than {MAX_PRESERVE_FDS}",
+            plan.process.preserve_fds
+        )));
+    }
+    // No overflow: bounded above.
+    let first = 3 + plan.process.preserve_fds as c_int;
     let mut fds = [0 as c_int; 2];
     // SAFETY: socketpair fills the two-element array.
     if unsafe {
@@ -106,18 +205,43 @@ pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
         return Err(sys_err("socketpair"));
     }
     // SAFETY: both fds were just created and are owned here.
-    let parent_sock = unsafe { OwnedFd::from_raw_fd(fds[0]) };
-    let tmp = unsafe { OwnedFd::from_raw_fd(fds[1]) };
-    // The child's end must not collide with the fds it preserves (3 .. 3+N).
-    let min = 3 + plan.process.preserve_fds as c_int + 1;
-    // SAFETY: duplicating an owned fd.
-    let child_fd = unsafe { libc::fcntl(tmp.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    if child_fd < 0 {
-        return Err(sys_err("dup sync socket"));
+    let mut parent_sock = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let mut child_sock = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    // Nothing the runtime opened may sit among the fds the caller preserves (3 .. 3+N): the
+    // child keeps those as they are.
+    lift(&mut parent_sock, first)?;
+    lift(&mut child_sock, first)?;
+    let mut keep = vec![child_sock.as_raw_fd()];
+    if let Some(g) = plan.gate.as_mut() {
+        lift(&mut g.dir, first)?;
+        keep.push(g.dir.as_raw_fd());
     }
-    drop(tmp);
-    // SAFETY: just duplicated, owned here.
-    let child_sock = unsafe { OwnedFd::from_raw_fd(child_fd) };
+    for j in plan.join_ns.iter_mut() {
+        lift(&mut j.fd, first)?;
+        keep.push(j.fd.as_raw_fd());
+    }
+    if let Some(r) = plan.rootfs.as_mut() {
+        for m in r.mounts.iter_mut() {
+            if let Some(d) = m.detached.as_mut() {
+                lift(d, first)?;
+                keep.push(d.as_raw_fd());
+            }
+        }
+    }
+    if let Some(cg) = plan.cgroup_fd.as_mut() {
+        lift(cg, first)?;
+    }
+    keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
+    keep.retain(|fd| !plan.close_fds.contains(fd));
+    keep.sort_unstable();
+    keep.dedup();
+    // SAFETY: plain getter.
+    let unprivileged = unsafe { libc::geteuid() } != 0;
+    let cargs = ChildArgs {
+        first,
+        keep,
+        dumpable_for_maps: unprivileged && plan.creates(Kind::User),
+    };
 
     let fast = plan.join_ns.is_empty();
     let mut flags: u64 = libc::CLONE_PIDFD as u64;
@@ -170,7 +294,14 @@ pub fn spawn(plan: Plan) -> Result<Spawning, Error> {
     }
     if pid == 0 {
         // SAFETY: we are the child; `run` never returns.
-        unsafe { crate::child::run(&plan, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
+        unsafe {
+            crate::child::run(
+                &plan,
+                &cargs,
+                child_sock.as_raw_fd(),
+                parent_sock.as_raw_fd(),
+            )
+        }
     }
     let clone_errno = Errno::last();
     // SAFETY: restoring the mask saved above.
@@ -305,6 +436,49 @@ impl Spawning {
             }
             return Ok(Some(m));
         }
+    }
+
+    /// Hands the process its state (the JSON its startContainer hooks read on stdin) in a
+    /// sealed memfd (`STATE`). Call after [`Spawning::go`] when the plan has `start_hooks`:
+    /// the process waits for it before it reaches its start gate.
+    pub fn send_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        use std::io::Write;
+        if self.plan.start_hooks.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: plain syscall with a static name.
+        let fd = unsafe { libc::memfd_create(c"corral-state".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(sys_err("memfd_create"));
+        }
+        // SAFETY: fresh fd owned here.
+        let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        f.write_all(state).map_err(|e| Error::Io {
+            what: "writing the state for startContainer hooks".into(),
+            path: "memfd".into(),
+            source: e,
+        })?;
+        let m = Msg {
+            tag: msg::STATE,
+            ..Msg::default()
+        };
+        // SAFETY: a plain struct viewed as bytes for the duration of the call.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&m as *const Msg).cast::<u8>(), std::mem::size_of::<Msg>())
+        };
+        let fds = [f.as_raw_fd()];
+        nix::sys::socket::sendmsg::<()>(
+            self.sock.as_raw_fd(),
+            &[std::io::IoSlice::new(bytes)],
+            &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|errno| Error::Sys {
+            what: "sending the state to the container process",
+            errno,
+        })?;
+        Ok(())
     }
 
     /// The seccomp notify listener, once the child sent it.

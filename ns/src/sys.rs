@@ -1,5 +1,12 @@
 //! Raw syscalls used on both sides of the clone. Everything here is async-signal-safe: no
 //! allocation, no locks.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use libc::{c_char, c_int, c_long, c_uint, c_ulong};
 
@@ -12,26 +19,22 @@ impl FdPath {
     pub(crate) fn new(fd: c_int) -> FdPath {
         const PREFIX: &[u8] = b"/proc/self/fd/";
         let mut buf = [0u8; 32];
-        let mut i = 0;
-        while i < PREFIX.len() {
-            buf[i] = PREFIX[i];
-            i += 1;
-        }
+        // The decimal digits of fd, last first.
         let mut digits = [0u8; 12];
         let mut n = if fd < 0 { 0u32 } else { fd as u32 };
-        let mut d = 0;
-        loop {
-            digits[d] = b'0' + (n % 10) as u8;
-            d += 1;
+        let mut count = 0usize;
+        for d in digits.iter_mut() {
+            *d = b'0'.saturating_add((n % 10) as u8);
             n /= 10;
-            if n == 0 || d == digits.len() {
+            count = count.saturating_add(1);
+            if n == 0 {
                 break;
             }
         }
-        while d > 0 {
-            d -= 1;
-            buf[i] = digits[d];
-            i += 1;
+        let number = digits.iter().take(count).rev();
+        // 14 + at most 10 digits + the NUL left as 0: fits 32.
+        for (slot, b) in buf.iter_mut().zip(PREFIX.iter().chain(number)) {
+            *slot = *b;
         }
         FdPath { buf }
     }
@@ -156,6 +159,7 @@ pub(crate) unsafe fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -165,6 +169,7 @@ mod tests {
             (0, "/proc/self/fd/0"),
             (7, "/proc/self/fd/7"),
             (12345, "/proc/self/fd/12345"),
+            (i32::MAX, "/proc/self/fd/2147483647"),
         ] {
             let p = FdPath::new(fd);
             // SAFETY: FdPath is NUL-terminated.

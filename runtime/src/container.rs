@@ -24,8 +24,13 @@ pub struct Options {
     pub layers: Vec<PathBuf>,
     /// Move the root instead of `pivot_root` (for roots on initramfs).
     pub no_pivot: bool,
-    /// Number of fds after stdio that the process inherits.
+    /// Number of fds after stdio that the process inherits (3 .. 3+N), at most
+    /// [`ns::MAX_PRESERVE_FDS`]. The runtime keeps its own fds out of that range.
     pub preserve_fds: u32,
+    /// Fds in the preserved range that are not the caller's to pass: placeholders a host put
+    /// there so that its own later fds stay out of the range (see the CLI). The container's
+    /// process closes them.
+    pub preserve_holes: Vec<RawFd>,
     /// Fds to use as the process's stdin, stdout and stderr (`-1`: the caller's own). They
     /// must stay open until `create_and_start` returns.
     pub stdio: [RawFd; 3],
@@ -48,6 +53,7 @@ impl Default for Options {
             layers: Vec::new(),
             no_pivot: false,
             preserve_fds: 0,
+            preserve_holes: Vec::new(),
             stdio: [-1; 3],
             console_socket: None,
             no_new_keyring: false,
@@ -106,6 +112,8 @@ pub struct Container {
     overlay: Option<OverlayMount>,
     state_dir: Option<StateDir>,
     state: State,
+    /// The config create accepted, kept in the state dir (never the bundle's file again).
+    config: Option<oci_spec::runtime::Spec>,
     warnings: Vec<String>,
     /// Tear down on drop (false for detached or loaded containers).
     owned: bool,
@@ -154,6 +162,7 @@ impl Container {
         prepare::refuse_unsupported(spec)?;
         crate::hooks::check(spec)?;
         let state_dir = StateDir::create(&opts.root, id)?;
+        state_dir.write_config(spec)?;
 
         // Root filesystem: the bundle's root, or an overlay of the given layers.
         let mut overlay = None;
@@ -289,6 +298,7 @@ impl Container {
         })?;
         plan.keyring = keyring(id, spec.process().as_ref(), opts)?;
         plan.attr_root = opts.security.attr_root(&plan)?;
+        plan.start_hooks = crate::hooks::start_plan(spec)?;
         if let Some(sc) = linux.seccomp() {
             let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;
             plan.seccomp = Some(crate::filter::to_plan(&prog));
@@ -329,6 +339,7 @@ impl Container {
                 .map_err(|e| io_err(id, "chown", &fifo, e))?;
         }
         plan.close_fds.extend(state_dir.lock_fd());
+        plan.close_fds.extend(&opts.preserve_holes);
         plan.gate = Some(ns::Gate {
             dir: open_path(id, state_dir.path())?,
             name: std::ffi::CString::new(FIFO).expect("no NUL"),
@@ -448,6 +459,9 @@ impl Container {
                 .unwrap_or(0),
             no_new_keyring: opts.no_new_keyring,
         };
+        // The state its startContainer hooks read; it waits for it before its start gate.
+        sp.send_state(crate::hooks::state_json(&st, "created").as_bytes())
+            .map_err(ns_err)?;
         state_dir.write(&st)?;
         if let (Some(fd), Some(sc)) = (sp.take_seccomp_listener(), linux.seccomp()) {
             crate::filter::send_listener(sc, &st, fd)?;
@@ -465,6 +479,7 @@ impl Container {
             overlay,
             state_dir: Some(state_dir),
             state: st,
+            config: Some(spec.clone()),
             warnings,
             owned: true,
         })
@@ -502,6 +517,7 @@ impl Container {
         } else {
             None
         };
+        let config = dir.read_config().ok();
         Ok(Container {
             id: id.to_string(),
             bundle: st.bundle.clone(),
@@ -515,6 +531,7 @@ impl Container {
             overlay: None,
             state_dir: Some(dir),
             state: st,
+            config,
             warnings: Vec::new(),
             owned: false,
         })
@@ -536,18 +553,9 @@ impl Container {
             .map(|d| d.path().to_path_buf())
             .unwrap_or_default();
         let fifo = dir.join(FIFO);
-        // startContainer hooks: in the container's namespaces, before its process execs.
-        if let Ok(b) = Bundle::load(&self.bundle) {
-            let hooks = crate::hooks::of(&b.spec, "startContainer");
-            if !hooks.is_empty() {
-                let json = crate::hooks::state_json(&self.state, "created");
-                crate::hooks::run_in_namespaces("startContainer", &hooks, self.pid, &json)
-                    .map_err(|message| Error::Hook {
-                        id: self.id.clone(),
-                        message,
-                    })?;
-            }
-        }
+        // The config create accepted; read before the gate opens, so that a config that
+        // cannot be read fails the start before anything runs.
+        let poststart = crate::hooks::of(self.config()?, "poststart");
         // Non-blocking open: never wait for a writer that died. Then wait until the process
         // writes its byte, or dies.
         let f = std::fs::OpenOptions::new()
@@ -579,9 +587,19 @@ impl Container {
                 continue;
             }
             if fds[0].revents & libc::POLLIN != 0 {
-                let mut b = [0u8; 1];
-                if matches!(std::io::Read::read(&mut &f, &mut b), Ok(1)) {
-                    passed = true;
+                // The process's report: it passed the gate, or a startContainer hook (which
+                // it runs itself, past the gate) failed.
+                let mut b = [0u8; ns::GATE_REPORT_MAX];
+                let n = std::io::Read::read(&mut &f, &mut b).unwrap_or(0);
+                match ns::gate_result(b.get(..n).unwrap_or_default()) {
+                    Ok(p) => passed = p,
+                    Err(h) => {
+                        let _ = std::fs::remove_file(&fifo);
+                        return Err(Error::Hook {
+                            id: self.id.clone(),
+                            message: crate::hooks::start_failure(self.config()?, &h),
+                        });
+                    }
                 }
                 break;
             }
@@ -605,20 +623,33 @@ impl Container {
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
         }
-        if let Ok(b) = Bundle::load(&self.bundle) {
-            let hooks = crate::hooks::of(&b.spec, "poststart");
-            if !hooks.is_empty() {
-                let json = crate::hooks::state_json(&self.state, "running");
-                crate::hooks::run("poststart", &hooks, &json).map_err(|message| Error::Hook {
-                    id: self.id.clone(),
-                    message,
-                })?;
-            }
+        if !poststart.is_empty() {
+            let json = crate::hooks::state_json(&self.state, "running");
+            crate::hooks::run("poststart", &poststart, &json).map_err(|message| Error::Hook {
+                id: self.id.clone(),
+                message,
+            })?;
         }
         if let Some(d) = &mut self.state_dir {
             d.unlock();
         }
         Ok(())
+    }
+
+    /// The config that create accepted (kept in the state dir; the bundle's `config.json` is
+    /// not read again after create).
+    pub fn config(&self) -> Result<&oci_spec::runtime::Spec> {
+        if let Some(c) = &self.config {
+            return Ok(c);
+        }
+        match self.state_dir.as_ref().map(StateDir::read_config) {
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::State {
+                id: self.id.clone(),
+                status: "without a kept config",
+                want: "created by this version of corral",
+            }),
+        }
     }
 
     /// The pty master of a container with a terminal and no console socket.
@@ -871,11 +902,26 @@ impl Container {
             },
             None => None,
         };
+        let config = self.config()?;
+        let mut p = p.clone();
+        // What the process does not say is the container's (runc): its capabilities and
+        // no_new_privs. (Its seccomp filter is always the container's.)
+        let init = config.process().clone().unwrap_or_default();
+        if p.capabilities().is_none() {
+            p.set_capabilities(init.capabilities().clone());
+        }
+        if p.no_new_privileges().is_none() {
+            p.set_no_new_privileges(init.no_new_privileges());
+        }
+        let p = &p;
         let mut plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
-        let b = Bundle::load(&self.bundle)?;
+        // The lock on the state dir (a host directory) is the runtime's, not the process's.
+        plan.close_fds
+            .extend(self.state_dir.as_ref().and_then(StateDir::lock_fd));
+        plan.close_fds.extend(&opts.preserve_holes);
         // An exec'd process is confined as the container is, unless it names labels of its own.
         let mut labelled = p.clone();
-        if let Some(init) = b.spec.process() {
+        if let Some(init) = config.process() {
             if p.apparmor_profile().as_ref().is_none_or(|s| s.is_empty()) {
                 labelled.set_apparmor_profile(init.apparmor_profile().clone());
             }
@@ -886,8 +932,7 @@ impl Container {
         // Its CPU affinity: its own, else the one the config gives exec'd processes.
         let affinity = match p.exec_cpu_affinity() {
             Some(a) => Some(("exec.execCPUAffinity", a.clone())),
-            None => b
-                .spec
+            None => config
                 .process()
                 .as_ref()
                 .and_then(|i| i.exec_cpu_affinity().clone())
@@ -909,7 +954,7 @@ impl Container {
         };
         plan.attr_root = opts.security.attr_root(&plan)?;
         // The container's seccomp filter holds for exec'd processes too.
-        if let Some(sc) = b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
+        if let Some(sc) = config.linux().as_ref().and_then(|l| l.seccomp().clone()) {
             let root = self
                 .state_dir
                 .as_ref()
@@ -1095,8 +1140,8 @@ impl Container {
         if let Some(d) = self.state_dir.take() {
             note(d.remove());
             // poststop hooks: after the container is gone; a failure only warns.
-            if let Ok(b) = Bundle::load(&self.bundle) {
-                let hooks = crate::hooks::of(&b.spec, "poststop");
+            if let Some(spec) = &self.config {
+                let hooks = crate::hooks::of(spec, "poststop");
                 if !hooks.is_empty() {
                     let json = crate::hooks::state_json(&self.state, "stopped");
                     if let Err(e) = crate::hooks::run("poststop", &hooks, &json) {

@@ -241,3 +241,55 @@ fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), S
     };
     Err(format!("{status}: {}", text.trim().replace('\n', " | ")))
 }
+
+/// The startContainer hooks as the container's process runs them itself, between its start
+/// gate and `execve` (runc's way): with the process's credentials, capabilities, seccomp filter
+/// and cgroup, so that a hook binary from the image gets nothing the container would not. Its
+/// path resolves in the container's root.
+pub fn start_plan(spec: &Spec) -> Result<Vec<ns::Hook>> {
+    of(spec, "startContainer")
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let field = format!("hooks.startContainer[{i}]");
+            let bad = |e: ns::Error| Error::Config {
+                field: field.clone(),
+                reason: e.to_string(),
+            };
+            let path = h.path().to_string_lossy().into_owned();
+            let mut args = h.args().clone().unwrap_or_default();
+            if args.is_empty() {
+                args.push(path.clone());
+            }
+            Ok(ns::Hook {
+                path: std::ffi::CString::new(path).map_err(|_| Error::Config {
+                    field: format!("{field}.path"),
+                    reason: "contains a NUL byte".into(),
+                })?,
+                argv: ns::CStringArray::new("args", args).map_err(bad)?,
+                envp: ns::CStringArray::new("env", h.env().clone().unwrap_or_default())
+                    .map_err(bad)?,
+                timeout_secs: h.timeout().filter(|t| *t > 0).unwrap_or(0) as u32,
+            })
+        })
+        .collect()
+}
+
+/// The message of a startContainer hook that failed, worded as [`run`] words the others.
+pub fn start_failure(spec: &Spec, f: &ns::HookFailure) -> String {
+    let path = of(spec, "startContainer")
+        .get(f.index)
+        .map(|h| h.path().display().to_string())
+        .unwrap_or_default();
+    let status = match &f.end {
+        ns::HookEnd::Exited(c) => format!("exit status: {c}"),
+        ns::HookEnd::Signaled(s) => format!("killed by signal {s}"),
+        ns::HookEnd::TimedOut(t) => format!("timed out after {t} s"),
+        ns::HookEnd::NotStarted(e) => format!("cannot run: {}", e.desc()),
+    };
+    format!(
+        "hooks.startContainer[{}] {path}: {status}: {}",
+        f.index,
+        f.output.trim().replace('\n', " | ")
+    )
+}

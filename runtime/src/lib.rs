@@ -31,5 +31,6 @@ pub use config::{Bundle, OCI_VERSION};
 pub use container::{Container, ExecProcess, ExitStatus, Options};
 pub use error::{Error, Result};
 pub use lsm::Security;
+pub use ns::MAX_PRESERVE_FDS;
 pub use spec::default_spec;
 pub use state::{State, Status};

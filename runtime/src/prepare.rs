@@ -289,6 +289,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         hook_pause: false,
         keyring: None,
         attr_root: None,
+        start_hooks: Vec::new(),
     })
 }
 
@@ -984,6 +985,7 @@ pub fn exec_plan(
         hook_pause: false,
         keyring: None,
         attr_root: None,
+        start_hooks: Vec::new(),
     })
 }
 

@@ -272,7 +272,54 @@ impl StateDir {
             source: e,
         })
     }
+
+    /// Keeps the config that create accepted (`config.json` in the state dir, 0600): start,
+    /// exec and delete use it, never the bundle's file again, which anyone who can write the
+    /// bundle (the container itself, with the bundle inside its root) could have changed.
+    pub fn write_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = self.path.join(".config.json.tmp");
+        let dst = self.path.join(CONFIG);
+        let io = |what: &str, e: std::io::Error| Error::Io {
+            id: self.id.clone(),
+            what: what.into(),
+            path: dst.clone(),
+            source: e,
+        };
+        let data = serde_json::to_vec(spec).map_err(|e| io("encoding config", e.into()))?;
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&data))
+            .and_then(|()| std::fs::rename(&tmp, &dst))
+            .map_err(|e| io("writing", e))
+    }
+
+    /// The config that create accepted (see [`StateDir::write_config`]).
+    pub fn read_config(&self) -> Result<oci_spec::runtime::Spec> {
+        let path = self.path.join(CONFIG);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+            id: self.id.clone(),
+            what: "reading the config kept at create".into(),
+            path: path.clone(),
+            source: e,
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::Io {
+            id: self.id.clone(),
+            what: "parsing the config kept at create".into(),
+            path,
+            source: e.into(),
+        })
+    }
 }
+
+/// The config create accepted, in the state dir.
+const CONFIG: &str = "config.json";
 
 impl Drop for StateDir {
     fn drop(&mut self) {
