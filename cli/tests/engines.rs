@@ -117,7 +117,7 @@ impl Podman {
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", self.conf.path().join("containers.conf"));
-        c.args(["--runtime", corral()]);
+        c.args(["--runtime", &corral()]);
         c
     }
 
@@ -364,7 +364,7 @@ fn containerd_runs_containers_with_corral() {
         "run",
         "--rm",
         "--runc-binary",
-        corral(),
+        &corral(),
         &pm.image,
         &format!("{id}-a"),
         "/bin/sh",
@@ -379,7 +379,7 @@ fn containerd_runs_containers_with_corral() {
         "run",
         "-d",
         "--runc-binary",
-        corral(),
+        &corral(),
         &pm.image,
         &task,
         "/probe",

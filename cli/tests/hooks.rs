@@ -123,3 +123,40 @@ fn container_hooks_run_in_the_containers_namespaces() {
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], json!(env.id));
 }
+
+/// startContainer hooks run in the container's process, past its start gate: a failure
+/// (exit status, timeout, a path missing in the container) fails `start` with the hook's
+/// output, and the container does not run its program.
+#[test]
+fn failing_start_container_hooks_fail_the_start() {
+    let env = Env::new("hookstart");
+    let mut spec = env.spec(&["/bin/sh", "-c", "echo ran > /tmp/program-ran"]);
+    spec["root"]["readonly"] = json!(false);
+    let ran = env.rootfs.rootfs().join("tmp/program-ran");
+    for (hook, needles) in [
+        (
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; echo boom >&2; exit 3"]}),
+            vec!["hooks.startContainer[0] /bin/sh", "exit status: 3", "boom"],
+        ),
+        (
+            json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}),
+            vec!["hooks.startContainer[0] /bin/sleep", "timed out after 1 s"],
+        ),
+        (
+            json!({"path": "/no/such/hook"}),
+            vec!["hooks.startContainer[0] /no/such/hook", "cannot run"],
+        ),
+    ] {
+        spec["hooks"] = json!({ "startContainer": [hook] });
+        assert_fails(&env.run(&spec), 125, &needles);
+        assert!(
+            !ran.exists(),
+            "the program ran after a failed startContainer hook"
+        );
+    }
+    // A hook that writes more than it keeps, and reads its state: fine.
+    spec["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+        "cat >/dev/null; i=0; while [ $i -lt 2000 ]; do echo lots of output; i=$((i+1)); done"]}]});
+    common::assert_exit(&env.run(&spec), 0);
+    assert!(ran.exists());
+}

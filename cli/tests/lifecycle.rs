@@ -6,53 +6,7 @@ mod common;
 use common::{assert_fails, Env};
 use serde_json::{json, Value};
 
-/// Runs corral. Its stdout and stderr are files, not pipes: a container made by `create`
-/// inherits them and would keep a pipe open long after corral exited.
-fn corral(env: &Env, args: &[&str]) -> std::process::Output {
-    // Containers outlive the create command; make this test process their reaper (this host's
-    // pid 1 does not reap orphans), and reap them by pid once stopped.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let status = env
-        .command()
-        .args(args)
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.rewind().unwrap();
-        f.read_to_end(&mut v).unwrap();
-        v
-    };
-    std::process::Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
-/// Reaps a container's init process that was reparented to this test process.
-fn reap(pid: i64) {
-    let mut st = 0;
-    // SAFETY: waiting for one specific pid.
-    unsafe { libc::waitpid(pid as i32, &mut st, 0) };
-}
-
-fn ok(env: &Env, args: &[&str]) -> String {
-    let out = corral(env, args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "corral {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{cli as corral, cli_ok as ok, reap};
 
 fn state(env: &Env) -> Value {
     serde_json::from_str(&ok(env, &["state", &env.id])).unwrap()

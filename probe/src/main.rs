@@ -16,6 +16,11 @@
 //!   probe spin SECS            busy loop, report {"cpu_s", "wall_s"}
 //!   probe write PATH TEXT      write a file, report {"ok", "error"}
 //!   probe echo-signals         print "ready", then each caught signal number
+//!   probe race SECS STOPFILE   an attacker inside the container: until STOPFILE exists
+//!                              (or SECS pass), watch /proc for processes whose cmdline
+//!                              is still a runtime's (`.../corral ...`: a copy being set
+//!                              up) and try their /proc/PID/fd entries and /proc/PID/exe;
+//!                              report {"seen", "fd_dir", "fd_open", "targets", "exes"}
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -829,6 +834,75 @@ fn num<T: std::str::FromStr>(s: &str, what: &str) -> T {
         .unwrap_or_else(|_| usage(&format!("bad {what}: {s:?}")))
 }
 
+/// The attacker of the CVE-2019-5736 class: a process in the container that races every
+/// process entering it, looking for a copy of the runtime (its cmdline is still the
+/// runtime's until it execs) whose fds or executable it can open. It reports what it got:
+/// the fd link targets and the (dev, inode) of every executable it opened.
+fn race(secs: f64, stop: &Path) -> J {
+    use std::os::unix::fs::MetadataExt;
+    let end = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    let me = std::process::id().to_string();
+    let (mut seen, mut fd_dir, mut fd_open) = (0i64, 0i64, 0i64);
+    let mut seen_pids: Vec<String> = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    let mut exes: Vec<String> = Vec::new();
+    let mut rounds = 0u64;
+    while Instant::now() < end {
+        rounds += 1;
+        if rounds.is_multiple_of(64) && stop.exists() {
+            break;
+        }
+        let Ok(rd) = fs::read_dir("/proc") else {
+            break;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
+                continue;
+            }
+            let cmdline = fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default();
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            if !argv0.ends_with(b"corral") {
+                continue;
+            }
+            if !seen_pids.contains(&name) {
+                seen_pids.push(name.clone());
+                seen += 1;
+            }
+            if let Ok(fds) = fs::read_dir(format!("/proc/{name}/fd")) {
+                fd_dir += 1;
+                for fd in fds.flatten() {
+                    let p = fd.path();
+                    if let Ok(t) = fs::read_link(&p) {
+                        let t = t.to_string_lossy().into_owned();
+                        if !targets.contains(&t) {
+                            targets.push(t);
+                        }
+                    }
+                    if fs::File::open(&p).is_ok() {
+                        fd_open += 1;
+                    }
+                }
+            }
+            if let Ok(f) = fs::File::open(format!("/proc/{name}/exe")) {
+                if let Ok(m) = f.metadata() {
+                    let id = format!("{}:{}", m.dev(), m.ino());
+                    if !exes.contains(&id) {
+                        exes.push(id);
+                    }
+                }
+            }
+        }
+    }
+    J::obj(vec![
+        ("seen", J::Int(seen)),
+        ("fd_dir", J::Int(fd_dir)),
+        ("fd_open", J::Int(fd_open)),
+        ("targets", J::Arr(targets.into_iter().map(J::Str).collect())),
+        ("exes", J::Arr(exes.into_iter().map(J::Str).collect())),
+    ])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args_os().map(lossy).collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("report");
@@ -898,6 +972,10 @@ fn main() {
             }
         }
         "echo-signals" => echo_signals(),
+        "race" => {
+            let secs: f64 = num(arg(&args, 2, "SECS"), "seconds");
+            emit_json(&race(secs, Path::new(arg(&args, 3, "STOPFILE"))));
+        }
         "-h" | "--help" | "help" => usage("help"),
         other => usage(&format!("unknown mode {other:?}")),
     }

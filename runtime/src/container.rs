@@ -595,6 +595,11 @@ impl Container {
                     Ok(p) => passed = p,
                     Err(h) => {
                         let _ = std::fs::remove_file(&fifo);
+                        // The process exits after its report: reap it here when it is ours.
+                        if let Some(sp) = self.spawning.take() {
+                            let _ = sp.wait_exec();
+                            self.exit = Some(ExitStatus::Exited(127));
+                        }
                         return Err(Error::Hook {
                             id: self.id.clone(),
                             message: crate::hooks::start_failure(self.config()?, &h),

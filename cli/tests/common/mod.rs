@@ -8,8 +8,10 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{json, Value};
 use testkit::TestRootfs;
 
-pub fn corral() -> &'static str {
-    env!("CARGO_BIN_EXE_corral")
+/// The corral binary under test: this build's, or `CORRAL_TEST_BIN` (to show that a test
+/// fails against another build, e.g. one from before a fix).
+pub fn corral() -> String {
+    std::env::var("CORRAL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_corral").to_string())
 }
 
 /// One test container: its id, bundle and state root. Dropping it checks that nothing of it
@@ -109,6 +111,55 @@ impl Drop for Env {
             }
         }
     }
+}
+
+/// Runs corral with `args`. Its stdout and stderr are files, not pipes: a container made by
+/// `create` inherits them and would keep a pipe open long after corral exited. This test
+/// process becomes the reaper of orphaned containers (this host's pid 1 does not reap them):
+/// [`reap`] them once stopped.
+pub fn cli(env: &Env, args: &[&str]) -> Output {
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let status = env
+        .command()
+        .args(args)
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// [`cli`], asserting success; its stdout.
+pub fn cli_ok(env: &Env, args: &[&str]) -> String {
+    let out = cli(env, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "corral {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reaps a container's init process that was reparented to this test process.
+pub fn reap(pid: i64) {
+    let mut st = 0;
+    // SAFETY: waiting for one specific pid.
+    unsafe { libc::waitpid(pid as i32, &mut st, 0) };
 }
 
 /// Asserts an exit code, showing corral's stderr when it differs.
