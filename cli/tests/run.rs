@@ -818,3 +818,56 @@ fn idmapped_bind_mounts_show_mapped_owners() {
         json!({"destination": "/m", "type": "bind", "source": data.path(), "options": ["bind", "idmap"]}));
     common::assert_fails(&env.run(&spec), 125, &["mounts[7].options", "uidMappings"]);
 }
+
+/// rootfsPropagation "rshared" (and "shared"): the container's root is shared, pivot_root
+/// works, and nothing propagates to the host (the leak check of `Env` looks at the host's
+/// mounts).
+#[test]
+fn shared_root_propagation() {
+    for prop in ["rshared", "shared"] {
+        let env = Env::new("rshared");
+        let mut spec = env.spec(&["/bin/cat", "/proc/self/mountinfo"]);
+        spec["linux"]["rootfsPropagation"] = json!(prop);
+        let out = env.run(&spec);
+        common::assert_exit(&out, 0);
+        let info = common::stdout(&out);
+        let root = info
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap_or_else(|| panic!("no / in {info}"));
+        assert!(root.contains(" shared:"), "{prop}: / is not shared: {root}");
+    }
+}
+
+/// A directory as the program: refused at create (execve would say EACCES), as runc does,
+/// instead of a container that starts and silently exits 126.
+#[test]
+fn a_directory_as_the_program_fails_create() {
+    let env = Env::new("argsdir");
+    env.rootfs.write_config(&env.spec(&["/etc"]));
+    let out = env
+        .command()
+        .args(["create", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .unwrap();
+    common::assert_fails(&out, 126, &["\"/etc\"", "Permission denied"]);
+}
+
+/// `--preserve-fds` beyond what any process can hold is refused where it enters.
+#[test]
+fn preserve_fds_out_of_range_is_refused() {
+    let env = Env::new("pfdbig");
+    env.rootfs.write_config(&env.spec(&["/bin/true"]));
+    for n in ["4294967295", "2147483645", "1048577"] {
+        let out = env
+            .command()
+            .args(["run", "--preserve-fds", n, "-b"])
+            .arg(env.bundle())
+            .arg(&env.id)
+            .output()
+            .unwrap();
+        common::assert_fails(&out, 125, &["--preserve-fds", n]);
+    }
+}

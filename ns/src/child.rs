@@ -746,6 +746,23 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         Step::RootPropagation,
         0,
     )?;
+    // With a shared root propagation ("shared", "rshared"), the mount the root filesystem
+    // sits on becomes private first (in this namespace only), as runc does: the bind below
+    // must not propagate to the host, and pivot_root refuses a shared parent. The propagation
+    // is given to the new root after pivot_root.
+    if let Some(parent) = &r.private_parent {
+        check(
+            libc::mount(
+                std::ptr::null(),
+                parent.as_ptr(),
+                std::ptr::null(),
+                libc::MS_PRIVATE,
+                std::ptr::null(),
+            ),
+            Step::RootPropagation,
+            1,
+        )?;
+    }
     check(
         libc::mount(
             r.path.as_ptr(),
@@ -959,6 +976,19 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         )?;
     }
     check(libc::chdir(c"/".as_ptr()), Step::PivotRoot, 0)?;
+    if r.private_parent.is_some() {
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                r.propagation,
+                std::ptr::null(),
+            ),
+            Step::RootPropagation,
+            2,
+        )?;
+    }
     if r.readonly {
         let fd = Fd(libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC));
         let keep = if fd.0 >= 0 { locked_flags(fd.0) } else { 0 };

@@ -169,6 +169,10 @@ pub struct Rootfs {
     pub readonly_paths: Vec<Target>,
     pub readonly: bool,
     pub no_pivot: bool,
+    /// The mount the root filesystem sits on, made private (in the container's mount
+    /// namespace only) right before `pivot_root` when `propagation` is shared: pivot_root
+    /// refuses a new root whose parent mount is shared (runc does the same).
+    pub private_parent: Option<CString>,
 }
 
 /// One rlimit.

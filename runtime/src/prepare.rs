@@ -868,7 +868,57 @@ fn rootfs(
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         no_pivot: inp.no_pivot,
+        private_parent: if propagation & libc::MS_SHARED != 0 {
+            let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            match mount_point_of(&canon) {
+                Some(m) => Some(cstr("root.path", m.as_os_str().as_encoded_bytes())?),
+                None => None,
+            }
+        } else {
+            None
+        },
     })
+}
+
+/// The mount point of the mount that holds `path` (the last, topmost, of the longest match
+/// in this process's mountinfo).
+fn mount_point_of(path: &Path) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut best: Option<PathBuf> = None;
+    for line in info.lines() {
+        let Some(mp) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let mp = PathBuf::from(unescape_mountinfo(mp));
+        if path.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|b| mp.components().count() >= b.components().count())
+        {
+            best = Some(mp);
+        }
+    }
+    best
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The cgroup mount: on v1 and hybrid hosts a tmpfs with each hierarchy's container cgroup
