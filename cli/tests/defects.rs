@@ -89,9 +89,11 @@ fn exec_user_without_gid_keeps_the_configured_gid() {
     let st: Value = serde_json::from_str(&ok(&env, &["state", &env.id])).unwrap();
     let pid = st["pid"].as_i64().unwrap();
 
-    let r: Value =
-        serde_json::from_str(&ok(&env, &["exec", "-u", "1000", &env.id, "/probe", "report"]))
-            .unwrap();
+    let r: Value = serde_json::from_str(&ok(
+        &env,
+        &["exec", "-u", "1000", &env.id, "/probe", "report"],
+    ))
+    .unwrap();
     assert_eq!(r["uid"], 1000);
     assert_eq!(r["gid"], 1234, "{r}");
     // UID:GID still sets both.
@@ -100,9 +102,111 @@ fn exec_user_without_gid_keeps_the_configured_gid() {
         &["exec", "-u", "1000:77", &env.id, "/probe", "report"],
     ))
     .unwrap();
-    assert_eq!((r["uid"].clone(), r["gid"].clone()), (json!(1000), json!(77)));
+    assert_eq!(
+        (r["uid"].clone(), r["gid"].clone()),
+        (json!(1000), json!(77))
+    );
 
     ok(&env, &["delete", "--force", &env.id]);
     reap(pid);
+}
+
+/// Restores a host sysctl on drop (should a buggy corral change it).
+struct SysctlGuard(&'static str, String);
+
+impl SysctlGuard {
+    fn new(path: &'static str) -> SysctlGuard {
+        SysctlGuard(path, std::fs::read_to_string(path).unwrap())
+    }
+}
+
+impl Drop for SysctlGuard {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(self.0).unwrap_or_default() != self.1 {
+            let _ = std::fs::write(self.0, &self.1);
+        }
+    }
+}
+
+// 2. Sysctls of a namespace the container shares with the host are refused at create.
+#[test]
+fn sysctls_of_the_hosts_namespaces_are_refused() {
+    const FWD: &str = "/proc/sys/net/ipv4/ip_forward";
+    let guard = SysctlGuard::new(FWD);
+    let other = if guard.1.trim() == "1" { "0" } else { "1" };
+    let env = Env::new("sysctl-host");
+    let namespaces = |net: Option<&str>| {
+        let mut v = vec![json!({"type": "pid"}), json!({"type": "mount"})];
+        if let Some(p) = net {
+            v.push(json!({"type": "network", "path": p}));
+        }
+        v
+    };
+    // The host's network namespace joined by path (the test's, and corral's own: this
+    // sandbox may not open /proc/1/ns), and not listed at all.
+    let mine = format!("/proc/{}/ns/net", std::process::id());
+    for net in [Some(mine.as_str()), Some("/proc/self/ns/net"), None] {
+        let mut spec = env.spec(&["/bin/true"]);
+        spec.as_object_mut().unwrap().remove("hostname");
+        spec["linux"]["namespaces"] = json!(namespaces(net));
+        spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": other});
+        let out = env.run(&spec);
+        assert_fails(
+            &out,
+            125,
+            &["linux.sysctl.net.ipv4.ip_forward", "network namespace"],
+        );
+        assert_eq!(
+            std::fs::read_to_string(FWD).unwrap(),
+            guard.1,
+            "the host's {FWD} changed ({net:?})"
+        );
+    }
+    // The same for the ipc and uts sysctls.
+    let _shm = SysctlGuard::new("/proc/sys/kernel/shmmni");
+    let _dom = SysctlGuard::new("/proc/sys/kernel/domainname");
+    for (kind, key, value) in [
+        ("ipc", "kernel.shmmni", "1000"),
+        ("uts", "kernel.domainname", "x"),
+    ] {
+        let mut spec = env.spec(&["/bin/true"]);
+        spec.as_object_mut().unwrap().remove("hostname");
+        let mut ns = namespaces(None);
+        ns.push(json!({"type": kind, "path": format!("/proc/{}/ns/{kind}", std::process::id())}));
+        spec["linux"]["namespaces"] = json!(ns);
+        spec["linux"]["sysctl"] = json!({ key: value });
+        let out = env.run(&spec);
+        assert_fails(
+            &out,
+            125,
+            &[&format!("linux.sysctl.{key}"), &format!("{kind} namespace")],
+        );
+    }
+}
+
+// 2b. A joined namespace that is not the host's (a pod's, as podman's pods share one) takes the
+// sysctls, as runc allows.
+#[test]
+fn sysctls_apply_in_a_joined_namespace_that_is_not_the_hosts() {
+    const FWD: &str = "/proc/sys/net/ipv4/ip_forward";
+    let guard = SysctlGuard::new(FWD);
+    let env = Env::new("sysctl-pod");
+    let holder = Holder::spawn(Command::new("unshare").args(["--net", "sleep", "600"]));
+    let ns = format!("/proc/{}/ns/net", holder.pid());
+    // Wait until the holder is in its own network namespace.
+    let start = Instant::now();
+    while std::fs::read_link(&ns).ok() == std::fs::read_link("/proc/self/ns/net").ok() {
+        assert!(start.elapsed() < Duration::from_secs(10), "unshare --net");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut spec = env.spec(&[]);
+    spec.as_object_mut().unwrap().remove("hostname");
+    spec["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "mount"}, {"type": "network", "path": ns}
+    ]);
+    spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let r = env.report(spec, &[FWD]);
+    assert_eq!(r["files"][FWD]["content"], "1\n", "{r}");
+    assert_eq!(std::fs::read_to_string(FWD).unwrap(), guard.1);
 }
 
