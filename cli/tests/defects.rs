@@ -210,3 +210,19 @@ fn sysctls_apply_in_a_joined_namespace_that_is_not_the_hosts() {
     assert_eq!(std::fs::read_to_string(FWD).unwrap(), guard.1);
 }
 
+// 6. A run whose exec fails after the start gate says so in one line, with no cleanup warning.
+#[test]
+fn a_failed_run_prints_one_line() {
+    let env = Env::new("run-fail");
+    // Executable by mode, not by format: found before the gate, refused by execve after it.
+    let bad = env.rootfs.rootfs().join("bad");
+    std::fs::write(&bad, "not a program\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = env.run(&env.spec(&["/bad"]));
+    assert_fails(&out, 126, &["\"/bad\"", "errno 8"]);
+    // The same for a start that fails before the gate opens (its child killed and reaped).
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    let out = env.run(&spec);
+    assert_fails(&out, 125, &["hooks.startContainer[0] /bin/false", "exit status: 1"]);
+}

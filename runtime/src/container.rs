@@ -592,7 +592,20 @@ impl Container {
         let _ = std::fs::remove_file(&fifo);
         if let Some(sp) = self.spawning.take() {
             // Exec succeeded, or the child says why it failed (before or after the gate).
-            let spawned = sp.wait_exec().map_err(|e| ns_error(&self.id, e))?;
+            let spawned = sp.wait_exec().map_err(|e| {
+                // The failed child was reaped on the way (all but a pidfd that could not be
+                // opened after a successful exec): teardown has nothing left to wait for.
+                if !matches!(
+                    e,
+                    ns::Error::Sys {
+                        what: "pidfd_open",
+                        ..
+                    }
+                ) {
+                    self.exit = Some(ExitStatus::Unknown);
+                }
+                ns_error(&self.id, e)
+            })?;
             self.pidfd = Some(spawned.pidfd);
         } else if !passed {
             return Err(Error::State {
@@ -1041,7 +1054,11 @@ impl Container {
                 }
             }
         };
-        drop(self.spawning.take());
+        if let Some(sp) = self.spawning.take() {
+            // Dropping a child that has not exec'd kills and reaps it.
+            drop(sp);
+            self.exit.get_or_insert(ExitStatus::Unknown);
+        }
         if self.exit.is_none() {
             if self.status() == Status::Paused {
                 if let Some(cg) = &self.cgroup {
