@@ -210,6 +210,44 @@ fn sysctls_apply_in_a_joined_namespace_that_is_not_the_hosts() {
     assert_eq!(std::fs::read_to_string(FWD).unwrap(), guard.1);
 }
 
+/// An annotation making the state JSON far larger than a pipe buffer (64 KiB).
+fn big_annotations() -> Value {
+    json!({"big": "x".repeat(200 * 1024)})
+}
+
+// 3. A hook's timeout holds when the state does not fit in a pipe and the hook never reads it.
+#[test]
+fn hook_timeouts_hold_with_a_large_state() {
+    let env = Env::new("hook-timeout");
+    let busybox = env.rootfs.rootfs().join("bin/busybox");
+    let sleeper = |path: &str| json!({"path": path, "args": ["sleep", "600"], "timeout": 1});
+    let host_bb = busybox.to_string_lossy().into_owned();
+    for (kind, path) in [
+        ("createRuntime", host_bb.as_str()),
+        ("createContainer", host_bb.as_str()),
+        ("startContainer", "/bin/busybox"),
+        ("poststart", host_bb.as_str()),
+    ] {
+        let mut spec = env.spec(&["/bin/true"]);
+        spec["annotations"] = big_annotations();
+        spec["hooks"] = json!({ kind: [sleeper(path)] });
+        env.rootfs.write_config(&spec);
+        let bundle = env.bundle().to_string_lossy().into_owned();
+        let t = Instant::now();
+        let out = corral_within(
+            &env,
+            &["run", "-b", &bundle, &env.id],
+            Duration::from_secs(20),
+        );
+        assert_fails(
+            &out,
+            125,
+            &[&format!("hooks.{kind}[0]"), "timed out after 1 s"],
+        );
+        eprintln!("{kind}: failed after {:?}", t.elapsed());
+    }
+}
+
 // 6. A run whose exec fails after the start gate says so in one line, with no cleanup warning.
 #[test]
 fn a_failed_run_prints_one_line() {
