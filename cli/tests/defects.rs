@@ -248,6 +248,32 @@ fn hook_timeouts_hold_with_a_large_state() {
     }
 }
 
+// 5. Poststop hooks get no pid (the init was reaped: its pid may be reused); `state` of a
+// stopped container says pid 0, as runc's does.
+#[test]
+fn poststop_hooks_get_no_pid() {
+    let env = Env::new("poststop-pid");
+    let out_dir = env.state_root().join("hook-out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["hooks"] = json!({
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("cat > {}/poststop.json", out_dir.display())]}]
+    });
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "--keep", "-b", &bundle, &env.id]);
+    let st: Value = serde_json::from_str(&ok(&env, &["state", &env.id])).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["pid"], 0, "{st}");
+    ok(&env, &["delete", &env.id]);
+    let text = std::fs::read_to_string(out_dir.join("poststop.json")).unwrap();
+    let hook_st: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(hook_st["status"], "stopped");
+    assert_eq!(hook_st["id"], json!(env.id));
+    assert!(hook_st.get("pid").is_none(), "{hook_st}");
+}
+
 // 6. A run whose exec fails after the start gate says so in one line, with no cleanup warning.
 #[test]
 fn a_failed_run_prints_one_line() {

@@ -194,17 +194,20 @@ fn timed_out(h: &Hook) -> String {
     format!("timed out after {} s", h.timeout().unwrap_or(0))
 }
 
-/// The state JSON a hook reads on stdin.
+/// The state JSON a hook reads on stdin. A stopped container's has no pid (as runc's): its
+/// init was reaped, and a hook acting on the number could hit a recycled host pid.
 pub fn state_json(st: &crate::State, status: &str) -> String {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "ociVersion": st.oci_version,
         "id": st.id,
         "status": status,
-        "pid": st.pid,
         "bundle": st.bundle,
         "annotations": st.annotations,
-    })
-    .to_string()
+    });
+    if status != "stopped" && st.pid > 0 {
+        v["pid"] = st.pid.into();
+    }
+    v.to_string()
 }
 
 /// Runs `hooks` in the namespaces of process `pid` (the container's): createContainer while
