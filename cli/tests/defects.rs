@@ -248,6 +248,213 @@ fn hook_timeouts_hold_with_a_large_state() {
     }
 }
 
+// 4. A notify filter on a syscall the process makes before its start gate: the listener gets
+// its fd during create, and a listener that cannot be reached fails the create at once.
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+const SECCOMP_IOCTL_NOTIF_RECV: u64 = 0xc0502100;
+const SECCOMP_IOCTL_NOTIF_SEND: u64 = 0xc0182101;
+const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+
+/// Receives the listener message: the JSON and the fd.
+fn recv_listener(s: &std::os::unix::net::UnixStream) -> (Value, OwnedFd) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; 1 << 20];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: received fd, owned here.
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    (
+        serde_json::from_slice(&buf[..n]).unwrap(),
+        fd.expect("listener fd"),
+    )
+}
+
+fn notify_spec(env: &Env, sock: &std::path::Path, args: &[&str]) -> Value {
+    let mut spec = env.spec(args);
+    // faccessat: the child's look for its executable, after the filter went in (last, with
+    // no_new_privs) and before it reports ready.
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["faccessat", "faccessat2"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    spec
+}
+
+/// Lets every notified syscall go on as if unfiltered, until no process uses the filter;
+/// returns how many it answered.
+fn continue_all(fd: OwnedFd) -> usize {
+    let mut answered = 0;
+    loop {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling one fd.
+        if unsafe { libc::poll(&mut p, 1, 60_000) } <= 0 || p.revents & libc::POLLIN == 0 {
+            return answered;
+        }
+        let mut req = Notif::default();
+        // SAFETY: SECCOMP_IOCTL_NOTIF_RECV fills a zeroed seccomp_notif.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) } != 0 {
+            continue;
+        }
+        let mut resp = NotifResp {
+            id: req.id,
+            flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+            ..NotifResp::default()
+        };
+        // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads a seccomp_notif_resp.
+        unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND as _, &mut resp) };
+        answered += 1;
+    }
+}
+
+#[test]
+fn a_listener_answers_notifications_during_create() {
+    let env = Env::new("sc-early");
+    let sock = env.state_root().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let (state, fd) = recv_listener(&s);
+        (state, continue_all(fd))
+    });
+    let spec = notify_spec(&env, &sock, &["/bin/sh", "-c", "echo started"]);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    let out = corral_within(
+        &env,
+        &["run", "-b", &bundle, &env.id],
+        Duration::from_secs(30),
+    );
+    assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "started\n");
+    let (state, answered) = t.join().unwrap();
+    assert!(answered >= 1, "no notification answered");
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["state"]["status"], "creating");
+    assert_eq!(state["state"]["id"], json!(env.id));
+    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
+    assert_eq!(state["pid"], state["state"]["pid"]);
+}
+
+#[test]
+fn an_exec_sends_its_listener_too() {
+    let env = Env::new("sc-exec");
+    let sock = env.state_root().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // Two listeners come: the init's (create) and the exec'd process's.
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = listener.accept().unwrap();
+            let (state, fd) = recv_listener(&s);
+            got.push((state, std::thread::spawn(move || continue_all(fd))));
+        }
+        got
+    });
+    let spec = notify_spec(&env, &sock, &["/probe", "sleep", "inf"]);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let st: Value = serde_json::from_str(&ok(&env, &["state", &env.id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let out = corral_within(
+        &env,
+        &["exec", &env.id, "/bin/sh", "-c", "echo in-exec"],
+        Duration::from_secs(30),
+    );
+    assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "in-exec\n");
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+    let got = t.join().unwrap();
+    let mut answered = 0;
+    let states: Vec<Value> = got
+        .into_iter()
+        .map(|(s, h)| {
+            answered += h.join().unwrap();
+            s
+        })
+        .collect();
+    assert!(answered >= 2, "{answered} notifications answered");
+    assert_eq!(states[0]["state"]["status"], "creating");
+    assert_eq!(states[1]["state"]["status"], "running");
+    assert_eq!(states[1]["state"]["pid"], pid);
+    assert_ne!(states[1]["pid"], pid);
+}
+
+#[test]
+fn a_listener_that_closes_the_fd_fails_the_notified_syscall() {
+    let env = Env::new("sc-close");
+    let sock = env.state_root().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let (state, fd) = recv_listener(&s);
+        drop(fd);
+        state
+    });
+    let spec = notify_spec(&env, &sock, &["/bin/true"]);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    let out = corral_within(
+        &env,
+        &["run", "-b", &bundle, &env.id],
+        Duration::from_secs(30),
+    );
+    // Without the listener, faccessat fails with ENOSYS: the executable is not confirmed.
+    assert_fails(&out, 126, &["\"/bin/true\"", "errno 38"]);
+    assert_eq!(t.join().unwrap()["state"]["status"], "creating");
+}
+
+#[test]
+fn an_unreachable_listener_fails_the_create_at_once() {
+    let env = Env::new("sc-nolisten");
+    let sock = env.state_root().join("nobody-listens.sock");
+    let spec = notify_spec(&env, &sock, &["/bin/true"]);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    let out = corral_within(
+        &env,
+        &["create", "-b", &bundle, &env.id],
+        Duration::from_secs(30),
+    );
+    assert_fails(&out, 125, &["seccomp listener", &sock.to_string_lossy()]);
+    // Nothing is left: the Env's drop checks state dir, cgroups, mounts and processes.
+    let out = corral(&env, &["state", &env.id]);
+    assert_ne!(out.status.code(), Some(0));
+}
+
 // 5. Poststop hooks get no pid (the init was reaped: its pid may be reused); `state` of a
 // stopped container says pid 0, as runc's does.
 #[test]
@@ -288,5 +495,9 @@ fn a_failed_run_prints_one_line() {
     let mut spec = env.spec(&["/bin/true"]);
     spec["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
     let out = env.run(&spec);
-    assert_fails(&out, 125, &["hooks.startContainer[0] /bin/false", "exit status: 1"]);
+    assert_fails(
+        &out,
+        125,
+        &["hooks.startContainer[0] /bin/false", "exit status: 1"],
+    );
 }
