@@ -1,5 +1,7 @@
 //! Real cgroup tests against this host's v1 (hybrid) hierarchies. They need
-//! root and a v1 memory hierarchy; elsewhere they print a note and pass.
+//! root and the v1 controllers these machines have (memory, cpuset, blkio; hugetlb only
+//! in cgroup2, with 2 MB huge pages); where one is missing they fail and say so, never
+//! pass without running.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -18,17 +20,18 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// The hierarchy when this host can run the real tests.
-fn host() -> Option<Hierarchy> {
+/// The host's hierarchy; fails the test unless it has the v1 controllers it needs.
+fn host() -> Hierarchy {
     assert!(
         nix::unistd::geteuid().is_root(),
         "this test needs root (real cgroups)"
     );
-    let h = Hierarchy::detect().ok()?;
+    let h = Hierarchy::detect()
+        .unwrap_or_else(|e| panic!("this test needs real cgroups: detection failed: {e}"));
     if h.version() == Version::V2 || h.v1_mount("memory").is_none() {
         panic!("this test needs cgroup v1 controllers (a v1 memory hierarchy)");
     }
-    Some(h)
+    h
 }
 
 /// Kills the child and removes the cgroup even when a test fails.
@@ -108,7 +111,7 @@ fn devices(rules: &[Rule<'_>]) -> Vec<DeviceRule> {
 
 #[test]
 fn v1_lifecycle_relative() {
-    let Some(h) = host() else { return };
+    let h = host();
     let name = unique("rel");
     let cg = Cgroup::new(&h, &CgroupPath::Relative(name.clone())).unwrap();
     let mut g = Guard::new(cg);
@@ -263,7 +266,7 @@ fn v1_lifecycle_relative() {
 
 #[test]
 fn v1_absolute_nested_cpuset_and_remove() {
-    let Some(h) = host() else { return };
+    let h = host();
     let top = unique("abs");
     let path = format!("/{top}/inner");
     let cg = Cgroup::new(&h, &CgroupPath::Absolute(path)).unwrap();
@@ -302,7 +305,7 @@ fn v1_absolute_nested_cpuset_and_remove() {
 
 #[test]
 fn v1_already_exists() {
-    let Some(h) = host() else { return };
+    let h = host();
     let path = CgroupPath::Relative(unique("dup"));
     let mut g = Guard::new(Cgroup::new(&h, &path).unwrap());
     g.cg.create(&Resources::default()).unwrap();
@@ -323,7 +326,7 @@ fn v1_already_exists() {
 
 #[test]
 fn v1_bad_cpuset_names_file() {
-    let Some(h) = host() else { return };
+    let h = host();
     let mut g = Guard::new(Cgroup::new(&h, &CgroupPath::Relative(unique("bad"))).unwrap());
     let r = Resources {
         cpuset_cpus: Some("999".into()),
@@ -346,10 +349,11 @@ fn v1_bad_cpuset_names_file() {
 /// the root, but child cgroups do get blkio.bfq.weight (bfq is available).
 #[test]
 fn v1_blkio_weight_or_unsupported() {
-    let Some(h) = host() else { return };
-    if h.v1_mount("blkio").is_none() {
-        return;
-    }
+    let h = host();
+    assert!(
+        h.v1_mount("blkio").is_some(),
+        "this test needs a v1 blkio hierarchy (these machines have one)"
+    );
     let mut g = Guard::new(Cgroup::new(&h, &CgroupPath::Relative(unique("blk"))).unwrap());
     let r = Resources {
         blkio_weight: Some(500),
@@ -393,18 +397,17 @@ fn v1_blkio_weight_or_unsupported() {
 
 #[test]
 fn hybrid_hugetlb_goes_to_unified() {
-    let Some(h) = host() else { return };
-    if h.version() != Version::Hybrid
-        || h.v1_mount("hugetlb").is_some()
-        || !h.v2_mount().unwrap().has("hugetlb")
-    {
-        eprintln!("skipping: hugetlb is not a cgroup2-only controller here");
-        return;
-    }
-    if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
-        eprintln!("skipping: no 2MB huge pages");
-        return;
-    }
+    let h = host();
+    assert!(
+        h.version() == Version::Hybrid
+            && h.v1_mount("hugetlb").is_none()
+            && h.v2_mount().is_some_and(|m| m.has("hugetlb")),
+        "this test needs a hybrid host whose hugetlb controller is only in cgroup2 (as on these machines)"
+    );
+    assert!(
+        Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists(),
+        "this test needs 2 MB huge pages (/sys/kernel/mm/hugepages/hugepages-2048kB)"
+    );
     let size = "2MB";
     let mut g = Guard::new(Cgroup::new(&h, &CgroupPath::Relative(unique("huge"))).unwrap());
     let r = Resources {
@@ -439,7 +442,7 @@ fn hybrid_hugetlb_goes_to_unified() {
 
 #[test]
 fn host_mount_names() {
-    let Some(h) = host() else { return };
+    let h = host();
     let cg = Cgroup::new(&h, &CgroupPath::Relative("x".into())).unwrap();
     let names: Vec<String> = cg.dirs().into_iter().map(|d| d.name).collect();
     assert!(names.contains(&"memory".to_string()), "{names:?}");

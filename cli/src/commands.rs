@@ -365,9 +365,10 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
         p.set_cwd(d.into());
     }
     if let Some(u) = user {
+        // A bare UID keeps the process's gid (the config's or --process's), as runc does.
         let (uid, gid) = match u.split_once(':') {
             Some((a, b)) => (a.parse::<u32>().ok(), b.parse::<u32>().ok()),
-            None => (u.parse::<u32>().ok(), Some(0)),
+            None => (u.parse::<u32>().ok(), Some(p.user().gid())),
         };
         let (Some(uid), Some(gid)) = (uid, gid) else {
             return Err(msg(format!("--user {u:?}: want numeric uid[:gid]")));

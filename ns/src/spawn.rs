@@ -563,6 +563,19 @@ impl Spawning {
         &mut self,
         hooks: &mut dyn FnMut(i32) -> Result<(), String>,
     ) -> Result<(), Error> {
+        self.go_with_listener(hooks, None)
+    }
+
+    /// [`Spawning::go_with`], handing a seccomp notify listener to `listener(pid, fd)` as soon
+    /// as it arrives (and the container's pid is known), so that it can answer the syscalls
+    /// the child makes before its gate; without `listener` it is kept for
+    /// [`Spawning::take_seccomp_listener`]. An error from `listener` kills the child and comes
+    /// back as [`Error::Hook`].
+    pub fn go_with_listener(
+        &mut self,
+        hooks: &mut dyn FnMut(i32) -> Result<(), String>,
+        mut listener: Option<&mut dyn FnMut(i32, OwnedFd) -> Result<(), String>>,
+    ) -> Result<(), Error> {
         self.send(msg::GO)?;
         // On the slow path with a pid namespace, PID comes from the intermediate process and
         // READY from its child: two writers, so READY can come first. Wait for both.
@@ -571,6 +584,11 @@ impl Spawning {
             !self.plan.join_ns.is_empty() && (self.plan.creates(Kind::Pid) || joins_pid);
         let mut ready = false;
         loop {
+            if let Some(f) = listener.as_mut().filter(|_| !want_pid) {
+                if let Some(fd) = self.seccomp_listener.take() {
+                    f(self.pid, fd).map_err(Error::Hook)?;
+                }
+            }
             if ready && !want_pid {
                 return self.set_affinity(self.plan.process.affinity_final.as_deref(), 5);
             }

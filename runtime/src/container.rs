@@ -391,7 +391,23 @@ impl Container {
             created: 0,
             no_new_keyring: false,
         };
-        sp.go_with(&mut |pid| {
+        // A notify filter's listener goes to linux.seccomp.listenerPath as soon as the child
+        // sends it (state "creating", as runc), so that syscalls the child makes before its
+        // gate can be answered; a listener that cannot be reached fails the create at once.
+        let mut listener_err = None;
+        let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
+            let Some(sc) = linux.seccomp() else {
+                return Ok(());
+            };
+            let mut st = hook_state.clone();
+            st.pid = pid;
+            crate::filter::send_listener(sc, &st, pid, "creating", fd).map_err(|e| {
+                let m = e.to_string();
+                listener_err = Some(e);
+                m
+            })
+        };
+        let mut hooks = |pid: i32| -> std::result::Result<(), String> {
             for (host, name, idx) in &netdevs {
                 crate::netdev::move_into(pid, *idx, host, name)?;
             }
@@ -410,14 +426,16 @@ impl Container {
                 pid,
                 &json,
             )
-        })
-        .map_err(|e| match e {
-            ns::Error::Hook(message) => Error::Hook {
-                id: id.to_string(),
-                message,
-            },
-            e => ns_err(e),
-        })?;
+        };
+        sp.go_with_listener(&mut hooks, Some(&mut listener))
+            .map_err(|e| match e {
+                _ if listener_err.is_some() => listener_err.take().expect("checked"),
+                ns::Error::Hook(message) => Error::Hook {
+                    id: id.to_string(),
+                    message,
+                },
+                e => ns_err(e),
+            })?;
         let console = match sp.take_console() {
             Some(m) => {
                 let size = spec.process().as_ref().and_then(|p| p.console_size());
@@ -463,9 +481,6 @@ impl Container {
         sp.send_state(crate::hooks::state_json(&st, "created").as_bytes())
             .map_err(ns_err)?;
         state_dir.write(&st)?;
-        if let (Some(fd), Some(sc)) = (sp.take_seccomp_listener(), linux.seccomp()) {
-            crate::filter::send_listener(sc, &st, fd)?;
-        }
         Ok(Container {
             id: id.to_string(),
             bundle: b.dir,
@@ -615,7 +630,20 @@ impl Container {
         let _ = std::fs::remove_file(&fifo);
         if let Some(sp) = self.spawning.take() {
             // Exec succeeded, or the child says why it failed (before or after the gate).
-            let spawned = sp.wait_exec().map_err(|e| ns_error(&self.id, e))?;
+            let spawned = sp.wait_exec().map_err(|e| {
+                // The failed child was reaped on the way (all but a pidfd that could not be
+                // opened after a successful exec): teardown has nothing left to wait for.
+                if !matches!(
+                    e,
+                    ns::Error::Sys {
+                        what: "pidfd_open",
+                        ..
+                    }
+                ) {
+                    self.exit = Some(ExitStatus::Unknown);
+                }
+                ns_error(&self.id, e)
+            })?;
             self.pidfd = Some(spawned.pidfd);
         } else if !passed {
             return Err(Error::State {
@@ -974,7 +1002,21 @@ impl Container {
                 cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
             }
         }
-        sp.go().map_err(|e| ns_error(&self.id, e))?;
+        // A notify filter's listener goes to linux.seccomp.listenerPath as it arrives (the
+        // container's state, this process's pid), as for the init.
+        let mut listener_err = None;
+        let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
+            let Some(sc) = b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+                return Ok(());
+            };
+            crate::filter::send_listener(&sc, &self.state, pid, st.as_str(), fd).map_err(|e| {
+                let m = e.to_string();
+                listener_err = Some(e);
+                m
+            })
+        };
+        sp.go_with_listener(&mut |_| Ok(()), Some(&mut listener))
+            .map_err(|e| listener_err.take().unwrap_or_else(|| ns_error(&self.id, e)))?;
         let mut console = sp.take_console();
         if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
             send_console(&self.id, sock, m)?;
@@ -1091,7 +1133,11 @@ impl Container {
                 }
             }
         };
-        drop(self.spawning.take());
+        if let Some(sp) = self.spawning.take() {
+            // Dropping a child that has not exec'd kills and reaps it.
+            drop(sp);
+            self.exit.get_or_insert(ExitStatus::Unknown);
+        }
         if self.exit.is_none() {
             if self.status() == Status::Paused {
                 if let Some(cg) = &self.cgroup {

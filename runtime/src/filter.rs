@@ -149,9 +149,16 @@ pub fn to_plan(p: &Program) -> ns::Seccomp {
     }
 }
 
-/// Hands the seccomp notify listener to the spec's listener socket: the container process
-/// state as JSON plus the fd (SCM_RIGHTS), as the runtime spec describes.
-pub fn send_listener(s: &LinuxSeccomp, st: &crate::State, fd: std::os::fd::OwnedFd) -> Result<()> {
+/// Hands the seccomp notify listener of process `pid` to the spec's listener socket: the
+/// container process state as JSON (the container's state with `status`) plus the fd
+/// (SCM_RIGHTS), as the runtime spec describes.
+pub fn send_listener(
+    s: &LinuxSeccomp,
+    st: &crate::State,
+    pid: i32,
+    status: &str,
+    fd: std::os::fd::OwnedFd,
+) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
     let Some(path) = s.listener_path() else {
@@ -167,12 +174,12 @@ pub fn send_listener(s: &LinuxSeccomp, st: &crate::State, fd: std::os::fd::Owned
     let msg = serde_json::json!({
         "ociVersion": st.oci_version,
         "fds": ["seccompFd"],
-        "pid": st.pid,
+        "pid": pid,
         "metadata": s.listener_metadata().clone().unwrap_or_default(),
         "state": {
             "ociVersion": st.oci_version,
             "id": st.id,
-            "status": "creating",
+            "status": status,
             "pid": st.pid,
             "bundle": st.bundle,
             "annotations": st.annotations,

@@ -3,7 +3,8 @@
 //! its args, env and timeout. A failing hook fails its step, with its output in the error (poststop hooks
 //! only warn).
 
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -103,26 +104,14 @@ fn run_one(h: &Hook, state_json: &str) -> std::result::Result<(), String> {
         .stdout(out.try_clone().map_err(|e| e.to_string())?)
         .stderr(out.try_clone().map_err(|e| e.to_string())?);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine.
-        let _ = stdin.write_all(state_json.as_bytes());
-    }
-    let deadline = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return Err(format!("waiting: {e}")),
-        }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    let status = feed_and_wait(stdin, state_json.as_bytes(), h.timeout(), || {
+        child.try_wait().map_err(|e| format!("waiting: {e}"))
+    })?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(timed_out(h));
     };
     if status.success() {
         return Ok(());
@@ -135,17 +124,90 @@ fn run_one(h: &Hook, state_json: &str) -> std::result::Result<(), String> {
     Err(format!("{status}: {text}"))
 }
 
-/// The state JSON a hook reads on stdin.
+/// Writes `data` to a hook's stdin `w` while waiting for the hook to exit (`exited`, whose
+/// result comes back), or until its timeout (seconds; none or 0: no limit) has passed (`None`:
+/// the caller kills it). The deadline
+/// starts before the first byte is written and the writes never block, so a hook that does not
+/// read a state larger than the pipe's buffer is still killed in time. Stdin is closed once
+/// all is written, or when the hook exits or closes its end.
+fn feed_and_wait<S>(
+    mut w: Option<OwnedFd>,
+    data: &[u8],
+    timeout: Option<i64>,
+    mut exited: impl FnMut() -> std::result::Result<Option<S>, String>,
+) -> std::result::Result<Option<S>, String> {
+    let deadline = timeout
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    if let Some(fd) = &w {
+        // SAFETY: setting a flag on an fd owned here.
+        unsafe {
+            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
+    let mut off = 0;
+    loop {
+        if let Some(fd) = &w {
+            while off < data.len() {
+                let rest = &data[off..];
+                // SAFETY: writing from a live slice to an fd owned here.
+                let n = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+                if n >= 0 {
+                    off += n as usize;
+                    continue;
+                }
+                match nix::errno::Errno::last() {
+                    nix::errno::Errno::EINTR => continue,
+                    nix::errno::Errno::EAGAIN => break,
+                    // EPIPE: the hook closed its stdin; a hook need not read it.
+                    _ => off = data.len(),
+                }
+            }
+            if off >= data.len() {
+                w = None;
+            }
+        }
+        if let Some(st) = exited()? {
+            return Ok(Some(st));
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Ok(None);
+        }
+        match &w {
+            Some(fd) => {
+                // Until the pipe has room, or 2 ms pass (the hook may have exited).
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: polling one fd owned here.
+                unsafe { libc::poll(&mut p, 1, 2) };
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+fn timed_out(h: &Hook) -> String {
+    format!("timed out after {} s", h.timeout().unwrap_or(0))
+}
+
+/// The state JSON a hook reads on stdin. A stopped container's has no pid (as runc's): its
+/// init was reaped, and a hook acting on the number could hit a recycled host pid.
 pub fn state_json(st: &crate::State, status: &str) -> String {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "ociVersion": st.oci_version,
         "id": st.id,
         "status": status,
-        "pid": st.pid,
         "bundle": st.bundle,
         "annotations": st.annotations,
-    })
-    .to_string()
+    });
+    if status != "stopped" && st.pid > 0 {
+        v["pid"] = st.pid.into();
+    }
+    v.to_string()
 }
 
 /// Runs `hooks` in the namespaces of process `pid` (the container's): createContainer while
@@ -165,7 +227,6 @@ pub fn run_in_namespaces(
 }
 
 fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), String> {
-    use std::os::fd::AsRawFd;
     let mut args = h.args().clone().unwrap_or_default();
     if args.is_empty() {
         args.push(h.path().to_string_lossy().into_owned());
@@ -199,34 +260,25 @@ fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), S
     sp.go().map_err(|e| e.to_string())?;
     let spawned = sp.start().map_err(|e| e.to_string())?;
     drop(r);
-    {
-        let mut w = std::fs::File::from(w);
-        let _ = w.write_all(state_json.as_bytes());
-    }
-    let deadline = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let mut st = 0;
-    loop {
+    let pid = spawned.pid;
+    let st = feed_and_wait(Some(w), state_json.as_bytes(), h.timeout(), || {
+        let mut st = 0;
         // SAFETY: waiting for our own child.
-        let n = unsafe { libc::waitpid(spawned.pid, &mut st, libc::WNOHANG) };
-        if n == spawned.pid {
-            break;
-        }
+        let n = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
         if n < 0 {
             return Err(format!("waiting: {}", nix::errno::Errno::last()));
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(spawned.pid, libc::SIGKILL);
-                libc::waitpid(spawned.pid, &mut st, 0);
-            }
-            return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+        Ok((n == pid).then_some(st))
+    })?;
+    let Some(st) = st else {
+        let mut st = 0;
+        // SAFETY: killing and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut st, 0);
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        return Err(timed_out(h));
+    };
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
         return Ok(());
     }

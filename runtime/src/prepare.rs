@@ -189,7 +189,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     keys.sort();
     for (k, v) in keys {
         let field = format!("linux.sysctl.{k}");
-        check_sysctl(&k, &has).map_err(|r| cfg(&field, r))?;
+        check_sysctl(&k, &new_ns, &join_ns).map_err(|r| cfg(&field, r))?;
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         if !Path::new(&path).exists() {
             return Err(cfg(
@@ -293,8 +293,10 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     })
 }
 
-/// Only namespaced sysctls may be set, and only with their namespace.
-fn check_sysctl(k: &str, has: &dyn Fn(Kind) -> bool) -> std::result::Result<(), String> {
+/// Only namespaced sysctls may be set, and only in a namespace that is not the host's: one
+/// the container creates, or one it joins that is not the runtime's own (a pod's, as runc
+/// allows). A namespace that is not listed is the host's, shared.
+fn check_sysctl(k: &str, new_ns: &[Kind], join_ns: &[JoinNs]) -> std::result::Result<(), String> {
     const IPC: [&str; 8] = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -305,28 +307,45 @@ fn check_sysctl(k: &str, has: &dyn Fn(Kind) -> bool) -> std::result::Result<(), 
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
-        return if has(Kind::Ipc) {
-            Ok(())
-        } else {
-            Err("needs an ipc namespace".into())
-        };
+    let (kind, name) = if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
+        (Kind::Ipc, "ipc")
+    } else if k.starts_with("net.") {
+        (Kind::Net, "network")
+    } else if k == "kernel.hostname" || k == "kernel.domainname" {
+        (Kind::Uts, "uts")
+    } else {
+        return Err("not a namespaced sysctl: it would change the host".into());
+    };
+    if new_ns.contains(&kind) {
+        return Ok(());
     }
-    if k.starts_with("net.") {
-        return if has(Kind::Net) {
-            Ok(())
-        } else {
-            Err("needs a network namespace".into())
-        };
+    let Some(j) = join_ns.iter().find(|j| j.kind == kind) else {
+        return Err(format!(
+            "needs a {name} namespace of the container's own: none is listed, so the host's is shared and the sysctl would change it"
+        ));
+    };
+    if is_hosts(kind, j) {
+        return Err(format!(
+            "the {name} namespace joined from {} is the host's (the runtime's own): the sysctl would change the host",
+            j.path.display()
+        ));
     }
-    if k == "kernel.hostname" || k == "kernel.domainname" {
-        return if has(Kind::Uts) {
-            Ok(())
-        } else {
-            Err("needs a uts namespace".into())
-        };
-    }
-    Err("not a namespaced sysctl: it would change the host".into())
+    Ok(())
+}
+
+/// Whether a joined namespace is the runtime's own, or the initial one (when it can be read).
+fn is_hosts(kind: Kind, j: &JoinNs) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: String| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let Some(joined) = id(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&j.fd)
+    )) else {
+        return false;
+    };
+    ["self", "1"]
+        .iter()
+        .any(|p| id(format!("/proc/{p}/ns/{}", kind.proc_name())) == Some(joined))
 }
 
 fn process(

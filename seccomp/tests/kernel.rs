@@ -445,10 +445,12 @@ fn i386_abi_via_int80() {
         flags: vec![],
     })
     .unwrap();
-    if run_child(&probe, |_| if int80_getpid() > 0 { 0 } else { 1 }) != Outcome::Exited(0) {
-        eprintln!("ia32 emulation unavailable: skipped");
-        return;
-    }
+    assert_eq!(
+        run_child(&probe, |_| if int80_getpid() > 0 { 0 } else { 1 }),
+        Outcome::Exited(0),
+        "this test needs ia32 emulation (CONFIG_IA32_EMULATION, not disabled by ia32_emulation=0), \
+         which these machines have"
+    );
     let out = run_child(&none, |_| {
         int80_getpid();
         3
