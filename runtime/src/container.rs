@@ -1006,7 +1006,7 @@ impl Container {
         // container's state, this process's pid), as for the init.
         let mut listener_err = None;
         let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
-            let Some(sc) = b.spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+            let Some(sc) = config.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
                 return Ok(());
             };
             crate::filter::send_listener(&sc, &self.state, pid, st.as_str(), fd).map_err(|e| {
