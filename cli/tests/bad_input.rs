@@ -265,11 +265,6 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
             "process.apparmorProfile",
         ),
         (
-            &["process", "selinuxLabel"][..],
-            json!("system_u:system_r:container_t:s0"),
-            "process.selinuxLabel",
-        ),
-        (
             &["process", "execCPUAffinity"][..],
             json!({"initial": "3-1"}),
             "process.execCPUAffinity.initial",
@@ -283,11 +278,6 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
             &["linux", "intelRdt"][..],
             json!({"closID": "x"}),
             "linux.intelRdt",
-        ),
-        (
-            &["linux", "mountLabel"][..],
-            json!("system_u:object_r:container_file_t:s0"),
-            "linux.mountLabel",
         ),
     ] {
         let mut spec = env.spec(&["/bin/true"]);

@@ -110,14 +110,14 @@ impl Security {
         }
         if let Some(l) = selinux.filter(|s| !s.is_empty()) {
             let field = format!("{field_prefix}.selinuxLabel");
-            if !self.selinux {
-                return Err(Self::missing(
-                    &field,
-                    "SELinux",
-                    "/sys/fs/selinux is not mounted",
-                ));
+            if self.selinux {
+                out.push(self.attr(&field, "exec", l.to_string())?);
+            } else {
+                // runc's choice: SELinux labels mean nothing where SELinux is off.
+                tracing::warn!(
+                    "{field}: SELinux is not enabled on this host; the label is ignored"
+                );
             }
-            out.push(self.attr(&field, "exec", l.to_string())?);
         }
         Ok(out)
     }
@@ -145,15 +145,18 @@ impl Security {
             })
     }
 
-    /// The `context=` mount option for `linux.mountLabel`, or an error on a host without SELinux.
+    /// The `context=` mount option for `linux.mountLabel` (none on a host without SELinux, where
+    /// the label is ignored with a warning, as runc does).
     pub fn mount_context(&self, label: Option<&str>) -> Result<Option<String>> {
         match label.filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(_) if !self.selinux => Err(Self::missing(
-                "linux.mountLabel",
-                "SELinux",
-                "/sys/fs/selinux is not mounted",
-            )),
+            Some(_) if !self.selinux => {
+                // runc's choice: SELinux labels mean nothing where SELinux is off.
+                tracing::warn!(
+                    "linux.mountLabel: SELinux is not enabled on this host; the label is ignored"
+                );
+                Ok(None)
+            }
             Some(l) if l.contains('"') => Err(Error::Config {
                 field: "linux.mountLabel".into(),
                 reason: format!("{l:?} contains a double quote"),
@@ -263,11 +266,10 @@ mod tests {
                 && e.to_string().contains("no AppArmor"),
             "{e}"
         );
-        let e = s.exec_labels("exec", None, Some("l")).unwrap_err();
-        assert!(e.to_string().contains("exec.selinuxLabel"), "{e}");
-        let e = s.mount_context(Some("l")).unwrap_err();
-        assert!(e.to_string().contains("linux.mountLabel"), "{e}");
-        // Without SELinux there is no keyring label (and no error: the exec label reports it).
+        // SELinux labels are ignored where SELinux is off, as runc does.
+        assert!(s.exec_labels("exec", None, Some("l")).unwrap().is_empty());
+        assert!(s.mount_context(Some("l")).unwrap().is_none());
+        // Without SELinux there is no keyring label either.
         assert!(s.key_label("f", Some("l")).unwrap().is_none());
     }
 }

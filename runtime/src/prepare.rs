@@ -1326,9 +1326,16 @@ mod tests {
         ] {
             assert!(seen.contains(&(t.to_string(), want)), "{t}: {seen:?}");
         }
-        // Without SELinux, the field is refused by name.
-        let e = plan_with(&crate::lsm::Security::none(), label).unwrap_err();
-        assert!(e.to_string().contains("linux.mountLabel"), "{e}");
+        // Without SELinux, the label is ignored (runc's choice): no context option anywhere.
+        let p = plan_with(&crate::lsm::Security::none(), label).unwrap();
+        for m in &p.rootfs.as_ref().unwrap().mounts {
+            let data = m
+                .data
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            assert!(!data.contains("context="), "{data}");
+        }
         // An empty label is none.
         assert!(plan_with(&crate::lsm::Security::none(), "").is_ok());
     }

@@ -133,11 +133,14 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
                 });
             }
         }
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            return Err(Error::Config {
-                field: "linux.resources.memory.kernel".into(),
-                reason: "kernel memory limits are not supported (deprecated by the kernel)".into(),
-            });
+        // runc's choice: kernel memory limits are gone from current kernels; accepted and
+        // ignored with a warning.
+        for (name, v) in [("kernel", m.kernel()), ("kernelTCP", m.kernel_tcp())] {
+            if v.is_some() {
+                tracing::warn!(
+                    "linux.resources.memory.{name}: kernel memory limits are deprecated by the kernel and ignored"
+                );
+            }
         }
         r.memory_limit = m.limit();
         r.memory_reservation = m.reservation();

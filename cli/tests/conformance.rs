@@ -1,0 +1,56 @@
+//! The runtime spec's requirements and runc's choices that engines rely on, each checked by
+//! what the container or the caller sees (issue 12).
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+
+/// config.md: "Runtimes MUST NOT generate an error if they encounter an unknown property";
+/// they ignore it.
+#[test]
+fn unknown_properties_are_ignored() {
+    let env = Env::new("unknownprop");
+    let mut spec = env.spec(&["/bin/sh", "-c", "echo ran"]);
+    spec["someFutureField"] = json!({"enabled": true});
+    spec["process"]["someFutureProcessField"] = json!([1, 2, 3]);
+    spec["linux"]["someFutureLinuxField"] = json!("x");
+    spec["linux"]["resources"]["someFutureController"] = json!({"limit": 1});
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "ran\n");
+}
+
+/// runc accepts the kernel memory limits that current kernels no longer have, with a
+/// warning; so does corral (the rest of the memory section still holds).
+#[test]
+fn kernel_memory_limits_are_accepted_with_a_warning() {
+    let env = Env::new("kmem");
+    let mut spec = env.spec(&["/bin/cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    spec["linux"]["resources"]["memory"] = json!({
+        "limit": 67108864,
+        "kernel": 33554432,
+        "kernelTCP": 16777216
+    });
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out).trim(), "67108864");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linux.resources.memory.kernel") && err.contains("ignored"),
+        "want a warning naming the field: {err}"
+    );
+}
+
+/// runc ignores SELinux labels where SELinux is off (this host runs no SELinux); AppArmor
+/// profiles stay an error there, as in runc.
+#[test]
+fn selinux_labels_are_ignored_without_selinux() {
+    let env = Env::new("nolabel");
+    let mut spec = env.spec(&["/bin/sh", "-c", "echo ran"]);
+    spec["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+    spec["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "ran\n");
+}
