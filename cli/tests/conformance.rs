@@ -54,3 +54,30 @@ fn selinux_labels_are_ignored_without_selinux() {
     common::assert_exit(&out, 0);
     assert_eq!(common::stdout(&out), "ran\n");
 }
+
+/// Time namespace offsets hold with a user namespace too (written before any process is in
+/// the namespace, through a file opened while the process could still open it).
+#[test]
+fn time_offsets_with_a_user_namespace() {
+    let env = Env::new("timeuser");
+    let mut spec = env.spec(&["/probe", "report"]);
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "time"}));
+    ns.push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec["linux"]["timeOffsets"] = json!({
+        "boottime": {"secs": 86400000, "nanosecs": 0},
+        "monotonic": {"secs": 3600000, "nanosecs": 0}
+    });
+    let r = env.report(spec, &[]);
+    assert!(
+        r["time"]["boottime_s"].as_f64().unwrap() > 86400000.0,
+        "{r}"
+    );
+    assert!(
+        r["time"]["monotonic_s"].as_f64().unwrap() > 3600000.0,
+        "{r}"
+    );
+    assert_eq!(r["uid_map"], json!([[0, 200000, 65536]]));
+}

@@ -98,12 +98,16 @@ pub(crate) unsafe fn run(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock
     // not reach it through /proc/PID/{fd,exe,mem}. Only a child whose unprivileged parent must
     // still write its id maps waits for GO; it is alone in new namespaces until then.
     let dumpable_until_go = args.dumpable_for_maps && plan.join_ns.is_empty();
+    // The time namespace's offsets file is this process's own /proc file: opened before it is
+    // non-dumpable and changes credentials (then only the host's root may open it), written
+    // once the namespace exists.
+    let timens = open_timens(plan, args.first);
     let early = if dumpable_until_go {
         Ok(())
     } else {
         set_dumpable(false)
     };
-    let (step, err, idx) = match early.and_then(|()| setup(plan, args, sock, parent_sock)) {
+    let (step, err, idx) = match early.and_then(|()| setup(plan, args, sock, parent_sock, timens)) {
         Ok(()) => (Step::Exec, libc::ENOENT, 0),
         Err(f) => f,
     };
@@ -119,6 +123,24 @@ pub(crate) unsafe fn run(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock
     libc::_exit(127)
 }
 
+/// Opens /proc/self/timens_offsets (at an fd past the preserved ones) when the plan writes
+/// time offsets; -1 otherwise or on failure (reported when it is written).
+unsafe fn open_timens(plan: &Plan, first: c_int) -> c_int {
+    if plan.time_offsets.is_none() || !plan.creates(Kind::Time) {
+        return -1;
+    }
+    let fd = libc::open(
+        c"/proc/self/timens_offsets".as_ptr(),
+        libc::O_WRONLY | libc::O_CLOEXEC,
+    );
+    if fd < 0 || fd >= first {
+        return fd;
+    }
+    let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first);
+    libc::close(fd);
+    high
+}
+
 unsafe fn set_dumpable(on: bool) -> R {
     check(
         libc::prctl(libc::PR_SET_DUMPABLE, c_ulong::from(on), 0, 0, 0),
@@ -131,15 +153,30 @@ unsafe fn set_dumpable(on: bool) -> R {
 /// Closes every fd from `first` on except `keep` (sorted): nothing of the runtime's may stay
 /// open in the process longer than it is needed, and the caller's fds past the preserved
 /// ones never reach the container (CVE-2024-21626).
-unsafe fn close_others(keep: &[c_int], first: c_int) -> R {
+unsafe fn close_others(keep: &[c_int], first: c_int, extra: c_int) -> R {
     let mut from = first.max(3) as u32;
-    for &k in keep {
-        if k < 0 || (k as u32) < from {
+    let mut extra_left = extra >= 0;
+    let mut rest = keep.iter().copied().peekable();
+    loop {
+        // The next fd to keep, in order: from `keep` (sorted) or `extra`.
+        let next = match rest.peek().copied() {
+            Some(k) if extra_left && extra < k => {
+                extra_left = false;
+                extra
+            }
+            Some(_) => rest.next().unwrap_or(-1),
+            None if extra_left => {
+                extra_left = false;
+                extra
+            }
+            None => break,
+        };
+        if next < 0 || (next as u32) < from {
             continue;
         }
-        let k = k as u32;
+        let k = next as u32;
         if k > from && sys::close_range(from, k.saturating_sub(1), 0) < 0 {
-            close_loop(from, k, keep);
+            close_loop(from, k, keep, extra);
         }
         from = k.saturating_add(1);
     }
@@ -150,29 +187,36 @@ unsafe fn close_others(keep: &[c_int], first: c_int) -> R {
         } else {
             1 << 16
         };
-        close_loop(from, max, keep);
+        close_loop(from, max, keep, extra);
     }
     Ok(())
 }
 
-/// Without close_range(2): close `from .. to` one by one, sparing `keep`.
-unsafe fn close_loop(from: u32, to: u32, keep: &[c_int]) {
+/// Without close_range(2): close `from .. to` one by one, sparing `keep` and `extra`.
+unsafe fn close_loop(from: u32, to: u32, keep: &[c_int], extra: c_int) {
     let mut fd = from;
     while fd < to {
-        if !keep.contains(&(fd as c_int)) {
-            libc::close(fd as c_int);
+        let n = fd as c_int;
+        if n != extra && !keep.contains(&n) {
+            libc::close(n);
         }
         fd = fd.saturating_add(1);
     }
 }
 
-unsafe fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int) -> R {
+unsafe fn setup(
+    plan: &Plan,
+    args: &ChildArgs,
+    sock: c_int,
+    parent_sock: c_int,
+    timens: c_int,
+) -> R {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     libc::close(parent_sock);
     for fd in &plan.close_fds {
         libc::close(*fd);
     }
-    close_others(&args.keep, args.first)?;
+    close_others(&args.keep, args.first, timens)?;
     libc::umask(0);
     // The host's /proc, for the security-module attribute files (see `Plan::attr_root`).
     let attr_root = match &plan.attr_root {
@@ -258,6 +302,29 @@ unsafe fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int) 
             libc::CLONE_NEWCGROUP as usize,
         )?;
     }
+    // The time namespace: its offsets are written before any process is in it (a process
+    // after the second fork enters it at its birth, this one at exec).
+    if plan.creates(Kind::Time) {
+        check(
+            libc::unshare(libc::CLONE_NEWTIME),
+            Step::Unshare,
+            libc::CLONE_NEWTIME as usize,
+        )?;
+        if let Some(off) = &plan.time_offsets {
+            let fd = Fd(timens);
+            if fd.0 < 0 {
+                return fail(Step::TimeOffsets, 0);
+            }
+            let b = off.to_bytes();
+            let n = libc::write(fd.0, b.as_ptr().cast(), b.len());
+            if n < 0 {
+                return fail(Step::TimeOffsets, 0);
+            }
+            if n as usize != b.len() {
+                return Err((Step::TimeOffsets, libc::EIO, 0));
+            }
+        }
+    }
     let joins_pid = plan.join_ns.iter().any(|j| j.kind == Kind::Pid);
     if slow && (plan.creates(Kind::Pid) || joins_pid) {
         if plan.creates(Kind::Pid) {
@@ -288,16 +355,6 @@ unsafe fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int) 
             libc::_exit(0);
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    }
-    if plan.creates(Kind::Time) {
-        check(
-            libc::unshare(libc::CLONE_NEWTIME),
-            Step::Unshare,
-            libc::CLONE_NEWTIME as usize,
-        )?;
-        if let Some(off) = &plan.time_offsets {
-            write_file(c"/proc/self/timens_offsets", off, Step::TimeOffsets, 0)?;
-        }
     }
     if plan.creates(Kind::Net) {
         loopback_up()?;
