@@ -81,3 +81,51 @@ fn time_offsets_with_a_user_namespace() {
     );
     assert_eq!(r["uid_map"], json!([[0, 200000, 65536]]));
 }
+
+/// maskedPaths: a masked directory reads as empty (not EACCES), a masked file reads as
+/// /dev/null, and a masked symlink masks its target inside the root, as runc does.
+#[test]
+fn masked_paths_read_as_empty() {
+    let env = Env::new("masked");
+    let root = env.rootfs.rootfs();
+    std::fs::create_dir_all(root.join("etc/secret-dir")).unwrap();
+    std::fs::write(root.join("etc/secret-dir/key"), "secret").unwrap();
+    std::fs::write(root.join("etc/secret-file"), "secret").unwrap();
+    let _ = std::fs::remove_file(root.join("masklink"));
+    std::os::unix::fs::symlink("/etc/secret-file", root.join("masklink")).unwrap();
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "ls -A /etc/secret-dir; echo dir=$?; cat /etc/secret-file; echo file=$?; cat /masklink; echo link=$?",
+    ]);
+    spec["linux"]["maskedPaths"] = json!(["/etc/secret-dir", "/etc/secret-file", "/masklink"]);
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(
+        common::stdout(&out),
+        "dir=0\nfile=0\nlink=0\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// linux.personality holds for processes started by `exec` too, not only for the init.
+#[test]
+fn personality_holds_for_exec() {
+    let env = Env::new("pers");
+    let mut spec = env.spec(&["/probe", "sleep", "inf"]);
+    spec["linux"]["personality"] = json!({"domain": "LINUX32"});
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    common::cli_ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let st: serde_json::Value =
+        serde_json::from_str(&common::cli_ok(&env, &["state", &env.id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let out = common::cli(&env, &["exec", &env.id, "/bin/uname", "-m"]);
+    let init = std::fs::read_to_string(format!("/proc/{pid}/personality")).unwrap_or_default();
+    common::cli_ok(&env, &["delete", "--force", &env.id]);
+    common::reap(pid);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out).trim(), "i686", "exec'd uname -m");
+    assert_eq!(init.trim(), "00000008", "init's personality (PER_LINUX32)");
+}

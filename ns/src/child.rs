@@ -912,7 +912,9 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         }
     }
     for (i, t) in r.masked.iter().enumerate() {
-        let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
+        // A symlink is followed, inside the root (RESOLVE_IN_ROOT), as runc follows it; one
+        // whose target is missing masks nothing, as a missing path.
+        let fd = Fd(resolve(root.0, &t.path, 0));
         if fd.0 < 0 {
             if errno() == libc::ENOENT {
                 continue;
@@ -928,7 +930,8 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
                 p.as_ptr(),
                 c"tmpfs".as_ptr(),
                 libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                c"size=0k,mode=000".as_ptr().cast(),
+                // Reads as an empty directory (runc's read-only tmpfs), not EACCES.
+                c"size=0k,mode=755".as_ptr().cast(),
             )
         } else {
             libc::mount(

@@ -948,6 +948,14 @@ impl Container {
         }
         let p = &p;
         let mut plan = prepare::exec_plan(self.pid, p, cgroup_fd, opts.preserve_fds, opts.stdio)?;
+        // linux.personality holds for every process of the container, as for its init.
+        if let Some(pers) = config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().clone())
+        {
+            plan.process.personality = Some(prepare::personality(&pers)?);
+        }
         // The lock on the state dir (a host directory) is the runtime's, not the process's.
         plan.close_fds
             .extend(self.state_dir.as_ref().and_then(StateDir::lock_fd));

@@ -1142,7 +1142,7 @@ fn ioprio(p: &oci_spec::runtime::LinuxIOPriority) -> Result<libc::c_int> {
     Ok((class << 13) | prio as libc::c_int)
 }
 
-fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
+pub(crate) fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
     if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
         return Err(cfg(
             "linux.personality.flags",
