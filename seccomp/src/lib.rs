@@ -350,7 +350,8 @@ pub enum Op {
     Ge,
     /// `SCMP_CMP_GT`: `arg > value`.
     Gt,
-    /// `SCMP_CMP_MASKED_EQ`: `arg & value == value_two`.
+    /// `SCMP_CMP_MASKED_EQ`: `arg & value == value_two & value` (the masked
+    /// argument equals the masked datum, as libseccomp defines it).
     MaskedEq,
 }
 
@@ -380,7 +381,7 @@ impl Op {
             Op::Eq => arg == value,
             Op::Ge => arg >= value,
             Op::Gt => arg > value,
-            Op::MaskedEq => arg & value == value_two,
+            Op::MaskedEq => arg & value == value_two & value,
         }
     }
 }
@@ -473,8 +474,9 @@ impl FromStr for Flag {
 pub struct Policy {
     /// Action for syscalls no rule matches.
     pub default_action: Action,
-    /// Architectures covered; empty means the native one only. Any other
-    /// architecture is killed (`SECCOMP_RET_KILL_PROCESS`).
+    /// Architectures covered besides the native one, which is always covered
+    /// (as libseccomp, hence runc and crun, do). Any other architecture is
+    /// killed (`SECCOMP_RET_KILL_PROCESS`).
     pub architectures: Vec<Arch>,
     /// Rules, in order.
     pub rules: Vec<Rule>,
