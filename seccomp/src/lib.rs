@@ -11,8 +11,9 @@
 //! * Per-architecture syscall tables (x86_64, x86, x32, aarch64, arm),
 //!   generated from the kernel's tables by `tools/gen_tables.py`.
 //! * [`compile`]: policy → [`Program`] (classic BPF, at most 4096
-//!   instructions). The program checks `seccomp_data.arch` first (an
-//!   architecture that is not listed gets `SECCOMP_RET_KILL_PROCESS`; on
+//!   instructions). The program checks `seccomp_data.arch` first (the native
+//!   architecture is always covered, like libseccomp does; an architecture
+//!   that is not listed gets `SECCOMP_RET_KILL_PROCESS`; on
 //!   x86_64, x32 system calls are a separate architecture), dispatches on the
 //!   syscall number with a binary search tree, evaluates argument comparisons
 //!   as full 64-bit unsigned comparisons (low 32 bits only on the 32-bit ABIs
