@@ -1,7 +1,8 @@
 //! `linux.seccomp` to a compiled BPF program, cached on disk by the policy's hash so that a
 //! repeated spawn of the same policy pays no compile.
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
 use seccomp::{Action, Arch, ArgCmp, Flag, Op, Policy, Program, Rule};
@@ -105,29 +106,135 @@ mod erased {
     }
 }
 
-/// Compiles the spec's seccomp section, through the cache dir `cache` (created if missing).
-pub fn compile(s: &LinuxSeccomp, cache: &Path) -> Result<Program> {
-    let json = serde_json::to_vec(s).map_err(|e| cfg("linux.seccomp", e.to_string()))?;
+/// Cache file: magic, format version, sha256 of the policy encoding it was compiled from,
+/// sha256 of the program bytes, then the program bytes ([`Program::to_bytes`]).
+const CACHE_MAGIC: &[u8; 8] = b"CRLSCC\0\0";
+const CACHE_VERSION: u32 = 1;
+const CACHE_HEADER: usize = 8 + 4 + 32 + 32;
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"corral-seccomp-v1\0");
-    h.update(&json);
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let file = cache.join(format!("{hex}.bpf"));
-    if let Ok(bytes) = std::fs::read(&file) {
-        if let Ok(p) = Program::from_bytes(&bytes) {
-            return Ok(p);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// The key of a policy: its JSON encoding, and the compiler's version (a compiler change
+/// must not reuse programs an older one made).
+fn policy_hash(s: &LinuxSeccomp) -> Result<[u8; 32]> {
+    let json = serde_json::to_vec(s).map_err(|e| cfg("linux.seccomp", e.to_string()))?;
+    Ok(sha256(&[
+        b"corral-seccomp-v2\0",
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        b"\0",
+        &json,
+    ]))
+}
+
+/// Opens the cache dir without following a symlink, and only if it is the caller's and
+/// writable by nobody else (see [`crate::state::check_private_dir`]).
+fn open_cache_dir(cache: &Path, create: bool) -> Option<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if create {
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(cache);
+    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(cache)
+        .ok()?;
+    let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    match crate::state::check_private_dir(&proc_path.join(".")) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            tracing::warn!("seccomp cache {} not used: {e}", cache.display());
+            None
         }
+    }
+}
+
+/// Reads and verifies a cached program: a regular file of the caller's, writable by nobody
+/// else, opened without following a symlink, whose header matches `key` and whose program
+/// bytes match their hash and deserialise.
+fn load_cached(dir: &std::fs::File, name: &str, key: &[u8; 32]) -> Option<Program> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let path = format!("/proc/self/fd/{}/{name}", dir.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    // SAFETY: plain getter.
+    let euid = unsafe { libc::geteuid() };
+    if !m.is_file() || m.uid() != euid || m.mode() & 0o022 != 0 {
+        tracing::warn!(
+            "seccomp cache file {name} not used: owner {} mode {:o}",
+            m.uid(),
+            m.mode()
+        );
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    if bytes.len() < CACHE_HEADER
+        || &bytes[..8] != CACHE_MAGIC
+        || bytes[8..12] != CACHE_VERSION.to_le_bytes()
+        || &bytes[12..44] != key
+        || bytes[44..76] != sha256(&[&bytes[CACHE_HEADER..]])
+    {
+        tracing::debug!("seccomp cache file {name} does not verify: recompiling");
+        return None;
+    }
+    Program::from_bytes(&bytes[CACHE_HEADER..]).ok()
+}
+
+/// Writes a cache file atomically (a 0600 temporary file renamed over it).
+fn store_cached(dir: &std::fs::File, name: &str, key: &[u8; 32], prog: &Program) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let body = prog.to_bytes();
+    let mut data = Vec::with_capacity(CACHE_HEADER + body.len());
+    data.extend_from_slice(CACHE_MAGIC);
+    data.extend_from_slice(&CACHE_VERSION.to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(&sha256(&[&body]));
+    data.extend_from_slice(&body);
+    let d = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    let tmp = format!("{d}/.{name}.{}", std::process::id());
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&data))
+        .and_then(|()| std::fs::rename(&tmp, format!("{d}/{name}")));
+    if ok.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Compiles the spec's seccomp section, through the cache dir `cache` (created 0700 if
+/// missing). A cache dir or file that is not the caller's, is writable by others, is a
+/// symlink, or does not verify against the policy is ignored (and not written into).
+pub fn compile(s: &LinuxSeccomp, cache: &Path) -> Result<Program> {
+    let key = policy_hash(s)?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("{hex}.bpf");
+    let dir = open_cache_dir(cache, false);
+    if let Some(p) = dir.as_ref().and_then(|d| load_cached(d, &name, &key)) {
+        return Ok(p);
     }
     let prog = seccomp::compile(&policy(s)?).map_err(|e| cfg("linux.seccomp", e.to_string()))?;
     for w in &prog.warnings {
         tracing::debug!("linux.seccomp: {w}");
     }
     // Best effort: a cache that cannot be written only costs a compile next time.
-    if std::fs::create_dir_all(cache).is_ok() {
-        let tmp = cache.join(format!(".{hex}.{}", std::process::id()));
-        if std::fs::write(&tmp, prog.to_bytes()).is_ok() {
-            let _ = std::fs::rename(&tmp, &file);
-        }
+    if let Some(d) = dir.or_else(|| open_cache_dir(cache, true)) {
+        store_cached(&d, &name, &key, &prog);
     }
     Ok(prog)
 }

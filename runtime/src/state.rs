@@ -1,6 +1,7 @@
 //! Container state on disk: `<root>/<id>/state.json`, written atomically.
 
 use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,32 @@ pub fn default_root() -> PathBuf {
         Some(d) if !d.is_empty() => PathBuf::from(d).join("corral"),
         _ => PathBuf::from(format!("/tmp/corral-{uid}")),
     }
+}
+
+/// Checks, without following a symlink, that `dir` is a directory owned by the caller's
+/// effective uid and writable by nobody else: another local user must not be able to
+/// pre-create (or swap) a state root or cache and plant files in it.
+pub fn check_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(dir)?;
+    // SAFETY: plain getter.
+    let euid = unsafe { libc::geteuid() };
+    if !m.file_type().is_dir() || m.uid() != euid || m.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "not a directory owned by uid {euid} and writable only by it (a {}, owner uid {}, \
+             mode {:o})",
+            if m.file_type().is_symlink() {
+                "symlink"
+            } else if m.is_dir() {
+                "directory"
+            } else {
+                "file"
+            },
+            m.uid(),
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// Lifecycle status, as in the OCI state.
@@ -152,7 +179,12 @@ impl StateDir {
             path: path.to_path_buf(),
             source: e,
         };
-        std::fs::create_dir_all(root).map_err(|e| io("creating state root", root, e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|e| io("creating state root", root, e))?;
+        check_private_dir(root).map_err(|e| io("refusing state root", root, e))?;
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
@@ -246,7 +278,15 @@ impl StateDir {
             path: dst.clone(),
             source: e.into(),
         })?;
-        std::fs::write(&tmp, data)
+        // 0600: ids, annotations and bundle paths are the caller's business.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
             .and_then(|()| std::fs::rename(&tmp, &dst))
             .map_err(|e| Error::Io {
                 id: self.id.clone(),
@@ -374,6 +414,41 @@ mod tests {
         assert!(check_id("../x").is_err());
         assert!(check_id("-x").is_err());
         assert!(check_id("a/b").is_err());
+    }
+
+    /// A state root another user could write to (or owns) is refused, naming the path, the
+    /// owner and the mode; a fresh one is made 0700.
+    #[test]
+    fn foreign_or_open_state_root_is_refused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let base = std::env::temp_dir().join(format!("corral-root-check-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let fresh = base.join("fresh");
+        StateDir::create(&fresh, "c1").unwrap();
+        assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700);
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = StateDir::create(&open, "c1").unwrap_err().to_string();
+        assert!(
+            e.contains(&open.display().to_string()) && e.contains("mode 777"),
+            "{e}"
+        );
+        assert!(!open.join("c1").exists());
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let e = StateDir::create(&link, "c2").unwrap_err().to_string();
+        assert!(e.contains("symlink"), "{e}");
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            let foreign = base.join("foreign");
+            std::fs::create_dir(&foreign).unwrap();
+            std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+            let e = StateDir::create(&foreign, "c1").unwrap_err().to_string();
+            assert!(e.contains("owner uid 65534"), "{e}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! * Per-architecture syscall tables (x86_64, x86, x32, aarch64, arm),
 //!   generated from the kernel's tables by `tools/gen_tables.py`.
 //! * [`compile`]: policy → [`Program`] (classic BPF, at most 4096
-//!   instructions). The program checks `seccomp_data.arch` first (an
-//!   architecture that is not listed gets `SECCOMP_RET_KILL_PROCESS`; on
+//!   instructions). The program checks `seccomp_data.arch` first (the native
+//!   architecture is always covered, like libseccomp does; an architecture
+//!   that is not listed gets `SECCOMP_RET_KILL_PROCESS`; on
 //!   x86_64, x32 system calls are a separate architecture), dispatches on the
 //!   syscall number with a binary search tree, evaluates argument comparisons
 //!   as full 64-bit unsigned comparisons (low 32 bits only on the 32-bit ABIs
@@ -350,7 +351,8 @@ pub enum Op {
     Ge,
     /// `SCMP_CMP_GT`: `arg > value`.
     Gt,
-    /// `SCMP_CMP_MASKED_EQ`: `arg & value == value_two`.
+    /// `SCMP_CMP_MASKED_EQ`: `arg & value == value_two & value` (the masked
+    /// argument equals the masked datum, as libseccomp defines it).
     MaskedEq,
 }
 
@@ -380,7 +382,7 @@ impl Op {
             Op::Eq => arg == value,
             Op::Ge => arg >= value,
             Op::Gt => arg > value,
-            Op::MaskedEq => arg & value == value_two,
+            Op::MaskedEq => arg & value == value_two & value,
         }
     }
 }
@@ -473,8 +475,9 @@ impl FromStr for Flag {
 pub struct Policy {
     /// Action for syscalls no rule matches.
     pub default_action: Action,
-    /// Architectures covered; empty means the native one only. Any other
-    /// architecture is killed (`SECCOMP_RET_KILL_PROCESS`).
+    /// Architectures covered besides the native one, which is always covered
+    /// (as libseccomp, hence runc and crun, do). Any other architecture is
+    /// killed (`SECCOMP_RET_KILL_PROCESS`).
     pub architectures: Vec<Arch>,
     /// Rules, in order.
     pub rules: Vec<Rule>,
