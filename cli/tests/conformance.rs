@@ -129,3 +129,29 @@ fn personality_holds_for_exec() {
     assert_eq!(common::stdout(&out).trim(), "i686", "exec'd uname -m");
     assert_eq!(init.trim(), "00000008", "init's personality (PER_LINUX32)");
 }
+
+/// Hooks of one kind run in the listed order, and a startContainer hook gets the env its
+/// entry gives (and nothing of the container process's env).
+#[test]
+fn hooks_run_in_order_with_their_own_env() {
+    let env = Env::new("hookorder");
+    let out_dir = env.state_root().join("order");
+    std::fs::create_dir(&out_dir).unwrap();
+    let log = out_dir.join("log");
+    let append = |n: usize| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {n} >> {}", log.display())]});
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["root"]["readonly"] = json!(false);
+    spec["process"]["env"] = json!(["PATH=/bin", "FROM_PROCESS=1"]);
+    spec["hooks"] = json!({
+        "prestart": [append(1), append(2), append(3)],
+        "poststop": [append(4), append(5)],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/hook.env"],
+                            "env": ["HOOK_VAR=42", "PATH=/bin"]}]
+    });
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "1\n2\n3\n4\n5\n");
+    let henv = std::fs::read_to_string(env.rootfs.rootfs().join("tmp/hook.env")).unwrap();
+    assert!(henv.contains("HOOK_VAR=42"), "{henv}");
+    assert!(!henv.contains("FROM_PROCESS"), "{henv}");
+}

@@ -25,8 +25,8 @@ fn hooks_run_with_the_state_on_stdin() {
     let out = env.run(&spec);
     common::assert_exit(&out, 0);
     for (name, status) in [
-        ("prestart", "creating"),
-        ("createRuntime", "creating"),
+        ("prestart", "created"),
+        ("createRuntime", "created"),
         ("poststart", "running"),
         ("poststop", "stopped"),
     ] {
@@ -66,13 +66,21 @@ fn failing_hooks_fail_the_step_with_their_output() {
         125,
         &["hooks.prestart[0]", "timed out after 1 s"],
     );
-    spec["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
-    assert_fails(&env.run(&spec), 125, &["hooks.poststart[0] /bin/false"]);
-    // poststop only warns.
-    spec["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
-    let out = env.run(&spec);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("hooks.poststop[0]"));
+    // poststart and poststop only warn, and the hooks after a failed one still run (the
+    // spec: "the remaining hooks and lifecycle continue as if the hook had succeeded").
+    let dir = env.state_root().join("after-fail");
+    std::fs::create_dir(&dir).unwrap();
+    for kind in ["poststart", "poststop"] {
+        spec["hooks"] = json!({ kind: [{"path": "/bin/false"}, hook(&dir, kind)] });
+        let out = env.run(&spec);
+        assert_eq!(out.status.code(), Some(0), "{kind}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("hooks.{kind}[0]")), "{kind}: {err}");
+        assert!(
+            dir.join(format!("{kind}.json")).exists(),
+            "{kind}[1] did not run"
+        );
+    }
 }
 
 #[test]
@@ -117,7 +125,7 @@ fn container_hooks_run_in_the_containers_namespaces() {
     );
     let st: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cc.json")).unwrap()).unwrap();
-    assert_eq!(st["status"], "creating");
+    assert_eq!(st["status"], "created");
     let tmp = env.rootfs.rootfs().join("tmp");
     assert_eq!(
         std::fs::read_to_string(tmp.join("sc.host")).unwrap(),

@@ -413,7 +413,9 @@ impl Container {
             }
             let mut st = hook_state.clone();
             st.pid = pid;
-            let json = crate::hooks::state_json(&st, "creating");
+            // What the suites and engines expect these hooks to read: the container is
+            // created (its process waits), as runc's state says.
+            let json = crate::hooks::state_json(&st, "created");
             crate::hooks::run("prestart", &crate::hooks::of(spec, "prestart"), &json)?;
             crate::hooks::run(
                 "createRuntime",
@@ -657,11 +659,13 @@ impl Container {
             d.write(&self.state)?;
         }
         if !poststart.is_empty() {
+            // The spec: a failing poststart hook is a warning; the other hooks and the
+            // container go on (runc instead fails the start and kills the container).
             let json = crate::hooks::state_json(&self.state, "running");
-            crate::hooks::run("poststart", &poststart, &json).map_err(|message| Error::Hook {
-                id: self.id.clone(),
-                message,
-            })?;
+            for e in crate::hooks::run_all("poststart", &poststart, &json) {
+                tracing::warn!(container = %self.id, "{e}");
+                self.warnings.push(e);
+            }
         }
         if let Some(d) = &mut self.state_dir {
             d.unlock();
@@ -1203,7 +1207,7 @@ impl Container {
                 let hooks = crate::hooks::of(spec, "poststop");
                 if !hooks.is_empty() {
                     let json = crate::hooks::state_json(&self.state, "stopped");
-                    if let Err(e) = crate::hooks::run("poststop", &hooks, &json) {
+                    for e in crate::hooks::run_all("poststop", &hooks, &json) {
                         tracing::warn!(container = %self.id, "{e}");
                     }
                 }

@@ -87,6 +87,21 @@ pub fn run(kind: &str, hooks: &[Hook], state_json: &str) -> std::result::Result<
     Ok(())
 }
 
+/// Runs every hook of `hooks` in order, whatever happens to the others, and returns the
+/// failures (worded as [`run`] words them). The spec for poststart and poststop: a failing hook
+/// is a warning, and the remaining hooks and the lifecycle go on as if it had succeeded.
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &str) -> Vec<String> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            run_one(h, state_json)
+                .err()
+                .map(|e| format!("hooks.{kind}[{i}] {}: {e}", h.path().display()))
+        })
+        .collect()
+}
+
 fn run_one(h: &Hook, state_json: &str) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
     let args = h.args().clone().unwrap_or_default();
