@@ -1091,7 +1091,12 @@ impl Container {
                 }
             }
         };
-        drop(self.spawning.take());
+        // A process still at its start gate: dropping its Spawning kills and reaps it, so
+        // there is nothing left to wait for (waiting again would fail with ECHILD).
+        if let Some(sp) = self.spawning.take() {
+            drop(sp);
+            self.exit.get_or_insert(ExitStatus::Signaled(libc::SIGKILL));
+        }
         if self.exit.is_none() {
             if self.status() == Status::Paused {
                 if let Some(cg) = &self.cgroup {
