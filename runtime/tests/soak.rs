@@ -60,7 +60,10 @@ fn children() -> Vec<String> {
         let mut f = rest.split(' ');
         let state = f.next().unwrap_or("");
         if f.next() == Some(me.as_str()) {
-            out.push(format!("{name} ({state}) {}", &stat[..stat.rfind(')').unwrap() + 1]));
+            out.push(format!(
+                "{name} ({state}) {}",
+                &stat[..stat.rfind(')').unwrap() + 1]
+            ));
         }
     }
     out
