@@ -481,8 +481,8 @@ fn a_rootfs_removed_while_create_runs_fails_or_runs_cleanly() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Somewhere in create: between 0 and ~20 ms in.
-        std::thread::sleep(Duration::from_micros((i * 7919) % 20_000));
+        // Somewhere in create (which takes some tens of ms): between 0 and 60 ms in.
+        std::thread::sleep(Duration::from_micros((i * 7919) % 60_000));
         let moved = fs::rename(&rootfs, &gone).is_ok();
         let t0 = Instant::now();
         let status = loop {
@@ -581,4 +581,33 @@ fn a_container_under_one_mib_is_oom_killed_cleanly() {
         Duration::from_secs(30),
     );
     common::assert_exit(&out, 137);
+}
+
+#[test]
+fn a_limit_too_small_to_start_under_fails_create_clearly() {
+    // The process is in its cgroup from its first instruction, so its own set-up (page
+    // tables, mounts, the new namespaces' structures) is charged: under a few pages the OOM
+    // killer ends it before it reaches its start gate. `create` must say so, not hang and not
+    // only report a SIGKILL out of nowhere.
+    let env = Env::new("oomtiny");
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    for limit in [4096u64, 65536] {
+        let mut spec = env.spec(&["/probe", "exit", "0"]);
+        spec["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
+        env.rootfs.write_config(&spec);
+        for cmd in ["run", "create"] {
+            let out = corral_bounded(
+                &env,
+                &[cmd, "-b", &bundle, &env.id],
+                Duration::from_secs(30),
+            );
+            assert_fails(
+                &out,
+                125,
+                &[&env.id, "out of memory", "linux.resources.memory.limit"],
+            );
+            eprintln!("{limit} {cmd}: {}", stderr(&out).trim());
+            testkit::assert_no_leaks(&env.id, Some(env.state_root()));
+        }
+    }
 }

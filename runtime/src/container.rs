@@ -416,6 +416,12 @@ impl Container {
                 id: id.to_string(),
                 message,
             },
+            // Killed during its set-up by the OOM killer of its own cgroup: say so.
+            ns::Error::ChildExited(how) if oom_killed(cg.0.as_ref()) => {
+                ns_err(ns::Error::ChildExited(format!(
+                    "{how}: out of memory; linux.resources.memory.limit is too small for its set-up"
+                )))
+            }
             e => ns_err(e),
         })?;
         let console = match sp.take_console() {
@@ -1251,6 +1257,13 @@ fn send_console(id: &str, path: &Path, master: OwnedFd) -> Result<()> {
 }
 /// Compiled seccomp filters, by policy hash, under the state root.
 const SECCOMP_CACHE: &str = ".seccomp-cache";
+
+/// True when the cgroup's OOM killer has killed something in it.
+fn oom_killed(cg: Option<&Cgroup>) -> bool {
+    cg.and_then(|c| c.stats().ok())
+        .and_then(|s| s.oom_kill_count)
+        .is_some_and(|n| n > 0)
+}
 
 fn ns_error(id: &str, e: ns::Error) -> Error {
     match e {
