@@ -133,7 +133,7 @@ fn eight_processes_racing_on_one_id_all_end_cleanly() {
                             vec!["exec", &env.id, "/probe", "exit", "3"],
                             vec!["delete", "--force", &env.id],
                         ];
-                        if rng.next() % 3 == 0 {
+                        if rng.next() % 3 < 1 {
                             cmds.push(vec![
                                 "run",
                                 "-d",

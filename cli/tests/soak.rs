@@ -181,10 +181,10 @@ fn cli_cycles_leave_nothing() {
         let id = format!("{base}-{i}");
         let cg = format!("{}/{id}", parent.name);
         match i % 4 {
-            0 | 1 => {
+            k @ (0 | 1) => {
                 exits.write_config(&spec(exits.rootfs(), &["/bin/true"], &cg));
                 let b = exits.bundle().to_string_lossy().into_owned();
-                if i % 4 == 0 {
+                if k == 0 {
                     ok(&["run", "-b", &b, &id], i);
                 } else {
                     ok(&["run", "--layer", &rootfs_arg, "-b", &b, &id], i);

@@ -173,7 +173,7 @@ fn library_create_delete_cycles_leave_nothing() {
         match i % 4 {
             0 | 1 => {
                 exits.write_config(&spec(exits.rootfs(), &["/bin/true"], &cg));
-                let opts = if i % 4 == 0 { &plain } else { &layered };
+                let opts = [&plain, &layered][i % 4];
                 let mut c = Container::create_and_start(&id, exits.bundle(), opts)
                     .unwrap_or_else(|e| panic!("cycle {i}: create: {e}"));
                 assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0), "cycle {i}");
