@@ -430,13 +430,19 @@ impl Container {
             )
         };
         sp.go_with_listener(&mut hooks, Some(&mut listener))
-            .map_err(|e| match e {
-                _ if listener_err.is_some() => listener_err.take().expect("checked"),
-                ns::Error::Hook(message) => Error::Hook {
+            .map_err(|e| match (listener_err.take(), e) {
+                (Some(l), _) => l,
+                (None, ns::Error::Hook(message)) => Error::Hook {
                     id: id.to_string(),
                     message,
                 },
-                e => ns_err(e),
+                // Killed during its set-up by the OOM killer of its own cgroup: say so.
+                (None, ns::Error::ChildExited(how)) if oom_killed(cg.0.as_ref()) => {
+                    ns_err(ns::Error::ChildExited(format!(
+                        "{how}: out of memory; linux.resources.memory.limit is too small for its set-up"
+                    )))
+                }
+                (None, e) => ns_err(e),
             })?;
         let console = match sp.take_console() {
             Some(m) => {
@@ -1145,10 +1151,11 @@ impl Container {
                 }
             }
         };
+        // A process still at its start gate: dropping its Spawning kills and reaps it, so
+        // there is nothing left to wait for (waiting again would fail with ECHILD).
         if let Some(sp) = self.spawning.take() {
-            // Dropping a child that has not exec'd kills and reaps it.
             drop(sp);
-            self.exit.get_or_insert(ExitStatus::Unknown);
+            self.exit.get_or_insert(ExitStatus::Signaled(libc::SIGKILL));
         }
         if self.exit.is_none() {
             if self.status() == Status::Paused {
@@ -1304,6 +1311,13 @@ fn send_console(id: &str, path: &Path, master: OwnedFd) -> Result<()> {
 }
 /// Compiled seccomp filters, by policy hash, under the state root.
 const SECCOMP_CACHE: &str = ".seccomp-cache";
+
+/// True when the cgroup's OOM killer has killed something in it.
+fn oom_killed(cg: Option<&Cgroup>) -> bool {
+    cg.and_then(|c| c.stats().ok())
+        .and_then(|s| s.oom_kill_count)
+        .is_some_and(|n| n > 0)
+}
 
 fn ns_error(id: &str, e: ns::Error) -> Error {
     match e {
