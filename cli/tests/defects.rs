@@ -239,11 +239,15 @@ fn hook_timeouts_hold_with_a_large_state() {
             &["run", "-b", &bundle, &env.id],
             Duration::from_secs(20),
         );
-        assert_fails(
-            &out,
-            125,
-            &[&format!("hooks.{kind}[0]"), "timed out after 1 s"],
-        );
+        let needles = [&format!("hooks.{kind}[0]") as &str, "timed out after 1 s"];
+        if kind == "poststart" {
+            // A failing poststart hook only warns (the spec); the timeout still holds.
+            common::assert_exit(&out, 0);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+        } else {
+            assert_fails(&out, 125, &needles);
+        }
         eprintln!("{kind}: failed after {:?}", t.elapsed());
     }
 }
