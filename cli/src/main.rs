@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod log;
 use runtime::Options;
 
 /// Exit code for failures of corral itself.
@@ -296,23 +297,23 @@ fn main() -> ExitCode {
     let holes = match reserve_preserved(&cli) {
         Ok(h) => h,
         Err(msg) => {
-            eprintln!("corral: {msg}");
+            eprintln!("corral: error: {msg}");
             return ExitCode::from(EXIT_RUNTIME_ERROR);
         }
     };
     let _ = PRESERVE_HOLES.set(holes);
     if let Err(msg) = init_logging(&cli) {
-        eprintln!("corral: {msg}");
+        eprintln!("corral: error: {msg}");
         return ExitCode::from(EXIT_RUNTIME_ERROR);
     }
     if cli.systemd_cgroup {
-        eprintln!("corral: --systemd-cgroup: corral manages cgroups through cgroupfs only; systemd cgroup driver is not supported");
+        report_error(&cli, "--systemd-cgroup: corral manages cgroups through cgroupfs only; systemd cgroup driver is not supported");
         return ExitCode::from(EXIT_RUNTIME_ERROR);
     }
     let code = match commands::dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("corral: {e}");
+            report_error(&cli, &e.to_string());
             e.exit_code()
         }
     };
@@ -384,40 +385,46 @@ fn reserve_preserved(cli: &Cli) -> Result<Vec<i32>, String> {
     Ok(holes)
 }
 
+/// Where logs go, in runc's format (see `log.rs`): the `--log` file, or stderr.
 fn init_logging(cli: &Cli) -> Result<(), String> {
     let level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
     let json = match cli.log_format.as_str() {
         "text" => false,
         "json" => true,
         other => return Err(format!("--log-format {other:?}: want text or json")),
     };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .event_format(log::Logrus { json });
     match &cli.log {
         Some(path) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("--log {}: {e}", path.display()))?;
-            let b = b.with_writer(std::sync::Mutex::new(f)).with_ansi(false);
-            if json {
-                b.json().init()
-            } else {
-                b.init()
-            }
+            let f = open_log(path)?;
+            b.with_writer(std::sync::Mutex::new(f)).init();
         }
-        None => {
-            let b = b.with_writer(std::io::stderr);
-            if json {
-                b.json().init()
-            } else {
-                b.init()
-            }
-        }
+        None => b.with_writer(std::io::stderr).init(),
     }
     Ok(())
+}
+
+fn open_log(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("--log {}: {e}", path.display()))
+}
+
+/// Reports corral's own failure as runc does: one line on stderr, and (with `--log`) an
+/// `error` entry in the log file, where engines look for it.
+fn report_error(cli: &Cli, message: &str) {
+    eprintln!("corral: error: {message}");
+    if let Some(path) = &cli.log {
+        if let Ok(mut f) = open_log(path) {
+            use std::io::Write;
+            let json = cli.log_format == "json";
+            let _ = writeln!(f, "{}", log::line(json, "error", message, &[]));
+        }
+    }
 }

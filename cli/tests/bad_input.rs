@@ -65,7 +65,7 @@ fn executable_not_in_rootfs() {
     assert_fails(
         &env.run(&env.spec(&["/no/such/binary"])),
         127,
-        &["\"/no/such/binary\"", "not found"],
+        &["\"/no/such/binary\"", "No such file or directory"],
     );
     // Looked up through PATH as well.
     assert_fails(

@@ -155,3 +155,62 @@ fn hooks_run_in_order_with_their_own_env() {
     assert!(henv.contains("HOOK_VAR=42"), "{henv}");
     assert!(!henv.contains("FROM_PROCESS"), "{henv}");
 }
+
+/// Errors as engines read them: with `--log FILE --log-format json` an `error` entry with the
+/// message in `msg` (containerd's go-runc decodes these), with text logrus's `level=error`
+/// line; runc's words (podman matches "executable file not found in", "no such file or
+/// directory", "permission denied"); and the word "error" on stderr.
+#[test]
+fn errors_are_logged_as_runc_logs_them() {
+    let env = Env::new("errlog");
+    let root = env.rootfs.rootfs();
+    std::fs::write(root.join("not-exec"), "#!/bin/sh\n").unwrap();
+    for (format, args, words) in [
+        (
+            "json",
+            vec!["nosuchcommand"],
+            "executable file not found in $PATH",
+        ),
+        ("text", vec!["/no/such/file"], "no such file or directory"),
+        ("json", vec!["/not-exec"], "permission denied"),
+    ] {
+        let log = env
+            .state_root()
+            .join(format!("log-{format}-{}", args[0].len()));
+        env.rootfs.write_config(&env.spec(&args));
+        let out = env
+            .command()
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", format, "run", "-b"])
+            .arg(env.bundle())
+            .arg(&env.id)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error"), "stderr: {err}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let last = text.lines().last().unwrap_or_default();
+        let msg = if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(last).unwrap();
+            assert_eq!(v["level"], "error", "{last}");
+            assert!(v["time"].is_string(), "{last}");
+            v["msg"].as_str().unwrap().to_string()
+        } else {
+            assert!(
+                last.starts_with("time=\"") && last.contains(" level=error msg="),
+                "{last}"
+            );
+            last.to_string()
+        };
+        assert!(
+            msg.to_lowercase().contains(&words.to_lowercase()),
+            "{format} log of {args:?} lacks {words:?}: {msg}"
+        );
+        assert!(
+            msg.contains(&env.id),
+            "the message names the container: {msg}"
+        );
+    }
+}

@@ -797,8 +797,10 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
         Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
         Step::Exec => plan.process.argv.strings().first().map(|a| {
             let a = a.to_string_lossy();
-            if errno == Errno::ENOENT {
-                format!("{a:?}: executable not found in the container")
+            // runc's words, which engines match (podman: "executable file not found in",
+            // "no such file or directory", "permission denied").
+            if errno == Errno::ENOENT && !a.contains('/') {
+                format!("{a:?}: executable file not found in $PATH")
             } else {
                 format!("{a:?}")
             }
