@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what corral's demo and tests need on Debian: busybox-static (the demo and test
 # root filesystems), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
-# rootless tests' multi-range id maps), and a Rust toolchain if none is on PATH.
+# rootless tests' multi-range id maps), binutils (objdump, for ns/tests/child_code.rs), and a
+# Rust toolchain if none is on PATH.
 set -euo pipefail
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap binutils; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -77,6 +77,7 @@ fn expect(sock: c_int, tag: u32) -> R {
 ///
 /// # Safety
 /// Must be called only in the child right after the clone, with the parent's plan.
+#[inline(never)]
 pub(crate) unsafe fn run(plan: &Plan, sock: c_int, parent_sock: c_int) -> ! {
     libc::close(parent_sock);
     let (step, err, idx) = match setup(plan, sock) {
