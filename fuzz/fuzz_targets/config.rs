@@ -4,25 +4,21 @@
 //! error; none may panic.
 #![no_main]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use runtime::prepare::{self, Inputs};
 use runtime::{filter, hooks, resources, Bundle, Security};
 
-/// A bundle dir with an empty `rootfs/`, made once.
+/// A bundle dir with an empty `rootfs/`, under fuzz/target (reused by every run).
 fn bundle() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tempfile::Builder::new()
-            .prefix("corral-fuzz-config")
-            .tempdir()
-            .expect("temp dir");
-        std::fs::create_dir(d.path().join("rootfs")).expect("rootfs dir");
+        let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/config-bundle");
+        std::fs::create_dir_all(d.join("rootfs")).expect("bundle dir");
         d
     })
-    .path()
 }
 
 fuzz_target!(|data: &[u8]| {
