@@ -30,6 +30,12 @@ use crate::{Kind, Step};
 type Fail = (Step, c_int, u32);
 type R<T = ()> = Result<T, Fail>;
 
+/// `s.iter().enumerate()` without `enumerate`'s overflow check, which a build with overflow
+/// checks keeps as a panic path: the index comes from a bounded range.
+fn indexed<T>(s: &[T]) -> impl Iterator<Item = (usize, &T)> {
+    (0..s.len()).zip(s.iter())
+}
+
 fn fail<T>(step: Step, idx: usize) -> R<T> {
     Err((step, errno(), idx as u32))
 }
@@ -245,7 +251,7 @@ unsafe fn setup(
         become_ns_root(plan)?;
     }
     // Joined user namespace first: it decides what the rest may do.
-    for (i, j) in plan.join_ns.iter().enumerate() {
+    for (i, j) in indexed(&plan.join_ns) {
         if j.kind == Kind::User {
             check(
                 libc::setns(fd_of(&j.fd), libc::CLONE_NEWUSER),
@@ -279,7 +285,7 @@ unsafe fn setup(
             }
         }
         become_ns_root(plan)?;
-        for (i, j) in plan.join_ns.iter().enumerate() {
+        for (i, j) in indexed(&plan.join_ns) {
             if j.kind != Kind::User {
                 check(libc::setns(fd_of(&j.fd), j.kind.flag()), Step::Setns, i)?;
             }
@@ -373,7 +379,7 @@ unsafe fn setup(
             0,
         )?;
     }
-    for (i, (path, value)) in plan.sysctls.iter().enumerate() {
+    for (i, (path, value)) in indexed(&plan.sysctls) {
         write_file(path, value, Step::Sysctl, i)?;
     }
     if let Some(v) = &plan.oom_score_adj {
@@ -385,7 +391,7 @@ unsafe fn setup(
     // The exec labels go to this thread's own attribute files, in the host's /proc; opened now,
     // by the process that will exec.
     let mut labels = [Fd(-1), Fd(-1)];
-    for (i, a) in plan.process.exec_labels.iter().enumerate() {
+    for (i, a) in indexed(&plan.process.exec_labels) {
         match labels.get_mut(i) {
             Some(l) => *l = open_attr(attr_root.0, a, i)?,
             None => return Err((Step::SecurityLabel, libc::E2BIG, i as u32)),
@@ -839,10 +845,10 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         Step::RootOpen,
         0,
     )?);
-    for (i, m) in r.mounts.iter().enumerate() {
+    for (i, m) in indexed(&r.mounts) {
         do_mount(root.0, i, m)?;
     }
-    for (i, d) in r.devices.iter().enumerate() {
+    for (i, d) in indexed(&r.devices) {
         let dir = ensure_parent(root.0, &d.target, Step::Device, i)?;
         let Some((_, name)) = d.target.components.last() else {
             continue;
@@ -901,7 +907,7 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
             )?;
         }
     }
-    for (i, s) in r.symlinks.iter().enumerate() {
+    for (i, s) in indexed(&r.symlinks) {
         let dir = ensure_parent(root.0, &s.link, Step::Symlink, i)?;
         if let Some((_, name)) = s.link.components.last() {
             if libc::symlinkat(s.target.as_ptr(), dir.0, name.as_ptr()) < 0
@@ -911,7 +917,7 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
             }
         }
     }
-    for (i, t) in r.masked.iter().enumerate() {
+    for (i, t) in indexed(&r.masked) {
         // A symlink is followed, inside the root (RESOLVE_IN_ROOT), as runc follows it; one
         // whose target is missing masks nothing, as a missing path.
         let fd = Fd(resolve(root.0, &t.path, 0));
@@ -944,7 +950,7 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         };
         check(ret, Step::Mask, i)?;
     }
-    for (i, t) in r.readonly_paths.iter().enumerate() {
+    for (i, t) in indexed(&r.readonly_paths) {
         {
             let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
             if fd.0 < 0 {
@@ -1069,14 +1075,14 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
 
 unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) -> R {
     let p = &plan.process;
-    for (i, rl) in p.rlimits.iter().enumerate() {
+    for (i, rl) in indexed(&p.rlimits) {
         let lim = libc::rlimit {
             rlim_cur: rl.soft,
             rlim_max: rl.hard,
         };
         check(libc::setrlimit(rl.resource as _, &lim), Step::Rlimit, i)?;
     }
-    for (i, &fd) in p.stdio.iter().enumerate() {
+    for (i, &fd) in indexed(&p.stdio) {
         let target = i as c_int;
         if fd >= 0 && fd != target {
             check(libc::dup2(fd, target), Step::Stdio, i)?;
@@ -1125,7 +1131,7 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     }
     // The labels of the program to exec, while still privileged (and before a seccomp filter
     // that might refuse the write).
-    for (i, (a, fd)) in p.exec_labels.iter().zip(labels.iter()).enumerate() {
+    for (i, (a, fd)) in (0..labels.len()).zip(p.exec_labels.iter().zip(labels.iter())) {
         write_attr(fd.0, a, i)?;
     }
     if !p.no_new_privs {
@@ -1418,7 +1424,7 @@ unsafe fn start_hooks(
     state: c_int,
     report: &mut [u8; GATE_REPORT_MAX],
 ) -> Result<(), (usize, usize)> {
-    for (i, h) in plan.start_hooks.iter().enumerate() {
+    for (i, h) in indexed(&plan.start_hooks) {
         let (head, out) = report.split_at_mut(10);
         let mut len = 0usize;
         let (kind, value) = run_hook(h, state, out, &mut len);

@@ -55,8 +55,14 @@ impl Bundle {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let spec = parse(&path, &text)?;
-        let mount_idmaps = mount_idmaps(&text)?;
+        Bundle::from_text(dir, &text)
+    }
+
+    /// A bundle in `dir` whose `config.json` holds `text`: parsed and checked as
+    /// [`Bundle::load`] does, without reading the file (the config fuzz target uses it).
+    pub fn from_text(dir: PathBuf, text: &str) -> Result<Bundle> {
+        let spec = parse(&dir.join("config.json"), text)?;
+        let mount_idmaps = mount_idmaps(text)?;
         Ok(Bundle {
             dir,
             spec,
