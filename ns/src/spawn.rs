@@ -415,10 +415,12 @@ impl Spawning {
             let n =
                 unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut mh, libc::MSG_CMSG_CLOEXEC) };
             if n < 0 {
-                if Errno::last() == Errno::EINTR {
-                    continue;
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    // The child died with a message of ours unread: as good as end of file.
+                    Errno::ECONNRESET => return Ok(None),
+                    _ => return Err(sys_err("receiving from the container process")),
                 }
-                return Err(sys_err("receiving from the container process"));
             }
             if n == 0 {
                 return Ok(None);
