@@ -665,12 +665,18 @@ impl Container {
             d.write(&self.state)?;
         }
         if !poststart.is_empty() {
-            // The spec: a failing poststart hook is a warning; the other hooks and the
-            // container go on (runc instead fails the start and kills the container).
+            // runtime-spec 1.3 (and runc): a failing poststart hook fails the start and stops
+            // the container.
             let json = crate::hooks::state_json(&self.state, "running");
-            for e in crate::hooks::run_all("poststart", &poststart, &json) {
-                tracing::warn!(container = %self.id, "{e}");
-                self.warnings.push(e);
+            if let Err(message) = crate::hooks::run("poststart", &poststart, &json) {
+                let _ = self.signal_all(libc::SIGKILL);
+                if self.own_child {
+                    let _ = self.wait();
+                }
+                return Err(Error::Hook {
+                    id: self.id.clone(),
+                    message,
+                });
             }
         }
         if let Some(d) = &mut self.state_dir {
