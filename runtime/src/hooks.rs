@@ -28,6 +28,15 @@ pub fn check(spec: &Spec) -> Result<()> {
                     reason: format!("{} is not an absolute path", p.display()),
                 });
             }
+            // The spec: "If set, timeout MUST be greater than zero."
+            if let Some(t) = hook.timeout() {
+                if t <= 0 {
+                    return Err(Error::Config {
+                        field: format!("hooks.{name}[{i}].timeout"),
+                        reason: format!("{t} is not greater than zero"),
+                    });
+                }
+            }
             // startContainer paths resolve in the container: checked when they run.
             if name != "startContainer" && !p.exists() {
                 return Err(Error::Config {

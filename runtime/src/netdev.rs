@@ -70,8 +70,10 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
     // struct ifinfomsg: family, pad, type, index, flags, change.
     body.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
     body.extend_from_slice(&(index as i32).to_ne_bytes());
-    body.extend_from_slice(&0u32.to_ne_bytes());
-    body.extend_from_slice(&0u32.to_ne_bytes());
+    // flags and change: IFF_UP. The kernel applies them after the move (do_setlink), so
+    // the device is up in the container's namespace, as the spec requires.
+    body.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+    body.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
     attr(
         &mut body,
         IFLA_NET_NS_FD,

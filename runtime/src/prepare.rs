@@ -117,6 +117,14 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
             return Err(cfg(field, format!("{kind} namespace listed twice")));
         }
         match n.path() {
+            // The spec: "This value MUST be an absolute path in the runtime mount namespace";
+            // a relative one would resolve against corral's cwd.
+            Some(p) if !p.is_absolute() => {
+                return Err(cfg(
+                    format!("{field}.path"),
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
             Some(p) => join_ns.push(
                 JoinNs::open(kind, p).map_err(|e| cfg(format!("{field}.path"), e.to_string()))?,
             ),
@@ -580,6 +588,12 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
             "async" => (0, libc::MS_SYNCHRONOUS),
             "dirsync" => (libc::MS_DIRSYNC, 0),
             "remount" => (libc::MS_REMOUNT, 0),
+            // mount(8)'s: "defaults" sets nothing of its own here (as runc).
+            "defaults" => (0, 0),
+            "silent" => (libc::MS_SILENT, 0),
+            "loud" => (0, libc::MS_SILENT),
+            "iversion" => (libc::MS_I_VERSION, 0),
+            "noiversion" => (0, libc::MS_I_VERSION),
             "mand" => (libc::MS_MANDLOCK, 0),
             "nomand" => (0, libc::MS_MANDLOCK),
             "atime" => (0, libc::MS_NOATIME),
