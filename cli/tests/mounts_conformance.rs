@@ -80,8 +80,9 @@ fn host_mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The spec without a mount namespace.
+/// The spec without a mount namespace (and a writable root: a read-only one needs one).
 fn without_mount_ns(spec: &mut Value) {
+    spec["root"]["readonly"] = json!(false);
     spec["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
@@ -97,10 +98,7 @@ fn mountinfo_line<'a>(info: &'a str, mp: &str) -> &'a str {
 
 /// The optional fields of a mountinfo line (`shared:N`, `master:N`, `unbindable`...).
 fn optional_fields(line: &str) -> Vec<&str> {
-    line.split(' ')
-        .skip(6)
-        .take_while(|f| *f != "-")
-        .collect()
+    line.split(' ').skip(6).take_while(|f| *f != "-").collect()
 }
 
 // --- 1. No mount namespace -------------------------------------------------------------------
@@ -151,13 +149,19 @@ fn no_mount_namespace_exec_and_delete() {
     common::cli_ok(&env, &["delete", "--force", &env.id]);
     common::reap(pid);
     assert!(
-        during.iter().any(|l| l.contains(&format!("{}/proc ", root.display()))),
+        during
+            .iter()
+            .any(|l| l.contains(&format!("{}/proc ", root.display()))),
         "the container's /proc is in the host's mount table while it runs: {during:#?}"
     );
     common::assert_exit(&exec, 0);
     assert_eq!(common::stdout(&exec), "in the rootfs\n");
     common::assert_exit(&ls, 0);
-    assert!(common::stdout(&ls).contains("status"), "{}", common::stdout(&ls));
+    assert!(
+        common::stdout(&ls).contains("status"),
+        "{}",
+        common::stdout(&ls)
+    );
     assert_eq!(host_mounts_under(&root), Vec::<String>::new());
 }
 
@@ -280,7 +284,14 @@ fn recursive_flags_reach_the_submount() {
     let (spec, _) = with_bind(
         &env,
         src.path(),
-        &["rbind", "rnoexec", "rnosuid", "rnodev", "rnoatime", "rnosymfollow"],
+        &[
+            "rbind",
+            "rnoexec",
+            "rnosuid",
+            "rnodev",
+            "rnoatime",
+            "rnosymfollow",
+        ],
         script,
     );
     let out = env.run(&spec);
@@ -297,7 +308,11 @@ fn recursive_flags_reach_the_submount() {
     let (spec, _) = with_bind(&env, src.path(), &["rbind"], script);
     let out = env.run(&spec);
     common::assert_exit(&out, 0);
-    assert!(common::stdout(&out).contains("exec=0"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("exec=0"),
+        "{}",
+        common::stdout(&out)
+    );
 }
 
 /// The recursive atime options clear what the source had: `rstrictatime` after `rnoatime`

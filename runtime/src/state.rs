@@ -103,6 +103,10 @@ pub struct State {
     /// Created with `--no-new-keyring`: its exec'd processes keep their caller's keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_keyring: bool,
+    /// Without a mount namespace of its own: the mounts its set-up made inside its root in
+    /// the host's mount namespace, in the order they were made, unmounted by delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_mounts: Vec<PathBuf>,
 }
 
 /// Checks a container id: 1 to 255 characters from `[A-Za-z0-9_.-]`, not starting with `.`
