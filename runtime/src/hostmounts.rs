@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
+use crate::state::HostMount;
+
 /// (mount id, mount point) of each mount at or below `root`, in mount table order.
 fn under(root: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -46,13 +48,12 @@ impl HostMounts {
         }
     }
 
-    /// The mount points of the mounts made under the root since the snapshot, in the order
-    /// they were made (a mount point twice if two mounts are stacked there).
-    pub fn made(&self) -> Vec<PathBuf> {
+    /// The mounts made under the root since the snapshot, in the order they were made.
+    pub fn made(&self) -> Vec<HostMount> {
         under(&self.root)
             .into_iter()
             .filter(|(id, _)| !self.before.contains(id))
-            .map(|(_, mp)| mp)
+            .map(|(id, path)| HostMount { path, id })
             .collect()
     }
 
@@ -72,24 +73,25 @@ impl Drop for HostMounts {
     }
 }
 
-/// Unmounts (detaches) the mounts at `mounts`, deepest and latest first. A path is
-/// resolved without following any symlink (a container sharing the host's mount namespace
-/// must not turn a mount point's parent into a link to a host mount), and only a mount's
-/// root is unmounted; a mount already gone is skipped. Every one is tried; the first
-/// failure is returned.
-pub fn unmount(mounts: &[PathBuf]) -> Result<(), (PathBuf, Errno)> {
-    let mut order: Vec<(usize, &PathBuf)> = mounts.iter().enumerate().collect();
+/// Unmounts (detaches) `mounts`, deepest and latest first. A mount point is reached without
+/// following any symlink (a container sharing the host's mount namespace must not turn a
+/// mount point's parent into a link to a host mount), and only the mount found there with
+/// the recorded id is unmounted; a mount already gone is skipped. Every one is tried; the
+/// first failure is returned.
+pub fn unmount(mounts: &[HostMount]) -> Result<(), (PathBuf, Errno)> {
+    let mut order: Vec<(usize, &HostMount)> = mounts.iter().enumerate().collect();
     // Deepest first; of mounts stacked at one point, the latest first.
     order.sort_by(|a, b| {
-        b.1.components()
+        b.1.path
+            .components()
             .count()
-            .cmp(&a.1.components().count())
+            .cmp(&a.1.path.components().count())
             .then(b.0.cmp(&a.0))
     });
     let mut first = None;
-    for (_, p) in order {
-        if let Err(e) = unmount_one(p) {
-            first.get_or_insert((p.clone(), e));
+    for (_, m) in order {
+        if let Err(e) = unmount_one(m) {
+            first.get_or_insert((m.path.clone(), e));
         }
     }
     match first {
@@ -98,8 +100,8 @@ pub fn unmount(mounts: &[PathBuf]) -> Result<(), (PathBuf, Errno)> {
     }
 }
 
-fn unmount_one(p: &Path) -> Result<(), Errno> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+fn unmount_one(m: &HostMount) -> Result<(), Errno> {
+    let c = CString::new(m.path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; all zeroes is its default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
@@ -116,13 +118,12 @@ fn unmount_one(p: &Path) -> Result<(), Errno> {
     } as i32;
     if fd < 0 {
         return match Errno::last() {
-            Errno::ENOENT => Ok(()),
+            Errno::ENOENT | Errno::ENOTDIR => Ok(()),
             e => Err(e),
         };
     }
     // SAFETY: a fresh fd owned here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // Only the root of a mount (the mount may be gone, leaving a plain directory).
     // SAFETY: statx is plain data.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: statx on an owned fd into that struct.
@@ -131,16 +132,15 @@ fn unmount_one(p: &Path) -> Result<(), Errno> {
             fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH,
-            0,
+            libc::STATX_MNT_ID,
             &mut st,
         )
     };
     if r < 0 {
         return Err(Errno::last());
     }
-    if st.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0
-        && st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 == 0
-    {
+    // The mount at the path now: ours, or gone (another one, or none, is left alone).
+    if st.stx_mask & libc::STATX_MNT_ID == 0 || st.stx_mnt_id != m.id {
         return Ok(());
     }
     let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -182,16 +182,27 @@ mod tests {
         tmpfs(&root.join("a/b"));
         let made = snap.made();
         snap.keep();
+        let paths: Vec<&Path> = made.iter().map(|m| m.path.as_path()).collect();
         assert_eq!(
-            made,
+            paths,
             vec![root.join("a"), root.join("a/b"), root.join("a/b")]
         );
         // A path through a symlink is refused, not followed.
         std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
+        let via_link = HostMount {
+            path: root.join("link/b"),
+            id: made[2].id,
+        };
         assert_eq!(
-            unmount(&[root.join("link/b")]),
+            unmount(&[via_link]),
             Err((root.join("link/b"), Errno::ELOOP))
         );
+        // A mount of another id at a recorded point is left alone.
+        let other = HostMount {
+            path: root.join("old"),
+            id: made[0].id,
+        };
+        unmount(&[other]).unwrap();
         unmount(&made).unwrap();
         let left: Vec<PathBuf> = under(&root).into_iter().map(|(_, p)| p).collect();
         assert_eq!(left, vec![root.join("old")]);

@@ -1459,6 +1459,32 @@ mod tests {
     }
 
     #[test]
+    fn recursive_options() {
+        let rec = |v: &[&str]| {
+            let v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            parse_options("mounts[0].options", &v).unwrap().recursive
+        };
+        use libc::{
+            MOUNT_ATTR_NOATIME as NOATIME, MOUNT_ATTR_NODIRATIME as NODIRATIME,
+            MOUNT_ATTR_NOEXEC as NOEXEC, MOUNT_ATTR_RDONLY as RDONLY,
+            MOUNT_ATTR_RELATIME as RELATIME, MOUNT_ATTR_STRICTATIME as STRICTATIME,
+        };
+        assert_eq!(rec(&["rbind", "ro", "rprivate"]), None);
+        assert_eq!(rec(&["rro", "rnoexec"]), Some((RDONLY | NOEXEC, 0)));
+        // The last of opposite options wins.
+        assert_eq!(rec(&["rro", "rrw"]), Some((0, RDONLY)));
+        assert_eq!(rec(&["rrw", "rro"]), Some((RDONLY, 0)));
+        // An atime mode replaces the whole atime field.
+        assert_eq!(rec(&["rnoatime"]), Some((NOATIME, ATIME_MASK)));
+        assert_eq!(rec(&["rnoatime", "ratime"]), Some((RELATIME, ATIME_MASK)));
+        assert_eq!(
+            rec(&["rnoatime", "rstrictatime", "rnodiratime"]),
+            Some((STRICTATIME | NODIRATIME, ATIME_MASK))
+        );
+        assert_eq!(rec(&["rnostrictatime"]), Some((RELATIME, ATIME_MASK)));
+    }
+
+    #[test]
     fn mount_label_is_a_context_option_of_the_container_filesystems() {
         let selinux = crate::lsm::Security {
             apparmor: false,
