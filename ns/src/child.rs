@@ -725,6 +725,36 @@ fn opt_ptr(s: &Option<std::ffi::CString>) -> *const libc::c_char {
 }
 
 unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
+    mount_one(root, i, m)?;
+    if let Some((set, clr)) = m.recursive_attr {
+        // The mount now at the target (a fresh fd: the one the mount was made on points
+        // below it) and every mount under it.
+        let fd = Fd(resolve(root, &m.target.path, 0));
+        if fd.0 < 0 {
+            return fail(Step::MountAttr, i);
+        }
+        let attr = libc::mount_attr {
+            attr_set: set,
+            attr_clr: clr,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        let r = libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.0,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        );
+        if r < 0 {
+            return fail(Step::MountAttr, i);
+        }
+    }
+    Ok(())
+}
+
+unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
     {
         let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
         if let Some(d) = &m.detached {
@@ -798,6 +828,111 @@ unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
 }
 
 unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
+    // Without a mount namespace of its own, every mount of the host stays as it is: the
+    // mounts below are made inside the root (the runtime records and removes them), and
+    // the process is chrooted there.
+    if r.mount_ns {
+        prepare_root(r)?;
+    }
+    let root = Fd(check(
+        libc::open(
+            r.path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        ),
+        Step::RootOpen,
+        0,
+    )?);
+    populate(r, &root)?;
+    // The runtime's hooks (prestart, createRuntime) run now: namespaces made, mounts done,
+    // root not yet changed.
+    if hook_pause {
+        send(
+            sock,
+            Msg {
+                tag: msg::HOOKS,
+                ..Msg::default()
+            },
+        );
+        expect(sock, msg::HOOKS_DONE)?;
+    }
+    check(libc::fchdir(root.0), Step::PivotRoot, 0)?;
+    if !r.mount_ns {
+        check(libc::chroot(c".".as_ptr()), Step::PivotRoot, 0)?;
+    } else if r.no_pivot {
+        check(
+            libc::mount(
+                c".".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_MOVE,
+                std::ptr::null(),
+            ),
+            Step::PivotRoot,
+            0,
+        )?;
+        check(libc::chroot(c".".as_ptr()), Step::PivotRoot, 0)?;
+    } else {
+        check(
+            sys::pivot_root(c".".as_ptr(), c".".as_ptr()),
+            Step::PivotRoot,
+            0,
+        )?;
+        // The old root now sits on top of the new one: detach it without propagating the
+        // unmount to the host.
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c".".as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ),
+            Step::PivotRoot,
+            0,
+        )?;
+        check(
+            libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
+            Step::PivotRoot,
+            0,
+        )?;
+    }
+    check(libc::chdir(c"/".as_ptr()), Step::PivotRoot, 0)?;
+    // A shared or unbindable root propagation is the root's own now (see
+    // `Rootfs::root_propagation`).
+    if r.mount_ns && r.root_propagation != 0 {
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                r.root_propagation,
+                std::ptr::null(),
+            ),
+            Step::RootPropagation,
+            2,
+        )?;
+    }
+    if r.mount_ns && r.readonly {
+        let fd = Fd(libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC));
+        let keep = if fd.0 >= 0 { locked_flags(fd.0) } else { 0 };
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
+                std::ptr::null(),
+            ),
+            Step::ReadonlyRoot,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+/// In the container's own mount namespace: the propagation of `/`, and the root bound onto
+/// itself (a mount of its own, which pivot_root needs).
+unsafe fn prepare_root(r: &crate::plan::Rootfs) -> R {
     check(
         libc::mount(
             std::ptr::null(),
@@ -837,14 +972,11 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
         Step::RootBind,
         0,
     )?;
-    let root = Fd(check(
-        libc::open(
-            r.path.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        ),
-        Step::RootOpen,
-        0,
-    )?);
+    Ok(())
+}
+
+/// The mounts, devices, symlinks, masks and read-only paths inside the root (`root`: its fd).
+unsafe fn populate(r: &crate::plan::Rootfs, root: &Fd) -> R {
     for (i, m) in indexed(&r.mounts) {
         do_mount(root.0, i, m)?;
     }
@@ -988,86 +1120,6 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
             ),
             Step::ReadonlyPath,
             i,
-        )?;
-    }
-    // The runtime's hooks (prestart, createRuntime) run now: namespaces made, mounts done,
-    // root not yet changed.
-    if hook_pause {
-        send(
-            sock,
-            Msg {
-                tag: msg::HOOKS,
-                ..Msg::default()
-            },
-        );
-        expect(sock, msg::HOOKS_DONE)?;
-    }
-    check(libc::fchdir(root.0), Step::PivotRoot, 0)?;
-    if r.no_pivot {
-        check(
-            libc::mount(
-                c".".as_ptr(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_MOVE,
-                std::ptr::null(),
-            ),
-            Step::PivotRoot,
-            0,
-        )?;
-        check(libc::chroot(c".".as_ptr()), Step::PivotRoot, 0)?;
-    } else {
-        check(
-            sys::pivot_root(c".".as_ptr(), c".".as_ptr()),
-            Step::PivotRoot,
-            0,
-        )?;
-        // The old root now sits on top of the new one: detach it without propagating the
-        // unmount to the host.
-        check(
-            libc::mount(
-                std::ptr::null(),
-                c".".as_ptr(),
-                std::ptr::null(),
-                libc::MS_SLAVE | libc::MS_REC,
-                std::ptr::null(),
-            ),
-            Step::PivotRoot,
-            0,
-        )?;
-        check(
-            libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
-            Step::PivotRoot,
-            0,
-        )?;
-    }
-    check(libc::chdir(c"/".as_ptr()), Step::PivotRoot, 0)?;
-    if r.private_parent.is_some() {
-        check(
-            libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                r.propagation,
-                std::ptr::null(),
-            ),
-            Step::RootPropagation,
-            2,
-        )?;
-    }
-    if r.readonly {
-        let fd = Fd(libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC));
-        let keep = if fd.0 >= 0 { locked_flags(fd.0) } else { 0 };
-        check(
-            libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
-                std::ptr::null(),
-            ),
-            Step::ReadonlyRoot,
-            0,
         )?;
     }
     Ok(())

@@ -94,12 +94,14 @@ pub enum Step {
     StartHook,
     /// Making the process non-dumpable (or dumpable again while the parent writes its id maps).
     Dumpable,
+    /// Setting a mount's recursive attributes, `mount_setattr(2)` (index: `Rootfs::mounts`).
+    MountAttr,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 43] = [
+        const ALL: [Step; 44] = [
             Sync,
             Setns,
             Unshare,
@@ -143,6 +145,7 @@ impl Step {
             Exec,
             StartHook,
             Dumpable,
+            MountAttr,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -194,6 +197,7 @@ impl Step {
             Exec => "exec",
             StartHook => "run startContainer hook",
             Dumpable => "set dumpable",
+            MountAttr => "set recursive mount attributes",
         }
     }
 }

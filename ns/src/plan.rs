@@ -129,6 +129,11 @@ pub struct Mount {
     /// A detached mount (open_tree) to move into place instead of calling `mount(2)`: an
     /// idmapped bind mount, its flags already set.
     pub detached: Option<OwnedFd>,
+    /// Recursive mount attributes (`rro`, `rnosuid`, `rnoatime`, ...): the `attr_set` and
+    /// `attr_clr` of a `struct mount_attr`, applied with `mount_setattr(2)` and
+    /// `AT_RECURSIVE` to the mount and every mount below it, once it is in place (after its
+    /// remount). A failure is an error.
+    pub recursive_attr: Option<(u64, u64)>,
 }
 
 /// A device node to create in the container.
@@ -153,13 +158,24 @@ pub struct Symlink {
     pub link: Target,
 }
 
-/// The root filesystem plan; needs a new mount namespace.
+/// The root filesystem plan.
 #[derive(Debug)]
 pub struct Rootfs {
     /// Host path of the root filesystem (a directory or an already mounted overlay).
     pub path: CString,
-    /// Propagation of `/` in the new mount namespace (default `MS_SLAVE|MS_REC`).
+    /// The set-up runs in a mount namespace of the container's own (made or joined). Without
+    /// one (the host's namespace is shared) the mounts are made inside `path` in the host's
+    /// namespace, nothing else of the host's mounts is changed (no propagation, no bind of
+    /// the root onto itself), and the process `chroot`s into `path`.
+    pub mount_ns: bool,
+    /// Propagation of `/` in the new mount namespace before anything is mounted (default
+    /// `MS_SLAVE|MS_REC`).
     pub propagation: c_ulong,
+    /// Propagation given to the container's root once it is the root (after `pivot_root`),
+    /// or 0: `linux.rootfsPropagation` when it is shared or unbindable, which the root cannot
+    /// have before (a shared parent is refused by pivot_root; an unbindable root cannot be
+    /// bound onto itself).
+    pub root_propagation: c_ulong,
     pub mounts: Vec<Mount>,
     pub devices: Vec<Device>,
     /// Bind-mount devices from the host instead of `mknod` (user namespace).
@@ -170,8 +186,9 @@ pub struct Rootfs {
     pub readonly: bool,
     pub no_pivot: bool,
     /// The mount the root filesystem sits on, made private (in the container's mount
-    /// namespace only) right before `pivot_root` when `propagation` is shared: pivot_root
-    /// refuses a new root whose parent mount is shared (runc does the same).
+    /// namespace only) right before the root is bound onto itself when `propagation` is
+    /// shared: the bind must not propagate to the host, and pivot_root refuses a new root
+    /// whose parent mount is shared (runc does the same).
     pub private_parent: Option<CString>,
 }
 

@@ -747,7 +747,11 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             .as_ref()
             .map(|h| h.to_string_lossy().into_owned()),
         Step::RootBind | Step::RootOpen => r.map(|r| r.path.to_string_lossy().into_owned()),
-        Step::MountPoint | Step::Mount | Step::MountRemount | Step::MountPropagation => mount(i),
+        Step::MountPoint
+        | Step::Mount
+        | Step::MountRemount
+        | Step::MountPropagation
+        | Step::MountAttr => mount(i),
         Step::Device => r.and_then(|r| r.devices.get(i)).map(|d| d.target.display()),
         Step::Symlink => r.and_then(|r| r.symlinks.get(i)).map(|s| s.link.display()),
         Step::Mask => r.and_then(|r| r.masked.get(i)).map(|t| t.display()),

@@ -370,6 +370,14 @@ impl Container {
             netdevs.push((host, name, idx));
         }
         plan.hook_pause = !early.is_empty() || !netdevs.is_empty();
+        // Without a mount namespace of its own, the child mounts in the host's: what it
+        // mounts under the root is found, kept in the state and unmounted by delete, or now
+        // if the create fails (after the child is gone: this guard drops after `sp`).
+        let host_mounts = plan
+            .rootfs
+            .as_ref()
+            .filter(|r| !r.mount_ns)
+            .map(|_| crate::hostmounts::HostMounts::snapshot(&rootfs));
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
         if !sp.placed_in_cgroup() {
@@ -390,6 +398,7 @@ impl Container {
             cgroup_leaves: Vec::new(),
             created: 0,
             no_new_keyring: false,
+            host_mounts: Vec::new(),
         };
         // A notify filter's listener goes to linux.seccomp.listenerPath as soon as the child
         // sends it (state "creating", as runc), so that syscalls the child makes before its
@@ -484,11 +493,15 @@ impl Container {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             no_new_keyring: opts.no_new_keyring,
+            host_mounts: host_mounts.as_ref().map(|h| h.made()).unwrap_or_default(),
         };
         // The state its startContainer hooks read; it waits for it before its start gate.
         sp.send_state(crate::hooks::state_json(&st, "created").as_bytes())
             .map_err(ns_err)?;
         state_dir.write(&st)?;
+        if let Some(h) = host_mounts {
+            h.keep();
+        }
         Ok(Container {
             id: id.to_string(),
             bundle: b.dir,
@@ -1195,6 +1208,16 @@ impl Container {
         }
         if let Some(cg) = self.cgroup.take() {
             note(kill_and_remove(&self.id, &cg));
+        }
+        // Mounts made in the host's namespace (no mount namespace of its own), before the
+        // overlay root they may sit in.
+        let host_mounts = std::mem::take(&mut self.state.host_mounts);
+        if let Err((p, errno)) = crate::hostmounts::unmount(&host_mounts) {
+            note(Err(Error::Sys {
+                id: self.id.clone(),
+                what: format!("unmounting {}", p.display()),
+                errno,
+            }));
         }
         if let Some(m) = self.overlay.take() {
             note(m.unmount().map_err(|e| Error::Rootfs {

@@ -17,6 +17,7 @@ mod container;
 mod error;
 pub mod filter;
 pub mod hooks;
+mod hostmounts;
 mod idmap;
 pub mod lsm;
 pub mod names;

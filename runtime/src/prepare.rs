@@ -260,14 +260,21 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         })
         .transpose()?;
 
-    let rootfs = if has(Kind::Mount) {
-        Some(rootfs(&inp, &linux, userns, creates(Kind::Net))?)
-    } else {
+    // Without a mount namespace (the spec allows sharing the host's), the mounts are made
+    // inside the root in the host's namespace and the process is chrooted there (runc).
+    if !has(Kind::Mount) && userns {
         return Err(cfg(
             "linux.namespaces",
-            "a mount namespace is required (corral sets up the root filesystem in it)",
+            "a user namespace without a mount namespace: its processes may not mount in the host's mount namespace (add a mount namespace)",
         ));
-    };
+    }
+    let rootfs = Some(rootfs(
+        &inp,
+        &linux,
+        userns,
+        creates(Kind::Net),
+        has(Kind::Mount),
+    )?);
 
     // Without privilege, setgroups must be denied before the process may write its own gid
     // map. Any other gid map goes through newgidmap, which leaves setgroups allowed when a
@@ -562,6 +569,47 @@ struct MountOpts {
     rec: bool,
     idmap: bool,
     data: Vec<String>,
+    /// Recursive attributes (`rro`, `rnoexec`, `rnoatime`...): `mount_setattr` set and clear.
+    recursive: Option<(u64, u64)>,
+}
+
+/// The atime modes of `mount_setattr` (an enum in `MOUNT_ATTR__ATIME`, not bits).
+const ATIME_MASK: u64 = libc::MOUNT_ATTR__ATIME;
+
+/// A recursive mount attribute option, as runc lists them: the `MOUNT_ATTR_*` bit and
+/// whether the option sets it (`rnoexec`) or clears it (`rexec`). The atime options are
+/// [`recursive_atime`].
+fn recursive_flag(name: &str) -> Option<(u64, bool)> {
+    Some(match name {
+        "rro" => (libc::MOUNT_ATTR_RDONLY, true),
+        "rrw" => (libc::MOUNT_ATTR_RDONLY, false),
+        "rnosuid" => (libc::MOUNT_ATTR_NOSUID, true),
+        "rsuid" => (libc::MOUNT_ATTR_NOSUID, false),
+        "rnodev" => (libc::MOUNT_ATTR_NODEV, true),
+        "rdev" => (libc::MOUNT_ATTR_NODEV, false),
+        "rnoexec" => (libc::MOUNT_ATTR_NOEXEC, true),
+        "rexec" => (libc::MOUNT_ATTR_NOEXEC, false),
+        "rnodiratime" => (libc::MOUNT_ATTR_NODIRATIME, true),
+        "rdiratime" => (libc::MOUNT_ATTR_NODIRATIME, false),
+        "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, true),
+        "rsymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, false),
+        _ => return None,
+    })
+}
+
+/// The atime mode a recursive atime option selects. The kernel keeps one of three modes per
+/// mount, so the options that only undo one (`ratime`, `rnorelatime`, `rnostrictatime`)
+/// select the kernel's default, relatime, as `atime`, `norelatime` and `nostrictatime` do
+/// with `mount(2)`; the last atime option wins.
+fn recursive_atime(name: &str) -> Option<u64> {
+    match name {
+        "rnoatime" => Some(libc::MOUNT_ATTR_NOATIME),
+        "rstrictatime" => Some(libc::MOUNT_ATTR_STRICTATIME),
+        "rrelatime" | "ratime" | "rnorelatime" | "rnostrictatime" => {
+            Some(libc::MOUNT_ATTR_RELATIME)
+        }
+        _ => None,
+    }
 }
 
 fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
@@ -573,7 +621,9 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
         rec: false,
         idmap: false,
         data: Vec::new(),
+        recursive: None,
     };
+    let mut atime: Option<u64> = None;
     for opt in opts {
         let (set, clear): (c_ulong, c_ulong) = match opt.as_str() {
             "ro" => (libc::MS_RDONLY, 0),
@@ -604,6 +654,10 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
             "norelatime" => (0, libc::MS_RELATIME),
             "strictatime" => (libc::MS_STRICTATIME, 0),
             "nostrictatime" => (0, libc::MS_STRICTATIME),
+            "nosymfollow" => (libc::MS_NOSYMFOLLOW, 0),
+            "symfollow" => (0, libc::MS_NOSYMFOLLOW),
+            "lazytime" => (libc::MS_LAZYTIME, 0),
+            "nolazytime" => (0, libc::MS_LAZYTIME),
             "bind" => {
                 o.bind = true;
                 (0, 0)
@@ -626,6 +680,24 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
                 o.rec = true;
                 (0, 0)
             }
+            r if recursive_flag(r).is_some() => {
+                let (attr, on) = recursive_flag(r).unwrap_or((0, false));
+                let (mut set, mut clr) = o.recursive.unwrap_or((0, 0));
+                if on {
+                    set |= attr;
+                    clr &= !attr;
+                } else {
+                    clr |= attr;
+                    set &= !attr;
+                }
+                o.recursive = Some((set, clr));
+                (0, 0)
+            }
+            r if recursive_atime(r).is_some() => {
+                atime = recursive_atime(r);
+                o.recursive.get_or_insert((0, 0));
+                (0, 0)
+            }
             "tmpcopyup" => return Err(cfg(field, "option \"tmpcopyup\" is not supported")),
             other => {
                 if other.contains(',') {
@@ -638,6 +710,11 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
         o.flags = (o.flags | set) & !clear;
         o.clear |= clear;
     }
+    if let (Some(mode), Some((set, clr))) = (atime, o.recursive.as_mut()) {
+        // A new atime mode needs the whole atime field in attr_clr (mount_setattr(2)).
+        *set = (*set & !ATIME_MASK) | mode;
+        *clr |= ATIME_MASK;
+    }
     Ok(o)
 }
 
@@ -646,6 +723,7 @@ fn rootfs(
     linux: &oci_spec::runtime::Linux,
     userns: bool,
     new_net: bool,
+    mount_ns: bool,
 ) -> Result<Rootfs> {
     let spec = inp.spec;
     let root = inp.rootfs;
@@ -655,14 +733,50 @@ fn rootfs(
             format!("{} is not a directory", root.display()),
         ));
     }
-    let propagation = match linux.rootfs_propagation().as_deref() {
-        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
-        Some(name) => propagation(name).ok_or_else(|| {
+    let requested = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(propagation(name).ok_or_else(|| {
             cfg(
                 "linux.rootfsPropagation",
                 format!("unknown propagation {name:?}"),
             )
-        })?,
+        })?),
+    };
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    if !mount_ns {
+        // Both would change the host's own mounts: the propagation of the mounts the root
+        // sits on, and (a read-only bind of root.path) the host's view of the root.
+        if requested.is_some() {
+            return Err(cfg(
+                "linux.rootfsPropagation",
+                "needs a mount namespace of the container's own (without one it would change the host's mounts)",
+            ));
+        }
+        if readonly {
+            return Err(cfg(
+                "root.readonly",
+                "needs a mount namespace of the container's own (without one the read-only bind of root.path would be the host's view of it too)",
+            ));
+        }
+    }
+    // `/` first gets a propagation that shares nothing with the host, except for shared
+    // values, which keep the host's peer groups (so that a shared bind mount reaches the
+    // host, as engines expect of rshared); the root itself gets a shared or unbindable value
+    // once it is the root (it cannot before: pivot_root refuses a shared parent, and an
+    // unbindable root cannot be bound onto itself). The non-recursive private and slave
+    // values are made recursive for `/`: the root's own mount then has the value asked,
+    // and no mount copied from the host stays in a peer group of the host.
+    let requested = requested.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    let (propagation, root_propagation) = if requested & libc::MS_SHARED != 0 {
+        (requested, requested)
+    } else if requested & libc::MS_UNBINDABLE != 0 {
+        (libc::MS_SLAVE | libc::MS_REC, requested)
+    } else {
+        (requested | libc::MS_REC, 0)
     };
     let context = inp.security.mount_context(linux.mount_label().as_deref())?;
     let mut mounts = Vec::new();
@@ -681,6 +795,17 @@ fn rootfs(
         )?;
         let typ = m.typ().clone().unwrap_or_default();
         let bind = opts.bind || typ == "bind";
+        if bind {
+            // A bind mount takes no filesystem options: anything not known is a mistake,
+            // not data for the kernel to ignore.
+            if let Some(o) = opts.data.first() {
+                return Err(cfg(
+                    format!("{field}.options"),
+                    format!("unknown option {o:?} for a bind mount"),
+                ));
+            }
+        }
+        let recursive_attr = opts.recursive;
         let mut data = opts.data.clone();
         if let Some(c) = &context {
             if !bind && crate::lsm::takes_mount_label(&typ) {
@@ -747,6 +872,7 @@ fn rootfs(
                 propagation: opts.propagation,
                 is_file: !meta.is_dir(),
                 detached,
+                recursive_attr,
             });
             continue;
         }
@@ -772,6 +898,7 @@ fn rootfs(
                 propagation: 0,
                 is_file: false,
                 detached: None,
+                recursive_attr,
             });
             continue;
         }
@@ -790,6 +917,7 @@ fn rootfs(
             propagation: opts.propagation,
             is_file: false,
             detached: None,
+            recursive_attr,
         });
     }
 
@@ -888,20 +1016,18 @@ fn rootfs(
     };
     Ok(Rootfs {
         path: cstr("root.path", root.to_string_lossy().as_bytes())?,
+        mount_ns,
         propagation,
+        root_propagation,
         mounts,
         devices,
         bind_devices: userns,
         symlinks,
         masked: paths("linux.maskedPaths", linux.masked_paths())?,
         readonly_paths: paths("linux.readonlyPaths", linux.readonly_paths())?,
-        readonly: spec
-            .root()
-            .as_ref()
-            .and_then(|r| r.readonly())
-            .unwrap_or(false),
+        readonly,
         no_pivot: inp.no_pivot,
-        private_parent: if propagation & libc::MS_SHARED != 0 {
+        private_parent: if mount_ns && propagation & libc::MS_SHARED != 0 {
             let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
             match mount_point_of(&canon) {
                 Some(m) => Some(cstr("root.path", m.as_os_str().as_encoded_bytes())?),
@@ -935,7 +1061,7 @@ fn mount_point_of(path: &Path) -> Option<PathBuf> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape_mountinfo(s: &str) -> String {
+pub(crate) fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -977,6 +1103,7 @@ fn cgroup_mounts(
             propagation: 0,
             is_file: false,
             detached: None,
+            recursive_attr: opts.recursive,
         });
         Ok(())
     };
@@ -999,22 +1126,26 @@ fn cgroup_mounts(
         propagation: 0,
         is_file: false,
         detached: None,
+        // Applied by the last entry, once the binds below are in place (an `rro` tmpfs
+        // could not take their mount points).
+        recursive_attr: None,
     });
     for v in views {
         let sub = target(field, &format!("{dest}/{}", v.name))?;
         bind(sub, &v.host_dir, out)?;
     }
-    if ro {
+    if ro || opts.recursive.is_some() {
         out.push(Mount {
             source: None,
             target: t,
             fstype: None,
-            flags: libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            flags: libc::MS_REMOUNT | if ro { libc::MS_RDONLY } else { 0 } | base,
             data: Some(c"mode=755".into()),
             remount_flags: None,
             propagation: 0,
             is_file: false,
             detached: None,
+            recursive_attr: opts.recursive,
         });
     }
     Ok(())
@@ -1046,6 +1177,21 @@ pub fn exec_plan(
         }
         join_ns.push(JoinNs::open(kind, &theirs).map_err(|e| cfg("exec", e.to_string()))?);
     }
+    // A container without a mount namespace of its own: joining its namespaces does not
+    // give the process its root; it is chrooted into the init's root instead.
+    let rootfs = if join_ns.iter().any(|j| j.kind == Kind::Mount) {
+        None
+    } else {
+        let theirs = format!("/proc/{pid}/root");
+        let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+        match (id(&theirs), id("/")) {
+            (Ok(a), Ok(b)) if a == b => None,
+            (Ok(_), Ok(_)) => Some(chroot_only(cstr("exec", theirs)?)),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(cfg("exec", format!("the container's root {theirs}: {e}")))
+            }
+        }
+    };
     let mut process = process_of(p, userns, preserve_fds, stdio)?;
     process.setsid = false;
     Ok(Plan {
@@ -1055,7 +1201,7 @@ pub fn exec_plan(
         gid_map: Vec::new(),
         deny_setgroups: false,
         cgroup_fd,
-        rootfs: None,
+        rootfs,
         hostname: None,
         domainname: None,
         sysctls: Vec::new(),
@@ -1070,6 +1216,25 @@ pub fn exec_plan(
         attr_root: None,
         start_hooks: Vec::new(),
     })
+}
+
+/// A root that is only `chroot`ed into, in the caller's mount namespace (nothing mounted).
+fn chroot_only(path: CString) -> Rootfs {
+    Rootfs {
+        path,
+        mount_ns: false,
+        propagation: 0,
+        root_propagation: 0,
+        mounts: Vec::new(),
+        devices: Vec::new(),
+        bind_devices: false,
+        symlinks: Vec::new(),
+        masked: Vec::new(),
+        readonly_paths: Vec::new(),
+        readonly: false,
+        no_pivot: false,
+        private_parent: None,
+    }
 }
 
 fn sched_attr(s: &oci_spec::runtime::Scheduler) -> Result<ns::SchedAttr> {
@@ -1300,6 +1465,32 @@ mod tests {
         );
         assert_eq!(propagation("rbind"), None);
         assert_eq!(propagation("ro"), None);
+    }
+
+    #[test]
+    fn recursive_options() {
+        let rec = |v: &[&str]| {
+            let v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            parse_options("mounts[0].options", &v).unwrap().recursive
+        };
+        use libc::{
+            MOUNT_ATTR_NOATIME as NOATIME, MOUNT_ATTR_NODIRATIME as NODIRATIME,
+            MOUNT_ATTR_NOEXEC as NOEXEC, MOUNT_ATTR_RDONLY as RDONLY,
+            MOUNT_ATTR_RELATIME as RELATIME, MOUNT_ATTR_STRICTATIME as STRICTATIME,
+        };
+        assert_eq!(rec(&["rbind", "ro", "rprivate"]), None);
+        assert_eq!(rec(&["rro", "rnoexec"]), Some((RDONLY | NOEXEC, 0)));
+        // The last of opposite options wins.
+        assert_eq!(rec(&["rro", "rrw"]), Some((0, RDONLY)));
+        assert_eq!(rec(&["rrw", "rro"]), Some((RDONLY, 0)));
+        // An atime mode replaces the whole atime field.
+        assert_eq!(rec(&["rnoatime"]), Some((NOATIME, ATIME_MASK)));
+        assert_eq!(rec(&["rnoatime", "ratime"]), Some((RELATIME, ATIME_MASK)));
+        assert_eq!(
+            rec(&["rnoatime", "rstrictatime", "rnodiratime"]),
+            Some((STRICTATIME | NODIRATIME, ATIME_MASK))
+        );
+        assert_eq!(rec(&["rnostrictatime"]), Some((RELATIME, ATIME_MASK)));
     }
 
     #[test]

@@ -103,6 +103,19 @@ pub struct State {
     /// Created with `--no-new-keyring`: its exec'd processes keep their caller's keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_keyring: bool,
+    /// Without a mount namespace of its own: the mounts its set-up made inside its root in
+    /// the host's mount namespace, in the order they were made, unmounted by delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_mounts: Vec<HostMount>,
+}
+
+/// A mount in the host's mount namespace: its mount point and its id (as in mountinfo and
+/// `statx(STATX_MNT_ID)`), so that another mount made at the same point later is not taken
+/// for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMount {
+    pub path: PathBuf,
+    pub id: u64,
 }
 
 /// Checks a container id: 1 to 255 characters from `[A-Za-z0-9_.-]`, not starting with `.`
