@@ -627,6 +627,12 @@ impl Spawning {
                     }
                     msg::READY => ready = true,
                     msg::ERR => {
+                        // The process after the second fork failed: learn its pid too (the
+                        // intermediate's PID can come after), so that it is reaped here and
+                        // never left a zombie in the container's pid namespace.
+                        if want_pid {
+                            self.await_pid();
+                        }
                         self.done = true;
                         return Err(self.child_error(&m));
                     }
@@ -636,6 +642,21 @@ impl Spawning {
                         )))
                     }
                 },
+            }
+        }
+    }
+
+    /// Reads until the intermediate process's `PID` (then reaps the intermediate and takes the
+    /// pid) or the end of the socket.
+    fn await_pid(&mut self) {
+        while let Ok(Some(m)) = self.recv() {
+            if m.tag == msg::PID {
+                let mut st = 0;
+                // SAFETY: reaping our own child.
+                unsafe { libc::waitpid(self.pid, &mut st, 0) };
+                self.pid = m.a;
+                self.pidfd = None;
+                return;
             }
         }
     }
