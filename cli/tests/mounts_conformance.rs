@@ -197,13 +197,13 @@ fn no_mount_namespace_refuses_readonly_root_and_propagation() {
     let mut spec = env.spec(&["/bin/true"]);
     without_mount_ns(&mut spec);
     spec["root"]["readonly"] = json!(true);
-    common::assert_fails(&env.run(&spec), 125, &["root.readonly", "mount namespace"]);
+    common::assert_fails(&env.run(&spec), 1, &["root.readonly", "mount namespace"]);
     let mut spec = env.spec(&["/bin/true"]);
     without_mount_ns(&mut spec);
     spec["linux"]["rootfsPropagation"] = json!("rslave");
     common::assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["linux.rootfsPropagation", "mount namespace"],
     );
 }
@@ -212,8 +212,9 @@ fn no_mount_namespace_refuses_readonly_root_and_propagation() {
 
 /// A host directory with a tmpfs submount `sub` (unmounted on drop).
 struct SourceWithSubmount {
-    dir: tempfile::TempDir,
+    // Fields drop in order: the submount goes before its directory is removed.
     _sub: HostMount,
+    dir: tempfile::TempDir,
 }
 
 impl SourceWithSubmount {
@@ -225,7 +226,7 @@ impl SourceWithSubmount {
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap();
         let m = HostMount::mount(Path::new("tmpfs"), &sub, Some("tmpfs"), 0);
-        SourceWithSubmount { dir, _sub: m }
+        SourceWithSubmount { _sub: m, dir }
     }
 
     fn path(&self) -> &Path {
@@ -348,7 +349,7 @@ fn mistyped_bind_option_is_refused() {
     let (spec, i) = with_bind(&env, src.path(), &["rbind", "rrro"], "true");
     common::assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &[&format!("mounts[{i}].options"), "rrro"],
     );
 }
