@@ -27,11 +27,10 @@ impl std::fmt::Display for CliError {
 }
 
 impl CliError {
+    /// corral's own failure exits 1, as runc, crun and youki do (engines read the reason from
+    /// the message, not the status).
     pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Runtime(e) => e.exit_code(),
-            CliError::Msg(_) => 125,
-        }
+        crate::EXIT_RUNTIME_ERROR as i32
     }
 }
 

@@ -1,8 +1,8 @@
 //! `corral`: an OCI runtime command line over the `runtime` crate.
 //!
-//! Exit codes: a container's own status (its exit code, or 128+N when signal N killed it);
-//! 125 when corral itself fails (bad input, a set-up step that failed); 126 when the
-//! container's executable could not be run; 127 when it was not found.
+//! Exit codes: a container's own status (its exit code, or 128+N when signal N killed it) for
+//! `run` and `exec`; 1 when corral itself fails (bad input, a set-up step, a command in the
+//! wrong state, an executable that cannot be run), as runc exits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,17 +13,16 @@ mod commands;
 mod log;
 use runtime::Options;
 
-/// Exit code for failures of corral itself.
-const EXIT_RUNTIME_ERROR: u8 = 125;
+/// Exit code for failures of corral itself (runc's).
+const EXIT_RUNTIME_ERROR: u8 = 1;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "corral",
     version,
     about = "corral: a daemonless OCI container runtime",
-    after_help = "Exit status: the container's own (128+N if signal N killed it); \
-                  125 if corral failed; 126 if the executable could not be run; \
-                  127 if it was not found."
+    after_help = "Exit status: the container's own for run and exec (128+N if signal N \
+                  killed it); 1 if corral failed (as runc)."
 )]
 struct Cli {
     /// Directory for container state (default /run/corral; for a non-root user

@@ -1,5 +1,5 @@
-//! Bad input: one clear line on stderr naming what was wrong, exit code 125 (127 for an
-//! executable that is not there), and nothing left behind (checked when `Env` drops).
+//! Bad input: one clear line on stderr naming what was wrong, exit status 1 (as runc), and
+//! nothing left behind (checked when `Env` drops).
 
 mod common;
 
@@ -17,7 +17,7 @@ fn missing_bundle() {
         .args(["run", "-b", "/nonexistent/bundle", &env.id])
         .output()
         .unwrap();
-    assert_fails(&out, 125, &["bundle /nonexistent/bundle", "No such file"]);
+    assert_fails(&out, 1, &["bundle /nonexistent/bundle", "No such file"]);
 }
 
 #[test]
@@ -35,7 +35,7 @@ fn config_that_does_not_parse_names_line_and_column() {
         .arg(&env.id)
         .output()
         .unwrap();
-    assert_fails(&out, 125, &["config.json:3:37: key must be a string"]);
+    assert_fails(&out, 1, &["config.json:3:37: key must be a string"]);
 }
 
 #[test]
@@ -43,20 +43,16 @@ fn unsupported_oci_version() {
     let env = Env::new("ociver");
     let mut spec = env.spec(&["/bin/true"]);
     spec["ociVersion"] = json!("2.0.0");
-    assert_fails(
-        &env.run(&spec),
-        125,
-        &["ociVersion", "unsupported", "2.0.0"],
-    );
+    assert_fails(&env.run(&spec), 1, &["ociVersion", "unsupported", "2.0.0"]);
     spec["ociVersion"] = json!("latest");
-    assert_fails(&env.run(&spec), 125, &["ociVersion", "not a version"]);
+    assert_fails(&env.run(&spec), 1, &["ociVersion", "not a version"]);
 }
 
 #[test]
 fn empty_args() {
     let env = Env::new("noargs");
     let spec = env.spec(&[]);
-    assert_fails(&env.run(&spec), 125, &["process.args", "must not be empty"]);
+    assert_fails(&env.run(&spec), 1, &["process.args", "must not be empty"]);
 }
 
 #[test]
@@ -64,13 +60,13 @@ fn executable_not_in_rootfs() {
     let env = Env::new("noexec");
     assert_fails(
         &env.run(&env.spec(&["/no/such/binary"])),
-        127,
+        1,
         &["\"/no/such/binary\"", "No such file or directory"],
     );
     // Looked up through PATH as well.
     assert_fails(
         &env.run(&env.spec(&["nosuchcommand"])),
-        127,
+        1,
         &["\"nosuchcommand\"", "not found"],
     );
 }
@@ -81,7 +77,7 @@ fn executable_that_cannot_be_run() {
     std::fs::write(env.rootfs.rootfs().join("notexec"), "#!/bin/sh\n").unwrap();
     assert_fails(
         &env.run(&env.spec(&["/notexec"])),
-        126,
+        1,
         &["\"/notexec\"", "Permission denied"],
     );
 }
@@ -97,7 +93,7 @@ fn namespace_path_that_is_no_namespace() {
     }
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &[
             "linux.namespaces[1].path",
             "/etc/hostname",
@@ -112,7 +108,7 @@ fn namespace_path_that_is_no_namespace() {
     }
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["is a uts namespace, not a net namespace"],
     );
     // One that does not exist.
@@ -123,7 +119,7 @@ fn namespace_path_that_is_no_namespace() {
     }
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["/proc/999999999/ns/net", "cannot open"],
     );
 }
@@ -135,7 +131,7 @@ fn invalid_limit_names_field_and_file() {
     spec["linux"]["resources"]["cpu"] = json!({"cpus": "999"});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &[
             "linux.resources.cpu.cpus",
             "cpuset.cpus",
@@ -145,11 +141,7 @@ fn invalid_limit_names_field_and_file() {
     );
     let mut spec = env.spec(&["/bin/true"]);
     spec["linux"]["resources"]["memory"] = json!({"limit": -5});
-    assert_fails(
-        &env.run(&spec),
-        125,
-        &["linux.resources.memory.limit", "-5"],
-    );
+    assert_fails(&env.run(&spec), 1, &["linux.resources.memory.limit", "-5"]);
 }
 
 #[test]
@@ -160,7 +152,7 @@ fn limit_the_kernel_does_not_know() {
     spec["linux"]["resources"]["blockIO"] = json!({"leafWeight": 500});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &[
             "linux.resources.blockIO.leafWeight",
             "not supported",
@@ -171,7 +163,7 @@ fn limit_the_kernel_does_not_know() {
     spec["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "3MB", "limit": 4194304}]);
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["linux.resources.hugepageLimits", "3MB"],
     );
 }
@@ -203,7 +195,7 @@ fn container_id_that_already_exists() {
     let st = first.wait().unwrap();
     assert_fails(
         &second,
-        125,
+        1,
         &[&format!("container {:?} already exists", env.id)],
     );
     assert_eq!(st.code(), Some(0));
@@ -220,7 +212,7 @@ fn invalid_container_id() {
         .arg("../escape")
         .output()
         .unwrap();
-    assert_fails(&out, 125, &["container id \"../escape\""]);
+    assert_fails(&out, 1, &["container id \"../escape\""]);
 }
 
 #[test]
@@ -228,19 +220,19 @@ fn unknown_capability_and_bad_sysctl() {
     let env = Env::new("badcap");
     let mut spec = env.spec(&["/bin/true"]);
     spec["process"]["capabilities"]["bounding"] = json!(["CAP_NOT_A_CAP"]);
-    assert_fails(&env.run(&spec), 125, &["config.json", "CAP_NOT_A_CAP"]);
+    assert_fails(&env.run(&spec), 1, &["config.json", "CAP_NOT_A_CAP"]);
     let mut spec = env.spec(&["/bin/true"]);
     spec["linux"]["sysctl"] = json!({"kernel.panic": "1"});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["linux.sysctl.kernel.panic", "not a namespaced sysctl"],
     );
     let mut spec = env.spec(&["/bin/true"]);
     spec["linux"]["sysctl"] = json!({"net.ipv4.no_such_thing": "1"});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["linux.sysctl.net.ipv4.no_such_thing", "unknown sysctl"],
     );
 }
@@ -252,7 +244,7 @@ fn failing_mount_names_the_mount_and_leaves_nothing() {
     spec["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/data", "type": "nosuchfs", "source": "none"
     }));
-    assert_fails(&env.run(&spec), 125, &["mount /data", "No such device"]);
+    assert_fails(&env.run(&spec), 1, &["mount /data", "No such device"]);
 }
 
 #[test]
@@ -283,8 +275,8 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
         let mut spec = env.spec(&["/bin/true"]);
         spec[path[0]][path[1]] = value;
         let out = env.run(&spec);
-        assert_eq!(out.status.code(), Some(125), "{needle} was not refused");
-        assert_fails(&out, 125, &[needle]);
+        assert_eq!(out.status.code(), Some(1), "{needle} was not refused");
+        assert_fails(&out, 1, &[needle]);
     }
     // An unknown namespace type is a parse error naming it.
     let mut spec = env.spec(&["/bin/true"]);
@@ -292,5 +284,5 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "nosuchns"}));
-    assert_fails(&env.run(&spec), 125, &["config.json", "nosuchns"]);
+    assert_fails(&env.run(&spec), 1, &["config.json", "nosuchns"]);
 }

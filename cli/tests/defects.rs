@@ -153,7 +153,7 @@ fn sysctls_of_the_hosts_namespaces_are_refused() {
         let out = env.run(&spec);
         assert_fails(
             &out,
-            125,
+            1,
             &["linux.sysctl.net.ipv4.ip_forward", "network namespace"],
         );
         assert_eq!(
@@ -178,7 +178,7 @@ fn sysctls_of_the_hosts_namespaces_are_refused() {
         let out = env.run(&spec);
         assert_fails(
             &out,
-            125,
+            1,
             &[&format!("linux.sysctl.{key}"), &format!("{kind} namespace")],
         );
     }
@@ -241,7 +241,7 @@ fn hook_timeouts_hold_with_a_large_state() {
         );
         assert_fails(
             &out,
-            125,
+            1,
             &[&format!("hooks.{kind}[0]"), "timed out after 1 s"],
         );
         eprintln!("{kind}: failed after {:?}", t.elapsed());
@@ -433,7 +433,7 @@ fn a_listener_that_closes_the_fd_fails_the_notified_syscall() {
         Duration::from_secs(30),
     );
     // Without the listener, faccessat fails with ENOSYS: the executable is not confirmed.
-    assert_fails(&out, 126, &["\"/bin/true\"", "errno 38"]);
+    assert_fails(&out, 1, &["\"/bin/true\"", "errno 38"]);
     assert_eq!(t.join().unwrap()["state"]["status"], "creating");
 }
 
@@ -449,7 +449,7 @@ fn an_unreachable_listener_fails_the_create_at_once() {
         &["create", "-b", &bundle, &env.id],
         Duration::from_secs(30),
     );
-    assert_fails(&out, 125, &["seccomp listener", &sock.to_string_lossy()]);
+    assert_fails(&out, 1, &["seccomp listener", &sock.to_string_lossy()]);
     // Nothing is left: the Env's drop checks state dir, cgroups, mounts and processes.
     let out = corral(&env, &["state", &env.id]);
     assert_ne!(out.status.code(), Some(0));
@@ -490,14 +490,14 @@ fn a_failed_run_prints_one_line() {
     std::fs::write(&bad, "not a program\n").unwrap();
     std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = env.run(&env.spec(&["/bad"]));
-    assert_fails(&out, 126, &["\"/bad\"", "errno 8"]);
+    assert_fails(&out, 1, &["\"/bad\"", "errno 8"]);
     // The same for a start that fails before the gate opens (its child killed and reaped).
     let mut spec = env.spec(&["/bin/true"]);
     spec["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
     let out = env.run(&spec);
     assert_fails(
         &out,
-        125,
+        1,
         &["hooks.startContainer[0] /bin/false", "exit status: 1"],
     );
 }

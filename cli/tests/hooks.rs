@@ -56,14 +56,14 @@ fn failing_hooks_fail_the_step_with_their_output() {
     spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}]});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["hooks.createRuntime[0] /bin/sh", "exit status: 3", "boom"],
     );
     spec["hooks"] =
         json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}]});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["hooks.prestart[0]", "timed out after 1 s"],
     );
     // A failing poststart hook fails the start and stops the container (runtime-spec 1.3,
@@ -71,7 +71,7 @@ fn failing_hooks_fail_the_step_with_their_output() {
     spec["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
     let mut sleeping = spec.clone();
     sleeping["process"]["args"] = json!(["/probe", "sleep", "inf"]);
-    assert_fails(&env.run(&sleeping), 125, &["hooks.poststart[0] /bin/false"]);
+    assert_fails(&env.run(&sleeping), 1, &["hooks.poststart[0] /bin/false"]);
     // poststop only warns, and the hooks after a failed one still run (the spec: "the
     // remaining hooks and lifecycle continue as if the hook had succeeded").
     let dir = env.state_root().join("after-fail");
@@ -94,13 +94,13 @@ fn bad_hooks_are_refused() {
     spec["hooks"] = json!({"prestart": [{"path": "/no/such/hook"}]});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["hooks.prestart[0].path", "/no/such/hook", "does not exist"],
     );
     spec["hooks"] = json!({"createContainer": [{"path": "relative/hook"}]});
     assert_fails(
         &env.run(&spec),
-        125,
+        1,
         &["hooks.createContainer[0].path", "not an absolute path"],
     );
 }
@@ -165,7 +165,7 @@ fn failing_start_container_hooks_fail_the_start() {
         ),
     ] {
         spec["hooks"] = json!({ "startContainer": [hook] });
-        assert_fails(&env.run(&spec), 125, &needles);
+        assert_fails(&env.run(&spec), 1, &needles);
         assert!(
             !ran.exists(),
             "the program ran after a failed startContainer hook"

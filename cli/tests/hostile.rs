@@ -190,7 +190,7 @@ fn eight_processes_racing_on_one_id_all_end_cleanly() {
                 (_, Some(0)) if cmd != "exec3" => {
                     assert!(lines.is_empty(), "{cmd}: exit 0 but stderr {err:?}")
                 }
-                (_, Some(125)) => {
+                (_, Some(1)) => {
                     assert_eq!(lines.len(), 1, "{cmd}: want one line, got {err:?}");
                     assert!(lines[0].contains(&env.id), "{cmd}: {err:?}");
                     seen.insert(format!("{cmd}: {}", lines[0].replace(&env.id, "ID")));
@@ -208,7 +208,7 @@ fn eight_processes_racing_on_one_id_all_end_cleanly() {
                 .all(|(c, code, _)| c != "delete" || *code == Some(0)),
             "{codes:?}"
         );
-        assert_fails(&cli(&env, &["state", &env.id]), 125, &["does not exist"]);
+        assert_fails(&cli(&env, &["state", &env.id]), 1, &["does not exist"]);
         testkit::assert_no_leaks(&env.id, Some(env.state_root()));
     }
 }
@@ -301,7 +301,7 @@ fn a_full_state_root_fails_with_enospc_and_leaves_nothing() {
         vec!["create", "-b", &bundle, &env.id],
     ] {
         let out = run(&cmd);
-        assert_fails(&out, 125, &[&root, "No space left on device"]);
+        assert_fails(&out, 1, &[&root, "No space left on device"]);
         eprintln!("full, {}: {}", cmd[0], stderr(&out).trim());
         assert_eq!(entries(fs_.path()), Vec::<PathBuf>::new(), "{cmd:?}");
         testkit::assert_no_leaks(&env.id, Some(fs_.path()));
@@ -316,7 +316,7 @@ fn a_full_state_root_fails_with_enospc_and_leaves_nothing() {
         match out.status.code() {
             Some(0) => outcomes.push(format!("{pages} pages free: ran")),
             _ => {
-                assert_fails(&out, 125, &[&root, "No space left on device"]);
+                assert_fails(&out, 1, &[&root, "No space left on device"]);
                 outcomes.push(format!(
                     "{pages} pages free: {}",
                     stderr(&out).trim().replace(&root, "ROOT")
@@ -343,7 +343,7 @@ fn a_full_state_root_fails_with_enospc_and_leaves_nothing() {
         Duration::from_secs(30),
         "corral run",
     );
-    assert_fails(&out, 125, &[&root, "No space left on device"]);
+    assert_fails(&out, 1, &[&root, "No space left on device"]);
     eprintln!("no inodes: {}", stderr(&out).trim());
     testkit::assert_no_leaks(&env.id, Some(fs_.path()));
 }
@@ -396,7 +396,7 @@ fn a_cgroup_that_cannot_be_made_fails_by_path_and_leaves_nothing() {
     let out = create(&spec);
     assert_fails(
         &out,
-        125,
+        1,
         &[
             &format!("{}/{}", v2_parent.display(), env.id),
             "Resource temporarily unavailable",
@@ -415,7 +415,7 @@ fn a_cgroup_that_cannot_be_made_fails_by_path_and_leaves_nothing() {
     let out = create(&spec);
     assert_fails(
         &out,
-        125,
+        1,
         &[
             &format!("/sys/fs/cgroup/unified/{file}/{}", env.id),
             "Not a directory",
@@ -452,7 +452,7 @@ fn a_rootfs_renamed_away_by_a_create_hook_fails_or_runs_cleanly() {
                 // The child holds its root already: it runs from the renamed directory.
                 Some(7) => outcomes.push(format!("{hook} layer={layer}: ran")),
                 _ => {
-                    assert_fails(&out, 125, &[&env.id]);
+                    assert_fails(&out, 1, &[&env.id]);
                     outcomes.push(format!("{hook} layer={layer}: {}", stderr(&out).trim()));
                 }
             }
@@ -504,7 +504,7 @@ fn a_rootfs_removed_while_create_runs_fails_or_runs_cleanly() {
             .unwrap();
         let key = match status.code() {
             Some(7) => "ran".to_string(),
-            Some(c @ (125 | 127)) => {
+            Some(c @ 1) => {
                 let lines: Vec<&str> = err.lines().collect();
                 assert_eq!(lines.len(), 1, "{err}");
                 assert!(lines[0].contains(&env.id), "{err}");
@@ -603,7 +603,7 @@ fn a_limit_too_small_to_start_under_fails_create_clearly() {
             );
             assert_fails(
                 &out,
-                125,
+                1,
                 &[&env.id, "out of memory", "linux.resources.memory.limit"],
             );
             eprintln!("{limit} {cmd}: {}", stderr(&out).trim());

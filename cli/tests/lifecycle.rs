@@ -62,7 +62,7 @@ fn create_start_pause_update_kill_delete() {
     // Start twice: wrong state.
     assert_fails(
         &corral(&env, &["start", &env.id]),
-        125,
+        1,
         &["is running, not created"],
     );
 
@@ -72,7 +72,7 @@ fn create_start_pause_update_kill_delete() {
     assert!(stat.contains(") D ") || stat.contains(") S "), "{stat}");
     assert_fails(
         &corral(&env, &["pause", &env.id]),
-        125,
+        1,
         &["is paused, not running"],
     );
     ok(&env, &["resume", &env.id]);
@@ -94,7 +94,7 @@ fn create_start_pause_update_kill_delete() {
     assert_eq!(stats["data"]["memory"]["usage"]["limit"], 104857600);
 
     // A running container is not deleted without --force.
-    assert_fails(&corral(&env, &["delete", &env.id]), 125, &["is running"]);
+    assert_fails(&corral(&env, &["delete", &env.id]), 1, &["is running"]);
     ok(&env, &["kill", &env.id, "KILL"]);
     for _ in 0..100 {
         if state(&env)["status"] == "stopped" {
@@ -105,13 +105,13 @@ fn create_start_pause_update_kill_delete() {
     assert_eq!(state(&env)["status"], "stopped");
     assert_fails(
         &corral(&env, &["pause", &env.id]),
-        125,
+        1,
         &["is stopped, not running"],
     );
-    assert_fails(&corral(&env, &["kill", &env.id]), 125, &["is stopped"]);
+    assert_fails(&corral(&env, &["kill", &env.id]), 1, &["is stopped"]);
     ok(&env, &["delete", &env.id]);
     reap(pid);
-    assert_fails(&corral(&env, &["state", &env.id]), 125, &["does not exist"]);
+    assert_fails(&corral(&env, &["state", &env.id]), 1, &["does not exist"]);
     assert_eq!(ok(&env, &["list", "-q"]), "");
 }
 
@@ -158,29 +158,21 @@ fn wrong_ids_signals_and_unsupported_commands() {
     let env = Env::new("wrong");
     assert_fails(
         &corral(&env, &["start", "nosuch"]),
-        125,
+        1,
         &["container \"nosuch\" does not exist"],
     );
-    assert_fails(
-        &corral(&env, &["state", "nosuch"]),
-        125,
-        &["does not exist"],
-    );
-    assert_fails(&corral(&env, &["kill", "nosuch"]), 125, &["does not exist"]);
-    assert_fails(
-        &corral(&env, &["delete", "nosuch"]),
-        125,
-        &["does not exist"],
-    );
+    assert_fails(&corral(&env, &["state", "nosuch"]), 1, &["does not exist"]);
+    assert_fails(&corral(&env, &["kill", "nosuch"]), 1, &["does not exist"]);
+    assert_fails(&corral(&env, &["delete", "nosuch"]), 1, &["does not exist"]);
     assert_fails(
         &corral(&env, &["kill", "nosuch", "SIGNOPE"]),
-        125,
+        1,
         &["unknown signal \"SIGNOPE\""],
     );
-    assert_fails(&corral(&env, &["checkpoint", "x"]), 125, &["not supported"]);
+    assert_fails(&corral(&env, &["checkpoint", "x"]), 1, &["not supported"]);
     assert_fails(
         &corral(&env, &["--systemd-cgroup", "list"]),
-        125,
+        1,
         &["systemd"],
     );
     let f: Value = serde_json::from_str(&ok(&env, &["features"])).unwrap();
@@ -235,18 +227,18 @@ fn exec_joins_the_running_container() {
     let ring = r["session_keyring"].as_str().unwrap_or_default();
     assert!(ring.ends_with(&format!(";{}", env.id)), "{r}");
 
-    // Its exit status comes back; a missing executable is 127.
+    // Its exit status comes back; a missing executable is corral's failure (1, as runc).
     let out = corral(&env, &["exec", &env.id, "/bin/sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));
     assert_fails(
         &corral(&env, &["exec", &env.id, "nosuch"]),
-        127,
+        1,
         &["\"nosuch\"", "not found"],
     );
     // Labels on a host without the module (this one runs neither) name the flag's field.
     assert_fails(
         &corral(&env, &["exec", "--apparmor", "p", &env.id, "/bin/true"]),
-        125,
+        1,
         &["exec.apparmorProfile", "no AppArmor"],
     );
     // An SELinux label where SELinux is off is ignored, as runc does.
@@ -270,12 +262,12 @@ fn exec_joins_the_running_container() {
     assert_eq!(r["cpus_allowed"], "1");
     assert_fails(
         &affinity(json!({"initial": "4000"})),
-        125,
+        1,
         &["execCPUAffinity.initial", "Invalid argument"],
     );
     assert_fails(
         &affinity(json!({"final": "3-1"})),
-        125,
+        1,
         &["exec.execCPUAffinity.final", "bad range 3-1"],
     );
 
@@ -289,7 +281,7 @@ fn exec_joins_the_running_container() {
     std::fs::write(&pj, "{\"args\": [\"/bin/true\"],\n \"cwd\": 5}").unwrap();
     assert_fails(
         &corral(&env, &["exec", "-p", &pj.to_string_lossy(), &env.id]),
-        125,
+        1,
         &["process.json:2:", "invalid type"],
     );
 
@@ -321,7 +313,7 @@ fn exec_joins_the_running_container() {
     reap(pid);
     assert_fails(
         &corral(&env, &["exec", &env.id, "/bin/true"]),
-        125,
+        1,
         &["does not exist"],
     );
 }
@@ -354,7 +346,7 @@ fn exec_into_a_stopped_container_is_refused() {
     ok(&env, &["run", "--keep", "-b", &bundle, &env.id]);
     assert_fails(
         &corral(&env, &["exec", &env.id, "/bin/true"]),
-        125,
+        1,
         &["is stopped, not running"],
     );
     ok(&env, &["delete", &env.id]);
@@ -402,7 +394,7 @@ fn console_socket_gets_the_pty_master() {
     // Without a console socket a detached terminal container is refused.
     assert_fails(
         &corral(&env, &["create", "-b", &bundle, &env.id]),
-        125,
+        1,
         &["--console-socket"],
     );
 
@@ -485,10 +477,10 @@ fn bad_console_socket_leaves_nothing() {
                 &env.id,
             ],
         ),
-        125,
+        1,
         &["console socket", "/nonexistent/sock", "No such file"],
     );
-    assert_fails(&corral(&env, &["state", &env.id]), 125, &["does not exist"]);
+    assert_fails(&corral(&env, &["state", &env.id]), 1, &["does not exist"]);
 }
 
 #[test]

@@ -475,7 +475,7 @@ fn a_range_the_user_does_not_own_is_refused_by_the_helper() {
         ]);
         let out = user.run(&env, &spec);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(125), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(1), "stderr: {err}");
         assert!(out.stdout.is_empty(), "{}", common::stdout(&out));
         let lines = errors(&out);
         assert_eq!(lines.len(), 1, "want one error line, got {lines:#?}");

@@ -73,9 +73,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// The exit code the CLI uses for this error (podman's convention): 127 when the
-    /// container's executable was not found, 126 when it could not be executed, 125 for every
-    /// other failure of the runtime itself.
+    /// The shell's convention for this error, for faces that want one (the CLI exits 1, as
+    /// runc): 127 when the container's executable was not found, 126 when it could not be
+    /// executed, 125 for every other failure of the runtime itself.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Child { source, .. } if source.step == ns::Step::Exec => {
