@@ -154,6 +154,8 @@ impl Container {
         prepare::refuse_unsupported(spec)?;
         crate::hooks::check(spec)?;
         let state_dir = StateDir::create(&opts.root, id)?;
+        crate::fault::point("create:after-state-dir");
+        crate::fault::point("create:after-state");
 
         // Root filesystem: the bundle's root, or an overlay of the given layers.
         let mut overlay = None;
@@ -170,6 +172,7 @@ impl Container {
                 source: e,
             })?;
             overlay = Some(m);
+            crate::fault::point("create:after-overlay");
             target
         };
 
@@ -232,6 +235,7 @@ impl Container {
                 }
             }
             cg.create(&res)?;
+            crate::fault::point("create:after-cgroup");
             Ok(Some(cg))
         })();
         let cg = match made {
@@ -361,6 +365,7 @@ impl Container {
         plan.hook_pause = !early.is_empty() || !netdevs.is_empty();
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
+        crate::fault::point("create:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cgr) = cg.0.as_ref() {
                 cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
@@ -407,6 +412,7 @@ impl Container {
             },
             e => ns_err(e),
         })?;
+        crate::fault::point("create:after-ready");
         let console = match sp.take_console() {
             Some(m) => {
                 let size = spec.process().as_ref().and_then(|p| p.console_size());
@@ -448,7 +454,9 @@ impl Container {
                 .unwrap_or(0),
             no_new_keyring: opts.no_new_keyring,
         };
+        crate::fault::point("create:before-state");
         state_dir.write(&st)?;
+        crate::fault::point("create:after-state-created");
         if let (Some(fd), Some(sc)) = (sp.take_seccomp_listener(), linux.seccomp()) {
             crate::filter::send_listener(sc, &st, fd)?;
         }
@@ -548,6 +556,7 @@ impl Container {
                     })?;
             }
         }
+        crate::fault::point("start:before-gate");
         // Non-blocking open: never wait for a writer that died. Then wait until the process
         // writes its byte, or dies.
         let f = std::fs::OpenOptions::new()
@@ -590,6 +599,7 @@ impl Container {
             }
         }
         let _ = std::fs::remove_file(&fifo);
+        crate::fault::point("start:after-gate");
         if let Some(sp) = self.spawning.take() {
             // Exec succeeded, or the child says why it failed (before or after the gate).
             let spawned = sp.wait_exec().map_err(|e| ns_error(&self.id, e))?;
@@ -605,6 +615,7 @@ impl Container {
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
         }
+        crate::fault::point("start:after-state");
         if let Ok(b) = Bundle::load(&self.bundle) {
             let hooks = crate::hooks::of(&b.spec, "poststart");
             if !hooks.is_empty() {
@@ -919,12 +930,14 @@ impl Container {
             plan.seccomp = Some(crate::filter::to_plan(&prog));
         }
         let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
+        crate::fault::point("exec:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cg) = &self.cgroup {
                 cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
             }
         }
         sp.go().map_err(|e| ns_error(&self.id, e))?;
+        crate::fault::point("exec:after-go");
         let mut console = sp.take_console();
         if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
             send_console(&self.id, sock, m)?;
@@ -1072,9 +1085,11 @@ impl Container {
                 self.exit = Some(ExitStatus::Unknown);
             }
         }
+        crate::fault::point("delete:after-kill");
         if let Some(cg) = self.cgroup.take() {
             note(kill_and_remove(&self.id, &cg));
         }
+        crate::fault::point("delete:after-cgroup");
         if let Some(m) = self.overlay.take() {
             note(m.unmount().map_err(|e| Error::Rootfs {
                 id: self.id.clone(),
@@ -1093,6 +1108,7 @@ impl Container {
             }
         }
         if let Some(d) = self.state_dir.take() {
+            crate::fault::point("delete:before-state-dir");
             note(d.remove());
             // poststop hooks: after the container is gone; a failure only warns.
             if let Ok(b) = Bundle::load(&self.bundle) {

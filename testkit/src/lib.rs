@@ -314,7 +314,9 @@ impl Drop for TestRootfs {
 ///   hierarchy, v1 or v2, up to depth 5 from `/sys/fs/cgroup`);
 /// * processes (other than this one) whose `/proc/<pid>/cmdline` or
 ///   `/proc/<pid>/cgroup` contains `id`;
-/// * `<state_root>/<id>` if `state_root` is given.
+/// * if `state_root` is given, `<state_root>/<id>`, and processes holding an
+///   fd on it or on anything under it (a container process still waiting at
+///   its start gate holds its state dir open, whatever its cgroup).
 ///
 /// To tolerate asynchronous teardown (e.g. the kernel removing a killed
 /// process) the check is retried for up to 2 seconds before panicking.
@@ -344,6 +346,7 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
     }
     walk_cgroups(Path::new("/sys/fs/cgroup"), id, 0, &mut leaks);
     let me = std::process::id().to_string();
+    let state_dir = state_root.map(|r| r.join(id));
     if let Ok(rd) = fs::read_dir("/proc") {
         for e in rd.flatten() {
             let name = e.file_name();
@@ -368,6 +371,8 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
                     _ => "cgroup",
                 };
                 leaks.push(format!("process {pid} ({why}): {}", cmd.join(" ")));
+            } else if let Some(fd) = state_dir.as_deref().and_then(|d| fd_under(pid, d)) {
+                leaks.push(format!("process {pid} (fd on {})", fd.display()));
             }
         }
     }
@@ -378,6 +383,15 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
         }
     }
     leaks
+}
+
+/// The first fd of process `pid` that refers to `dir` or to something under it.
+fn fd_under(pid: &str, dir: &Path) -> Option<PathBuf> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .find(|t| t.starts_with(dir))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
