@@ -8,7 +8,7 @@ use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
 use nix::errno::Errno;
 use unionfs::{Overlay, OverlayMount};
 
-use crate::config::{Bundle, OCI_VERSION};
+use crate::config::Bundle;
 use crate::prepare::{self, CgroupView, Inputs};
 use crate::state::{self, State, StateDir, Status};
 use crate::{resources, Error, Result};
@@ -109,6 +109,10 @@ pub struct Container {
     warnings: Vec<String>,
     /// Tear down on drop (false for detached or loaded containers).
     owned: bool,
+    /// Loaded in state `creating` (or with no readable state) after its creator died: it
+    /// counts as stopped, and `delete` kills whatever of it is left, even a process waiting
+    /// at its start gate that nobody will start.
+    half_made: bool,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -155,6 +159,25 @@ impl Container {
         crate::hooks::check(spec)?;
         let state_dir = StateDir::create(&opts.root, id)?;
         crate::fault::point("create:after-state-dir");
+        // What is about to be made is recorded before it is made (status `creating`, with
+        // this process as its creator), so that a `delete --force` after this process died
+        // at any point finds and removes all of it.
+        // SAFETY: plain getter.
+        let me = unsafe { libc::getpid() };
+        let mut rec = State {
+            status: Status::Creating,
+            bundle: b.dir.clone(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            no_new_keyring: opts.no_new_keyring,
+            creator_pid: me,
+            creator_start_time: state::pid_start_time(me),
+            ..State::unrecorded(id)
+        };
+        state_dir.write(&rec)?;
         crate::fault::point("create:after-state");
 
         // Root filesystem: the bundle's root, or an overlay of the given layers.
@@ -164,6 +187,8 @@ impl Container {
         } else {
             let dir = state_dir.path();
             let target = dir.join("rootfs");
+            rec.rootfs_mount = Some(target.clone());
+            state_dir.write(&rec)?;
             std::fs::create_dir(&target)
                 .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
             let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
@@ -204,7 +229,7 @@ impl Container {
         let mut res = resources::from_spec(spec, device_rules)?;
         // SAFETY: plain getter.
         let rootless = unsafe { libc::geteuid() } != 0;
-        let made = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
+        let planned = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
             let mut cg = Cgroup::new(&hier, &path)?;
             if rootless {
                 // Only the hierarchies delegated to this user; device rules need
@@ -234,28 +259,47 @@ impl Container {
                     );
                 }
             }
-            cg.create(&res)?;
-            crate::fault::point("create:after-cgroup");
             Ok(Some(cg))
         })();
-        let cg = match made {
-            Ok(cg) => CgroupGuard(cg),
-            Err(cgroup::Error::AlreadyExists { .. }) => {
-                return Err(Error::AlreadyExists(id.to_string()))
-            }
-            // Not root and the hierarchy is not delegated to us: run without cgroups.
-            Err(e)
-                if rootless
+        let unmade = |e: cgroup::Error| -> Result<CgroupGuard> {
+            match e {
+                cgroup::Error::AlreadyExists { .. } => Err(Error::AlreadyExists(id.to_string())),
+                // Not root and the hierarchy is not delegated to us: run without cgroups.
+                e if rootless
                     && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
-            {
-                tracing::warn!(
-                    container = id,
-                    "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
-                );
-                CgroupGuard(None)
+                {
+                    tracing::warn!(
+                        container = id,
+                        "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
+                    );
+                    Ok(CgroupGuard(None))
+                }
+                e => Err(cgroup_err(id, e)),
             }
-            Err(e) => return Err(cgroup_err(id, e)),
         };
+        let cg = match planned {
+            Ok(Some(mut cg)) => {
+                // Recorded first: the leaves, and every directory on the way to them that
+                // is not there yet (only those are this create's to remove).
+                rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
+                rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
+                state_dir.write(&rec)?;
+                match cg.create(&res) {
+                    Ok(()) => {
+                        crate::fault::point("create:after-cgroup");
+                        CgroupGuard(Some(cg))
+                    }
+                    Err(e) => unmade(e)?,
+                }
+            }
+            Ok(None) => CgroupGuard(None),
+            Err(e) => unmade(e)?,
+        };
+        if cg.0.is_none() && !rec.cgroup_leaves.is_empty() {
+            rec.cgroup_leaves.clear();
+            rec.cgroup_dirs.clear();
+            state_dir.write(&rec)?;
+        }
         let mut warnings = Vec::new();
         let mut views: Vec<CgroupView> = Vec::new();
         let mut cgroup_fd = None;
@@ -365,26 +409,21 @@ impl Container {
         plan.hook_pause = !early.is_empty() || !netdevs.is_empty();
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
+        // The process is recorded as soon as it exists (it waits for GO; once at its start
+        // gate it no longer dies with this process), with the cgroup dirs actually made.
+        rec.pid = sp.pid();
+        rec.pid_start_time = state::pid_start_time(rec.pid);
+        if let Some(c) = cg.0.as_ref() {
+            rec.cgroup_dirs = c.created_dirs().to_vec();
+        }
+        state_dir.write(&rec)?;
         crate::fault::point("create:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cgr) = cg.0.as_ref() {
                 cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
             }
         }
-        let hook_state = State {
-            oci_version: OCI_VERSION.into(),
-            id: id.to_string(),
-            status: Status::Creating,
-            pid: 0,
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            pid_start_time: 0,
-            cgroup_dirs: Vec::new(),
-            rootfs_mount: None,
-            cgroup_leaves: Vec::new(),
-            created: 0,
-            no_new_keyring: false,
-        };
+        let hook_state = rec.clone();
         sp.go_with(&mut |pid| {
             for (host, name, idx) in &netdevs {
                 crate::netdev::move_into(pid, *idx, host, name)?;
@@ -412,6 +451,12 @@ impl Container {
             },
             e => ns_err(e),
         })?;
+        if sp.pid() != rec.pid {
+            // The second fork (slow path): the container's process is the intermediate's child.
+            rec.pid = sp.pid();
+            rec.pid_start_time = state::pid_start_time(rec.pid);
+            state_dir.write(&rec)?;
+        }
         crate::fault::point("create:after-ready");
         let console = match sp.take_console() {
             Some(m) => {
@@ -430,29 +475,10 @@ impl Container {
             None => None,
         };
         let st = State {
-            oci_version: OCI_VERSION.into(),
-            id: id.to_string(),
             status: Status::Created,
-            pid: sp.pid(),
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            pid_start_time: state::pid_start_time(sp.pid()),
-            cgroup_dirs: cg
-                .0
-                .as_ref()
-                .map(|c| c.created_dirs().to_vec())
-                .unwrap_or_default(),
-            rootfs_mount: overlay.as_ref().map(|m| m.target().to_path_buf()),
-            cgroup_leaves: cg
-                .0
-                .as_ref()
-                .map(|c| c.dirs().into_iter().map(|d| d.dir).collect())
-                .unwrap_or_default(),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            no_new_keyring: opts.no_new_keyring,
+            creator_pid: 0,
+            creator_start_time: 0,
+            ..rec
         };
         crate::fault::point("create:before-state");
         state_dir.write(&st)?;
@@ -475,13 +501,71 @@ impl Container {
             state: st,
             warnings,
             owned: true,
+            half_made: false,
         })
     }
 
     /// Loads a container from its state under `root` (made by any process). The state dir
     /// stays locked while the value lives.
+    ///
+    /// A container whose state says `creating` (or whose state dir holds no state yet) once
+    /// the lock is ours lost its creator, which held the lock until the state said `created`:
+    /// it is loaded as half-made, and counts as stopped.
     pub fn load(root: &Path, id: &str) -> Result<Container> {
-        let (dir, st) = StateDir::open(root, id)?;
+        let (dir, st) = StateDir::open_raw(root, id)?;
+        Container::from_record(dir, st, false)
+    }
+
+    /// `delete --force`: removes whatever is left of the container, however little of it was
+    /// made or recorded (a state dir without a readable state is removed too). An id with no
+    /// state dir is not an error.
+    pub fn force_delete(root: &Path, id: &str) -> Result<()> {
+        let (dir, st) = match StateDir::open_raw(root, id) {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        Container::from_record(dir, st, true)?.delete_checked(true)
+    }
+
+    /// The live state for a listing: as [`Container::load`] shows it, but without waiting
+    /// for a container being created (shown `creating` while its creator runs).
+    pub fn listed_state(root: &Path, id: &str) -> Result<State> {
+        if let Some((dir, st)) = StateDir::try_open_raw(root, id)? {
+            return Ok(Container::from_record(dir, st, false)?.oci_state());
+        }
+        // Locked: by its creator at work, or by another command.
+        let mut st = state::peek(root, id)?;
+        if st.status != Status::Creating {
+            return Ok(Container::load(root, id)?.oci_state());
+        }
+        if !st.creator_alive() {
+            st.status = Status::Stopped;
+            st.pid = 0;
+        }
+        Ok(st)
+    }
+
+    /// A container from what its state dir holds. `lenient` (for `delete --force`): an
+    /// unreadable state, or cgroup dirs that cannot be reopened, leave a half-made container
+    /// to remove rather than an error.
+    fn from_record(dir: StateDir, st: Result<State>, lenient: bool) -> Result<Container> {
+        let id = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = id.as_str();
+        let st = match st {
+            Ok(st) => st,
+            Err(Error::NotFound(_)) => State::unrecorded(id),
+            Err(e) if lenient => {
+                tracing::warn!(container = id, "{e}; removing what is left");
+                State::unrecorded(id)
+            }
+            Err(e) => return Err(e),
+        };
+        let half_made = st.status == Status::Creating;
         // The pidfd, only if the pid still is the process we started (not a recycled pid).
         let mut pidfd = None;
         if st.pid > 0 && state::pid_start_time(st.pid) == st.pid_start_time {
@@ -499,13 +583,22 @@ impl Container {
         let cgroup = if st.cgroup_leaves.is_empty() {
             None
         } else {
-            let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
-            let mut cg =
-                Cgroup::from_dirs(&hier, &st.cgroup_leaves).map_err(|e| cgroup_err(id, e))?;
-            cg.set_created_dirs(st.cgroup_dirs.clone());
-            Some(cg)
+            let reopened = Hierarchy::detect()
+                .and_then(|hier| Cgroup::from_dirs(&hier, &st.cgroup_leaves))
+                .map_err(|e| cgroup_err(id, e));
+            match reopened {
+                Ok(mut cg) => {
+                    cg.set_created_dirs(st.cgroup_dirs.clone());
+                    Some(cg)
+                }
+                Err(e) if lenient => {
+                    tracing::warn!(container = id, "{e}; its cgroups are left");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let exit = if pidfd.is_none() {
+        let exit = if pidfd.is_none() || half_made {
             Some(ExitStatus::Unknown)
         } else {
             None
@@ -525,6 +618,7 @@ impl Container {
             state: st,
             warnings: Vec::new(),
             owned: false,
+            half_made,
         })
     }
 
@@ -1055,7 +1149,20 @@ impl Container {
             }
         };
         drop(self.spawning.take());
-        if self.exit.is_none() {
+        if self.half_made {
+            // Its creator died: its process may still wait at its start gate (it no longer
+            // dies with its creator there). Kill it by its recorded pid (the pidfd was opened
+            // only if the start time matched), and any process that holds the state dir open
+            // as its gate (one whose pid was not recorded yet, after a second fork).
+            if let Some(fd) = &self.pidfd {
+                kill_and_wait(&self.id, self.pid, fd, &mut note);
+            }
+            if let Some(d) = &self.state_dir {
+                for (pid, fd) in gate_holders(d.path()) {
+                    kill_and_wait(&self.id, pid, &fd, &mut note);
+                }
+            }
+        } else if self.exit.is_none() {
             if self.status() == Status::Paused {
                 if let Some(cg) = &self.cgroup {
                     let _ = cg.thaw();
@@ -1065,23 +1172,7 @@ impl Container {
             if self.own_child {
                 note(self.wait().map(|_| ()));
             } else if let Some(fd) = &self.pidfd {
-                // Not our child: it is gone when its pidfd is readable. Its exit can hang on
-                // processes of its pid namespace that their parent has not reaped; do not
-                // wait forever for that.
-                let mut p = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: polling one owned fd.
-                let n = unsafe { libc::poll(&mut p, 1, 10_000) };
-                if n == 0 {
-                    note(Err(Error::Sys {
-                        id: self.id.clone(),
-                        what: format!("init process {} did not exit within 10 s of SIGKILL (unreaped processes in its pid namespace?)", self.pid),
-                        errno: Errno::ETIMEDOUT,
-                    }));
-                }
+                wait_gone(&self.id, self.pid, fd, &mut note);
                 self.exit = Some(ExitStatus::Unknown);
             }
         }
@@ -1095,7 +1186,13 @@ impl Container {
                 id: self.id.clone(),
                 source: e,
             }));
-        } else if let Some(p) = self.state.rootfs_mount.take() {
+        } else if let Some(p) = self.state.rootfs_mount.take().or_else(|| {
+            // Nothing recorded: a root mounted there all the same goes first.
+            self.state_dir
+                .as_ref()
+                .filter(|_| self.half_made)
+                .map(|d| d.path().join("rootfs"))
+        }) {
             // Mounted by the process that created the container.
             if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
                 if e != Errno::EINVAL && e != Errno::ENOENT {
@@ -1110,8 +1207,10 @@ impl Container {
         if let Some(d) = self.state_dir.take() {
             crate::fault::point("delete:before-state-dir");
             note(d.remove());
-            // poststop hooks: after the container is gone; a failure only warns.
-            if let Ok(b) = Bundle::load(&self.bundle) {
+            // poststop hooks: after the container is gone; a failure only warns. (A state
+            // that never recorded its bundle runs none: never a config.json of the cwd.)
+            let bundle = Some(&self.bundle).filter(|b| !b.as_os_str().is_empty());
+            if let Some(Ok(b)) = bundle.map(|b| Bundle::load(b)) {
                 let hooks = crate::hooks::of(&b.spec, "poststop");
                 if !hooks.is_empty() {
                     let json = crate::hooks::state_json(&self.state, "stopped");
@@ -1137,6 +1236,105 @@ impl Drop for Container {
             tracing::warn!(container = %self.id, "cleanup: {e}");
         }
     }
+}
+
+/// Kills a process that is not our child through its pidfd and waits until it is gone.
+fn kill_and_wait(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)) {
+    // SAFETY: plain syscall on an owned pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    wait_gone(id, pid, fd, note);
+}
+
+/// Waits until the pidfd of a process that is not our child is readable (it exited). Its exit
+/// can hang on processes of its pid namespace that their parent has not reaped; do not wait
+/// forever for that.
+fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one owned fd.
+    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+    if n == 0 {
+        note(Err(Error::Sys {
+            id: id.to_string(),
+            what: format!("process {pid} did not exit within 10 s of SIGKILL (unreaped processes in its pid namespace?)"),
+            errno: Errno::ETIMEDOUT,
+        }));
+    }
+}
+
+/// Processes (pid and pidfd) holding an `O_PATH` fd on `dir`: a container's process waiting
+/// at its start gate holds one on its state dir (whatever its cgroup, and also when its pid
+/// was never recorded). Other commands waiting for the dir's lock hold it open too, but not
+/// `O_PATH`.
+fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
+    // SAFETY: plain getter.
+    let me = unsafe { libc::getpid() };
+    let holds = |pid: i32| -> bool {
+        let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t == dir)
+                && std::fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    e.file_name().to_string_lossy()
+                ))
+                .ok()
+                .and_then(|info| {
+                    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                    u32::from_str_radix(flags.trim(), 8).ok()
+                })
+                .is_some_and(|f| f & libc::O_PATH as u32 != 0)
+        })
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && holds(pid))
+        .filter_map(|pid| {
+            // SAFETY: plain syscall.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: fresh fd owned here.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            // Still the same process (a recycled pid would not hold the fd).
+            holds(pid).then_some((pid, fd))
+        })
+        .collect()
+}
+
+/// The directories that making `leaves` (`mkdir -p`) would create: each leaf and its
+/// ancestors that are not there yet, shallowest first.
+fn to_be_made(leaves: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for leaf in leaves {
+        let mut missing = Vec::new();
+        let mut d = leaf.as_path();
+        while !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err() {
+            missing.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+        out.extend(missing.into_iter().rev());
+    }
+    out
 }
 
 /// Kills every process left in the cgroup (a container without its own pid namespace can

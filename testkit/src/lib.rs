@@ -313,7 +313,9 @@ impl Drop for TestRootfs {
 /// * directories whose name contains `id` under `/sys/fs/cgroup` (any
 ///   hierarchy, v1 or v2, up to depth 5 from `/sys/fs/cgroup`);
 /// * processes (other than this one) whose `/proc/<pid>/cmdline` or
-///   `/proc/<pid>/cgroup` contains `id`;
+///   `/proc/<pid>/cgroup` contains `id`, except zombies that another process
+///   than this one must reap (a killed container process reparented to pid 1,
+///   which reaps when it will: dead, it holds nothing but its pid);
 /// * if `state_root` is given, `<state_root>/<id>`, and processes holding an
 ///   fd on it or on anything under it (a container process still waiting at
 ///   its start gate holds its state dir open, whatever its cgroup).
@@ -351,7 +353,7 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
         for e in rd.flatten() {
             let name = e.file_name();
             let Some(pid) = name.to_str() else { continue };
-            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me || foreign_zombie(pid, &me) {
                 continue;
             }
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -383,6 +385,19 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
         }
     }
     leaks
+}
+
+/// Whether `pid` is a zombie whose parent is not `me`.
+fn foreign_zombie(pid: &str, me: &str) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut f = rest.split_whitespace();
+    matches!((f.next(), f.next()), (Some("Z"), Some(ppid)) if ppid != me)
 }
 
 /// The first fd of process `pid` that refers to `dir` or to something under it.
