@@ -1278,14 +1278,19 @@ fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)
 /// was never recorded). Other commands waiting for the dir's lock hold it open too, but not
 /// `O_PATH`.
 fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
+    use std::os::unix::fs::MetadataExt;
     // SAFETY: plain getter.
     let me = unsafe { libc::getpid() };
+    // The same directory: compared by device and inode, whatever path reached it.
+    let Ok(want) = std::fs::metadata(dir).map(|m| (m.dev(), m.ino())) else {
+        return Vec::new();
+    };
     let holds = |pid: i32| -> bool {
         let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             return false;
         };
         rd.flatten().any(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|t| t == dir)
+            std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == want)
                 && std::fs::read_to_string(format!(
                     "/proc/{pid}/fdinfo/{}",
                     e.file_name().to_string_lossy()

@@ -30,8 +30,12 @@ pub const POINTS: &[&str] = &[
 /// The environment variable naming the point to die at.
 pub const ENV: &str = "CORRAL_FAULT";
 
+const ENABLED: bool = cfg!(any(debug_assertions, feature = "fault-injection"));
+
 /// Whether this build honours [`ENV`].
-pub const ENABLED: bool = cfg!(any(debug_assertions, feature = "fault-injection"));
+pub fn enabled() -> bool {
+    ENABLED
+}
 
 /// Dies by SIGKILL if [`ENV`] names `name` (and this build honours it).
 #[inline]
