@@ -157,52 +157,8 @@ impl Container {
         // Refuse what is not honoured before anything is made.
         prepare::refuse_unsupported(spec)?;
         crate::hooks::check(spec)?;
-        let state_dir = StateDir::create(&opts.root, id)?;
-        crate::fault::point("create:after-state-dir");
-        // What is about to be made is recorded before it is made (status `creating`, with
-        // this process as its creator), so that a `delete --force` after this process died
-        // at any point finds and removes all of it.
-        // SAFETY: plain getter.
-        let me = unsafe { libc::getpid() };
-        let mut rec = State {
-            status: Status::Creating,
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            no_new_keyring: opts.no_new_keyring,
-            creator_pid: me,
-            creator_start_time: state::pid_start_time(me),
-            ..State::unrecorded(id)
-        };
-        state_dir.write(&rec)?;
-        crate::fault::point("create:after-state");
-
-        // Root filesystem: the bundle's root, or an overlay of the given layers.
-        let mut overlay = None;
-        let rootfs = if opts.layers.is_empty() {
-            b.rootfs()?
-        } else {
-            let dir = state_dir.path();
-            let target = dir.join("rootfs");
-            rec.rootfs_mount = Some(target.clone());
-            state_dir.write(&rec)?;
-            std::fs::create_dir(&target)
-                .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
-            let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
-            let m = ov.mount(&target).map_err(|e| Error::Rootfs {
-                id: id.to_string(),
-                source: e,
-            })?;
-            overlay = Some(m);
-            crate::fault::point("create:after-overlay");
-            target
-        };
-
-        // Cgroups: made and limited before the clone, so the limits hold from the first
-        // instruction.
+        // Cgroups: planned now (nothing is made yet), made and limited before the clone, so
+        // the limits hold from the first instruction.
         let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
         let linux = spec.linux().clone().unwrap_or_default();
         let path = match linux.cgroups_path() {
@@ -261,6 +217,56 @@ impl Container {
             }
             Ok(Some(cg))
         })();
+        let state_dir = StateDir::create(&opts.root, id)?;
+        crate::fault::point("create:after-state-dir");
+        // What is about to be made is recorded before it is made (status `creating`, with
+        // this process as its creator), so that a `delete --force` after this process died
+        // at any point finds and removes all of it.
+        // SAFETY: plain getter.
+        let me = unsafe { libc::getpid() };
+        let mut rec = State {
+            status: Status::Creating,
+            bundle: b.dir.clone(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            no_new_keyring: opts.no_new_keyring,
+            creator_pid: me,
+            creator_start_time: state::pid_start_time(me),
+            // The overlay's mount point, if any.
+            rootfs_mount: Some(state_dir.path().join("rootfs")).filter(|_| !opts.layers.is_empty()),
+            ..State::unrecorded(id)
+        };
+        if let Ok(Some(cg)) = &planned {
+            // The leaves, and every directory on the way to them that is not there yet (only
+            // those are this create's to remove).
+            rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
+            rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
+        }
+        state_dir.write(&rec)?;
+        crate::fault::point("create:after-state");
+
+        // Root filesystem: the bundle's root, or an overlay of the given layers.
+        let mut overlay = None;
+        let rootfs = if opts.layers.is_empty() {
+            b.rootfs()?
+        } else {
+            let dir = state_dir.path();
+            let target = dir.join("rootfs");
+            std::fs::create_dir(&target)
+                .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
+            let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
+            let m = ov.mount(&target).map_err(|e| Error::Rootfs {
+                id: id.to_string(),
+                source: e,
+            })?;
+            overlay = Some(m);
+            crate::fault::point("create:after-overlay");
+            target
+        };
+
         let unmade = |e: cgroup::Error| -> Result<CgroupGuard> {
             match e {
                 cgroup::Error::AlreadyExists { .. } => Err(Error::AlreadyExists(id.to_string())),
@@ -278,20 +284,13 @@ impl Container {
             }
         };
         let cg = match planned {
-            Ok(Some(mut cg)) => {
-                // Recorded first: the leaves, and every directory on the way to them that
-                // is not there yet (only those are this create's to remove).
-                rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
-                rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
-                state_dir.write(&rec)?;
-                match cg.create(&res) {
-                    Ok(()) => {
-                        crate::fault::point("create:after-cgroup");
-                        CgroupGuard(Some(cg))
-                    }
-                    Err(e) => unmade(e)?,
+            Ok(Some(mut cg)) => match cg.create(&res) {
+                Ok(()) => {
+                    crate::fault::point("create:after-cgroup");
+                    CgroupGuard(Some(cg))
                 }
-            }
+                Err(e) => unmade(e)?,
+            },
             Ok(None) => CgroupGuard(None),
             Err(e) => unmade(e)?,
         };
