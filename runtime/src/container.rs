@@ -1570,3 +1570,25 @@ fn keyring(
         label,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_be_made_lists_only_what_is_missing_shallowest_first() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("a")).unwrap();
+        let leaves = [t.path().join("a/b/c"), t.path().join("x")];
+        assert_eq!(
+            to_be_made(&leaves),
+            [
+                t.path().join("a/b"),
+                t.path().join("a/b/c"),
+                t.path().join("x")
+            ]
+        );
+        // A leaf that exists is someone else's: nothing of it is ours to remove.
+        assert!(to_be_made(&[t.path().join("a")]).is_empty());
+    }
+}

@@ -435,6 +435,32 @@ mod tests {
     }
 
     #[test]
+    fn creator_is_recorded_only_while_creating() {
+        let me = std::process::id() as i32;
+        let creating = State {
+            creator_pid: me,
+            creator_start_time: pid_start_time(me),
+            ..State::unrecorded("x")
+        };
+        assert!(creating.creator_alive());
+        let text = serde_json::to_string(&creating).unwrap();
+        assert!(text.contains("\"status\":\"creating\"") && text.contains("creator_pid"));
+        let back: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.creator_start_time, creating.creator_start_time);
+        let created = State {
+            status: Status::Created,
+            creator_pid: 0,
+            creator_start_time: 0,
+            ..creating
+        };
+        assert!(!created.creator_alive());
+        assert!(!serde_json::to_string(&created).unwrap().contains("creator"));
+        // A state written before these fields existed still loads.
+        let old = r#"{"ociVersion":"1.2.0","id":"x","status":"created","pid":1,"bundle":"/b"}"#;
+        assert_eq!(serde_json::from_str::<State>(old).unwrap().creator_pid, 0);
+    }
+
+    #[test]
     fn start_time_of_self() {
         assert!(pid_start_time(std::process::id() as i32) > 0);
     }
