@@ -80,10 +80,12 @@ pub fn dispatch(cli: &Cli) -> R {
             Ok(0)
         }
         Cmd::Delete { id, force } => {
-            match Container::load(root, id) {
-                Ok(c) => c.delete_checked(*force)?,
-                Err(runtime::Error::NotFound(_)) if *force => {}
-                Err(e) => return Err(e.into()),
+            if *force {
+                // Whatever is left, however little was made; no state dir at all is fine
+                // (as runc), but only after looking.
+                Container::force_delete(root, id)?;
+            } else {
+                Container::load(root, id)?.delete_checked(false)?;
             }
             Ok(0)
         }
@@ -631,9 +633,10 @@ fn block_signals() -> std::io::Result<OwnedFd> {
 fn list(root: &Path, format: &str, quiet: bool) -> R {
     let mut states = Vec::new();
     for id in runtime::state::list_ids(root)? {
-        // A container deleted meanwhile is simply not listed.
-        if let Ok(c) = Container::load(root, &id) {
-            states.push(c.oci_state());
+        // A container deleted meanwhile is simply not listed; one being created is listed
+        // without waiting for its creator.
+        if let Ok(s) = Container::listed_state(root, &id) {
+            states.push(s);
         }
     }
     if quiet {

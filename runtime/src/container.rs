@@ -8,7 +8,7 @@ use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
 use nix::errno::Errno;
 use unionfs::{Overlay, OverlayMount};
 
-use crate::config::{Bundle, OCI_VERSION};
+use crate::config::Bundle;
 use crate::prepare::{self, CgroupView, Inputs};
 use crate::state::{self, State, StateDir, Status};
 use crate::{resources, Error, Result};
@@ -117,6 +117,10 @@ pub struct Container {
     warnings: Vec<String>,
     /// Tear down on drop (false for detached or loaded containers).
     owned: bool,
+    /// Loaded in state `creating` (or with no readable state) after its creator died: it
+    /// counts as stopped, and `delete` kills whatever of it is left, even a process waiting
+    /// at its start gate that nobody will start.
+    half_made: bool,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -161,29 +165,8 @@ impl Container {
         // Refuse what is not honoured before anything is made.
         prepare::refuse_unsupported(spec)?;
         crate::hooks::check(spec)?;
-        let state_dir = StateDir::create(&opts.root, id)?;
-        state_dir.write_config(spec)?;
-
-        // Root filesystem: the bundle's root, or an overlay of the given layers.
-        let mut overlay = None;
-        let rootfs = if opts.layers.is_empty() {
-            b.rootfs()?
-        } else {
-            let dir = state_dir.path();
-            let target = dir.join("rootfs");
-            std::fs::create_dir(&target)
-                .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
-            let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
-            let m = ov.mount(&target).map_err(|e| Error::Rootfs {
-                id: id.to_string(),
-                source: e,
-            })?;
-            overlay = Some(m);
-            target
-        };
-
-        // Cgroups: made and limited before the clone, so the limits hold from the first
-        // instruction.
+        // Cgroups: planned now (nothing is made yet), made and limited before the clone, so
+        // the limits hold from the first instruction.
         let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
         let linux = spec.linux().clone().unwrap_or_default();
         let path = match linux.cgroups_path() {
@@ -210,7 +193,7 @@ impl Container {
         let mut res = resources::from_spec(spec, device_rules)?;
         // SAFETY: plain getter.
         let rootless = unsafe { libc::geteuid() } != 0;
-        let made = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
+        let planned = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
             let mut cg = Cgroup::new(&hier, &path)?;
             if rootless {
                 // Only the hierarchies delegated to this user; device rules need
@@ -240,27 +223,91 @@ impl Container {
                     );
                 }
             }
-            cg.create(&res)?;
             Ok(Some(cg))
         })();
-        let cg = match made {
-            Ok(cg) => CgroupGuard(cg),
-            Err(cgroup::Error::AlreadyExists { .. }) => {
-                return Err(Error::AlreadyExists(id.to_string()))
-            }
-            // Not root and the hierarchy is not delegated to us: run without cgroups.
-            Err(e)
-                if rootless
-                    && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
-            {
-                tracing::warn!(
-                    container = id,
-                    "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
-                );
-                CgroupGuard(None)
-            }
-            Err(e) => return Err(cgroup_err(id, e)),
+        let state_dir = StateDir::create(&opts.root, id)?;
+        state_dir.write_config(spec)?;
+        crate::fault::point("create:after-state-dir");
+        // What is about to be made is recorded before it is made (status `creating`, with
+        // this process as its creator), so that a `delete --force` after this process died
+        // at any point finds and removes all of it.
+        // SAFETY: plain getter.
+        let me = unsafe { libc::getpid() };
+        let mut rec = State {
+            status: Status::Creating,
+            bundle: b.dir.clone(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            no_new_keyring: opts.no_new_keyring,
+            creator_pid: me,
+            creator_start_time: state::pid_start_time(me),
+            // The overlay's mount point, if any.
+            rootfs_mount: Some(state_dir.path().join("rootfs")).filter(|_| !opts.layers.is_empty()),
+            ..State::unrecorded(id)
         };
+        if let Ok(Some(cg)) = &planned {
+            // The leaves, and every directory on the way to them that is not there yet (only
+            // those are this create's to remove).
+            rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
+            rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
+        }
+        state_dir.write(&rec)?;
+        crate::fault::point("create:after-state");
+
+        // Root filesystem: the bundle's root, or an overlay of the given layers.
+        let mut overlay = None;
+        let rootfs = if opts.layers.is_empty() {
+            b.rootfs()?
+        } else {
+            let dir = state_dir.path();
+            let target = dir.join("rootfs");
+            std::fs::create_dir(&target)
+                .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
+            let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
+            let m = ov.mount(&target).map_err(|e| Error::Rootfs {
+                id: id.to_string(),
+                source: e,
+            })?;
+            overlay = Some(m);
+            crate::fault::point("create:after-overlay");
+            target
+        };
+
+        let unmade = |e: cgroup::Error| -> Result<CgroupGuard> {
+            match e {
+                cgroup::Error::AlreadyExists { .. } => Err(Error::AlreadyExists(id.to_string())),
+                // Not root and the hierarchy is not delegated to us: run without cgroups.
+                e if rootless
+                    && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
+                {
+                    tracing::warn!(
+                        container = id,
+                        "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
+                    );
+                    Ok(CgroupGuard(None))
+                }
+                e => Err(cgroup_err(id, e)),
+            }
+        };
+        let cg = match planned {
+            Ok(Some(mut cg)) => match cg.create(&res) {
+                Ok(()) => {
+                    crate::fault::point("create:after-cgroup");
+                    CgroupGuard(Some(cg))
+                }
+                Err(e) => unmade(e)?,
+            },
+            Ok(None) => CgroupGuard(None),
+            Err(e) => unmade(e)?,
+        };
+        if cg.0.is_none() && !rec.cgroup_leaves.is_empty() {
+            rec.cgroup_leaves.clear();
+            rec.cgroup_dirs.clear();
+            state_dir.write(&rec)?;
+        }
         let mut warnings = Vec::new();
         let mut views: Vec<CgroupView> = Vec::new();
         let mut cgroup_fd = None;
@@ -380,26 +427,21 @@ impl Container {
             .map(|_| crate::hostmounts::HostMounts::snapshot(&rootfs));
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
+        // The process is recorded as soon as it exists (it waits for GO; once at its start
+        // gate it no longer dies with this process), with the cgroup dirs actually made.
+        rec.pid = sp.pid();
+        rec.pid_start_time = state::pid_start_time(rec.pid);
+        if let Some(c) = cg.0.as_ref() {
+            rec.cgroup_dirs = c.created_dirs().to_vec();
+        }
+        state_dir.write(&rec)?;
+        crate::fault::point("create:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cgr) = cg.0.as_ref() {
                 cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
             }
         }
-        let hook_state = State {
-            oci_version: OCI_VERSION.into(),
-            id: id.to_string(),
-            status: Status::Creating,
-            pid: 0,
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            pid_start_time: 0,
-            cgroup_dirs: Vec::new(),
-            rootfs_mount: None,
-            cgroup_leaves: Vec::new(),
-            created: 0,
-            no_new_keyring: false,
-            host_mounts: Vec::new(),
-        };
+        let hook_state = rec.clone();
         // A notify filter's listener goes to linux.seccomp.listenerPath as soon as the child
         // sends it (state "creating", as runc), so that syscalls the child makes before its
         // gate can be answered; a listener that cannot be reached fails the create at once.
@@ -453,6 +495,13 @@ impl Container {
                 }
                 (None, e) => ns_err(e),
             })?;
+        if sp.pid() != rec.pid {
+            // The second fork (slow path): the container's process is the intermediate's child.
+            rec.pid = sp.pid();
+            rec.pid_start_time = state::pid_start_time(rec.pid);
+            state_dir.write(&rec)?;
+        }
+        crate::fault::point("create:after-ready");
         let console = match sp.take_console() {
             Some(m) => {
                 let size = spec.process().as_ref().and_then(|p| p.console_size());
@@ -470,35 +519,18 @@ impl Container {
             None => None,
         };
         let st = State {
-            oci_version: OCI_VERSION.into(),
-            id: id.to_string(),
             status: Status::Created,
-            pid: sp.pid(),
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            pid_start_time: state::pid_start_time(sp.pid()),
-            cgroup_dirs: cg
-                .0
-                .as_ref()
-                .map(|c| c.created_dirs().to_vec())
-                .unwrap_or_default(),
-            rootfs_mount: overlay.as_ref().map(|m| m.target().to_path_buf()),
-            cgroup_leaves: cg
-                .0
-                .as_ref()
-                .map(|c| c.dirs().into_iter().map(|d| d.dir).collect())
-                .unwrap_or_default(),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            no_new_keyring: opts.no_new_keyring,
+            creator_pid: 0,
+            creator_start_time: 0,
             host_mounts: host_mounts.as_ref().map(|h| h.made()).unwrap_or_default(),
+            ..rec
         };
         // The state its startContainer hooks read; it waits for it before its start gate.
         sp.send_state(crate::hooks::state_json(&st, "created").as_bytes())
             .map_err(ns_err)?;
+        crate::fault::point("create:before-state");
         state_dir.write(&st)?;
+        crate::fault::point("create:after-state-created");
         if let Some(h) = host_mounts {
             h.keep();
         }
@@ -518,13 +550,71 @@ impl Container {
             config: Some(spec.clone()),
             warnings,
             owned: true,
+            half_made: false,
         })
     }
 
     /// Loads a container from its state under `root` (made by any process). The state dir
     /// stays locked while the value lives.
+    ///
+    /// A container whose state says `creating` (or whose state dir holds no state yet) once
+    /// the lock is ours lost its creator, which held the lock until the state said `created`:
+    /// it is loaded as half-made, and counts as stopped.
     pub fn load(root: &Path, id: &str) -> Result<Container> {
-        let (dir, st) = StateDir::open(root, id)?;
+        let (dir, st) = StateDir::open_raw(root, id)?;
+        Container::from_record(dir, st, false)
+    }
+
+    /// `delete --force`: removes whatever is left of the container, however little of it was
+    /// made or recorded (a state dir without a readable state is removed too). An id with no
+    /// state dir is not an error.
+    pub fn force_delete(root: &Path, id: &str) -> Result<()> {
+        let (dir, st) = match StateDir::open_raw(root, id) {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        Container::from_record(dir, st, true)?.delete_checked(true)
+    }
+
+    /// The live state for a listing: as [`Container::load`] shows it, but without waiting
+    /// for a container being created (shown `creating` while its creator runs).
+    pub fn listed_state(root: &Path, id: &str) -> Result<State> {
+        if let Some((dir, st)) = StateDir::try_open_raw(root, id)? {
+            return Ok(Container::from_record(dir, st, false)?.oci_state());
+        }
+        // Locked: by its creator at work, or by another command.
+        let mut st = state::peek(root, id)?;
+        if st.status != Status::Creating {
+            return Ok(Container::load(root, id)?.oci_state());
+        }
+        if !st.creator_alive() {
+            st.status = Status::Stopped;
+            st.pid = 0;
+        }
+        Ok(st)
+    }
+
+    /// A container from what its state dir holds. `lenient` (for `delete --force`): an
+    /// unreadable state, or cgroup dirs that cannot be reopened, leave a half-made container
+    /// to remove rather than an error.
+    fn from_record(dir: StateDir, st: Result<State>, lenient: bool) -> Result<Container> {
+        let id = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = id.as_str();
+        let st = match st {
+            Ok(st) => st,
+            Err(Error::NotFound(_)) => State::unrecorded(id),
+            Err(e) if lenient => {
+                tracing::warn!(container = id, "{e}; removing what is left");
+                State::unrecorded(id)
+            }
+            Err(e) => return Err(e),
+        };
+        let half_made = st.status == Status::Creating;
         // The pidfd, only if the pid still is the process we started (not a recycled pid).
         let mut pidfd = None;
         if st.pid > 0 && state::pid_start_time(st.pid) == st.pid_start_time {
@@ -542,13 +632,22 @@ impl Container {
         let cgroup = if st.cgroup_leaves.is_empty() {
             None
         } else {
-            let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
-            let mut cg =
-                Cgroup::from_dirs(&hier, &st.cgroup_leaves).map_err(|e| cgroup_err(id, e))?;
-            cg.set_created_dirs(st.cgroup_dirs.clone());
-            Some(cg)
+            let reopened = Hierarchy::detect()
+                .and_then(|hier| Cgroup::from_dirs(&hier, &st.cgroup_leaves))
+                .map_err(|e| cgroup_err(id, e));
+            match reopened {
+                Ok(mut cg) => {
+                    cg.set_created_dirs(st.cgroup_dirs.clone());
+                    Some(cg)
+                }
+                Err(e) if lenient => {
+                    tracing::warn!(container = id, "{e}; its cgroups are left");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let exit = if pidfd.is_none() {
+        let exit = if pidfd.is_none() || half_made {
             Some(ExitStatus::Unknown)
         } else {
             None
@@ -570,6 +669,7 @@ impl Container {
             config,
             warnings: Vec::new(),
             owned: false,
+            half_made,
         })
     }
 
@@ -592,6 +692,7 @@ impl Container {
         // The config create accepted; read before the gate opens, so that a config that
         // cannot be read fails the start before anything runs.
         let poststart = crate::hooks::of(self.config()?, "poststart");
+        crate::fault::point("start:before-gate");
         // Non-blocking open: never wait for a writer that died. Then wait until the process
         // writes its byte, or dies.
         let f = std::fs::OpenOptions::new()
@@ -649,6 +750,7 @@ impl Container {
             }
         }
         let _ = std::fs::remove_file(&fifo);
+        crate::fault::point("start:after-gate");
         if let Some(sp) = self.spawning.take() {
             // Exec succeeded, or the child says why it failed (before or after the gate).
             let spawned = sp.wait_exec().map_err(|e| {
@@ -677,6 +779,7 @@ impl Container {
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
         }
+        crate::fault::point("start:after-state");
         if !poststart.is_empty() {
             // runtime-spec 1.3 (and runc): a failing poststart hook fails the start and stops
             // the container.
@@ -1034,6 +1137,7 @@ impl Container {
             plan.seccomp = Some(crate::filter::to_plan(&prog));
         }
         let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
+        crate::fault::point("exec:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cg) = &self.cgroup {
                 cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
@@ -1054,6 +1158,7 @@ impl Container {
         };
         sp.go_with_listener(&mut |_| Ok(()), Some(&mut listener))
             .map_err(|e| listener_err.take().unwrap_or_else(|| ns_error(&self.id, e)))?;
+        crate::fault::point("exec:after-go");
         let mut console = sp.take_console();
         if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
             send_console(&self.id, sock, m)?;
@@ -1176,7 +1281,20 @@ impl Container {
             drop(sp);
             self.exit.get_or_insert(ExitStatus::Signaled(libc::SIGKILL));
         }
-        if self.exit.is_none() {
+        if self.half_made {
+            // Its creator died: its process may still wait at its start gate (it no longer
+            // dies with its creator there). Kill it by its recorded pid (the pidfd was opened
+            // only if the start time matched), and any process that holds the state dir open
+            // as its gate (one whose pid was not recorded yet, after a second fork).
+            if let Some(fd) = &self.pidfd {
+                kill_and_wait(&self.id, self.pid, fd, &mut note);
+            }
+            if let Some(d) = &self.state_dir {
+                for (pid, fd) in gate_holders(d.path()) {
+                    kill_and_wait(&self.id, pid, &fd, &mut note);
+                }
+            }
+        } else if self.exit.is_none() {
             if self.status() == Status::Paused {
                 if let Some(cg) = &self.cgroup {
                     let _ = cg.thaw();
@@ -1186,29 +1304,15 @@ impl Container {
             if self.own_child {
                 note(self.wait().map(|_| ()));
             } else if let Some(fd) = &self.pidfd {
-                // Not our child: it is gone when its pidfd is readable. Its exit can hang on
-                // processes of its pid namespace that their parent has not reaped; do not
-                // wait forever for that.
-                let mut p = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: polling one owned fd.
-                let n = unsafe { libc::poll(&mut p, 1, 10_000) };
-                if n == 0 {
-                    note(Err(Error::Sys {
-                        id: self.id.clone(),
-                        what: format!("init process {} did not exit within 10 s of SIGKILL (unreaped processes in its pid namespace?)", self.pid),
-                        errno: Errno::ETIMEDOUT,
-                    }));
-                }
+                wait_gone(&self.id, self.pid, fd, &mut note);
                 self.exit = Some(ExitStatus::Unknown);
             }
         }
+        crate::fault::point("delete:after-kill");
         if let Some(cg) = self.cgroup.take() {
             note(kill_and_remove(&self.id, &cg));
         }
+        crate::fault::point("delete:after-cgroup");
         // Mounts made in the host's namespace (no mount namespace of its own), before the
         // overlay root they may sit in.
         let host_mounts = std::mem::take(&mut self.state.host_mounts);
@@ -1224,7 +1328,13 @@ impl Container {
                 id: self.id.clone(),
                 source: e,
             }));
-        } else if let Some(p) = self.state.rootfs_mount.take() {
+        } else if let Some(p) = self.state.rootfs_mount.take().or_else(|| {
+            // Nothing recorded: a root mounted there all the same goes first.
+            self.state_dir
+                .as_ref()
+                .filter(|_| self.half_made)
+                .map(|d| d.path().join("rootfs"))
+        }) {
             // Mounted by the process that created the container.
             if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
                 if e != Errno::EINVAL && e != Errno::ENOENT {
@@ -1237,6 +1347,7 @@ impl Container {
             }
         }
         if let Some(d) = self.state_dir.take() {
+            crate::fault::point("delete:before-state-dir");
             note(d.remove());
             // poststop hooks: after the container is gone; a failure only warns.
             if let Some(spec) = &self.config {
@@ -1265,6 +1376,110 @@ impl Drop for Container {
             tracing::warn!(container = %self.id, "cleanup: {e}");
         }
     }
+}
+
+/// Kills a process that is not our child through its pidfd and waits until it is gone.
+fn kill_and_wait(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)) {
+    // SAFETY: plain syscall on an owned pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    wait_gone(id, pid, fd, note);
+}
+
+/// Waits until the pidfd of a process that is not our child is readable (it exited). Its exit
+/// can hang on processes of its pid namespace that their parent has not reaped; do not wait
+/// forever for that.
+fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one owned fd.
+    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+    if n == 0 {
+        note(Err(Error::Sys {
+            id: id.to_string(),
+            what: format!("process {pid} did not exit within 10 s of SIGKILL (unreaped processes in its pid namespace?)"),
+            errno: Errno::ETIMEDOUT,
+        }));
+    }
+}
+
+/// Processes (pid and pidfd) holding an `O_PATH` fd on `dir`: a container's process waiting
+/// at its start gate holds one on its state dir (whatever its cgroup, and also when its pid
+/// was never recorded). Other commands waiting for the dir's lock hold it open too, but not
+/// `O_PATH`.
+fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: plain getter.
+    let me = unsafe { libc::getpid() };
+    // The same directory: compared by device and inode, whatever path reached it.
+    let Ok(want) = std::fs::metadata(dir).map(|m| (m.dev(), m.ino())) else {
+        return Vec::new();
+    };
+    let holds = |pid: i32| -> bool {
+        let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == want)
+                && std::fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    e.file_name().to_string_lossy()
+                ))
+                .ok()
+                .and_then(|info| {
+                    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                    u32::from_str_radix(flags.trim(), 8).ok()
+                })
+                .is_some_and(|f| f & libc::O_PATH as u32 != 0)
+        })
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && holds(pid))
+        .filter_map(|pid| {
+            // SAFETY: plain syscall.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: fresh fd owned here.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            // Still the same process (a recycled pid would not hold the fd).
+            holds(pid).then_some((pid, fd))
+        })
+        .collect()
+}
+
+/// The directories that making `leaves` (`mkdir -p`) would create: each leaf and its
+/// ancestors that are not there yet, shallowest first.
+fn to_be_made(leaves: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for leaf in leaves {
+        let mut missing = Vec::new();
+        let mut d = leaf.as_path();
+        while !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err() {
+            missing.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+        out.extend(missing.into_iter().rev());
+    }
+    out
 }
 
 /// Kills every process left in the cgroup (a container without its own pid namespace can
@@ -1502,4 +1717,26 @@ fn keyring(
         })?,
         label,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_be_made_lists_only_what_is_missing_shallowest_first() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("a")).unwrap();
+        let leaves = [t.path().join("a/b/c"), t.path().join("x")];
+        assert_eq!(
+            to_be_made(&leaves),
+            [
+                t.path().join("a/b"),
+                t.path().join("a/b/c"),
+                t.path().join("x")
+            ]
+        );
+        // A leaf that exists is someone else's: nothing of it is ours to remove.
+        assert!(to_be_made(&[t.path().join("a")]).is_empty());
+    }
 }

@@ -15,6 +15,7 @@
 pub mod config;
 mod container;
 mod error;
+pub mod fault;
 pub mod filter;
 pub mod hooks;
 mod hostmounts;

@@ -107,6 +107,13 @@ pub struct State {
     /// the host's mount namespace, in the order they were made, unmounted by delete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_mounts: Vec<HostMount>,
+    /// The process creating the container (pid and start time), recorded while the status is
+    /// `creating`: a command that finds the state dir locked tells a creator at work from
+    /// one that died by them (one that can take the lock knows the creator is gone).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creator_pid: i32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creator_start_time: u64,
 }
 
 /// A mount in the host's mount namespace: its mount point and its id (as in mountinfo and
@@ -116,6 +123,40 @@ pub struct State {
 pub struct HostMount {
     pub path: PathBuf,
     pub id: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl State {
+    /// What is known of a container whose state dir holds no readable state: its id.
+    pub fn unrecorded(id: &str) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.into(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: PathBuf::new(),
+            annotations: HashMap::new(),
+            pid_start_time: 0,
+            cgroup_dirs: Vec::new(),
+            rootfs_mount: None,
+            cgroup_leaves: Vec::new(),
+            created: 0,
+            no_new_keyring: false,
+            creator_pid: 0,
+            creator_start_time: 0,
+            host_mounts: Vec::new(),
+        }
+    }
+
+    /// Whether the recorded creator is still running (same pid, same start time).
+    pub fn creator_alive(&self) -> bool {
+        self.creator_pid > 0
+            && self.creator_start_time != 0
+            && pid_start_time(self.creator_pid) == self.creator_start_time
+    }
 }
 
 /// Checks a container id: 1 to 255 characters from `[A-Za-z0-9_.-]`, not starting with `.`
@@ -152,6 +193,11 @@ pub struct StateDir {
 }
 
 fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
+    lock_dir_with(id, path, true).map(|f| f.expect("a blocking lock is taken"))
+}
+
+/// Opens and locks the dir; `None` when `wait` is false and another process holds the lock.
+fn lock_dir_with(id: &str, path: &Path, wait: bool) -> Result<Option<std::fs::File>> {
     let f = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound(id.to_string())
@@ -164,13 +210,21 @@ fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
             }
         }
     })?;
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
     loop {
         // SAFETY: flock on an fd owned by `f`.
-        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), op) };
         if r == 0 {
             break;
         }
         let errno = nix::errno::Errno::last();
+        if errno == nix::errno::Errno::EWOULDBLOCK && !wait {
+            return Ok(None);
+        }
         if errno != nix::errno::Errno::EINTR {
             return Err(Error::Sys {
                 id: id.to_string(),
@@ -179,7 +233,16 @@ fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
             });
         }
     }
-    Ok(f)
+    Ok(Some(f))
+}
+
+/// Whether `f` (an open dir) is still the entry at `path` (not removed meanwhile).
+fn still_at(f: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && a.nlink() > 0,
+        _ => false,
+    }
 }
 
 impl StateDir {
@@ -216,6 +279,16 @@ impl StateDir {
                 return Err(e);
             }
         };
+        // A `delete --force` that took the lock between our mkdir and our flock saw an empty
+        // (half-made) dir and may have removed it: then this create must not go on in it.
+        if !still_at(&lock, &path) {
+            return Err(Error::Io {
+                id: id.to_string(),
+                what: "creating state dir (removed by another command meanwhile)".into(),
+                path,
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
         Ok(StateDir {
             path,
             id: id.to_string(),
@@ -226,29 +299,30 @@ impl StateDir {
 
     /// Opens and locks the state dir of an existing container and reads its state.
     pub fn open(root: &Path, id: &str) -> Result<(StateDir, State)> {
+        let (dir, st) = StateDir::open_raw(root, id)?;
+        Ok((dir, st?))
+    }
+
+    /// Opens and locks the state dir of a container (`NotFound` if there is none) and reads
+    /// its state, which may be missing (`NotFound`) or unreadable: a state dir whose creator
+    /// died before it wrote one, or whose `delete` died while removing it.
+    pub fn open_raw(root: &Path, id: &str) -> Result<(StateDir, Result<State>)> {
         check_id(id)?;
         let path = root.join(id);
         let lock = lock_dir(id, &path)?;
-        let file = path.join("state.json");
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound(id.to_string())
-            } else {
-                Error::Io {
-                    id: id.to_string(),
-                    what: "reading".into(),
-                    path: file.clone(),
-                    source: e,
-                }
-            }
-        })?;
-        let st: State = serde_json::from_str(&text).map_err(|e| Error::Io {
-            id: id.to_string(),
-            what: "parsing".into(),
-            path: file,
-            source: e.into(),
-        })?;
-        Ok((
+        Ok(StateDir::opened(path, id, lock))
+    }
+
+    /// [`StateDir::open_raw`] without waiting: `None` while another process holds the lock.
+    pub fn try_open_raw(root: &Path, id: &str) -> Result<Option<(StateDir, Result<State>)>> {
+        check_id(id)?;
+        let path = root.join(id);
+        Ok(lock_dir_with(id, &path, false)?.map(|lock| StateDir::opened(path, id, lock)))
+    }
+
+    fn opened(path: PathBuf, id: &str, lock: std::fs::File) -> (StateDir, Result<State>) {
+        let st = read_state(id, &path);
+        (
             StateDir {
                 path,
                 id: id.to_string(),
@@ -256,7 +330,7 @@ impl StateDir {
                 lock: Some(lock),
             },
             st,
-        ))
+        )
     }
 
     pub fn path(&self) -> &Path {
@@ -382,6 +456,36 @@ impl Drop for StateDir {
     }
 }
 
+/// Reads `<dir>/state.json`: `NotFound` if it is missing.
+fn read_state(id: &str, dir: &Path) -> Result<State> {
+    let file = dir.join("state.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound(id.to_string())
+        } else {
+            Error::Io {
+                id: id.to_string(),
+                what: "reading".into(),
+                path: file.clone(),
+                source: e,
+            }
+        }
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Io {
+        id: id.to_string(),
+        what: "parsing".into(),
+        path: file,
+        source: e.into(),
+    })
+}
+
+/// The state as last written, read without taking the lock (for a listing that must not
+/// wait for a container being created).
+pub fn peek(root: &Path, id: &str) -> Result<State> {
+    check_id(id)?;
+    read_state(id, &root.join(id))
+}
+
 /// Start time of a process (clock ticks since boot), 0 if it cannot be read.
 pub fn pid_start_time(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -393,7 +497,8 @@ pub fn pid_start_time(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Ids of the containers under `root`, sorted.
+/// Ids of the containers under `root`, sorted: every dir named as an id, with or without a
+/// state (a half-made container may have none).
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
@@ -409,8 +514,9 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     };
     let mut ids: Vec<String> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("state.json").exists())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| check_id(id).is_ok())
         .collect();
     ids.sort();
     Ok(ids)
@@ -462,6 +568,32 @@ mod tests {
             assert!(e.contains("owner uid 65534"), "{e}");
         }
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn creator_is_recorded_only_while_creating() {
+        let me = std::process::id() as i32;
+        let creating = State {
+            creator_pid: me,
+            creator_start_time: pid_start_time(me),
+            ..State::unrecorded("x")
+        };
+        assert!(creating.creator_alive());
+        let text = serde_json::to_string(&creating).unwrap();
+        assert!(text.contains("\"status\":\"creating\"") && text.contains("creator_pid"));
+        let back: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.creator_start_time, creating.creator_start_time);
+        let created = State {
+            status: Status::Created,
+            creator_pid: 0,
+            creator_start_time: 0,
+            ..creating
+        };
+        assert!(!created.creator_alive());
+        assert!(!serde_json::to_string(&created).unwrap().contains("creator"));
+        // A state written before these fields existed still loads.
+        let old = r#"{"ociVersion":"1.2.0","id":"x","status":"created","pid":1,"bundle":"/b"}"#;
+        assert_eq!(serde_json::from_str::<State>(old).unwrap().creator_pid, 0);
     }
 
     #[test]

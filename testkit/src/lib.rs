@@ -313,8 +313,12 @@ impl Drop for TestRootfs {
 /// * directories whose name contains `id` under `/sys/fs/cgroup` (any
 ///   hierarchy, v1 or v2, up to depth 5 from `/sys/fs/cgroup`);
 /// * processes (other than this one) whose `/proc/<pid>/cmdline` or
-///   `/proc/<pid>/cgroup` contains `id`;
-/// * `<state_root>/<id>` if `state_root` is given.
+///   `/proc/<pid>/cgroup` contains `id`, except zombies that another process
+///   than this one must reap (a killed container process reparented to pid 1,
+///   which reaps when it will: dead, it holds nothing but its pid);
+/// * if `state_root` is given, `<state_root>/<id>`, and processes holding an
+///   fd on it or on anything under it (a container process still waiting at
+///   its start gate holds its state dir open, whatever its cgroup).
 ///
 /// To tolerate asynchronous teardown (e.g. the kernel removing a killed
 /// process) the check is retried for up to 2 seconds before panicking.
@@ -344,11 +348,12 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
     }
     walk_cgroups(Path::new("/sys/fs/cgroup"), id, 0, &mut leaks);
     let me = std::process::id().to_string();
+    let state_dir = state_root.map(|r| r.join(id));
     if let Ok(rd) = fs::read_dir("/proc") {
         for e in rd.flatten() {
             let name = e.file_name();
             let Some(pid) = name.to_str() else { continue };
-            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me || foreign_zombie(pid, &me) {
                 continue;
             }
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -368,6 +373,8 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
                     _ => "cgroup",
                 };
                 leaks.push(format!("process {pid} ({why}): {}", cmd.join(" ")));
+            } else if let Some(fd) = state_dir.as_deref().and_then(|d| fd_under(pid, d)) {
+                leaks.push(format!("process {pid} (fd on {})", fd.display()));
             }
         }
     }
@@ -378,6 +385,28 @@ pub fn find_leaks(id: &str, state_root: Option<&Path>) -> Vec<String> {
         }
     }
     leaks
+}
+
+/// Whether `pid` is a zombie whose parent is not `me`.
+fn foreign_zombie(pid: &str, me: &str) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut f = rest.split_whitespace();
+    matches!((f.next(), f.next()), (Some("Z"), Some(ppid)) if ppid != me)
+}
+
+/// The first fd of process `pid` that refers to `dir` or to something under it.
+fn fd_under(pid: &str, dir: &Path) -> Option<PathBuf> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .find(|t| t.starts_with(dir))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
