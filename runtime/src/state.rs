@@ -193,7 +193,7 @@ pub struct StateDir {
 }
 
 fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
-    lock_dir_with(id, path, true).map(|f| f.expect("a blocking lock is taken"))
+    lock_dir_with(id, path, true)?.ok_or_else(|| Error::NotFound(id.to_string()))
 }
 
 /// Opens and locks the dir; `None` when `wait` is false and another process holds the lock.
@@ -232,6 +232,11 @@ fn lock_dir_with(id: &str, path: &Path, wait: bool) -> Result<Option<std::fs::Fi
                 errno,
             });
         }
+    }
+    // The one that held the lock before us may have removed the container (a concurrent
+    // delete): then it is gone.
+    if !still_at(&f, path) {
+        return Err(Error::NotFound(id.to_string()));
     }
     Ok(Some(f))
 }
