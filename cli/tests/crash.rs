@@ -117,31 +117,53 @@ fn every_fault_point_then_delete_force_leaves_nothing() {
             "{point}: corral was not killed at its fault point ({st})"
         );
         if phase == "create" {
-            // A half-made container is listed, and counts as stopped: its creator is gone
-            // (except once its state says created: then it is complete, waiting at its gate).
-            let want = if point == "create:after-state-created" {
-                "created"
-            } else {
-                "stopped"
-            };
+            // A create that died never completed: its process, if it had one, is killed by the
+            // kernel (its parent-death signal holds until create is complete), and the
+            // half-made container is listed as stopped.
+            let state = env.state_root().join(&env.id).join("state.json");
+            let pid = std::fs::read_to_string(&state)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["pid"].as_i64())
+                .unwrap_or(0);
+            if pid > 0 {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while alive(pid) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{point}: the process of a create that died still runs"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             assert_eq!(
                 listed(&env).get(&env.id).map(String::as_str),
-                Some(want),
+                Some("stopped"),
                 "{point}: list"
             );
-            if want == "stopped" {
-                let (st, err) = corral(&env, None, &["start", &env.id]);
-                assert_ne!(
-                    st.code(),
-                    Some(0),
-                    "{point}: start of a half-made container"
-                );
-                assert!(err.contains("stopped"), "{point}: start: {err}");
-            }
+            let (st, err) = corral(&env, None, &["start", &env.id]);
+            assert_ne!(
+                st.code(),
+                Some(0),
+                "{point}: start of a half-made container"
+            );
+            assert!(err.contains("stopped"), "{point}: start: {err}");
         }
         force_delete_leaves_nothing(&env, point);
         eprintln!("{point}: ok in {:?}", started.elapsed());
     }
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3))
+                .map(|c| c != "Z" && c != "X")
+        })
+        .unwrap_or(false)
 }
 
 /// xorshift64*: a small seeded generator, so that a failing run can be repeated.
@@ -336,7 +358,10 @@ fn process_at_its_gate_is_found_without_a_recorded_pid() {
     let env = Env::new("crash-unrecorded");
     env.rootfs
         .write_config(&env.spec(&["/probe", "sleep", "inf"]));
-    create_killed_at(&env, "create:before-state");
+    // A complete create (a half-made one's process dies with its creator now), whose record
+    // is then made to look like that of a create that died before it recorded the pid.
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["create", "--bundle", &bundle, &env.id]);
     let file = env.state_root().join(&env.id).join("state.json");
     let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let pid = st["pid"].as_i64().unwrap() as i32;
@@ -370,6 +395,8 @@ fn process_at_its_gate_is_found_without_a_recorded_pid() {
         }
     }
     let cleanup = Cleanup(pidfd, leaves);
+    st["status"] = "creating".into();
+    st["creator_pid"] = 0.into();
     st["pid"] = 0.into();
     st["cgroup_leaves"] = serde_json::json!([]);
     st["cgroup_dirs"] = serde_json::json!([]);

@@ -361,6 +361,16 @@ unsafe fn setup(
             libc::_exit(0);
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // The runtime may have died before the line above: then its end of the socket is
+        // closed, and this process must not go on alone.
+        let mut p = libc::pollfd {
+            fd: sock,
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        if libc::poll(&mut p, 1, 0) > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0 {
+            libc::_exit(1);
+        }
     }
     if plan.creates(Kind::Net) {
         loopback_up()?;
@@ -1342,9 +1352,11 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         return Err((Step::Exec, err, 0));
     }
 
-    // The start gate. From here on the process may outlive the one that created it (a
-    // `create` exits, a later `start` opens the gate): no parent-death signal any more.
-    libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    // Without a FIFO gate the parent opens the gate itself: from here on the process owes it
+    // nothing (no parent-death signal).
+    if plan.gate.is_none() {
+        libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    }
     send(
         sock,
         Msg {
@@ -1358,6 +1370,21 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     } else {
         Fd(recv_fd(sock, msg::STATE)?)
     };
+    // The start gate. From here on the process may outlive the one that created it (a
+    // `create` exits, a later `start` opens the gate): it drops its parent-death signal only
+    // when the parent says create is complete (`RELEASE`), so that a create killed before
+    // that takes its half-made process with it; and says it did (`RELEASED`).
+    if plan.gate.is_some() {
+        expect(sock, msg::RELEASE)?;
+        libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        send(
+            sock,
+            Msg {
+                tag: msg::RELEASED,
+                ..Msg::default()
+            },
+        );
+    }
     let mut report = [0u8; GATE_REPORT_MAX];
     match &plan.gate {
         None => {

@@ -11,6 +11,9 @@
 //! | `TTY` + fd       | child → parent | (process.terminal) the pty master, opened in the container   |
 //! | `SECCOMP` + fd   | child → parent | (a notify filter) the seccomp listener fd                     |
 //! | `READY`          | child → parent | set-up done; waiting at the start gate                       |
+//! | `STATE` + fd     | parent → child | (startContainer hooks) a memfd with the state JSON           |
+//! | `RELEASE`        | parent → child | (FIFO gate) create is complete: drop the parent-death signal |
+//! | `RELEASED`       | child → parent | done; the process may now outlive the parent                 |
 //! | `START`          | parent → child | exec the process now                                         |
 //! | `ERR(step,errno,index)` | child → parent | set-up failed at `step`; the child exits 127          |
 //! | end of file      | child → parent | `execve` succeeded (the CLOEXEC socket closed)               |
@@ -46,6 +49,8 @@ pub(crate) mod msg {
     pub const HOOKS_DONE: u32 = 10;
     pub const SECCOMP: u32 = 11;
     pub const STATE: u32 = 12;
+    pub const RELEASE: u32 = 13;
+    pub const RELEASED: u32 = 14;
 }
 
 /// What the process reports on its FIFO start gate once the gate opened (see
@@ -130,6 +135,8 @@ pub struct Spawning {
     console: Option<OwnedFd>,
     seccomp_listener: Option<OwnedFd>,
     received: Option<OwnedFd>,
+    /// The child was told it may outlive this process (`RELEASE`).
+    released: bool,
 }
 
 /// A running container process: it has exec'd.
@@ -329,6 +336,7 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         console: None,
         seccomp_listener: None,
         received: None,
+        released: false,
     };
     // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
     // placed it already); the process after a second fork inherits it.
@@ -689,8 +697,36 @@ impl Spawning {
 
     /// Leaves the child waiting at its gate and hands over its pid and pidfd: dropping the
     /// result no longer kills it (for a `create` whose `start` runs in another process).
-    pub fn release(self) -> Result<Spawned, Error> {
+    pub fn release(mut self) -> Result<Spawned, Error> {
+        self.let_go()?;
         self.into_spawned()
+    }
+
+    /// Tells a child with a FIFO gate that it may outlive this process (`RELEASE`: it drops its
+    /// parent-death signal) and waits until it did. Until then, a create that dies takes its
+    /// process with it. Called by [`Spawning::release`], and before the gate is opened in this
+    /// process; once only.
+    pub fn let_go(&mut self) -> Result<(), Error> {
+        if self.plan.gate.is_none() || self.released {
+            return Ok(());
+        }
+        self.send(msg::RELEASE)?;
+        loop {
+            match self.recv()? {
+                None => {
+                    self.done = true;
+                    return Err(self.died());
+                }
+                Some(m) if m.tag == msg::RELEASED => break,
+                Some(m) if m.tag == msg::ERR => {
+                    self.done = true;
+                    return Err(self.child_error(&m));
+                }
+                Some(_) => {}
+            }
+        }
+        self.released = true;
+        Ok(())
     }
 
     /// Hands over pid and pidfd (opened now if the clone gave none); the child is no longer

@@ -692,6 +692,10 @@ impl Container {
         // The config create accepted; read before the gate opens, so that a config that
         // cannot be read fails the start before anything runs.
         let poststart = crate::hooks::of(self.config()?, "poststart");
+        // Our own child: it may now outlive us (it waits for that word before its gate).
+        if let Some(sp) = self.spawning.as_mut() {
+            sp.let_go().map_err(|e| ns_error(&self.id, e))?;
+        }
         crate::fault::point("start:before-gate");
         // Non-blocking open: never wait for a writer that died. Then wait until the process
         // writes its byte, or dies.
