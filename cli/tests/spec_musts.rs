@@ -628,10 +628,8 @@ fn a_device_over_a_file_that_does_not_match_fails() {
 }
 
 /// config-linux.md "Default Devices": with a terminal, /dev/console is the bind-mounted
-/// pseudoterminal. Not met: corral makes no /dev/console (the child opens the pty after
-/// pivot_root and never binds its slave there).
+/// pseudoterminal.
 #[test]
-#[ignore = "not met: no /dev/console is made for a terminal container"]
 fn console_is_the_terminal() {
     let env = Env::new("mconsole");
     let mut spec = sh(
@@ -914,10 +912,8 @@ fn shared_bind_mounts_are_shared() {
     }
 }
 
-/// config-linux.md "Rootfs Mount Propagation": an `unbindable` root. Not met here: create
-/// fails binding the root onto itself (EINVAL).
+/// config-linux.md "Rootfs Mount Propagation": an `unbindable` root.
 #[test]
-#[ignore = "not met: rootfsPropagation unbindable fails create"]
 fn unbindable_root() {
     let env = Env::new("munbind");
     let mut spec = env.spec(&["/bin/cat", "/proc/self/mountinfo"]);

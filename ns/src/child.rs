@@ -533,8 +533,8 @@ unsafe fn send_fd(sock: c_int, tag: u32, fd: c_int, step: Step) -> R {
 }
 
 /// Opens a pty in the container's /dev/ptmx, makes its slave the controlling terminal and
-/// stdio, and sends the master to the parent.
-unsafe fn terminal(sock: c_int, setsid: bool) -> R {
+/// stdio (and, for the container's init, `/dev/console`), and sends the master to the parent.
+unsafe fn terminal(sock: c_int, setsid: bool, console: bool) -> R {
     let m = Fd(check(
         libc::open(
             c"/dev/ptmx".as_ptr(),
@@ -563,6 +563,9 @@ unsafe fn terminal(sock: c_int, setsid: bool) -> R {
         libc::setsid();
     }
     check(libc::ioctl(s.0, libc::TIOCSCTTY, 0), Step::Terminal, 3)?;
+    if console {
+        bind_console(s.0)?;
+    }
     let mut i = 0;
     while i < 3 {
         check(libc::dup2(s.0, i), Step::Terminal, 4)?;
@@ -570,6 +573,40 @@ unsafe fn terminal(sock: c_int, setsid: bool) -> R {
     }
     // The master goes to the parent with SCM_RIGHTS.
     send_fd(sock, msg::TTY, m.0, Step::Terminal)
+}
+
+/// The container's `/dev/console` is its terminal (config-linux.md, "Default Devices"): an
+/// empty file made if missing (never following a symlink), the pty slave bound over it.
+unsafe fn bind_console(slave: c_int) -> R {
+    let f = libc::open(
+        c"/dev/console".as_ptr(),
+        libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY,
+        0o600,
+    );
+    if f < 0 && errno() != libc::EEXIST {
+        return fail(Step::Terminal, 5);
+    }
+    drop(Fd(f));
+    let target = Fd(libc::open(
+        c"/dev/console".as_ptr(),
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+    ));
+    if target.0 < 0 {
+        return fail(Step::Terminal, 5);
+    }
+    let (src, dst) = (FdPath::new(slave), FdPath::new(target.0));
+    check(
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ),
+        Step::Terminal,
+        5,
+    )?;
+    Ok(())
 }
 
 // Raw credential syscalls. glibc's wrappers (setresuid, setgroups, ...) believe the process
@@ -1153,7 +1190,11 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         }
     }
     if p.terminal {
-        terminal(sock, p.setsid)?;
+        terminal(
+            sock,
+            p.setsid,
+            p.setsid && plan.rootfs.as_ref().is_some_and(|r| r.mount_ns),
+        )?;
     } else if p.setsid {
         check(libc::setsid(), Step::Setsid, 0)?;
     }
