@@ -892,9 +892,8 @@ fn net_device_name_clash_is_refused_before_the_move() {
 }
 
 /// config.md "Linux mount options": `shared` and `rshared` bind mounts are shared (a peer
-/// group of their own). Not met: the container sees them private.
+/// group of their own).
 #[test]
-#[ignore = "not met: shared/rshared bind mounts end up private"]
 fn shared_bind_mounts_are_shared() {
     let env = Env::new("mshared");
     let data = tempfile::Builder::new()

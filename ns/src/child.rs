@@ -925,18 +925,23 @@ unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
             0,
         )?;
         // The old root now sits on top of the new one: detach it without propagating the
-        // unmount to the host.
-        check(
-            libc::mount(
-                std::ptr::null(),
-                c".".as_ptr(),
-                std::ptr::null(),
-                libc::MS_SLAVE | libc::MS_REC,
-                std::ptr::null(),
-            ),
-            Step::PivotRoot,
-            0,
-        )?;
+        // unmount to the host. Only a shared root propagation needs the rslave first (any
+        // other made every mount of this namespace slave or private before anything was
+        // mounted); done always, it would reach the container's own mounts too and turn a
+        // shared bind mount, alone in its peer group, private.
+        if r.propagation & libc::MS_SHARED != 0 {
+            check(
+                libc::mount(
+                    std::ptr::null(),
+                    c".".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_SLAVE | libc::MS_REC,
+                    std::ptr::null(),
+                ),
+                Step::PivotRoot,
+                0,
+            )?;
+        }
         check(
             libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
             Step::PivotRoot,
