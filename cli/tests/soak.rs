@@ -19,29 +19,7 @@ use common::{cli, reap, Env};
 use serde_json::{json, Value};
 use testkit::TestRootfs;
 
-fn cycles(default: usize) -> usize {
-    std::env::var("CORRAL_SOAK_CYCLES")
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("CORRAL_SOAK_CYCLES={v:?} is not a number"))
-        })
-        .unwrap_or(default)
-}
-
-fn count_dir(p: &str) -> usize {
-    fs::read_dir(p).map(|d| d.count()).unwrap_or(0)
-}
-
-fn status_field(name: &str) -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
-}
+use testkit::soak::{children, cycles, mount_count, usage, ParentCgroup};
 
 /// What this process holds, and (for the report only: other tests run on the machine too)
 /// the machine's open files, tasks and mount count.
@@ -64,10 +42,11 @@ fn snapshot() -> Snapshot {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
+    let u = usage();
     Snapshot {
-        fds: count_dir("/proc/self/fd"),
-        threads: status_field("Threads:"),
-        rss_kib: status_field("VmRSS:"),
+        fds: u.fds,
+        threads: u.threads,
+        rss_kib: u.rss_kib,
         files: nr("/proc/sys/fs/file-nr", 0, '\t'),
         tasks: fs::read_to_string("/proc/loadavg")
             .unwrap()
@@ -76,73 +55,7 @@ fn snapshot() -> Snapshot {
             .and_then(|v| v.split('/').nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
-        mounts: fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .count(),
-    }
-}
-
-/// Processes whose parent is this process (live or zombie).
-fn children() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        let Some(end) = stat.rfind(')') else { continue };
-        let mut f = stat[end + 2..].split(' ');
-        let state = f.next().unwrap_or("");
-        if f.next() == Some(me.as_str()) {
-            out.push(format!("{name} ({state}) {}", &stat[..=end]));
-        }
-    }
-    out
-}
-
-/// The containers' parent cgroup, made by the test in every hierarchy so that what a cycle
-/// leaves there is counted exactly. Removed on drop.
-struct ParentCgroup {
-    cg: cgroup::Cgroup,
-    name: String,
-}
-
-impl ParentCgroup {
-    fn new(name: &str) -> ParentCgroup {
-        let h = cgroup::Hierarchy::detect().unwrap();
-        let mut cg =
-            cgroup::Cgroup::new(&h, &cgroup::CgroupPath::Relative(name.to_string())).unwrap();
-        cg.create(&cgroup::Resources::default())
-            .unwrap_or_else(|e| panic!("create cgroup {name}: {e}"));
-        ParentCgroup {
-            cg,
-            name: name.to_string(),
-        }
-    }
-
-    fn children(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for d in self.cg.dirs() {
-            for e in fs::read_dir(&d.dir).unwrap().flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    out.push(e.path());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for ParentCgroup {
-    fn drop(&mut self) {
-        if let Err(e) = self.cg.remove() {
-            eprintln!("soak: removing cgroup {}: {e}", self.name);
-        }
+        mounts: mount_count(),
     }
 }
 
@@ -179,7 +92,7 @@ fn cli_cycles_leave_nothing() {
     };
     let cycle = |i: usize| {
         let id = format!("{base}-{i}");
-        let cg = format!("{}/{id}", parent.name);
+        let cg = format!("{}/{id}", parent.name());
         match i % 4 {
             k @ (0 | 1) => {
                 exits.write_config(&spec(exits.rootfs(), &["/bin/true"], &cg));

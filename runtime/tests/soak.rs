@@ -14,120 +14,7 @@ use runtime::{Container, ExitStatus, Options};
 use serde_json::{json, Value};
 use testkit::TestRootfs;
 
-/// What this process holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Host {
-    fds: usize,
-    threads: usize,
-    rss_kib: u64,
-}
-
-fn host() -> Host {
-    // The read_dir's own fd is counted every time, so counts compare.
-    let fds = fs::read_dir("/proc/self/fd").unwrap().count();
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
-    };
-    Host {
-        fds,
-        threads: field("Threads:") as usize,
-        rss_kib: field("VmRSS:"),
-    }
-}
-
-/// Processes whose parent is this process (live or zombie): a cycle must reap what it forked.
-fn children() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut f = rest.split(' ');
-        let state = f.next().unwrap_or("");
-        if f.next() == Some(me.as_str()) {
-            out.push(format!(
-                "{name} ({state}) {}",
-                &stat[..stat.rfind(')').unwrap() + 1]
-            ));
-        }
-    }
-    out
-}
-
-/// Mount points of this (the host's) mount namespace.
-fn mount_count() -> usize {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count()
-}
-
-/// A cgroup made for the soak, in every hierarchy, as the containers' parent: whatever a cycle
-/// leaves in it is counted. Removed on drop.
-struct ParentCgroup {
-    cg: cgroup::Cgroup,
-    name: String,
-}
-
-impl ParentCgroup {
-    fn new(name: &str) -> ParentCgroup {
-        let h = cgroup::Hierarchy::detect().unwrap();
-        let mut cg =
-            cgroup::Cgroup::new(&h, &cgroup::CgroupPath::Relative(name.to_string())).unwrap();
-        cg.create(&cgroup::Resources::default())
-            .unwrap_or_else(|e| panic!("create cgroup {name}: {e}"));
-        ParentCgroup {
-            cg,
-            name: name.to_string(),
-        }
-    }
-
-    /// The directories in the parent's directories, in every hierarchy.
-    fn children(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for d in self.cg.dirs() {
-            for e in fs::read_dir(&d.dir).unwrap().flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    out.push(e.path());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for ParentCgroup {
-    fn drop(&mut self) {
-        if let Err(e) = self.cg.remove() {
-            eprintln!("soak: removing cgroup {}: {e}", self.name);
-        }
-    }
-}
-
-fn cycles(default: usize) -> usize {
-    std::env::var("CORRAL_SOAK_CYCLES")
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("CORRAL_SOAK_CYCLES={v:?} is not a number"))
-        })
-        .unwrap_or(default)
-}
+use testkit::soak::{children, cycles, mount_count, usage as host, ParentCgroup};
 
 fn spec(rootfs: &Path, args: &[&str], cgroups_path: &str) -> Value {
     let mut s = runtime::default_spec();
@@ -169,7 +56,7 @@ fn library_create_delete_cycles_leave_nothing() {
     // container deleted before it starts; a running one with an exec'd process, deleted.
     let cycle = |i: usize| {
         let id = format!("{base}-{i}");
-        let cg = format!("{}/{id}", parent.name);
+        let cg = format!("{}/{id}", parent.name());
         match i % 4 {
             0 | 1 => {
                 exits.write_config(&spec(exits.rootfs(), &["/bin/true"], &cg));

@@ -6,6 +6,9 @@
 //! * [`assert_no_leaks`]: checks that nothing (mounts, cgroups, processes,
 //!   state dirs) mentioning an id survived a test.
 //! * [`require_root`]: fail loudly when a test is not run as root.
+//! * [`soak`]: what the soak tests measure (fds, threads, RSS, children, a parent cgroup).
+
+pub mod soak;
 
 use std::fs;
 use std::io::Read;
