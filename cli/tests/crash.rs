@@ -166,17 +166,7 @@ fn alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// xorshift64*: a small seeded generator, so that a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use testkit::soak::Rng;
 
 #[test]
 fn creates_killed_at_random_moments_then_delete_force_leaves_nothing() {
@@ -191,13 +181,13 @@ fn creates_killed_at_random_moments_then_delete_force_leaves_nothing() {
                 | 1
         });
     eprintln!("seed {seed} (repeat with CORRAL_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut killed, mut finished) = (0, 0);
     for i in 0..20 {
         let env = Env::new("crash-random");
         env.rootfs
             .write_config(&env.spec(&["/probe", "sleep", "inf"]));
-        let delay = Duration::from_micros(rng.next() % 50_001);
+        let delay = Duration::from_micros(rng.next_u64() % 50_001);
         let mut child = env
             .command()
             .env_remove(runtime::fault::ENV)

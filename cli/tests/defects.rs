@@ -6,59 +6,13 @@
 mod common;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{assert_exit, assert_fails, Env, Holder};
 use serde_json::{json, Value};
 
-/// Runs corral with stdout and stderr in files (a container made by `create` or `run -d`
-/// inherits them and would hold a pipe open), killing it if it has not finished within
-/// `limit`: a hang fails the test instead of stalling the suite.
-fn corral_within(env: &Env, args: &[&str], limit: Duration) -> Output {
-    // Containers outlive the create command; make this test process their reaper.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let mut child = env
-        .command()
-        .args(args)
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = env
-                .command()
-                .args(["delete", "--force", &env.id])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            panic!("corral {args:?} still running after {limit:?}: it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.rewind().unwrap();
-        f.read_to_end(&mut v).unwrap();
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
+use common::cli_within as corral_within;
 
 fn corral(env: &Env, args: &[&str]) -> Output {
     corral_within(env, args, Duration::from_secs(120))

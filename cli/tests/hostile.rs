@@ -66,30 +66,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A small pseudo-random generator (xorshift), seeded per worker.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Rng((t ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-}
+use testkit::soak::Rng;
 
 #[test]
 fn eight_processes_racing_on_one_id_all_end_cleanly() {
@@ -122,7 +99,7 @@ fn eight_processes_racing_on_one_id_all_end_cleanly() {
             for w in 0..8u64 {
                 let (env, results, made, bundle) = (&env, &results, &made, &bundle);
                 s.spawn(move || {
-                    let mut rng = Rng::new(w + 1 + round * 8);
+                    let mut rng = Rng::new(Rng::clock_seed(w + 1 + round * 8));
                     let pid_file = env.state_root().join(format!("w{w}.pid"));
                     let pid_arg = pid_file.to_string_lossy().into_owned();
                     for _ in 0..4 {
@@ -133,7 +110,7 @@ fn eight_processes_racing_on_one_id_all_end_cleanly() {
                             vec!["exec", &env.id, "/probe", "exit", "3"],
                             vec!["delete", "--force", &env.id],
                         ];
-                        if rng.next() % 3 < 1 {
+                        if rng.next_u64() % 3 < 1 {
                             cmds.push(vec![
                                 "run",
                                 "-d",

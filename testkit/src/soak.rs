@@ -1,5 +1,5 @@
-//! Helpers of the soak tests (the library's and the CLI's): the cycle count, what this process
-//! holds, its children, and a parent cgroup whose leftovers are counted exactly.
+//! Helpers of the soak, crash and load tests: the cycle count, what this process holds, its
+//! children, a parent cgroup whose leftovers are counted exactly, and a seeded generator.
 
 use std::fs;
 use std::path::PathBuf;
@@ -119,6 +119,40 @@ impl Drop for ParentCgroup {
     fn drop(&mut self) {
         if let Err(e) = self.cg.remove() {
             eprintln!("soak: removing cgroup {}: {e}", self.name);
+        }
+    }
+}
+
+/// xorshift64*: a small seeded generator, so that a failing run can be repeated from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (0 is replaced: xorshift never leaves 0).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// A seed from the clock, mixed with `salt` (e.g. a worker's number).
+    pub fn clock_seed(salt: u64) -> u64 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Shuffles `v` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
         }
     }
 }

@@ -116,19 +116,44 @@ impl Drop for Env {
 /// Runs corral with `args`. Its stdout and stderr are files, not pipes: a container made by
 /// `create` inherits them and would keep a pipe open long after corral exited. This test
 /// process becomes the reaper of orphaned containers (this host's pid 1 does not reap them):
-/// [`reap`] them once stopped.
+/// [`reap`] them once stopped. A corral still running after 5 minutes fails the test (see
+/// [`cli_within`]).
 pub fn cli(env: &Env, args: &[&str]) -> Output {
+    cli_within(env, args, std::time::Duration::from_secs(300))
+}
+
+/// [`cli`], killing corral if it has not finished within `limit` (and force-deleting the
+/// container): a hang fails the test instead of stalling the suite.
+pub fn cli_within(env: &Env, args: &[&str], limit: std::time::Duration) -> Output {
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let out = tempfile::tempfile().unwrap();
     let err = tempfile::tempfile().unwrap();
-    let status = env
+    let mut child = env
         .command()
         .args(args)
         .stdout(out.try_clone().unwrap())
         .stderr(err.try_clone().unwrap())
-        .status()
+        .spawn()
         .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = env
+                .command()
+                .args(["delete", "--force", &env.id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            panic!("corral {args:?} still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
     let read = |mut f: std::fs::File| {
         use std::io::{Read, Seek};
         let mut v = Vec::new();
