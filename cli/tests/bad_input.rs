@@ -286,3 +286,26 @@ fn fields_corral_does_not_honour_are_refused_by_name() {
         .push(json!({"type": "nosuchns"}));
     assert_fails(&env.run(&spec), 1, &["config.json", "nosuchns"]);
 }
+
+/// A namespace path that names a FIFO is refused at once (opening it must not block until a
+/// writer comes).
+#[test]
+fn a_fifo_as_a_namespace_path_is_refused_at_once() {
+    let env = Env::new("nsfifo");
+    let fifo = env.state_root().join("not-a-namespace");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut spec = env.spec(&["/bin/true"]);
+    for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(fifo);
+        }
+    }
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    let out = common::cli_within(
+        &env,
+        &["run", "-b", &bundle, &env.id],
+        std::time::Duration::from_secs(30),
+    );
+    assert_fails(&out, 1, &["not-a-namespace", "not a namespace"]);
+}

@@ -83,7 +83,10 @@ impl JoinNs {
     pub fn open(kind: Kind, path: &Path) -> Result<JoinNs, Error> {
         let fd = nix::fcntl::open(
             path,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            // O_NONBLOCK: a path that names a FIFO must not block the open forever.
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NONBLOCK,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|errno| Error::Namespace {
