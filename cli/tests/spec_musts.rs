@@ -863,10 +863,8 @@ fn net_devices_come_up() {
 
 /// config-linux.md "Network Devices": "The runtime MUST check if moving the network interface
 /// to the container namespace is possible" and a name that exists there is an error; runtime.md
-/// "Errors": the error leaves the host as it was. Not met: the error comes, but the device has
-/// been moved already and dies with the container's namespace.
+/// "Errors": the error leaves the host as it was (the device is not moved).
 #[test]
-#[ignore = "not met: a refused netDevices rename loses the host's device"]
 fn net_device_name_clash_is_refused_before_the_move() {
     let env = Env::new("mnetclash");
     let dev = format!("crn{}", std::process::id() % 1_000_000);

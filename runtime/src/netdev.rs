@@ -53,6 +53,15 @@ pub fn check(field: &str, host: &str, name: &str) -> Result<u32> {
 pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::Result<(), String> {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| format!("network namespace of pid {pid}: {e}"))?;
+    // The spec: check that the move is possible before making it. A name already taken in the
+    // container's namespace would fail the rename only after the kernel moved the device,
+    // which would then die with that namespace. (A `%d` template names no device yet.)
+    if !name.contains('%') && name_taken_in(&ns, name)? {
+        return Err(format!(
+            "moving network device {host:?} into the container as {name:?}: {} (the name is taken there; nothing was moved)",
+            Errno::EEXIST.desc()
+        ));
+    }
     // SAFETY: creating a netlink socket.
     let fd = unsafe {
         libc::socket(
@@ -123,4 +132,27 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
         }
     }
     Ok(())
+}
+
+/// Whether a device named `name` exists in the network namespace `ns`: looked up from a
+/// thread of its own that joins the namespace (a network namespace is per thread), so this
+/// process's other threads never change namespace.
+fn name_taken_in(ns: &std::fs::File, name: &str) -> std::result::Result<bool, String> {
+    let c = CString::new(name).map_err(|_| format!("{name:?} contains a NUL byte"))?;
+    let fd = ns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns of this thread only, with an fd that outlives the call.
+            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
+                return Err(format!(
+                    "joining the container's network namespace: {}",
+                    Errno::last()
+                ));
+            }
+            // SAFETY: plain lookup with a C string.
+            Ok(unsafe { libc::if_nametoindex(c.as_ptr()) } != 0)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("network namespace lookup failed".into()))
+    })
 }
