@@ -14,6 +14,18 @@ const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_FD: u16 = 28;
+const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
+const IFA_F_PERMANENT: u32 = 0x80;
+const RT_SCOPE_UNIVERSE: u8 = 0;
 
 fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     let len = 4 + data.len();
@@ -56,6 +68,9 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
     // The spec: check that the move is possible before making it. A name already taken in the
     // container's namespace would fail the rename only after the kernel moved the device,
     // which would then die with that namespace. (A `%d` template names no device yet.)
+    // Its permanent global addresses, read before the move (the kernel drops them in it)
+    // and given back inside, as the spec requires.
+    let addrs = permanent_global_addrs(index)?;
     if !name.contains('%') && name_taken_in(&ns, name)? {
         return Err(format!(
             "moving network device {host:?} into the container as {name:?}: {} (the name is taken there; nothing was moved)",
@@ -131,7 +146,190 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
             ));
         }
     }
+    if !addrs.is_empty() {
+        add_addrs(&ns, name, &addrs)
+            .map_err(|e| format!("network device {name:?} in the container: {e}"))?;
+    }
     Ok(())
+}
+
+/// An address of a device: family, prefix length, the address bytes.
+struct Addr {
+    family: u8,
+    prefix: u8,
+    addr: Vec<u8>,
+}
+
+fn nl_socket() -> std::result::Result<OwnedFd, String> {
+    // SAFETY: creating a netlink socket.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(format!("netlink socket: {}", Errno::last()));
+    }
+    // SAFETY: fresh fd owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends one netlink request (header + `body`).
+fn nl_send(sock: &OwnedFd, kind: u16, flags: u16, body: &[u8]) -> std::result::Result<(), String> {
+    let mut msg = Vec::with_capacity(16 + body.len());
+    msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(&flags.to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes());
+    msg.extend_from_slice(body);
+    // SAFETY: sending a buffer we own to the kernel (nl_pid 0).
+    let n = unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as u16;
+        libc::sendto(
+            sock.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if n < 0 {
+        return Err(format!("netlink send: {}", Errno::last()));
+    }
+    Ok(())
+}
+
+/// Reads netlink replies until `NLMSG_DONE` or an ack, calling `each(type, payload)` for the
+/// others; an error reply is returned as its errno.
+fn nl_replies(sock: &OwnedFd, mut each: impl FnMut(u16, &[u8])) -> std::result::Result<(), String> {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        // SAFETY: receiving into a buffer we own.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(format!("netlink reply: {}", Errno::last()));
+        }
+        let mut rest = buf.get(..n as usize).unwrap_or_default();
+        while rest.len() >= 16 {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+            if len < 16 || len > rest.len() {
+                return Err("netlink reply: truncated message".into());
+            }
+            let payload = &rest[16..len];
+            match kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let err = payload
+                        .get(..4)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0);
+                    if err != 0 {
+                        return Err(Errno::from_raw(-err).desc().to_string());
+                    }
+                    return Ok(());
+                }
+                k => each(k, payload),
+            }
+            rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        }
+    }
+}
+
+/// The permanent addresses of global scope (IPv4 and IPv6) of device `index`.
+fn permanent_global_addrs(index: u32) -> std::result::Result<Vec<Addr>, String> {
+    let sock = nl_socket()?;
+    // struct ifaddrmsg: family, prefixlen, flags, scope, index.
+    let body = [libc::AF_UNSPEC as u8, 0, 0, 0, 0, 0, 0, 0];
+    nl_send(&sock, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
+    let mut out = Vec::new();
+    nl_replies(&sock, |kind, p| {
+        if kind != RTM_NEWADDR || p.len() < 8 {
+            return;
+        }
+        let (family, prefix, flags8, scope) = (p[0], p[1], p[2], p[3]);
+        let idx = u32::from_ne_bytes([p[4], p[5], p[6], p[7]]);
+        if idx != index || scope != RT_SCOPE_UNIVERSE {
+            return;
+        }
+        if i32::from(family) != libc::AF_INET && i32::from(family) != libc::AF_INET6 {
+            return;
+        }
+        let mut flags = u32::from(flags8);
+        let (mut local, mut address) = (None, None);
+        let mut a = &p[8..];
+        while a.len() >= 4 {
+            let alen = u16::from_ne_bytes([a[0], a[1]]) as usize;
+            let akind = u16::from_ne_bytes([a[2], a[3]]);
+            if alen < 4 || alen > a.len() {
+                break;
+            }
+            let data = &a[4..alen];
+            match akind {
+                IFA_LOCAL => local = Some(data.to_vec()),
+                IFA_ADDRESS => address = Some(data.to_vec()),
+                IFA_FLAGS if data.len() == 4 => {
+                    flags = u32::from_ne_bytes([data[0], data[1], data[2], data[3]])
+                }
+                _ => {}
+            }
+            a = a.get(alen.next_multiple_of(4)..).unwrap_or_default();
+        }
+        if flags & IFA_F_PERMANENT == 0 {
+            return;
+        }
+        if let Some(addr) = local.or(address) {
+            out.push(Addr {
+                family,
+                prefix,
+                addr,
+            });
+        }
+    })?;
+    Ok(out)
+}
+
+/// Adds `addrs` to the device `name` in the network namespace `ns` (from a thread of its own
+/// that joins the namespace).
+fn add_addrs(ns: &std::fs::File, name: &str, addrs: &[Addr]) -> std::result::Result<(), String> {
+    let c = CString::new(name).map_err(|_| format!("{name:?} contains a NUL byte"))?;
+    let fd = ns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(|| -> std::result::Result<(), String> {
+            // SAFETY: setns of this thread only, with an fd that outlives the call.
+            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
+                return Err(format!("joining its network namespace: {}", Errno::last()));
+            }
+            // SAFETY: plain lookup with a C string.
+            let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+            if index == 0 {
+                return Err("not found after the move".into());
+            }
+            let sock = nl_socket()?;
+            for a in addrs {
+                let mut body = vec![a.family, a.prefix, 0, RT_SCOPE_UNIVERSE];
+                body.extend_from_slice(&index.to_ne_bytes());
+                attr(&mut body, IFA_LOCAL, &a.addr);
+                attr(&mut body, IFA_ADDRESS, &a.addr);
+                nl_send(
+                    &sock,
+                    RTM_NEWADDR,
+                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                    &body,
+                )?;
+                nl_replies(&sock, |_, _| {})
+                    .map_err(|e| format!("adding address of family {} back: {e}", a.family))?;
+            }
+            Ok(())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("adding its addresses failed".into()))
+    })
 }
 
 /// Whether a device named `name` exists in the network namespace `ns`: looked up from a
