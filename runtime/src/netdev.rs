@@ -65,31 +65,19 @@ pub fn check(field: &str, host: &str, name: &str) -> Result<u32> {
 pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::Result<(), String> {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| format!("network namespace of pid {pid}: {e}"))?;
-    // The spec: check that the move is possible before making it. A name already taken in the
-    // container's namespace would fail the rename only after the kernel moved the device,
-    // which would then die with that namespace. (A `%d` template names no device yet.)
     // Its permanent global addresses, read before the move (the kernel drops them in it)
     // and given back inside, as the spec requires.
     let addrs = permanent_global_addrs(index)?;
+    // The spec: check that the move is possible before making it. A name already taken in the
+    // container's namespace would fail the rename only after the kernel moved the device,
+    // which would then die with that namespace. (A `%d` template names no device yet.)
     if !name.contains('%') && name_taken_in(&ns, name)? {
         return Err(format!(
             "moving network device {host:?} into the container as {name:?}: {} (the name is taken there; nothing was moved)",
             Errno::EEXIST.desc()
         ));
     }
-    // SAFETY: creating a netlink socket.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(format!("netlink socket: {}", Errno::last()));
-    }
-    // SAFETY: fresh fd owned here.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = nl_socket()?;
     let mut body = Vec::new();
     // struct ifinfomsg: family, pad, type, index, flags, change.
     body.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
@@ -106,46 +94,10 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
     let mut nm = name.as_bytes().to_vec();
     nm.push(0);
     attr(&mut body, IFLA_IFNAME, &nm);
-    let mut msg = Vec::new();
-    msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
-    msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // pid
-    msg.extend_from_slice(&body);
-    // SAFETY: sending a buffer we own to the kernel (nl_pid 0).
-    let n = unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as u16;
-        libc::sendto(
-            sock.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if n < 0 {
-        return Err(format!("netlink send: {}", Errno::last()));
-    }
-    let mut buf = [0u8; 4096];
-    // SAFETY: receiving into a buffer we own.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 20 {
-        return Err(format!("netlink reply: {}", Errno::last()));
-    }
-    // NLMSG_ERROR (2) carries the result: 0 is success, else -errno.
-    let kind = u16::from_ne_bytes([buf[4], buf[5]]);
-    if kind == 2 {
-        let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        if err != 0 {
-            return Err(format!(
-                "moving network device {host:?} into the container as {name:?}: {}",
-                Errno::from_raw(-err).desc()
-            ));
-        }
-    }
+    nl_send(&sock, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, &body)?;
+    nl_replies(&sock, |_, _| {}).map_err(|e| {
+        format!("moving network device {host:?} into the container as {name:?}: {e}")
+    })?;
     if !addrs.is_empty() {
         add_addrs(&ns, name, &addrs)
             .map_err(|e| format!("network device {name:?} in the container: {e}"))?;
