@@ -427,14 +427,14 @@ impl Container {
             .map(|_| crate::hostmounts::HostMounts::snapshot(&rootfs));
         let ns_err = |e: ns::Error| ns_error(id, e);
         let mut sp = ns::spawn(plan).map_err(ns_err)?;
-        // The process is recorded as soon as it exists (it waits for GO; once at its start
-        // gate it no longer dies with this process), with the cgroup dirs actually made.
+        // The process and the cgroup dirs actually made go into the final state. No write is
+        // needed before it: until create is complete (`RELEASE`) the process dies with this
+        // one, and the record of what was to be made already covers the cgroups.
         rec.pid = sp.pid();
         rec.pid_start_time = state::pid_start_time(rec.pid);
         if let Some(c) = cg.0.as_ref() {
             rec.cgroup_dirs = c.created_dirs().to_vec();
         }
-        state_dir.write(&rec)?;
         crate::fault::point("create:after-clone");
         if !sp.placed_in_cgroup() {
             if let Some(cgr) = cg.0.as_ref() {
@@ -499,7 +499,6 @@ impl Container {
             // The second fork (slow path): the container's process is the intermediate's child.
             rec.pid = sp.pid();
             rec.pid_start_time = state::pid_start_time(rec.pid);
-            state_dir.write(&rec)?;
         }
         crate::fault::point("create:after-ready");
         let console = match sp.take_console() {
