@@ -1,15 +1,16 @@
 //! A container's life in one process: create, start, wait, signal, delete.
 
+mod create;
+
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
+use cgroup::{Cgroup, Hierarchy};
 use nix::errno::Errno;
-use unionfs::{Overlay, OverlayMount};
+use unionfs::OverlayMount;
 
-use crate::config::Bundle;
-use crate::prepare::{self, CgroupView, Inputs};
+use crate::prepare;
 use crate::state::{self, State, StateDir, Status};
 use crate::{resources, Error, Result};
 
@@ -121,6 +122,8 @@ pub struct Container {
     /// counts as stopped, and `delete` kills whatever of it is left, even a process waiting
     /// at its start gate that nobody will start.
     half_made: bool,
+    /// How long each phase of create and start took (empty for a loaded container).
+    timings: crate::timings::Timings,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -153,404 +156,6 @@ impl Container {
         let mut c = Container::create(id, bundle, opts)?;
         c.start()?;
         Ok(c)
-    }
-
-    /// Creates the container from the bundle at `bundle`: its process has done all its
-    /// set-up and waits at the start gate. Everything made on the way is undone if any step
-    /// fails.
-    pub fn create(id: &str, bundle: &Path, opts: &Options) -> Result<Container> {
-        state::check_id(id)?;
-        let b = Bundle::load(bundle)?;
-        let spec = &b.spec;
-        // Refuse what is not honoured before anything is made.
-        prepare::refuse_unsupported(spec)?;
-        crate::hooks::check(spec)?;
-        // Cgroups: planned now (nothing is made yet), made and limited before the clone, so
-        // the limits hold from the first instruction.
-        let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
-        let linux = spec.linux().clone().unwrap_or_default();
-        let path = match linux.cgroups_path() {
-            None => CgroupPath::Relative(id.to_string()),
-            Some(p) => {
-                let s = p.to_string_lossy().into_owned();
-                if s.contains(':') {
-                    return Err(Error::Config {
-                        field: "linux.cgroupsPath".into(),
-                        reason: format!(
-                            "{s:?} is a systemd slice path; corral manages cgroupfs paths only"
-                        ),
-                    });
-                }
-                if p.is_absolute() {
-                    CgroupPath::Absolute(s)
-                } else {
-                    CgroupPath::Relative(s)
-                }
-            }
-        };
-        // Device rules go to the v1 devices controller, or to an eBPF filter on cgroup2.
-        let device_rules = hier.v1_mount("devices").is_some() || hier.version() != Version::V1;
-        let mut res = resources::from_spec(spec, device_rules)?;
-        // SAFETY: plain getter.
-        let rootless = unsafe { libc::geteuid() } != 0;
-        let planned = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
-            let mut cg = Cgroup::new(&hier, &path)?;
-            if rootless {
-                // Only the hierarchies delegated to this user; device rules need
-                // CAP_SYS_ADMIN in the host (and the devices are the user's own binds).
-                res.devices.clear();
-                let dropped = cg.retain_delegated();
-                if cg.is_empty() {
-                    tracing::warn!(
-                        container = id,
-                        "cgroups are not delegated to this user, so the container runs without them (no limits)"
-                    );
-                    return Ok(None);
-                }
-                if !dropped.is_empty() {
-                    let lost = cg.drop_unplaceable(&mut res);
-                    let lost = if lost.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; not enforced: {}", lost.join(", "))
-                    };
-                    let dirs: Vec<String> =
-                        dropped.iter().map(|d| d.display().to_string()).collect();
-                    tracing::warn!(
-                        container = id,
-                        "cgroups are not delegated to this user in {}, so the container runs without them{lost}",
-                        dirs.join(", ")
-                    );
-                }
-            }
-            Ok(Some(cg))
-        })();
-        let state_dir = StateDir::create(&opts.root, id)?;
-        state_dir.write_config(spec)?;
-        crate::fault::point("create:after-state-dir");
-        // What is about to be made is recorded before it is made (status `creating`, with
-        // this process as its creator), so that a `delete --force` after this process died
-        // at any point finds and removes all of it.
-        // SAFETY: plain getter.
-        let me = unsafe { libc::getpid() };
-        let mut rec = State {
-            status: Status::Creating,
-            bundle: b.dir.clone(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            no_new_keyring: opts.no_new_keyring,
-            creator_pid: me,
-            creator_start_time: state::pid_start_time(me),
-            // The overlay's mount point, if any.
-            rootfs_mount: Some(state_dir.path().join("rootfs")).filter(|_| !opts.layers.is_empty()),
-            ..State::unrecorded(id)
-        };
-        if let Ok(Some(cg)) = &planned {
-            // The leaves, and every directory on the way to them that is not there yet (only
-            // those are this create's to remove).
-            rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
-            rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
-        }
-        state_dir.write(&rec)?;
-        crate::fault::point("create:after-state");
-
-        // Root filesystem: the bundle's root, or an overlay of the given layers.
-        let mut overlay = None;
-        let rootfs = if opts.layers.is_empty() {
-            b.rootfs()?
-        } else {
-            let dir = state_dir.path();
-            let target = dir.join("rootfs");
-            std::fs::create_dir(&target)
-                .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
-            let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
-            let m = ov.mount(&target).map_err(|e| Error::Rootfs {
-                id: id.to_string(),
-                source: e,
-            })?;
-            overlay = Some(m);
-            crate::fault::point("create:after-overlay");
-            target
-        };
-
-        let unmade = |e: cgroup::Error| -> Result<CgroupGuard> {
-            match e {
-                cgroup::Error::AlreadyExists { .. } => Err(Error::AlreadyExists(id.to_string())),
-                // Not root and the hierarchy is not delegated to us: run without cgroups.
-                e if rootless
-                    && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
-                {
-                    tracing::warn!(
-                        container = id,
-                        "cgroups are not delegated to this user, so the container runs without them (no limits): {e}"
-                    );
-                    Ok(CgroupGuard(None))
-                }
-                e => Err(cgroup_err(id, e)),
-            }
-        };
-        let cg = match planned {
-            Ok(Some(mut cg)) => match cg.create(&res) {
-                Ok(()) => {
-                    crate::fault::point("create:after-cgroup");
-                    CgroupGuard(Some(cg))
-                }
-                Err(e) => unmade(e)?,
-            },
-            Ok(None) => CgroupGuard(None),
-            Err(e) => unmade(e)?,
-        };
-        if cg.0.is_none() && !rec.cgroup_leaves.is_empty() {
-            rec.cgroup_leaves.clear();
-            rec.cgroup_dirs.clear();
-            state_dir.write(&rec)?;
-        }
-        let mut warnings = Vec::new();
-        let mut views: Vec<CgroupView> = Vec::new();
-        let mut cgroup_fd = None;
-        if let Some(cgr) = cg.0.as_ref() {
-            cgr.apply(&res).map_err(|e| cgroup_err(id, e))?;
-            warnings = cgr.warnings();
-            for w in &warnings {
-                tracing::warn!(container = id, "{w}");
-            }
-            views = cgr
-                .dirs()
-                .into_iter()
-                .map(|d| CgroupView {
-                    name: d.name,
-                    host_dir: d.dir,
-                })
-                .collect();
-            cgroup_fd = match (hier.version(), cgr.v2_dir()) {
-                (Version::V2, Some(dir)) => Some(open_dir(id, dir)?),
-                _ => None,
-            };
-        }
-
-        let mut plan = prepare::plan(Inputs {
-            spec,
-            bundle: &b.dir,
-            rootfs: &rootfs,
-            cgroups: &views,
-            cgroup_fd,
-            no_pivot: opts.no_pivot,
-            preserve_fds: opts.preserve_fds,
-            stdio: opts.stdio,
-            mount_idmaps: &b.mount_idmaps,
-            security: &opts.security,
-        })?;
-        plan.keyring = keyring(id, spec.process().as_ref(), opts)?;
-        plan.attr_root = opts.security.attr_root(&plan)?;
-        plan.start_hooks = crate::hooks::start_plan(spec)?;
-        if let Some(sc) = linux.seccomp() {
-            let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;
-            plan.seccomp = Some(crate::filter::to_plan(&prog));
-        }
-        // The start gate: a FIFO in the state dir that `start` opens.
-        let fifo = state_dir.path().join(FIFO);
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(
-            |e| Error::Sys {
-                id: id.to_string(),
-                what: format!("mkfifo {}", fifo.display()),
-                errno: e,
-            },
-        )?;
-        // The process reaches the gate with its own ids: let it open the FIFO (only it).
-        let host_id = |id: u32, map: &[ns::IdMap]| -> u32 {
-            if map.is_empty() {
-                return id;
-            }
-            map.iter()
-                .find(|m| id >= m.inside && id - m.inside < m.count)
-                .map(|m| m.outside + (id - m.inside))
-                .unwrap_or(id)
-        };
-        // SAFETY: plain getters.
-        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        let (fu, fg) = (
-            host_id(plan.process.uid, &plan.uid_map),
-            host_id(plan.process.gid, &plan.gid_map),
-        );
-        if rootless && (fu, fg) != (euid, egid) {
-            // Without privilege the FIFO cannot be given to a subordinate id: let anyone write
-            // it (runc's 0622). The process reaches it through the state dir's fd, and the
-            // state root is the user's own.
-            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-                .map_err(|e| io_err(id, "chmod", &fifo, e))?;
-        } else {
-            std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
-                .map_err(|e| io_err(id, "chown", &fifo, e))?;
-        }
-        plan.close_fds.extend(state_dir.lock_fd());
-        plan.close_fds.extend(&opts.preserve_holes);
-        plan.gate = Some(ns::Gate {
-            dir: open_path(id, state_dir.path())?,
-            name: std::ffi::CString::new(FIFO).expect("no NUL"),
-        });
-
-        let mut early = crate::hooks::of(spec, "prestart");
-        early.extend(crate::hooks::of(spec, "createRuntime"));
-        early.extend(crate::hooks::of(spec, "createContainer"));
-        // Network devices to move in, checked now, moved while the child pauses.
-        let mut netdevs = Vec::new();
-        let mut devs: Vec<_> = linux
-            .net_devices()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        devs.sort_by(|a, b| a.0.cmp(&b.0));
-        for (host, d) in devs {
-            let field = format!("linux.netDevices.{host}");
-            if !plan.new_ns.contains(&ns::Kind::Net) {
-                return Err(Error::Config {
-                    field,
-                    reason: "moving a network device needs a new network namespace".into(),
-                });
-            }
-            let name = d.name().clone().unwrap_or_else(|| host.clone());
-            let idx = crate::netdev::check(&field, &host, &name)?;
-            netdevs.push((host, name, idx));
-        }
-        plan.hook_pause = !early.is_empty() || !netdevs.is_empty();
-        // Without a mount namespace of its own, the child mounts in the host's: what it
-        // mounts under the root is found, kept in the state and unmounted by delete, or now
-        // if the create fails (after the child is gone: this guard drops after `sp`).
-        let host_mounts = plan
-            .rootfs
-            .as_ref()
-            .filter(|r| !r.mount_ns)
-            .map(|_| crate::hostmounts::HostMounts::snapshot(&rootfs));
-        let ns_err = |e: ns::Error| ns_error(id, e);
-        let mut sp = ns::spawn(plan).map_err(ns_err)?;
-        // The process and the cgroup dirs actually made go into the final state. No write is
-        // needed before it: until create is complete (`RELEASE`) the process dies with this
-        // one, and the record of what was to be made already covers the cgroups.
-        rec.pid = sp.pid();
-        rec.pid_start_time = state::pid_start_time(rec.pid);
-        if let Some(c) = cg.0.as_ref() {
-            rec.cgroup_dirs = c.created_dirs().to_vec();
-        }
-        crate::fault::point("create:after-clone");
-        if !sp.placed_in_cgroup() {
-            if let Some(cgr) = cg.0.as_ref() {
-                cgr.add_pid(sp.pid()).map_err(|e| cgroup_err(id, e))?;
-            }
-        }
-        let hook_state = rec.clone();
-        // A notify filter's listener goes to linux.seccomp.listenerPath as soon as the child
-        // sends it (state "creating", as runc), so that syscalls the child makes before its
-        // gate can be answered; a listener that cannot be reached fails the create at once.
-        let mut listener_err = None;
-        let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
-            let Some(sc) = linux.seccomp() else {
-                return Ok(());
-            };
-            let mut st = hook_state.clone();
-            st.pid = pid;
-            crate::filter::send_listener(sc, &st, pid, "creating", fd).map_err(|e| {
-                let m = e.to_string();
-                listener_err = Some(e);
-                m
-            })
-        };
-        let mut hooks = |pid: i32| -> std::result::Result<(), String> {
-            for (host, name, idx) in &netdevs {
-                crate::netdev::move_into(pid, *idx, host, name)?;
-            }
-            let mut st = hook_state.clone();
-            st.pid = pid;
-            // What the suites and engines expect these hooks to read: the container is
-            // created (its process waits), as runc's state says.
-            let json = crate::hooks::state_json(&st, "created");
-            crate::hooks::run("prestart", &crate::hooks::of(spec, "prestart"), &json)?;
-            crate::hooks::run(
-                "createRuntime",
-                &crate::hooks::of(spec, "createRuntime"),
-                &json,
-            )?;
-            crate::hooks::run_in_namespaces(
-                "createContainer",
-                &crate::hooks::of(spec, "createContainer"),
-                pid,
-                &json,
-            )
-        };
-        sp.go_with_listener(&mut hooks, Some(&mut listener))
-            .map_err(|e| match (listener_err.take(), e) {
-                (Some(l), _) => l,
-                (None, ns::Error::Hook(message)) => Error::Hook {
-                    id: id.to_string(),
-                    message,
-                },
-                // Killed during its set-up by the OOM killer of its own cgroup: say so.
-                (None, ns::Error::ChildExited(how)) if oom_killed(cg.0.as_ref()) => {
-                    ns_err(ns::Error::ChildExited(format!(
-                        "{how}: out of memory; linux.resources.memory.limit is too small for its set-up"
-                    )))
-                }
-                (None, e) => ns_err(e),
-            })?;
-        if sp.pid() != rec.pid {
-            // The second fork (slow path): the container's process is the intermediate's child.
-            rec.pid = sp.pid();
-            rec.pid_start_time = state::pid_start_time(rec.pid);
-        }
-        crate::fault::point("create:after-ready");
-        let console = match sp.take_console() {
-            Some(m) => {
-                let size = spec.process().as_ref().and_then(|p| p.console_size());
-                if let Some(sz) = size {
-                    set_winsize(&m, sz.height() as u16, sz.width() as u16);
-                }
-                match &opts.console_socket {
-                    Some(sock) => {
-                        send_console(id, sock, m)?;
-                        None
-                    }
-                    None => Some(m),
-                }
-            }
-            None => None,
-        };
-        let st = State {
-            status: Status::Created,
-            creator_pid: 0,
-            creator_start_time: 0,
-            host_mounts: host_mounts.as_ref().map(|h| h.made()).unwrap_or_default(),
-            ..rec
-        };
-        // The state its startContainer hooks read; it waits for it before its start gate.
-        sp.send_state(crate::hooks::state_json(&st, "created").as_bytes())
-            .map_err(ns_err)?;
-        crate::fault::point("create:before-state");
-        state_dir.write(&st)?;
-        crate::fault::point("create:after-state-created");
-        if let Some(h) = host_mounts {
-            h.keep();
-        }
-        Ok(Container {
-            id: id.to_string(),
-            bundle: b.dir,
-            pid: sp.pid(),
-            pidfd: None,
-            own_child: true,
-            spawning: Some(sp),
-            console,
-            exit: None,
-            cgroup: cg.take(),
-            overlay,
-            state_dir: Some(state_dir),
-            state: st,
-            config: Some(spec.clone()),
-            warnings,
-            owned: true,
-            half_made: false,
-        })
     }
 
     /// Loads a container from its state under `root` (made by any process). The state dir
@@ -669,11 +274,22 @@ impl Container {
             warnings: Vec::new(),
             owned: false,
             half_made,
+            timings: Default::default(),
         })
     }
 
-    /// Opens the start gate: the process execs. Fails if it is not waiting there.
+    /// Opens the start gate: the process execs. Fails if it is not waiting there. Its
+    /// duration is the phase `start` of [`Container::timings`].
     pub fn start(&mut self) -> Result<()> {
+        let t = std::time::Instant::now();
+        let r = self.start_inner();
+        if r.is_ok() {
+            self.timings.push(crate::timings::START_PHASE, t.elapsed());
+        }
+        r
+    }
+
+    fn start_inner(&mut self) -> Result<()> {
         let status = self.status();
         if status != Status::Created {
             return Err(Error::State {
@@ -904,6 +520,12 @@ impl Container {
         self.pidfd.as_ref().map(|f| f.as_raw_fd())
     }
 
+    /// How long each phase of this process's create and start of the container took
+    /// ([`crate::timings::CREATE_PHASES`], then `start`); empty for a loaded container.
+    pub fn timings(&self) -> &crate::timings::Timings {
+        &self.timings
+    }
+
     /// The state as last written.
     pub fn state(&self) -> &State {
         &self.state
@@ -987,6 +609,39 @@ impl Container {
         self.reap(true).map(|s| s.unwrap_or(ExitStatus::Unknown))
     }
 
+    /// Waits at most `timeout` (`None`: for ever) for the init process to exit: `Ok(None)`
+    /// when it is still running then. It waits on the process's pidfd, so it takes no signal
+    /// and leaves every other child of the caller alone.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<ExitStatus>> {
+        if let Some(e) = self.exit {
+            return Ok(Some(e));
+        }
+        let fd = match (&self.pidfd, &self.spawning) {
+            (Some(fd), _) => fd.as_raw_fd(),
+            (None, Some(sp)) => sp.pidfd().unwrap_or(-1),
+            (None, None) => -1,
+        };
+        if fd < 0 {
+            // No pidfd (a kernel without one): only the blocking wait can tell.
+            return match timeout {
+                None => self.wait().map(Some),
+                Some(_) => self.try_wait(),
+            };
+        }
+        if !poll_readable(fd, timeout) {
+            return self.try_wait();
+        }
+        if self.own_child {
+            self.reap(true)
+        } else {
+            self.exit = Some(ExitStatus::Unknown);
+            Ok(Some(ExitStatus::Unknown))
+        }
+    }
+
     /// Returns the exit status if the init process has exited, without blocking.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         if !self.own_child {
@@ -1049,6 +704,13 @@ impl Container {
             });
         }
         self.delete()
+    }
+
+    /// Runs `e` in the running container: the container's own process settings with
+    /// `e`'s arguments, environment, cwd, user and terminal (see [`Container::exec`]).
+    pub fn exec_with(&self, e: &crate::builder::ExecSpec, opts: &Options) -> Result<ExecProcess> {
+        let base = self.config()?.process().clone().unwrap_or_default();
+        self.exec(&e.process(&base)?, opts)
     }
 
     /// Runs another process in the running container (`exec`): it joins the container's
@@ -1377,6 +1039,38 @@ impl Drop for Container {
         }
         if let Err(e) = self.teardown() {
             tracing::warn!(container = %self.id, "cleanup: {e}");
+        }
+    }
+}
+
+/// Waits until `fd` is readable (a pidfd: its process exited), at most `timeout`; false when
+/// the time ran out. Interrupted waits go on with the time that is left.
+pub(crate) fn poll_readable(fd: RawFd, timeout: Option<std::time::Duration>) -> bool {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                // Round up, so that a wait never ends before its time.
+                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            }
+        };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling one fd the caller owns.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n > 0 {
+            return true;
+        }
+        if n == 0 {
+            return false;
+        }
+        if Errno::last() != Errno::EINTR {
+            return false;
         }
     }
 }

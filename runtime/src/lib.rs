@@ -12,6 +12,7 @@
 //! It never talks to a daemon, and holds no argument parsing or output formatting: those
 //! belong to the faces (`cli`, `ffi-c`, `python`).
 
+pub mod builder;
 pub mod config;
 mod container;
 mod error;
@@ -27,7 +28,9 @@ pub mod prepare;
 pub mod resources;
 pub mod spec;
 pub mod state;
+pub mod timings;
 
+pub use builder::{parse_size, ExecSpec, IdRange, Limits, Mount, Namespace, NsMode, SpecBuilder};
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
 pub use container::{Container, ExecProcess, ExitStatus, Options};
@@ -36,3 +39,4 @@ pub use lsm::Security;
 pub use ns::MAX_PRESERVE_FDS;
 pub use spec::default_spec;
 pub use state::{State, Status};
+pub use timings::Timings;
