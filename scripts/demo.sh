@@ -9,9 +9,11 @@ cargo build --release -q -p corral-cli
 CORRAL=$PWD/target/release/corral
 
 B=$PWD/target/demo-bundle
-rm -rf "$B"; mkdir -p "$B/rootfs"/{bin,proc,dev,sys,tmp,etc,root}
-cp "$(command -v busybox)" "$B/rootfs/bin/busybox"
-for a in $("$B/rootfs/bin/busybox" --list); do [[ $a == busybox ]] || ln -sf busybox "$B/rootfs/bin/$a"; done
+rm -rf "$B"
+bash scripts/make-demo-rootfs.sh
+# The C library too (header, libcontainer.so, container.pc under /usr/local), so that
+# `cc app.c $(pkg-config --cflags --libs container)` works.
+bash scripts/install-lib.sh /usr/local
 cat > "$B/rootfs/demo.sh" <<'DEMO'
 echo "my pid:          $$"
 echo "my hostname:     $(hostname)"

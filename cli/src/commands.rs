@@ -66,7 +66,7 @@ pub fn dispatch(cli: &Cli) -> R {
         } => run(root, id, c, *detach, *keep),
         Cmd::State { id } => {
             let c = Container::load(root, id)?;
-            print_json(&oci_state(&c.oci_state()))?;
+            print_json(&c.oci_state().to_json())?;
             Ok(0)
         }
         Cmd::Kill { id, signal, all } => {
@@ -124,47 +124,6 @@ fn print_json(v: &serde_json::Value) -> R<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| msg(format!("encoding json: {e}")))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{s}").map_err(|e| msg(format!("writing output: {e}")))
-}
-
-/// The state as runc prints it.
-fn oci_state(st: &State) -> serde_json::Value {
-    let mut v = json!({
-        "ociVersion": st.oci_version,
-        "id": st.id,
-        "pid": st.pid,
-        "status": st.status.as_str(),
-        "bundle": st.bundle,
-        "rootfs": st.rootfs_mount.clone().unwrap_or_else(|| st.bundle.join("rootfs")),
-        "created": rfc3339(st.created),
-        "owner": "",
-    });
-    if !st.annotations.is_empty() {
-        v["annotations"] = json!(st.annotations);
-    }
-    v
-}
-
-/// Seconds since the epoch as an RFC 3339 UTC timestamp.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 pub fn parse_signal(s: &str) -> R<i32> {
@@ -631,14 +590,7 @@ fn block_signals() -> std::io::Result<OwnedFd> {
 }
 
 fn list(root: &Path, format: &str, quiet: bool) -> R {
-    let mut states = Vec::new();
-    for id in runtime::state::list_ids(root)? {
-        // A container deleted meanwhile is simply not listed; one being created is listed
-        // without waiting for its creator.
-        if let Ok(s) = Container::listed_state(root, &id) {
-            states.push(s);
-        }
-    }
+    let states = Container::list(root)?;
     if quiet {
         for s in &states {
             println!("{}", s.id);
@@ -646,7 +598,10 @@ fn list(root: &Path, format: &str, quiet: bool) -> R {
         return Ok(0);
     }
     match format {
-        "json" => print_json(&json!(states.iter().map(oci_state).collect::<Vec<_>>()))?,
+        "json" => print_json(&json!(states
+            .iter()
+            .map(State::to_json)
+            .collect::<Vec<_>>()))?,
         "table" => {
             let mut out = String::new();
             out.push_str(&format!(
@@ -660,7 +615,7 @@ fn list(root: &Path, format: &str, quiet: bool) -> R {
                     s.pid,
                     s.status.as_str(),
                     s.bundle.display(),
-                    rfc3339(s.created),
+                    runtime::state::rfc3339(s.created),
                     "root"
                 ));
             }
@@ -801,27 +756,11 @@ fn parse_duration(s: &str) -> R<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-fn stats_json(id: &str, c: &Container) -> R<serde_json::Value> {
-    let s = c.stats()?;
-    Ok(json!({
-        "type": "stats",
-        "id": id,
-        "data": {
-            "cpu": {"usage": {"total": s.cpu_usage_ns}},
-            "memory": {
-                "usage": {"usage": s.memory_usage, "limit": s.memory_limit, "max": s.memory_max_usage},
-                "swap": {"usage": s.swap_usage},
-            },
-            "pids": {"current": s.pids_current, "limit": s.pids_limit},
-        }
-    }))
-}
-
 fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
     let every = parse_duration(interval)?;
     let c = Container::load(root, id)?;
     if once {
-        println!("{}", stats_json(id, &c)?);
+        println!("{}", c.stats_json()?);
         return Ok(0);
     }
     // OOM kills are pushed by the kernel (eventfd on v1, inotify on v2) and printed as they
@@ -878,7 +817,7 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
             return Ok(0);
         }
         if std::time::Instant::now() >= next {
-            println!("{}", stats_json(id, &c)?);
+            println!("{}", c.stats_json()?);
             next = std::time::Instant::now() + every;
         }
         let _ = std::io::stdout().flush();
@@ -961,9 +900,12 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(runtime::state::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            runtime::state::rfc3339(1_700_000_000),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(runtime::state::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -515,9 +515,32 @@ impl Container {
         self.pid
     }
 
-    /// A pidfd of the init process (readable when it exits), for poll loops.
+    /// A pidfd of the init process (readable when it exits), for poll loops: also while it
+    /// waits at its start gate. It stays owned by the container (dup it to keep it longer).
     pub fn pidfd(&self) -> Option<RawFd> {
-        self.pidfd.as_ref().map(|f| f.as_raw_fd())
+        match (&self.pidfd, &self.spawning) {
+            (Some(f), _) => Some(f.as_raw_fd()),
+            (None, Some(sp)) => sp.pidfd(),
+            (None, None) => None,
+        }
+    }
+
+    /// The state root the container's state dir lives under.
+    pub fn state_root(&self) -> PathBuf {
+        self.state_dir
+            .as_ref()
+            .and_then(|d| d.path().parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(state::default_root)
+    }
+
+    /// Releases the lock on the container's state dir that [`Container::load`] took, so that
+    /// a long-lived handle (a library's, a language binding's) does not block other
+    /// processes' commands on the container. [`Container::delete`] takes it again.
+    pub fn unlock(&mut self) {
+        if let Some(d) = &mut self.state_dir {
+            d.unlock();
+        }
     }
 
     /// How long each phase of this process's create and start of the container took
@@ -704,6 +727,37 @@ impl Container {
             });
         }
         self.delete()
+    }
+
+    /// The container's usage as `runc events --stats` shows it (`type`, `id`, `data` with
+    /// cpu, memory and pids).
+    pub fn stats_json(&self) -> Result<serde_json::Value> {
+        let s = self.stats()?;
+        Ok(serde_json::json!({
+            "type": "stats",
+            "id": self.id,
+            "data": {
+                "cpu": {"usage": {"total": s.cpu_usage_ns}},
+                "memory": {
+                    "usage": {"usage": s.memory_usage, "limit": s.memory_limit, "max": s.memory_max_usage},
+                    "swap": {"usage": s.swap_usage},
+                    "oomKills": s.oom_kill_count,
+                },
+                "pids": {"current": s.pids_current, "limit": s.pids_limit},
+            }
+        }))
+    }
+
+    /// The live state of every container under `root` (a container deleted meanwhile is
+    /// not listed; one being created is listed without waiting for its creator).
+    pub fn list(root: &Path) -> Result<Vec<State>> {
+        let mut states = Vec::new();
+        for id in state::list_ids(root)? {
+            if let Ok(s) = Container::listed_state(root, &id) {
+                states.push(s);
+            }
+        }
+        Ok(states)
     }
 
     /// Runs `e` in the running container: the container's own process settings with

@@ -130,6 +130,26 @@ fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
 }
 
 impl State {
+    /// The state as the OCI runtime spec (and `runc state`) shows it: `ociVersion`, `id`,
+    /// `pid`, `status`, `bundle`, plus `rootfs`, `created` (RFC 3339), `owner` and the
+    /// annotations, as runc adds them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid,
+            "status": self.status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs_mount.clone().unwrap_or_else(|| self.bundle.join("rootfs")),
+            "created": rfc3339(self.created),
+            "owner": "",
+        });
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::json!(self.annotations);
+        }
+        v
+    }
+
     /// What is known of a container whose state dir holds no readable state: its id.
     pub fn unrecorded(id: &str) -> State {
         State {
@@ -525,6 +545,29 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,249 @@
+//! The C library from C: each program in `tests/c/` is compiled with `cc -Wall -Werror`
+//! against the generated header through pkg-config (the library installed into a temporary
+//! prefix by `scripts/install-lib.sh`, as a user would install it), with AddressSanitizer
+//! (its leak check included), and run on a real container root; then nothing it made may be
+//! left. The programs in `examples/` and the README's C example are compiled the same way and
+//! run from the repository root with no arguments, as the README says.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// target/<profile>: where cargo put libcontainer.so and include/container.h.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The library installed into a temporary prefix, once per test run.
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<tempfile::TempDir> = OnceLock::new();
+    PREFIX
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("corral-libprefix-")
+                .tempdir()
+                .expect("prefix dir");
+            let out = Command::new("bash")
+                .arg(repo_root().join("scripts/install-lib.sh"))
+                .arg("--from")
+                .arg(profile_dir())
+                .arg(dir.path())
+                .output()
+                .expect("running scripts/install-lib.sh");
+            assert!(
+                out.status.success(),
+                "install-lib.sh failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir
+        })
+        .path()
+}
+
+fn pkg_config(args: &[&str]) -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(args)
+        .arg("container")
+        .env("PKG_CONFIG_PATH", prefix().join("lib/pkgconfig"))
+        .output()
+        .expect("pkg-config (apt-get install pkg-config)");
+    assert!(
+        out.status.success(),
+        "pkg-config {args:?} container: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Compiles `src` as a user would, with `-Wall -Werror` (and AddressSanitizer if `asan`).
+fn compile(src: &Path, out: &Path, asan: bool) {
+    let mut cc = Command::new("cc");
+    cc.args([
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-g",
+    ]);
+    if asan {
+        cc.args(["-fsanitize=address", "-fno-omit-frame-pointer"]);
+    }
+    cc.arg("-I").arg(src.parent().expect("dir"));
+    cc.arg(src).arg("-o").arg(out);
+    cc.args(pkg_config(&["--cflags", "--libs"]));
+    cc.arg("-lpthread");
+    let o = cc.output().expect("cc (apt-get install gcc)");
+    assert!(
+        o.status.success(),
+        "compiling {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn run_checked(mut cmd: Command, what: &str) -> String {
+    cmd.env("LD_LIBRARY_PATH", prefix().join("lib"))
+        // Leaks are errors; the library's own registry (live handles only) is not a leak.
+        .env(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:abort_on_error=0:exitcode=99",
+        );
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Compiles and runs `tests/c/NAME.c` on a fresh busybox root with its own state root and
+/// id prefix; checks that it exits 0 and that nothing it made is left.
+fn c_test(name: &str, env: &[(&str, &str)]) -> String {
+    testkit::require_root();
+    let id = testkit::unique_id(&format!("c-{name}"));
+    let rootfs = testkit::TestRootfs::with_id(&id);
+    let state = tempfile::Builder::new()
+        .prefix("corral-state-")
+        .tempdir()
+        .expect("state dir");
+    let bin = tempfile::Builder::new()
+        .prefix("corral-cbin-")
+        .tempdir()
+        .expect("bin dir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
+    let exe = bin.path().join(name);
+    compile(&src, &exe, true);
+    let mut cmd = Command::new(&exe);
+    cmd.arg(rootfs.rootfs()).arg(state.path()).arg(&id);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run_checked(cmd, name);
+    testkit::assert_no_leaks(&id, Some(state.path()));
+    out
+}
+
+#[test]
+fn run_reads_exit_code_signal_timeout_and_timings() {
+    assert!(c_test("run", &[]).contains("run: ok"));
+}
+
+#[test]
+fn a_failed_spawn_says_what_and_where_and_leaves_nothing() {
+    assert!(c_test("spawn_fail", &[]).contains("spawn_fail: ok"));
+}
+
+#[test]
+fn create_start_pause_kill_delete() {
+    assert!(c_test("lifecycle", &[]).contains("lifecycle: ok"));
+}
+
+#[test]
+fn exec_into_a_running_container() {
+    assert!(c_test("exec", &[]).contains("exec: ok"));
+}
+
+#[test]
+fn limits_hold_inside_and_update() {
+    assert!(c_test("limits", &[]).contains("limits: ok"));
+}
+
+#[test]
+fn bad_handles_and_arguments_are_errors_not_crashes() {
+    assert!(c_test("bad_args", &[]).contains("bad_args: ok"));
+}
+
+#[test]
+fn eight_threads_spawn_a_thousand_containers() {
+    let total = std::env::var("CORRAL_C_THREADS_TOTAL").unwrap_or_else(|_| "1000".into());
+    let out = c_test("threads", &[("CORRAL_C_THREADS_TOTAL", &total)]);
+    assert!(
+        out.contains(&format!("threads: {total} containers")),
+        "{out}"
+    );
+}
+
+/// The demo root filesystem the README's set-up command makes (scripts/test.sh makes it too).
+fn demo_rootfs() -> PathBuf {
+    let r = repo_root().join("target/demo-bundle/rootfs");
+    assert!(
+        r.join("bin/busybox").is_file(),
+        "{} is missing: run ./scripts/demo.sh (or scripts/make-demo-rootfs.sh) first",
+        r.display()
+    );
+    r
+}
+
+/// Runs a program from the repository root with no arguments and no environment of ours.
+fn run_from_repo_root(exe: &Path, what: &str) -> String {
+    let mut cmd = Command::new(exe);
+    cmd.current_dir(repo_root()).env_remove("CORRAL_ROOTFS");
+    run_checked(cmd, what)
+}
+
+#[test]
+fn every_example_compiles_and_runs_from_the_repository_root() {
+    testkit::require_root();
+    demo_rootfs();
+    let bin = tempfile::tempdir().expect("bin dir");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("examples dir") {
+        let src = e.expect("entry").path();
+        if src.extension().and_then(|x| x.to_str()) != Some("c") {
+            continue;
+        }
+        let name = src
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
+        let exe = bin.path().join(&name);
+        compile(&src, &exe, false);
+        let out = run_from_repo_root(&exe, &name);
+        assert!(!out.is_empty(), "{name} printed nothing");
+        n += 1;
+    }
+    assert!(n >= 2, "examples: {n}");
+    testkit::assert_no_leaks("hello-", None);
+    testkit::assert_no_leaks("lifecycle-", None);
+}
+
+#[test]
+fn the_readme_c_example_compiles_and_runs_as_written() {
+    testkit::require_root();
+    demo_rootfs();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme.find("```c\n").expect("README.md has a ```c example") + 5;
+    let len = readme[start..].find("```").expect("end of the ```c block");
+    let code = &readme[start..start + len];
+    let lines = code.lines().count();
+    assert!(
+        (12..=30).contains(&lines),
+        "the README's C example has {lines} lines"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let src = dir.path().join("example.c");
+    std::fs::write(&src, code).expect("write example.c");
+    let exe = dir.path().join("example");
+    compile(&src, &exe, false);
+    let out = run_from_repo_root(&exe, "README example");
+    assert!(out.contains("hello from a container"), "{out}");
+    assert!(out.contains("exit code 0"), "{out}");
+}
