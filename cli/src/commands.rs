@@ -160,9 +160,21 @@ fn check_terminal(c: &CreateArgs) -> R<()> {
 fn create(root: &Path, id: &str, c: &CreateArgs) -> R<()> {
     check_terminal(c)?;
     let ct = Container::create(id, &c.bundle, &c.options(root))?;
+    print_timings(c, &ct);
     write_pid_file(c, &ct)?;
     ct.detach()?;
     Ok(())
+}
+
+/// `--timings`: the spawn's phases on stderr, `corral: timings: check 0.041ms, ...`.
+fn print_timings(c: &CreateArgs, ct: &Container) {
+    if c.timings {
+        let t = ct.timings();
+        eprintln!(
+            "corral: timings: {t} (total {:.3}ms)",
+            t.total().as_secs_f64() * 1e3
+        );
+    }
 }
 
 fn write_pid_file(c: &CreateArgs, ct: &Container) -> R<()> {
@@ -192,6 +204,7 @@ fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
         check_terminal(c)?;
         let mut ct = Container::create(id, &c.bundle, &c.options(root))?;
         ct.start()?;
+        print_timings(c, &ct);
         write_pid_file(c, &ct)?;
         ct.detach()?;
         return Ok(0);
@@ -201,6 +214,7 @@ fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
     // with an empty mask.
     let sfd = block_signals().map_err(|e| msg(format!("signalfd: {e}")))?;
     let mut ct = Container::create_and_start(id, &c.bundle, &c.options(root))?;
+    print_timings(c, &ct);
     if let Err(e) = write_pid_file(c, &ct) {
         let _ = ct.delete();
         return Err(e);

@@ -272,6 +272,9 @@ struct CreateArgs {
     /// Unix socket to send the terminal's pty master to (process.terminal)
     #[arg(long)]
     console_socket: Option<PathBuf>,
+    /// Print how long each phase of the spawn took, on stderr
+    #[arg(long)]
+    timings: bool,
 }
 
 impl CreateArgs {

@@ -24,6 +24,36 @@ fn runc_spec_bundle_runs_true() {
 }
 
 #[test]
+fn timings_print_every_phase_in_order() {
+    let env = Env::new("tmg");
+    env.rootfs.write_config(&env.spec(&["/bin/true"]));
+    let out = env
+        .command()
+        .args(["run", "--timings", "-b"])
+        .arg(env.bundle())
+        .arg(&env.id)
+        .output()
+        .expect("spawn corral");
+    common::assert_exit(&out, 0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("corral: timings: "))
+        .unwrap_or_else(|| panic!("no timings line in {err:?}"));
+    let mut at = 0;
+    for phase in runtime::timings::CREATE_PHASES
+        .iter()
+        .chain(["start"].iter())
+    {
+        let i = line[at..]
+            .find(&format!("{phase} "))
+            .unwrap_or_else(|| panic!("{phase} missing or out of order in {line}"));
+        at += i + phase.len();
+    }
+    assert!(line.contains("(total "), "{line}");
+}
+
+#[test]
 fn container_sees_its_own_world() {
     let env = Env::new("iso");
     let mut spec = env.spec(&[]);
