@@ -677,6 +677,7 @@ pub extern "C" fn corral_spec_set_namespace(
 pub struct corral_limits {
     /// sizeof(struct corral_limits), set by corral_limits_init().
     pub size: u32,
+    /// Zero.
     pub _reserved: u32,
     /// Memory limit in bytes (0: none).
     pub memory: i64,
@@ -852,9 +853,11 @@ pub struct corral_options {
     pub flags: u32,
     /// The state directory (NULL: /run/corral).
     pub root: *const c_char,
-    /// The process's stdin, stdout and stderr (-1: the caller's own).
+    /// The process's stdin (-1: the caller's own). The fd stays the caller's.
     pub stdin_fd: c_int,
+    /// The process's stdout (-1: the caller's own). The fd stays the caller's.
     pub stdout_fd: c_int,
+    /// The process's stderr (-1: the caller's own). The fd stays the caller's.
     pub stderr_fd: c_int,
     /// Number of fds after stdio (3 .. 3+N) the process inherits.
     pub preserve_fds: u32,
@@ -1416,18 +1419,24 @@ pub struct corral_exec_options {
     pub size: u32,
     /// Give the process a terminal of its own (non-zero).
     pub terminal: c_int,
-    /// "KEY=VALUE" strings set on top of the container's environment (`env_len` of them).
+    /// "KEY=VALUE" strings set on top of the container's environment (`env_len` of them;
+    /// copied).
     pub env: *const *const c_char,
+    /// The number of strings in `env`.
     pub env_len: usize,
     /// The working directory (NULL: the container's).
     pub cwd: *const c_char,
-    /// User and group (-1: the container's).
+    /// User id (-1: the container's; set with `gid`).
     pub uid: i64,
+    /// Group id (-1: the container's; set with `uid`).
     pub gid: i64,
-    /// stdin, stdout, stderr (-1: the caller's own).
+    /// stdin (-1: the caller's own). The fd stays the caller's.
     pub stdin_fd: c_int,
+    /// stdout (-1: the caller's own). The fd stays the caller's.
     pub stdout_fd: c_int,
+    /// stderr (-1: the caller's own). The fd stays the caller's.
     pub stderr_fd: c_int,
+    /// Zero.
     pub _reserved: c_int,
 }
 

@@ -247,3 +247,45 @@ fn the_readme_c_example_compiles_and_runs_as_written() {
     assert!(out.contains("hello from a container"), "{out}");
     assert!(out.contains("exit code 0"), "{out}");
 }
+
+#[test]
+fn only_the_public_prefix_is_exported_under_the_soname() {
+    let lib = prefix().join("lib/libcontainer.so");
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .expect("nm (binutils)");
+    assert!(nm.status.success());
+    let syms: Vec<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect();
+    assert!(syms.len() >= 40, "{syms:?}");
+    let foreign: Vec<&String> = syms.iter().filter(|s| !s.starts_with("corral_")).collect();
+    assert!(foreign.is_empty(), "exported beyond corral_*: {foreign:?}");
+    let header = std::fs::read_to_string(prefix().join("include/container.h")).expect("header");
+    for s in &syms {
+        assert!(
+            header.contains(&format!("{s}(")),
+            "{s} is exported but not declared"
+        );
+    }
+    let re = Command::new("readelf")
+        .arg("-d")
+        .arg(&lib)
+        .output()
+        .expect("readelf");
+    let dynamic = String::from_utf8_lossy(&re.stdout);
+    assert!(
+        dynamic.contains("Library soname: [libcontainer.so.0]"),
+        "{dynamic}"
+    );
+    // The links a user's linker and loader follow.
+    let so0 = std::fs::read_link(prefix().join("lib/libcontainer.so.0")).expect("so.0 link");
+    assert!(
+        so0.to_string_lossy().starts_with("libcontainer.so.0."),
+        "{so0:?}"
+    );
+    assert!(prefix().join("lib/libcontainer.a").is_file());
+}
