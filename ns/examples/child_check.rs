@@ -85,6 +85,7 @@ fn plan(argv: &[String]) -> Plan {
         keyring: None,
         attr_root: None,
         start_hooks: Vec::new(),
+        late_exec: false,
     }
 }
 

@@ -1368,10 +1368,10 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     }
 
     // Find the executable before reporting ready, so that a missing one (or a directory)
-    // fails the create, not the start.
-    let mut found = false;
+    // fails the create, not the start. (A late program is not known yet.)
+    let mut found = plan.late_exec;
     let mut err = libc::ENOENT;
-    for cand in &p.exec_candidates {
+    for cand in p.exec_candidates.iter().filter(|_| !plan.late_exec) {
         if libc::syscall(
             libc::SYS_faccessat,
             libc::AT_FDCWD,
@@ -1399,8 +1399,9 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     }
 
     // Without a FIFO gate the parent opens the gate itself: from here on the process owes it
-    // nothing (no parent-death signal).
-    if plan.gate.is_none() {
+    // nothing (no parent-death signal). A process waiting for its program keeps it: a pool's
+    // processes die with the pool.
+    if plan.gate.is_none() && !plan.late_exec {
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
     }
     send(
@@ -1432,7 +1433,40 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         );
     }
     let mut report = [0u8; GATE_REPORT_MAX];
+    let mut late = None;
     match &plan.gate {
+        None if plan.late_exec => {
+            // The memfd, then the stdio fds that `a`'s bits 0, 1, 2 say come with it.
+            let mut fds = [-1; 4];
+            let (m, n) = recv_fds(sock, msg::START, &mut fds)?;
+            let [mem, s0, s1, s2] = fds;
+            let given = [s0, s1, s2];
+            let wanted = [1, 2, 4].iter().filter(|&&b| m.a & b != 0).count();
+            if n != wanted.saturating_add(1) {
+                for fd in fds {
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+                return Err((Step::Sync, libc::EPROTO, msg::START));
+            }
+            late = Some(map_late(mem)?);
+            let mut next = given.into_iter();
+            for (target, bit) in [(0, 1), (1, 2), (2, 4)] {
+                if m.a & bit == 0 {
+                    continue;
+                }
+                let fd = next.next().unwrap_or(-1);
+                if libc::dup2(fd, target) < 0 {
+                    return fail(Step::Stdio, target as usize);
+                }
+                libc::close(fd);
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+            if let Err((_, idx)) = start_hooks(plan, state.0, &mut report) {
+                return Err((Step::StartHook, libc::ECANCELED, idx as u32));
+            }
+        }
         None => {
             expect(sock, msg::START)?;
             if let Err((_, idx)) = start_hooks(plan, state.0, &mut report) {
@@ -1476,6 +1510,19 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
 
     default_signals();
     let mut err = libc::ENOENT;
+    if let Some(l) = late {
+        let mut c = l.cands;
+        while !(*c).is_null() {
+            libc::execve(*c, l.argv, l.envp);
+            match errno() {
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => err = libc::EACCES,
+                e => return Err((Step::Exec, e, 0)),
+            }
+            c = c.add(1);
+        }
+        return Err((Step::Exec, err, 0));
+    }
     for cand in &p.exec_candidates {
         libc::execve(cand.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         match errno() {
@@ -1485,6 +1532,104 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         }
     }
     Err((Step::Exec, err, 0))
+}
+
+/// A late program ([`crate::late`]) as mapped in this process: NULL-terminated arrays.
+pub(crate) struct Late {
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+    pub cands: *const *const libc::c_char,
+}
+
+/// Maps the memfd `fd` that came with `START` (and closes it), checks it, and fills its
+/// pointer slots: every bound is checked before a byte is read, nothing is allocated.
+pub(crate) unsafe fn map_late(fd: c_int) -> R<Late> {
+    use crate::late::{HEADER_WORDS, MAGIC, MAX_SIZE};
+    let fd = Fd(fd);
+    let bad = || Err((Step::Sync, libc::EPROTO, msg::START));
+    let mut st: libc::stat = std::mem::zeroed();
+    if libc::fstat(fd.0, &mut st) < 0 {
+        return fail(Step::Sync, msg::START as usize);
+    }
+    let Ok(size) = usize::try_from(st.st_size) else {
+        return bad();
+    };
+    let header = HEADER_WORDS.saturating_mul(8);
+    if size < header || size > MAX_SIZE {
+        return bad();
+    }
+    let base = libc::mmap(
+        std::ptr::null_mut(),
+        size,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE,
+        fd.0,
+        0,
+    );
+    if base == libc::MAP_FAILED {
+        return fail(Step::Sync, msg::START as usize);
+    }
+    drop(fd);
+    let words = base.cast::<u64>();
+    let word = |i: usize| -> u64 { std::ptr::read(words.add(i)) };
+    if word(0) != MAGIC || word(4) != size as u64 {
+        return bad();
+    }
+    let (Ok(argc), Ok(envc), Ok(candc)) = (
+        usize::try_from(word(1)),
+        usize::try_from(word(2)),
+        usize::try_from(word(3)),
+    ) else {
+        return bad();
+    };
+    if argc == 0 || candc == 0 {
+        return bad();
+    }
+    // Slots: args, NULL, env, NULL, candidates, NULL.
+    let Some(slots) = argc
+        .checked_add(envc)
+        .and_then(|n| n.checked_add(candc))
+        .and_then(|n| n.checked_add(3))
+    else {
+        return bad();
+    };
+    let Some(strings) = slots
+        .checked_add(HEADER_WORDS)
+        .and_then(|n| n.checked_mul(8))
+        .filter(|&n| n <= size)
+    else {
+        return bad();
+    };
+    let bytes = base.cast::<u8>();
+    let mut off = strings;
+    let mut slot = HEADER_WORDS;
+    let mut starts = [0usize; 3];
+    for (i, n) in [argc, envc, candc].into_iter().enumerate() {
+        if let Some(s) = starts.get_mut(i) {
+            *s = slot;
+        }
+        for _ in 0..n {
+            let Some(left) = size.checked_sub(off).filter(|&l| l > 0) else {
+                return bad();
+            };
+            let p = bytes.add(off).cast::<libc::c_char>();
+            let len = libc::strnlen(p, left);
+            if len >= left {
+                return bad();
+            }
+            std::ptr::write(words.add(slot), p as u64);
+            slot = slot.saturating_add(1);
+            off = off.saturating_add(len).saturating_add(1);
+        }
+        std::ptr::write(words.add(slot), 0);
+        slot = slot.saturating_add(1);
+    }
+    let [a, e, c] = starts;
+    Ok(Late {
+        argv: words.add(a).cast(),
+        envp: words.add(e).cast(),
+        cands: words.add(c).cast(),
+    })
 }
 
 /// Default signal dispositions and an empty mask, for a new program.
@@ -1527,6 +1672,47 @@ unsafe fn recv_fd(sock: c_int, tag: u32) -> R<c_int> {
         return Err((Step::Sync, libc::EPROTO, tag));
     }
     Ok(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int))
+}
+
+/// Receives message `tag` with up to 4 fds (SCM_RIGHTS), close-on-exec, into `fds`: the
+/// message and how many came.
+unsafe fn recv_fds(sock: c_int, tag: u32, fds: &mut [c_int; 4]) -> R<(Msg, usize)> {
+    let mut m = Msg::default();
+    let mut iov = libc::iovec {
+        iov_base: (&mut m as *mut Msg).cast(),
+        iov_len: std::mem::size_of::<Msg>(),
+    };
+    // Room for one header and four fds (CMSG_SPACE(16) is 32 on 64-bit), and to spare.
+    let mut cbuf = [0u64; 8];
+    let mut mh: libc::msghdr = std::mem::zeroed();
+    mh.msg_iov = &mut iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.as_mut_ptr().cast();
+    mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    let n = loop {
+        let n = libc::recvmsg(sock, &mut mh, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n != std::mem::size_of::<Msg>() as isize || m.tag != tag {
+        return Err((Step::Sync, if n < 0 { errno() } else { libc::EPROTO }, tag));
+    }
+    let c = libc::CMSG_FIRSTHDR(&mh);
+    if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
+        return Err((Step::Sync, libc::EPROTO, tag));
+    }
+    let data = libc::CMSG_DATA(c) as *const c_int;
+    let bytes = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+    let count = bytes
+        .checked_div(std::mem::size_of::<c_int>())
+        .unwrap_or(0)
+        .min(fds.len());
+    for (i, slot) in (0..count).zip(fds.iter_mut()) {
+        *slot = std::ptr::read_unaligned(data.add(i));
+    }
+    Ok((m, count))
 }
 
 /// Milliseconds on the monotonic clock.

@@ -19,6 +19,7 @@ mod child;
 mod error;
 mod idmap;
 mod kind;
+pub mod late;
 mod plan;
 mod spawn;
 mod sys;

@@ -329,6 +329,13 @@ pub struct Plan {
     pub attr_root: Option<CString>,
     /// startContainer hooks, run by the process itself between its start gate and `execve`.
     pub start_hooks: Vec<Hook>,
+    /// The program comes with `START` ([`crate::Spawning::start_late`]): the process does all
+    /// its set-up and waits at its (socket) gate not knowing what it will run; `START` brings
+    /// a memfd with the arguments, environment and exec candidates (see [`crate::late`]).
+    /// `process.argv`, `envp` and `exec_candidates` are not used. Needs `gate: None`. The
+    /// process keeps its parent-death signal until `START` (a warm pool's processes die with
+    /// the pool).
+    pub late_exec: bool,
 }
 
 /// A hook that the container's process runs itself once its start gate opened, right before

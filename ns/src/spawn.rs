@@ -15,6 +15,7 @@
 //! | `RELEASE`        | parent → child | (FIFO gate) create is complete: drop the parent-death signal |
 //! | `RELEASED`       | child → parent | done; the process may now outlive the parent                 |
 //! | `START`          | parent → child | exec the process now                                         |
+//! | `START` + fd     | parent → child | (late_exec) exec this program: a memfd, see [`crate::late`]  |
 //! | `ERR(step,errno,index)` | child → parent | set-up failed at `step`; the child exits 127          |
 //! | end of file      | child → parent | `execve` succeeded (the CLOEXEC socket closed)               |
 //!
@@ -187,6 +188,11 @@ fn lift(fd: &mut OwnedFd, min: c_int) -> Result<(), Error> {
 
 /// Clones the container process. The child waits for [`Spawning::go`].
 pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
+    if plan.late_exec && plan.gate.is_some() {
+        return Err(Error::Plan(
+            "late_exec needs the socket start gate (gate: None)".into(),
+        ));
+    }
     if plan.process.argv.is_empty() {
         return Err(Error::Plan("process args must not be empty".into()));
     }
@@ -448,47 +454,112 @@ impl Spawning {
         }
     }
 
-    /// Hands the process its state (the JSON its startContainer hooks read on stdin) in a
-    /// sealed memfd (`STATE`). Call after [`Spawning::go`] when the plan has `start_hooks`:
-    /// the process waits for it before it reaches its start gate.
-    pub fn send_state(&mut self, state: &[u8]) -> Result<(), Error> {
+    /// Sends `tag` with a memfd holding `bytes` (SCM_RIGHTS).
+    fn send_memfd(&self, tag: u32, bytes: &[u8], what: &'static str) -> Result<(), Error> {
+        self.send_memfd_with(tag, bytes, &[], 0, what)
+    }
+
+    /// Sends `tag` with a memfd holding `bytes`, then `extra` fds, and `a` in the message.
+    fn send_memfd_with(
+        &self,
+        tag: u32,
+        bytes: &[u8],
+        extra: &[RawFd],
+        a: i32,
+        what: &'static str,
+    ) -> Result<(), Error> {
         use std::io::Write;
-        if self.plan.start_hooks.is_empty() {
-            return Ok(());
-        }
         // SAFETY: plain syscall with a static name.
-        let fd = unsafe { libc::memfd_create(c"corral-state".as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe { libc::memfd_create(c"corral".as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
             return Err(sys_err("memfd_create"));
         }
         // SAFETY: fresh fd owned here.
         let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        f.write_all(state).map_err(|e| Error::Io {
-            what: "writing the state for startContainer hooks".into(),
+        f.write_all(bytes).map_err(|e| Error::Io {
+            what: format!("writing {what}"),
             path: "memfd".into(),
             source: e,
         })?;
         let m = Msg {
-            tag: msg::STATE,
+            tag,
+            a,
             ..Msg::default()
         };
         // SAFETY: a plain struct viewed as bytes for the duration of the call.
-        let bytes = unsafe {
+        let mb = unsafe {
             std::slice::from_raw_parts((&m as *const Msg).cast::<u8>(), std::mem::size_of::<Msg>())
         };
-        let fds = [f.as_raw_fd()];
+        let mut fds = vec![f.as_raw_fd()];
+        fds.extend_from_slice(extra);
         nix::sys::socket::sendmsg::<()>(
             self.sock.as_raw_fd(),
-            &[std::io::IoSlice::new(bytes)],
+            &[std::io::IoSlice::new(mb)],
             &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
             nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
             None,
         )
-        .map_err(|errno| Error::Sys {
-            what: "sending the state to the container process",
-            errno,
-        })?;
+        .map_err(|errno| Error::Sys { what, errno })?;
         Ok(())
+    }
+
+    /// Starts a process made with [`Plan::late_exec`]: sends `START` with its program (the
+    /// arguments, environment and the paths to try for `argv[0]`, see [`crate::late`]) and
+    /// waits until `execve` succeeded or the process says why it failed.
+    ///
+    /// `stdio`: fds to become the program's stdin, stdout and stderr (`-1`: keep what the
+    /// process was made with).
+    pub fn start_late(
+        self,
+        argv: &[std::ffi::CString],
+        envp: &[std::ffi::CString],
+        candidates: &[std::ffi::CString],
+        stdio: [RawFd; 3],
+    ) -> Result<Spawned, Error> {
+        if !self.plan.late_exec {
+            return Err(Error::Plan("start_late: the plan has no late_exec".into()));
+        }
+        if argv.is_empty() || candidates.is_empty() {
+            return Err(Error::Plan("start_late: no program".into()));
+        }
+        let bytes = crate::late::encode(argv, envp, candidates);
+        if bytes.len() > crate::late::MAX_SIZE {
+            return Err(Error::Plan(format!(
+                "start_late: arguments and environment take {} bytes, more than {}",
+                bytes.len(),
+                crate::late::MAX_SIZE
+            )));
+        }
+        let mut mask = 0;
+        let mut extra = Vec::new();
+        for (i, fd) in stdio.iter().enumerate() {
+            if *fd >= 0 {
+                mask |= 1 << i;
+                extra.push(*fd);
+            }
+        }
+        self.send_memfd_with(
+            msg::START,
+            &bytes,
+            &extra,
+            mask,
+            "sending the program to the container process",
+        )?;
+        self.wait_exec()
+    }
+
+    /// Hands the process its state (the JSON its startContainer hooks read on stdin) in a
+    /// sealed memfd (`STATE`). Call after [`Spawning::go`] when the plan has `start_hooks`:
+    /// the process waits for it before it reaches its start gate.
+    pub fn send_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        if self.plan.start_hooks.is_empty() {
+            return Ok(());
+        }
+        self.send_memfd(
+            msg::STATE,
+            state,
+            "sending the state to the container process",
+        )
     }
 
     /// The seccomp notify listener, once the child sent it.

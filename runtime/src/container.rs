@@ -45,6 +45,11 @@ pub struct Options {
     /// The host's security modules, for `apparmorProfile`, `selinuxLabel` and `mountLabel`
     /// (detected by default).
     pub security: crate::lsm::Security,
+    /// The program is given when the container starts ([`Container::start_with`]), not by the
+    /// config: the process does all its set-up and waits at its gate not knowing what it will
+    /// run (a warm pool's containers, [`crate::Pool`]). Such a container can only be started
+    /// by this process, and its process dies with the thread that created it until then.
+    pub late_exec: bool,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             console_socket: None,
             no_new_keyring: false,
             security: crate::lsm::Security::detect(),
+            late_exec: false,
         }
     }
 }
@@ -124,6 +130,8 @@ pub struct Container {
     half_made: bool,
     /// How long each phase of create and start took (empty for a loaded container).
     timings: crate::timings::Timings,
+    /// Made with [`Options::late_exec`]: started by [`Container::start_with`] only.
+    late_exec: bool,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -167,6 +175,15 @@ impl Container {
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         let (dir, st) = StateDir::open_raw(root, id)?;
         Container::from_record(dir, st, false)
+    }
+
+    /// [`Container::load`] without waiting: `None` while another process holds the
+    /// container's lock (it is at work on it).
+    pub fn try_load(root: &Path, id: &str) -> Result<Option<Container>> {
+        match StateDir::try_open_raw(root, id)? {
+            Some((dir, st)) => Container::from_record(dir, st, false).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `delete --force`: removes whatever is left of the container, however little of it was
@@ -275,6 +292,7 @@ impl Container {
             owned: false,
             half_made,
             timings: Default::default(),
+            late_exec: false,
         })
     }
 
@@ -296,6 +314,13 @@ impl Container {
                 id: self.id.clone(),
                 status: status.as_str(),
                 want: "created",
+            });
+        }
+        if self.late_exec {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: "waiting for its program",
+                want: "started with start_with",
             });
         }
         let dir = self
@@ -394,6 +419,86 @@ impl Container {
                 want: "created",
             });
         }
+        self.started(&poststart)
+    }
+
+    /// Starts a container made with [`Options::late_exec`] (a warm pool's): its process execs
+    /// `args` with the config's environment plus `env`, looked up in that environment's `PATH`,
+    /// with `stdio` as its stdin, stdout and stderr (`-1`: those it was created with). Its
+    /// duration is the phase `start` of [`Container::timings`].
+    pub fn start_with(
+        &mut self,
+        args: &[String],
+        env: &[(String, String)],
+        stdio: [RawFd; 3],
+    ) -> Result<()> {
+        let t = std::time::Instant::now();
+        let r = self.start_late(args, env, stdio);
+        if r.is_ok() {
+            self.timings.push(crate::timings::START_PHASE, t.elapsed());
+        }
+        r
+    }
+
+    fn start_late(
+        &mut self,
+        args: &[String],
+        env: &[(String, String)],
+        stdio: [RawFd; 3],
+    ) -> Result<()> {
+        if !self.late_exec || self.spawning.is_none() || self.exit.is_some() {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: self.status().as_str(),
+                want: "created with Options::late_exec and not started",
+            });
+        }
+        let cfg = |field: String, reason: &str| Error::Config {
+            field,
+            reason: reason.into(),
+        };
+        if args.first().is_none_or(|a| a.is_empty()) {
+            return Err(cfg("process.args".into(), "must not be empty"));
+        }
+        let process = self.config()?.process().clone().unwrap_or_default();
+        let mut envs = process.env().clone().unwrap_or_default();
+        for (k, v) in env {
+            if k.is_empty() || k.contains('=') {
+                return Err(cfg("process.env".into(), "not a variable name"));
+            }
+            envs.retain(|e| e.split('=').next() != Some(k.as_str()));
+            envs.push(format!("{k}={v}"));
+        }
+        let cs = |field: String, v: &str| {
+            std::ffi::CString::new(v).map_err(|_| cfg(field, "contains a NUL byte"))
+        };
+        let argv = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cs(format!("process.args[{i}]"), a))
+            .collect::<Result<Vec<_>>>()?;
+        let envp = envs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| cs(format!("process.env[{i}]"), e))
+            .collect::<Result<Vec<_>>>()?;
+        let cands = prepare::exec_candidates(&args[0], &envs)?;
+        let poststart = crate::hooks::of(self.config()?, "poststart");
+        let sp = self.spawning.take().ok_or_else(|| Error::State {
+            id: self.id.clone(),
+            status: "started",
+            want: "created",
+        })?;
+        let spawned = sp.start_late(&argv, &envp, &cands, stdio).map_err(|e| {
+            self.exit = Some(ExitStatus::Unknown);
+            ns_error(&self.id, e)
+        })?;
+        self.pidfd = Some(spawned.pidfd);
+        self.started(&poststart)
+    }
+
+    /// After the exec: the state `running`, the poststart hooks, the lock released.
+    fn started(&mut self, poststart: &[oci_spec::runtime::Hook]) -> Result<()> {
         self.state.status = Status::Running;
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
@@ -403,7 +508,7 @@ impl Container {
             // runtime-spec 1.3 (and runc): a failing poststart hook fails the start and stops
             // the container.
             let json = crate::hooks::state_json(&self.state, "running");
-            if let Err(message) = crate::hooks::run("poststart", &poststart, &json) {
+            if let Err(message) = crate::hooks::run("poststart", poststart, &json) {
                 let _ = self.signal_all(libc::SIGKILL);
                 if self.own_child {
                     let _ = self.wait();
@@ -444,6 +549,13 @@ impl Container {
     /// Leaves the container as it is when this value is dropped (for a `create` or `run -d`
     /// whose container lives on after this process).
     pub fn detach(mut self) -> Result<()> {
+        if self.late_exec && self.spawning.is_some() {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: "waiting for its program",
+                want: "started (a late_exec container is started by its creator only)",
+            });
+        }
         if let Some(sp) = self.spawning.take() {
             let s = sp.release().map_err(|e| ns_error(&self.id, e))?;
             self.pidfd = Some(s.pidfd);

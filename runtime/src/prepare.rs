@@ -305,6 +305,7 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         keyring: None,
         attr_root: None,
         start_hooks: Vec::new(),
+        late_exec: false,
     })
 }
 
@@ -377,6 +378,29 @@ fn process(
 }
 
 /// The process part of a plan, from an OCI process (the spec's, or `exec`'s).
+/// The paths `execve` tries for `arg0`: itself when it holds a `/`, else each directory of
+/// the `PATH` in `env` (the default `PATH` when it has none) joined with it, in order.
+pub fn exec_candidates(arg0: &str, env: &[String]) -> Result<Vec<CString>> {
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    if arg0.contains('/') {
+        return Ok(vec![cstr("process.args[0]", arg0)?]);
+    }
+    path_var
+        .split(':')
+        .map(|d| {
+            let d = if d.is_empty() { "." } else { d };
+            cstr(
+                "process.env PATH",
+                format!("{}/{arg0}", d.trim_end_matches('/')),
+            )
+        })
+        .collect()
+}
+
 pub fn process_of(
     p: &oci_spec::runtime::Process,
     userns: bool,
@@ -396,26 +420,7 @@ pub fn process_of(
             ));
         }
     }
-    let path_var = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    let arg0 = &args[0];
-    let exec_candidates = if arg0.contains('/') {
-        vec![cstr("process.args[0]", arg0.as_str())?]
-    } else {
-        path_var
-            .split(':')
-            .map(|d| {
-                let d = if d.is_empty() { "." } else { d };
-                cstr(
-                    "process.env PATH",
-                    format!("{}/{arg0}", d.trim_end_matches('/')),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+    let exec_candidates = exec_candidates(&args[0], &env)?;
     let cwd = p.cwd().to_string_lossy().into_owned();
     if !cwd.starts_with('/') {
         return Err(cfg(
@@ -1215,6 +1220,7 @@ pub fn exec_plan(
         keyring: None,
         attr_root: None,
         start_hooks: Vec::new(),
+        late_exec: false,
     })
 }
 

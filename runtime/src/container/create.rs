@@ -291,48 +291,14 @@ fn plan(
         let prog = crate::filter::compile(sc, &opts.root.join(SECCOMP_CACHE))?;
         plan.seccomp = Some(crate::filter::to_plan(&prog));
     }
-    // The start gate: a FIFO in the state dir that `start` opens.
-    let fifo = state_dir.path().join(FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
-        Error::Sys {
-            id: id.to_string(),
-            what: format!("mkfifo {}", fifo.display()),
-            errno: e,
-        }
-    })?;
-    // The process reaches the gate with its own ids: let it open the FIFO (only it).
-    let host_id = |id: u32, map: &[ns::IdMap]| -> u32 {
-        if map.is_empty() {
-            return id;
-        }
-        map.iter()
-            .find(|m| id >= m.inside && id - m.inside < m.count)
-            .map(|m| m.outside + (id - m.inside))
-            .unwrap_or(id)
-    };
-    // SAFETY: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let (fu, fg) = (
-        host_id(plan.process.uid, &plan.uid_map),
-        host_id(plan.process.gid, &plan.gid_map),
-    );
-    if rootless && (fu, fg) != (euid, egid) {
-        // Without privilege the FIFO cannot be given to a subordinate id: let anyone write
-        // it (runc's 0622). The process reaches it through the state dir's fd, and the state
-        // root is the user's own.
-        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-            .map_err(|e| io_err(id, "chmod", &fifo, e))?;
-    } else {
-        std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
-            .map_err(|e| io_err(id, "chown", &fifo, e))?;
-    }
     plan.close_fds.extend(state_dir.lock_fd());
     plan.close_fds.extend(&opts.preserve_holes);
-    plan.gate = Some(ns::Gate {
-        dir: open_path(id, state_dir.path())?,
-        name: std::ffi::CString::from(c"exec.fifo"),
-    });
-    debug_assert_eq!(FIFO, "exec.fifo");
+    if opts.late_exec {
+        // No FIFO: only this process starts it, through the socket, with its program.
+        plan.late_exec = true;
+    } else {
+        gate(id, &mut plan, state_dir, rootless)?;
+    }
 
     // Network devices to move in, checked now, moved while the child pauses.
     let mut netdevs = Vec::new();
@@ -372,6 +338,52 @@ fn plan(
         netdevs,
         host_mounts,
     })
+}
+
+/// The start gate: a FIFO in the state dir that `start` opens, writable by the process's own
+/// ids only.
+fn gate(id: &str, plan: &mut ns::Plan, state_dir: &StateDir, rootless: bool) -> Result<()> {
+    // The start gate: a FIFO in the state dir that `start` opens.
+    let fifo = state_dir.path().join(FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+        Error::Sys {
+            id: id.to_string(),
+            what: format!("mkfifo {}", fifo.display()),
+            errno: e,
+        }
+    })?;
+    // The process reaches the gate with its own ids: let it open the FIFO (only it).
+    let host_id = |id: u32, map: &[ns::IdMap]| -> u32 {
+        if map.is_empty() {
+            return id;
+        }
+        map.iter()
+            .find(|m| id >= m.inside && id - m.inside < m.count)
+            .map(|m| m.outside + (id - m.inside))
+            .unwrap_or(id)
+    };
+    // SAFETY: plain getters.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (fu, fg) = (
+        host_id(plan.process.uid, &plan.uid_map),
+        host_id(plan.process.gid, &plan.gid_map),
+    );
+    if rootless && (fu, fg) != (euid, egid) {
+        // Without privilege the FIFO cannot be given to a subordinate id: let anyone write
+        // it (runc's 0622). The process reaches it through the state dir's fd, and the state
+        // root is the user's own.
+        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(|e| io_err(id, "chmod", &fifo, e))?;
+    } else {
+        std::os::unix::fs::chown(&fifo, Some(fu), Some(fg))
+            .map_err(|e| io_err(id, "chown", &fifo, e))?;
+    }
+    plan.gate = Some(ns::Gate {
+        dir: open_path(id, state_dir.path())?,
+        name: std::ffi::CString::from(c"exec.fifo"),
+    });
+    debug_assert_eq!(FIFO, "exec.fifo");
+    Ok(())
 }
 
 /// `clone`: the process, in its cgroups (by the clone itself on cgroup2, else by a write of
@@ -570,6 +582,7 @@ impl Container {
             owned: true,
             half_made: false,
             timings: t,
+            late_exec: opts.late_exec,
         })
     }
 }
