@@ -511,7 +511,10 @@ impl ImageStore {
         config
             .rootfs_mut()
             .set_diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect());
-        let cbytes = serde_json::to_vec(&config)
+        // Through a Value, whose maps are sorted: the config's own maps (Labels,
+        // ExposedPorts) are HashMaps, and the same image must give the same digest.
+        let cbytes = serde_json::to_value(&config)
+            .and_then(|v| serde_json::to_vec(&v))
             .map_err(|e| invalid(format!("encoding image config: {e}")))?;
         let cid = self.put_blob(&cbytes)?;
         let manifest = oci_spec::image::ImageManifestBuilder::default()
@@ -1442,10 +1445,18 @@ fn archive_kind(path: &Path) -> Result<Option<&'static str>> {
     let (_, plain) =
         unionfs::decompress(BufReader::new(f)).map_err(layer_err(path.display().to_string()))?;
     let mut ar = tar::Archive::new(plain);
-    let entries = ar.entries().map_err(io_err("read tar", path))?;
+    // A broken tar is not an image archive: importing it as a root filesystem reports the
+    // entry it breaks at.
+    let Ok(entries) = ar.entries() else {
+        return Ok(None);
+    };
     for e in entries {
-        let e = e.map_err(io_err("read tar", path))?;
-        let p = e.path().map_err(io_err("read tar", path))?.into_owned();
+        let Ok(e) = e else {
+            return Ok(None);
+        };
+        let Ok(p) = e.path().map(|p| p.into_owned()) else {
+            return Ok(None);
+        };
         let s = p.to_string_lossy();
         let s = s.trim_start_matches("./");
         match s {
