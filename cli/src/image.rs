@@ -251,8 +251,8 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
         return Ok(());
     }
     println!(
-        "{:<30} {:<12} {:<14} {:<22} {}",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+        "{:<30} {:<12} {:<14} {:<22} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
     );
     for (r, img, size) in rows {
         println!(
@@ -268,7 +268,6 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
 }
 
 fn du(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
     let Ok(md) = std::fs::symlink_metadata(p) else {
         return 0;
     };
@@ -280,7 +279,6 @@ fn du(p: &Path) -> u64 {
             }
         }
     }
-    let _ = md.ino();
     n
 }
 
@@ -289,8 +287,8 @@ fn history(store: &ImageStore, name: &str) -> R<()> {
     let layers = img.layers()?;
     let hist = img.config.history().clone().unwrap_or_default();
     println!(
-        "{:<14} {:<22} {:<60} {}",
-        "LAYER", "CREATED", "CREATED BY", "SIZE"
+        "{:<14} {:<22} {:<60} SIZE",
+        "LAYER", "CREATED", "CREATED BY"
     );
     // History entries without empty_layer match the layers in order.
     let mut li = layers.iter();

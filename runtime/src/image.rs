@@ -368,7 +368,7 @@ fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Result<Descriptor
 }
 
 fn desc_digest(d: &Descriptor) -> Result<Digest> {
-    Digest::parse(&d.digest().to_string()).map_err(layer_err("descriptor digest"))
+    Digest::parse(d.digest().as_ref()).map_err(layer_err("descriptor digest"))
 }
 
 impl ImageStore {
@@ -1361,17 +1361,19 @@ impl ImageStore {
             let res = (|| -> io::Result<()> {
                 let f = File::create(&tmp)?;
                 let mut b = tar::Builder::new(f);
-                let mut put = |name: &str, data: &[u8]| -> io::Result<()> {
-                    let mut h = tar::Header::new_ustar();
-                    h.set_size(data.len() as u64);
-                    h.set_mode(0o644);
-                    h.set_mtime(0);
-                    h.set_entry_type(tar::EntryType::Regular);
-                    b.append_data(&mut h, name, data)
-                };
-                put("oci-layout", layout)?;
-                put("index.json", &ibytes)?;
-                drop(put);
+                {
+                    let mut put = |name: &str, data: &[u8]| -> io::Result<()> {
+                        let mut h = tar::Header::new_ustar();
+                        h.set_size(data.len() as u64);
+                        h.set_mode(0o644);
+                        h.set_mtime(0);
+                        h.set_entry_type(tar::EntryType::Regular);
+                        b.append_data(&mut h, name, data)
+                    };
+                    put("oci-layout", layout)?;
+                    put("index.json", &ibytes)?;
+                }
+
                 for d in &blobs {
                     let mut f = File::open(self.blob_path(d))?;
                     let mut h = tar::Header::new_ustar();

@@ -78,7 +78,7 @@ pub fn parse_size(s: &str) -> Result<i64> {
             "size {s:?}: want a number with an optional b, k, m or g"
         ))
     })?;
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return Err(invalid(format!("size {s:?}: must be positive")));
     }
     Ok((n * mult as f64) as i64)
@@ -245,7 +245,7 @@ pub fn spec_for_image(
         res["memory"] = json!({"limit": m});
     }
     if let Some(c) = rc.cpus {
-        if !(c > 0.0) {
+        if c.is_nan() || c <= 0.0 {
             return Err(invalid(format!("--cpus {c}: must be positive")));
         }
         res["cpu"] = json!({"quota": (c * 100_000.0) as i64, "period": 100_000});
