@@ -1532,3 +1532,60 @@ pub fn find_in_layers(layers: &[PathBuf], rel: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let r = Reference::parse("debian").unwrap();
+        assert_eq!((r.name.as_str(), r.tag.as_str()), ("debian", "latest"));
+        let r = Reference::parse("example.org:5000/team/app:1.2").unwrap();
+        assert_eq!(r.name, "example.org:5000/team/app");
+        assert_eq!(r.tag, "1.2");
+        assert_eq!(r.to_string(), "example.org:5000/team/app:1.2");
+        let r = Reference::parse("localhost:5000/app").unwrap();
+        assert_eq!((r.name.as_str(), r.tag.as_str()), ("localhost:5000/app", "latest"));
+        for bad in ["", "Upper", "a:", "a:b c", "../x", "/abs", "a//b", "a:-x", ":tag"] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn archive_paths_stay_inside() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir(t.path().join("a")).unwrap();
+        fs::write(t.path().join("a/f"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", t.path().join("out")).unwrap();
+        assert!(inside(t.path(), "a/f").is_ok());
+        assert!(inside(t.path(), "../x").is_err());
+        assert!(inside(t.path(), "/etc/passwd").is_err());
+        assert!(inside(t.path(), "out/passwd").is_err());
+    }
+
+    #[test]
+    fn files_are_found_in_layers_as_overlay_shows_them() {
+        let t = tempfile::tempdir().unwrap();
+        let (l1, l2, l3) = (t.path().join("1"), t.path().join("2"), t.path().join("3"));
+        for l in [&l1, &l2, &l3] {
+            fs::create_dir_all(l.join("etc")).unwrap();
+        }
+        fs::write(l1.join("etc/passwd"), "bottom").unwrap();
+        fs::write(l1.join("etc/group"), "bottom").unwrap();
+        fs::write(l2.join("etc/passwd"), "middle").unwrap();
+        // A symlinked dir in the top layer is never followed.
+        std::os::unix::fs::symlink("/etc", l3.join("host")).unwrap();
+        let layers = vec![l1.clone(), l2.clone(), l3.clone()];
+        assert_eq!(find_in_layers(&layers, "etc/passwd"), Some(l2.join("etc/passwd")));
+        assert_eq!(find_in_layers(&layers, "/etc/group"), Some(l1.join("etc/group")));
+        assert_eq!(find_in_layers(&layers, "host/passwd"), None);
+        assert_eq!(find_in_layers(&layers, "etc/nothing"), None);
+    }
+}
