@@ -447,7 +447,21 @@ pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
         )));
     }
     let parent = store.image_by_manifest(&unionfs_digest(&rec.manifest)?)?;
-    let layer = store.add_layer_from_upper(&upper)?;
+    // A running container is frozen while its layer is read (as docker pauses it), so the
+    // layer is one moment of it.
+    let mut frozen = match runtime::Container::load(&rec.state_root, id) {
+        Ok(c) if c.status() == runtime::Status::Running => {
+            let mut c = c;
+            c.pause()?;
+            Some(c)
+        }
+        _ => None,
+    };
+    let layer = store.add_layer_from_upper(&upper);
+    if let Some(c) = frozen.as_mut() {
+        c.resume()?;
+    }
+    let layer = layer?;
     let mut config = parent.config.clone();
     let now = runtime::image::now_rfc3339();
     config.set_created(Some(now.clone()));

@@ -1022,13 +1022,41 @@ fn detached_run_prune_and_concurrent_imports() {
         "hostname; cat /sys/fs/cgroup/pids/pids.max",
     ]);
     assert_eq!(out, "imgbox\n20\n");
+    // A running container is committed (frozen meanwhile) and keeps running.
+    t.ok(&["exec", &id, "sh", "-c", "echo live > /live"]);
+    t.ok(&["commit", &id, "live:1"]);
+    let state: Value = serde_json::from_str(&t.ok(&["state", &id])).unwrap();
+    assert_eq!(state["status"], "running");
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "live:1", "--", "cat", "/live"]),
+        "live\n"
+    );
+    t.ok(&["image", "rm", "live:1"]);
+    // A build killed with a step's overlay mounted: prune detaches and removes it.
+    let left = t.store().join("blobs/tmp/build-killed");
+    for d in ["lower", "upper", "work", "merged"] {
+        fs::create_dir_all(left.join(d)).unwrap();
+    }
+    let m = unionfs::Overlay::new(
+        vec![left.join("lower")],
+        left.join("upper"),
+        left.join("work"),
+    )
+    .mount(&left.join("merged"))
+    .unwrap()
+    .leak();
     // prune keeps what a live container uses.
     t.ok(&["image", "rm", "con:1"]);
     t.ok(&["image", "rm", "con:2"]);
     t.ok(&["image", "rm", "con:3"]);
     fs::create_dir(t.store().join("layers/tmp/import-killed-halfway")).unwrap();
     let out = t.ok(&["image", "prune"]);
-    assert!(out.contains("1 temp leftovers"), "{out}");
+    assert!(out.contains("2 temp leftovers"), "{out}");
+    assert!(
+        !mountinfo().contains(m.to_str().unwrap()),
+        "leftover mount detached"
+    );
+    assert!(!left.exists());
     assert_eq!(t.layers().len(), 1);
     t.ok(&["kill", &id, "KILL"]);
     t.ok(&["delete", "--force", &id]);

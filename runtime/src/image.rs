@@ -929,6 +929,19 @@ impl ImageStore {
             .clean_tmp()
             .map_err(layer_err("cleaning temp dirs"))?;
         let tdir = self.root.join("blobs/tmp");
+        // A build killed while a step's overlay was mounted left the mount: detach it
+        // before its directory goes (deepest first).
+        let mut left: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|m| PathBuf::from(m.replace("\\040", " ")))
+            .filter(|m| m.starts_with(&tdir))
+            .collect();
+        left.sort();
+        for m in left.iter().rev() {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
         for e in fs::read_dir(&tdir).map_err(io_err("readdir", &tdir))? {
             let e = e.map_err(io_err("readdir", &tdir))?;
             let p = e.path();
@@ -1546,8 +1559,13 @@ mod tests {
         assert_eq!(r.tag, "1.2");
         assert_eq!(r.to_string(), "example.org:5000/team/app:1.2");
         let r = Reference::parse("localhost:5000/app").unwrap();
-        assert_eq!((r.name.as_str(), r.tag.as_str()), ("localhost:5000/app", "latest"));
-        for bad in ["", "Upper", "a:", "a:b c", "../x", "/abs", "a//b", "a:-x", ":tag"] {
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_str()),
+            ("localhost:5000/app", "latest")
+        );
+        for bad in [
+            "", "Upper", "a:", "a:b c", "../x", "/abs", "a//b", "a:-x", ":tag",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -1583,8 +1601,14 @@ mod tests {
         // A symlinked dir in the top layer is never followed.
         std::os::unix::fs::symlink("/etc", l3.join("host")).unwrap();
         let layers = vec![l1.clone(), l2.clone(), l3.clone()];
-        assert_eq!(find_in_layers(&layers, "etc/passwd"), Some(l2.join("etc/passwd")));
-        assert_eq!(find_in_layers(&layers, "/etc/group"), Some(l1.join("etc/group")));
+        assert_eq!(
+            find_in_layers(&layers, "etc/passwd"),
+            Some(l2.join("etc/passwd"))
+        );
+        assert_eq!(
+            find_in_layers(&layers, "/etc/group"),
+            Some(l1.join("etc/group"))
+        );
         assert_eq!(find_in_layers(&layers, "host/passwd"), None);
         assert_eq!(find_in_layers(&layers, "etc/nothing"), None);
     }
