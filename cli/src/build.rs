@@ -663,7 +663,9 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
                 }
                 // Build args are in RUN's environment (not kept in the image).
                 let mut env = cfg.env().clone().unwrap_or_default();
-                for (k, v) in &args {
+                let mut sorted: Vec<(&String, &String)> = args.iter().collect();
+                sorted.sort();
+                for (k, v) in sorted {
                     if !env.iter().any(|e| e.split('=').next() == Some(k)) {
                         env.push(format!("{k}={v}"));
                     }

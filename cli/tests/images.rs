@@ -645,10 +645,19 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
         !cached(7) && !cached(8) && !cached(9),
         "COPY and after rebuilt: {out}"
     );
+    // The COPY layer is new (a step rebuilt with the same outcome, within the same second,
+    // may give a layer that is already there).
+    assert!(t.layers().len() > layers1.len(), "a new COPY layer");
     assert_eq!(
-        t.layers().len(),
-        layers1.len() + 4,
-        "COPY, ADD and two RUN layers again"
+        t.ok(&[
+            "run",
+            "--rm",
+            "--image",
+            "app:3",
+            "--",
+            "cat /srv/app/main.txt"
+        ]),
+        "v2\n"
     );
     // A changed ignored file changes nothing.
     fs::write(ctx.join("app/logs/x.log"), "more noise").unwrap();
