@@ -3,11 +3,12 @@
 # root filesystems), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
 # rootless tests' multi-range id maps), libseccomp-dev (seccomp's differential test links
 # libseccomp to compare filters; corral itself never does), binutils (objdump, for
-# ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), and a Rust toolchain if none is on PATH.
+# ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
+# (the Debian base of scripts/image-demo.sh), and a Rust toolchain if none is on PATH.
 set -euo pipefail
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config debootstrap; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -40,11 +40,11 @@ impl From<runtime::Error> for CliError {
     }
 }
 
-fn msg(s: impl Into<String>) -> CliError {
+pub(crate) fn msg(s: impl Into<String>) -> CliError {
     CliError::Msg(s.into())
 }
 
-type R<T = i32> = Result<T, CliError>;
+pub(crate) type R<T = i32> = Result<T, CliError>;
 
 pub fn dispatch(cli: &Cli) -> R {
     let root_buf = cli
@@ -61,9 +61,14 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::Run {
             id,
             c,
+            img,
             detach,
             keep,
-        } => run(root, id, c, *detach, *keep),
+        } => match (&img.image, id) {
+            (Some(_), _) => crate::image::run(cli, root, id.as_deref(), c, img, *detach),
+            (None, Some(id)) => run(root, id, c, *detach, *keep),
+            (None, None) => Err(msg("run needs a container id (or --image)")),
+        },
         Cmd::State { id } => {
             let c = Container::load(root, id)?;
             print_json(&c.oci_state().to_json())?;
@@ -87,6 +92,7 @@ pub fn dispatch(cli: &Cli) -> R {
             } else {
                 Container::load(root, id)?.delete_checked(false)?;
             }
+            crate::image::forget_container(cli, root, id);
             Ok(0)
         }
         Cmd::List { format, quiet } => list(root, format, *quiet),
@@ -115,6 +121,13 @@ pub fn dispatch(cli: &Cli) -> R {
             Ok(0)
         }
         Cmd::Spec { bundle, rootless } => spec(bundle, *rootless),
+        Cmd::Image { cmd } => crate::image::image(cli, cmd),
+        Cmd::Commit {
+            id,
+            reference,
+            message,
+        } => crate::image::commit(cli, id, reference, message.as_deref()),
+        Cmd::Info => crate::image::info(cli, root),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
     }
@@ -199,7 +212,7 @@ const FORWARDED: [libc::c_int; 7] = [
     libc::SIGWINCH,
 ];
 
-fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
+pub(crate) fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
     if detach {
         check_terminal(c)?;
         let mut ct = Container::create(id, &c.bundle, &c.options(root))?;

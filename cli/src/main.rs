@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod commands;
+mod image;
 mod log;
 use runtime::Options;
 
@@ -29,6 +31,9 @@ struct Cli {
     /// $XDG_RUNTIME_DIR/corral)
     #[arg(long, global = true)]
     root: Option<PathBuf>,
+    /// Image store directory (default $CORRAL_STORE, else /var/lib/corral)
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
     /// Write logs to this file instead of stderr
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -59,12 +64,15 @@ enum Cmd {
         /// The container id
         id: String,
     },
-    /// Create and run a container; in the foreground, exit with its status
+    /// Create and run a container (from a bundle, or an image with --image); in the
+    /// foreground, exit with its status
     Run {
-        /// The container id
-        id: String,
+        /// The container id (with --image: optional, as --name)
+        id: Option<String>,
         #[command(flatten)]
         c: CreateArgs,
+        #[command(flatten)]
+        img: image::RunImageArgs,
         /// Do not wait: leave the container running and exit
         #[arg(short, long)]
         detach: bool,
@@ -227,6 +235,23 @@ enum Cmd {
     },
     /// Print the OCI features document of this build and host
     Features,
+    /// Manage images: import, export, ls, inspect, rm, prune, tag, history, build
+    Image {
+        #[command(subcommand)]
+        cmd: image::ImageCmd,
+    },
+    /// Make an image of a container made from an image: its writable layer on top
+    Commit {
+        /// The container id
+        id: String,
+        /// NAME[:TAG] of the new image
+        reference: String,
+        /// A comment kept in the image's history
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Show the image store, storage driver, cgroup layout and counts
+    Info,
     /// Write a default config.json (as `runc spec` does)
     Spec {
         /// Directory to write config.json into

@@ -21,6 +21,8 @@ pub mod filter;
 pub mod hooks;
 mod hostmounts;
 mod idmap;
+pub mod image;
+pub mod image_spec;
 pub mod lsm;
 pub mod names;
 pub mod netdev;

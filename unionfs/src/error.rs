@@ -50,12 +50,23 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Reading the tar stream failed at some point (`op` says after which entry).
+    #[error("{op} layer tar: {source}")]
+    TarAt {
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Unpacking a tar entry failed.
+    #[error("tar entry {}: {source}", entry.display())]
+    Entry {
+        entry: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
     /// A tar entry would write outside the destination or is otherwise unsafe.
     #[error("refusing tar entry {}: {reason}", entry.display())]
     UnsafeEntry { entry: PathBuf, reason: String },
-    /// The layer stream is compressed; only plain tar is supported.
-    #[error("layer tar is {0}-compressed; decompress it first")]
-    Compressed(&'static str),
     /// The upper directory uses an overlay feature that cannot be expressed as an OCI layer.
     #[error("unsupported overlay feature at {}: {what}", path.display())]
     Unsupported { path: PathBuf, what: &'static str },
@@ -103,7 +114,8 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Sys { errno, .. } | Error::Mount { errno, .. } => Some(*errno),
-            Error::Io { source, .. } | Error::Tar { source, .. } => {
+            Error::Entry { source, .. } => source.errno(),
+            Error::Io { source, .. } | Error::Tar { source, .. } | Error::TarAt { source, .. } => {
                 source.raw_os_error().map(Errno::from_raw)
             }
             _ => None,

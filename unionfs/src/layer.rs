@@ -79,7 +79,87 @@ fn split_entry(p: &Path) -> std::result::Result<Vec<OsString>, &'static str> {
     Ok(out)
 }
 
-/// Unpack one OCI layer tar (uncompressed) into `dest` in overlay format.
+/// How a layer stream is compressed (detected from its first bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// zstd (`28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Detect from the first bytes of a stream.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The OCI layer media type for this compression.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+}
+
+/// Wrap `r` in the decompressor its first bytes call for (none for a plain tar).
+pub fn decompress<'a, R: BufRead + 'a>(mut r: R) -> Result<(Compression, Box<dyn Read + 'a>)> {
+    let head = r.fill_buf().map_err(tar_err("reading"))?;
+    let c = Compression::detect(head);
+    let out: Box<dyn Read + 'a> = match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(r).map_err(tar_err("decompressing zstd"))?,
+        ),
+    };
+    Ok((c, out))
+}
+
+/// What an unpack may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackOptions {
+    /// Create character and block device nodes (whiteouts excepted). Only a privileged
+    /// caller (root in the initial user namespace) may; without it such entries are refused.
+    pub devices: bool,
+}
+
+impl Default for UnpackOptions {
+    /// Devices allowed exactly when this process is privileged ([`privileged`]).
+    fn default() -> Self {
+        UnpackOptions {
+            devices: privileged(),
+        }
+    }
+}
+
+/// Is this process root in the initial user namespace (may it make device nodes)?
+pub fn privileged() -> bool {
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        return false;
+    }
+    match fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => {
+            let f: Vec<&str> = m.split_whitespace().collect();
+            f.len() == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Unpack one OCI layer tar (plain, gzip or zstd) into `dest` in overlay format, with
+/// [`UnpackOptions::default`].
 ///
 /// * `.wh.NAME` becomes a whiteout (0:0 character device) named `NAME`;
 ///   `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory; other
@@ -87,34 +167,59 @@ fn split_entry(p: &Path) -> std::result::Result<Vec<OsString>, &'static str> {
 /// * Entries never reach outside `dest`: absolute paths and `..` are refused,
 ///   every parent component is opened with `O_NOFOLLOW` relative to its parent
 ///   (a symlink as a parent component is refused), hardlink targets must lie
-///   inside the layer, and nothing is ever opened through a symlink.
+///   inside the layer, and nothing is ever opened through a symlink. Symlinks
+///   themselves may point anywhere (they are resolved inside the container's root).
 /// * Modes (incl. setuid), uid/gid, mtimes, symlinks, hardlinks, device
-///   nodes, fifos and `SCHILY.xattr.*` extended attributes are kept
-///   (`trusted.overlay.*` xattrs from the tar are ignored). This needs root
-///   (or CAP_CHOWN, CAP_MKNOD, CAP_SYS_ADMIN for trusted xattrs).
-/// * gzip/zstd streams are detected and refused with [`Error::Compressed`].
+///   nodes (privileged callers only), fifos and `SCHILY.xattr.*` extended
+///   attributes are kept (`trusted.overlay.*` xattrs from the tar are ignored).
+///   This needs root (or CAP_CHOWN, CAP_MKNOD, CAP_SYS_ADMIN for trusted xattrs).
+/// * An error names the entry it happened at; what was unpacked before it stays in
+///   `dest` (the [`LayerStore`](crate::LayerStore) unpacks into a temporary directory
+///   and removes it).
 ///
 /// `dest` must exist. Entries already in `dest` are replaced (directories are
 /// merged).
 pub fn unpack_layer<R: Read>(tar: R, dest: &Path) -> Result<()> {
-    let mut reader = BufReader::new(tar);
-    let head = reader.fill_buf().map_err(tar_err("reading"))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Err(Error::Compressed("gzip"));
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(Error::Compressed("zstd"));
-    }
+    unpack_layer_with(tar, dest, UnpackOptions::default())
+}
+
+/// [`unpack_layer`] with explicit options.
+pub fn unpack_layer_with<R: Read>(tar: R, dest: &Path, opts: UnpackOptions) -> Result<()> {
+    let (_, plain) = decompress(BufReader::new(tar))?;
+    unpack_plain(plain, dest, opts)
+}
+
+/// Unpack an uncompressed tar stream.
+pub(crate) fn unpack_plain<R: Read>(tar: R, dest: &Path, opts: UnpackOptions) -> Result<()> {
     let root = open_plain_dir(dest)?;
     let mut u = Unpacker {
         root,
         dest: dest.to_path_buf(),
         dirs: Vec::new(),
+        opts,
     };
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(tar);
+    let mut last: Option<PathBuf> = None;
+    let after = |last: &Option<PathBuf>| match last {
+        Some(p) => format!("reading (after entry {})", p.display()),
+        None => "reading".to_string(),
+    };
     for entry in ar.entries().map_err(tar_err("reading"))? {
-        let mut entry = entry.map_err(tar_err("reading"))?;
-        u.unpack_entry(&mut entry)?;
+        let mut entry = entry.map_err(|source| Error::TarAt {
+            op: after(&last),
+            source,
+        })?;
+        let path = entry.path().map(|p| p.into_owned()).unwrap_or_else(|_| {
+            PathBuf::from(String::from_utf8_lossy(&entry.path_bytes()).into_owned())
+        });
+        u.unpack_entry(&mut entry).map_err(|e| match e {
+            e @ Error::UnsafeEntry { .. } => e,
+            e => Error::Entry {
+                entry: path.clone(),
+                source: Box::new(e),
+            },
+        })?;
+        last = Some(path);
     }
     // Directory mtimes last, deepest first, since creating children changes them.
     for (comps, mtime) in u.dirs.iter().rev() {
@@ -139,6 +244,7 @@ struct Unpacker {
     root: OwnedFd,
     dest: PathBuf,
     dirs: Vec<(Vec<OsString>, i64)>,
+    opts: UnpackOptions,
 }
 
 impl Unpacker {
@@ -325,14 +431,21 @@ impl Unpacker {
                 sys::linkat(tparent.as_raw_fd(), &ctn, pfd, &cn).map_err(sys_err("link"))?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let h = entry.header();
+                let major = h.device_major().ok().flatten().unwrap_or(0);
+                let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                let whiteout = etype == EntryType::Char && major == 0 && minor == 0;
+                if etype != EntryType::Fifo && !whiteout && !self.opts.devices {
+                    return Err(unsafe_entry(
+                        &path,
+                        "device node (only a privileged caller may create one)",
+                    ));
+                }
                 let kind = match etype {
                     EntryType::Char => libc::S_IFCHR,
                     EntryType::Block => libc::S_IFBLK,
                     _ => libc::S_IFIFO,
                 };
-                let h = entry.header();
-                let major = h.device_major().ok().flatten().unwrap_or(0);
-                let minor = h.device_minor().ok().flatten().unwrap_or(0);
                 let dev = libc::makedev(major, minor);
                 sys::mknodat(pfd, &cn, kind | 0o600, dev).map_err(sys_err("mknod"))?;
                 sys::lchownat(pfd, &cn, attrs.uid, attrs.gid).map_err(sys_err("chown"))?;
@@ -453,8 +566,8 @@ fn remove_all_at(dir: RawFd, name: &CStr) -> SysResult<()> {
 /// Overlay whiteouts (0:0 character devices) become empty `.wh.NAME` files and
 /// opaque directories (`trusted.overlay.opaque=y`) get a `.wh..wh..opq` entry
 /// right after the directory entry. Entries are sorted by name; hardlinked
-/// files become tar hardlinks; sockets are skipped. Extended attributes are
-/// not exported. Upper dirs that use `redirect_dir` or `metacopy` are refused
+/// files become tar hardlinks; sockets are skipped. Extended attributes other
+/// than overlay's own (`trusted.overlay.*`) are kept as `SCHILY.xattr.*` PAX records. Upper dirs that use `redirect_dir` or `metacopy` are refused
 /// with [`Error::Unsupported`] (such layers cannot be expressed as plain tars).
 pub fn diff_layer<W: Write>(upper: &Path, out: W) -> Result<()> {
     let mut b = tar::Builder::new(out);
@@ -463,6 +576,26 @@ pub fn diff_layer<W: Write>(upper: &Path, out: W) -> Result<()> {
     walk_upper(&mut b, upper, Path::new(""), &mut links)?;
     b.into_inner().map_err(tar_err("writing"))?;
     Ok(())
+}
+
+/// A PAX header holding `path`'s extended attributes (but overlay's), if it has any.
+fn append_xattrs<W: Write>(b: &mut tar::Builder<W>, path: &Path) -> Result<()> {
+    let names = sys::llistxattr(path).map_err(|e| Error::sys("listxattr", path, e))?;
+    let mut recs: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in names {
+        let Ok(name) = n.to_str() else { continue };
+        if name.starts_with("trusted.overlay.") {
+            continue;
+        }
+        if let Some(v) = sys::lgetxattr(path, &n).map_err(|e| Error::sys("getxattr", path, e))? {
+            recs.push((format!("SCHILY.xattr.{name}"), v));
+        }
+    }
+    if recs.is_empty() {
+        return Ok(());
+    }
+    b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        .map_err(tar_err("writing"))
 }
 
 fn base_header(md: &fs::Metadata) -> tar::Header {
@@ -498,6 +631,9 @@ fn walk_upper<W: Write>(
         let md = fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
         let ft = md.file_type();
         let mut h = base_header(&md);
+        if !is_whiteout(&md) && (ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+            append_xattrs(b, &full)?;
+        }
         if is_whiteout(&md) {
             let mut wname = OsString::from(WHITEOUT_PREFIX);
             wname.push(&name);

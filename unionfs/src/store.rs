@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
-use crate::layer::unpack_layer;
+use crate::layer::{decompress, unpack_plain, Compression, UnpackOptions};
 
 /// A layer digest, always `sha256:<64 lower-case hex digits>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +32,18 @@ impl Digest {
             return Err(Error::InvalidDigest(s.into()));
         }
         Ok(Digest(s.to_string()))
+    }
+
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(data);
+        Digest::of_hasher(h)
+    }
+
+    fn of_hasher(h: Sha256) -> Self {
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Digest(format!("sha256:{hex}"))
     }
 
     /// The full `sha256:<hex>` string.
@@ -70,7 +82,7 @@ impl AsRef<str> for Digest {
 /// Imports unpack into `<root>/tmp/` and are renamed into place atomically,
 /// so a layer directory is either absent or complete. Layer directories are
 /// meant to be used read-only (as overlay lowers). Stale `tmp/` entries left by
-/// a crash are not cleaned up automatically.
+/// a crash are removed by [`LayerStore::clean_tmp`] (`corral image prune`).
 #[derive(Debug, Clone)]
 pub struct LayerStore {
     root: PathBuf,
@@ -117,46 +129,86 @@ impl LayerStore {
         }
     }
 
-    /// Unpack a layer tar into the store and return the sha256 of its bytes.
-    /// Importing content that is already present keeps the existing copy.
+    /// Unpack a layer tar (plain, gzip or zstd) into the store and return its diff ID
+    /// (the sha256 of the uncompressed tar). Importing content that is already present
+    /// keeps the existing copy.
     pub fn import<R: Read>(&self, tar: R) -> Result<Digest> {
+        Ok(self.import_layer(tar, UnpackOptions::default())?.diff_id)
+    }
+
+    /// Unpack a layer tar (plain, gzip or zstd) into the store: into a directory under
+    /// `tmp/`, renamed to `sha256/<diff id>` only once complete, so that a layer is
+    /// either absent or whole, whoever is killed when. On any error (an unsafe or broken
+    /// entry, named in the error) the half-written directory is removed.
+    pub fn import_layer<R: Read>(&self, tar: R, opts: UnpackOptions) -> Result<LayerImport> {
         let tmp = self.temp_dir("import")?;
-        let mut hr = HashingReader {
-            inner: tar,
-            hasher: Sha256::new(),
-        };
-        let res = unpack_layer(&mut hr, &tmp).and_then(|()| {
+        let mut raw = HashingReader::new(tar);
+        let res = (|| -> Result<(Compression, Digest)> {
+            let (compression, plain) = decompress(io::BufReader::new(&mut raw))?;
+            let mut hr = HashingReader::new(plain);
+            unpack_plain(&mut hr, &tmp, opts)?;
             // Hash the trailer and any padding after the end-of-archive marker too.
-            io::copy(&mut hr, &mut io::sink())
-                .map(drop)
-                .map_err(|source| Error::Tar {
-                    op: "reading",
-                    source,
-                })
-        });
-        if let Err(e) = res {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        let hex: String = hr
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let digest = Digest(format!("sha256:{hex}"));
-        let dst = self.root.join("sha256").join(&hex);
-        match fs::rename(&tmp, &dst) {
-            Ok(()) => Ok(digest),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
-                fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
-                Ok(digest)
-            }
+            io::copy(&mut hr, &mut io::sink()).map_err(|source| Error::Tar {
+                op: "reading",
+                source,
+            })?;
+            Ok((compression, hr.digest()))
+        })();
+        let (compression, diff_id) = match res {
+            Ok(v) => v,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        // The rest of the compressed stream (a decoder may stop at its end marker).
+        if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(Error::Tar {
+                op: "reading",
+                source: e,
+            });
+        }
+        let size = raw.count;
+        let digest = raw.digest();
+        self.publish(&tmp, &diff_id)?;
+        Ok(LayerImport {
+            diff_id,
+            digest,
+            size,
+            compression,
+        })
+    }
+
+    /// Rename a complete temporary layer dir to `sha256/<diff id>` (or drop it when that
+    /// layer is already there).
+    fn publish(&self, tmp: &Path, diff_id: &Digest) -> Result<()> {
+        let dst = self.root.join("sha256").join(diff_id.hex());
+        match fs::rename(tmp, &dst) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                fs::remove_dir_all(tmp).map_err(|e| Error::io("remove", tmp, e))
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(tmp);
                 Err(Error::io("rename", &dst, e))
             }
         }
+    }
+
+    /// Remove every leftover of an import or removal that was killed halfway (`tmp/*`).
+    /// Only safe while no other command uses the store (the caller holds its exclusive
+    /// lock). Returns how many were removed.
+    pub fn clean_tmp(&self) -> Result<usize> {
+        let dir = self.root.join("tmp");
+        let mut n = 0;
+        for e in fs::read_dir(&dir).map_err(|e| Error::io("readdir", &dir, e))? {
+            let e = e.map_err(|e| Error::io("readdir", &dir, e))?;
+            let p = e.path();
+            fs::remove_dir_all(&p).map_err(|e| Error::io("remove", &p, e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn dir_of(&self, digest: &str) -> Result<PathBuf> {
@@ -206,15 +258,52 @@ impl LayerStore {
     }
 }
 
-struct HashingReader<R> {
+/// What [`LayerStore::import_layer`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerImport {
+    /// sha256 of the uncompressed tar: the layer's name in the store and in image configs.
+    pub diff_id: Digest,
+    /// sha256 of the bytes as given (compressed or not): the manifest's layer digest.
+    pub digest: Digest,
+    /// Size of the bytes as given.
+    pub size: u64,
+    /// How they were compressed.
+    pub compression: Compression,
+}
+
+/// A reader that hashes (sha256) and counts what passes through it.
+pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    count: u64,
+}
+
+impl<R> HashingReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The digest of what was read.
+    pub fn digest(self) -> Digest {
+        Digest::of_hasher(self.hasher)
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
         Ok(n)
     }
 }

@@ -160,6 +160,29 @@ pub(crate) fn lgetxattr(path: &Path, name: &CStr) -> SysResult<Option<Vec<u8>>> 
     }
 }
 
+/// The names of `path`'s extended attributes (not following a symlink).
+pub(crate) fn llistxattr(path: &Path) -> SysResult<Vec<CString>> {
+    let p = cpath(path)?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: valid C string; buf is writable for buf.len() bytes.
+        let r = unsafe { libc::llistxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            buf.truncate(r as usize);
+            return Ok(buf
+                .split(|b| *b == 0)
+                .filter(|n| !n.is_empty())
+                .filter_map(|n| CString::new(n).ok())
+                .collect());
+        }
+        match Errno::last() {
+            Errno::ENOTSUP => return Ok(Vec::new()),
+            Errno::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            e => return Err(e),
+        }
+    }
+}
+
 // ---- new mount API ----
 
 pub(crate) const FSOPEN_CLOEXEC: libc::c_uint = 1;

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use common::*;
 use tar::EntryType;
-use unionfs::{diff_layer, is_opaque, is_whiteout, unpack_layer, Error, Overlay};
+use unionfs::{
+    diff_layer, is_opaque, is_whiteout, unpack_layer, unpack_layer_with, Error, Overlay,
+    UnpackOptions,
+};
 
 fn lmeta(p: &Path) -> fs::Metadata {
     fs::symlink_metadata(p).unwrap()
@@ -248,10 +251,108 @@ fn unpack_keeps_metadata() {
 }
 
 #[test]
-fn compressed_layers_are_refused() {
+fn gzip_and_zstd_layers_are_unpacked() {
+    require_root!();
+    let mut tb = RawTar::new();
+    tb.dir("etc/").file("etc/os-release", "ID=corral\n");
+    let plain = tb.finish();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&plain[..], 3).unwrap();
+    for data in [&plain, &gz, &zst] {
+        let tmp = tempfile::tempdir().unwrap();
+        unpack_layer(&data[..], tmp.path()).unwrap();
+        assert_eq!(read(&tmp.path().join("etc/os-release")), "ID=corral\n");
+    }
+    // A broken compressed stream is an error, not a partial success.
     let tmp = tempfile::tempdir().unwrap();
-    let err = unpack_layer(&[0x1f, 0x8b, 8, 0, 0, 0][..], tmp.path()).unwrap_err();
-    assert!(matches!(err, Error::Compressed("gzip")), "{err}");
+    let err = unpack_layer(&gz[..gz.len() / 2], tmp.path()).unwrap_err();
+    eprintln!("truncated gzip: {err}");
+}
+
+#[test]
+fn device_nodes_only_when_privileged() {
+    require_root!();
+    let mut tb = RawTar::new();
+    tb.entry("null", EntryType::Char, None, b"");
+    let mut tar = tb.finish();
+    // major 1, minor 3 (/dev/null): patch the header's device fields.
+    let h = &mut tar[..512];
+    h[329..337].copy_from_slice(b"0000001\0");
+    h[337..345].copy_from_slice(b"0000003\0");
+    let mut hdr = tar::Header::new_old();
+    hdr.as_mut_bytes().copy_from_slice(h);
+    hdr.set_cksum();
+    h.copy_from_slice(hdr.as_bytes());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let err =
+        unpack_layer_with(&tar[..], tmp.path(), UnpackOptions { devices: false }).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsafeEntry { .. }) && err.to_string().contains("null"),
+        "{err}"
+    );
+    assert!(names(tmp.path()).is_empty());
+    // A whiteout (0:0) is not a device: always allowed.
+    let mut tb = RawTar::new();
+    tb.entry("gone", EntryType::Char, None, b"");
+    unpack_layer_with(
+        &tb.finish()[..],
+        tmp.path(),
+        UnpackOptions { devices: false },
+    )
+    .unwrap();
+    assert!(is_whiteout(&lmeta(&tmp.path().join("gone"))));
+    // Privileged: made.
+    let tmp = tempfile::tempdir().unwrap();
+    unpack_layer_with(&tar[..], tmp.path(), UnpackOptions { devices: true }).unwrap();
+    let md = lmeta(&tmp.path().join("null"));
+    assert!(md.file_type().is_char_device());
+    assert_eq!(md.rdev(), libc::makedev(1, 3));
+}
+
+#[test]
+fn whiteouts_that_walk_out_are_refused() {
+    require_root!();
+    let victim = format!("corral-wh-victim-{}", std::process::id());
+    let outside = Path::new("/tmp").join(&victim);
+    write(&outside, "keep me");
+    for (name, link) in [
+        (".wh..".to_string(), None),
+        ("a/../.wh.x".to_string(), None),
+        (format!("link/.wh.{victim}"), Some("/tmp")),
+        (format!("up/.wh.{victim}"), Some("..")),
+    ] {
+        let mut tb = RawTar::new();
+        if let Some(l) = link {
+            let lname = name.split('/').next().unwrap();
+            tb.entry(lname, EntryType::Symlink, Some(l), b"");
+        }
+        tb.file(&name, "");
+        let err = unpack_expect_refusal(tb.finish(), &[]);
+        assert!(matches!(err, Error::UnsafeEntry { .. }), "{name}: {err}");
+        assert_eq!(read(&outside), "keep me", "{name} removed a host file");
+    }
+    fs::remove_file(&outside).unwrap();
+}
+
+#[test]
+fn errors_name_the_entry() {
+    require_root!();
+    // A truncated archive: the error says after which entry.
+    let mut tb = RawTar::new();
+    tb.file("first", "1").file("second", &"x".repeat(2000));
+    let tar = tb.finish();
+    let tmp = tempfile::tempdir().unwrap();
+    let err = unpack_layer(&tar[..1024 + 700], tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("second"), "{err}");
+    // An entry whose parent is a file.
+    let mut tb = RawTar::new();
+    tb.file("f", "1").file("f/g", "2");
+    let tmp = tempfile::tempdir().unwrap();
+    let err = unpack_layer(&tb.finish()[..], tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("f/g"), "{err}");
 }
 
 #[test]

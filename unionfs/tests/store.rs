@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use common::*;
 use sha2::{Digest as _, Sha256};
-use unionfs::{is_whiteout, Error, LayerStore};
+use unionfs::{is_whiteout, Compression, Digest, Error, LayerStore, UnpackOptions};
 
 fn sample_layer() -> Vec<u8> {
     let mut tb = RawTar::new();
@@ -103,4 +103,47 @@ fn bad_digests_and_failed_imports() {
     assert!(store.list().unwrap().is_empty());
     assert!(names(&tmp.path().join("tmp")).is_empty());
     assert!(!tmp.path().join("evil").exists());
+}
+
+#[test]
+fn compressed_layers_keep_both_digests() {
+    require_root!();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LayerStore::open(tmp.path()).unwrap();
+    let plain = sample_layer();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let li = store
+        .import_layer(&gz[..], UnpackOptions::default())
+        .unwrap();
+    assert_eq!(li.diff_id, Digest::of(&plain));
+    assert_eq!(li.digest, Digest::of(&gz));
+    assert_eq!(li.size, gz.len() as u64);
+    assert_eq!(li.compression, Compression::Gzip);
+    // The same content in zstd is the same layer.
+    let zst = zstd::encode_all(&plain[..], 3).unwrap();
+    let lz = store
+        .import_layer(&zst[..], UnpackOptions::default())
+        .unwrap();
+    assert_eq!(lz.diff_id, li.diff_id);
+    assert_eq!(lz.compression, Compression::Zstd);
+    assert_eq!(store.list().unwrap().len(), 1);
+    // A half-written layer is removed: a tar broken after its first entries.
+    let mut tb = RawTar::new();
+    tb.file("a", "1").file("b", &"y".repeat(4000));
+    let bad = tb.finish();
+    let err = store
+        .import_layer(&bad[..1536 + 100], UnpackOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("after entry a") || err.to_string().contains("b"),
+        "{err}"
+    );
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert!(names(&tmp.path().join("tmp")).is_empty());
+    // A stale temp dir (an import killed halfway) is removed by clean_tmp.
+    fs::create_dir(tmp.path().join("tmp/import-stale")).unwrap();
+    assert_eq!(store.clean_tmp().unwrap(), 1);
+    assert!(names(&tmp.path().join("tmp")).is_empty());
 }

@@ -1,0 +1,552 @@
+//! Image commands: `corral image ...`, `corral run --image`, `corral commit`, `corral info`.
+//! The store itself is `runtime::image`; this file maps arguments and prints.
+
+use std::path::{Path, PathBuf};
+
+use runtime::image::{ImageError, ImageStore, Reference};
+use runtime::image_spec::{parse_size, parse_volume, spec_for_image, RunConfig};
+
+use crate::commands::{msg, CliError, R};
+use crate::{Cli, CreateArgs};
+
+impl From<ImageError> for CliError {
+    fn from(e: ImageError) -> Self {
+        CliError::Msg(e.to_string())
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import a root filesystem (tarball or dir), a `docker save` tarball or an OCI image
+    /// layout (dir or tar) as an image
+    Import {
+        /// The tarball or directory
+        src: PathBuf,
+        /// NAME[:TAG] (default: the names the archive carries)
+        reference: Option<String>,
+    },
+    /// Write an image as an OCI image layout: a directory, or a tar when DEST ends in .tar
+    Export {
+        /// NAME[:TAG] or image ID
+        image: String,
+        /// Destination dir or .tar
+        dest: PathBuf,
+    },
+    /// List images
+    #[command(alias = "list")]
+    Ls {
+        /// Only print image IDs
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print an image's manifest and config as JSON
+    Inspect {
+        /// NAME[:TAG] or image ID
+        image: String,
+    },
+    /// Remove an image (a tag; the image and its unused layers with its last tag)
+    #[command(alias = "remove")]
+    Rm {
+        /// NAME[:TAG] or image ID
+        images: Vec<String>,
+    },
+    /// Remove every layer, blob, cache entry and container record nothing uses
+    Prune,
+    /// Give an image another name
+    Tag {
+        /// NAME[:TAG] or image ID
+        source: String,
+        /// The new NAME[:TAG]
+        target: String,
+    },
+    /// Show an image's layers and the steps that made them
+    History {
+        /// NAME[:TAG] or image ID
+        image: String,
+    },
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
+}
+
+/// `corral run --image` flags (docker's).
+#[derive(clap::Args, Debug)]
+pub struct RunImageArgs {
+    /// Run a container from this image (NAME[:TAG] or ID) instead of a bundle
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The container id (default: a random one)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the container when it exits (else it is kept, stopped, until `delete`)
+    #[arg(long)]
+    pub rm: bool,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User (name or uid, optionally :group)
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Memory limit (bytes, or with b, k, m, g)
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Bind mount SRC:DST[:ro]
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep stdin open (corral passes its stdin to the container in the foreground)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Use the host's network (as --network host) instead of a private one
+    #[arg(long = "net-host")]
+    pub net_host: bool,
+    /// The command and its arguments, after `--` (default: the image's)
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// The store: `--store`, `$CORRAL_STORE`, or /var/lib/corral.
+pub fn store_dir(cli: &Cli) -> PathBuf {
+    cli.store
+        .clone()
+        .unwrap_or_else(runtime::image::default_store)
+}
+
+pub fn open_store(cli: &Cli) -> R<ImageStore> {
+    Ok(ImageStore::open(&store_dir(cli))?)
+}
+
+fn reference(s: &str) -> R<Reference> {
+    Ok(Reference::parse(s)?)
+}
+
+pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
+    let store = open_store(cli)?;
+    match cmd {
+        ImageCmd::Import { src, reference: r } => {
+            let r = r.as_deref().map(reference).transpose()?;
+            let _l = store.lock_shared()?;
+            for (img, refs) in store.import(src, r.as_ref())? {
+                let names: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+                println!("Loaded image: {} ({})", names.join(", "), img.id);
+            }
+        }
+        ImageCmd::Export { image, dest } => {
+            let _l = store.lock_shared()?;
+            let img = store.resolve(image)?;
+            let r = match Reference::parse(image) {
+                Ok(r) if store.tags_of(&img.manifest_digest)?.contains(&r) => r,
+                _ => store
+                    .tags_of(&img.manifest_digest)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| msg(format!("image {image:?} has no name")))?,
+            };
+            store.export(&img, &r, dest)?;
+        }
+        ImageCmd::Ls { quiet } => ls(&store, *quiet)?,
+        ImageCmd::Inspect { image } => {
+            let img = store.resolve(image)?;
+            let tags: Vec<String> = store
+                .tags_of(&img.manifest_digest)?
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            let dirs = store.layer_dirs(&img.diff_ids()?)?;
+            let v = serde_json::json!({
+                "Id": img.id.to_string(),
+                "RepoTags": tags,
+                "ManifestDigest": img.manifest_digest.to_string(),
+                "Manifest": img.manifest,
+                "Config": img.config,
+                "LayerDirs": dirs,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| msg(e.to_string()))?
+            );
+        }
+        ImageCmd::Rm { images } => {
+            if images.is_empty() {
+                return Err(msg("image rm needs at least one image"));
+            }
+            let _l = store.lock_exclusive()?;
+            for i in images {
+                for line in store.remove_image(i)? {
+                    println!("{line}");
+                }
+            }
+        }
+        ImageCmd::Prune => {
+            let _l = store.lock_exclusive()?;
+            let r = store.prune()?;
+            println!(
+                "Removed {} layers, {} blobs, {} stale containers, {} cache entries, {} temp leftovers",
+                r.layers, r.blobs, r.containers, r.cache, r.temp
+            );
+            println!("Total reclaimed space: {}", human(r.bytes));
+        }
+        ImageCmd::Tag { source, target } => {
+            let t = reference(target)?;
+            let _l = store.lock_shared()?;
+            let img = store.resolve(source)?;
+            store.tag(&img, &t)?;
+        }
+        ImageCmd::History { image } => history(&store, image)?,
+        ImageCmd::Build(a) => return crate::build::build(cli, &store, a),
+    }
+    Ok(0)
+}
+
+/// Bytes as docker prints them (kB, MB, GB, base 1000).
+pub fn human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2}GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1}MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1}kB", f / 1e3)
+    } else {
+        format!("{n}B")
+    }
+}
+
+fn created_ago(created: Option<&String>) -> String {
+    created.cloned().unwrap_or_else(|| "-".into())
+}
+
+fn ls(store: &ImageStore, quiet: bool) -> R<()> {
+    let mut rows = Vec::new();
+    for (r, m) in store.tags()? {
+        let img = store.image_by_manifest(&m)?;
+        let size: u64 = img
+            .diff_ids()?
+            .iter()
+            .filter_map(|d| store.layer_store().path(d).ok())
+            .map(|p| du(&p))
+            .sum();
+        rows.push((r, img, size));
+    }
+    if quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, img, _) in &rows {
+            if seen.insert(img.id.clone()) {
+                println!("{}", img.short_id());
+            }
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<30} {:<12} {:<14} {:<22} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
+    for (r, img, size) in rows {
+        println!(
+            "{:<30} {:<12} {:<14} {:<22} {}",
+            r.name,
+            r.tag,
+            img.short_id(),
+            created_ago(img.config.created().as_ref()),
+            human(size)
+        );
+    }
+    Ok(())
+}
+
+fn du(p: &Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    let mut n = if md.is_file() { md.len() } else { 0 };
+    if md.is_dir() {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                n += du(&e.path());
+            }
+        }
+    }
+    n
+}
+
+fn history(store: &ImageStore, name: &str) -> R<()> {
+    let img = store.resolve(name)?;
+    let layers = img.layers()?;
+    let hist = img.config.history().clone().unwrap_or_default();
+    println!(
+        "{:<14} {:<22} {:<60} SIZE",
+        "LAYER", "CREATED", "CREATED BY"
+    );
+    // History entries without empty_layer match the layers in order.
+    let mut li = layers.iter();
+    let mut rows = Vec::new();
+    for h in &hist {
+        let (lid, size) = if h.empty_layer().unwrap_or(false) {
+            ("<none>".to_string(), 0)
+        } else {
+            match li.next() {
+                Some(l) => (
+                    l.diff_id.hex()[..12].to_string(),
+                    store
+                        .layer_store()
+                        .path(&l.diff_id)
+                        .map(|p| du(&p))
+                        .unwrap_or(0),
+                ),
+                None => ("<missing>".to_string(), 0),
+            }
+        };
+        let mut by = h.created_by().clone().unwrap_or_default();
+        if by.chars().count() > 60 {
+            by = by.chars().take(57).collect::<String>() + "...";
+        }
+        rows.push(format!(
+            "{:<14} {:<22} {:<60} {}",
+            lid,
+            h.created().clone().unwrap_or_default(),
+            by,
+            human(size)
+        ));
+    }
+    for r in rows.iter().rev() {
+        println!("{r}");
+    }
+    Ok(())
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 6];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("corral-{hex}")
+}
+
+/// `corral run --image`: the spec from the image's config, the root an overlay of its
+/// layers and a new writable layer; then the ordinary `run` (foreground or `-d`).
+pub fn run(
+    cli: &Cli,
+    root: &Path,
+    id: Option<&str>,
+    c: &CreateArgs,
+    a: &RunImageArgs,
+    detach: bool,
+) -> R {
+    let name = a.image.as_deref().unwrap_or_default();
+    let id = match (&a.name, id) {
+        (Some(n), None) => n.clone(),
+        (None, Some(i)) => i.to_string(),
+        (Some(n), Some(i)) if n == i => n.clone(),
+        (Some(_), Some(_)) => return Err(msg("give the container id once (--name or ID)")),
+        (None, None) => random_id(),
+    };
+    if a.rm && detach {
+        return Err(msg(
+            "--rm and -d do not go together: delete a detached container with `corral delete`",
+        ));
+    }
+    let store = open_store(cli)?;
+    let lock = store.lock_shared()?;
+    let img = store.resolve(name)?;
+    let dirs = store.layer_dirs(&img.diff_ids()?)?;
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rc = RunConfig {
+        command: a.command.clone(),
+        entrypoint: None,
+        env: a.env.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        tty: a.tty,
+        memory: a.memory.as_deref().map(parse_size).transpose()?,
+        cpus: a.cpus,
+        pids_limit: a.pids_limit,
+        volumes,
+        host_network: a.net_host,
+    };
+    let spec = spec_for_image(&id, &img.config, &dirs, &rc)?;
+    let bundle = store.record_container(&id, root, &img, name, &spec)?;
+    // The record keeps the layers in use from here on: no need to hold the lock while the
+    // container runs.
+    drop(lock);
+    let args = CreateArgs {
+        bundle,
+        layers: dirs,
+        no_pivot: c.no_pivot,
+        no_new_keyring: c.no_new_keyring,
+        preserve_fds: c.preserve_fds,
+        pid_file: c.pid_file.clone(),
+        console_socket: c.console_socket.clone(),
+        timings: c.timings,
+    };
+    let res = crate::commands::run(root, &id, &args, detach, !a.rm);
+    match &res {
+        Ok(_) if detach => println!("{id}"),
+        Ok(_) if !a.rm => {}
+        _ => {
+            // Removed with the container (--rm), or never made: the record goes too,
+            // unless another command made a container of that id meanwhile.
+            if !root.join(&id).exists() {
+                store.remove_container(&id)?;
+            }
+        }
+    }
+    res
+}
+
+/// After `corral delete ID`: forget the container's image record (it no longer holds its
+/// image's layers).
+pub fn forget_container(cli: &Cli, root: &Path, id: &str) {
+    let dir = store_dir(cli);
+    if !dir.join("containers").join(id).is_dir() {
+        return;
+    }
+    if let Ok(store) = ImageStore::open(&dir) {
+        if let Ok(Some(rec)) = store.container(id) {
+            if rec.state_root == root && !root.join(id).exists() {
+                let _ = store.remove_container(id);
+            }
+        }
+    }
+}
+
+/// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.
+pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
+    let t = reference(target)?;
+    let store = open_store(cli)?;
+    let _l = store.lock_shared()?;
+    let rec = store.container(id)?.ok_or_else(|| {
+        msg(format!(
+            "container {id:?} was not made from an image of {} (corral run --image)",
+            store.root().display()
+        ))
+    })?;
+    let upper = rec.upper_dir();
+    if !upper.is_dir() {
+        return Err(msg(format!(
+            "container {id:?} has no writable layer at {} (was it deleted?)",
+            upper.display()
+        )));
+    }
+    let parent = store.image_by_manifest(&unionfs_digest(&rec.manifest)?)?;
+    // A running container is frozen while its layer is read (as docker pauses it), so the
+    // layer is one moment of it.
+    let mut frozen = match runtime::Container::load(&rec.state_root, id) {
+        Ok(c) if c.status() == runtime::Status::Running => {
+            let mut c = c;
+            c.pause()?;
+            Some(c)
+        }
+        _ => None,
+    };
+    let layer = store.add_layer_from_upper(&upper);
+    if let Some(c) = frozen.as_mut() {
+        c.resume()?;
+    }
+    let layer = layer?;
+    let mut config = parent.config.clone();
+    let now = runtime::image::now_rfc3339();
+    config.set_created(Some(now.clone()));
+    let mut hist = config.history().clone().unwrap_or_default();
+    let mut h = oci_spec::image::History::default();
+    h.set_created(Some(now));
+    h.set_created_by(Some(format!("corral commit {id}")));
+    h.set_comment(message.map(str::to_string));
+    hist.push(h);
+    config.set_history(Some(hist));
+    let mut layers = parent.layers()?;
+    layers.push(layer);
+    let img = store.write_image(config, &layers)?;
+    store.tag(&img, &t)?;
+    println!("{}", img.id);
+    Ok(0)
+}
+
+fn unionfs_digest(s: &str) -> R<unionfs::Digest> {
+    unionfs::Digest::parse(s).map_err(|e| msg(e.to_string()))
+}
+
+/// `corral info`: the store, the storage driver, the cgroup layout, counts.
+pub fn info(cli: &Cli, root: &Path) -> R {
+    let store = open_store(cli)?;
+    let (images, layers, blob_bytes, layer_bytes) = store.usage()?;
+    let records = store.containers()?;
+    let live = records.iter().filter(|r| r.live()).count();
+    let mut running = 0;
+    let mut stopped = 0;
+    let mut other = 0;
+    let ids = runtime::state::list_ids(root).unwrap_or_default();
+    for id in &ids {
+        match runtime::Container::listed_state(root, id).map(|s| s.status) {
+            Ok(runtime::Status::Running) => running += 1,
+            Ok(runtime::Status::Stopped) => stopped += 1,
+            _ => other += 1,
+        }
+    }
+    println!("Containers: {}", ids.len());
+    println!(" Running: {running}");
+    println!(" Stopped: {stopped}");
+    println!(" Other: {other}");
+    println!(" From images: {live}");
+    println!("Images: {images}");
+    println!("Storage Driver: overlay");
+    println!(" Store: {}", store.root().display());
+    println!(" Layers: {layers} ({} unpacked)", human(layer_bytes));
+    println!(" Blobs: {}", human(blob_bytes));
+    println!(
+        " Device nodes in layers: {}",
+        if unionfs::privileged() {
+            "yes (privileged)"
+        } else {
+            "no (unprivileged)"
+        }
+    );
+    println!("State Root: {}", root.display());
+    match cgroup::Hierarchy::detect() {
+        Ok(h) => {
+            let v = match h.version() {
+                cgroup::Version::V1 => "1",
+                cgroup::Version::V2 => "2",
+                cgroup::Version::Hybrid => "hybrid (v1 controllers + cgroup2)",
+            };
+            println!("Cgroup Driver: cgroupfs");
+            println!("Cgroup Version: {v}");
+            for m in h.mounts() {
+                println!(
+                    " {} {}: {}",
+                    if m.v2 { "cgroup2" } else { "cgroup v1" },
+                    m.mount_point.display(),
+                    if m.controllers.is_empty() {
+                        "-".to_string()
+                    } else {
+                        m.controllers.join(",")
+                    }
+                );
+            }
+        }
+        Err(e) => println!("Cgroup: {e}"),
+    }
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!("Kernel Version: {}", rel.trim());
+    println!("Architecture: {}", std::env::consts::ARCH);
+    Ok(0)
+}

@@ -1,0 +1,1087 @@
+//! Images through the `corral` binary: import (rootfs, docker save, OCI layout), sharing
+//! of layers between containers, copy-on-write, whiteouts, hostile layer tars, build and
+//! its cache, commit, export, rm and prune. Every test has its own store and state root
+//! (never /var/lib/corral) and removes everything it made.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use testkit::TestRootfs;
+
+/// A private store and state root, a busybox root filesystem, and the containers made.
+struct Img {
+    dir: tempfile::TempDir,
+    rootfs: TestRootfs,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Img {
+    fn new() -> Img {
+        testkit::require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("corral-images-")
+            .tempdir()
+            .unwrap();
+        let rootfs = TestRootfs::new();
+        fs::write(
+            rootfs.rootfs().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            rootfs.rootfs().join("etc/group"),
+            "root:x:0:\nnogroup:x:65534:\n",
+        )
+        .unwrap();
+        Img {
+            dir,
+            rootfs,
+            ids: Default::default(),
+        }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// A container id this test uses (checked for leaks at the end).
+    fn id(&self, prefix: &str) -> String {
+        let id = testkit::unique_id(prefix);
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    /// corral with this store and root, bounded in time.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(common::corral());
+        c.arg("--store")
+            .arg(self.store())
+            .arg("--root")
+            .arg(self.state())
+            .args(args)
+            .stdin(Stdio::null());
+        bounded(c, Duration::from_secs(240))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "corral {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "corral {args:?} should fail: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Import the busybox root as `name`.
+    fn busybox(&self, name: &str) {
+        let r = self.rootfs.rootfs().to_str().unwrap().to_string();
+        self.ok(&["image", "import", &r, name]);
+    }
+
+    fn layers(&self) -> Vec<String> {
+        names(&self.store().join("layers/sha256"))
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap()
+    }
+}
+
+impl Drop for Img {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+        let leaks: Vec<String> = self
+            .ids
+            .borrow()
+            .iter()
+            .flat_map(|id| testkit::find_leaks(id, Some(&self.state())))
+            .collect();
+        let mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(self.dir.path().to_str().unwrap()))
+            .map(String::from)
+            .collect();
+        for m in &mounts {
+            if let Some(mp) = m.split(' ').nth(4) {
+                let c = std::ffi::CString::new(mp).unwrap();
+                // SAFETY: valid C string.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        if !std::thread::panicking() {
+            assert!(leaks.is_empty(), "leaked: {leaks:#?}");
+            assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+        }
+    }
+}
+
+fn bounded(mut c: Command, limit: Duration) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut child = c
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{c:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let read = |mut f: fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+fn names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(p)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Bytes on disk under `p` (blocks), not following symlinks.
+fn du(p: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    let mut n = md.blocks() * 512;
+    if md.is_dir() {
+        for e in fs::read_dir(p).unwrap().flatten() {
+            n += du(&e.path());
+        }
+    }
+    n
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A tar built header by header (so that hostile names can be written as they are).
+struct RawTar(tar::Builder<Vec<u8>>);
+
+impl RawTar {
+    fn new() -> Self {
+        RawTar(tar::Builder::new(Vec::new()))
+    }
+    fn entry(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        {
+            let g = h.as_gnu_mut().unwrap();
+            g.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                g.linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+        }
+        h.set_entry_type(kind);
+        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        self.0.append(&h, data).unwrap();
+        self
+    }
+    fn file(&mut self, name: &str, data: &str) -> &mut Self {
+        self.entry(name, tar::EntryType::Regular, None, data.as_bytes())
+    }
+    fn finish(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+}
+
+/// The busybox root as a layer tar.
+fn rootfs_tar(root: &Path) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", root).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn mountinfo() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+#[test]
+fn hundred_containers_share_one_copy_of_the_image() {
+    let t = Img::new();
+    t.busybox("base");
+    let layers = t.layers();
+    assert_eq!(layers.len(), 1);
+    let layer_dir = t.store().join("layers/sha256").join(&layers[0]);
+    let busybox_ino = fs::metadata(layer_dir.join("bin/busybox")).unwrap().ino();
+    let layers_before = du(&t.store().join("layers"));
+    let blobs_before = du(&t.store().join("blobs"));
+    let store_before = du(&t.store());
+
+    let ids: Vec<String> = (0..100).map(|_| t.id("share")).collect();
+    for id in &ids {
+        // Kept (no --rm), stopped: each holds its own thin upper dir.
+        t.ok(&["run", "--image", "base", "--name", id, "--", "/bin/true"]);
+    }
+    // The store grew only by the containers' small records; no layer was copied.
+    assert_eq!(t.layers(), layers);
+    assert_eq!(du(&t.store().join("layers")), layers_before);
+    assert_eq!(du(&t.store().join("blobs")), blobs_before);
+    let grown = du(&t.store()) - store_before;
+    assert!(grown < 100 * 64 * 1024, "store grew by {grown} bytes");
+    assert_eq!(
+        fs::metadata(layer_dir.join("bin/busybox")).unwrap().ino(),
+        busybox_ino
+    );
+    // Every container's root is an overlay on the very same layer dir.
+    let info = mountinfo();
+    let on_layer = info
+        .lines()
+        .filter(|l| l.contains(" overlay ") && l.contains(&layers[0]))
+        .count();
+    assert!(on_layer >= 100, "{on_layer} overlays use the layer");
+    for id in &ids {
+        let upper = t.state().join(id).join("upper");
+        assert!(du(&upper) < 64 * 1024, "{id}'s upper is not thin");
+    }
+
+    // Copy-on-write: a write in one container is seen by no other, nor by the image.
+    let (a, b) = (t.id("cow-a"), t.id("cow-b"));
+    t.ok(&[
+        "run",
+        "--image",
+        "base",
+        "--name",
+        &a,
+        "--",
+        "sh",
+        "-c",
+        "echo mine > /etc/hostname2 && echo x >> /etc/passwd",
+    ]);
+    t.ok(&[
+        "run",
+        "--image",
+        "base",
+        "--name",
+        &b,
+        "--",
+        "sh",
+        "-c",
+        "test ! -e /etc/hostname2 && ! grep -q '^x$' /etc/passwd",
+    ]);
+    assert!(!layer_dir.join("etc/hostname2").exists());
+    assert_eq!(
+        fs::read_to_string(layer_dir.join("etc/passwd"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert_eq!(
+        fs::read_to_string(t.state().join(&a).join("upper/etc/hostname2")).unwrap(),
+        "mine\n"
+    );
+    let info = t.ok(&["info"]);
+    assert!(info.contains("Storage Driver: overlay"), "{info}");
+    assert!(info.contains("From images: 102"), "{info}");
+
+    // Deleting every container leaves the image whole.
+    for id in ids.iter().chain([&a, &b]) {
+        t.ok(&["delete", id]);
+    }
+    assert!(names(&t.store().join("containers")).is_empty());
+    assert_eq!(t.layers(), layers);
+    assert_eq!(du(&t.store().join("layers")), layers_before);
+    t.ok(&["run", "--rm", "--image", "base", "--", "/bin/true"]);
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_in_built_layers() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\n\
+         RUN mkdir -p /d/sub && echo 1 > /d/a && echo 2 > /d/sub/b && echo gone > /gone\n\
+         RUN rm /gone /etc/group && rm -rf /d && mkdir /d && echo 3 > /d/c\n",
+    )
+    .unwrap();
+    t.ok(&["image", "build", "-t", "wh", ctx.to_str().unwrap()]);
+    let id = t.id("wh");
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "wh",
+        "--name",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "ls /d; test -e /gone && echo gone-visible; test -e /etc/group && echo group-visible; true",
+    ]);
+    assert_eq!(
+        out, "c\n",
+        "the opaque dir hides a and sub; the whiteouts hide /gone"
+    );
+    // The last layer, as an OCI tar, holds the whiteout and opaque markers.
+    let exp = t.path("wh.tar");
+    t.ok(&["image", "export", "wh", exp.to_str().unwrap()]);
+    let img = t.inspect("wh");
+    let last = img["Manifest"]["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let mut ar = tar::Archive::new(fs::File::open(&exp).unwrap());
+    let mut layer = None;
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with(&last) {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            layer = Some(v);
+        }
+    }
+    let layer = layer.expect("last layer in the export");
+    let (_, plain) = unionfs::decompress(std::io::BufReader::new(&layer[..])).unwrap();
+    let mut names: Vec<String> = tar::Archive::new(plain)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.iter().any(|n| n == ".wh.gone"), "{names:?}");
+    assert!(names.iter().any(|n| n == "etc/.wh.group"), "{names:?}");
+    assert!(names.iter().any(|n| n == "d/.wh..wh..opq"), "{names:?}");
+}
+
+/// Import `tar` as a root filesystem tarball: refused, naming `needle`, with nothing
+/// written outside and no layer or temp dir left.
+fn refused(t: &Img, tar: &[u8], needle: &str, outside: &[&Path]) {
+    let p = t.path("evil.tar");
+    fs::write(&p, tar).unwrap();
+    let before = names(t.dir.path());
+    let err = t.fails(&["image", "import", p.to_str().unwrap(), "evil"]);
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(t.layers().is_empty(), "a layer was kept");
+    assert!(
+        names(&t.store().join("layers/tmp")).is_empty(),
+        "half-written layer left"
+    );
+    assert!(names(&t.store().join("blobs/tmp")).is_empty());
+    assert_eq!(names(t.dir.path()), before, "written beside the store");
+    for o in outside {
+        assert!(!o.exists(), "{} written outside", o.display());
+    }
+    assert!(!t.ok(&["image", "ls"]).contains("evil"));
+}
+
+#[test]
+fn hostile_layer_tars_are_refused_and_leave_nothing() {
+    let t = Img::new();
+    t.ok(&["image", "ls"]);
+    let mark = format!("corral-evil-{}", std::process::id());
+    let tmp_evil = Path::new("/tmp").join(&mark);
+
+    let mut tb = RawTar::new();
+    tb.file("ok", "fine")
+        .file(&format!("../../../../../../tmp/{mark}"), "pwned");
+    refused(&t, &tb.finish(), "\"..\"", &[&tmp_evil]);
+
+    let mut tb = RawTar::new();
+    tb.file(&format!("/tmp/{mark}"), "pwned");
+    refused(&t, &tb.finish(), "absolute path", &[&tmp_evil]);
+
+    let mut tb = RawTar::new();
+    tb.entry("link", tar::EntryType::Symlink, Some("/tmp"), b"")
+        .file(&format!("link/{mark}"), "pwned");
+    refused(&t, &tb.finish(), "parent link is a symlink", &[&tmp_evil]);
+
+    let mut tb = RawTar::new();
+    tb.entry("hl", tar::EntryType::Link, Some("/etc/passwd"), b"");
+    refused(&t, &tb.finish(), "hardlink target /etc/passwd", &[]);
+
+    let mut tb = RawTar::new();
+    tb.entry(
+        "hl",
+        tar::EntryType::Link,
+        Some("../../../../etc/passwd"),
+        b"",
+    );
+    refused(
+        &t,
+        &tb.finish(),
+        "hardlink target ../../../../etc/passwd",
+        &[],
+    );
+
+    // Whiteouts that walk out: their targets on the host stay.
+    fs::write(&tmp_evil, "keep").unwrap();
+    let mut tb = RawTar::new();
+    tb.entry("up", tar::EntryType::Symlink, Some("/tmp"), b"")
+        .file(&format!("up/.wh.{mark}"), "");
+    refused(&t, &tb.finish(), "symlink", &[]);
+    let mut tb = RawTar::new();
+    tb.file(".wh..", "");
+    refused(&t, &tb.finish(), "invalid whiteout name", &[]);
+    assert_eq!(fs::read_to_string(&tmp_evil).unwrap(), "keep");
+    fs::remove_file(&tmp_evil).unwrap();
+
+    // Gzip-compressed, the same.
+    let mut tb = RawTar::new();
+    tb.file("a", "1").file("../escape", "x");
+    refused(&t, &gzip(&tb.finish()), "../escape", &[]);
+    // A truncated tar names the entry it broke in.
+    let mut tb = RawTar::new();
+    tb.file("first", "1").file("second", &"z".repeat(5000));
+    let full = tb.finish();
+    refused(&t, &full[..2000], "second", &[]);
+}
+
+#[test]
+fn build_cache_instructions_and_errors() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir_all(ctx.join("app/logs")).unwrap();
+    fs::write(ctx.join("app/main.txt"), "v1\n").unwrap();
+    fs::write(ctx.join("app/logs/x.log"), "noise").unwrap();
+    fs::write(ctx.join("app/secret.key"), "s").unwrap();
+    fs::write(ctx.join(".dockerignore"), "**/*.log\napp/secret.key\n").unwrap();
+    // A tar for ADD, unpacked into place.
+    fs::write(
+        ctx.join("extra.tar.gz"),
+        gzip(&tar_of(&[("inside.txt", b"from tar\n")])),
+    )
+    .unwrap();
+    let dockerfile = "\
+# a comment
+ARG BASE=base
+FROM ${BASE}
+ARG FLAVOUR=plain
+ENV GREETING=hello \\
+    TARGET=world
+LABEL org.example.flavour=$FLAVOUR
+WORKDIR /srv
+COPY --chown=nobody:nogroup app/ ./app/
+ADD extra.tar.gz /opt/
+RUN echo \"$GREETING $TARGET $FLAVOUR\" > /srv/greeting && ls /srv/app > /srv/listing
+SHELL [\"/bin/sh\", \"-c\"]
+RUN [\"/bin/sh\", \"-c\", \"id -u > /srv/uid-at-build\"]
+USER nobody
+EXPOSE 8080 53/udp
+ENTRYPOINT [\"/bin/sh\", \"-c\"]
+CMD [\"cat /srv/greeting; id -u; pwd\"]
+";
+    fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let c = ctx.to_str().unwrap();
+    let out = t.ok(&[
+        "image",
+        "build",
+        "-t",
+        "app:1",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        c,
+    ]);
+    assert!(out.contains("Step 1/15 : ARG BASE=base"), "{out}");
+    assert!(out.contains("Successfully tagged app:1"), "{out}");
+    assert!(!out.contains("Using cache"), "{out}");
+    let layers1 = t.layers();
+    assert_eq!(layers1.len(), 5, "base + COPY + ADD + 2 RUN");
+    let img = t.inspect("app:1");
+    let cfg = &img["Config"]["config"];
+    assert_eq!(cfg["User"], "nobody");
+    assert_eq!(cfg["WorkingDir"], "/srv");
+    assert_eq!(cfg["Labels"]["org.example.flavour"], "spicy");
+    assert!(cfg["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("TARGET=world")));
+    assert!(cfg["ExposedPorts"].get("8080/tcp").is_some(), "{cfg}");
+    assert!(cfg["ExposedPorts"].get("53/udp").is_some(), "{cfg}");
+    // Run it: the image's Entrypoint, Cmd, User and WorkingDir.
+    let out = t.ok(&["run", "--rm", "--image", "app:1"]);
+    assert_eq!(out, "hello world spicy\n65534\n/srv\n");
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "app:1",
+        "-u",
+        "0",
+        "-w",
+        "/srv/app",
+        "-e",
+        "GREETING=hey",
+        "--",
+        "echo $GREETING; ls -n; cat /opt/inside.txt /srv/listing /srv/uid-at-build; ls logs 2>&1",
+    ]);
+    assert!(out.starts_with("hey\n"), "{out}");
+    assert!(
+        out.contains("65534    65534") && out.contains("main.txt"),
+        "--chown: {out}"
+    );
+    assert!(out.contains("from tar\n"), "{out}");
+    assert!(
+        !out.contains("secret.key") && !out.contains("x.log"),
+        ".dockerignore: {out}"
+    );
+    assert!(out.contains("\n0\n"), "RUN ran as root before USER: {out}");
+
+    // An unchanged rebuild: every step from the cache, no new layer, the same image.
+    let out = t.ok(&[
+        "image",
+        "build",
+        "-t",
+        "app:2",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        c,
+    ]);
+    assert_eq!(out.matches("Using cache").count(), 12, "{out}");
+    assert_eq!(t.layers(), layers1);
+    assert_eq!(t.inspect("app:2")["Id"], img["Id"]);
+    // A changed COPY'd file: the steps before it come from the cache, it and the ones after
+    // are rebuilt.
+    fs::write(ctx.join("app/main.txt"), "v2\n").unwrap();
+    let out = t.ok(&[
+        "image",
+        "build",
+        "-t",
+        "app:3",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        c,
+    ]);
+    let steps: Vec<&str> = out.split("Step ").collect();
+    let cached = |n: usize| steps[n].contains("Using cache");
+    assert!(cached(5) && cached(6), "LABEL, WORKDIR cached: {out}");
+    assert!(
+        !cached(7) && !cached(8) && !cached(9),
+        "COPY and after rebuilt: {out}"
+    );
+    // The COPY layer is new (a step rebuilt with the same outcome, within the same second,
+    // may give a layer that is already there).
+    assert!(t.layers().len() > layers1.len(), "a new COPY layer");
+    assert_eq!(
+        t.ok(&[
+            "run",
+            "--rm",
+            "--image",
+            "app:3",
+            "--",
+            "cat /srv/app/main.txt"
+        ]),
+        "v2\n"
+    );
+    // A changed ignored file changes nothing.
+    fs::write(ctx.join("app/logs/x.log"), "more noise").unwrap();
+    let out = t.ok(&[
+        "image",
+        "build",
+        "-t",
+        "app:3",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        c,
+    ]);
+    assert_eq!(out.matches("Using cache").count(), 12, "{out}");
+
+    // Errors name the Dockerfile line.
+    let bad = t.path("bad");
+    fs::create_dir(&bad).unwrap();
+    let b = bad.to_str().unwrap();
+    fs::write(bad.join("Dockerfile"), "FROM base\n\nFROBNICATE x\n").unwrap();
+    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    assert!(err.contains("Dockerfile:3: FROBNICATE"), "{err}");
+    fs::write(
+        bad.join("Dockerfile"),
+        "FROM base\nRUN echo visible-output; exit 7\n",
+    )
+    .unwrap();
+    let out = t.run(&["image", "build", "-t", "bad", b]);
+    assert_eq!(out.status.code(), Some(1));
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        so.contains("visible-output"),
+        "the RUN's output is shown: {so}"
+    );
+    assert!(
+        se.contains("Dockerfile:2: RUN") && se.contains("non-zero code: 7"),
+        "{se}"
+    );
+    fs::write(bad.join("Dockerfile"), "FROM nosuchimage\n").unwrap();
+    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    assert!(
+        err.contains("Dockerfile:1: FROM") && err.contains("nosuchimage"),
+        "{err}"
+    );
+    fs::write(bad.join("Dockerfile"), "FROM base\nCOPY missing.txt /\n").unwrap();
+    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    assert!(
+        err.contains("Dockerfile:2: COPY") && err.contains("missing.txt"),
+        "{err}"
+    );
+    fs::write(
+        bad.join("Dockerfile"),
+        "FROM base\nCOPY ../../etc/passwd /\n",
+    )
+    .unwrap();
+    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    assert!(err.contains("leaves the build context"), "{err}");
+    assert!(!t.ok(&["image", "ls"]).contains("bad "));
+    // Nothing is left mounted or half-made by the failed builds.
+    assert!(names(&t.store().join("blobs/tmp")).is_empty());
+    assert!(!mountinfo().contains(t.dir.path().to_str().unwrap()));
+
+    // FROM scratch.
+    let s = t.path("scratch");
+    fs::create_dir(&s).unwrap();
+    fs::copy(t.rootfs.rootfs().join("bin/busybox"), s.join("busybox")).unwrap();
+    fs::write(s.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from scratch\"]\n").unwrap();
+    t.ok(&["image", "build", "-t", "tiny", s.to_str().unwrap()]);
+    assert_eq!(t.ok(&["run", "--rm", "--image", "tiny"]), "from scratch\n");
+}
+
+#[test]
+fn commit_and_history() {
+    let t = Img::new();
+    t.busybox("base");
+    let id = t.id("commit");
+    t.ok(&[
+        "run",
+        "--image",
+        "base",
+        "--name",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "echo committed > /data && rm /bin/cat",
+    ]);
+    let out = t.ok(&["commit", &id, "snap:v1", "-m", "my change"]);
+    assert!(out.starts_with("sha256:"), "{out}");
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "snap:v1",
+        "--",
+        "sh",
+        "-c",
+        "head -1 /data; test -e /bin/cat || echo no-cat",
+    ]);
+    assert_eq!(out, "committed\nno-cat\n");
+    let hist = t.ok(&["image", "history", "snap:v1"]);
+    assert!(
+        hist.lines()
+            .nth(1)
+            .unwrap()
+            .contains(&format!("corral commit {id}")),
+        "{hist}"
+    );
+    // The image cannot be removed while its container exists; then it can.
+    let err = t.fails(&["image", "rm", "base"]);
+    assert!(err.contains(&id), "{err}");
+    t.ok(&["delete", &id]);
+    let err = t.fails(&["commit", &id, "snap:v2"]);
+    assert!(err.contains("not made from an image"), "{err}");
+    t.ok(&["image", "tag", "snap:v1", "other/name:tag"]);
+    let out = t.ok(&["image", "rm", "snap:v1"]);
+    assert_eq!(out.trim(), "Untagged: snap:v1", "another tag keeps it");
+    t.ok(&["image", "rm", "other/name:tag"]);
+    // base's layer stays (base uses it); the commit's layer is gone.
+    assert_eq!(t.layers().len(), 1);
+    t.ok(&["image", "rm", "base"]);
+    assert!(t.layers().is_empty());
+    assert!(names(&t.store().join("blobs/sha256")).is_empty());
+}
+
+#[test]
+fn import_docker_save_and_oci_layouts() {
+    let t = Img::new();
+    // Two layers: the busybox root, then one that deletes /bin/cat and adds /hello.
+    let l1 = rootfs_tar(t.rootfs.rootfs());
+    let mut tb = RawTar::new();
+    tb.file("bin/.wh.cat", "")
+        .file("hello", "hi from layer 2\n");
+    let l2 = tb.finish();
+    let diff_ids = [
+        format!("sha256:{}", sha256_hex(&l1)),
+        format!("sha256:{}", sha256_hex(&l2)),
+    ];
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["head", "/hello"], "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "layer 1"}, {"created_by": "layer 2"}]
+    });
+    let cbytes = serde_json::to_vec(&config).unwrap();
+    let chex = sha256_hex(&cbytes);
+
+    // docker save: manifest.json, <config>.json, <id>/layer.tar.
+    let manifest = json!([{
+        "Config": format!("{chex}.json"),
+        "RepoTags": ["saved/app:1.0"],
+        "Layers": ["aaa/layer.tar", "bbb/layer.tar"]
+    }]);
+    let mb = serde_json::to_vec(&manifest).unwrap();
+    let save = tar_of(&[
+        ("manifest.json", &mb),
+        (&format!("{chex}.json"), &cbytes),
+        ("aaa/layer.tar", &l1),
+        ("bbb/layer.tar", &l2),
+    ]);
+    let p = t.path("save.tar");
+    fs::write(&p, &save).unwrap();
+    let out = t.ok(&["image", "import", p.to_str().unwrap()]);
+    assert!(
+        out.contains("saved/app:1.0") && out.contains(&chex),
+        "{out}"
+    );
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "saved/app:1.0"]),
+        "hi from layer 2\n"
+    );
+    let out = t.run(&[
+        "run",
+        "--rm",
+        "--image",
+        "saved/app:1.0",
+        "--",
+        "cat",
+        "/etc/passwd",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "the whiteout hides /bin/cat");
+    assert_eq!(t.inspect("saved/app:1.0")["Id"], format!("sha256:{chex}"));
+
+    // An OCI layout tarball with gzip layers.
+    let (g1, g2) = (gzip(&l1), gzip(&l2));
+    let layer_desc = |b: &[u8]| {
+        json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "digest": format!("sha256:{}", sha256_hex(b)), "size": b.len()})
+    };
+    let man = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{chex}"), "size": cbytes.len()},
+        "layers": [layer_desc(&g1), layer_desc(&g2)]
+    });
+    let manb = serde_json::to_vec(&man).unwrap();
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", sha256_hex(&manb)), "size": manb.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "v2"}}]});
+    let ib = serde_json::to_vec(&index).unwrap();
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", sha256_hex(b));
+    let oci = tar_of(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &ib),
+        (&blob(&manb), &manb),
+        (&blob(&cbytes), &cbytes),
+        (&blob(&g1), &g1),
+        (&blob(&g2), &g2),
+    ]);
+    let p = t.path("oci.tar");
+    fs::write(&p, &oci).unwrap();
+    // Only a tag in the index: a name must be given.
+    let err = t.fails(&["image", "import", p.to_str().unwrap()]);
+    assert!(err.contains("no image name"), "{err}");
+    t.ok(&["image", "import", p.to_str().unwrap(), "oci/app:v2"]);
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "oci/app:v2"]),
+        "hi from layer 2\n"
+    );
+    // Same layers (by diff ID) as the docker-save import: no new layer dirs.
+    assert_eq!(t.layers().len(), 2);
+    // A layout whose blob does not match its digest is refused.
+    let mut bad_g2 = g2.clone();
+    let n = bad_g2.len();
+    bad_g2[n - 9] ^= 0xff;
+    let oci_bad = tar_of(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &ib),
+        (&blob(&manb), &manb),
+        (&blob(&cbytes), &cbytes),
+        (&blob(&g1), &g1),
+        (&blob(&g2), &bad_g2),
+    ]);
+    let p = t.path("oci-bad.tar");
+    fs::write(&p, &oci_bad).unwrap();
+    let err = t.fails(&["image", "import", p.to_str().unwrap(), "oci/bad"]);
+    assert!(err.contains("layer") || err.contains("digest"), "{err}");
+
+    // Export (dir and tar) and import back: the same image ID.
+    let d = t.path("exported");
+    t.ok(&["image", "export", "oci/app:v2", d.to_str().unwrap()]);
+    assert!(d.join("oci-layout").is_file() && d.join("index.json").is_file());
+    t.ok(&["image", "import", d.to_str().unwrap(), "back/dir"]);
+    let x = t.path("exported.tar");
+    t.ok(&["image", "export", "oci/app:v2", x.to_str().unwrap()]);
+    t.ok(&["image", "import", x.to_str().unwrap()]);
+    assert_eq!(t.inspect("back/dir")["Id"], t.inspect("oci/app:v2")["Id"]);
+    let ls = t.ok(&["image", "ls"]);
+    for name in ["saved/app", "oci/app", "back/dir"] {
+        assert!(ls.contains(name), "{ls}");
+    }
+}
+
+#[test]
+fn podman_reads_an_export_and_corral_reads_podmans() {
+    let t = Img::new();
+    t.busybox("rt");
+    let x = t.path("rt.tar");
+    t.ok(&["image", "export", "rt", x.to_str().unwrap()]);
+    let proot = t.path("podman-root");
+    let prun = t.path("podman-run");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(&proot)
+            .arg("--runroot")
+            .arg(&prun)
+            .arg("--storage-driver")
+            .arg("vfs")
+            .args(args)
+            .stdin(Stdio::null());
+        let out = bounded(c, Duration::from_secs(120));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let loaded = podman(&["load", "-i", x.to_str().unwrap()]);
+    assert!(loaded.contains("rt"), "{loaded}");
+    let back = t.path("back.tar");
+    podman(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        back.to_str().unwrap(),
+        "localhost/rt:latest",
+    ]);
+    t.ok(&["image", "import", back.to_str().unwrap(), "rt-back"]);
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "rt-back",
+        "--",
+        "echo",
+        "round trip",
+    ]);
+    assert_eq!(out, "round trip\n");
+    assert_eq!(
+        t.inspect("rt-back")["Config"]["rootfs"],
+        t.inspect("rt")["Config"]["rootfs"]
+    );
+    podman(&["rmi", "-a", "-f"]);
+}
+
+#[test]
+fn detached_run_prune_and_concurrent_imports() {
+    let t = Img::new();
+    let tarp = t.path("rootfs.tar");
+    fs::write(&tarp, gzip(&rootfs_tar(t.rootfs.rootfs()))).unwrap();
+    // Four imports of the same tarball at once: all succeed, one layer.
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = Command::new(common::corral());
+            c.arg("--store")
+                .arg(t.store())
+                .args(["image", "import"])
+                .arg(&tarp)
+                .arg(format!("con:{i}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for h in handles {
+        let out = h.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(t.layers().len(), 1);
+
+    // -d: the lifecycle commands handle it with the same --root.
+    let id = t.id("detached");
+    let out = t.ok(&[
+        "run",
+        "-d",
+        "--image",
+        "con:0",
+        "--name",
+        &id,
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "20",
+        "--hostname",
+        "imgbox",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(out.trim(), id);
+    let state: Value = serde_json::from_str(&t.ok(&["state", &id])).unwrap();
+    assert_eq!(state["status"], "running");
+    let out = t.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; cat /sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(out, "imgbox\n20\n");
+    // A running container is committed (frozen meanwhile) and keeps running.
+    t.ok(&["exec", &id, "sh", "-c", "echo live > /live"]);
+    t.ok(&["commit", &id, "live:1"]);
+    let state: Value = serde_json::from_str(&t.ok(&["state", &id])).unwrap();
+    assert_eq!(state["status"], "running");
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "live:1", "--", "cat", "/live"]),
+        "live\n"
+    );
+    t.ok(&["image", "rm", "live:1"]);
+    // A build killed with a step's overlay mounted: prune detaches and removes it.
+    let left = t.store().join("blobs/tmp/build-killed");
+    for d in ["lower", "upper", "work", "merged"] {
+        fs::create_dir_all(left.join(d)).unwrap();
+    }
+    let m = unionfs::Overlay::new(
+        vec![left.join("lower")],
+        left.join("upper"),
+        left.join("work"),
+    )
+    .mount(&left.join("merged"))
+    .unwrap()
+    .leak();
+    // prune keeps what a live container uses.
+    t.ok(&["image", "rm", "con:1"]);
+    t.ok(&["image", "rm", "con:2"]);
+    t.ok(&["image", "rm", "con:3"]);
+    fs::create_dir(t.store().join("layers/tmp/import-killed-halfway")).unwrap();
+    let out = t.ok(&["image", "prune"]);
+    assert!(out.contains("2 temp leftovers"), "{out}");
+    assert!(
+        !mountinfo().contains(m.to_str().unwrap()),
+        "leftover mount detached"
+    );
+    assert!(!left.exists());
+    assert_eq!(t.layers().len(), 1);
+    t.ok(&["kill", &id, "KILL"]);
+    t.ok(&["delete", "--force", &id]);
+    t.ok(&["image", "rm", "con:0"]);
+    t.ok(&["image", "prune"]);
+    assert!(t.layers().is_empty());
+    assert!(names(&t.store().join("containers")).is_empty());
+
+    // Bad input is named.
+    let err = t.fails(&["run", "--rm", "--image", "nosuch", "--", "true"]);
+    assert!(err.contains("\"nosuch\" not found"), "{err}");
+    let err = t.fails(&[
+        "image",
+        "import",
+        t.rootfs.rootfs().to_str().unwrap(),
+        "Bad:Name",
+    ]);
+    assert!(err.contains("Bad:Name"), "{err}");
+}

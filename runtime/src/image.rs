@@ -1,0 +1,1615 @@
+//! Images: OCI manifests and configs over `unionfs`'s layer store.
+//!
+//! A store directory (default `/var/lib/corral`, or `$CORRAL_STORE`) holds:
+//!
+//! | path | what |
+//! |---|---|
+//! | `layers/sha256/<diff id>/` | each layer unpacked once, in overlay form (`unionfs::LayerStore`) |
+//! | `blobs/sha256/<digest>` | layer tars as imported or made (compressed), image configs and manifests (OCI JSON) |
+//! | `images.json` | tags: `name:tag` -> manifest digest |
+//! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives) |
+//! | `cache/<key>.json` | the build cache: a step's key -> its layer and time |
+//! | `gc.lock`, `index.lock` | `flock`s: every command holds `gc.lock` shared while it adds or uses content; `image rm` and `prune` hold it exclusive; `index.lock` serialises changes of `images.json` |
+//!
+//! Every file appears by `rename` (a command killed halfway leaves at most a temp file under
+//! `layers/tmp` or `blobs/tmp`, which `prune` removes). References are counted, not stored:
+//! a layer or blob is in use while a tagged image or a live container (its state dir exists,
+//! or the command creating it is alive) refers to it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oci_spec::image::{
+    Arch, Descriptor, History, ImageConfiguration, ImageIndex, ImageManifest, MediaType, Os,
+};
+use serde::{Deserialize, Serialize};
+use unionfs::{Digest, FileLock, HashingReader, LayerStore, UnpackOptions};
+
+/// The default store directory.
+pub const DEFAULT_STORE: &str = "/var/lib/corral";
+
+/// Annotation with the image's full name in an OCI layout's index (containerd's).
+pub const ANNOTATION_NAME: &str = "io.containerd.image.name";
+/// Annotation with the image's tag in an OCI layout's index (the image spec's).
+pub const ANNOTATION_REF: &str = "org.opencontainers.image.ref.name";
+
+/// What can go wrong with images.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A layer could not be stored or read (the error names the tar entry or path).
+    #[error("{context}: {source}")]
+    Layer {
+        context: String,
+        #[source]
+        source: unionfs::Error,
+    },
+    /// A file operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A JSON document is not what it should be.
+    #[error("{}: {reason}", path.display())]
+    Json { path: PathBuf, reason: String },
+    /// No such image.
+    #[error("image {0:?} not found in the store")]
+    NotFound(String),
+    /// Anything else the caller got wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result alias of this module.
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
+    let path = path.to_path_buf();
+    move |source| ImageError::Io { op, path, source }
+}
+
+fn layer_err(context: impl Into<String>) -> impl FnOnce(unionfs::Error) -> ImageError {
+    let context = context.into();
+    move |source| ImageError::Layer { context, source }
+}
+
+fn invalid(s: impl Into<String>) -> ImageError {
+    ImageError::Invalid(s.into())
+}
+
+/// `NAME[:TAG]` (tag `latest` when absent).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reference {
+    /// Repository name, e.g. `debian` or `example.org/team/app`.
+    pub name: String,
+    /// Tag, e.g. `latest`.
+    pub tag: String,
+}
+
+impl Reference {
+    /// Parse and check `NAME[:TAG]`: a name of lower-case letters, digits and `._-/:` (a
+    /// registry port), a tag of letters, digits and `._-` (at most 128).
+    pub fn parse(s: &str) -> Result<Reference> {
+        let bad = |why: &str| invalid(format!("image reference {s:?}: {why}"));
+        let (name, tag) = match s.rfind(':') {
+            Some(i) if !s[i..].contains('/') => (&s[..i], &s[i + 1..]),
+            _ => (s, "latest"),
+        };
+        if name.is_empty() {
+            return Err(bad("empty name"));
+        }
+        if !name.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'.' | b'_' | b'-' | b'/' | b':')
+        }) || name.starts_with(['.', '-', '/'])
+            || name.contains("..")
+            || name.contains("//")
+        {
+            return Err(bad(
+                "the name may hold lower-case letters, digits and . _ - / only",
+            ));
+        }
+        if tag.is_empty()
+            || tag.len() > 128
+            || !tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            || tag.starts_with(['.', '-'])
+        {
+            return Err(bad(
+                "the tag may hold letters, digits and . _ - only (at most 128)",
+            ));
+        }
+        Ok(Reference {
+            name: name.to_string(),
+            tag: tag.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.name, self.tag)
+    }
+}
+
+/// One layer of an image: its diff ID (the store's key) and its manifest descriptor.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+    /// The blob as stored (digest, size, media type).
+    pub descriptor: Descriptor,
+}
+
+/// An image in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The manifest's digest.
+    pub manifest_digest: Digest,
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// The config's digest: the image ID.
+    pub id: Digest,
+    /// The image config.
+    pub config: ImageConfiguration,
+}
+
+impl Image {
+    /// The first 12 hex digits of the image ID, as `docker images` shows it.
+    pub fn short_id(&self) -> &str {
+        &self.id.hex()[..12]
+    }
+
+    /// The layers' diff IDs, bottom first.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>> {
+        self.config
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .map(|d| Digest::parse(d).map_err(layer_err("image config rootfs.diff_ids")))
+            .collect()
+    }
+
+    /// The layers (diff ID with descriptor), bottom first.
+    pub fn layers(&self) -> Result<Vec<Layer>> {
+        let ids = self.diff_ids()?;
+        if ids.len() != self.manifest.layers().len() {
+            return Err(invalid(format!(
+                "image {}: its config lists {} layers, its manifest {}",
+                self.short_id(),
+                ids.len(),
+                self.manifest.layers().len()
+            )));
+        }
+        Ok(ids
+            .into_iter()
+            .zip(self.manifest.layers().iter().cloned())
+            .map(|(diff_id, descriptor)| Layer {
+                diff_id,
+                descriptor,
+            })
+            .collect())
+    }
+}
+
+/// What `corral run --image` records about a container made from an image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// The container id.
+    pub id: String,
+    /// The state root its state lives under.
+    pub state_root: PathBuf,
+    /// The image it was made from: manifest digest.
+    pub manifest: String,
+    /// The image's reference as given, for display.
+    pub image: String,
+    /// Its layers' diff IDs, bottom first.
+    pub layers: Vec<String>,
+    /// The process that made it, and that process's start time: a record is in use while
+    /// that process lives, even before the container's state dir exists.
+    pub creator_pid: i32,
+    pub creator_start_time: u64,
+}
+
+impl ContainerRecord {
+    /// Is the container there (its state dir) or being made?
+    pub fn live(&self) -> bool {
+        if self.state_root.join(&self.id).exists() {
+            return true;
+        }
+        self.creator_pid > 0
+            && crate::state::pid_start_time(self.creator_pid) == self.creator_start_time
+            && self.creator_start_time != 0
+    }
+
+    /// Its writable layer (overlay upper dir) in its state dir.
+    pub fn upper_dir(&self) -> PathBuf {
+        self.state_root.join(&self.id).join("upper")
+    }
+}
+
+/// A build cache entry: what a step made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The layer the step made, if any: diff ID, blob digest, size, media type.
+    pub layer: Option<(String, String, u64, String)>,
+    /// When the step ran (RFC 3339), kept so that a cached rebuild makes the same image.
+    pub created: String,
+}
+
+/// What `prune` removed.
+#[derive(Debug, Default, Clone)]
+pub struct PruneReport {
+    pub layers: usize,
+    pub blobs: usize,
+    pub containers: usize,
+    pub cache: usize,
+    pub temp: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    images: BTreeMap<String, String>,
+}
+
+/// The store of images, layers and image containers.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    root: PathBuf,
+    layers: LayerStore,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The store directory: `$CORRAL_STORE`, else [`DEFAULT_STORE`].
+pub fn default_store() -> PathBuf {
+    std::env::var_os("CORRAL_STORE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The host's architecture in GOARCH words.
+pub fn host_arch() -> Arch {
+    match std::env::consts::ARCH {
+        "x86_64" => Arch::Amd64,
+        "aarch64" => Arch::ARM64,
+        "x86" => Arch::i386,
+        "arm" => Arch::ARM,
+        other => Arch::Other(other.to_string()),
+    }
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+        .map_err(io_err("mkdir", p))
+}
+
+/// Write `data` to `path` through a temp file and a rename.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+    let res = File::create(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, path));
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res.map_err(io_err("write", path))
+}
+
+fn dir_size(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    let mut n = md.blocks() * 512;
+    if md.is_dir() {
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                n += dir_size(&e.path());
+            }
+        }
+    }
+    n
+}
+
+fn media(s: &str) -> MediaType {
+    MediaType::from(s)
+}
+
+fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Result<Descriptor> {
+    let d = oci_spec::image::Digest::try_from(digest.as_str())
+        .map_err(|e| invalid(format!("digest {digest}: {e}")))?;
+    Ok(Descriptor::new(media(media_type), size, d))
+}
+
+fn desc_digest(d: &Descriptor) -> Result<Digest> {
+    Digest::parse(d.digest().as_ref()).map_err(layer_err("descriptor digest"))
+}
+
+impl ImageStore {
+    /// Open (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<ImageStore> {
+        for d in ["", "blobs/sha256", "blobs/tmp", "containers", "cache"] {
+            mkdir(&root.join(d))?;
+        }
+        let layers =
+            LayerStore::open(&root.join("layers")).map_err(layer_err("opening the layer store"))?;
+        Ok(ImageStore {
+            root: root.to_path_buf(),
+            layers,
+        })
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The layer store.
+    pub fn layer_store(&self) -> &LayerStore {
+        &self.layers
+    }
+
+    /// Shared use of the store's content (adding, using): taken by every command but
+    /// removals, which wait for it.
+    pub fn lock_shared(&self) -> Result<FileLock> {
+        FileLock::shared(&self.root.join("gc.lock")).map_err(layer_err("locking the store"))
+    }
+
+    /// Exclusive use: nothing is being added or used meanwhile (image rm, prune).
+    pub fn lock_exclusive(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.root.join("gc.lock")).map_err(layer_err("locking the store"))
+    }
+
+    fn temp_path(&self, what: &str) -> PathBuf {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        self.root
+            .join("blobs/tmp")
+            .join(format!("{what}-{}-{n}-{nanos}", std::process::id()))
+    }
+
+    /// A fresh temp dir under the store (for builds and unpacked archives).
+    pub fn temp_dir(&self, what: &str) -> Result<PathBuf> {
+        let p = self.temp_path(what);
+        mkdir(&p)?;
+        Ok(p)
+    }
+
+    /// Path of a blob.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Store `data` as a blob; returns its digest.
+    pub fn put_blob(&self, data: &[u8]) -> Result<Digest> {
+        let d = Digest::of(data);
+        let p = self.blob_path(&d);
+        if !p.exists() {
+            write_atomic(&p, data)?;
+        }
+        Ok(d)
+    }
+
+    /// Read a blob, checking its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest);
+        let data = fs::read(&p).map_err(io_err("read blob", &p))?;
+        if Digest::of(&data) != *digest {
+            return Err(invalid(format!(
+                "blob {digest} is corrupt (its content has another digest)"
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Copy a layer tar (plain, gzip or zstd) into the blobs and unpack it into the layer
+    /// store. `what` names the source in errors.
+    pub fn add_layer<R: Read>(&self, r: R, what: &str) -> Result<Layer> {
+        let tmp = self.temp_path("layer");
+        let res = (|| -> Result<Layer> {
+            let mut hr = HashingReader::new(r);
+            let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            io::copy(&mut hr, &mut f).map_err(io_err("read layer", Path::new(what)))?;
+            f.sync_all().map_err(io_err("sync", &tmp))?;
+            drop(f);
+            let digest = hr.digest();
+            let f = File::open(&tmp).map_err(io_err("open", &tmp))?;
+            let li = self
+                .layers
+                .import_layer(BufReader::new(f), UnpackOptions::default())
+                .map_err(layer_err(format!("layer {what}")))?;
+            let dst = self.blob_path(&digest);
+            fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))?;
+            Ok(Layer {
+                diff_id: li.diff_id,
+                descriptor: descriptor(li.compression.media_type(), &digest, li.size)?,
+            })
+        })();
+        let _ = fs::remove_file(&tmp);
+        res
+    }
+
+    /// Capture a container's (or build step's) upper dir as a layer: overlay whiteouts
+    /// become OCI ones, the tar is gzip-compressed into the blobs and unpacked into the
+    /// layer store.
+    pub fn add_layer_from_upper(&self, upper: &Path) -> Result<Layer> {
+        let tmp = self.temp_path("diff");
+        let res = (|| -> Result<Layer> {
+            let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            unionfs::diff_layer(upper, &mut gz)
+                .map_err(layer_err(format!("capturing {}", upper.display())))?;
+            gz.finish()
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("write", &tmp))?;
+            let f = File::open(&tmp).map_err(io_err("open", &tmp))?;
+            self.add_layer(f, &upper.display().to_string())
+        })();
+        let _ = fs::remove_file(&tmp);
+        res
+    }
+
+    /// The unpacked directory of each layer, bottom first.
+    pub fn layer_dirs(&self, diff_ids: &[Digest]) -> Result<Vec<PathBuf>> {
+        diff_ids
+            .iter()
+            .map(|d| self.layers.path(d).map_err(layer_err("image layer")))
+            .collect()
+    }
+
+    /// Write `config` and a manifest for `layers`; returns the new image (untagged).
+    pub fn write_image(&self, mut config: ImageConfiguration, layers: &[Layer]) -> Result<Image> {
+        config
+            .rootfs_mut()
+            .set_diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect());
+        // Through a Value, whose maps are sorted: the config's own maps (Labels,
+        // ExposedPorts) are HashMaps, and the same image must give the same digest.
+        let cbytes = serde_json::to_value(&config)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| invalid(format!("encoding image config: {e}")))?;
+        let cid = self.put_blob(&cbytes)?;
+        let manifest = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(
+                "application/vnd.oci.image.config.v1+json",
+                &cid,
+                cbytes.len() as u64,
+            )?)
+            .layers(
+                layers
+                    .iter()
+                    .map(|l| l.descriptor.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .build()
+            .map_err(|e| invalid(format!("building manifest: {e}")))?;
+        let mbytes = serde_json::to_vec(&manifest)
+            .map_err(|e| invalid(format!("encoding manifest: {e}")))?;
+        let mid = self.put_blob(&mbytes)?;
+        Ok(Image {
+            manifest_digest: mid,
+            manifest,
+            id: cid,
+            config,
+        })
+    }
+
+    /// Load an image by its manifest digest.
+    pub fn image_by_manifest(&self, mid: &Digest) -> Result<Image> {
+        let mbytes = self.read_blob(mid)?;
+        let path = self.blob_path(mid);
+        let manifest: ImageManifest =
+            serde_json::from_slice(&mbytes).map_err(|e| ImageError::Json {
+                path: path.clone(),
+                reason: format!("manifest: {e}"),
+            })?;
+        let cid = desc_digest(manifest.config())?;
+        let cbytes = self.read_blob(&cid)?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&cbytes).map_err(|e| ImageError::Json {
+                path: self.blob_path(&cid),
+                reason: format!("image config: {e}"),
+            })?;
+        Ok(Image {
+            manifest_digest: mid.clone(),
+            manifest,
+            id: cid,
+            config,
+        })
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        let p = self.root.join("images.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::Json {
+                path: p,
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(e) => Err(io_err("read", &p)(e)),
+        }
+    }
+
+    fn update_index<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+        let _l = FileLock::exclusive(&self.root.join("index.lock"))
+            .map_err(layer_err("locking the image index"))?;
+        let mut idx = self.read_index()?;
+        let out = f(&mut idx)?;
+        let bytes = serde_json::to_vec_pretty(&idx)
+            .map_err(|e| invalid(format!("encoding the image index: {e}")))?;
+        write_atomic(&self.root.join("images.json"), &bytes)?;
+        Ok(out)
+    }
+
+    /// Point `reference` at `image` (moving the tag if it named another image).
+    pub fn tag(&self, image: &Image, reference: &Reference) -> Result<()> {
+        let mid = image.manifest_digest.to_string();
+        self.update_index(|idx| {
+            idx.images.insert(reference.to_string(), mid);
+            Ok(())
+        })
+    }
+
+    /// Every tag and the image it names, sorted by tag.
+    pub fn tags(&self) -> Result<Vec<(Reference, Digest)>> {
+        let idx = self.read_index()?;
+        let mut out = Vec::new();
+        for (r, m) in idx.images {
+            let r = Reference::parse(&r)?;
+            let m = Digest::parse(&m).map_err(layer_err("images.json"))?;
+            out.push((r, m));
+        }
+        Ok(out)
+    }
+
+    /// Find an image by `NAME[:TAG]`, image ID (or a prefix of 4+ hex digits) or manifest
+    /// digest.
+    pub fn resolve(&self, name: &str) -> Result<Image> {
+        let tags = self.tags()?;
+        if let Ok(r) = Reference::parse(name) {
+            if let Some((_, m)) = tags.iter().find(|(t, _)| *t == r) {
+                return self.image_by_manifest(m);
+            }
+        }
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut found: Vec<Image> = Vec::new();
+            let mut seen = BTreeSet::new();
+            for (_, m) in &tags {
+                if !seen.insert(m.clone()) {
+                    continue;
+                }
+                let img = self.image_by_manifest(m)?;
+                if img.id.hex().starts_with(hex) || m.hex().starts_with(hex) {
+                    found.push(img);
+                }
+            }
+            if found.len() == 1 {
+                return Ok(found.remove(0));
+            }
+            if found.len() > 1 {
+                return Err(invalid(format!("image ID {name:?} is ambiguous")));
+            }
+        }
+        Err(ImageError::NotFound(name.to_string()))
+    }
+
+    /// The tags that name the image with manifest `mid`.
+    pub fn tags_of(&self, mid: &Digest) -> Result<Vec<Reference>> {
+        Ok(self
+            .tags()?
+            .into_iter()
+            .filter(|(_, m)| m == mid)
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    // ---- containers ----
+
+    /// The directory of the container `id`'s record and bundle.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Record that container `id` (state under `state_root`) is being made from `image`,
+    /// and write its bundle (`spec` as config.json). Returns the bundle dir. A live
+    /// container of that id is refused.
+    pub fn record_container(
+        &self,
+        id: &str,
+        state_root: &Path,
+        image: &Image,
+        image_name: &str,
+        spec: &serde_json::Value,
+    ) -> Result<PathBuf> {
+        crate::state::check_id(id).map_err(|e| invalid(e.to_string()))?;
+        if let Some(old) = self.container(id)? {
+            if old.live() {
+                return Err(invalid(format!("container {id:?} already exists")));
+            }
+        }
+        if state_root.join(id).exists() {
+            return Err(invalid(format!(
+                "container {id:?} already exists in {}",
+                state_root.display()
+            )));
+        }
+        let dir = self.container_dir(id);
+        let _ = fs::remove_dir_all(&dir);
+        mkdir(&dir)?;
+        // SAFETY: plain getter.
+        let me = unsafe { libc::getpid() };
+        let rec = ContainerRecord {
+            id: id.to_string(),
+            state_root: state_root.to_path_buf(),
+            manifest: image.manifest_digest.to_string(),
+            image: image_name.to_string(),
+            layers: image.diff_ids()?.iter().map(|d| d.to_string()).collect(),
+            creator_pid: me,
+            creator_start_time: crate::state::pid_start_time(me),
+        };
+        let text = serde_json::to_vec_pretty(&rec)
+            .map_err(|e| invalid(format!("encoding container record: {e}")))?;
+        write_atomic(&dir.join("image.json"), &text)?;
+        let spec_text = serde_json::to_vec_pretty(spec)
+            .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
+        write_atomic(&dir.join("config.json"), &spec_text)?;
+        Ok(dir)
+    }
+
+    /// The record of container `id`, if it was made from an image of this store.
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        if crate::state::check_id(id).is_err() {
+            return Ok(None);
+        }
+        let p = self.container_dir(id).join("image.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| ImageError::Json {
+                    path: p,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &p)(e)),
+        }
+    }
+
+    /// Forget container `id` (its record and bundle).
+    pub fn remove_container(&self, id: &str) -> Result<()> {
+        if crate::state::check_id(id).is_err() {
+            return Ok(());
+        }
+        let d = self.container_dir(id);
+        match fs::remove_dir_all(&d) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &d)(e)),
+        }
+    }
+
+    /// Every container record, live or stale.
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>> {
+        let d = self.root.join("containers");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
+            let e = e.map_err(io_err("readdir", &d))?;
+            if let Some(name) = e.file_name().to_str() {
+                if let Ok(Some(r)) = self.container(name) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    // ---- references ----
+
+    /// How many tagged images and live containers use each layer (by diff ID).
+    pub fn layer_refcounts(&self) -> Result<BTreeMap<String, usize>> {
+        let mut n: BTreeMap<String, usize> = BTreeMap::new();
+        for l in self.layers.list().map_err(layer_err("listing layers"))? {
+            n.insert(l, 0);
+        }
+        let mut seen = BTreeSet::new();
+        for (_, m) in self.tags()? {
+            if seen.insert(m.clone()) {
+                for d in self.image_by_manifest(&m)?.diff_ids()? {
+                    *n.entry(d.to_string()).or_default() += 1;
+                }
+            }
+        }
+        for c in self.containers()? {
+            if c.live() {
+                for d in &c.layers {
+                    *n.entry(d.clone()).or_default() += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Blobs and layers in use: by tagged images and live containers (and the manifests
+    /// those containers were made from).
+    fn in_use(&self) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        let mut manifests: BTreeSet<Digest> = self.tags()?.into_iter().map(|(_, m)| m).collect();
+        for c in self.containers()? {
+            if c.live() {
+                layers.extend(c.layers.iter().cloned());
+                if let Ok(m) = Digest::parse(&c.manifest) {
+                    manifests.insert(m);
+                }
+            }
+        }
+        for m in manifests {
+            let Ok(img) = self.image_by_manifest(&m) else {
+                continue;
+            };
+            blobs.insert(m.to_string());
+            blobs.insert(img.id.to_string());
+            for l in img.layers()? {
+                blobs.insert(l.descriptor.digest().to_string());
+                layers.insert(l.diff_id.to_string());
+            }
+        }
+        Ok((blobs, layers))
+    }
+
+    /// Remove a tag; when no tag is left on its image and no live container uses it, remove
+    /// what only it used (manifest, config, layers). Returns docker-like lines (`Untagged:`,
+    /// `Deleted:`). The caller holds the exclusive lock.
+    pub fn remove_image(&self, name: &str) -> Result<Vec<String>> {
+        let img = self.resolve(name)?;
+        let tags = self.tags_of(&img.manifest_digest)?;
+        let mut out = Vec::new();
+        let by_tag = Reference::parse(name).ok().filter(|r| tags.contains(r));
+        let users: Vec<String> = self
+            .containers()?
+            .into_iter()
+            .filter(|c| c.live() && c.manifest == img.manifest_digest.as_str())
+            .map(|c| c.id)
+            .collect();
+        let last = by_tag.is_none() || tags.len() == 1;
+        if last && !users.is_empty() {
+            return Err(invalid(format!(
+                "image {name:?} is used by container(s) {}: delete them first",
+                users.join(", ")
+            )));
+        }
+        let drop_tags: Vec<Reference> = match &by_tag {
+            Some(r) => vec![r.clone()],
+            None => tags.clone(),
+        };
+        self.update_index(|idx| {
+            for r in &drop_tags {
+                idx.images.remove(&r.to_string());
+            }
+            Ok(())
+        })?;
+        for r in &drop_tags {
+            out.push(format!("Untagged: {r}"));
+        }
+        if !last {
+            return Ok(out);
+        }
+        let (blobs, layers) = self.in_use()?;
+        let mut gone = vec![img.manifest_digest.clone(), img.id.clone()];
+        for l in img.layers()? {
+            gone.push(desc_digest(&l.descriptor)?);
+            if !layers.contains(l.diff_id.as_str()) && self.layers.contains(&l.diff_id) {
+                self.layers
+                    .remove(&l.diff_id)
+                    .map_err(layer_err("removing a layer"))?;
+                out.push(format!("Deleted: {}", l.diff_id));
+            }
+        }
+        for b in gone {
+            if !blobs.contains(b.as_str()) {
+                let p = self.blob_path(&b);
+                if p.exists() {
+                    fs::remove_file(&p).map_err(io_err("remove", &p))?;
+                }
+                if b == img.id {
+                    out.push(format!("Deleted: {b}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove everything nothing uses: stale container records, layers and blobs of no
+    /// tagged image or live container, build cache entries whose layer is gone, and what
+    /// commands killed halfway left in the temp dirs. The caller holds the exclusive lock.
+    pub fn prune(&self) -> Result<PruneReport> {
+        let mut rep = PruneReport::default();
+        for c in self.containers()? {
+            if !c.live() {
+                rep.bytes += dir_size(&self.container_dir(&c.id));
+                self.remove_container(&c.id)?;
+                rep.containers += 1;
+            }
+        }
+        let (blobs, layers) = self.in_use()?;
+        for l in self.layers.list().map_err(layer_err("listing layers"))? {
+            if !layers.contains(&l) {
+                let p = self.layers.path(&l).map_err(layer_err("layer"))?;
+                rep.bytes += dir_size(&p);
+                self.layers
+                    .remove(&l)
+                    .map_err(layer_err("removing a layer"))?;
+                rep.layers += 1;
+            }
+        }
+        let bdir = self.root.join("blobs/sha256");
+        for e in fs::read_dir(&bdir).map_err(io_err("readdir", &bdir))? {
+            let e = e.map_err(io_err("readdir", &bdir))?;
+            let name = format!("sha256:{}", e.file_name().to_string_lossy());
+            if !blobs.contains(&name) {
+                rep.bytes += dir_size(&e.path());
+                fs::remove_file(e.path()).map_err(io_err("remove", &e.path()))?;
+                rep.blobs += 1;
+            }
+        }
+        let cdir = self.root.join("cache");
+        for e in fs::read_dir(&cdir).map_err(io_err("readdir", &cdir))? {
+            let e = e.map_err(io_err("readdir", &cdir))?;
+            let keep = fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok())
+                .map(|c| match c.layer {
+                    Some((diff, digest, _, _)) => {
+                        self.layers.contains(&diff)
+                            && Digest::parse(&digest)
+                                .map(|d| self.blob_path(&d).exists())
+                                .unwrap_or(false)
+                    }
+                    None => true,
+                })
+                .unwrap_or(false);
+            if !keep {
+                fs::remove_file(e.path()).map_err(io_err("remove", &e.path()))?;
+                rep.cache += 1;
+            }
+        }
+        rep.temp += self
+            .layers
+            .clean_tmp()
+            .map_err(layer_err("cleaning temp dirs"))?;
+        let tdir = self.root.join("blobs/tmp");
+        // A build killed while a step's overlay was mounted left the mount: detach it
+        // before its directory goes (deepest first).
+        let mut left: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|m| PathBuf::from(m.replace("\\040", " ")))
+            .filter(|m| m.starts_with(&tdir))
+            .collect();
+        left.sort();
+        for m in left.iter().rev() {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        for e in fs::read_dir(&tdir).map_err(io_err("readdir", &tdir))? {
+            let e = e.map_err(io_err("readdir", &tdir))?;
+            let p = e.path();
+            rep.bytes += dir_size(&p);
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            r.map_err(io_err("remove", &p))?;
+            rep.temp += 1;
+        }
+        Ok(rep)
+    }
+
+    // ---- build cache ----
+
+    /// A cached build step.
+    pub fn cache_get(&self, key: &Digest) -> Option<CacheEntry> {
+        let p = self.root.join("cache").join(format!("{}.json", key.hex()));
+        let e: CacheEntry = serde_json::from_slice(&fs::read(p).ok()?).ok()?;
+        if let Some((diff, digest, _, _)) = &e.layer {
+            let d = Digest::parse(digest).ok()?;
+            if !self.layers.contains(diff) || !self.blob_path(&d).exists() {
+                return None;
+            }
+        }
+        Some(e)
+    }
+
+    /// Remember a build step.
+    pub fn cache_put(&self, key: &Digest, e: &CacheEntry) -> Result<()> {
+        let p = self.root.join("cache").join(format!("{}.json", key.hex()));
+        let b = serde_json::to_vec(e).map_err(|e| invalid(format!("encoding cache: {e}")))?;
+        write_atomic(&p, &b)
+    }
+
+    /// Usage figures: (images, layers, blobs' bytes, layers' bytes).
+    pub fn usage(&self) -> Result<(usize, usize, u64, u64)> {
+        let imgs: BTreeSet<Digest> = self.tags()?.into_iter().map(|(_, m)| m).collect();
+        let layers = self.layers.list().map_err(layer_err("listing layers"))?;
+        Ok((
+            imgs.len(),
+            layers.len(),
+            dir_size(&self.root.join("blobs")),
+            dir_size(&self.root.join("layers")),
+        ))
+    }
+
+    // ---- import ----
+
+    /// Import `src`: a `docker save` tarball or dir, an OCI image layout (dir or tar,
+    /// possibly compressed), or a plain root filesystem (a tarball, as `docker import`
+    /// takes, or a directory). Returns the images made and the tags they got. `reference`
+    /// names the (first) image; without it the names the archive carries are used.
+    pub fn import(
+        &self,
+        src: &Path,
+        reference: Option<&Reference>,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let md = fs::metadata(src).map_err(io_err("import", src))?;
+        if md.is_dir() {
+            return self.import_dir(src, reference, &src.display().to_string());
+        }
+        if archive_kind(src)?.is_some() {
+            // An image archive: unpacked (safely, as a layer is) into a temp dir.
+            let tmp = self.temp_dir("archive")?;
+            let res = (|| {
+                let f = File::open(src).map_err(io_err("open", src))?;
+                unionfs::unpack_layer_with(
+                    BufReader::new(f),
+                    &tmp,
+                    UnpackOptions { devices: false },
+                )
+                .map_err(layer_err(format!("image archive {}", src.display())))?;
+                self.import_dir(&tmp, reference, &src.display().to_string())
+            })();
+            let _ = fs::remove_dir_all(&tmp);
+            return res;
+        }
+        let reference = reference.ok_or_else(|| {
+            invalid(format!(
+                "{} is a root filesystem tarball: give the image a NAME[:TAG]",
+                src.display()
+            ))
+        })?;
+        let f = File::open(src).map_err(io_err("open", src))?;
+        let layer = self.add_layer(BufReader::new(f), &src.display().to_string())?;
+        let img = self.write_image(
+            rootfs_config(&format!("corral image import {}", src.display())),
+            &[layer],
+        )?;
+        self.tag(&img, reference)?;
+        Ok(vec![(img, vec![reference.clone()])])
+    }
+
+    fn import_dir(
+        &self,
+        dir: &Path,
+        reference: Option<&Reference>,
+        what: &str,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        if dir.join("oci-layout").is_file() && dir.join("index.json").is_file() {
+            return self.import_oci_layout(dir, reference);
+        }
+        if dir.join("manifest.json").is_file() {
+            return self.import_docker_save(dir, reference);
+        }
+        // A root filesystem directory.
+        let reference = reference.ok_or_else(|| {
+            invalid(format!(
+                "{what} is a root filesystem directory: give the image a NAME[:TAG]"
+            ))
+        })?;
+        let tmp = self.temp_path("rootfs");
+        let res = (|| -> Result<Image> {
+            let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            let mut b = tar::Builder::new(gz);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            b.append_dir_all(".", dir).map_err(io_err("archive", dir))?;
+            b.into_inner()
+                .and_then(|gz| gz.finish())
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("write", &tmp))?;
+            let f = File::open(&tmp).map_err(io_err("open", &tmp))?;
+            let layer = self.add_layer(BufReader::new(f), what)?;
+            self.write_image(
+                rootfs_config(&format!("corral image import {what}")),
+                &[layer],
+            )
+        })();
+        let _ = fs::remove_file(&tmp);
+        let img = res?;
+        self.tag(&img, reference)?;
+        Ok(vec![(img, vec![reference.clone()])])
+    }
+
+    /// A blob of an OCI layout, checked against its digest.
+    fn layout_blob(dir: &Path, d: &Descriptor) -> Result<(PathBuf, Digest)> {
+        let dg = desc_digest(d)?;
+        let p = dir.join("blobs/sha256").join(dg.hex());
+        let md = fs::symlink_metadata(&p).map_err(io_err("blob", &p))?;
+        if !md.is_file() {
+            return Err(invalid(format!("{}: not a regular file", p.display())));
+        }
+        Ok((p, dg))
+    }
+
+    fn read_checked(p: &Path, dg: &Digest) -> Result<Vec<u8>> {
+        let b = fs::read(p).map_err(io_err("read", p))?;
+        if Digest::of(&b) != *dg {
+            return Err(invalid(format!(
+                "{}: content does not match digest {dg}",
+                p.display()
+            )));
+        }
+        Ok(b)
+    }
+
+    fn import_oci_layout(
+        &self,
+        dir: &Path,
+        reference: Option<&Reference>,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let ip = dir.join("index.json");
+        let index: ImageIndex =
+            serde_json::from_slice(&fs::read(&ip).map_err(io_err("read", &ip))?).map_err(|e| {
+                ImageError::Json {
+                    path: ip.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let mut out = Vec::new();
+        for (i, d) in index.manifests().iter().enumerate() {
+            let name = d.annotations().as_ref().and_then(|a| {
+                a.get(ANNOTATION_NAME).cloned().or_else(|| {
+                    a.get(ANNOTATION_REF)
+                        .filter(|r| r.contains(':') || r.contains('/'))
+                        .cloned()
+                })
+            });
+            let tag_only = d
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_REF).cloned());
+            let reference = match (i, reference) {
+                (0, Some(r)) => Some(r.clone()),
+                _ => match name {
+                    Some(n) => Some(Reference::parse(&n)?),
+                    None => None,
+                },
+            };
+            let Some(reference) = reference else {
+                return Err(invalid(format!(
+                    "{}: manifest {} has no image name{}: give the image a NAME[:TAG]",
+                    ip.display(),
+                    d.digest(),
+                    tag_only
+                        .map(|t| format!(" (only the tag {t:?})"))
+                        .unwrap_or_default()
+                )));
+            };
+            let img = self.import_oci_manifest(dir, d, 0)?;
+            self.tag(&img, &reference)?;
+            out.push((img, vec![reference]));
+        }
+        if out.is_empty() {
+            return Err(invalid(format!("{}: no manifests", ip.display())));
+        }
+        Ok(out)
+    }
+
+    fn import_oci_manifest(&self, dir: &Path, d: &Descriptor, depth: u32) -> Result<Image> {
+        let (p, dg) = Self::layout_blob(dir, d)?;
+        let bytes = Self::read_checked(&p, &dg)?;
+        if *d.media_type() == MediaType::ImageIndex || depth > 0 && looks_like_index(&bytes) {
+            if depth > 2 {
+                return Err(invalid(format!("{}: nested indexes too deep", p.display())));
+            }
+            let idx: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| ImageError::Json {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?;
+            let want = host_arch();
+            let pick = idx
+                .manifests()
+                .iter()
+                .find(|m| {
+                    m.platform()
+                        .as_ref()
+                        .map(|pl| *pl.architecture() == want && *pl.os() == Os::Linux)
+                        .unwrap_or(false)
+                })
+                .or_else(|| idx.manifests().first())
+                .ok_or_else(|| invalid(format!("{}: empty index", p.display())))?;
+            return self.import_oci_manifest(dir, pick, depth + 1);
+        }
+        let manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| ImageError::Json {
+                path: p.clone(),
+                reason: format!("manifest: {e}"),
+            })?;
+        let (cp, cdg) = Self::layout_blob(dir, manifest.config())?;
+        let cbytes = Self::read_checked(&cp, &cdg)?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&cbytes).map_err(|e| ImageError::Json {
+                path: cp.clone(),
+                reason: format!("image config: {e}"),
+            })?;
+        let want_ids = config.rootfs().diff_ids().clone();
+        if want_ids.len() != manifest.layers().len() {
+            return Err(invalid(format!(
+                "{}: the config lists {} layers, the manifest {}",
+                p.display(),
+                want_ids.len(),
+                manifest.layers().len()
+            )));
+        }
+        for (i, ld) in manifest.layers().iter().enumerate() {
+            let (lp, ldg) = Self::layout_blob(dir, ld)?;
+            let f = File::open(&lp).map_err(io_err("open", &lp))?;
+            let layer = self.add_layer(BufReader::new(f), &lp.display().to_string())?;
+            if desc_digest(&layer.descriptor)? != ldg {
+                return Err(invalid(format!(
+                    "{}: content does not match digest {ldg}",
+                    lp.display()
+                )));
+            }
+            if layer.diff_id.as_str() != want_ids[i] {
+                return Err(invalid(format!(
+                    "{}: its diff ID is {}, the config says {}",
+                    lp.display(),
+                    layer.diff_id,
+                    want_ids[i]
+                )));
+            }
+        }
+        // Keep the original documents (so the image ID and digests stay the same).
+        let cid = self.put_blob(&cbytes)?;
+        let mid = self.put_blob(&bytes)?;
+        Ok(Image {
+            manifest_digest: mid,
+            manifest,
+            id: cid,
+            config,
+        })
+    }
+
+    fn import_docker_save(
+        &self,
+        dir: &Path,
+        reference: Option<&Reference>,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry {
+            config: String,
+            #[serde(default)]
+            repo_tags: Option<Vec<String>>,
+            layers: Vec<String>,
+        }
+        let mp = dir.join("manifest.json");
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&fs::read(&mp).map_err(io_err("read", &mp))?).map_err(|e| {
+                ImageError::Json {
+                    path: mp.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if entries.is_empty() {
+            return Err(invalid(format!("{}: no images", mp.display())));
+        }
+        let mut out = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let cp = inside(dir, &e.config)?;
+            let cbytes = fs::read(&cp).map_err(io_err("read", &cp))?;
+            let config: ImageConfiguration =
+                serde_json::from_slice(&cbytes).map_err(|err| ImageError::Json {
+                    path: cp.clone(),
+                    reason: format!("image config: {err}"),
+                })?;
+            let want = config.rootfs().diff_ids().clone();
+            if want.len() != e.layers.len() {
+                return Err(invalid(format!(
+                    "{}: {} lists {} layers, its config {}",
+                    mp.display(),
+                    e.config,
+                    e.layers.len(),
+                    want.len()
+                )));
+            }
+            let mut layers = Vec::new();
+            for (j, l) in e.layers.iter().enumerate() {
+                let lp = inside(dir, l)?;
+                let f = File::open(&lp).map_err(io_err("open", &lp))?;
+                let layer = self.add_layer(BufReader::new(f), l)?;
+                if layer.diff_id.as_str() != want[j] {
+                    return Err(invalid(format!(
+                        "{}: layer {l}: its diff ID is {}, the config says {}",
+                        mp.display(),
+                        layer.diff_id,
+                        want[j]
+                    )));
+                }
+                layers.push(layer);
+            }
+            let cid = self.put_blob(&cbytes)?;
+            let manifest = oci_spec::image::ImageManifestBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageManifest)
+                .config(descriptor(
+                    "application/vnd.oci.image.config.v1+json",
+                    &cid,
+                    cbytes.len() as u64,
+                )?)
+                .layers(
+                    layers
+                        .iter()
+                        .map(|l| l.descriptor.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .build()
+                .map_err(|err| invalid(format!("building manifest: {err}")))?;
+            let mbytes = serde_json::to_vec(&manifest)
+                .map_err(|err| invalid(format!("encoding manifest: {err}")))?;
+            let mid = self.put_blob(&mbytes)?;
+            let img = Image {
+                manifest_digest: mid,
+                manifest,
+                id: cid,
+                config,
+            };
+            let mut refs = Vec::new();
+            match (i, reference) {
+                (0, Some(r)) => refs.push(r.clone()),
+                _ => {
+                    for t in e.repo_tags.iter().flatten() {
+                        refs.push(Reference::parse(t)?);
+                    }
+                }
+            }
+            if refs.is_empty() {
+                return Err(invalid(format!(
+                    "{}: image {} has no RepoTags: give the image a NAME[:TAG]",
+                    mp.display(),
+                    e.config
+                )));
+            }
+            for r in &refs {
+                self.tag(&img, r)?;
+            }
+            out.push((img, refs));
+        }
+        Ok(out)
+    }
+
+    // ---- export ----
+
+    /// Write `image` as an OCI image layout: a directory `dest` (made; must not exist or
+    /// be empty), or a tar when `dest` ends in `.tar`. The index names it `reference`.
+    pub fn export(&self, image: &Image, reference: &Reference, dest: &Path) -> Result<()> {
+        let mut ann = HashMap::new();
+        ann.insert(ANNOTATION_NAME.to_string(), reference.to_string());
+        ann.insert(ANNOTATION_REF.to_string(), reference.tag.clone());
+        let mbytes = self.read_blob(&image.manifest_digest)?;
+        let mut md = descriptor(
+            "application/vnd.oci.image.manifest.v1+json",
+            &image.manifest_digest,
+            mbytes.len() as u64,
+        )?;
+        md.set_annotations(Some(ann));
+        let index = oci_spec::image::ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(vec![md])
+            .build()
+            .map_err(|e| invalid(format!("building index: {e}")))?;
+        let ibytes =
+            serde_json::to_vec(&index).map_err(|e| invalid(format!("encoding index: {e}")))?;
+        let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+        let mut blobs = vec![image.manifest_digest.clone(), image.id.clone()];
+        for l in image.layers()? {
+            blobs.push(desc_digest(&l.descriptor)?);
+        }
+        let is_tar = dest.extension().map(|e| e == "tar").unwrap_or(false);
+        if is_tar {
+            let tmp = dest.with_extension("tar.corral-tmp");
+            let res = (|| -> io::Result<()> {
+                let f = File::create(&tmp)?;
+                let mut b = tar::Builder::new(f);
+                {
+                    let mut put = |name: &str, data: &[u8]| -> io::Result<()> {
+                        let mut h = tar::Header::new_ustar();
+                        h.set_size(data.len() as u64);
+                        h.set_mode(0o644);
+                        h.set_mtime(0);
+                        h.set_entry_type(tar::EntryType::Regular);
+                        b.append_data(&mut h, name, data)
+                    };
+                    put("oci-layout", layout)?;
+                    put("index.json", &ibytes)?;
+                }
+
+                for d in &blobs {
+                    let mut f = File::open(self.blob_path(d))?;
+                    let mut h = tar::Header::new_ustar();
+                    h.set_size(f.metadata()?.len());
+                    h.set_mode(0o644);
+                    h.set_mtime(0);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f)?;
+                }
+                b.into_inner()?.sync_all()?;
+                fs::rename(&tmp, dest)
+            })();
+            if res.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            return res.map_err(io_err("export", dest));
+        }
+        if dest.exists()
+            && fs::read_dir(dest)
+                .map_err(io_err("export", dest))?
+                .next()
+                .is_some()
+        {
+            return Err(invalid(format!(
+                "export {}: the directory is not empty",
+                dest.display()
+            )));
+        }
+        fs::create_dir_all(dest.join("blobs/sha256")).map_err(io_err("mkdir", dest))?;
+        fs::write(dest.join("oci-layout"), layout).map_err(io_err("write", dest))?;
+        fs::write(dest.join("index.json"), &ibytes).map_err(io_err("write", dest))?;
+        for d in &blobs {
+            let to = dest.join("blobs/sha256").join(d.hex());
+            fs::copy(self.blob_path(d), &to).map_err(io_err("copy", &to))?;
+        }
+        Ok(())
+    }
+}
+
+fn looks_like_index(b: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(b)
+        .map(|v| v.get("manifests").is_some())
+        .unwrap_or(false)
+}
+
+/// `rel` inside `dir` (no absolute path, no `..`, no symlink leading out).
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    if p.components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(invalid(format!("archive path {rel:?} leaves the archive")));
+    }
+    let base = dir.canonicalize().map_err(io_err("resolve", dir))?;
+    let full = base
+        .join(p)
+        .canonicalize()
+        .map_err(io_err("resolve", &dir.join(p)))?;
+    if !full.starts_with(&base) {
+        return Err(invalid(format!(
+            "archive path {rel:?} leads out of the archive"
+        )));
+    }
+    Ok(full)
+}
+
+/// Is `path` (a tar, possibly compressed) an image archive: `oci-layout` or
+/// `manifest.json` at its top? Reads the entry names only.
+fn archive_kind(path: &Path) -> Result<Option<&'static str>> {
+    let f = File::open(path).map_err(io_err("open", path))?;
+    let (_, plain) =
+        unionfs::decompress(BufReader::new(f)).map_err(layer_err(path.display().to_string()))?;
+    let mut ar = tar::Archive::new(plain);
+    // A broken tar is not an image archive: importing it as a root filesystem reports the
+    // entry it breaks at.
+    let Ok(entries) = ar.entries() else {
+        return Ok(None);
+    };
+    for e in entries {
+        let Ok(e) = e else {
+            return Ok(None);
+        };
+        let Ok(p) = e.path().map(|p| p.into_owned()) else {
+            return Ok(None);
+        };
+        let s = p.to_string_lossy();
+        let s = s.trim_start_matches("./");
+        match s {
+            "oci-layout" => return Ok(Some("oci")),
+            "manifest.json" => return Ok(Some("docker")),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// The config of an image made from a plain root filesystem.
+pub fn rootfs_config(created_by: &str) -> ImageConfiguration {
+    let now = now_rfc3339();
+    let mut c = ImageConfiguration::default();
+    c.set_architecture(host_arch());
+    c.set_os(Os::Linux);
+    c.set_created(Some(now.clone()));
+    let mut cfg = oci_spec::image::Config::default();
+    cfg.set_env(Some(vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+    ]));
+    c.set_config(Some(cfg));
+    let mut h = History::default();
+    h.set_created(Some(now));
+    h.set_created_by(Some(created_by.to_string()));
+    c.set_history(Some(vec![h]));
+    c
+}
+
+/// A path inside an image's layers (bottom first), found as overlay would: the topmost
+/// layer that has it wins, a whiteout hides it; no component may be a symlink (so nothing
+/// outside the layers is ever read). Only regular files are returned.
+pub fn find_in_layers(layers: &[PathBuf], rel: &str) -> Option<PathBuf> {
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    for l in layers.iter().rev() {
+        let mut p = l.clone();
+        let mut hidden = false;
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Ok(md) => {
+                    if unionfs::is_whiteout(&md) {
+                        hidden = true;
+                        break;
+                    }
+                    let last = i + 1 == comps.len();
+                    if last && md.is_file() {
+                        return Some(p);
+                    }
+                    if !last && !md.is_dir() {
+                        hidden = true;
+                        break;
+                    }
+                    if !last && unionfs::is_opaque(&p).unwrap_or(false) {
+                        // Below this layer the dir's content is hidden: look only here.
+                        let rest: PathBuf = comps[i + 1..].iter().collect();
+                        let full = p.join(&rest);
+                        return fs::symlink_metadata(&full)
+                            .ok()
+                            .filter(|m| m.is_file())
+                            .map(|_| full);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if hidden {
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let r = Reference::parse("debian").unwrap();
+        assert_eq!((r.name.as_str(), r.tag.as_str()), ("debian", "latest"));
+        let r = Reference::parse("example.org:5000/team/app:1.2").unwrap();
+        assert_eq!(r.name, "example.org:5000/team/app");
+        assert_eq!(r.tag, "1.2");
+        assert_eq!(r.to_string(), "example.org:5000/team/app:1.2");
+        let r = Reference::parse("localhost:5000/app").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_str()),
+            ("localhost:5000/app", "latest")
+        );
+        for bad in [
+            "", "Upper", "a:", "a:b c", "../x", "/abs", "a//b", "a:-x", ":tag",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn archive_paths_stay_inside() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir(t.path().join("a")).unwrap();
+        fs::write(t.path().join("a/f"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", t.path().join("out")).unwrap();
+        assert!(inside(t.path(), "a/f").is_ok());
+        assert!(inside(t.path(), "../x").is_err());
+        assert!(inside(t.path(), "/etc/passwd").is_err());
+        assert!(inside(t.path(), "out/passwd").is_err());
+    }
+
+    #[test]
+    fn files_are_found_in_layers_as_overlay_shows_them() {
+        let t = tempfile::tempdir().unwrap();
+        let (l1, l2, l3) = (t.path().join("1"), t.path().join("2"), t.path().join("3"));
+        for l in [&l1, &l2, &l3] {
+            fs::create_dir_all(l.join("etc")).unwrap();
+        }
+        fs::write(l1.join("etc/passwd"), "bottom").unwrap();
+        fs::write(l1.join("etc/group"), "bottom").unwrap();
+        fs::write(l2.join("etc/passwd"), "middle").unwrap();
+        // A symlinked dir in the top layer is never followed.
+        std::os::unix::fs::symlink("/etc", l3.join("host")).unwrap();
+        let layers = vec![l1.clone(), l2.clone(), l3.clone()];
+        assert_eq!(
+            find_in_layers(&layers, "etc/passwd"),
+            Some(l2.join("etc/passwd"))
+        );
+        assert_eq!(
+            find_in_layers(&layers, "/etc/group"),
+            Some(l1.join("etc/group"))
+        );
+        assert_eq!(find_in_layers(&layers, "host/passwd"), None);
+        assert_eq!(find_in_layers(&layers, "etc/nothing"), None);
+    }
+}
