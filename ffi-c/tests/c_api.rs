@@ -27,6 +27,22 @@ fn prefix() -> &'static Path {
     static PREFIX: OnceLock<tempfile::TempDir> = OnceLock::new();
     PREFIX
         .get_or_init(|| {
+            // `cargo test` does not build a cdylib-only crate for its integration tests:
+            // build the library of this profile now (quick when it is up to date).
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "-q", "-p", "corral-ffi-c"])
+                .current_dir(repo_root());
+            if profile_dir().ends_with("release") {
+                build.arg("--release");
+            }
+            let b = build.output().expect("running cargo build -p corral-ffi-c");
+            assert!(
+                b.status.success(),
+                "cargo build -p corral-ffi-c: {}",
+                String::from_utf8_lossy(&b.stderr)
+            );
             let dir = tempfile::Builder::new()
                 .prefix("corral-libprefix-")
                 .tempdir()
@@ -167,6 +183,11 @@ fn limits_hold_inside_and_update() {
 #[test]
 fn bad_handles_and_arguments_are_errors_not_crashes() {
     assert!(c_test("bad_args", &[]).contains("bad_args: ok"));
+}
+
+#[test]
+fn a_warm_pool_runs_the_callers_programs() {
+    assert!(c_test("pool", &[]).contains("pool: ok"));
 }
 
 #[test]
