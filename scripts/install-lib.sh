@@ -29,6 +29,10 @@ install -m 0755 "$from/libcontainer.so" "$prefix/lib/libcontainer.so.$version"
 ln -sfn "libcontainer.so.$version" "$prefix/lib/libcontainer.so.0"
 ln -sfn "libcontainer.so.0" "$prefix/lib/libcontainer.so"
 install -m 0644 "$from/libcontainer.a" "$prefix/lib/libcontainer.a"
+# The release profile keeps line tables for profiling; installed libraries do not need them.
+if command -v strip >/dev/null; then
+  strip --strip-debug "$prefix/lib/libcontainer.so.$version" "$prefix/lib/libcontainer.a"
+fi
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" ffi-c/container.pc.in \
   > "$prefix/lib/pkgconfig/container.pc"
 # A system prefix: let the dynamic linker find the new library.
