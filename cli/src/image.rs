@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use runtime::image::{ImageError, ImageStore, Reference};
-use runtime::image_spec::{parse_size, parse_volume, spec_for_image, RunConfig};
+use runtime::image_spec::{parse_size, parse_volume, RunConfig};
 
 use crate::commands::{msg, CliError, R};
 use crate::{Cli, CreateArgs};
@@ -361,9 +361,6 @@ pub fn run(
         ));
     }
     let store = open_store(cli)?;
-    let lock = store.lock_shared()?;
-    let img = store.resolve(name)?;
-    let dirs = store.layer_dirs(&img.diff_ids()?)?;
     let volumes = a
         .volume
         .iter()
@@ -383,11 +380,8 @@ pub fn run(
         volumes,
         host_network: a.net_host,
     };
-    let spec = spec_for_image(&id, &img.config, &dirs, &rc)?;
-    let bundle = store.record_container(&id, root, &img, name, &spec)?;
-    // The record keeps the layers in use from here on: no need to hold the lock while the
-    // container runs.
-    drop(lock);
+    // The record keeps the layers in use from here on: no lock is held while it runs.
+    let (bundle, dirs) = runtime::image::prepare_container(&store, &id, name, &rc, root)?;
     let args = CreateArgs {
         bundle,
         layers: dirs,
@@ -416,17 +410,7 @@ pub fn run(
 /// After `corral delete ID`: forget the container's image record (it no longer holds its
 /// image's layers).
 pub fn forget_container(cli: &Cli, root: &Path, id: &str) {
-    let dir = store_dir(cli);
-    if !dir.join("containers").join(id).is_dir() {
-        return;
-    }
-    if let Ok(store) = ImageStore::open(&dir) {
-        if let Ok(Some(rec)) = store.container(id) {
-            if rec.state_root == root && !root.join(id).exists() {
-                let _ = store.remove_container(id);
-            }
-        }
-    }
+    runtime::image::forget_container(&store_dir(cli), root, id);
 }
 
 /// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.

@@ -58,6 +58,17 @@ impl From<runtime::Error> for Fail {
     }
 }
 
+impl From<runtime::image::ImageError> for Fail {
+    fn from(e: runtime::image::ImageError) -> Fail {
+        Fail {
+            code: e.errno(),
+            message: e.to_string(),
+            step: Some("image".into()),
+            path: None,
+        }
+    }
+}
+
 fn fail(code: i32, message: impl Into<String>) -> Fail {
     Fail {
         code,
@@ -267,13 +278,14 @@ const FEATURES: &[&str] = &[
     "user-namespace",
     "overlay-layers",
     "pool",
+    "image",
 ];
 
 /// 1 if this library has the feature `name`, 0 if not, -EINVAL for NULL. Names: "spec-builder",
 /// "bundle", "config-json", "create", "start", "run", "wait-timeout", "pidfd", "kill",
 /// "state-json", "exec", "pause", "resume", "update", "stats-json", "delete", "stdio-fds",
 /// "timings", "list", "terminal", "seccomp-default", "cgroup-v1", "cgroup-v2",
-/// "user-namespace", "overlay-layers", "pool". A name this version does not know gets 0: probe
+/// "user-namespace", "overlay-layers", "pool", "image". A name this version does not know gets 0: probe
 /// before you use something newer than the library you run with.
 #[no_mangle]
 pub extern "C" fn corral_has_feature(name: *const c_char) -> c_int {
@@ -320,6 +332,14 @@ pub struct corral_pool {
 enum SpecKind {
     Built(Box<SpecBuilder>),
     Bundle(Box<Bundle>),
+    Image(Box<ImageSpec>),
+}
+
+/// A container from an image of a store: the spec comes from the image's config at create.
+struct ImageSpec {
+    store: PathBuf,
+    image: String,
+    rc: runtime::image_spec::RunConfig,
 }
 
 struct SpecObj(Mutex<SpecKind>);
@@ -327,6 +347,8 @@ struct SpecObj(Mutex<SpecKind>);
 struct ContainerObj {
     /// `None` once deleted.
     c: Mutex<Option<Container>>,
+    /// The image store of a container made from an image: its record there goes with it.
+    store: Option<PathBuf>,
 }
 
 struct ProcessObj(Mutex<ExecProcess>);
@@ -557,11 +579,31 @@ fn with_builder(
     spec: *mut corral_spec,
     f: impl FnOnce(&mut SpecBuilder) -> Result<(), Fail>,
 ) -> c_int {
+    with_spec(func, spec, f, |_| Err(not_for_image()))
+}
+
+fn not_for_image() -> Fail {
+    Fail {
+        code: libc::ENOTSUP,
+        message: "not for a spec from an image (its config decides)".into(),
+        step: Some("argument".into()),
+        path: Some("spec".into()),
+    }
+}
+
+/// Runs `built` on a spec made field by field, or `image` on one from an image.
+fn with_spec(
+    func: &str,
+    spec: *mut corral_spec,
+    built: impl FnOnce(&mut SpecBuilder) -> Result<(), Fail>,
+    image: impl FnOnce(&mut runtime::image_spec::RunConfig) -> Result<(), Fail>,
+) -> c_int {
     call(func, || {
         let s = SPECS.get("spec", spec as usize)?;
         let mut k = lock(&s.0);
         match &mut *k {
-            SpecKind::Built(b) => f(b),
+            SpecKind::Built(b) => built(b),
+            SpecKind::Image(i) => image(&mut i.rc),
             SpecKind::Bundle(_) => Err(Fail {
                 code: libc::ENOTSUP,
                 message: "a spec from a bundle or config JSON is changed by editing its config"
@@ -573,6 +615,40 @@ fn with_builder(
     })
 }
 
+/// Makes a container description from the image `image` ("name[:tag]", or an image id) of
+/// the image store `store` (NULL: $CORRAL_STORE, else /var/lib/corral; see `corral image`):
+/// its entrypoint, command, environment, working directory and user, its layers as the root
+/// (shared, read-only) under a writable layer of the container's own. corral_spec_set_args
+/// (the command, after the image's entrypoint), _set_env, _set_cwd, _set_hostname,
+/// _set_user, _set_limits, _set_terminal and _add_mount (bind mounts) apply; the others get
+/// -ENOTSUP. The image is looked up at create. `*out` is a new handle for corral_spec_free().
+#[no_mangle]
+pub extern "C" fn corral_spec_from_image(
+    store: *const c_char,
+    image: *const c_char,
+    out: *mut *mut corral_spec,
+) -> c_int {
+    call("corral_spec_from_image", || {
+        let image = str_arg("image", image)?;
+        let store = opt_str_arg("store", store)?
+            .map(PathBuf::from)
+            .unwrap_or_else(runtime::image::default_store);
+        runtime::image::Reference::parse(image).map_err(|e| {
+            let mut f = Fail::from(e);
+            f.path = Some("image".into());
+            f
+        })?;
+        new_spec(
+            out,
+            SpecKind::Image(Box::new(ImageSpec {
+                store,
+                image: image.to_string(),
+                rc: runtime::image_spec::RunConfig::default(),
+            })),
+        )
+    })
+}
+
 /// Sets the program and its arguments: `argv[0]` .. `argv[argc-1]` (copied). `argv[0]` is
 /// looked up in the container's PATH when it has no `/`.
 #[no_mangle]
@@ -581,14 +657,26 @@ pub extern "C" fn corral_spec_set_args(
     argv: *const *const c_char,
     argc: usize,
 ) -> c_int {
-    with_builder("corral_spec_set_args", spec, |b| {
-        let a = str_array("argv", argv, argc)?;
-        if a.is_empty() {
-            return Err(invalid("argv", "empty: give the program to run"));
-        }
-        b.args(a);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_args",
+        spec,
+        |b| {
+            let a = str_array("argv", argv, argc)?;
+            if a.is_empty() {
+                return Err(invalid("argv", "empty: give the program to run"));
+            }
+            b.args(a);
+            Ok(())
+        },
+        |rc| {
+            let a = str_array("argv", argv, argc)?;
+            if a.is_empty() {
+                return Err(invalid("argv", "empty: give the program to run"));
+            }
+            rc.command = a;
+            Ok(())
+        },
+    )
 }
 
 /// Sets the environment variable `key` to `value` (replacing an earlier value; PATH has a
@@ -599,28 +687,54 @@ pub extern "C" fn corral_spec_set_env(
     key: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    with_builder("corral_spec_set_env", spec, |b| {
-        let k = str_arg("key", key)?;
-        let v = str_arg("value", value)?;
-        if k.is_empty() || k.contains('=') {
-            return Err(invalid("key", "not a variable name"));
-        }
-        b.env(k, v);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_env",
+        spec,
+        |b| {
+            let k = str_arg("key", key)?;
+            let v = str_arg("value", value)?;
+            if k.is_empty() || k.contains('=') {
+                return Err(invalid("key", "not a variable name"));
+            }
+            b.env(k, v);
+            Ok(())
+        },
+        |rc| {
+            let k = str_arg("key", key)?;
+            let v = str_arg("value", value)?;
+            if k.is_empty() || k.contains('=') {
+                return Err(invalid("key", "not a variable name"));
+            }
+            rc.env.retain(|e| e.split('=').next() != Some(k));
+            rc.env.push(format!("{k}={v}"));
+            Ok(())
+        },
+    )
 }
 
 /// Sets the working directory (absolute, inside the container; default "/").
 #[no_mangle]
 pub extern "C" fn corral_spec_set_cwd(spec: *mut corral_spec, cwd: *const c_char) -> c_int {
-    with_builder("corral_spec_set_cwd", spec, |b| {
-        let c = str_arg("cwd", cwd)?;
-        if !c.starts_with('/') {
-            return Err(invalid("cwd", "must be an absolute path"));
-        }
-        b.cwd(c);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_cwd",
+        spec,
+        |b| {
+            let c = str_arg("cwd", cwd)?;
+            if !c.starts_with('/') {
+                return Err(invalid("cwd", "must be an absolute path"));
+            }
+            b.cwd(c);
+            Ok(())
+        },
+        |rc| {
+            let c = str_arg("cwd", cwd)?;
+            if !c.starts_with('/') {
+                return Err(invalid("cwd", "must be an absolute path"));
+            }
+            rc.workdir = Some(c.into());
+            Ok(())
+        },
+    )
 }
 
 /// Sets the hostname (the container needs its own UTS namespace, the default).
@@ -629,19 +743,35 @@ pub extern "C" fn corral_spec_set_hostname(
     spec: *mut corral_spec,
     hostname: *const c_char,
 ) -> c_int {
-    with_builder("corral_spec_set_hostname", spec, |b| {
-        b.hostname(str_arg("hostname", hostname)?);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_hostname",
+        spec,
+        |b| {
+            b.hostname(str_arg("hostname", hostname)?);
+            Ok(())
+        },
+        |rc| {
+            rc.hostname = Some(str_arg("hostname", hostname)?.into());
+            Ok(())
+        },
+    )
 }
 
 /// Sets the user and group the process runs as (inside the container; default 0:0).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_user(spec: *mut corral_spec, uid: u32, gid: u32) -> c_int {
-    with_builder("corral_spec_set_user", spec, |b| {
-        b.user(uid, gid);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_user",
+        spec,
+        |b| {
+            b.user(uid, gid);
+            Ok(())
+        },
+        |rc| {
+            rc.user = Some(format!("{uid}:{gid}"));
+            Ok(())
+        },
+    )
 }
 
 /// Sets what the container gets of the namespace `kind` ("pid", "network" or "net", "ipc",
@@ -742,10 +872,21 @@ pub extern "C" fn corral_spec_set_limits(
     spec: *mut corral_spec,
     limits: *const corral_limits,
 ) -> c_int {
-    with_builder("corral_spec_set_limits", spec, |b| {
-        b.limits(to_limits(limits)?);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_limits",
+        spec,
+        |b| {
+            b.limits(to_limits(limits)?);
+            Ok(())
+        },
+        |rc| {
+            let l = to_limits(limits)?;
+            rc.memory = l.memory;
+            rc.cpus = l.cpus;
+            rc.pids_limit = l.pids;
+            Ok(())
+        },
+    )
 }
 
 /// Adds a mount after the default ones: `type` "bind" (with `source` a host path) or a
@@ -759,40 +900,71 @@ pub extern "C" fn corral_spec_add_mount(
     r#type: *const c_char,
     options: *const c_char,
 ) -> c_int {
-    with_builder("corral_spec_add_mount", spec, |b| {
-        let src = str_arg("source", source)?;
-        let dst = str_arg("destination", destination)?;
-        if !dst.starts_with('/') {
-            return Err(invalid("destination", "must be an absolute path"));
-        }
-        let kind = str_arg("type", r#type)?;
-        let mut opts: Vec<String> = opt_str_arg("options", options)?
-            .unwrap_or("")
-            .split(',')
-            .filter(|o| !o.is_empty())
-            .map(str::to_string)
-            .collect();
-        if kind == "bind" && !opts.iter().any(|o| o == "bind" || o == "rbind") {
-            opts.insert(0, "rbind".into());
-        }
-        b.mount(runtime::Mount {
-            destination: dst.into(),
-            kind: kind.into(),
-            source: src.into(),
-            options: opts,
-        });
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_add_mount",
+        spec,
+        |b| {
+            let src = str_arg("source", source)?;
+            let dst = str_arg("destination", destination)?;
+            if !dst.starts_with('/') {
+                return Err(invalid("destination", "must be an absolute path"));
+            }
+            let kind = str_arg("type", r#type)?;
+            let mut opts: Vec<String> = opt_str_arg("options", options)?
+                .unwrap_or("")
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect();
+            if kind == "bind" && !opts.iter().any(|o| o == "bind" || o == "rbind") {
+                opts.insert(0, "rbind".into());
+            }
+            b.mount(runtime::Mount {
+                destination: dst.into(),
+                kind: kind.into(),
+                source: src.into(),
+                options: opts,
+            });
+            Ok(())
+        },
+        |rc| {
+            let src = str_arg("source", source)?;
+            let dst = str_arg("destination", destination)?;
+            if str_arg("type", r#type)? != "bind" {
+                return Err(invalid(
+                    "type",
+                    "a spec from an image takes bind mounts only",
+                ));
+            }
+            if !dst.starts_with('/') {
+                return Err(invalid("destination", "must be an absolute path"));
+            }
+            let ro = opt_str_arg("options", options)?
+                .unwrap_or("")
+                .split(',')
+                .any(|o| o == "ro");
+            rc.volumes.push((PathBuf::from(src), dst.to_string(), ro));
+            Ok(())
+        },
+    )
 }
 
 /// Gives the process a terminal (1) or not (0, the default). Its pty master is
 /// corral_console().
 #[no_mangle]
 pub extern "C" fn corral_spec_set_terminal(spec: *mut corral_spec, on: c_int) -> c_int {
-    with_builder("corral_spec_set_terminal", spec, |b| {
-        b.terminal(on != 0);
-        Ok(())
-    })
+    with_spec(
+        "corral_spec_set_terminal",
+        spec,
+        |b| {
+            b.terminal(on != 0);
+            Ok(())
+        },
+        |rc| {
+            rc.tty = on != 0;
+            Ok(())
+        },
+    )
 }
 
 /// Turns corral's default seccomp filter on (1) or off (0, the default): it refuses with
@@ -824,6 +996,12 @@ pub extern "C" fn corral_spec_to_json(spec: *mut corral_spec, out: *mut *mut c_c
             SpecKind::Built(b) => b.to_json(),
             SpecKind::Bundle(b) => serde_json::to_value(&b.spec)
                 .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?,
+            SpecKind::Image(i) => {
+                return Err(fail(
+                    libc::ENOTSUP,
+                    format!("the spec of image {:?} is made at create", i.image),
+                ))
+            }
         };
         let text = serde_json::to_string_pretty(&v)
             .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?;
@@ -931,19 +1109,49 @@ fn to_options(p: *const corral_options) -> Result<Options, Fail> {
     Ok(opts)
 }
 
-fn bundle_of(spec: *mut corral_spec) -> Result<Bundle, Fail> {
+/// The image store and the layer dirs of a container from an image.
+type ImageLayers = (PathBuf, Vec<PathBuf>);
+
+/// What a container of `spec` is made from: its bundle, and for an image the store and the
+/// layers (the store's record of container `id` is made now).
+fn bundle_of(
+    spec: *mut corral_spec,
+    id: &str,
+    root: &Path,
+) -> Result<(Bundle, Option<ImageLayers>), Fail> {
     let s = SPECS.get("spec", spec as usize)?;
     let k = lock(&s.0);
     Ok(match &*k {
-        SpecKind::Built(b) => b.build()?,
-        SpecKind::Bundle(b) => (**b).clone(),
+        SpecKind::Built(b) => (b.build()?, None),
+        SpecKind::Bundle(b) => ((**b).clone(), None),
+        SpecKind::Image(i) => {
+            let store = runtime::image::ImageStore::open(&i.store)?;
+            let (dir, layers) =
+                runtime::image::prepare_container(&store, id, &i.image, &i.rc, root)?;
+            match Bundle::load(&dir) {
+                Ok(b) => (b, Some((i.store.clone(), layers))),
+                Err(e) => {
+                    let _ = store.remove_container(id);
+                    return Err(e.into());
+                }
+            }
+        }
     })
 }
 
 fn new_container(out: *mut *mut corral_container, c: Container) -> Result<(), Fail> {
+    new_container_of(out, c, None)
+}
+
+fn new_container_of(
+    out: *mut *mut corral_container,
+    c: Container,
+    store: Option<PathBuf>,
+) -> Result<(), Fail> {
     let o = out_ptr("out", out)?;
     *o = CONTAINERS.add(ContainerObj {
         c: Mutex::new(Some(c)),
+        store,
     }) as *mut corral_container;
     Ok(())
 }
@@ -970,13 +1178,27 @@ fn create_impl(
 ) -> Result<(), Fail> {
     let id = str_arg("id", id)?;
     out_ptr("out", out)?;
-    let o = to_options(opts)?;
-    let b = bundle_of(spec)?;
-    let mut c = Container::create_from(id, &b, &o)?;
-    if start {
-        c.start()?;
+    let mut o = to_options(opts)?;
+    let (b, image) = bundle_of(spec, id, &o.root)?;
+    let store = image.as_ref().map(|(s, _)| s.clone());
+    if let Some((_, layers)) = image {
+        o.layers = layers;
     }
-    new_container(out, c)
+    let made = Container::create_from(id, &b, &o).and_then(|mut c| {
+        if start {
+            c.start()?;
+        }
+        Ok(c)
+    });
+    match made {
+        Ok(c) => new_container_of(out, c, store),
+        Err(e) => {
+            if let Some(s) = &store {
+                runtime::image::forget_container(s, &o.root, id);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Creates the container `id` from `spec` with `opts` (NULL: the defaults): its process has
@@ -1292,7 +1514,13 @@ pub extern "C" fn corral_delete(c: *mut corral_container, force: c_int) -> c_int
                 ),
             ));
         }
-        Ok(ct.delete_checked(true)?)
+        let root = ct.state_root();
+        let id = ct.id().to_string();
+        ct.delete_checked(true)?;
+        if let Some(s) = &obj.store {
+            runtime::image::forget_container(s, &root, &id);
+        }
+        Ok(())
     })
 }
 
@@ -1324,9 +1552,14 @@ pub extern "C" fn corral_detach(c: *mut corral_container) -> c_int {
 pub extern "C" fn corral_container_free(c: *mut corral_container) {
     call_void("corral_container_free", || {
         if let Some(obj) = CONTAINERS.remove(c as usize) {
-            // Dropped here (or by the last thread still using it): Container's Drop removes
-            // what it owns.
-            drop(obj);
+            // Container's Drop removes what it owns (here, or by the last thread still using
+            // it); the image store's record goes once its state is gone.
+            let ct = lock(&obj.c).take();
+            let where_ = ct.as_ref().map(|c| (c.state_root(), c.id().to_string()));
+            drop(ct);
+            if let (Some(s), Some((root, id))) = (&obj.store, where_) {
+                runtime::image::forget_container(s, &root, &id);
+            }
         }
     });
 }
@@ -1630,7 +1863,15 @@ pub extern "C" fn corral_pool_new(
             return Err(invalid("size", "want 1 to 4096"));
         }
         let o = to_options(opts)?;
-        let b = bundle_of(spec)?;
+        let b = {
+            let s = SPECS.get("spec", spec as usize)?;
+            let k = lock(&s.0);
+            match &*k {
+                SpecKind::Built(b) => b.build()?,
+                SpecKind::Bundle(b) => (**b).clone(),
+                SpecKind::Image(_) => return Err(not_for_image()),
+            }
+        };
         let prefix = opt_str_arg("id_prefix", id_prefix)?.unwrap_or("corral-pool");
         let pool = runtime::Pool::new(
             b,

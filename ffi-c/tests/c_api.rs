@@ -186,6 +186,35 @@ fn bad_handles_and_arguments_are_errors_not_crashes() {
 }
 
 #[test]
+fn a_container_from_an_image() {
+    testkit::require_root();
+    let id = testkit::unique_id("c-imgstore");
+    let rootfs = testkit::TestRootfs::with_id(&id);
+    let store_dir = tempfile::Builder::new()
+        .prefix("corral-store-")
+        .tempdir()
+        .expect("store dir");
+    let store = runtime::image::ImageStore::open(store_dir.path()).expect("store");
+    let r = runtime::image::Reference::parse("c-base:1").expect("reference");
+    store.import(rootfs.rootfs(), Some(&r)).expect("import");
+    let layers_before = std::fs::read_dir(store_dir.path().join("layers/sha256"))
+        .expect("layers")
+        .count();
+    let store_path = store_dir.path().to_string_lossy().into_owned();
+    assert!(c_test("image", &[("CORRAL_TEST_STORE", &store_path)]).contains("image: ok"));
+    // The image is whole and no container record is left.
+    let layers_after = std::fs::read_dir(store_dir.path().join("layers/sha256"))
+        .expect("layers")
+        .count();
+    assert_eq!(layers_before, layers_after);
+    let left: Vec<_> = std::fs::read_dir(store_dir.path().join("containers"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "records left: {left:?}");
+    store.resolve("c-base:1").expect("the image is still there");
+}
+
+#[test]
 fn a_warm_pool_runs_the_callers_programs() {
     assert!(c_test("pool", &[]).contains("pool: ok"));
 }

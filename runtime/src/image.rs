@@ -69,6 +69,54 @@ pub enum ImageError {
 /// Result alias of this module.
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;
 
+impl ImageError {
+    /// The errno that best says what went wrong (positive), as [`crate::Error::errno`].
+    pub fn errno(&self) -> i32 {
+        match self {
+            ImageError::Layer { source, .. } => {
+                source.errno().map(|e| e as i32).unwrap_or(libc::EIO)
+            }
+            ImageError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            ImageError::Json { .. } | ImageError::Invalid(_) => libc::EINVAL,
+            ImageError::NotFound(_) => libc::ENOENT,
+        }
+    }
+}
+
+/// Makes what container `id` of `image` needs (for every face): the store's record of it
+/// (which keeps its layers in use), its bundle (the spec from the image's config and `rc`,
+/// see [`crate::image_spec::spec_for_image`]) and the layer dirs its root is an overlay of
+/// (for [`crate::Options::layers`]). The state will live under `state_root`.
+pub fn prepare_container(
+    store: &ImageStore,
+    id: &str,
+    image: &str,
+    rc: &crate::image_spec::RunConfig,
+    state_root: &Path,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let _lock = store.lock_shared()?;
+    let img = store.resolve(image)?;
+    let dirs = store.layer_dirs(&img.diff_ids()?)?;
+    let spec = crate::image_spec::spec_for_image(id, &img.config, &dirs, rc)?;
+    let bundle = store.record_container(id, state_root, &img, image, &spec)?;
+    Ok((bundle, dirs))
+}
+
+/// Forgets the store's record of container `id` once its state under `state_root` is gone
+/// (after a delete). Anything else is left as it is.
+pub fn forget_container(store_dir: &Path, state_root: &Path, id: &str) {
+    if !store_dir.join("containers").join(id).is_dir() {
+        return;
+    }
+    if let Ok(store) = ImageStore::open(store_dir) {
+        if let Ok(Some(rec)) = store.container(id) {
+            if rec.state_root == state_root && !state_root.join(id).exists() {
+                let _ = store.remove_container(id);
+            }
+        }
+    }
+}
+
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
     let path = path.to_path_buf();
     move |source| ImageError::Io { op, path, source }
