@@ -520,6 +520,18 @@ impl Container {
         self.pidfd.as_ref().map(|f| f.as_raw_fd())
     }
 
+    /// The fd that becomes readable when the init process exits: its pidfd, also while it
+    /// waits at its start gate (where [`Container::pidfd`] has none yet). For callers that
+    /// wait outside the container's lock (an event loop, another thread): once it is
+    /// readable, [`Container::try_wait`] returns at once. Valid while the value lives.
+    pub fn wait_fd(&self) -> Option<RawFd> {
+        match (&self.pidfd, &self.spawning) {
+            (Some(fd), _) => Some(fd.as_raw_fd()),
+            (None, Some(sp)) => sp.pidfd(),
+            (None, None) => None,
+        }
+    }
+
     /// How long each phase of this process's create and start of the container took
     /// ([`crate::timings::CREATE_PHASES`], then `start`); empty for a loaded container.
     pub fn timings(&self) -> &crate::timings::Timings {
@@ -619,11 +631,7 @@ impl Container {
         if let Some(e) = self.exit {
             return Ok(Some(e));
         }
-        let fd = match (&self.pidfd, &self.spawning) {
-            (Some(fd), _) => fd.as_raw_fd(),
-            (None, Some(sp)) => sp.pidfd().unwrap_or(-1),
-            (None, None) => -1,
-        };
+        let fd = self.wait_fd().unwrap_or(-1);
         if fd < 0 {
             // No pidfd (a kernel without one): only the blocking wait can tell.
             return match timeout {
