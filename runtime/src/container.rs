@@ -182,17 +182,21 @@ impl Container {
     }
 
     /// The live state for a listing: as [`Container::load`] shows it, but without waiting
-    /// for a container being created (shown `creating` while its creator runs).
+    /// for a lock (a container being created is shown `creating` while its creator runs).
     pub fn listed_state(root: &Path, id: &str) -> Result<State> {
         if let Some((dir, st)) = StateDir::try_open_raw(root, id)? {
             return Ok(Container::from_record(dir, st, false)?.oci_state());
         }
-        // Locked: by its creator at work, or by another command.
+        // Locked: by its creator at work, by another command, or by a process that holds
+        // the container (a library user between create and start, in this very process
+        // maybe): the state as written, with its process checked, never waiting for the lock.
         let mut st = state::peek(root, id)?;
-        if st.status != Status::Creating {
-            return Ok(Container::load(root, id)?.oci_state());
-        }
-        if !st.creator_alive() {
+        let gone = if st.status == Status::Creating {
+            !st.creator_alive()
+        } else {
+            st.pid <= 0 || state::pid_start_time(st.pid) != st.pid_start_time || zombie(st.pid)
+        };
+        if gone {
             st.status = Status::Stopped;
             st.pid = 0;
         }
