@@ -261,12 +261,17 @@ impl Container {
             None
         };
         let config = dir.read_config().ok();
+        // Loaded by the process that created it (a library user that detached it): it is
+        // still our child, so it is waited for (and reaped) as one, with its exit status.
+        // SAFETY: plain getter.
+        let own_child =
+            pidfd.is_some() && !half_made && parent_of(st.pid) == unsafe { libc::getpid() };
         Ok(Container {
             id: id.to_string(),
             bundle: st.bundle.clone(),
             pid: st.pid,
             pidfd,
-            own_child: false,
+            own_child,
             spawning: None,
             console: None,
             exit,
@@ -1287,6 +1292,17 @@ fn ns_error(id: &str, e: ns::Error) -> Error {
 }
 
 /// A zombie (exited, not yet reaped by its parent) counts as stopped.
+/// The parent pid of `pid` (field 4 of /proc/PID/stat), 0 if it cannot be read.
+fn parent_of(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.get(s.rfind(')')? + 1..)?;
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
