@@ -1212,8 +1212,8 @@ impl Core {
 
     /// The state root it lives under.
     #[getter]
-    fn root(&self) -> PathBuf {
-        self.root.clone()
+    fn root(&self) -> String {
+        self.root.display().to_string()
     }
 
     /// The pid of its init (host pid namespace); 0 before create.
@@ -1494,8 +1494,8 @@ fn force_delete(
 
 /// corral's default state root (`/run/corral`, or `$XDG_RUNTIME_DIR/corral` for a user).
 #[pyfunction]
-fn default_root() -> PathBuf {
-    runtime::state::default_root()
+fn default_root() -> String {
+    runtime::state::default_root().display().to_string()
 }
 
 /// Bytes in a size such as "64M" (k, M, G, T: powers of 1024); `what` names it in errors.
