@@ -24,9 +24,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
-if ! target/pyenv/bin/python -c 'import maturin, pytest' >/dev/null 2>&1; then
+if ! target/pyenv/bin/python -c 'import maturin, pytest, pytest_timeout' >/dev/null 2>&1; then
   mkdir -p target
   rm -rf target/pyenv
   "$PY" -m venv target/pyenv
-  target/pyenv/bin/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7'
+  target/pyenv/bin/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7' 'pytest-timeout>=2'
 fi
