@@ -28,8 +28,7 @@ What is here:
 
 Every call that can block releases the GIL, so threads run containers in parallel; a
 container is waited for on its pidfd (an event loop watches it: no thread per container).
-Creating containers needs root (or a user namespace: corral makes a rootless container when
-run as another user).
+Creating containers needs root.
 """
 
 from __future__ import annotations

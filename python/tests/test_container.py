@@ -271,3 +271,28 @@ def test_repr_and_help_read_well(env):
                 corral.Limits, corral.Mount, corral.Mount.bind, corral.list, corral.Error,
                 corral.SpawnError, corral.TimeoutExpired):
         assert obj.__doc__ and len(obj.__doc__) > 20, obj
+
+
+def test_a_signal_handler_runs_while_wait_blocks(env):
+    # Ctrl-C's path: a signal for the main thread ends the wait's poll, Python runs its handler
+    # (here one that raises), and the exception comes out of wait().
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        with corral.Container(["sleep", "60"], **env.kw()) as c:
+            main = threading.get_ident()
+            timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGUSR1))
+            timer.start()
+            t0 = time.monotonic()
+            with pytest.raises(Interrupted):
+                c.wait()
+            assert time.monotonic() - t0 < 5
+            timer.join()
+            assert c.state == "running"
+    finally:
+        signal.signal(signal.SIGUSR1, old)
