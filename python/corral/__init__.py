@@ -299,13 +299,22 @@ class _Process:
         if fd is not None:
             loop = asyncio.get_running_loop()
             done = loop.create_future()
+            # A container's exec'd processes are watched too: one that exits is reaped at once
+            # (the init of a pid namespace cannot finish exiting while one is unreaped).
+            others = self._exec_wait_fds()
 
             def ready() -> None:
                 if not done.done():
                     done.set_result(None)
 
+            def reap(other: int) -> None:
+                loop.remove_reader(other)
+                self._h.reap_execs()
+
             try:
                 loop.add_reader(fd, ready)
+                for other in others:
+                    loop.add_reader(other, reap, other)
                 try:
                     if timeout is None:
                         await done
@@ -315,9 +324,15 @@ class _Process:
                     raise TimeoutExpired(self.args, timeout or 0.0, id=self._id) from None
                 finally:
                     loop.remove_reader(fd)
+                    for other in others:
+                        loop.remove_reader(other)
             finally:
-                os.close(fd)
+                for f in [fd, *others]:
+                    os.close(f)
         return self.wait()
+
+    def _exec_wait_fds(self) -> "builtins.list[int]":
+        return []
 
     def communicate(
         self, input: Union[bytes, str, None] = None, timeout: Optional[float] = None
@@ -708,6 +723,9 @@ class Container(_Process):
         """Its OCI state as ``corral state`` prints it: ``id``, ``status``, ``pid``,
         ``bundle``, ``created``, ``annotations``."""
         return dict(self._h.oci_state())
+
+    def _exec_wait_fds(self) -> "builtins.list[int]":
+        return builtins.list(self._h.exec_wait_fds())
 
     def _exit(self) -> Optional[Tuple[Optional[int], Optional[int]]]:
         e = self._h.exit

@@ -15,7 +15,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -578,6 +578,20 @@ fn errno() -> i32 {
 /// Ok(false) when the time ran out, `Interrupted` when a signal came (Python's handlers must
 /// run before the wait goes on).
 fn poll_until(fd: RawFd, deadline: Option<Instant>) -> Result<bool, Fail> {
+    poll_any(&[fd], deadline).map(|r| r.is_some())
+}
+
+/// Waits until one of `fds` is readable, at most until `deadline`: the index of the first
+/// readable one, or None when the time ran out (see [`poll_until`]).
+fn poll_any(fds: &[RawFd], deadline: Option<Instant>) -> Result<Option<usize>, Fail> {
+    let mut ps: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: *fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     loop {
         let ms = match deadline {
             None => -1,
@@ -586,19 +600,14 @@ fn poll_until(fd: RawFd, deadline: Option<Instant>) -> Result<bool, Fail> {
                 i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
             }
         };
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polling one fd we own.
-        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        // SAFETY: polling fds we own, `ps.len()` entries.
+        let n = unsafe { libc::poll(ps.as_mut_ptr(), ps.len() as libc::nfds_t, ms) };
         if n > 0 {
-            return Ok(true);
+            return Ok(ps.iter().position(|p| p.revents != 0));
         }
         if n == 0 {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
+                return Ok(None);
             }
             continue;
         }
@@ -662,6 +671,38 @@ struct Core {
     /// copy, and dropping it there leaves the parent's container alone.
     owner: u32,
     inner: Mutex<Inner>,
+    /// The processes exec'd into it that have not been reaped yet, shared with their
+    /// handles. They are this process's children, in the container's pid namespace: its init
+    /// cannot finish exiting until they are reaped, so the container's own wait reaps them as
+    /// they exit, and delete kills and reaps them before it waits for the init.
+    execs: Mutex<Vec<ExecSlot>>,
+}
+
+/// One exec'd process, shared by its handle and its container.
+type ExecSlot = Arc<Mutex<Option<runtime::ExecProcess>>>;
+
+/// Reaps the exec'd processes that have exited (with `kill`: kills the others first and
+/// waits for them), and forgets them.
+fn reap_execs(execs: &Mutex<Vec<ExecSlot>>, kill: bool) {
+    lock(execs).retain(|slot| {
+        let mut g = lock(slot);
+        let Some(p) = g.as_mut() else { return false };
+        if kill {
+            let _ = p.signal(libc::SIGKILL);
+            let _ = p.wait();
+            false
+        } else {
+            matches!(p.try_wait(), Ok(None))
+        }
+    });
+}
+
+/// Duplicates of the pidfds of the exec'd processes still running.
+fn exec_fds(execs: &Mutex<Vec<ExecSlot>>) -> Vec<OwnedFd> {
+    lock(execs)
+        .iter()
+        .filter_map(|slot| lock(slot).as_ref().and_then(|p| dup_fd(p.pidfd()).ok()))
+        .collect()
 }
 
 impl Core {
@@ -933,6 +974,7 @@ impl Core {
                 phase: Phase::New,
                 timings: Vec::new(),
             }),
+            execs: Mutex::new(Vec::new()),
         })
     }
 
@@ -966,6 +1008,7 @@ impl Core {
                 phase: Phase::Live,
                 timings: Vec::new(),
             }),
+            execs: Mutex::new(Vec::new()),
         })
     }
 
@@ -1123,12 +1166,20 @@ impl Core {
             stdio,
             ..self.opts.clone()
         };
-        let p = self.no_gil(py, |g| Ok(Core::live(g)?.exec_with(&spec, &opts)?))?;
+        let execs = &self.execs;
+        let p = self.no_gil(py, |g| {
+            reap_execs(execs, false);
+            let p = Core::live(g)?.exec_with(&spec, &opts)?;
+            let pid = p.pid();
+            let slot: ExecSlot = Arc::new(Mutex::new(Some(p)));
+            lock(execs).push(slot.clone());
+            Ok((pid, slot))
+        })?;
         Ok(Process {
             id: self.id.clone(),
-            pid: p.pid(),
+            pid: p.0,
             owner: my_pid(),
-            inner: Mutex::new(Some(p)),
+            inner: p.1,
         })
     }
 
@@ -1163,6 +1214,7 @@ impl Core {
             }
             let was_alive = st != runtime::Status::Stopped;
             g.phase = Phase::Deleted;
+            reap_execs(&self.execs, true);
             let r = c.delete();
             if g.exit.is_none() && was_alive {
                 g.exit = Some(ExitStatus::Signaled(libc::SIGKILL));
@@ -1204,6 +1256,27 @@ impl Core {
         })
     }
 
+    /// New fds (the caller closes them), one per exec'd process still running, each readable
+    /// when that process exits: an event loop waiting for the container calls `reap_execs`
+    /// then, as `wait` does by itself.
+    fn exec_wait_fds(&self, py: Python<'_>) -> Vec<RawFd> {
+        py.allow_threads(|| {
+            exec_fds(&self.execs)
+                .into_iter()
+                .map(|f| {
+                    let raw = f.as_raw_fd();
+                    std::mem::forget(f);
+                    raw
+                })
+                .collect()
+        })
+    }
+
+    /// Reaps the exec'd processes that have exited (never blocks).
+    fn reap_execs(&self, py: Python<'_>) {
+        py.allow_threads(|| reap_execs(&self.execs, false))
+    }
+
     /// The container's id.
     #[getter]
     fn id(&self) -> &str {
@@ -1218,8 +1291,8 @@ impl Core {
 
     /// The pid of its init (host pid namespace); 0 before create.
     #[getter]
-    fn pid(&self) -> i32 {
-        lock(&self.inner).pid
+    fn pid(&self, py: Python<'_>) -> i32 {
+        py.allow_threads(|| lock(&self.inner).pid)
     }
 
     /// "new" (not created yet), "created", "running", "paused", "stopped", "deleted" or
@@ -1242,14 +1315,14 @@ impl Core {
 
     /// `(returncode, signal)` once the init's end is known, else None.
     #[getter]
-    fn exit(&self) -> Option<(Option<i32>, Option<i32>)> {
-        lock(&self.inner).exit.map(exit_tuple)
+    fn exit(&self, py: Python<'_>) -> Option<(Option<i32>, Option<i32>)> {
+        py.allow_threads(|| lock(&self.inner).exit.map(exit_tuple))
     }
 
     /// The phases of create and start, in order: `[(name, seconds)]`.
     #[getter]
-    fn timings(&self) -> Vec<(String, f64)> {
-        lock(&self.inner).timings.clone()
+    fn timings(&self, py: Python<'_>) -> Vec<(String, f64)> {
+        py.allow_threads(|| lock(&self.inner).timings.clone())
     }
 
     /// The OCI state (`id`, `status`, `pid`, `bundle`, `created`, `annotations`) as a dict.
@@ -1294,11 +1367,18 @@ impl Core {
             }
         };
         match fd {
-            Some(fd) => {
-                if !poll_until(fd.as_raw_fd(), deadline)? {
-                    return Ok(None);
+            // The exec'd processes are watched too: one that exits is reaped at once (the
+            // init of a pid namespace cannot finish exiting while one is unreaped).
+            Some(fd) => loop {
+                let others = exec_fds(&self.execs);
+                let mut fds = vec![fd.as_raw_fd()];
+                fds.extend(others.iter().map(|f| f.as_raw_fd()));
+                match poll_any(&fds, deadline)? {
+                    None => return Ok(None),
+                    Some(0) => break,
+                    Some(_) => reap_execs(&self.execs, false),
                 }
-            }
+            },
             None => {
                 // No pidfd: only the runtime's own wait can tell, under the lock.
                 let mut g = lock(&self.inner);
@@ -1332,8 +1412,15 @@ impl Drop for Core {
             std::mem::forget(c);
             return;
         }
-        // Tear down (kill, wait, remove) without holding the GIL.
-        Python::with_gil(|py| py.allow_threads(move || drop(c)));
+        // Kill and reap what was exec'd, then tear down (kill, wait, remove), without
+        // holding the GIL.
+        let execs = &self.execs;
+        Python::with_gil(|py| {
+            py.allow_threads(move || {
+                reap_execs(execs, true);
+                drop(c);
+            })
+        });
     }
 }
 
@@ -1346,7 +1433,8 @@ struct Process {
     id: String,
     pid: i32,
     owner: u32,
-    inner: Mutex<Option<runtime::ExecProcess>>,
+    /// Shared with its container, which reaps it if it exits while nobody waits.
+    inner: ExecSlot,
 }
 
 impl Process {
@@ -1433,14 +1521,13 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let g = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let Some(mut p) = g.take() else { return };
         if my_pid() != self.owner {
-            std::mem::forget(p);
             return;
         }
-        // Reap it if it has exited; else it runs on (the container's delete kills it).
-        let _ = p.try_wait();
+        // Reap it if it has exited; else it runs on, and its container reaps it.
+        if let Some(p) = lock(&self.inner).as_mut() {
+            let _ = p.try_wait();
+        }
     }
 }
 

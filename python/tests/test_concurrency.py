@@ -34,6 +34,13 @@ def children_of_me():
     return out
 
 
+def rss_kib():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def mount_count():
     return len(Path("/proc/self/mountinfo").read_text().splitlines())
 
@@ -41,7 +48,7 @@ def mount_count():
 @pytest.mark.timeout(600)
 def test_eight_threads_spawn_a_thousand_containers(env):
     corral.run(["true"], capture_output=True, **env.kw())  # lazy imports and first-use costs
-    fds, mounts, threads = open_fds(), mount_count(), threading.active_count()
+    fds, mounts, threads, rss = open_fds(), mount_count(), threading.active_count(), rss_kib()
     errors = []
     done = [0] * THREADS
 
@@ -71,7 +78,8 @@ def test_eight_threads_spawn_a_thousand_containers(env):
     assert not stuck, f"deadlock: threads {stuck} still running after {time.monotonic() - t0:.0f}s, done {done}"
     assert not errors, errors[:3]
     assert sum(done) == CONTAINERS
-    print(f"\n{CONTAINERS} containers from {THREADS} threads in {time.monotonic() - t0:.1f}s")
+    grown = rss_kib() - rss
+    print(f"\n{CONTAINERS} containers from {THREADS} threads in {time.monotonic() - t0:.1f}s, RSS +{grown} KiB")
     # Nothing leaked: fds, mounts, threads, children, cgroups, state dirs.
     assert open_fds() == fds
     assert mount_count() == mounts
@@ -79,6 +87,8 @@ def test_eight_threads_spawn_a_thousand_containers(env):
     assert children_of_me() == []
     assert cgroup_dirs_with(env.tag) == []
     assert os.listdir(env.root) == []
+    # Memory: the thread stacks and allocator arenas of 8 threads, not 1,000 containers' worth.
+    assert grown < 32 * 1024, f"RSS grew by {grown} KiB"
 
 
 def test_fork_after_import_works_in_the_child(env):
@@ -209,3 +219,13 @@ def test_wait_async_timeout(env):
             return await c.wait_async()
 
     assert asyncio.run(main()) == -9
+
+
+def test_wait_async_reaps_exec_processes_nobody_waits_for(env):
+    async def main():
+        with corral.Container(["sh", "-c", "sleep 0.3"], **env.kw()) as c:
+            p = c.exec_process(["sleep", "60"])
+            code = await c.wait_async(timeout=10)
+            return code, p.poll()
+
+    assert asyncio.run(main()) == (0, -9)

@@ -296,3 +296,26 @@ def test_a_signal_handler_runs_while_wait_blocks(env):
             assert c.state == "running"
     finally:
         signal.signal(signal.SIGUSR1, old)
+
+
+def test_an_exec_handle_dropped_while_it_runs_is_reaped_by_delete(env):
+    from test_concurrency import children_of_me
+
+    with corral.Container(["sleep", "60"], **env.kw()) as c:
+        p = c.exec_process(["sleep", "60"])
+        pid = p.pid
+        del p
+        import gc
+
+        gc.collect()
+        assert str(pid) in children_of_me()
+    assert children_of_me() == []  # killed with its container, and reaped: no zombie
+
+
+def test_the_init_exits_while_an_exec_handle_waits_for_nobody(env):
+    # The init of a pid namespace finishes exiting only once every process in it is reaped:
+    # the container's wait reaps the exec'd one (killed by the kernel) on the way.
+    with corral.Container(["sh", "-c", "sleep 0.3"], **env.kw()) as c:
+        p = c.exec_process(["sleep", "60"])
+        assert c.wait(timeout=10) == 0
+        assert p.poll() == -9 and p.signal == 9
