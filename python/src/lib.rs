@@ -961,11 +961,12 @@ impl Core {
             id,
             root: root.clone(),
             bundle: Some(bundle),
-            opts: runtime::Options {
+            // The host's security modules are detected from files: without the GIL.
+            opts: py.allow_threads(|| runtime::Options {
                 root,
                 stdio,
                 ..Default::default()
-            },
+            }),
             owner: my_pid(),
             inner: Mutex::new(Inner {
                 c: None,
@@ -996,10 +997,10 @@ impl Core {
             id,
             root: root.clone(),
             bundle: None,
-            opts: runtime::Options {
+            opts: py.allow_threads(|| runtime::Options {
                 root,
                 ..Default::default()
-            },
+            }),
             owner: my_pid(),
             inner: Mutex::new(Inner {
                 exit: None,

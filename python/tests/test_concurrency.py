@@ -193,19 +193,16 @@ def test_asyncio_awaits_fifty_containers_in_one_loop(env):
                 await asyncio.sleep(0.01)
 
         tick = asyncio.ensure_future(ticker())
-        t0 = time.monotonic()
         codes = await asyncio.gather(*(c.wait_async(timeout=30) for c in cs))
-        took = time.monotonic() - t0
         tick.cancel()
         for c in cs:
             c.delete()
-        return codes, ticks, most_threads, threads, took
+        return codes, ticks, most_threads, threads
 
-    codes, ticks, most_threads, threads, took = asyncio.run(main())
+    codes, ticks, most_threads, threads = asyncio.run(main())
     assert codes == [i % 5 for i in range(n)]
     assert ticks >= 5  # the loop kept running while they ran
     assert most_threads == threads  # no thread per container (nor any other)
-    assert took < 25
 
 
 def test_wait_async_timeout(env):

@@ -288,10 +288,8 @@ def test_a_signal_handler_runs_while_wait_blocks(env):
             main = threading.get_ident()
             timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGUSR1))
             timer.start()
-            t0 = time.monotonic()
             with pytest.raises(Interrupted):
                 c.wait()
-            assert time.monotonic() - t0 < 5
             timer.join()
             assert c.state == "running"
     finally:
