@@ -4,11 +4,14 @@
 # rootless tests' multi-range id maps), libseccomp-dev (seccomp's differential test links
 # libseccomp to compare filters; corral itself never does), binutils (objdump, for
 # ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
-# (the Debian base of scripts/image-demo.sh), and a Rust toolchain if none is on PATH.
+# (the Debian base of scripts/image-demo.sh), a Rust toolchain if none is on PATH, and for the
+# Python module (python/) a venv in target/pyenv, made with Debian's python3, holding maturin
+# and pytest.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config debootstrap; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -20,4 +23,12 @@ if ! command -v cargo >/dev/null 2>&1; then
     command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl ca-certificates >/dev/null; }
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
   }
+fi
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+if ! target/pyenv/bin/python -c 'import maturin, pytest, pytest_timeout' >/dev/null 2>&1; then
+  mkdir -p target
+  rm -rf target/pyenv
+  "$PY" -m venv target/pyenv
+  target/pyenv/bin/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7' 'pytest-timeout>=2'
 fi

@@ -485,7 +485,9 @@ impl SpecBuilder {
         }
         match &self.hostname {
             Some(h) => s["hostname"] = json!(h),
-            None if !self.namespaces.contains_key(&Namespace::Uts) => {
+            // The default hostname is only for a UTS namespace of its own: a joined one keeps
+            // its hostname (setting it would rename every container in that namespace).
+            None if self.namespaces.get(&Namespace::Uts) != Some(&NsMode::New) => {
                 if let Some(o) = s.as_object_mut() {
                     o.remove("hostname");
                 }
@@ -886,6 +888,17 @@ mod tests {
             bundle.dir,
             t.path().canonicalize().unwrap().parent().unwrap()
         );
+    }
+
+    #[test]
+    fn a_joined_uts_namespace_keeps_its_hostname() {
+        let t = tempfile::tempdir().unwrap();
+        let mut b = SpecBuilder::new(t.path());
+        assert!(b.to_json()["hostname"].is_string());
+        b.namespace(Namespace::Uts, NsMode::Join("/proc/1/ns/uts".into()));
+        assert!(b.to_json().get("hostname").is_none());
+        b.hostname("h");
+        assert_eq!(b.to_json()["hostname"], "h");
     }
 
     #[test]

@@ -199,17 +199,21 @@ impl Container {
     }
 
     /// The live state for a listing: as [`Container::load`] shows it, but without waiting
-    /// for a container being created (shown `creating` while its creator runs).
+    /// for a lock (a container being created is shown `creating` while its creator runs).
     pub fn listed_state(root: &Path, id: &str) -> Result<State> {
         if let Some((dir, st)) = StateDir::try_open_raw(root, id)? {
             return Ok(Container::from_record(dir, st, false)?.oci_state());
         }
-        // Locked: by its creator at work, or by another command.
+        // Locked: by its creator at work, by another command, or by a process that holds
+        // the container (a library user between create and start, in this very process
+        // maybe): the state as written, with its process checked, never waiting for the lock.
         let mut st = state::peek(root, id)?;
-        if st.status != Status::Creating {
-            return Ok(Container::load(root, id)?.oci_state());
-        }
-        if !st.creator_alive() {
+        let gone = if st.status == Status::Creating {
+            !st.creator_alive()
+        } else {
+            st.pid <= 0 || state::pid_start_time(st.pid) != st.pid_start_time || zombie(st.pid)
+        };
+        if gone {
             st.status = Status::Stopped;
             st.pid = 0;
         }
@@ -274,12 +278,17 @@ impl Container {
             None
         };
         let config = dir.read_config().ok();
+        // Loaded by the process that created it (a library user that detached it): it is
+        // still our child, so it is waited for (and reaped) as one, with its exit status.
+        // SAFETY: plain getter.
+        let own_child =
+            pidfd.is_some() && !half_made && parent_of(st.pid) == unsafe { libc::getpid() };
         Ok(Container {
             id: id.to_string(),
             bundle: st.bundle.clone(),
             pid: st.pid,
             pidfd,
-            own_child: false,
+            own_child,
             spawning: None,
             console: None,
             exit,
@@ -655,6 +664,18 @@ impl Container {
         }
     }
 
+    /// The fd that becomes readable when the init process exits: its pidfd, also while it
+    /// waits at its start gate (where [`Container::pidfd`] has none yet). For callers that
+    /// wait outside the container's lock (an event loop, another thread): once it is
+    /// readable, [`Container::try_wait`] returns at once. Valid while the value lives.
+    pub fn wait_fd(&self) -> Option<RawFd> {
+        match (&self.pidfd, &self.spawning) {
+            (Some(fd), _) => Some(fd.as_raw_fd()),
+            (None, Some(sp)) => sp.pidfd(),
+            (None, None) => None,
+        }
+    }
+
     /// How long each phase of this process's create and start of the container took
     /// ([`crate::timings::CREATE_PHASES`], then `start`); empty for a loaded container.
     pub fn timings(&self) -> &crate::timings::Timings {
@@ -754,11 +775,7 @@ impl Container {
         if let Some(e) = self.exit {
             return Ok(Some(e));
         }
-        let fd = match (&self.pidfd, &self.spawning) {
-            (Some(fd), _) => fd.as_raw_fd(),
-            (None, Some(sp)) => sp.pidfd().unwrap_or(-1),
-            (None, None) => -1,
-        };
+        let fd = self.wait_fd().unwrap_or(-1);
         if fd < 0 {
             // No pidfd (a kernel without one): only the blocking wait can tell.
             return match timeout {
@@ -1441,6 +1458,17 @@ fn ns_error(id: &str, e: ns::Error) -> Error {
 }
 
 /// A zombie (exited, not yet reaped by its parent) counts as stopped.
+/// The parent pid of `pid` (field 4 of /proc/PID/stat), 0 if it cannot be read.
+fn parent_of(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.get(s.rfind(')')? + 1..)?;
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

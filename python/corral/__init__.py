@@ -1,0 +1,826 @@
+"""corral: Linux containers from Python, in the shape of ``subprocess``.
+
+corral runs OCI containers (namespaces, cgroups, a root filesystem of their own) without a
+daemon. This module drives its runtime in-process::
+
+    import corral
+
+    r = corral.run(["echo", "hello"], rootfs="/path/to/rootfs", capture_output=True)
+    r.returncode, r.stdout          # 0, b'hello\\n'
+    r.timings                       # {'check': 3.1e-05, ..., 'clone': 0.0011, ...}
+
+    with corral.Container(["sleep", "60"], rootfs="/path/to/rootfs",
+                          limits=corral.Limits(memory="64M", pids=64, cpus=0.5)) as c:
+        c.exec(["ps"], capture_output=True).stdout
+        c.kill()
+        c.wait()                    # -9: killed by SIGKILL, as subprocess says it
+
+What is here:
+
+* :func:`run` -- create, start, wait for and delete a container, as ``subprocess.run``.
+* :class:`Container` -- one container: ``create``, ``start``, ``wait``, ``kill``, ``pause``,
+  ``resume``, ``update``, ``stats``, ``exec``, ``delete``; ``id``, ``pid``, ``state``; a
+  context manager; ``await c.wait_async()`` for asyncio.
+* :class:`Limits`, :class:`Mount` -- what a container may use, and what it sees.
+* :func:`list` -- the containers under a state root.
+* :class:`Error` and its subclasses (see :mod:`corral.errors`): every failure says its
+  ``step``, ``errno`` and ``path``.
+
+Every call that can block releases the GIL, so threads run containers in parallel; a
+container is waited for on its pidfd (an event loop watches it: no thread per container).
+Creating containers needs root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import builtins
+import os
+import selectors
+import signal as _signal
+import subprocess
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _corral
+from ._corral import Limits, Mount, default_root, parse_size
+from .errors import (
+    CalledProcessError,
+    ConfigError,
+    Error,
+    NotFoundError,
+    SpawnError,
+    StateError,
+    TimeoutExpired,
+)
+
+__all__ = [
+    "run",
+    "Container",
+    "ExecProcess",
+    "CompletedProcess",
+    "State",
+    "Limits",
+    "Mount",
+    "list",
+    "default_root",
+    "parse_size",
+    "PIPE",
+    "STDOUT",
+    "DEVNULL",
+    "PHASES",
+    "Error",
+    "ConfigError",
+    "NotFoundError",
+    "StateError",
+    "SpawnError",
+    "TimeoutExpired",
+    "CalledProcessError",
+]
+
+__version__: str = _corral.__version__
+
+#: Make a pipe to the process (as ``subprocess.PIPE``).
+PIPE = subprocess.PIPE
+#: ``stderr=STDOUT``: stderr goes where stdout goes (as ``subprocess.STDOUT``).
+STDOUT = subprocess.STDOUT
+#: Connect the stream to ``/dev/null`` (as ``subprocess.DEVNULL``).
+DEVNULL = subprocess.DEVNULL
+
+#: The phases of a spawn, in the order they run, as they appear in ``timings``: ``check``
+#: (the config), ``record`` (the state dir), ``rootfs``, ``cgroup`` (made and limited),
+#: ``plan`` (the child's set-up prepared), ``clone``, ``setup`` (the child's set-up, until it
+#: waits at its start gate), ``created`` (state written), then ``start`` (until ``execve``).
+PHASES: Tuple[str, ...] = tuple(_corral.PHASES)
+
+StdioArg = Union[None, int, Any]
+Args = Sequence[Union[str, "os.PathLike[str]"]]
+
+_counter = 0
+_counter_lock = threading.Lock()
+
+
+def _new_id() -> str:
+    global _counter
+    with _counter_lock:
+        _counter += 1
+        n = _counter
+    return f"py-{os.getpid()}-{n}-{uuid.uuid4().hex[:8]}"
+
+
+# Containers made by this process and neither deleted nor detached: deleted at exit (the
+# handle's own finaliser does the same when it is collected earlier).
+_live: "weakref.WeakSet[Container]" = weakref.WeakSet()
+
+
+@atexit.register
+def _delete_live() -> None:
+    for c in builtins.list(_live):
+        if c._owner == os.getpid():
+            try:
+                c.delete(force=True)
+            except Error:
+                pass
+
+
+class _Stdio:
+    """The three fds a process gets, and this side's ends of the pipes made for it."""
+
+    def __init__(self, stdin: StdioArg, stdout: StdioArg, stderr: StdioArg) -> None:
+        self.child = [-1, -1, -1]
+        self.ours: builtins.list[int] = []  # fds made here for the child: closed after spawn
+        self.parent: builtins.list[Optional[int]] = [None, None, None]
+        try:
+            for i, (name, v) in enumerate((("stdin", stdin), ("stdout", stdout), ("stderr", stderr))):
+                self._one(i, name, v)
+        except BaseException:
+            self.close_all()
+            raise
+
+    def _one(self, i: int, name: str, v: StdioArg) -> None:
+        if v is None:
+            return
+        if isinstance(v, bool):
+            raise TypeError(f"{name}: expected None, corral.PIPE, corral.DEVNULL, an fd or a file object, got bool")
+        if isinstance(v, int):
+            if v == PIPE:
+                r, w = os.pipe()
+                child, parent = (r, w) if i == 0 else (w, r)
+                self.ours.append(child)
+                self.parent[i] = parent
+                self.child[i] = child
+            elif v == DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                self.ours.append(fd)
+                self.child[i] = fd
+            elif v == STDOUT:
+                if i != 2:
+                    raise ConfigError(f"{name}: STDOUT is only for stderr", step="config", path=name)
+                self.child[2] = self.child[1] if self.child[1] >= 0 else 1
+            elif v >= 0:
+                self.child[i] = v
+            else:
+                raise ConfigError(f"{name}: {v}: not a file descriptor", step="config", path=name)
+            return
+        fileno = getattr(v, "fileno", None)
+        if fileno is None:
+            raise TypeError(
+                f"{name}: expected None, corral.PIPE, corral.DEVNULL, an fd or a file object, "
+                f"got {type(v).__name__}"
+            )
+        try:
+            self.child[i] = fileno()
+        except (OSError, ValueError) as e:  # io.UnsupportedOperation, a closed file
+            raise TypeError(f"{name}: {type(v).__name__} has no usable file descriptor ({e})") from None
+
+    def files(self) -> Tuple[Any, Any, Any]:
+        """This side's pipe ends as file objects (None where there is no pipe)."""
+        out = []
+        for i, fd in enumerate(self.parent):
+            out.append(None if fd is None else open(fd, "wb" if i == 0 else "rb", buffering=0))
+            self.parent[i] = None
+        return out[0], out[1], out[2]
+
+    def close_ours(self) -> None:
+        for fd in self.ours:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.ours = []
+
+    def close_all(self) -> None:
+        self.close_ours()
+        for i, fd in enumerate(self.parent):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                self.parent[i] = None
+
+
+@dataclass
+class CompletedProcess:
+    """What :func:`run` and :meth:`Container.exec` return, as ``subprocess.CompletedProcess``:
+    ``args``; ``returncode`` (the exit code, or ``-N`` when signal N killed it); ``signal`` (N,
+    or None); ``stdout`` and ``stderr`` (bytes, or str with ``text=True``; None when not
+    captured); ``timings``: seconds per phase of the spawn (see :data:`PHASES`; empty for an
+    exec); ``id``: the container's id."""
+
+    args: Any
+    returncode: int
+    stdout: Union[bytes, str, None] = None
+    stderr: Union[bytes, str, None] = None
+    signal: Optional[int] = None
+    timings: Dict[str, float] = field(default_factory=dict)
+    id: Optional[str] = None
+
+    def check_returncode(self) -> None:
+        """Raises :class:`CalledProcessError` if the process failed."""
+        if self.returncode:
+            raise CalledProcessError(
+                self.returncode, self.args, self.stdout, self.stderr, signal=self.signal, id=self.id
+            )
+
+
+@dataclass(frozen=True)
+class State:
+    """One container under a state root, as :func:`list` finds it: ``id``, ``status``
+    (``creating``, ``created``, ``running``, ``paused``, ``stopped``), ``pid`` (0 when
+    stopped), ``bundle`` (its bundle directory), ``created`` (seconds since the epoch) and
+    ``annotations``."""
+
+    id: str
+    status: str
+    pid: int
+    bundle: str
+    created: int
+    annotations: Dict[str, str]
+
+
+def list(root: Union[str, "os.PathLike[str]", None] = None) -> "builtins.list[State]":  # noqa: A001
+    """The containers under the state ``root`` (default: :func:`default_root`), sorted by id,
+    with their live status. Made by any process: this one, another program, or the ``corral``
+    command."""
+    return [State(**d) for d in _corral.list_states(root)]
+
+
+class _Process:
+    """What a container's init and an exec'd process share: waiting, polling, the pipes."""
+
+    _h: Any
+    args: Any
+    stdin: Any = None
+    stdout: Any = None
+    stderr: Any = None
+    _id: Optional[str] = None
+
+    @property
+    def returncode(self) -> Optional[int]:
+        """The exit code, or ``-N`` when signal N killed it; None while it runs (and for a
+        container this process did not create, whose status it cannot know)."""
+        e = self._exit()
+        return None if e is None else e[0]
+
+    @property
+    def signal(self) -> Optional[int]:
+        """The signal that killed it, or None."""
+        e = self._exit()
+        return None if e is None else e[1]
+
+    def _exit(self) -> Optional[Tuple[Optional[int], Optional[int]]]:
+        raise NotImplementedError
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        """Waits until it exits and returns :attr:`returncode`. With a ``timeout`` (seconds),
+        raises :class:`TimeoutExpired` if it is still running then. Releases the GIL while it
+        waits; Ctrl-C interrupts it."""
+        r = self._h.wait(timeout)
+        if r is None:
+            raise TimeoutExpired(self.args, timeout or 0.0, id=self._id)
+        return r[0]
+
+    def poll(self) -> Optional[int]:
+        """:attr:`returncode` if it has exited, else None; never blocks."""
+        r = self._h.poll()
+        return None if r is None else r[0]
+
+    async def wait_async(self, timeout: Optional[float] = None) -> Optional[int]:
+        """Awaits its exit and returns :attr:`returncode`: the event loop watches its pidfd
+        (no thread is used). With a ``timeout``, raises :class:`TimeoutExpired` when it
+        runs out."""
+        fd = self._h.wait_fd()
+        if fd is not None:
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
+            # A container's exec'd processes are watched too: one that exits is reaped at once
+            # (the init of a pid namespace cannot finish exiting while one is unreaped).
+            others = self._exec_wait_fds()
+
+            def ready() -> None:
+                if not done.done():
+                    done.set_result(None)
+
+            def reap(other: int) -> None:
+                loop.remove_reader(other)
+                self._h.reap_execs()
+
+            try:
+                loop.add_reader(fd, ready)
+                for other in others:
+                    loop.add_reader(other, reap, other)
+                try:
+                    if timeout is None:
+                        await done
+                    else:
+                        await asyncio.wait_for(done, timeout)
+                except asyncio.TimeoutError:
+                    raise TimeoutExpired(self.args, timeout or 0.0, id=self._id) from None
+                finally:
+                    loop.remove_reader(fd)
+                    for other in others:
+                        loop.remove_reader(other)
+            finally:
+                for f in [fd, *others]:
+                    os.close(f)
+        return self.wait()
+
+    def _exec_wait_fds(self) -> "builtins.list[int]":
+        return []
+
+    def communicate(
+        self, input: Union[bytes, str, None] = None, timeout: Optional[float] = None
+    ) -> Tuple[Any, Any]:
+        """Sends ``input`` to its stdin (then closes it), reads its stdout and stderr to the
+        end, and waits for it to exit, as ``subprocess.Popen.communicate``: returns
+        ``(stdout, stderr)`` (None for a stream that is not a pipe). With a ``timeout``,
+        raises :class:`TimeoutExpired` (carrying what was read) if it runs out."""
+        deadline = None if timeout is None else monotonic() + timeout
+        out, err = _communicate(self, input, deadline, timeout)
+        left = None if deadline is None else max(0.0, deadline - monotonic())
+        r = self._h.wait(left)
+        if r is None:
+            raise TimeoutExpired(self.args, timeout or 0.0, out, err, id=self._id)
+        return out, err
+
+    def _close_pipes(self) -> None:
+        for f in (self.stdin, self.stdout, self.stderr):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+
+def _communicate(
+    p: _Process, input: Union[bytes, str, None], deadline: Optional[float], timeout: Optional[float]
+) -> Tuple[Any, Any]:
+    text = getattr(p, "_text", False)
+    if isinstance(input, str):
+        input = input.encode()
+    if input is not None and not isinstance(input, (bytes, bytearray, memoryview)):
+        raise TypeError(f"input: expected bytes or str, got {type(input).__name__}")
+    if input is not None and p.stdin is None:
+        raise ConfigError("input: given, but stdin is not a pipe", step="config", path="input")
+    chunks: Dict[Any, builtins.list[bytes]] = {}
+    view = memoryview(input or b"")
+    offset = 0
+    with selectors.DefaultSelector() as sel:
+        if p.stdin is not None and not p.stdin.closed:
+            if input:
+                os.set_blocking(p.stdin.fileno(), False)
+                sel.register(p.stdin, selectors.EVENT_WRITE)
+            else:
+                p.stdin.close()
+        for f in (p.stdout, p.stderr):
+            if f is not None and not f.closed:
+                chunks[f] = []
+                sel.register(f, selectors.EVENT_READ)
+
+        def read_so_far() -> Tuple[Any, Any]:
+            return _joined(chunks.get(p.stdout), text), _joined(chunks.get(p.stderr), text)
+
+        while sel.get_map():
+            left = None if deadline is None else deadline - monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutExpired(p.args, timeout or 0.0, *read_so_far(), id=p._id)
+            for key, _ in sel.select(left):
+                f = key.fileobj
+                if f is p.stdin:
+                    try:
+                        offset += os.write(key.fd, view[offset : offset + 65536])
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        offset = len(view)
+                    if offset >= len(view):
+                        sel.unregister(f)
+                        f.close()
+                else:
+                    data = os.read(key.fd, 65536)
+                    if not data:
+                        sel.unregister(f)
+                        f.close()
+                    else:
+                        chunks[f].append(data)
+    return read_so_far()
+
+
+def _joined(parts: Optional[Sequence[bytes]], text: bool) -> Any:
+    if parts is None:
+        return None
+    b = b"".join(parts)
+    return b.decode() if text else b
+
+
+class ExecProcess(_Process):
+    """A process started in a running container by :meth:`Container.exec_process`, in the
+    shape of ``subprocess.Popen``: ``pid``, ``stdin``/``stdout``/``stderr`` (binary file
+    objects for the streams given as PIPE), ``wait``, ``poll``, ``communicate``, ``kill``,
+    ``terminate``, ``await wait_async()``, ``returncode`` and ``signal``."""
+
+    def __init__(self, handle: Any, args: Any, stdio: _Stdio, text: bool, id: str) -> None:
+        self._h = handle
+        self.args = args
+        self._text = text
+        self._id = id
+        self.stdin, self.stdout, self.stderr = stdio.files()
+        self._last: Optional[Tuple[Optional[int], Optional[int]]] = None
+
+    @property
+    def pid(self) -> int:
+        """Its pid (in this process's pid namespace)."""
+        return int(self._h.pid)
+
+    def _exit(self) -> Optional[Tuple[Optional[int], Optional[int]]]:
+        if self._last is None:
+            self._last = self._h.poll()
+        return self._last
+
+    def kill(self, signal: int = _signal.SIGKILL) -> None:
+        """Sends ``signal`` (default SIGKILL) to the process."""
+        self._h.kill(signal)
+
+    def terminate(self) -> None:
+        """Sends SIGTERM."""
+        self._h.kill(_signal.SIGTERM)
+
+    def __enter__(self) -> "ExecProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close_pipes()
+        try:
+            self.wait()
+        except Error:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<corral.ExecProcess pid={self.pid} returncode={self.returncode}>"
+
+
+class Container(_Process):
+    """One container, described by its arguments and made by :meth:`create`.
+
+    From keyword arguments (over the defaults of ``corral spec``: new pid, network, ipc, uts,
+    mount and cgroup namespaces, ``/proc``, ``/dev``, ``/sys``, a read-only root, the default
+    capabilities)::
+
+        Container(["sh", "-c", "echo hi"], rootfs="/path/rootfs", env={"A": "1"},
+                  cwd="/tmp", hostname="box", user=(1000, 1000),
+                  namespaces={"network": "host"},
+                  mounts=[Mount.bind("/data", "/data", readonly=True), Mount.tmpfs("/tmp")],
+                  limits=Limits(memory="64M", pids=64, cpus=0.5))
+
+    or from an OCI bundle directory (its ``config.json`` and root filesystem)::
+
+        Container(bundle="/path/bundle")
+
+    Arguments: ``args`` (the program, looked up in the container's ``PATH``, and its
+    arguments; default ``["/bin/sh"]``); ``rootfs`` or ``bundle``; ``id`` (default: a unique
+    one); ``root`` (the state root, default :func:`default_root`); ``env`` (added to
+    ``PATH``); ``cwd``; ``hostname``; ``user`` (a uid, ``(uid, gid)`` or ``(uid, gid,
+    [gids])``); ``namespaces`` (name to ``"new"``, ``"host"`` or a namespace path to join);
+    ``mounts``; ``limits``; ``seccomp`` (a default filter that refuses what containers have no
+    business calling); ``readonly_root``; ``annotations``; ``stdin``, ``stdout``, ``stderr``
+    (None: this process's own; PIPE, DEVNULL, STDOUT, an fd or a file object, as
+    ``subprocess``). Bad input raises ``TypeError`` or :class:`ConfigError` naming the
+    argument, before anything is made.
+
+    As a context manager it is created and started on entry (if it was not yet) and deleted,
+    killed first if need be, on exit. A container neither deleted nor detached is deleted when
+    its handle is garbage-collected, or when the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        args: Optional[Args] = None,
+        *,
+        rootfs: Union[str, "os.PathLike[str]", None] = None,
+        bundle: Union[str, "os.PathLike[str]", None] = None,
+        id: Optional[str] = None,
+        root: Union[str, "os.PathLike[str]", None] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        hostname: Optional[str] = None,
+        user: Union[int, Tuple[int, int], Tuple[int, int, Iterable[int]], None] = None,
+        namespaces: Optional[Mapping[str, str]] = None,
+        mounts: Optional[Iterable[Mount]] = None,
+        limits: Optional[Limits] = None,
+        seccomp: bool = False,
+        readonly_root: bool = True,
+        annotations: Optional[Mapping[str, str]] = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        text: bool = False,
+    ) -> None:
+        self.args = args
+        self._text = bool(text)
+        self._owner = os.getpid()
+        self._stdio = _Stdio(stdin, stdout, stderr)
+        try:
+            self._h = _corral.Core(
+                _new_id() if id is None else id,
+                root=root,
+                stdio=tuple(self._stdio.child),
+                rootfs=rootfs,
+                bundle=bundle,
+                args=args,
+                env=env,
+                cwd=cwd,
+                hostname=hostname,
+                user=user,
+                namespaces=namespaces,
+                mounts=mounts,
+                limits=limits,
+                seccomp=_flag("seccomp", seccomp),
+                readonly_root=_flag("readonly_root", readonly_root),
+                annotations=annotations,
+            )
+        except BaseException:
+            self._stdio.close_all()
+            raise
+        self._id = self._h.id
+
+    @classmethod
+    def load(cls, id: str, root: Union[str, "os.PathLike[str]", None] = None) -> "Container":
+        """A handle on the existing container ``id`` under ``root`` (made by any process).
+        Raises :class:`NotFoundError` if there is none. Its state stays locked while the
+        handle lives (until :meth:`delete` or :meth:`detach`); deleting it is up to you."""
+        self = cls.__new__(cls)
+        self.args = None
+        self._text = False
+        self._owner = os.getpid()
+        self._stdio = _Stdio(None, None, None)
+        self._h = _corral.Core.load(id, root)
+        self._id = self._h.id
+        return self
+
+    # -- life --------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Creates the container: namespaces, cgroups, mounts, its process set up and waiting
+        at its start gate. Raises :class:`SpawnError` (with ``step``, ``errno``, ``path``)
+        when a step fails; nothing is left behind then."""
+        try:
+            self._h.create()
+        except BaseException:
+            self._stdio.close_all()
+            raise
+        self._stdio.close_ours()
+        self.stdin, self.stdout, self.stderr = self._stdio.files()
+        _live.add(self)
+
+    def start(self) -> None:
+        """Starts the created container's process (it ``execve``s its program)."""
+        self._h.start()
+
+    def kill(self, signal: int = _signal.SIGKILL, *, all: bool = False) -> None:
+        """Sends ``signal`` (default SIGKILL) to the container's init, or with ``all=True`` to
+        every process in it. (An init ignores the signals it has no handler for, except
+        SIGKILL and SIGSTOP: that is how pid namespaces work.)"""
+        self._h.kill(signal, all)
+
+    def terminate(self) -> None:
+        """Sends SIGTERM to the container's init."""
+        self._h.kill(_signal.SIGTERM, False)
+
+    def pause(self) -> None:
+        """Freezes every process of the container (cgroup freezer)."""
+        self._h.pause()
+
+    def resume(self) -> None:
+        """Thaws a paused container."""
+        self._h.resume()
+
+    def update(self, limits: Optional[Limits] = None, **kwargs: Any) -> None:
+        """Changes the limits of a live container: ``update(Limits(memory="128M"))`` or
+        ``update(memory="128M", pids=32)``. Limits not given stay as they are."""
+        if limits is None:
+            limits = Limits(**kwargs)
+        elif kwargs:
+            raise TypeError("update: give a Limits or keyword limits, not both")
+        self._h.update(limits)
+
+    def stats(self) -> Dict[str, Optional[int]]:
+        """Resource usage from the container's cgroup: ``memory_usage``, ``memory_limit``,
+        ``memory_max_usage``, ``swap_usage``, ``oom_kill_count``, ``pids_current``,
+        ``pids_limit``, ``cpu_usage_ns`` (None where the host does not say)."""
+        return dict(self._h.stats())
+
+    def pids(self) -> "builtins.list[int]":
+        """The pids of every process of the container (in this process's pid namespace)."""
+        return builtins.list(self._h.pids())
+
+    def exec_process(
+        self,
+        args: Args,
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        user: Union[int, Tuple[int, int], None] = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        text: bool = False,
+    ) -> ExecProcess:
+        """Starts ``args`` in the running container (its namespaces, cgroup, user,
+        capabilities and environment, with ``env``, ``cwd`` and ``user`` on top) and returns
+        it as an :class:`ExecProcess`, without waiting."""
+        stdio = _Stdio(stdin, stdout, stderr)
+        try:
+            h = self._h.exec(args, env=env, cwd=cwd, user=user, stdio=tuple(stdio.child))
+        except BaseException:
+            stdio.close_all()
+            raise
+        stdio.close_ours()
+        return ExecProcess(h, args, stdio, bool(text), self._id or "")
+
+    def exec(
+        self,
+        args: Args,
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        user: Union[int, Tuple[int, int], None] = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        input: Union[bytes, str, None] = None,
+        capture_output: bool = False,
+        timeout: Optional[float] = None,
+        check: bool = False,
+        text: bool = False,
+    ) -> CompletedProcess:
+        """Runs ``args`` in the running container and waits for it, as :func:`run` runs a
+        container: ``input``, ``capture_output``, ``timeout`` (the process is killed when it
+        runs out), ``check``, ``text``. Returns a :class:`CompletedProcess`."""
+        stdin, stdout, stderr = _run_streams(stdin, stdout, stderr, input, capture_output)
+        with self.exec_process(
+            args, env=env, cwd=cwd, user=user, stdin=stdin, stdout=stdout, stderr=stderr, text=text
+        ) as p:
+            try:
+                out, err = p.communicate(input, timeout)
+            except BaseException:
+                p.kill()
+                raise
+        r = CompletedProcess(args, p.returncode or 0, out, err, p.signal, {}, self._id)
+        if check:
+            r.check_returncode()
+        return r
+
+    def delete(self, force: bool = False) -> None:
+        """Removes the container and everything it made (processes, cgroups, mounts, state).
+        A running or paused container is refused with :class:`StateError` unless ``force``
+        (then it is killed first). Deleting twice, or a container never created, does
+        nothing."""
+        self._h.delete(force)
+        _live.discard(self)
+        self._close_pipes()
+
+    def detach(self) -> None:
+        """Lets the container outlive this handle (and this process): it stays under its state
+        root, for ``corral delete`` or :meth:`Container.load`."""
+        self._h.detach()
+        _live.discard(self)
+
+    # -- what it is ----------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The container's id."""
+        return str(self._h.id)
+
+    @property
+    def root(self) -> str:
+        """The state root it lives under."""
+        return os.fspath(self._h.root)
+
+    @property
+    def pid(self) -> int:
+        """The pid of its init process (in this process's pid namespace); 0 before create."""
+        return int(self._h.pid)
+
+    @property
+    def state(self) -> str:
+        """``"new"`` (not created yet), ``"created"``, ``"running"``, ``"paused"``,
+        ``"stopped"``, ``"deleted"`` or ``"detached"``: read from the process itself."""
+        return str(self._h.state)
+
+    @property
+    def timings(self) -> Dict[str, float]:
+        """Seconds per phase of its create and start, in order (see :data:`PHASES`)."""
+        return dict(self._h.timings)
+
+    def oci_state(self) -> Dict[str, Any]:
+        """Its OCI state as ``corral state`` prints it: ``id``, ``status``, ``pid``,
+        ``bundle``, ``created``, ``annotations``."""
+        return dict(self._h.oci_state())
+
+    def _exec_wait_fds(self) -> "builtins.list[int]":
+        return builtins.list(self._h.exec_wait_fds())
+
+    def _exit(self) -> Optional[Tuple[Optional[int], Optional[int]]]:
+        e = self._h.exit
+        if e is None and self.state == "stopped":
+            e = self._h.poll()
+        return e
+
+    def __enter__(self) -> "Container":
+        if self.state == "new":
+            self.create()
+            try:
+                self.start()
+            except BaseException:
+                self.delete(force=True)
+                raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.delete(force=True)
+
+    def __repr__(self) -> str:
+        return f"<corral.Container id={self.id!r} state={self.state!r} pid={self.pid}>"
+
+
+def _flag(name: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"{name}: expected a bool, got {type(v).__name__}")
+    return v
+
+
+def _run_streams(
+    stdin: StdioArg, stdout: StdioArg, stderr: StdioArg, input: Any, capture_output: bool
+) -> Tuple[StdioArg, StdioArg, StdioArg]:
+    if input is not None:
+        if stdin is not None:
+            raise ValueError("stdin and input arguments may not both be used")
+        stdin = PIPE
+    if capture_output:
+        if stdout is not None or stderr is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output")
+        stdout = stderr = PIPE
+    return stdin, stdout, stderr
+
+
+def run(
+    args: Optional[Args] = None,
+    *,
+    rootfs: Union[str, "os.PathLike[str]", None] = None,
+    bundle: Union[str, "os.PathLike[str]", None] = None,
+    stdin: StdioArg = None,
+    stdout: StdioArg = None,
+    stderr: StdioArg = None,
+    input: Union[bytes, str, None] = None,
+    capture_output: bool = False,
+    timeout: Optional[float] = None,
+    check: bool = False,
+    text: bool = False,
+    **kwargs: Any,
+) -> CompletedProcess:
+    """Runs a container to its end and removes it, as ``subprocess.run`` runs a program.
+
+    ``args``, ``rootfs`` or ``bundle`` and every other keyword of :class:`Container`
+    (``env``, ``cwd``, ``hostname``, ``user``, ``namespaces``, ``mounts``, ``limits``, ``id``,
+    ``root``...) describe it. ``stdin``/``stdout``/``stderr``: None (this process's own), PIPE,
+    DEVNULL, STDOUT, an fd or a file object. ``input``: bytes (str with ``text``) fed to its
+    stdin. ``capture_output``: stdout and stderr are read into the result. ``timeout``
+    (seconds): when it runs out, every process of the container is killed, the container
+    removed and :class:`TimeoutExpired` raised with what was read. ``check``: a non-zero
+    return code raises :class:`CalledProcessError`. ``text``: output as str (UTF-8).
+
+    Returns a :class:`CompletedProcess` with ``returncode`` (``-N`` if signal N killed it),
+    ``signal``, ``stdout``, ``stderr`` and the spawn's ``timings`` per phase. A container
+    that cannot be made raises :class:`SpawnError` (or :class:`ConfigError`), and nothing of it
+    is left.
+    """
+    stdin, stdout, stderr = _run_streams(stdin, stdout, stderr, input, capture_output)
+    c = Container(
+        args, rootfs=rootfs, bundle=bundle, stdin=stdin, stdout=stdout, stderr=stderr, text=text, **kwargs
+    )
+    try:
+        c.create()
+        c.start()
+        try:
+            out, err = c.communicate(input, timeout)
+        except BaseException:
+            try:
+                c.kill(_signal.SIGKILL, all=True)
+            except Error:
+                pass
+            raise
+        result = CompletedProcess(
+            args, c.returncode or 0, out, err, c.signal, c.timings, c.id
+        )
+    finally:
+        c.delete(force=True)
+    if check:
+        result.check_returncode()
+    return result
