@@ -12,7 +12,7 @@ int main(void) {
   struct corral_container *c;
   struct corral_exit status;
   char id[64];
-  snprintf(id, sizeof id, "hello-%ld", (long)getpid());
+  snprintf(id, sizeof id, "example-hello-%ld", (long)getpid());
   if (corral_spec_new(rootfs, &spec) < 0 || corral_spec_set_args(spec, argv, 2) < 0 ||
       corral_run(spec, id, NULL, &c) < 0) {
     fprintf(stderr, "error: %s\n", corral_last_error_message());

@@ -31,7 +31,7 @@ int main(void) {
     return die("spec");
 
   char id[64];
-  snprintf(id, sizeof id, "lifecycle-%ld", (long)getpid());
+  snprintf(id, sizeof id, "example-lifecycle-%ld", (long)getpid());
   struct corral_container *c;
   if (corral_create(spec, id, NULL, &c) < 0)
     return die("create");

@@ -545,7 +545,15 @@ impl Spawning {
             mask,
             "sending the program to the container process",
         )?;
-        self.wait_exec()
+        let arg0 = argv[0].to_string_lossy().into_owned();
+        self.wait_exec().map_err(|e| match e {
+            // The plan's argv is not the program: name the one that was sent.
+            Error::Child(mut c) if c.step == Step::Exec => {
+                c.subject = Some(exec_subject(&arg0, c.errno));
+                Error::Child(c)
+            }
+            e => e,
+        })
     }
 
     /// Hands the process its state (the JSON its startContainer hooks read on stdin) in a
@@ -845,6 +853,16 @@ impl Drop for Spawning {
     }
 }
 
+/// What a failed `execve` of `arg0` says, in runc's words, which engines match (podman:
+/// "executable file not found in", "no such file or directory", "permission denied").
+fn exec_subject(arg0: &str, errno: Errno) -> String {
+    if errno == Errno::ENOENT && !arg0.contains('/') {
+        format!("{arg0:?}: executable file not found in $PATH")
+    } else {
+        format!("{arg0:?}")
+    }
+}
+
 fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
     let r = plan.rootfs.as_ref();
     let mount = |i: usize| {
@@ -929,16 +947,12 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             attr.map(|a| format!("{:?} ({root}/{})", a.value, a.file.to_string_lossy()))
         }
         Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
-        Step::Exec => plan.process.argv.strings().first().map(|a| {
-            let a = a.to_string_lossy();
-            // runc's words, which engines match (podman: "executable file not found in",
-            // "no such file or directory", "permission denied").
-            if errno == Errno::ENOENT && !a.contains('/') {
-                format!("{a:?}: executable file not found in $PATH")
-            } else {
-                format!("{a:?}")
-            }
-        }),
+        Step::Exec => plan
+            .process
+            .argv
+            .strings()
+            .first()
+            .map(|a| exec_subject(&a.to_string_lossy(), errno)),
         _ => None,
     }
 }

@@ -42,7 +42,7 @@ def test_the_readme_python_examples_run_as_written(tmp_path, rootfs):
     assert "67108864" in lines and "True" in lines and lines[-2:] == ["-9", "deleted"]
     assert outs[2] == "[0, 1, 2, 3, 4]\n"
     first, second = outs[3].splitlines()
-    assert first == 'exec ENOENT "/no/such/program"', first
+    assert first == 'exec ENOENT /no/such/program', first
     assert second.startswith('memory | memory: "-64M"'), second
     # Nothing of theirs is left under the default state root.
     assert {s.id for s in corral.list()} <= before

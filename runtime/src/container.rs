@@ -5,6 +5,8 @@ mod create;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cgroup::{Cgroup, Hierarchy};
 use nix::errno::Errno;
@@ -132,6 +134,8 @@ pub struct Container {
     timings: crate::timings::Timings,
     /// Made with [`Options::late_exec`]: started by [`Container::start_with`] only.
     late_exec: bool,
+    /// The processes `exec` started, until they are reaped.
+    execs: Mutex<Vec<Arc<ExecReaper>>>,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -302,6 +306,7 @@ impl Container {
             half_made,
             timings: Default::default(),
             late_exec: false,
+            execs: Mutex::new(Vec::new()),
         })
     }
 
@@ -783,6 +788,9 @@ impl Container {
                 Some(_) => self.try_wait(),
             };
         }
+        if self.own_child && !self.live_execs().is_empty() {
+            return self.wait_with_execs(timeout.map(|t| std::time::Instant::now() + t));
+        }
         if !poll_readable(fd, timeout) {
             return self.try_wait();
         }
@@ -806,7 +814,74 @@ impl Container {
         self.reap(false)
     }
 
+    /// The exec'd processes not reaped yet.
+    fn live_execs(&self) -> Vec<Arc<ExecReaper>> {
+        let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+        execs.retain(|r| !r.done.load(Ordering::Relaxed));
+        execs.clone()
+    }
+
+    /// Waits (until `deadline`, or for ever) for our init to exit while reaping the exec'd
+    /// processes as they end: the init of a pid namespace finishes exiting only once every
+    /// process of its namespace is reaped, and ours are ours to reap. `Ok(None)`: time ran
+    /// out.
+    fn wait_with_execs(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<ExitStatus>> {
+        loop {
+            let live = self.live_execs();
+            for r in &live {
+                let _ = r.reap(false);
+            }
+            if let Some(e) = self.reap_now()? {
+                return Ok(Some(e));
+            }
+            let mut fds: Vec<libc::pollfd> = live
+                .iter()
+                .filter(|r| !r.done.load(Ordering::Relaxed))
+                .map(|r| libc::pollfd {
+                    fd: r.pidfd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            if let Some(fd) = self.pidfd() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+                }
+            };
+            // A pidfd-less kernel: look again soon.
+            let ms = if fds.is_empty() { ms.clamp(0, 1) } else { ms };
+            // SAFETY: polling fds owned by the container and its reapers.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        }
+    }
+
+    fn reap_now(&mut self) -> Result<Option<ExitStatus>> {
+        self.reap_inner(false)
+    }
+
     fn reap(&mut self, block: bool) -> Result<Option<ExitStatus>> {
+        if block && self.exit.is_none() && !self.live_execs().is_empty() {
+            return self.wait_with_execs(None);
+        }
+        self.reap_inner(block)
+    }
+
+    fn reap_inner(&mut self, block: bool) -> Result<Option<ExitStatus>> {
         if let Some(e) = self.exit {
             return Ok(Some(e));
         }
@@ -818,6 +893,16 @@ impl Container {
             if r < 0 {
                 if Errno::last() == Errno::EINTR {
                     continue;
+                }
+                if Errno::last() == Errno::ECHILD {
+                    // Not (or no longer) our child: another handle in this process reaped it.
+                    // Its pidfd still tells when it is gone; how it ended is not ours to know.
+                    self.own_child = false;
+                    return if block {
+                        self.wait().map(Some)
+                    } else {
+                        self.try_wait()
+                    };
                 }
                 return Err(Error::Sys {
                     id: self.id.clone(),
@@ -1012,10 +1097,20 @@ impl Container {
             send_console(&self.id, sock, m)?;
         }
         let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
-        Ok(ExecProcess {
+        let reaper = Arc::new(ExecReaper {
             pid: s.pid,
             pidfd: s.pidfd,
-            exit: None,
+            exit: Mutex::new(None),
+            done: AtomicBool::new(false),
+        });
+        {
+            let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+            execs.retain(|r| !r.done.load(Ordering::Relaxed));
+            execs.push(reaper.clone());
+        }
+        Ok(ExecProcess {
+            pid: s.pid,
+            reaper,
             console,
         })
     }
@@ -1149,7 +1244,27 @@ impl Container {
                 }
             }
             let _ = self.signal(libc::SIGKILL);
-            if self.own_child {
+            let execs: Vec<Arc<ExecReaper>> =
+                std::mem::take(&mut *self.execs.lock().unwrap_or_else(|p| p.into_inner()));
+            let live: Vec<_> = execs
+                .into_iter()
+                .filter(|r| !r.done.load(Ordering::Relaxed))
+                .collect();
+            if self.own_child && !live.is_empty() {
+                // Its exec'd processes die with it, but its exit waits until they are reaped.
+                let _ = self.signal_all(libc::SIGKILL);
+                *self.execs.lock().unwrap_or_else(|p| p.into_inner()) = live;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                match self.wait_with_execs(Some(deadline)) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => note(Err(Error::Sys {
+                        id: self.id.clone(),
+                        what: format!("process {} did not exit within 10 s of SIGKILL", self.pid),
+                        errno: Errno::ETIMEDOUT,
+                    })),
+                    Err(e) => note(Err(e)),
+                }
+            } else if self.own_child {
                 note(self.wait().map(|_| ()));
             } else if let Some(fd) = &self.pidfd {
                 wait_gone(&self.id, self.pid, fd, &mut note);
@@ -1505,9 +1620,55 @@ fn open_dir(id: &str, dir: &Path) -> Result<OwnedFd> {
 #[derive(Debug)]
 pub struct ExecProcess {
     pid: i32,
-    pidfd: OwnedFd,
-    exit: Option<ExitStatus>,
+    /// Its end, shared with the container, which reaps it at delete if nobody did.
+    reaper: Arc<ExecReaper>,
     console: Option<OwnedFd>,
+}
+
+/// The end of an exec'd process, shared by its [`ExecProcess`] and its [`Container`]: the init
+/// of a pid namespace cannot finish exiting while a process of its namespace is an unreaped
+/// child of ours, so the container's delete reaps what its exec'd processes left.
+#[derive(Debug)]
+struct ExecReaper {
+    pid: i32,
+    pidfd: OwnedFd,
+    exit: Mutex<Option<ExitStatus>>,
+    done: AtomicBool,
+}
+
+impl ExecReaper {
+    fn reap(&self, block: bool) -> Result<Option<ExitStatus>> {
+        let mut exit = self.exit.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = *exit {
+            return Ok(Some(e));
+        }
+        let flags = if block { 0 } else { libc::WNOHANG };
+        let mut st = 0;
+        loop {
+            // SAFETY: waiting for our own child.
+            let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
+            if r < 0 && Errno::last() == Errno::EINTR {
+                continue;
+            }
+            let e = if r < 0 && Errno::last() == Errno::ECHILD {
+                // Reaped by someone else in this process (a wait of its own on the pid).
+                ExitStatus::Unknown
+            } else if r < 0 {
+                return Err(Error::Sys {
+                    id: String::new(),
+                    what: format!("waiting for pid {}", self.pid),
+                    errno: Errno::last(),
+                });
+            } else if r == 0 {
+                return Ok(None);
+            } else {
+                ExitStatus::from_wait(st)
+            };
+            *exit = Some(e);
+            self.done.store(true, Ordering::Relaxed);
+            return Ok(Some(e));
+        }
+    }
 }
 
 impl ExecProcess {
@@ -1521,7 +1682,7 @@ impl ExecProcess {
     }
 
     pub fn pidfd(&self) -> RawFd {
-        self.pidfd.as_raw_fd()
+        self.reaper.pidfd.as_raw_fd()
     }
 
     /// Sends a signal through the pidfd.
@@ -1530,7 +1691,7 @@ impl ExecProcess {
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
+                self.reaper.pidfd.as_raw_fd(),
                 sig,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
@@ -1557,30 +1718,7 @@ impl ExecProcess {
     }
 
     fn wait_flags(&mut self, flags: libc::c_int) -> Result<Option<ExitStatus>> {
-        if let Some(e) = self.exit {
-            return Ok(Some(e));
-        }
-        let mut st = 0;
-        loop {
-            // SAFETY: waiting for our own child.
-            let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
-            if r < 0 && Errno::last() == Errno::EINTR {
-                continue;
-            }
-            if r < 0 {
-                return Err(Error::Sys {
-                    id: String::new(),
-                    what: format!("waiting for pid {}", self.pid),
-                    errno: Errno::last(),
-                });
-            }
-            if r == 0 {
-                return Ok(None);
-            }
-            let e = ExitStatus::from_wait(st);
-            self.exit = Some(e);
-            return Ok(Some(e));
-        }
+        self.reaper.reap(flags & libc::WNOHANG == 0)
     }
 
     /// Leaves the process running without waiting for it.

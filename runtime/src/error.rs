@@ -144,9 +144,9 @@ impl Error {
             }
             Error::Config { field, .. } => Some(field.clone()),
             Error::Io { path, .. } => Some(path.display().to_string()),
-            Error::Child { source, .. } => source.subject.clone(),
+            Error::Child { source, .. } => child_path(source),
             Error::Namespace { source, .. } => match source {
-                ns::Error::Child(c) => c.subject.clone(),
+                ns::Error::Child(c) => child_path(c),
                 ns::Error::Namespace { path, .. } | ns::Error::Io { path, .. } => {
                     Some(path.display().to_string())
                 }
@@ -179,6 +179,18 @@ impl Error {
             _ => 125,
         }
     }
+}
+
+/// What a failed step of the container process worked on, bare: an exec's program is quoted in
+/// the message (`"sh": executable file not found in $PATH`), not in the path.
+fn child_path(c: &ns::ChildError) -> Option<String> {
+    let s = c.subject.as_ref()?;
+    if c.step == ns::Step::Exec && s.starts_with('"') {
+        if let Some(end) = s[1..].find('"') {
+            return Some(s[1..1 + end].to_string());
+        }
+    }
+    Some(s.clone())
 }
 
 /// Result type of the runtime.

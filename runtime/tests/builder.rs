@@ -184,5 +184,58 @@ fn a_failed_built_container_names_the_field_and_leaves_nothing() {
     let e = Container::create_from(&id, &b.build().unwrap(), &opts).unwrap_err();
     assert!(e.to_string().contains("/no/such/program"), "{e}");
     assert_eq!(e.errno(), libc::ENOENT, "{e}");
+    assert_eq!(e.path().as_deref(), Some("/no/such/program"));
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
+#[test]
+fn exec_processes_nobody_waited_for_do_not_hang_wait_or_delete() {
+    testkit::require_root();
+    let id = testkit::unique_id("bld-execreap");
+    let rootfs = TestRootfs::with_id(&id);
+    let state = state_root();
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    // The init exits on its own while an exec'd process of its pid namespace is still ours to
+    // reap: its exit completes only once that one is reaped, which wait does.
+    let mut b = SpecBuilder::new(rootfs.rootfs());
+    b.args(["/bin/sh", "-c", "sleep 0.3; exit 6"]);
+    let mut c = Container::create_from(&id, &b.build().unwrap(), &opts).unwrap();
+    c.start().unwrap();
+    let e = runtime::ExecSpec {
+        args: vec!["/bin/sleep".into(), "60".into()],
+        ..Default::default()
+    };
+    let p = c.exec_with(&e, &opts).unwrap();
+    let t = Instant::now();
+    assert_eq!(
+        c.wait_timeout(Some(Duration::from_secs(20))).unwrap(),
+        Some(ExitStatus::Exited(6))
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // The exec'd process's own handle still tells how it ended (killed with its namespace).
+    let mut p = p;
+    assert_eq!(p.wait().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+    c.delete().unwrap();
+
+    // Delete of a running container with exec'd processes nobody waited for.
+    let cid = format!("{id}-b");
+    let mut b = SpecBuilder::new(rootfs.rootfs());
+    b.args(["/bin/sleep", "60"]);
+    let mut c = Container::create_from(&cid, &b.build().unwrap(), &opts).unwrap();
+    c.start().unwrap();
+    let p1 = c.exec_with(&e, &opts).unwrap();
+    let p2 = c.exec_with(&e, &opts).unwrap();
+    drop(p2);
+    let t = Instant::now();
+    c.delete().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let mut p1 = p1;
+    assert!(matches!(
+        p1.wait().unwrap(),
+        ExitStatus::Signaled(libc::SIGKILL) | ExitStatus::Unknown
+    ));
     testkit::assert_no_leaks(&id, Some(state.path()));
 }

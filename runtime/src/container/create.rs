@@ -583,6 +583,7 @@ impl Container {
             half_made: false,
             timings: t,
             late_exec: opts.late_exec,
+            execs: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
