@@ -25,7 +25,8 @@ fn spawn(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("spawn-steps");
     let f = SpawnFixture::new(Variant::Default).expect("spawn fixture");
-    let steps: [(&str, fn(&Steps) -> Duration); 4] = [
+    type Pick = fn(&Steps) -> Duration;
+    let steps: [(&str, Pick); 4] = [
         ("create", |s| s.create),
         ("start", |s| s.start),
         ("wait", |s| s.wait),

@@ -301,6 +301,7 @@ pub fn ns_plan(kinds: &[ns::Kind]) -> Res<ns::Plan> {
         gid_map: if user { map } else { Vec::new() },
         deny_setgroups: false,
         cgroup_fd: None,
+        cgroup_tasks: Vec::new(),
         rootfs: None,
         hostname: None,
         domainname: None,

@@ -219,6 +219,21 @@ unsafe fn setup(
 ) -> R {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     libc::close(parent_sock);
+    // Into the container's v1 cgroups by itself, before it does anything else (see
+    // `CgroupTasks`: no wait for an RCU grace period, unlike a pid the parent writes).
+    for (i, t) in indexed(&plan.cgroup_tasks) {
+        let fd = fd_of(&t.fd);
+        let n = libc::write(fd, c"0".as_ptr().cast(), 1);
+        let e = errno();
+        libc::close(fd);
+        if n != 1 {
+            return Err((
+                Step::CgroupJoin,
+                if n < 0 { e } else { libc::EIO },
+                i as u32,
+            ));
+        }
+    }
     for fd in &plan.close_fds {
         libc::close(*fd);
     }
