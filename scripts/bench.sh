@@ -5,7 +5,8 @@
 #     runtime in the same runs; installs the peers, youki once into /var/cache/corral-bench);
 #  2. the criterion benches of the benches crate (library spawn variants and each phase);
 #  3. bench-report turns both, the machine, the commands and benches/NOTES.md into the file.
-# Takes about 15 minutes on 2 cores. Knobs: RUNS, ROUNDS, COLD_RUNS, COLD_ROUNDS (peers.sh).
+# Takes about 15 minutes on 2 cores. Knobs: RUNS, ROUNDS, COLD_RUNS, COLD_ROUNDS (peers.sh),
+# BENCH_ARGS (passed to the criterion benches, e.g. "--sample-size 10 --measurement-time 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
@@ -17,7 +18,8 @@ rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
 cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report
 CORRAL=$T/release/corral WORK=$OUT/peers bash scripts/bench/peers.sh
-cargo bench -q -p corral-benches 2>&1 | tee "$OUT/criterion.txt"
+# shellcheck disable=SC2086
+cargo bench -q -p corral-benches --bench spawn --bench phases -- ${BENCH_ARGS:-} 2>&1 | tee "$OUT/criterion.txt"
 
 {
   echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
