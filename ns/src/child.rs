@@ -699,6 +699,15 @@ unsafe fn resolve(root: c_int, path: &CStr, extra: c_int) -> c_int {
 /// Creates the parent directories of `t` (all but its last component) inside the root and
 /// returns an fd of the parent directory.
 unsafe fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> R<Fd> {
+    // The parent is most often there (`/dev` of every device, symlink and mask): one lookup,
+    // and the walk that makes each missing component only when it is not.
+    let fd = resolve(root, t.parent(), libc::O_DIRECTORY);
+    if fd >= 0 {
+        return Ok(Fd(fd));
+    }
+    if errno() != libc::ENOENT {
+        return fail(step, idx);
+    }
     let n = t.components.len();
     for (parent, name) in t.components.iter().take(n.saturating_sub(1)) {
         mkdir_in(root, parent, name, step, idx)?;
