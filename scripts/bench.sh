@@ -17,6 +17,7 @@ OUT=$T/bench-run
 rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
 cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 CORRAL=$T/release/corral WORK=$OUT/peers bash scripts/bench/peers.sh
 # shellcheck disable=SC2086
 cargo bench -q -p corral-benches --bench spawn --bench phases -- ${BENCH_ARGS:-} 2>&1 | tee "$OUT/criterion.txt"
@@ -29,6 +30,7 @@ cargo bench -q -p corral-benches --bench spawn --bench phases -- ${BENCH_ARGS:-}
   echo "memory:  $(free -m | awk '/Mem:/ {print $2 " MiB"}')"
   echo "cgroups: $(stat -fc %T /sys/fs/cgroup) at /sys/fs/cgroup, cgroup2 controllers: $(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)"
   echo "rustc:   $(rustc --version)"
+  echo "load:    $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min; 2 cores shared with other work)"
 } >"$OUT/machine.txt"
 cat >"$OUT/commands.txt" <<CMDS
 # everything below, in order, as root:
