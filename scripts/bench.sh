@@ -6,7 +6,8 @@
 #  2. the criterion benches of the benches crate (library spawn variants and each phase);
 #  3. bench-report turns both, the machine, the commands and benches/NOTES.md into the file.
 # Takes about 15 minutes on 2 cores. Knobs: RUNS, ROUNDS, COLD_RUNS, COLD_ROUNDS (peers.sh),
-# BENCH_ARGS (passed to the criterion benches, e.g. "--sample-size 10 --measurement-time 1").
+# BENCH_ARGS (passed to the criterion benches, e.g. "--sample-size 10 --measurement-time 1"),
+# SPAWN_ROUNDS and SPAWN_PER (spawn-rounds: 10 rounds of 10 spawns of each configuration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
@@ -16,11 +17,13 @@ T=${CARGO_TARGET_DIR:-$PWD/target}
 OUT=$T/bench-run
 rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
-cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report
+cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report --bin spawn-rounds
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 CORRAL=$T/release/corral WORK=$OUT/peers bash scripts/bench/peers.sh
 # shellcheck disable=SC2086
 cargo bench -q -p corral-benches --bench spawn --bench phases -- ${BENCH_ARGS:-} 2>&1 | tee "$OUT/criterion.txt"
+
+"$T/release/spawn-rounds" "${SPAWN_ROUNDS:-10}" "${SPAWN_PER:-10}" "$OUT/spawn-rounds.tsv"
 
 {
   echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -42,9 +45,11 @@ CORRAL=target/release/corral WORK=target/bench-run/peers bash scripts/bench/peer
 #   each row as 'env --block-signal=CHLD RUNTIME run -b BUNDLE ID', in a mount namespace
 #   without the cgroup2 mount (crun refuses this hybrid layout), so every runtime sees cgroup v1
 cargo bench -p corral-benches
+target/release/spawn-rounds 10 10 target/bench-run/spawn-rounds.tsv   # variants interleaved
 target/release/bench-report --peers ... --criterion target/criterion ...
 CMDS
 "$T/release/bench-report" --peers "$OUT/peers" --criterion "$T/criterion" \
   --machine "$OUT/machine.txt" --commands "$OUT/commands.txt" --notes benches/NOTES.md \
+  --rounds "$OUT/spawn-rounds.tsv" \
   --out BENCHMARKS.md --svg docs/benchmarks.svg
 echo "wrote BENCHMARKS.md and docs/benchmarks.svg"

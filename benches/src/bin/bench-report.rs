@@ -100,6 +100,14 @@ fn tsv(p: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+fn tsv_rows(p: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
 /// criterion's results: "group/bench" -> (median ns, lower, upper).
 fn criterion(dir: &Path) -> BTreeMap<String, (f64, f64, f64)> {
     let mut out = BTreeMap::new();
@@ -182,6 +190,7 @@ struct Args {
     machine: PathBuf,
     commands: PathBuf,
     notes: PathBuf,
+    rounds: Option<PathBuf>,
     out: PathBuf,
     svg: PathBuf,
 }
@@ -193,15 +202,17 @@ fn args() -> Res<Args> {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         m.insert(k.trim_start_matches("--").to_string(), PathBuf::from(v));
     }
-    let mut get = |k: &str| m.remove(k).ok_or(format!("missing --{k}"));
+    let get =
+        |m: &mut BTreeMap<String, PathBuf>, k: &str| m.remove(k).ok_or(format!("missing --{k}"));
     Ok(Args {
-        peers: get("peers")?,
-        criterion: get("criterion")?,
-        machine: get("machine")?,
-        commands: get("commands")?,
-        notes: get("notes")?,
-        out: get("out")?,
-        svg: get("svg")?,
+        peers: get(&mut m, "peers")?,
+        criterion: get(&mut m, "criterion")?,
+        machine: get(&mut m, "machine")?,
+        commands: get(&mut m, "commands")?,
+        notes: get(&mut m, "notes")?,
+        rounds: m.remove("rounds"),
+        out: get(&mut m, "out")?,
+        svg: get(&mut m, "svg")?,
     })
 }
 
@@ -274,6 +285,24 @@ fn run() -> Res<()> {
         md.push('\n');
     }
 
+    if let Some(rows) = a.rounds.as_ref().map(|p| tsv_rows(p)) {
+        if !rows.is_empty() {
+            md.push_str("## The library spawn, configurations interleaved\n\n");
+            md.push_str(
+                "create + start + wait + delete of `/bin/true` through `runtime::Container`, every \
+                 configuration spawned in turn in each round (`spawn-rounds`), so that load on \
+                 this shared machine falls on all alike; ratio = median over rounds of \
+                 median(configuration)/median(default) in that round.\n\n\
+                 | configuration | median ms | p90 ms | ratio to default |\n|---|---:|---:|---:|\n",
+            );
+            for r in &rows {
+                if let [n, m, p, ratio] = r.as_slice() {
+                    let _ = writeln!(md, "| {n} | {m} | {p} | {ratio} |");
+                }
+            }
+            md.push('\n');
+        }
+    }
     md.push_str("## The library spawn and its phases (criterion)\n\n");
     md.push_str(
         "Medians with criterion's 95% interval of the median, in ms. `spawn/*`: create + start + \
