@@ -19,6 +19,10 @@ rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
 cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report --bin spawn-rounds
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# Many short rounds: every command runs a few times per round, rounds follow each other, and
+# the ratio is taken per round, so that a burst of load on this shared machine falls on all
+# commands of a round alike (20 runs of one command back to back let a burst land on one).
+export RUNS=${RUNS:-4} ROUNDS=${ROUNDS:-25} WARMUP=${WARMUP:-1} COLD_RUNS=${COLD_RUNS:-2} COLD_ROUNDS=${COLD_ROUNDS:-15}
 CORRAL=$T/release/corral WORK=$OUT/peers bash scripts/bench/peers.sh
 # shellcheck disable=SC2086
 cargo bench -q -p corral-benches --bench spawn --bench phases -- ${BENCH_ARGS:-} 2>&1 | tee "$OUT/criterion.txt"
@@ -41,7 +45,7 @@ cat >"$OUT/commands.txt" <<CMDS
 # which runs:
 cargo build --release -p corral-cli
 CORRAL=target/release/corral WORK=target/bench-run/peers bash scripts/bench/peers.sh
-#   hyperfine -N --warmup 5 --runs 20 (5 rounds) and, cold, --prepare 'sleep 0.1' --runs 10 (3 rounds),
+#   hyperfine -N --warmup 1 --runs 4 (25 rounds) and, cold, --prepare 'sleep 0.1' --runs 2 (15 rounds),
 #   each row as 'env --block-signal=CHLD RUNTIME run -b BUNDLE ID', in a mount namespace
 #   without the cgroup2 mount (crun refuses this hybrid layout), so every runtime sees cgroup v1
 cargo bench -p corral-benches
