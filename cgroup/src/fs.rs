@@ -63,7 +63,24 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 
 /// Reads a control file; a missing file is `None`.
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    // open + read, without the statx and lseek `read_to_string` makes for a size hint:
+    // control files report size 0, and a delete reads one per hierarchy.
+    let read = || -> std::io::Result<String> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)?;
+        let mut v = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => v.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        String::from_utf8(v).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
+    };
+    match read() {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::Read {

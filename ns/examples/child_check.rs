@@ -47,6 +47,7 @@ fn plan(argv: &[String]) -> Plan {
         gid_map: Vec::new(),
         deny_setgroups: true,
         cgroup_fd: None,
+        cgroup_tasks: Vec::new(),
         rootfs: None,
         hostname: None,
         domainname: None,

@@ -219,6 +219,21 @@ unsafe fn setup(
 ) -> R {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     libc::close(parent_sock);
+    // Into the container's v1 cgroups by itself, before it does anything else (see
+    // `CgroupTasks`: no wait for an RCU grace period, unlike a pid the parent writes).
+    for (i, t) in indexed(&plan.cgroup_tasks) {
+        let fd = fd_of(&t.fd);
+        let n = libc::write(fd, c"0".as_ptr().cast(), 1);
+        let e = errno();
+        libc::close(fd);
+        if n != 1 {
+            return Err((
+                Step::CgroupJoin,
+                if n < 0 { e } else { libc::EIO },
+                i as u32,
+            ));
+        }
+    }
     for fd in &plan.close_fds {
         libc::close(*fd);
     }
@@ -684,6 +699,15 @@ unsafe fn resolve(root: c_int, path: &CStr, extra: c_int) -> c_int {
 /// Creates the parent directories of `t` (all but its last component) inside the root and
 /// returns an fd of the parent directory.
 unsafe fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> R<Fd> {
+    // The parent is most often there (`/dev` of every device, symlink and mask): one lookup,
+    // and the walk that makes each missing component only when it is not.
+    let fd = resolve(root, t.parent(), libc::O_DIRECTORY);
+    if fd >= 0 {
+        return Ok(Fd(fd));
+    }
+    if errno() != libc::ENOENT {
+        return fail(step, idx);
+    }
     let n = t.components.len();
     for (parent, name) in t.components.iter().take(n.saturating_sub(1)) {
         mkdir_in(root, parent, name, step, idx)?;

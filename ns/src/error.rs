@@ -96,12 +96,14 @@ pub enum Step {
     Dumpable,
     /// Setting a mount's recursive attributes, `mount_setattr(2)` (index: `Rootfs::mounts`).
     MountAttr,
+    /// Moving itself into a cgroup v1 hierarchy (index: `Plan::cgroup_tasks`).
+    CgroupJoin,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 44] = [
+        const ALL: [Step; 45] = [
             Sync,
             Setns,
             Unshare,
@@ -146,6 +148,7 @@ impl Step {
             StartHook,
             Dumpable,
             MountAttr,
+            CgroupJoin,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -198,6 +201,7 @@ impl Step {
             StartHook => "run startContainer hook",
             Dumpable => "set dumpable",
             MountAttr => "set recursive mount attributes",
+            CgroupJoin => "join cgroup",
         }
     }
 }

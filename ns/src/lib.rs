@@ -28,8 +28,8 @@ pub use error::{ChildError, Error, Step};
 pub use idmap::{write_id_maps, IdMap};
 pub use kind::{JoinNs, Kind};
 pub use plan::{
-    CStringArray, Caps, Device, Gate, Hook, Keyring, LsmAttr, Mount, Plan, Process, Rlimit, Rootfs,
-    SchedAttr, Seccomp, Symlink, Target,
+    CStringArray, Caps, CgroupTasks, Device, Gate, Hook, Keyring, LsmAttr, Mount, Plan, Process,
+    Rlimit, Rootfs, SchedAttr, Seccomp, Symlink, Target,
 };
 pub use spawn::{
     gate_result, spawn, HookEnd, HookFailure, Spawned, Spawning, GATE_REPORT_MAX, MAX_PRESERVE_FDS,

@@ -244,6 +244,9 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
     if let Some(cg) = plan.cgroup_fd.as_mut() {
         lift(cg, first)?;
     }
+    for t in plan.cgroup_tasks.iter_mut() {
+        lift(&mut t.fd, first)?;
+    }
     keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
     keep.retain(|fd| !plan.close_fds.contains(fd));
     keep.sort_unstable();
@@ -332,6 +335,12 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
     } else {
         None
     };
+    // Placed by the spawn when the clone put the child into the v2 cgroup it was given (if
+    // any) and the child joins its v1 cgroups itself (if any): the caller lists them all.
+    let in_cgroup = (plan.cgroup_fd.is_none() || in_cgroup)
+        && (plan.cgroup_fd.is_some() || !plan.cgroup_tasks.is_empty());
+    // The child has its copies; the parent's are not needed any more.
+    plan.cgroup_tasks.clear();
     let s = Spawning {
         plan,
         pid: pid as i32,
@@ -359,7 +368,9 @@ impl Spawning {
         self.pid
     }
 
-    /// Whether the clone already put the child into the plan's cgroup (`CLONE_INTO_CGROUP`).
+    /// Whether the spawn places the child into the plan's cgroups by itself: the clone into
+    /// `cgroup_fd` (`CLONE_INTO_CGROUP`) and the child into `cgroup_tasks` (before its set-up,
+    /// so by `READY` it is there); the caller moves it otherwise.
     pub fn placed_in_cgroup(&self) -> bool {
         self.in_cgroup
     }
@@ -947,6 +958,10 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             attr.map(|a| format!("{:?} ({root}/{})", a.value, a.file.to_string_lossy()))
         }
         Step::Chdir => Some(plan.process.cwd.to_string_lossy().into_owned()),
+        Step::CgroupJoin => plan
+            .cgroup_tasks
+            .get(i)
+            .map(|t| t.path.display().to_string()),
         Step::Exec => plan
             .process
             .argv

@@ -284,13 +284,19 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let own_gid_only = matches!(gid_map.as_slice(), [m] if m.outside == egid && m.count == 1);
     let deny_setgroups = creates(Kind::User) && euid != 0 && own_gid_only;
+    let (cgroup_fd, cgroup_tasks) = self_placement(
+        inp.cgroups,
+        inp.cgroup_fd,
+        process.affinity_initial.is_some(),
+    );
     Ok(Plan {
         new_ns,
         join_ns,
         uid_map,
         gid_map,
         deny_setgroups,
-        cgroup_fd: inp.cgroup_fd,
+        cgroup_fd,
+        cgroup_tasks,
         rootfs,
         hostname,
         domainname,
@@ -307,6 +313,51 @@ pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
         start_hooks: Vec::new(),
         late_exec: false,
     })
+}
+
+/// How the process gets into its cgroups without the parent writing its pid (which, on cgroup
+/// v1, waits for an RCU grace period after the machine was idle: see `ns::CgroupTasks`): each
+/// v1 hierarchy's `tasks` file opened for the child to join by itself, and a cgroup2 directory
+/// (a hybrid host's; a pure v2 one comes as `given`) for `CLONE_INTO_CGROUP`. When one of
+/// them cannot be opened, or the process has an initial CPU affinity (set by the parent before
+/// the process joins its cpuset), nothing is planned and the caller places it as before.
+fn self_placement(
+    views: &[CgroupView],
+    given: Option<std::os::fd::OwnedFd>,
+    initial_affinity: bool,
+) -> (Option<std::os::fd::OwnedFd>, Vec<ns::CgroupTasks>) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if views.is_empty() || initial_affinity {
+        return (given, Vec::new());
+    }
+    let mut tasks = Vec::new();
+    let mut v2 = None;
+    for v in views {
+        let path = v.host_dir.join("tasks");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(f) => tasks.push(ns::CgroupTasks { path, fd: f.into() }),
+            // No `tasks`: the cgroup2 directory.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && given.is_none() && v2.is_none() =>
+            {
+                match std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(&v.host_dir)
+                {
+                    Ok(d) => v2 = Some(std::os::fd::OwnedFd::from(d)),
+                    Err(_) => return (given, Vec::new()),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && given.is_some() => {}
+            Err(_) => return (given, Vec::new()),
+        }
+    }
+    (given.or(v2), tasks)
 }
 
 /// Only namespaced sysctls may be set, and only in a namespace that is not the host's: one
@@ -1206,6 +1257,7 @@ pub fn exec_plan(
         gid_map: Vec::new(),
         deny_setgroups: false,
         cgroup_fd,
+        cgroup_tasks: Vec::new(),
         rootfs,
         hostname: None,
         domainname: None,

@@ -305,3 +305,45 @@ fn security_labels_go_where_the_module_reads_them() {
     );
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
+
+#[test]
+fn the_process_is_in_its_cgroup_in_every_hierarchy_before_it_execs() {
+    // The child moves itself into each v1 hierarchy (`tasks`) and the clone places it in the
+    // cgroup2 one: /proc/self/cgroup of the process lists the container's cgroup everywhere.
+    let (id, rootfs, state) = setup("api-cgjoin", &["/bin/cat", "/proc/self/cgroup"]);
+    let mut spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rootfs.bundle().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    // Without a cgroup namespace, so the host paths show.
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    spec["linux"]["resources"]["pids"] = json!({"limit": 10});
+    rootfs.write_config(&spec);
+    let (out_r, out_w) = pipe();
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        stdio: [-1, out_w.as_raw_fd(), -1],
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    drop(out_w);
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let mut out = String::new();
+    std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    let hierarchies = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(out.lines().count(), hierarchies, "{out}");
+    for l in out.lines() {
+        assert!(
+            l.ends_with(&format!("/{id}")),
+            "not in its cgroup: {l}\n{out}"
+        );
+    }
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
