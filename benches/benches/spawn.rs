@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use benches::{SpawnFixture, Steps, Variant};
+use benches::{PoolFixture, SpawnFixture, Steps, Variant};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn spawn(c: &mut Criterion) {
@@ -69,6 +69,34 @@ fn spawn(c: &mut Criterion) {
     for f in &fs {
         f.check_clean().expect("nothing left");
     }
+    g.finish();
+
+    // The warm pool, with cgroup limits: containers set up ahead, each waiting for its
+    // program. Each take waits for a ready one (the refill runs between takes, as in a
+    // service that takes at a steady rate).
+    let mut g = c.benchmark_group("pool");
+    let f = PoolFixture::new(Variant::CgroupLimits, 4).expect("pool fixture");
+    g.bench_function("start-to-exec", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                f.wait_ready(4).expect("refill");
+                total += f.take().expect("take").start_to_exec;
+            }
+            total
+        })
+    });
+    g.bench_function("take-to-exit", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                f.wait_ready(4).expect("refill");
+                total += f.take().expect("take").whole;
+            }
+            total
+        })
+    });
+    f.finish().expect("nothing left");
     g.finish();
 }
 

@@ -272,6 +272,94 @@ impl SpawnFixture {
     }
 }
 
+/// A warm pool of `/bin/true` containers made from a variant's config (`runtime::Pool`).
+pub struct PoolFixture {
+    pub id: String,
+    pool: Option<runtime::Pool>,
+    state: tempfile::TempDir,
+    _rootfs: TestRootfs,
+}
+
+/// One take from a pool: the take itself (from the call until `execve` succeeded, the
+/// container's `start` phase) and the whole take + wait + delete.
+#[derive(Debug, Clone, Copy)]
+pub struct Take {
+    pub start_to_exec: Duration,
+    pub whole: Duration,
+}
+
+impl PoolFixture {
+    /// A pool of `size` containers of `variant`, ready when this returns.
+    pub fn new(variant: Variant, size: usize) -> Res<PoolFixture> {
+        let id = testkit::unique_id(&format!("bench-pool-{}", variant.name()));
+        let rootfs = TestRootfs::with_id(&id);
+        rootfs.write_config(&variant_config(variant, rootfs.rootfs(), &["/bin/true"])?);
+        let state = tempfile::Builder::new()
+            .prefix(&format!("{id}-state-"))
+            .tempdir()
+            .map_err(err("state root"))?;
+        let bundle = runtime::Bundle::load(rootfs.bundle()).map_err(err("bundle"))?;
+        let pool = runtime::Pool::new(
+            bundle,
+            Options {
+                root: state.path().to_path_buf(),
+                ..Options::default()
+            },
+            runtime::PoolOptions {
+                size,
+                id_prefix: id.clone(),
+            },
+        )
+        .map_err(err("pool"))?;
+        let f = PoolFixture {
+            id,
+            pool: Some(pool),
+            state,
+            _rootfs: rootfs,
+        };
+        f.wait_ready(size)?;
+        Ok(f)
+    }
+
+    /// Waits until `n` containers are ready (the refill runs between takes).
+    pub fn wait_ready(&self, n: usize) -> Res<()> {
+        let p = self.pool.as_ref().ok_or("pool dropped")?;
+        let t = Instant::now();
+        while p.ready() < n {
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err(format!("pool never had {n} ready: {:?}", p.last_error()));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
+    /// Takes a ready container for `/bin/true`, waits for it and deletes it.
+    pub fn take(&self) -> Res<Take> {
+        let p = self.pool.as_ref().ok_or("pool dropped")?;
+        let t0 = Instant::now();
+        let mut c = p
+            .take_ready(&["/bin/true".to_string()], &[], [-1; 3])
+            .map_err(err("take"))?;
+        let st = c.wait().map_err(err("wait"))?;
+        let start = c.timings().get("start").unwrap_or_default();
+        c.delete().map_err(err("delete"))?;
+        if st != ExitStatus::Exited(0) {
+            return Err(format!("{}: the container ended with {st:?}", self.id));
+        }
+        Ok(Take {
+            start_to_exec: start,
+            whole: t0.elapsed(),
+        })
+    }
+
+    /// Drops the pool (removing what waits in it) and reports anything left.
+    pub fn finish(mut self) -> Res<()> {
+        drop(self.pool.take());
+        check_clean(&self.id, Some(self.state.path()))
+    }
+}
+
 /// An error listing anything (mount, cgroup, process, state dir) still named after `id`.
 pub fn check_clean(id: &str, state_root: Option<&Path>) -> Res<()> {
     let leaks = testkit::find_leaks(id, state_root);

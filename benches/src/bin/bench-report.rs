@@ -320,6 +320,8 @@ fn run() -> Res<()> {
             "spawn/cgroup-limits" => "default + memory, pids, cpu limits",
             "spawn-2-threads/cgroup-limits" => "two threads spawning at once: wall time per spawn (1/x = spawns per second)",
             "spawn-steps/create" | "spawn-steps/start" | "spawn-steps/wait" | "spawn-steps/delete" => "one step of spawn/default",
+            "pool/start-to-exec" => "warm pool (cgroup limits): a take, from the call until execve succeeded (the `start` phase)",
+            "pool/take-to-exit" => "warm pool (cgroup limits): take + wait for exit + delete of `/bin/true`",
             "cgroup/create" => "mkdir in every hierarchy",
             "cgroup/limits" => "memory, pids, cpu limits written",
             "cgroup/attach" => "parent writes a pid to cgroup.procs of every hierarchy, back to back",
@@ -338,6 +340,7 @@ fn run() -> Res<()> {
         "spawn/",
         "spawn-2-threads/",
         "spawn-steps/",
+        "pool/",
         "ns/",
         "exec/",
         "cgroup/",
@@ -407,7 +410,12 @@ fn run() -> Res<()> {
             }
         }
     }
-    for k in ["spawn/default", "spawn/cgroup-limits"] {
+    for k in [
+        "spawn/default",
+        "spawn/cgroup-limits",
+        "pool/take-to-exit",
+        "pool/start-to-exec",
+    ] {
         if let Some(v) = crit.get(k) {
             bars.push((format!("library {k}"), v.0 / 1e6, "#1f5fa8"));
         }
