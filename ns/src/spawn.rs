@@ -138,6 +138,8 @@ pub struct Spawning {
     received: Option<OwnedFd>,
     /// The child was told it may outlive this process (`RELEASE`).
     released: bool,
+    /// The program sent by [`Spawning::send_late`] (for its exec error).
+    late_arg0: Option<String>,
 }
 
 /// A running container process: it has exec'd.
@@ -352,6 +354,7 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         seccomp_listener: None,
         received: None,
         released: false,
+        late_arg0: None,
     };
     // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
     // placed it already); the process after a second fork inherits it.
@@ -514,19 +517,31 @@ impl Spawning {
         Ok(())
     }
 
-    /// Starts a process made with [`Plan::late_exec`]: sends `START` with its program (the
-    /// arguments, environment and the paths to try for `argv[0]`, see [`crate::late`]) and
-    /// waits until `execve` succeeded or the process says why it failed.
-    ///
-    /// `stdio`: fds to become the program's stdin, stdout and stderr (`-1`: keep what the
-    /// process was made with).
+    /// Starts a process made with [`Plan::late_exec`]: [`Spawning::send_late`], then
+    /// [`Spawning::wait_exec`].
     pub fn start_late(
-        self,
+        mut self,
         argv: &[std::ffi::CString],
         envp: &[std::ffi::CString],
         candidates: &[std::ffi::CString],
         stdio: [RawFd; 3],
     ) -> Result<Spawned, Error> {
+        self.send_late(argv, envp, candidates, stdio)?;
+        self.wait_late()
+    }
+
+    /// Sends `START` to a process made with [`Plan::late_exec`] with its program (the
+    /// arguments, environment and the paths to try for `argv[0]`, see [`crate::late`]), and
+    /// returns at once: the caller may do other work while the process execs, then call
+    /// [`Spawning::wait_late`]. `stdio`: fds to become the program's stdin, stdout and stderr
+    /// (`-1`: keep what the process was made with).
+    pub fn send_late(
+        &mut self,
+        argv: &[std::ffi::CString],
+        envp: &[std::ffi::CString],
+        candidates: &[std::ffi::CString],
+        stdio: [RawFd; 3],
+    ) -> Result<(), Error> {
         if !self.plan.late_exec {
             return Err(Error::Plan("start_late: the plan has no late_exec".into()));
         }
@@ -556,7 +571,14 @@ impl Spawning {
             mask,
             "sending the program to the container process",
         )?;
-        let arg0 = argv[0].to_string_lossy().into_owned();
+        self.late_arg0 = Some(argv[0].to_string_lossy().into_owned());
+        Ok(())
+    }
+
+    /// After [`Spawning::send_late`]: waits until `execve` succeeded or the process says why
+    /// it failed (naming the program that was sent).
+    pub fn wait_late(mut self) -> Result<Spawned, Error> {
+        let arg0 = self.late_arg0.take().unwrap_or_default();
         self.wait_exec().map_err(|e| match e {
             // The plan's argv is not the program: name the one that was sent.
             Error::Child(mut c) if c.step == Step::Exec => {

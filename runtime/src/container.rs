@@ -498,17 +498,29 @@ impl Container {
             .collect::<Result<Vec<_>>>()?;
         let cands = prepare::exec_candidates(&args[0], &envs)?;
         let poststart = crate::hooks::of(self.config()?, "poststart");
-        let sp = self.spawning.take().ok_or_else(|| Error::State {
+        let mut sp = self.spawning.take().ok_or_else(|| Error::State {
             id: self.id.clone(),
             status: "started",
             want: "created",
         })?;
-        let spawned = sp.start_late(&argv, &envp, &cands, stdio).map_err(|e| {
+        if let Err(e) = sp.send_late(&argv, &envp, &cands, stdio) {
+            // Nothing was sent: it still waits.
+            self.spawning = Some(sp);
+            return Err(ns_error(&self.id, e));
+        }
+        // The state is written while the process execs (on the other CPU), not after.
+        self.state.status = Status::Running;
+        let written = match &self.state_dir {
+            Some(d) => d.write(&self.state),
+            None => Ok(()),
+        };
+        let spawned = sp.wait_late().map_err(|e| {
             self.exit = Some(ExitStatus::Unknown);
             ns_error(&self.id, e)
         })?;
         self.pidfd = Some(spawned.pidfd);
-        self.started(&poststart)
+        written?;
+        self.started_written(&poststart)
     }
 
     /// After the exec: the state `running`, the poststart hooks, the lock released.
@@ -517,6 +529,11 @@ impl Container {
         if let Some(d) = &mut self.state_dir {
             d.write(&self.state)?;
         }
+        self.started_written(poststart)
+    }
+
+    /// [`Container::started`] once the state `running` is written.
+    fn started_written(&mut self, poststart: &[oci_spec::runtime::Hook]) -> Result<()> {
         crate::fault::point("start:after-state");
         if !poststart.is_empty() {
             // runtime-spec 1.3 (and runc): a failing poststart hook fails the start and stops

@@ -179,17 +179,19 @@ impl Pool {
         env: &[(String, String)],
         stdio: [std::os::fd::RawFd; 3],
     ) -> Result<Container> {
-        let popped = {
-            let mut r = self.shared.lock();
-            let c = r.containers.pop_front();
-            self.shared.changed.notify_all();
-            c
-        };
+        // The refill is woken only once the taken one runs: making the next container would
+        // compete with this start for the CPUs.
+        let popped = self.shared.lock().containers.pop_front();
         let mut c = match popped {
             Some(c) => c,
-            None => self.shared.make()?,
+            None => {
+                self.shared.changed.notify_all();
+                self.shared.make()?
+            }
         };
-        c.start_with(args, env, stdio)?;
+        let r = c.start_with(args, env, stdio);
+        self.shared.changed.notify_all();
+        r?;
         Ok(c)
     }
 
@@ -206,7 +208,6 @@ impl Pool {
             let mut r = self.shared.lock();
             loop {
                 if let Some(c) = r.containers.pop_front() {
-                    self.shared.changed.notify_all();
                     break c;
                 }
                 if r.stop {
@@ -223,7 +224,10 @@ impl Pool {
                     .unwrap_or_else(|p| p.into_inner());
             }
         };
-        c.start_with(args, env, stdio)?;
+        let started = c.start_with(args, env, stdio);
+        // Refill now that the taken one runs (see `take`).
+        self.shared.changed.notify_all();
+        started?;
         Ok(c)
     }
 
