@@ -62,6 +62,7 @@ from .errors import (
 __all__ = [
     "run",
     "Container",
+    "Pool",
     "ExecProcess",
     "CompletedProcess",
     "State",
@@ -768,6 +769,89 @@ def _run_streams(
             raise ValueError("stdout and stderr arguments may not be used with capture_output")
         stdout = stderr = PIPE
     return stdin, stdout, stderr
+
+
+class Pool:
+    """A warm pool: ``size`` containers set up ahead from one description (namespaces,
+    cgroups with their limits, the root and its mounts), each waiting for the program that
+    :meth:`take` gives it. A background thread keeps ``size`` ready::
+
+        with corral.Pool(4, rootfs="/path/rootfs", limits=corral.Limits(pids=64)) as pool:
+            c = pool.take(["echo", "hi"], stdout=corral.PIPE)
+            c.stdout.read(), c.wait()     # (b'hi\\n', 0)
+            c.delete()
+
+    The description takes the keyword arguments of :class:`Container` (``rootfs`` or
+    ``bundle``, ``env``, ``cwd``, ``hostname``, ``user``, ``namespaces``, ``mounts``,
+    ``limits``, ``seccomp``, ``readonly_root``, ``annotations``, ``root``); its ``args`` are
+    given at each take. Ids are ``ID_PREFIX-PID-N``; what a killed earlier pool with the same
+    ``id_prefix`` and ``root`` left is removed when this one is made. The first container is
+    made before the constructor returns, so a description that cannot run raises here.
+    Closing the pool (or leaving its ``with``) removes every container still waiting in it;
+    taken containers are the caller's, like any :class:`Container`.
+    """
+
+    def __init__(self, size: int = 4, *, id_prefix: Optional[str] = None, **description: Any) -> None:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"size: expected an int, got {type(size).__name__}")
+        if "args" in description:
+            raise TypeError("Pool: the program is given to take(), not to the pool")
+        for k in ("stdin", "stdout", "stderr", "text", "id"):
+            if k in description:
+                raise TypeError(f"Pool: {k} is given to take(), not to the pool")
+        description.setdefault("args", ["/bin/true"])
+        template = Container(**description)
+        self._h = _corral.PoolCore(template._h, size, id_prefix)
+        self._root = template._h.root
+
+    @property
+    def ready(self) -> int:
+        """The number of containers waiting now."""
+        return self._h.ready
+
+    def take(
+        self,
+        args: Args,
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        stdin: StdioArg = None,
+        stdout: StdioArg = None,
+        stderr: StdioArg = None,
+        text: bool = False,
+        wait: bool = False,
+    ) -> "Container":
+        """A container of the pool running ``args`` (looked up in the description's ``PATH``)
+        with ``env`` on top of the description's environment and the given stdio (as
+        :class:`Container`'s): running when this returns; wait for it and delete it as any
+        container. When none is ready one is made here, unless ``wait`` (then this waits for
+        the refill)."""
+        stdio = _Stdio(stdin, stdout, stderr)
+        try:
+            core = self._h.take(args, env, tuple(stdio.child), _flag("wait", wait))
+        except BaseException:
+            stdio.close_all()
+            raise
+        stdio.close_ours()
+        c = Container.__new__(Container)
+        c.args = args
+        c._text = bool(text)
+        c._owner = os.getpid()
+        c._stdio = stdio
+        c._h = core
+        c._id = core.id
+        c.stdin, c.stdout, c.stderr = stdio.files()
+        _live.add(c)
+        return c
+
+    def close(self) -> None:
+        """Stops the refill and removes every container still waiting in the pool."""
+        self._h.close()
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def run(

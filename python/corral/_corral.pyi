@@ -120,6 +120,21 @@ class Core:
     @property
     def timings(self) -> List[Tuple[str, float]]: ...
 
+class PoolCore:
+    """The native handle of a warm pool."""
+
+    def __init__(self, template: Core, size: int, id_prefix: Optional[str] = None) -> None: ...
+    def take(
+        self,
+        args: Sequence[_Path],
+        env: Optional[Any] = None,
+        stdio: Optional[Tuple[int, int, int]] = None,
+        wait: bool = False,
+    ) -> Core: ...
+    @property
+    def ready(self) -> int: ...
+    def close(self) -> None: ...
+
 class Process:
     """The native handle of a process exec'd into a container."""
 
