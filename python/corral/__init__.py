@@ -483,6 +483,14 @@ class Container(_Process):
 
         Container(bundle="/path/bundle")
 
+    or from an image of corral's image store (``corral image import``/``build``; ``store``
+    defaults to ``$CORRAL_STORE`` or ``/var/lib/corral``): its layers, shared and read-only,
+    under a writable layer of the container's own, and its entrypoint, command, environment,
+    working directory and user, with ``args`` (the command), ``env``, ``cwd``, ``hostname``,
+    ``user``, ``limits`` and bind ``mounts`` on top::
+
+        Container(["echo", "hi"], image="debian:12", limits=Limits(memory="64M"))
+
     Arguments: ``args`` (the program, looked up in the container's ``PATH``, and its
     arguments; default ``["/bin/sh"]``); ``rootfs`` or ``bundle``; ``id`` (default: a unique
     one); ``root`` (the state root, default :func:`default_root`); ``env`` (added to
@@ -517,6 +525,8 @@ class Container(_Process):
         seccomp: bool = False,
         readonly_root: bool = True,
         annotations: Optional[Mapping[str, str]] = None,
+        image: Optional[str] = None,
+        store: Union[str, "os.PathLike[str]", None] = None,
         stdin: StdioArg = None,
         stdout: StdioArg = None,
         stderr: StdioArg = None,
@@ -544,6 +554,8 @@ class Container(_Process):
                 seccomp=_flag("seccomp", seccomp),
                 readonly_root=_flag("readonly_root", readonly_root),
                 annotations=annotations,
+                image=image,
+                store=store,
             )
         except BaseException:
             self._stdio.close_all()

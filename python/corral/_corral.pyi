@@ -79,6 +79,8 @@ class Core:
         seccomp: bool = False,
         readonly_root: bool = True,
         annotations: Optional[Dict[str, str]] = None,
+        image: Optional[str] = None,
+        store: Optional[_Path] = None,
     ) -> None: ...
     @staticmethod
     def load(id: str, root: Optional[_Path] = None) -> "Core": ...

@@ -100,6 +100,8 @@ enum Fail {
     Sys(&'static str, i32),
     /// A signal arrived while waiting: Python's handlers must run (with the GIL).
     Interrupted,
+    /// The image store said no (a missing image: `NotFoundError`).
+    Image(runtime::image::ImageError),
 }
 
 impl From<RtError> for Fail {
@@ -123,6 +125,22 @@ fn fail_err(py: Python<'_>, id: &str, f: Fail) -> PyErr {
             Some(errno),
             None,
         ),
+        Fail::Image(e) => {
+            let class = match e {
+                runtime::image::ImageError::NotFound(_) => "NotFoundError",
+                runtime::image::ImageError::Invalid(_) => "ConfigError",
+                _ => "SpawnError",
+            };
+            let errno = e.errno();
+            raise(
+                py,
+                class,
+                format!("container {id:?}: {e}"),
+                Some("image".into()),
+                Some(errno),
+                None,
+            )
+        }
         Fail::Interrupted => match py.check_signals() {
             Err(e) => e,
             Ok(()) => raise(
@@ -676,6 +694,22 @@ struct Core {
     /// cannot finish exiting until they are reaped, so the container's own wait reaps them as
     /// they exit, and delete kills and reaps them before it waits for the init.
     execs: Mutex<Vec<ExecSlot>>,
+    /// A container from an image of a store: its spec and root come from there at create.
+    image: Option<ImageSrc>,
+}
+
+/// Which image of which store, and what the caller set on top of its config.
+struct ImageSrc {
+    store: PathBuf,
+    name: String,
+    rc: runtime::image_spec::RunConfig,
+}
+
+impl ImageSrc {
+    /// Forgets the store's record of container `id` once its state under `root` is gone.
+    fn forget(&self, root: &std::path::Path, id: &str) {
+        runtime::image::forget_container(&self.store, root, id);
+    }
 }
 
 /// One exec'd process, shared by its handle and its container.
@@ -796,6 +830,146 @@ fn root_arg(root: Option<&Bound<'_, PyAny>>) -> PyResult<PathBuf> {
     }
 }
 
+impl Core {
+    /// `Core::new` with `image`: the spec comes from the image's config at create, with the
+    /// arguments given here on top.
+    #[allow(clippy::too_many_arguments)]
+    fn from_image(
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        root: Option<&Bound<'_, PyAny>>,
+        stdio: Option<&Bound<'_, PyAny>>,
+        rootfs: Option<&Bound<'_, PyAny>>,
+        bundle: Option<&Bound<'_, PyAny>>,
+        args: Option<&Bound<'_, PyAny>>,
+        env: Option<&Bound<'_, PyAny>>,
+        cwd: Option<&Bound<'_, PyAny>>,
+        hostname: Option<&Bound<'_, PyAny>>,
+        user: Option<&Bound<'_, PyAny>>,
+        namespaces: Option<&Bound<'_, PyAny>>,
+        mounts: Option<&Bound<'_, PyAny>>,
+        limits: Option<&Bound<'_, PyAny>>,
+        seccomp: bool,
+        annotations: Option<&Bound<'_, PyAny>>,
+        image: Option<&Bound<'_, PyAny>>,
+        store: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Core> {
+        let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
+        let id = str_arg("id", id)?;
+        runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
+        for (name, v) in [
+            ("rootfs", rootfs),
+            ("bundle", bundle),
+            ("namespaces", namespaces),
+            ("annotations", annotations),
+        ] {
+            if set(v) {
+                return Err(config_err(
+                    py,
+                    name,
+                    "cannot be combined with image (its config says it)",
+                ));
+            }
+        }
+        if seccomp {
+            return Err(config_err(
+                py,
+                "seccomp",
+                "not for a container from an image",
+            ));
+        }
+        let name = str_arg("image", image.expect("set"))?;
+        runtime::image::Reference::parse(&name)
+            .map_err(|e| config_err(py, "image", e.to_string()))?;
+        let store = match store.filter(|v| !v.is_none()) {
+            Some(s) => PathBuf::from(path_arg("store", s)?),
+            None => runtime::image::default_store(),
+        };
+        let mut rc = runtime::image_spec::RunConfig::default();
+        if let Some(a) = args.filter(|v| !v.is_none()) {
+            rc.command = args_arg("args", a)?;
+        }
+        if let Some(e) = env.filter(|v| !v.is_none()) {
+            for (k, v) in env_arg(e)? {
+                if k.is_empty() || k.contains('=') {
+                    return Err(config_err(
+                        py,
+                        "env",
+                        format!("{k:?} is not a variable name"),
+                    ));
+                }
+                rc.env.push(format!("{k}={v}"));
+            }
+        }
+        if let Some(c) = cwd.filter(|v| !v.is_none()) {
+            rc.workdir = Some(path_arg("cwd", c)?);
+        }
+        if let Some(h) = hostname.filter(|v| !v.is_none()) {
+            rc.hostname = Some(str_arg("hostname", h)?);
+        }
+        if let Some(u) = user.filter(|v| !v.is_none()) {
+            let (uid, gid, _) = user_arg(u)?;
+            rc.user = Some(format!("{uid}:{gid}"));
+        }
+        if let Some(l) = limits.filter(|v| !v.is_none()) {
+            let l = l
+                .downcast::<Limits>()
+                .map_err(|_| type_err("limits", "a corral.Limits", l))?;
+            let l = &l.get().inner;
+            rc.memory = l.memory;
+            rc.cpus = l.cpus;
+            rc.pids_limit = l.pids;
+        }
+        if let Some(ms) = mounts.filter(|v| !v.is_none()) {
+            let it = ms
+                .try_iter()
+                .map_err(|_| type_err("mounts", "a list of corral.Mount", ms))?;
+            for (i, m) in it.enumerate() {
+                let m = m?;
+                let m = m
+                    .downcast::<Mount>()
+                    .map_err(|_| type_err(&format!("mounts[{i}]"), "a corral.Mount", &m))?;
+                let m = &m.get().inner;
+                if m.kind != "bind" {
+                    return Err(config_err(
+                        py,
+                        &format!("mounts[{i}]"),
+                        "a container from an image takes bind mounts only",
+                    ));
+                }
+                let ro = m.options.iter().any(|o| o == "ro");
+                rc.volumes
+                    .push((PathBuf::from(&m.source), m.destination.clone(), ro));
+            }
+        }
+        let root = root_arg(root)?;
+        let stdio = match stdio.filter(|s| !s.is_none()) {
+            Some(s) => stdio_arg(s)?,
+            None => [-1; 3],
+        };
+        Ok(Core {
+            id,
+            root: root.clone(),
+            bundle: None,
+            opts: py.allow_threads(|| runtime::Options {
+                root,
+                stdio,
+                ..Default::default()
+            }),
+            owner: my_pid(),
+            inner: Mutex::new(Inner {
+                c: None,
+                exit: None,
+                pid: 0,
+                phase: Phase::New,
+                timings: Vec::new(),
+            }),
+            execs: Mutex::new(Vec::new()),
+            image: Some(ImageSrc { store, name, rc }),
+        })
+    }
+}
+
 #[pymethods]
 impl Core {
     /// Describes a container (nothing is made until create): from a bundle directory, or
@@ -804,7 +978,7 @@ impl Core {
     #[pyo3(signature = (id, *, root=None, stdio=None, rootfs=None, bundle=None, args=None,
                         env=None, cwd=None, hostname=None, user=None, namespaces=None,
                         mounts=None, limits=None, seccomp=false, readonly_root=true,
-                        annotations=None))]
+                        annotations=None, image=None, store=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -824,7 +998,39 @@ impl Core {
         seccomp: bool,
         readonly_root: bool,
         annotations: Option<&Bound<'_, PyAny>>,
+        image: Option<&Bound<'_, PyAny>>,
+        store: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Core> {
+        let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
+        if set(image) {
+            return Core::from_image(
+                py,
+                id,
+                root,
+                stdio,
+                rootfs,
+                bundle,
+                args,
+                env,
+                cwd,
+                hostname,
+                user,
+                namespaces,
+                mounts,
+                limits,
+                seccomp,
+                annotations,
+                image,
+                store,
+            );
+        }
+        if set(store) {
+            return Err(config_err(
+                py,
+                "store",
+                "is for a container from an image (image=...)",
+            ));
+        }
         let id = str_arg("id", id)?;
         runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
         let root = root_arg(root)?;
@@ -976,6 +1182,7 @@ impl Core {
                 timings: Vec::new(),
             }),
             execs: Mutex::new(Vec::new()),
+            image: None,
         })
     }
 
@@ -1010,6 +1217,7 @@ impl Core {
                 timings: Vec::new(),
             }),
             execs: Mutex::new(Vec::new()),
+            image: None,
         })
     }
 
@@ -1021,8 +1229,38 @@ impl Core {
                 Phase::New => {}
                 _ => return Err(Fail::State("is already created")),
             }
-            let b = bundle.ok_or(Fail::State("is already created"))?;
-            let c = runtime::Container::create_from(&self.id, b, &self.opts)?;
+            let c = match &self.image {
+                None => {
+                    let b = bundle.ok_or(Fail::State("is already created"))?;
+                    runtime::Container::create_from(&self.id, b, &self.opts)?
+                }
+                Some(img) => {
+                    let store =
+                        runtime::image::ImageStore::open(&img.store).map_err(Fail::Image)?;
+                    let (dir, layers) = runtime::image::prepare_container(
+                        &store,
+                        &self.id,
+                        &img.name,
+                        &img.rc,
+                        &self.opts.root,
+                    )
+                    .map_err(Fail::Image)?;
+                    let made = runtime::Bundle::load(&dir).and_then(|b| {
+                        let opts = runtime::Options {
+                            layers,
+                            ..self.opts.clone()
+                        };
+                        runtime::Container::create_from(&self.id, &b, &opts)
+                    });
+                    match made {
+                        Ok(c) => c,
+                        Err(e) => {
+                            img.forget(&self.opts.root, &self.id);
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
             g.pid = c.pid();
             g.timings = phases(&c);
             g.c = Some(c);
@@ -1217,6 +1455,9 @@ impl Core {
             g.phase = Phase::Deleted;
             reap_execs(&self.execs, true);
             let r = c.delete();
+            if let Some(img) = &self.image {
+                img.forget(&self.root, &self.id);
+            }
             if g.exit.is_none() && was_alive {
                 g.exit = Some(ExitStatus::Signaled(libc::SIGKILL));
             }
@@ -1451,6 +1692,7 @@ impl PoolCore {
                 phase: Phase::Live,
             }),
             execs: Mutex::new(Vec::new()),
+            image: None,
         })
     }
 
@@ -1561,9 +1803,14 @@ impl Drop for Core {
         // holding the GIL.
         let execs = &self.execs;
         Python::with_gil(|py| {
+            let image = &self.image;
+            let (root, id) = (&self.root, &self.id);
             py.allow_threads(move || {
                 reap_execs(execs, true);
                 drop(c);
+                if let Some(img) = image {
+                    img.forget(root, id);
+                }
             })
         });
     }
