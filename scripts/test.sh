@@ -15,4 +15,4 @@ cargo test --workspace --no-fail-fast 2>&1
 # one imported.
 export PATH=$PWD/target/pyenv/bin:$PATH
 pip install -q --disable-pip-version-check --no-build-isolation ./python
-python -m pytest -q -p no:cacheprovider python/tests
+python -m pytest -q -p no:cacheprovider --basetemp "$PWD/target/pytest-tmp" python/tests

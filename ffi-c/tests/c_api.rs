@@ -22,47 +22,44 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The library installed into a temporary prefix, once per test run.
+/// The library installed into a prefix under the target dir (as a user would install it),
+/// once per test run. Not a temporary dir: a static is never dropped, and the next run
+/// installs over it.
 fn prefix() -> &'static Path {
-    static PREFIX: OnceLock<tempfile::TempDir> = OnceLock::new();
-    PREFIX
-        .get_or_init(|| {
-            // `cargo test` does not build a cdylib-only crate for its integration tests:
-            // build the library of this profile now (quick when it is up to date).
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "-q", "-p", "corral-ffi-c"])
-                .current_dir(repo_root());
-            if profile_dir().ends_with("release") {
-                build.arg("--release");
-            }
-            let b = build.output().expect("running cargo build -p corral-ffi-c");
-            assert!(
-                b.status.success(),
-                "cargo build -p corral-ffi-c: {}",
-                String::from_utf8_lossy(&b.stderr)
-            );
-            let dir = tempfile::Builder::new()
-                .prefix("corral-libprefix-")
-                .tempdir()
-                .expect("prefix dir");
-            let out = Command::new("bash")
-                .arg(repo_root().join("scripts/install-lib.sh"))
-                .arg("--from")
-                .arg(profile_dir())
-                .arg(dir.path())
-                .output()
-                .expect("running scripts/install-lib.sh");
-            assert!(
-                out.status.success(),
-                "install-lib.sh failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            dir
-        })
-        .path()
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        // `cargo test` does not build a cdylib-only crate for its integration tests:
+        // build the library of this profile now (quick when it is up to date).
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "-q", "-p", "corral-ffi-c"])
+            .current_dir(repo_root());
+        if profile_dir().ends_with("release") {
+            build.arg("--release");
+        }
+        let b = build.output().expect("running cargo build -p corral-ffi-c");
+        assert!(
+            b.status.success(),
+            "cargo build -p corral-ffi-c: {}",
+            String::from_utf8_lossy(&b.stderr)
+        );
+        let dir = profile_dir().join("c-test-prefix");
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/install-lib.sh"))
+            .arg("--from")
+            .arg(profile_dir())
+            .arg(&dir)
+            .output()
+            .expect("running scripts/install-lib.sh");
+        assert!(
+            out.status.success(),
+            "install-lib.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
 }
 
 fn pkg_config(args: &[&str]) -> Vec<String> {
