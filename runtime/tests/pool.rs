@@ -158,7 +158,7 @@ fn a_killed_host_leaves_only_what_the_next_pool_removes() {
     let rootfs = TestRootfs::with_id(&id);
     let state = state_root();
     // This test binary again, running only the helper below: a host process with a pool.
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
@@ -178,7 +178,12 @@ fn a_killed_host_leaves_only_what_the_next_pool_removes() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
+    // Killed, and what its pool left removed, however this test ends.
+    let mut helper = Helper {
+        child,
+        root: state.path(),
+    };
+    let out = helper.child.stdout.take().unwrap();
     // The harness prints its own lines too: wait for ours.
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
     loop {
@@ -195,8 +200,8 @@ fn a_killed_host_leaves_only_what_the_next_pool_removes() {
         .iter()
         .map(|s| s.pid)
         .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    helper.child.kill().unwrap();
+    helper.child.wait().unwrap();
     // The pooled processes die with it (parent-death signal).
     let t = Instant::now();
     for pid in pids.iter().filter(|&&p| p > 0) {
@@ -221,6 +226,22 @@ fn a_killed_host_leaves_only_what_the_next_pool_removes() {
     .unwrap();
     drop(pool);
     testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
+/// The helper process of the killed-host test.
+struct Helper<'a> {
+    child: std::process::Child,
+    root: &'a std::path::Path,
+}
+
+impl Drop for Helper<'_> {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for id in runtime::state::list_ids(self.root).unwrap_or_default() {
+            let _ = Container::force_delete(self.root, &id);
+        }
+    }
 }
 
 /// Not a test of its own: the host process that `a_killed_host_leaves_only_what_the_next_pool_removes`
