@@ -1674,34 +1674,20 @@ unsafe fn default_signals() {
     libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
 }
 
-/// Receives one message tagged `tag` carrying an fd (SCM_RIGHTS).
+/// Receives message `tag` with exactly one fd (SCM_RIGHTS), close-on-exec.
 unsafe fn recv_fd(sock: c_int, tag: u32) -> R<c_int> {
-    let mut m = Msg::default();
-    let mut iov = libc::iovec {
-        iov_base: (&mut m as *mut Msg).cast(),
-        iov_len: std::mem::size_of::<Msg>(),
-    };
-    let mut cbuf = [0u64; 4];
-    let mut mh: libc::msghdr = std::mem::zeroed();
-    mh.msg_iov = &mut iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf.as_mut_ptr().cast();
-    mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-    let n = loop {
-        let n = libc::recvmsg(sock, &mut mh, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 && errno() == libc::EINTR {
-            continue;
+    let mut fds = [-1; 4];
+    let (_, n) = recv_fds(sock, tag, &mut fds)?;
+    let [first, rest @ ..] = fds;
+    for fd in rest {
+        if fd >= 0 {
+            libc::close(fd);
         }
-        break n;
-    };
-    if n != std::mem::size_of::<Msg>() as isize || m.tag != tag {
-        return Err((Step::Sync, if n < 0 { errno() } else { libc::EPROTO }, tag));
     }
-    let c = libc::CMSG_FIRSTHDR(&mh);
-    if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
+    if n == 0 {
         return Err((Step::Sync, libc::EPROTO, tag));
     }
-    Ok(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int))
+    Ok(first)
 }
 
 /// Receives message `tag` with up to 4 fds (SCM_RIGHTS), close-on-exec, into `fds`: the
