@@ -1073,6 +1073,37 @@ pub extern "C" fn corral_options_init(opts: *mut corral_options) {
     });
 }
 
+/// Stdio fds given by the caller must be open (-1: not given).
+fn check_stdio(stdio: &[RawFd; 3]) -> Result<(), Fail> {
+    for (fd, name) in stdio
+        .iter()
+        .zip(["opts.stdin_fd", "opts.stdout_fd", "opts.stderr_fd"])
+    {
+        // SAFETY: F_GETFD only asks.
+        if *fd >= 0 && unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
+            return Err(Fail {
+                code: libc::EBADF,
+                message: format!("{name}: fd {fd} is not open"),
+                step: Some("argument".into()),
+                path: Some(name.into()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `opts.env`: `len` "KEY=VALUE" strings, as pairs.
+fn env_pairs(p: *const *const c_char, len: usize) -> Result<Vec<(String, String)>, Fail> {
+    let mut env = Vec::new();
+    for (i, kv) in str_array("opts.env", p, len)?.into_iter().enumerate() {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(invalid(&format!("opts.env[{i}]"), "want KEY=VALUE"));
+        };
+        env.push((k.to_string(), v.to_string()));
+    }
+    Ok(env)
+}
+
 fn root_of(root: Option<&str>) -> PathBuf {
     root.map(PathBuf::from)
         .unwrap_or_else(runtime::state::default_root)
@@ -1094,18 +1125,7 @@ fn to_options(p: *const corral_options) -> Result<Options, Fail> {
     if let Some(s) = opt_str_arg("opts.console_socket", o.console_socket)? {
         opts.console_socket = Some(PathBuf::from(s));
     }
-    for (i, fd) in opts.stdio.iter().enumerate() {
-        // SAFETY: F_GETFD only asks.
-        if *fd >= 0 && unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
-            let name = ["opts.stdin_fd", "opts.stdout_fd", "opts.stderr_fd"][i];
-            return Err(Fail {
-                code: libc::EBADF,
-                message: format!("{name}: fd {fd} is not open"),
-                step: Some("argument".into()),
-                path: Some(name.into()),
-            });
-        }
-    }
+    check_stdio(&opts.stdio)?;
     Ok(opts)
 }
 
@@ -1323,33 +1343,6 @@ fn dup_cloexec(fd: RawFd) -> Result<std::os::fd::OwnedFd, Fail> {
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
 }
 
-fn poll_in(fd: RawFd, timeout: Option<Duration>) -> bool {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    loop {
-        let ms = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX)
-            }
-        };
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polling one fd we own.
-        let n = unsafe { libc::poll(&mut p, 1, ms) };
-        if n != 0 && !(n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR))
-        {
-            return n > 0;
-        }
-        if n == 0 {
-            return false;
-        }
-    }
-}
-
 /// Waits at most `timeout_ms` milliseconds (-1: for ever, 0: just look) for the container's
 /// process to end, and fills `*out`. -ETIMEDOUT if it is still running then. Other threads may
 /// use the container (corral_kill(), ...) while one waits.
@@ -1377,7 +1370,7 @@ pub extern "C" fn corral_wait(
             Err(e) => e,
             Ok(Some(fd)) => {
                 use std::os::fd::AsRawFd;
-                poll_in(fd.as_raw_fd(), timeout);
+                runtime::poll_readable(fd.as_raw_fd(), timeout);
                 with_container(c, |c| Ok(c.wait_timeout(Some(Duration::ZERO))?))?
                     .ok_or_else(|| fail(libc::ETIMEDOUT, "the container is still running"))?
             }
@@ -1723,16 +1716,7 @@ pub extern "C" fn corral_exec(
             return Err(invalid("argv", "empty: give the program to run"));
         }
         let o = sized("opts", opts, EXEC_DEFAULT)?;
-        let mut env = Vec::new();
-        for (i, kv) in str_array("opts.env", o.env, o.env_len)?
-            .into_iter()
-            .enumerate()
-        {
-            let Some((k, v)) = kv.split_once('=') else {
-                return Err(invalid(&format!("opts.env[{i}]"), "want KEY=VALUE"));
-            };
-            env.push((k.to_string(), v.to_string()));
-        }
+        let env = env_pairs(o.env, o.env_len)?;
         let user = match (o.uid, o.gid) {
             (-1, -1) => None,
             (u, g) if (0..=u32::MAX as i64).contains(&u) && (0..=u32::MAX as i64).contains(&g) => {
@@ -1795,7 +1779,7 @@ pub extern "C" fn corral_process_wait(
             Err(e) => e,
             Ok(fd) => {
                 use std::os::fd::AsRawFd;
-                poll_in(fd.as_raw_fd(), timeout);
+                runtime::poll_readable(fd.as_raw_fd(), timeout);
                 with_process(p, |p| Ok(p.try_wait()?))?
                     .ok_or_else(|| fail(libc::ETIMEDOUT, "the process is still running"))?
             }
@@ -1957,29 +1941,9 @@ pub extern "C" fn corral_pool_take(
         if o.flags & !CORRAL_TAKE_WAIT != 0 {
             return Err(invalid("opts.flags", "unknown flag bits"));
         }
-        let mut env = Vec::new();
-        for (i, kv) in str_array("opts.env", o.env, o.env_len)?
-            .into_iter()
-            .enumerate()
-        {
-            let Some((k, v)) = kv.split_once('=') else {
-                return Err(invalid(&format!("opts.env[{i}]"), "want KEY=VALUE"));
-            };
-            env.push((k.to_string(), v.to_string()));
-        }
+        let env = env_pairs(o.env, o.env_len)?;
         let stdio = [o.stdin_fd, o.stdout_fd, o.stderr_fd];
-        for (i, fd) in stdio.iter().enumerate() {
-            // SAFETY: F_GETFD only asks.
-            if *fd >= 0 && unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
-                let name = ["opts.stdin_fd", "opts.stdout_fd", "opts.stderr_fd"][i];
-                return Err(Fail {
-                    code: libc::EBADF,
-                    message: format!("{name}: fd {fd} is not open"),
-                    step: Some("argument".into()),
-                    path: Some(name.into()),
-                });
-            }
-        }
+        check_stdio(&stdio)?;
         let c = if o.flags & CORRAL_TAKE_WAIT != 0 {
             p.take_ready(&args, &env, stdio)?
         } else {

@@ -1359,8 +1359,9 @@ impl Drop for Container {
 }
 
 /// Waits until `fd` is readable (a pidfd: its process exited), at most `timeout`; false when
-/// the time ran out. Interrupted waits go on with the time that is left.
-pub(crate) fn poll_readable(fd: RawFd, timeout: Option<std::time::Duration>) -> bool {
+/// the time ran out. Interrupted waits go on with the time that is left. (For faces that wait
+/// on a duplicate of a container's pidfd without holding the container.)
+pub fn poll_readable(fd: RawFd, timeout: Option<std::time::Duration>) -> bool {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         let ms = match deadline {
