@@ -823,6 +823,30 @@ fn stdio_arg(v: &Bound<'_, PyAny>) -> PyResult<[RawFd; 3]> {
     Ok(out)
 }
 
+/// `mounts`: a list of `corral.Mount`.
+fn mounts_arg(ms: &Bound<'_, PyAny>) -> PyResult<Vec<runtime::Mount>> {
+    let it = ms
+        .try_iter()
+        .map_err(|_| type_err("mounts", "a list of corral.Mount", ms))?;
+    let mut out = Vec::new();
+    for (i, m) in it.enumerate() {
+        let m = m?;
+        let m = m
+            .downcast::<Mount>()
+            .map_err(|_| type_err(&format!("mounts[{i}]"), "a corral.Mount", &m))?;
+        out.push(m.get().inner.clone());
+    }
+    Ok(out)
+}
+
+/// `limits`: a `corral.Limits`.
+fn limits_arg(l: &Bound<'_, PyAny>) -> PyResult<runtime::Limits> {
+    let l = l
+        .downcast::<Limits>()
+        .map_err(|_| type_err("limits", "a corral.Limits", l))?;
+    Ok(l.get().inner.clone())
+}
+
 fn root_arg(root: Option<&Bound<'_, PyAny>>) -> PyResult<PathBuf> {
     match root.filter(|r| !r.is_none()) {
         Some(r) => Ok(PathBuf::from(path_arg("root", r)?)),
@@ -912,24 +936,13 @@ impl Core {
             rc.user = Some(format!("{uid}:{gid}"));
         }
         if let Some(l) = limits.filter(|v| !v.is_none()) {
-            let l = l
-                .downcast::<Limits>()
-                .map_err(|_| type_err("limits", "a corral.Limits", l))?;
-            let l = &l.get().inner;
+            let l = limits_arg(l)?;
             rc.memory = l.memory;
             rc.cpus = l.cpus;
             rc.pids_limit = l.pids;
         }
         if let Some(ms) = mounts.filter(|v| !v.is_none()) {
-            let it = ms
-                .try_iter()
-                .map_err(|_| type_err("mounts", "a list of corral.Mount", ms))?;
-            for (i, m) in it.enumerate() {
-                let m = m?;
-                let m = m
-                    .downcast::<Mount>()
-                    .map_err(|_| type_err(&format!("mounts[{i}]"), "a corral.Mount", &m))?;
-                let m = &m.get().inner;
+            for (i, m) in mounts_arg(ms)?.iter().enumerate() {
                 if m.kind != "bind" {
                     return Err(config_err(
                         py,
@@ -947,26 +960,59 @@ impl Core {
             Some(s) => stdio_arg(s)?,
             None => [-1; 3],
         };
-        Ok(Core {
+        Ok(Core::made_of(
+            py,
+            id,
+            root,
+            stdio,
+            None,
+            None,
+            Some(ImageSrc { store, name, rc }),
+        ))
+    }
+
+    /// A handle: not created yet (`c` None, from `bundle` or `image`), or on the live
+    /// container `c` (loaded, or taken from a pool).
+    fn made_of(
+        py: Python<'_>,
+        id: String,
+        root: PathBuf,
+        stdio: [RawFd; 3],
+        c: Option<runtime::Container>,
+        bundle: Option<runtime::Bundle>,
+        image: Option<ImageSrc>,
+    ) -> Core {
+        let inner = match c {
+            None => Inner {
+                c: None,
+                exit: None,
+                pid: 0,
+                phase: Phase::New,
+                timings: Vec::new(),
+            },
+            Some(c) => Inner {
+                exit: None,
+                pid: c.pid(),
+                timings: phases(&c),
+                c: Some(c),
+                phase: Phase::Live,
+            },
+        };
+        Core {
             id,
             root: root.clone(),
-            bundle: None,
+            bundle,
+            // The host's security modules are detected from files: without the GIL.
             opts: py.allow_threads(|| runtime::Options {
                 root,
                 stdio,
                 ..Default::default()
             }),
             owner: my_pid(),
-            inner: Mutex::new(Inner {
-                c: None,
-                exit: None,
-                pid: 0,
-                phase: Phase::New,
-                timings: Vec::new(),
-            }),
+            inner: Mutex::new(inner),
             execs: Mutex::new(Vec::new()),
-            image: Some(ImageSrc { store, name, rc }),
-        })
+            image,
+        }
     }
 }
 
@@ -1121,22 +1167,12 @@ impl Core {
                     namespaces_arg(&mut b, n)?;
                 }
                 if let Some(ms) = mounts.filter(|v| !v.is_none()) {
-                    let it = ms
-                        .try_iter()
-                        .map_err(|_| type_err("mounts", "a list of corral.Mount", ms))?;
-                    for (i, m) in it.enumerate() {
-                        let m = m?;
-                        let m = m
-                            .downcast::<Mount>()
-                            .map_err(|_| type_err(&format!("mounts[{i}]"), "a corral.Mount", &m))?;
-                        b.mount(m.get().inner.clone());
+                    for m in mounts_arg(ms)? {
+                        b.mount(m);
                     }
                 }
                 if let Some(l) = limits.filter(|v| !v.is_none()) {
-                    let l = l
-                        .downcast::<Limits>()
-                        .map_err(|_| type_err("limits", "a corral.Limits", l))?;
-                    b.limits(l.get().inner.clone());
+                    b.limits(limits_arg(l)?);
                 }
                 if let Some(a) = annotations.filter(|v| !v.is_none()) {
                     let d = a
@@ -1163,27 +1199,7 @@ impl Core {
                 })?
             }
         };
-        Ok(Core {
-            id,
-            root: root.clone(),
-            bundle: Some(bundle),
-            // The host's security modules are detected from files: without the GIL.
-            opts: py.allow_threads(|| runtime::Options {
-                root,
-                stdio,
-                ..Default::default()
-            }),
-            owner: my_pid(),
-            inner: Mutex::new(Inner {
-                c: None,
-                exit: None,
-                pid: 0,
-                phase: Phase::New,
-                timings: Vec::new(),
-            }),
-            execs: Mutex::new(Vec::new()),
-            image: None,
-        })
+        Ok(Core::made_of(py, id, root, stdio, None, Some(bundle), None))
     }
 
     /// A handle on an existing container under `root` (made by any process). Its state stays
@@ -1200,25 +1216,7 @@ impl Core {
         let c = py
             .allow_threads(|| runtime::Container::load(&root, &id))
             .map_err(|e| rt_err(py, e))?;
-        Ok(Core {
-            id,
-            root: root.clone(),
-            bundle: None,
-            opts: py.allow_threads(|| runtime::Options {
-                root,
-                ..Default::default()
-            }),
-            owner: my_pid(),
-            inner: Mutex::new(Inner {
-                exit: None,
-                pid: c.pid(),
-                c: Some(c),
-                phase: Phase::Live,
-                timings: Vec::new(),
-            }),
-            execs: Mutex::new(Vec::new()),
-            image: None,
-        })
+        Ok(Core::made_of(py, id, root, [-1; 3], Some(c), None, None))
     }
 
     /// Creates the container: its process is set up and waits at its start gate.
@@ -1675,25 +1673,15 @@ impl PoolCore {
             })
             .map_err(|e| fail_err(py, "pool", e))?;
         let id = c.id().to_string();
-        Ok(Core {
+        Ok(Core::made_of(
+            py,
             id,
-            root: self.root.clone(),
-            bundle: None,
-            opts: py.allow_threads(|| runtime::Options {
-                root: self.root.clone(),
-                ..Default::default()
-            }),
-            owner: my_pid(),
-            inner: Mutex::new(Inner {
-                exit: None,
-                pid: c.pid(),
-                timings: phases(&c),
-                c: Some(c),
-                phase: Phase::Live,
-            }),
-            execs: Mutex::new(Vec::new()),
-            image: None,
-        })
+            self.root.clone(),
+            [-1; 3],
+            Some(c),
+            None,
+            None,
+        ))
     }
 
     /// Containers ready now.
