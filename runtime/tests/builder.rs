@@ -1,30 +1,12 @@
 //! Containers built field by field ([`runtime::SpecBuilder`]), their per-phase timings, and
 //! waiting with a timeout, on the real kernel.
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use runtime::timings::CREATE_PHASES;
 use runtime::{Container, ExitStatus, Limits, Mount, Namespace, NsMode, Options, SpecBuilder};
-use testkit::TestRootfs;
-
-fn state_root() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("corral-state-")
-        .tempdir()
-        .unwrap()
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
-}
-
-fn read_all(fd: OwnedFd) -> String {
-    let mut s = String::new();
-    std::fs::File::from(fd).read_to_string(&mut s).unwrap();
-    s
-}
+use testkit::{pipe, read_all, state_root, TestRootfs};
 
 #[test]
 fn a_built_container_sees_what_was_asked_and_reports_its_phases() {

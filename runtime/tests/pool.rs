@@ -2,29 +2,11 @@
 //! environment and stdio; the pool refills; nothing is left when it is dropped, when a take
 //! fails, or when its host process is killed.
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use runtime::{Container, ExitStatus, Limits, Options, Pool, PoolOptions, SpecBuilder};
-use testkit::TestRootfs;
-
-fn state_root() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("corral-state-")
-        .tempdir()
-        .unwrap()
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
-}
-
-fn read_all(fd: OwnedFd) -> String {
-    let mut s = String::new();
-    std::fs::File::from(fd).read_to_string(&mut s).unwrap();
-    s
-}
+use testkit::{pipe, read_all, state_root, TestRootfs};
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

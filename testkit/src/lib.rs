@@ -435,6 +435,37 @@ fn walk_cgroups(dir: &Path, id: &str, depth: usize, leaks: &mut Vec<String>) {
     }
 }
 
+/// A private state root for a test's containers (removed on drop).
+pub fn state_root() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("corral-state-")
+        .tempdir()
+        .expect("state root")
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds we then own.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh fds owned here.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// Everything until end of file on `fd` (closed after), as text.
+pub fn read_all(fd: std::os::fd::OwnedFd) -> String {
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).expect("read");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
