@@ -164,3 +164,135 @@ fn notify_listener_gets_the_fd_and_answers() {
     assert_eq!(state["state"]["id"], json!(env.id));
     assert!(state["pid"].as_i64().unwrap() > 0);
 }
+
+/// A profile older than the syscalls the runtime itself uses (every x86_64 syscall before
+/// Linux 5.1 allowed: no pidfd_*, openat2, close_range, clone3, faccessat2), denying the rest
+/// with EPERM, as `oci-runtime-tool generate` and older engines write them. The container and
+/// its exec'd processes run with a cwd other than `/`, with and without noNewPrivileges:
+/// nothing of corral's own runs under the container's filter but the final execve.
+#[test]
+fn a_profile_older_than_the_runtimes_syscalls_runs_run_and_exec() {
+    use common::{cli, cli_ok, reap};
+    let env = Env::new("sc-old");
+    let arch = seccomp::Arch::X86_64;
+    let allowed: Vec<&str> = arch
+        .syscall_names()
+        .filter(|n| arch.syscall_number(n).is_some_and(|nr| nr < 424))
+        .collect();
+    assert!(!allowed.contains(&"openat2") && !allowed.contains(&"close_range"));
+    let mut spec = env.spec(&["/bin/sh", "-c", "pwd; echo ok"]);
+    spec["process"]["cwd"] = json!("/tmp");
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    for nnp in [true, false] {
+        spec["process"]["noNewPrivileges"] = json!(nnp);
+        spec["process"]["args"] = json!(["/bin/sh", "-c", "pwd; echo ok"]);
+        let out = env.run(&spec);
+        common::assert_exit(&out, 0);
+        assert_eq!(stdout(&out), "/tmp\nok\n", "run, nnp={nnp}");
+
+        spec["process"]["args"] = json!(["/bin/sleep", "1000"]);
+        env.rootfs.write_config(&spec);
+        cli_ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+        let out = cli(
+            &env,
+            &["exec", "--cwd", "/etc", &env.id, "/bin/sh", "-c", "pwd"],
+        );
+        common::assert_exit(&out, 0);
+        assert_eq!(stdout(&out), "/etc\n", "exec, nnp={nnp}");
+        let st: Value = serde_json::from_str(&cli_ok(&env, &["state", &env.id])).unwrap();
+        cli_ok(&env, &["kill", &env.id, "KILL"]);
+        reap(st["pid"].as_i64().unwrap());
+        cli_ok(&env, &["delete", "--force", &env.id]);
+    }
+}
+
+fn hex_caps(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap_or_default(), 16).unwrap()
+}
+
+/// Without noNewPrivileges the process keeps CAP_SYS_ADMIN until it installs its filter
+/// right before `execve`: the program (as root, as another user, and with no capabilities in
+/// the config at all) gets exactly its configured sets, never that one.
+#[test]
+fn the_late_filter_leaves_no_extra_capability() {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    // CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE: the default spec's.
+    const DEFAULT: u64 = (1 << 29) | (1 << 5) | (1 << 10);
+    let env = Env::new("sc-caps");
+    let mut spec = env.spec(&["/probe", "report"]);
+    spec["process"]["noNewPrivileges"] = json!(false);
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let r = env.report(spec.clone(), &[]);
+    assert_eq!(r["seccomp"], 2);
+    for set in ["eff", "prm", "bnd"] {
+        assert_eq!(
+            hex_caps(&r["caps"][set]),
+            DEFAULT,
+            "root {set}: {}",
+            r["caps"]
+        );
+    }
+    spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let r = env.report(spec.clone(), &[]);
+    assert_eq!(r["uid"], 1000);
+    for set in ["eff", "prm", "inh", "amb"] {
+        assert_eq!(
+            hex_caps(&r["caps"][set]),
+            0,
+            "uid 1000 {set}: {}",
+            r["caps"]
+        );
+    }
+    // No capabilities in the config: the runtime's own set, then what execve gives a
+    // non-root user (nothing), as before the filter moved.
+    spec["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    let r = env.report(spec.clone(), &[]);
+    assert_eq!(r["seccomp"], 2);
+    assert_eq!(
+        hex_caps(&r["caps"]["eff"]) & CAP_SYS_ADMIN,
+        0,
+        "{}",
+        r["caps"]
+    );
+    assert_eq!(hex_caps(&r["caps"]["prm"]), 0, "{}", r["caps"]);
+}
+
+/// startContainer hooks run under the container's filter and capabilities (each installs the
+/// filter right before its own `execve`), with an old profile too.
+#[test]
+fn start_container_hooks_run_under_the_filter() {
+    let env = Env::new("sc-hook");
+    let arch = seccomp::Arch::X86_64;
+    let allowed: Vec<&str> = arch
+        .syscall_names()
+        .filter(|n| arch.syscall_number(n).is_some_and(|nr| nr < 424))
+        .collect();
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["root"]["readonly"] = json!(false);
+    spec["process"]["cwd"] = json!("/tmp");
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    });
+    spec["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+        "grep -E '^(Seccomp|CapEff):' /proc/self/status > /tmp/hook.out"]}]});
+    for nnp in [true, false] {
+        spec["process"]["noNewPrivileges"] = json!(nnp);
+        let out = env.run(&spec);
+        common::assert_exit(&out, 0);
+        let got = std::fs::read_to_string(env.rootfs.rootfs().join("tmp/hook.out")).unwrap();
+        // The default spec's capabilities: CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE.
+        assert_eq!(got, "CapEff:\t0000000020000420\nSeccomp:\t2\n", "nnp={nnp}");
+    }
+}

@@ -184,6 +184,26 @@ fn create_start_pause_kill_delete() {
     assert!(c_test("lifecycle", &[]).contains("lifecycle: ok"));
 }
 
+/// A seccomp profile older than the runtime's own syscalls (everything from Linux 5.1 on
+/// refused with EPERM): run and exec, each with a cwd other than `/`.
+#[test]
+fn an_old_seccomp_profile_runs_and_execs() {
+    let arch = seccomp::Arch::X86_64;
+    let old: Vec<&str> = arch
+        .syscall_names()
+        .filter(|n| arch.syscall_number(n).is_some_and(|nr| nr < 424))
+        .collect();
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": old, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let out = c_test(
+        "old_seccomp",
+        &[("CORRAL_TEST_SECCOMP", &profile.to_string())],
+    );
+    assert!(out.contains("old_seccomp: ok"));
+}
+
 #[test]
 fn exec_into_a_running_container() {
     assert!(c_test("exec", &[]).contains("exec: ok"));

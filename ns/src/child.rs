@@ -491,6 +491,19 @@ unsafe fn become_ns_root(plan: &Plan) -> R {
     Ok(())
 }
 
+/// `CAP_SYS_ADMIN`, which installing a filter without no_new_privs needs.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether the process installs its seccomp filter right before `execve` (and each
+/// startContainer hook its own, right before the hook's `execve`): always, but for a filter
+/// with a notify listener, which goes in before the start gate.
+fn seccomp_late(plan: &Plan) -> bool {
+    const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+    plan.seccomp
+        .as_ref()
+        .is_some_and(|sc| sc.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0)
+}
+
 unsafe fn install_seccomp(plan: &Plan, sock: c_int) -> R {
     if let Some(sc) = &plan.seccomp {
         let prog = libc::sock_fprog {
@@ -1266,11 +1279,20 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     for (i, (a, fd)) in (0..labels.len()).zip(p.exec_labels.iter().zip(labels.iter())) {
         write_attr(fd.0, a, i)?;
     }
-    if !p.no_new_privs {
-        install_seccomp(plan, sock)?;
+    // The seccomp filter goes in as late as it can (see `seccomp_late`): nothing of corral's
+    // own runs under the container's profile but `execve`. Without no_new_privs installing it
+    // needs CAP_SYS_ADMIN, which the process keeps in its effective and permitted sets until
+    // then (`admin`); `execve` computes the new sets from the bounding, inheritable and ambient
+    // sets alone, so the extra capability never reaches the container's program.
+    let admin = if plan.seccomp.is_some() && !p.no_new_privs {
+        1u64 << CAP_SYS_ADMIN
+    } else {
+        0
+    };
+    if p.caps.is_some() || admin != 0 {
+        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
     }
     if let Some(c) = &p.caps {
-        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
         let mut cap = 0u32;
         while cap <= c.last_cap && cap < 64 {
             if c.bounding & (1u64 << cap) == 0
@@ -1303,15 +1325,16 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         };
         let lo = |v: u64| v as u32;
         let hi = |v: u64| (v >> 32) as u32;
+        let (eff, perm) = (c.effective | admin, c.permitted | admin);
         let data = [
             sys::CapData {
-                effective: lo(c.effective),
-                permitted: lo(c.permitted),
+                effective: lo(eff),
+                permitted: lo(perm),
                 inheritable: lo(c.inheritable),
             },
             sys::CapData {
-                effective: hi(c.effective),
-                permitted: hi(c.permitted),
+                effective: hi(eff),
+                permitted: hi(perm),
                 inheritable: hi(c.inheritable),
             },
         ];
@@ -1339,6 +1362,21 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
                 )?;
             }
             cap = cap.saturating_add(1);
+        }
+    }
+    if p.caps.is_none() && admin != 0 {
+        // No capabilities of the config's: the process keeps what it has (the permitted set
+        // survived the uid change through keep-caps); CAP_SYS_ADMIN effective until the filter.
+        libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
+        let mut hdr = sys::CapHeader {
+            version: sys::CAP_V3,
+            pid: 0,
+        };
+        let mut data = [sys::CapData::default(), sys::CapData::default()];
+        if sys::capget(&mut hdr, &mut data) == 0 {
+            let [lo, _] = &mut data;
+            lo.effective |= lo.permitted & (admin as u32);
+            check(sys::capset(&mut hdr, &data), Step::Capset, 0)?;
         }
     }
     if p.no_new_privs {
@@ -1385,12 +1423,6 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         fd = fd.saturating_add(1);
     }
 
-    // With no_new_privs the filter goes in last, as runc does: before the gate, so that a
-    // failure (or a notify listener) still reaches the process that creates the container.
-    if p.no_new_privs {
-        install_seccomp(plan, sock)?;
-    }
-
     // Find the executable before reporting ready, so that a missing one (or a directory)
     // fails the create, not the start. (A late program is not known yet.)
     let mut found = plan.late_exec;
@@ -1427,6 +1459,11 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     // processes die with the pool.
     if plan.gate.is_none() && !plan.late_exec {
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    }
+    // A filter with a notify listener goes in before the gate, so that its listener reaches
+    // the process that creates the container; the gate's own syscalls then run under it.
+    if !seccomp_late(plan) {
+        install_seccomp(plan, sock)?;
     }
     send(
         sock,
@@ -1539,6 +1576,11 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     drop(state);
 
     default_signals();
+    // The filter: the last step before `execve`, which is the one syscall of corral's own
+    // that runs under the container's profile.
+    if seccomp_late(plan) {
+        install_seccomp(plan, sock)?;
+    }
     let mut err = libc::ENOENT;
     if let Some(l) = late {
         let mut c = l.cands;
@@ -1754,7 +1796,7 @@ unsafe fn start_hooks(
     for (i, h) in indexed(&plan.start_hooks) {
         let (head, out) = report.split_at_mut(10);
         let mut len = 0usize;
-        let (kind, value) = run_hook(h, state, out, &mut len);
+        let (kind, value) = run_hook(plan, h, state, out, &mut len);
         if kind == 0 && value == 0 {
             continue;
         }
@@ -1782,7 +1824,13 @@ unsafe fn start_hooks(
 
 /// Runs one hook as a child of this process, with its state on stdin; keeps the start of its
 /// output in `out`; kills it at its timeout.
-unsafe fn run_hook(h: &Hook, state: c_int, out: &mut [u8], len: &mut usize) -> HookEnd {
+unsafe fn run_hook(
+    plan: &Plan,
+    h: &Hook,
+    state: c_int,
+    out: &mut [u8],
+    len: &mut usize,
+) -> HookEnd {
     if libc::syscall(
         libc::SYS_faccessat,
         libc::AT_FDCWD,
@@ -1814,6 +1862,10 @@ unsafe fn run_hook(h: &Hook, state: c_int, out: &mut [u8], len: &mut usize) -> H
         }
         sys::close_range(3, u32::MAX, 0);
         default_signals();
+        // The container's filter, as for its program: the last step before `execve`.
+        if seccomp_late(plan) && install_seccomp(plan, -1).is_err() {
+            libc::_exit(126);
+        }
         libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
         libc::_exit(127);
     }

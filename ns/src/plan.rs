@@ -318,8 +318,11 @@ pub struct Plan {
     pub gate: Option<Gate>,
     /// Fds of the caller that the child closes first thing (locks it must not keep).
     pub close_fds: Vec<c_int>,
-    /// A seccomp filter to install: right before exec when the process has no_new_privs,
-    /// else before the credentials change (installing needs CAP_SYS_ADMIN then).
+    /// A seccomp filter to install as the last step before `execve` (startContainer hooks
+    /// each install it before their own `execve`); one with a notify listener goes in before
+    /// the start gate instead, so that the listener reaches the creating process. Without
+    /// no_new_privs the process keeps CAP_SYS_ADMIN effective until then (installing needs
+    /// it); `execve` does not carry it over.
     pub seccomp: Option<Seccomp>,
     /// Pause before changing the root and let the parent run its hooks (`HOOKS` message).
     pub hook_pause: bool,

@@ -116,7 +116,7 @@ pub(crate) struct CapHeader {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct CapData {
     pub effective: u32,
     pub permitted: u32,
@@ -124,6 +124,10 @@ pub(crate) struct CapData {
 }
 
 pub(crate) const CAP_V3: u32 = 0x2008_0522;
+
+pub(crate) unsafe fn capget(hdr: &mut CapHeader, data: &mut [CapData; 2]) -> c_int {
+    libc::syscall(libc::SYS_capget, hdr as *mut CapHeader, data.as_mut_ptr()) as c_int
+}
 
 pub(crate) unsafe fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
     libc::syscall(libc::SYS_capset, hdr as *mut CapHeader, data.as_ptr()) as c_int

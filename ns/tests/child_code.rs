@@ -411,6 +411,15 @@ fn transfer(bin: &Binary, state: &mut State, insn: &Insn) {
         && insn.operands[1].starts_with("%r")
     {
         got_slot(bin, insn).map(|s| BTreeSet::from([s]))
+    } else if m == "mov"
+        && insn.operands.len() == 2
+        && insn
+            .operands
+            .iter()
+            .all(|o| reg_index(o).is_some_and(|r| o.strip_prefix('%') == Some(REGS[r][0])))
+    {
+        // A 64-bit register copy (`mov %r12,%r15`) carries what its source holds.
+        reg_index(&insn.operands[0]).and_then(|src| state[src].clone())
     } else {
         None
     };
