@@ -504,11 +504,11 @@ fn seccomp_late(plan: &Plan) -> bool {
         .is_some_and(|sc| sc.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0)
 }
 
-unsafe fn install_seccomp(plan: &Plan, sock: c_int) -> R {
+unsafe fn install_seccomp(plan: &Plan, args: &ChildArgs, sock: c_int) -> R {
     if let Some(sc) = &plan.seccomp {
         let prog = libc::sock_fprog {
-            len: sc.filter.len() as u16,
-            filter: sc.filter.as_ptr() as *mut libc::sock_filter,
+            len: args.filter.len() as u16,
+            filter: args.filter.as_ptr() as *mut libc::sock_filter,
         };
         const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
         const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
@@ -1463,7 +1463,7 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     // A filter with a notify listener goes in before the gate, so that its listener reaches
     // the process that creates the container; the gate's own syscalls then run under it.
     if !seccomp_late(plan) {
-        install_seccomp(plan, sock)?;
+        install_seccomp(plan, args, sock)?;
     }
     send(
         sock,
@@ -1530,13 +1530,13 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
                 libc::close(fd);
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
-            if let Err((_, idx)) = start_hooks(plan, state.0, &mut report) {
+            if let Err((_, idx)) = start_hooks(plan, args, state.0, &mut report) {
                 return Err((Step::StartHook, libc::ECANCELED, idx as u32));
             }
         }
         None => {
             expect(sock, msg::START)?;
-            if let Err((_, idx)) = start_hooks(plan, state.0, &mut report) {
+            if let Err((_, idx)) = start_hooks(plan, args, state.0, &mut report) {
                 return Err((Step::StartHook, libc::ECANCELED, idx as u32));
             }
         }
@@ -1558,7 +1558,7 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
             let fifo = Fd(fd);
             // The state dir is the host's: not one moment longer than needed.
             libc::close(fd_of(&g.dir));
-            let hooks = start_hooks(plan, state.0, &mut report);
+            let hooks = start_hooks(plan, args, state.0, &mut report);
             let len = match hooks {
                 Ok(()) => {
                     report[0] = GATE_OK;
@@ -1579,12 +1579,22 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     // The filter: the last step before `execve`, which is the one syscall of corral's own
     // that runs under the container's profile.
     if seccomp_late(plan) {
-        install_seccomp(plan, sock)?;
+        install_seccomp(plan, args, sock)?;
+    }
+    // Through the shim (see `crate::shim`): the process stops being a copy of the host's
+    // executable before anything of the container's is executed.
+    if let (true, Some(l)) = (args.shim >= 0, &late) {
+        execveat_shim(args.shim, l.argv, l.cands);
+        return fail(Step::Exec, 0);
+    }
+    if args.shim >= 0 && late.is_none() {
+        execveat_shim(args.shim, p.argv.as_ptr(), args.shim_envp.as_ptr());
+        return fail(Step::Exec, 0);
     }
     let mut err = libc::ENOENT;
     if let Some(l) = late {
         let mut c = l.cands;
-        while !(*c).is_null() {
+        while !(*c).is_null() && *(*c) != 0 {
             libc::execve(*c, l.argv, l.envp);
             match errno() {
                 libc::ENOENT | libc::ENOTDIR => {}
@@ -1606,7 +1616,25 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
     Err((Step::Exec, err, 0))
 }
 
-/// A late program ([`crate::late`]) as mapped in this process: NULL-terminated arrays.
+/// `execveat(shim, "", argv, envp, AT_EMPTY_PATH)`: returns only on failure.
+unsafe fn execveat_shim(
+    shim: c_int,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) {
+    libc::syscall(
+        libc::SYS_execveat,
+        shim,
+        c"".as_ptr(),
+        argv,
+        envp,
+        libc::AT_EMPTY_PATH,
+    );
+}
+
+/// A late program ([`crate::late`]) as mapped in this process: `argv` and `envp` are
+/// NULL-terminated; `cands` ends with an empty string, which `envp` follows (the exec shim's
+/// layout).
 pub(crate) struct Late {
     pub argv: *const *const libc::c_char,
     pub envp: *const *const libc::c_char,
@@ -1657,7 +1685,7 @@ pub(crate) unsafe fn map_late(fd: c_int) -> R<Late> {
     if argc == 0 || candc == 0 {
         return bad();
     }
-    // Slots: args, NULL, env, NULL, candidates, NULL.
+    // Slots: args, NULL, candidates, "", env, NULL.
     let Some(slots) = argc
         .checked_add(envc)
         .and_then(|n| n.checked_add(candc))
@@ -1676,7 +1704,7 @@ pub(crate) unsafe fn map_late(fd: c_int) -> R<Late> {
     let mut off = strings;
     let mut slot = HEADER_WORDS;
     let mut starts = [0usize; 3];
-    for (i, n) in [argc, envc, candc].into_iter().enumerate() {
+    for (i, n) in [argc, candc, envc].into_iter().enumerate() {
         if let Some(s) = starts.get_mut(i) {
             *s = slot;
         }
@@ -1693,10 +1721,12 @@ pub(crate) unsafe fn map_late(fd: c_int) -> R<Late> {
             slot = slot.saturating_add(1);
             off = off.saturating_add(len).saturating_add(1);
         }
-        std::ptr::write(words.add(slot), 0);
+        // The candidates end with an empty string (the shim's separator), the others with NULL.
+        let end = if i == 1 { c"".as_ptr() as u64 } else { 0 };
+        std::ptr::write(words.add(slot), end);
         slot = slot.saturating_add(1);
     }
-    let [a, e, c] = starts;
+    let [a, c, e] = starts;
     Ok(Late {
         argv: words.add(a).cast(),
         envp: words.add(e).cast(),
@@ -1790,13 +1820,18 @@ type HookEnd = (u8, i32);
 /// (see `spawn::gate_result`) and the error is (its length, the hook's index).
 unsafe fn start_hooks(
     plan: &Plan,
+    args: &ChildArgs,
     state: c_int,
     report: &mut [u8; GATE_REPORT_MAX],
 ) -> Result<(), (usize, usize)> {
     for (i, h) in indexed(&plan.start_hooks) {
         let (head, out) = report.split_at_mut(10);
         let mut len = 0usize;
-        let (kind, value) = run_hook(plan, h, state, out, &mut len);
+        let shim_envp = args
+            .hook_envps
+            .get(i)
+            .map_or(std::ptr::null(), |e| e.as_ptr());
+        let (kind, value) = run_hook(plan, args, (h, shim_envp), state, out, &mut len);
         if kind == 0 && value == 0 {
             continue;
         }
@@ -1826,7 +1861,8 @@ unsafe fn start_hooks(
 /// output in `out`; kills it at its timeout.
 unsafe fn run_hook(
     plan: &Plan,
-    h: &Hook,
+    args: &ChildArgs,
+    (h, shim_envp): (&Hook, *const *const libc::c_char),
     state: c_int,
     out: &mut [u8],
     len: &mut usize,
@@ -1860,13 +1896,23 @@ unsafe fn run_hook(
         if libc::dup2(state, 0) < 0 || libc::dup2(wr.0, 1) < 0 || libc::dup2(wr.0, 2) < 0 {
             libc::_exit(126);
         }
-        sys::close_range(3, u32::MAX, 0);
+        // The exec shim's memfd as fd 3 (close-on-exec), the only one kept past stdio.
+        let shim = if args.shim >= 0 && !shim_envp.is_null() {
+            libc::dup3(args.shim, 3, libc::O_CLOEXEC)
+        } else {
+            -1
+        };
+        sys::close_range(if shim == 3 { 4 } else { 3 }, u32::MAX, 0);
         default_signals();
         // The container's filter, as for its program: the last step before `execve`.
-        if seccomp_late(plan) && install_seccomp(plan, -1).is_err() {
+        if seccomp_late(plan) && install_seccomp(plan, args, -1).is_err() {
             libc::_exit(126);
         }
-        libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
+        if shim == 3 {
+            execveat_shim(shim, h.argv.as_ptr(), shim_envp);
+        } else {
+            libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
+        }
         libc::_exit(127);
     }
     let pid = pid as libc::pid_t;

@@ -2,8 +2,9 @@
 //!
 //! A memfd holding, in native-endian 64-bit words: [`MAGIC`], the number of arguments, of
 //! environment strings and of exec candidates, and the total size; then one word per pointer
-//! slot (the arguments, a NULL, the environment, a NULL, the candidates, a NULL), which the
-//! child fills in; then the strings themselves, each NUL-terminated, in that order. The child
+//! slot (the arguments, a NULL, the candidates, an empty string, the environment, a NULL: the
+//! candidates and the environment together are what the exec shim takes as its environment),
+//! which the child fills in; then the strings themselves, each NUL-terminated, in that order. The child
 //! maps it privately (`mmap`, no allocation), checks every bound, and writes into the slots the
 //! addresses of the strings in its mapping: the slots become `argv`, `envp` and the candidate
 //! list that `execve` takes.
@@ -38,7 +39,7 @@ pub fn encode(argv: &[CString], envp: &[CString], cands: &[CString]) -> Vec<u8> 
         out.extend_from_slice(&w.to_ne_bytes());
     }
     out.resize((HEADER_WORDS + slots) * 8, 0);
-    for s in argv.iter().chain(envp).chain(cands) {
+    for s in argv.iter().chain(cands).chain(envp) {
         out.extend_from_slice(s.as_bytes_with_nul());
     }
     out
@@ -87,7 +88,8 @@ mod tests {
         unsafe {
             assert_eq!(strings(late.argv), ["sh", "-c", ""]);
             assert_eq!(strings(late.envp), ["A=1", "PATH=/bin"]);
-            assert_eq!(strings(late.cands), ["/bin/sh"]);
+            // The candidates end with "", and the environment follows (the shim's layout).
+            assert_eq!(strings(late.cands), ["/bin/sh", "", "A=1", "PATH=/bin"]);
         }
     }
 

@@ -13,7 +13,8 @@
 //! That makes [`spawn`] safe to call from multi-threaded hosts.
 //!
 //! It never reads OCI types, never touches cgroups or image layers, and never re-executes the
-//! calling binary.
+//! calling binary; nor does the container's program ever run while `/proc/self/exe` is the
+//! calling binary (see [`shim`]).
 
 mod child;
 mod error;
@@ -21,6 +22,7 @@ mod idmap;
 mod kind;
 pub mod late;
 mod plan;
+pub mod shim;
 mod spawn;
 mod sys;
 

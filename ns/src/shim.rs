@@ -1,0 +1,133 @@
+//! The exec shim: what the container's process runs right before the container's program.
+//!
+//! Until its last `execve` the process that sets a container up is a copy of the host's
+//! executable (corral, or the C or Python program that embeds this library). If the
+//! container's program resolved to `/proc/self/exe` at that moment (a symlinked `argv[0]`, a
+//! `#!` interpreter, an ELF interpreter), the container would run the host's executable inside
+//! itself, and could then write it (CVE-2019-5736). So the process first becomes the shim
+//! (`shim/exec_shim.rs`: static, libc-free, under 2 KiB), executed from a sealed memfd with
+//! `execveat(fd, "", AT_EMPTY_PATH)`, and the shim executes the program. Whatever in the
+//! container reaches `/proc/self/exe` then finds the shim: it cannot be written (the memfd is
+//! sealed against writes, growth and shrinking) and loads nothing.
+//!
+//! The memfd is made once per process and checked before every spawn (the host may have
+//! closed the fd, and another file may sit at its number): a mismatch makes a new one.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use crate::Error;
+
+static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/corral-exec-shim"));
+
+/// The shim's fd and the identity it had when made: (fd, device, inode).
+static SHIM: Mutex<Option<(RawFd, u64, u64)>> = Mutex::new(None);
+
+const F_SEAL_EXEC: libc::c_int = 0x20;
+const MFD_EXEC: libc::c_uint = 0x10;
+
+fn err(what: &'static str) -> Error {
+    Error::Sys {
+        what,
+        errno: nix::errno::Errno::last(),
+    }
+}
+
+fn identity(fd: RawFd) -> Option<(u64, u64, libc::c_int)> {
+    // SAFETY: fstat and F_GET_SEALS on an fd number; a closed one fails.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return None;
+        }
+        let seals = libc::fcntl(fd, libc::F_GET_SEALS);
+        Some((st.st_dev, st.st_ino, seals))
+    }
+}
+
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+fn make() -> Result<OwnedFd, Error> {
+    // SAFETY: memfd_create with a static name; the fd is owned below.
+    let mut fd = unsafe {
+        libc::memfd_create(
+            c"corral-exec-shim".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC,
+        )
+    };
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // Before Linux 6.3 there is no MFD_EXEC: memfds are executable.
+        // SAFETY: as above.
+        fd = unsafe {
+            libc::memfd_create(
+                c"corral-exec-shim".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+    }
+    if fd < 0 {
+        return Err(err("exec shim: memfd_create"));
+    }
+    // SAFETY: just created, owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut done = 0;
+    while done < BYTES.len() {
+        let rest = &BYTES[done..];
+        // SAFETY: writes from a live slice.
+        let n = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return Err(err("exec shim: write"));
+        }
+        done += n as usize;
+    }
+    // SAFETY: fcntl on an owned fd. F_SEAL_EXEC (Linux 6.3) keeps its mode as it is where
+    // the kernel has it.
+    unsafe {
+        libc::fchmod(fd.as_raw_fd(), 0o555);
+        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS | F_SEAL_EXEC) != 0
+            && libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) != 0
+        {
+            return Err(err("exec shim: sealing"));
+        }
+    }
+    Ok(fd)
+}
+
+/// A duplicate (close-on-exec, at or past `min`) of this process's sealed shim memfd, made
+/// on first use; `None` where the shim has no code for this architecture.
+pub(crate) fn dup_at_least(min: RawFd) -> Result<Option<OwnedFd>, Error> {
+    if BYTES.is_empty() {
+        return Ok(None);
+    }
+    let mut g = SHIM.lock().unwrap_or_else(|p| p.into_inner());
+    let fd = match *g {
+        Some((fd, dev, ino))
+            if identity(fd)
+                .is_some_and(|(d, i, seals)| d == dev && i == ino && seals & SEALS == SEALS) =>
+        {
+            fd
+        }
+        _ => {
+            // Not made yet, or the host closed it (and the number may now be another file's):
+            // a new one, kept for the life of the process.
+            let new = make()?;
+            let (dev, ino, _) = identity(new.as_raw_fd()).ok_or_else(|| err("exec shim: fstat"))?;
+            let raw = std::os::fd::IntoRawFd::into_raw_fd(new);
+            *g = Some((raw, dev, ino));
+            raw
+        }
+    };
+    // SAFETY: duplicating a live fd checked above.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if d < 0 {
+        return Err(err("exec shim: dup"));
+    }
+    // SAFETY: just duplicated, owned here.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(d) }))
+}
+
+/// The shim's bytes (for tests).
+pub fn bytes() -> &'static [u8] {
+    BYTES
+}
