@@ -389,16 +389,27 @@ impl Container {
                 match ns::gate_result(b.get(..n).unwrap_or_default()) {
                     Ok(p) => passed = p,
                     Err(h) => {
+                        // A failed startContainer hook. The spec says the runtime generates an
+                        // error and stops the container; runc 1.1 and youki (and the
+                        // engines and conformance suites written against them) have `start`
+                        // succeed, run the poststart hooks, and the container's process exit
+                        // without running its program. corral does as they do: the program
+                        // never runs (the process exits 127 after its report, so the
+                        // container is stopped), the error is a warning in runc's words,
+                        // and the lifecycle goes on. (ARCHITECTURE.md, "Conformance".)
                         let _ = std::fs::remove_file(&fifo);
+                        tracing::warn!(
+                            container = %self.id,
+                            "error running hook #{}: {}; the container's program did not run",
+                            h.index,
+                            crate::hooks::start_failure(self.config()?, &h)
+                        );
                         // The process exits after its report: reap it here when it is ours.
                         if let Some(sp) = self.spawning.take() {
                             let _ = sp.wait_exec();
                             self.exit = Some(ExitStatus::Exited(127));
                         }
-                        return Err(Error::Hook {
-                            id: self.id.clone(),
-                            message: crate::hooks::start_failure(self.config()?, &h),
-                        });
+                        return self.started(&poststart);
                     }
                 }
                 break;
