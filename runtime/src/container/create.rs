@@ -35,10 +35,15 @@ struct Checked {
     rootless: bool,
 }
 
-fn check(id: &str, spec: &Spec) -> Result<Checked> {
+fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
+    let spec = &b.spec;
     state::check_id(id)?;
     // Refuse what is not honoured before anything is made.
     prepare::refuse_unsupported(spec)?;
+    if opts.layers.is_empty() {
+        // (An overlay root is not there yet: the child holds to the same rule.)
+        prepare::refuse_symlinked_mount_points(spec, &b.rootfs()?)?;
+    }
     crate::hooks::check(spec)?;
     // Cgroups: planned now (nothing is made yet), made and limited before the clone, so the
     // limits hold from the first instruction.
@@ -542,7 +547,7 @@ impl Container {
     pub fn create_from(id: &str, b: &Bundle, opts: &Options) -> Result<Container> {
         let spec = &b.spec;
         let mut t = Timings::default();
-        let chk = t.time("check", || check(id, spec))?;
+        let chk = t.time("check", || check(id, b, opts))?;
         let rootless = chk.rootless;
         let (state_dir, mut rec) = t.time("record", || record(id, b, opts, &chk))?;
         let (rootfs, overlay) = t.time("rootfs", || rootfs(id, b, opts, &state_dir))?;
