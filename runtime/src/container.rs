@@ -1507,8 +1507,15 @@ fn to_be_made(leaves: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Kills every process left in the cgroup (a container without its own pid namespace can
-/// leave some), waits until it is empty, and removes it.
+/// leave some), waits until it is empty, and removes it. Only what corral made: processes
+/// are killed in the hierarchies whose leaf it made (a leaf made beforehand and joined may
+/// hold processes of others: there only the init was killed), and only the dirs it made go.
 fn kill_and_remove(id: &str, cg: &Cgroup) -> Result<()> {
+    let Some(made) = cg.made_part() else {
+        return cg.remove().map_err(|e| cgroup_err(id, e));
+    };
+    let cg_all = cg;
+    let cg = &made;
     for _ in 0..100 {
         match cg.pids() {
             Ok(p) if p.is_empty() => break,
@@ -1519,7 +1526,7 @@ fn kill_and_remove(id: &str, cg: &Cgroup) -> Result<()> {
             Err(_) => break,
         }
     }
-    cg.remove().map_err(|e| cgroup_err(id, e))
+    cg_all.remove().map_err(|e| cgroup_err(id, e))
 }
 
 /// Removes a half-made cgroup on an error path.

@@ -211,8 +211,17 @@ fn cgroups(
             e => Err(cgroup_err(id, e)),
         }
     };
+    // A `cgroupsPath` may name a cgroup made beforehand (runc joins it, and so do
+    // engines' tests): joined, recorded as not made (`State::cgroup_dirs`), so delete
+    // leaves it and the processes in it that are not the container's. The default path
+    // (the id) must be new: an existing one is another container's.
+    let named = linux.cgroups_path().is_some();
     let guard = match planned {
-        Ok(Some(mut cg)) => match cg.create(&res) {
+        Ok(Some(mut cg)) => match if named {
+            cg.create_or_join(&res)
+        } else {
+            cg.create(&res)
+        } {
             Ok(()) => {
                 crate::fault::point("create:after-cgroup");
                 CgroupGuard(Some(cg))
@@ -226,6 +235,18 @@ fn cgroups(
         rec.cgroup_leaves.clear();
         rec.cgroup_dirs.clear();
         state_dir.write(rec)?;
+    }
+    if let Some(cg) = guard.0.as_ref().filter(|c| !c.made_every_leaf()) {
+        // runc 1.1's warning: the container shares a cgroup with processes of others.
+        if let Ok(p) = cg.pids() {
+            if !p.is_empty() {
+                tracing::warn!(
+                    container = id,
+                    "container's cgroup is not empty: {} process(es) found",
+                    p.len()
+                );
+            }
+        }
     }
     let mut made = Cgroups {
         guard,
