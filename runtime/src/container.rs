@@ -71,6 +71,95 @@ impl Default for Options {
     }
 }
 
+/// Where an exec'd process goes beyond [`Container::exec`]'s defaults, as runc's `exec`
+/// flags say.
+#[derive(Debug, Clone, Default)]
+pub struct ExecPlacement {
+    /// `--ignore-paused`: exec into a paused container too. The process joins the frozen
+    /// cgroup, so it (and the exec) waits until the container is resumed, as with runc: a
+    /// caller that loaded the container should [`Container::unlock`] it first, or the
+    /// `resume` it waits for cannot take the lock.
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLERS:]PATH` (runc 1.1): run the process in `PATH`, an existing
+    /// sub-cgroup of the container's cgroup, in the hierarchies of the listed controllers
+    /// (comma-separated), or in every hierarchy without them. Hierarchies no entry names keep
+    /// the container's cgroup.
+    pub sub_cgroups: Vec<(Vec<String>, String)>,
+}
+
+impl ExecPlacement {
+    /// Parses runc's `--cgroup` values: `PATH` or `CONTROLLER[,CONTROLLER...]:PATH`.
+    pub fn parse_cgroup(v: &str) -> Result<(Vec<String>, String)> {
+        let bad = |reason: &str| Error::Config {
+            field: "exec --cgroup".into(),
+            reason: format!("{v:?}: {reason}"),
+        };
+        let (ctrls, path) = match v.split_once(':') {
+            Some((c, p)) => {
+                let c: Vec<String> = c.split(',').map(str::to_string).collect();
+                if c.iter().any(String::is_empty) {
+                    return Err(bad("an empty controller name"));
+                }
+                (c, p)
+            }
+            None => (Vec::new(), v),
+        };
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() {
+            return Err(bad("an empty path"));
+        }
+        if rel.split('/').any(|c| c == "..") {
+            return Err(bad("the path leaves the container's cgroup (\"..\")"));
+        }
+        Ok((ctrls, rel.to_string()))
+    }
+
+    /// The directories of `cg` the process goes into, one per hierarchy.
+    fn targets(&self, cg: &Cgroup) -> Result<Vec<PathBuf>> {
+        let dirs = cg.dirs();
+        for (ctrls, path) in &self.sub_cgroups {
+            for c in ctrls {
+                if !dirs
+                    .iter()
+                    .any(|d| d.controllers.iter().any(|x| x == c) || d.name == *c)
+                {
+                    return Err(Error::Config {
+                        field: "exec --cgroup".into(),
+                        reason: format!("{c}:{path}: the container has no cgroup hierarchy with controller {c:?}"),
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for d in dirs {
+            let named = self.sub_cgroups.iter().find(|(ctrls, _)| {
+                ctrls
+                    .iter()
+                    .any(|c| d.controllers.iter().any(|x| x == c) || d.name == *c)
+            });
+            let sub = named.or_else(|| self.sub_cgroups.iter().find(|(c, _)| c.is_empty()));
+            let dir = match sub {
+                Some((_, path)) => {
+                    let t = d.dir.join(path);
+                    if !t.is_dir() {
+                        return Err(Error::Config {
+                            field: "exec --cgroup".into(),
+                            reason: format!(
+                                "{}: no such sub-cgroup of the container (it must exist)",
+                                t.display()
+                            ),
+                        });
+                    }
+                    t
+                }
+                None => d.dir,
+            };
+            out.push(dir);
+        }
+        Ok(out)
+    }
+}
+
 /// How the container's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -1013,17 +1102,46 @@ impl Container {
     /// namespaces and cgroup and gets `p`'s user, capabilities, env and cwd. The returned
     /// process is this process's child.
     pub fn exec(&self, p: &oci_spec::runtime::Process, opts: &Options) -> Result<ExecProcess> {
+        self.exec_placed(p, opts, &ExecPlacement::default())
+    }
+
+    /// [`Container::exec`] with runc's `exec --ignore-paused` and `--cgroup`
+    /// ([`ExecPlacement`]).
+    pub fn exec_placed(
+        &self,
+        p: &oci_spec::runtime::Process,
+        opts: &Options,
+        place: &ExecPlacement,
+    ) -> Result<ExecProcess> {
         let st = self.status();
-        if st != Status::Running {
+        if st == Status::Paused && !place.ignore_paused {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "running (use --ignore-paused to exec into a paused container)",
+            });
+        }
+        if st != Status::Running && st != Status::Paused {
             return Err(Error::State {
                 id: self.id.clone(),
                 status: st.as_str(),
                 want: "running",
             });
         }
+        // The leaves (or the sub-cgroups of them `--cgroup` names) the process goes into.
+        let targets = match &self.cgroup {
+            Some(cg) => place.targets(cg)?,
+            None if !place.sub_cgroups.is_empty() => {
+                return Err(Error::Config {
+                    field: "exec --cgroup".into(),
+                    reason: "the container has no cgroup".into(),
+                })
+            }
+            None => Vec::new(),
+        };
         let cgroup_fd = match &self.cgroup {
-            Some(cg) => match (cg.dirs().len(), cg.v2_dir()) {
-                (1, Some(dir)) => Some(open_dir(&self.id, dir)?),
+            Some(cg) => match (cg.dirs().len(), cg.v2_dir(), targets.first()) {
+                (1, Some(_), Some(dir)) => Some(open_dir(&self.id, dir)?),
                 _ => None,
             },
             None => None,
@@ -1100,8 +1218,10 @@ impl Container {
         let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
         crate::fault::point("exec:after-clone");
         if !sp.placed_in_cgroup() {
-            if let Some(cg) = &self.cgroup {
-                cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
+            for dir in &targets {
+                let procs = dir.join("cgroup.procs");
+                std::fs::write(&procs, sp.pid().to_string())
+                    .map_err(|e| io_err(&self.id, "joining cgroup", &procs, e))?;
             }
         }
         // A notify filter's listener goes to linux.seccomp.listenerPath as it arrives (the
