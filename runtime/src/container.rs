@@ -487,12 +487,13 @@ impl Container {
                         // container is stopped), the error is a warning in runc's words,
                         // and the lifecycle goes on. (ARCHITECTURE.md, "Conformance".)
                         let _ = std::fs::remove_file(&fifo);
-                        tracing::warn!(
-                            container = %self.id,
+                        let warning = format!(
                             "error running hook #{}: {}; the container's program did not run",
                             h.index,
                             crate::hooks::start_failure(self.config()?, &h)
                         );
+                        tracing::warn!(container = %self.id, "{warning}");
+                        self.warnings.push(warning);
                         // The process exits after its report: reap it here when it is ours.
                         if let Some(sp) = self.spawning.take() {
                             let _ = sp.wait_exec();
@@ -809,7 +810,8 @@ impl Container {
         &self.state
     }
 
-    /// Warnings from set-up (e.g. a swap limit the host cannot enforce).
+    /// Warnings from set-up (e.g. a swap limit the host cannot enforce) and start (a failed
+    /// startContainer hook: `start` succeeds, the program did not run).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
