@@ -31,7 +31,7 @@ pub struct CgroupDir {
     pub dir: PathBuf,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     mount: Mount,
     dir: PathBuf,
@@ -230,9 +230,21 @@ impl Cgroup {
     ///
     /// On error, the directories made so far are removed again.
     pub fn create(&mut self, r: &Resources) -> Result<()> {
+        self.create_with(r, false)
+    }
+
+    /// [`Cgroup::create`], except that a leaf that already exists is joined, not an error
+    /// (runc's rule for a `cgroupsPath` made beforehand). Such a leaf and its ancestors are
+    /// not among [`Cgroup::created_dirs`], so [`Cgroup::remove`] leaves them, and
+    /// [`Cgroup::made_part`] leaves its processes alone.
+    pub fn create_or_join(&mut self, r: &Resources) -> Result<()> {
+        self.create_with(r, true)
+    }
+
+    fn create_with(&mut self, r: &Resources, join: bool) -> Result<()> {
         self.plan(r)?;
         let mut made = Vec::new();
-        let res = self.create_inner(r, &mut made);
+        let res = self.create_inner(r, join, &mut made);
         if res.is_err() {
             made.sort_by_key(|d| std::cmp::Reverse(depth(d)));
             for d in &made {
@@ -244,7 +256,7 @@ impl Cgroup {
         Ok(())
     }
 
-    fn create_inner(&self, r: &Resources, made: &mut Vec<PathBuf>) -> Result<()> {
+    fn create_inner(&self, r: &Resources, join: bool, made: &mut Vec<PathBuf>) -> Result<()> {
         for e in &self.entries {
             let cpuset = !e.mount.v2 && e.mount.has("cpuset");
             let rel = e
@@ -257,7 +269,7 @@ impl Cgroup {
                 match std::fs::create_dir(&p) {
                     Ok(()) => made.push(p.clone()),
                     Err(err) if err.kind() == ErrorKind::AlreadyExists => {
-                        if p == e.dir {
+                        if p == e.dir && !join {
                             return Err(Error::AlreadyExists { path: p });
                         }
                     }
@@ -466,6 +478,31 @@ impl Cgroup {
                 })
             })
             .collect();
+    }
+
+    /// The part of this cgroup that [`Cgroup::create`] made: the hierarchies whose leaf it
+    /// made (so every process in them is the container's), or `None` when it made no leaf
+    /// (every leaf existed before, and may hold processes that are not the container's).
+    pub fn made_part(&self) -> Option<Cgroup> {
+        let entries: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| self.created.contains(&e.dir))
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            return None;
+        }
+        Some(Cgroup {
+            entries,
+            created: self.created.clone(),
+            warnings: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether every leaf was made by [`Cgroup::create`] (or restored as such).
+    pub fn made_every_leaf(&self) -> bool {
+        self.entries.iter().all(|e| self.created.contains(&e.dir))
     }
 
     /// Member processes in all hierarchies, including nested cgroups,

@@ -324,6 +324,46 @@ fn v1_already_exists() {
     }
 }
 
+/// `create_or_join` joins a leaf that exists (all of it, or in one hierarchy only): what was
+/// there is not recorded as made, so `remove` leaves it and `made_part` covers only the
+/// hierarchies whose leaf it made.
+#[test]
+fn v1_create_or_join_keeps_what_was_there() {
+    let h = host();
+    let path = CgroupPath::Relative(unique("join"));
+    let mut g = Guard::new(Cgroup::new(&h, &path).unwrap());
+    g.cg.create(&Resources::default()).unwrap();
+    let mut joined = Cgroup::new(&h, &path).unwrap();
+    joined.create_or_join(&Resources::default()).unwrap();
+    assert!(joined.created_dirs().is_empty());
+    assert!(joined.made_part().is_none());
+    assert!(!joined.made_every_leaf());
+    joined.remove().unwrap();
+    for d in g.cg.dirs() {
+        assert!(d.dir.exists(), "{} was removed", d.dir.display());
+    }
+    // Only the pids leaf there before: the others are made, and only they are removed.
+    let pids_leaf =
+        g.cg.dirs()
+            .into_iter()
+            .find(|d| d.controllers.iter().any(|c| c == "pids"))
+            .unwrap()
+            .dir;
+    g.cg.remove().unwrap();
+    std::fs::create_dir_all(&pids_leaf).unwrap();
+    let mut part = Cgroup::new(&h, &path).unwrap();
+    part.create_or_join(&Resources::default()).unwrap();
+    let made = part.made_part().unwrap();
+    assert!(made.dirs().iter().all(|d| d.dir != pids_leaf));
+    assert_eq!(made.dirs().len() + 1, part.dirs().len());
+    part.remove().unwrap();
+    assert!(pids_leaf.exists());
+    for d in part.dirs().iter().filter(|d| d.dir != pids_leaf) {
+        assert!(!d.dir.exists(), "{} left", d.dir.display());
+    }
+    std::fs::remove_dir(&pids_leaf).unwrap();
+}
+
 #[test]
 fn v1_bad_cpuset_names_file() {
     let h = host();

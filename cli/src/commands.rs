@@ -297,11 +297,20 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
         preserve_fds,
         process_label,
         apparmor,
+        ignore_paused,
+        cgroup,
     } = cmd
     else {
         return Err(msg("internal: not an exec"));
     };
-    let c = Container::load(root, id)?;
+    let place = runtime::ExecPlacement {
+        ignore_paused: *ignore_paused,
+        sub_cgroups: cgroup
+            .iter()
+            .map(|v| runtime::ExecPlacement::parse_cgroup(v))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut c = Container::load(root, id)?;
     let mut p: oci_spec::runtime::Process = match process {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -421,7 +430,12 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     } else {
         Some(block_signals().map_err(|e| msg(format!("signalfd: {e}")))?)
     };
-    let mut proc_ = c.exec(&p, &opts)?;
+    if place.ignore_paused && c.status() == Status::Paused {
+        // The process joins the frozen cgroup and waits, frozen, for the `resume` that needs
+        // this lock: not held meanwhile (runc holds no lock across it either).
+        c.unlock();
+    }
+    let mut proc_ = c.exec_placed(&p, &opts, &place)?;
     // Do not hold the container's lock while the process runs.
     drop(c);
     if let Some(path) = pid_file {

@@ -173,6 +173,13 @@ enum Cmd {
         /// AppArmor profile of the process (needs AppArmor on the host)
         #[arg(long)]
         apparmor: Option<String>,
+        /// Exec into a paused container too (the process waits, frozen, until it resumes)
+        #[arg(long)]
+        ignore_paused: bool,
+        /// Run the process in an existing sub-cgroup of the container's:
+        /// [CONTROLLER[,CONTROLLER...]:]PATH (repeatable; without controllers, every hierarchy)
+        #[arg(long = "cgroup")]
+        cgroup: Vec<String>,
     },
     /// Freeze every process of a container
     Pause {

@@ -214,3 +214,65 @@ fn errors_are_logged_as_runc_logs_them() {
         );
     }
 }
+
+/// linux.maskedPaths and linux.readonlyPaths with a relative entry: the spec says the values
+/// MUST be absolute, a rule for whoever writes the config; runc and youki accept a relative
+/// one, resolved inside the root as if it started with "/", and conformance suites send it.
+/// corral does the same (it is still confined to the root: no "..", resolved in the root).
+#[test]
+fn relative_masked_and_readonly_paths_resolve_inside_the_root() {
+    let env = Env::new("relpaths");
+    let root = env.rootfs.rootfs();
+    std::fs::create_dir_all(root.join("etc/rel-secret")).unwrap();
+    std::fs::write(root.join("etc/rel-secret/key"), "secret").unwrap();
+    std::fs::create_dir_all(root.join("var/rel-ro")).unwrap();
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "ls -A /etc/rel-secret; echo masked=$?; touch /var/rel-ro/x 2>/dev/null; echo ro=$?",
+    ]);
+    spec["root"]["readonly"] = json!(false);
+    spec["linux"]["maskedPaths"] = json!(["etc/rel-secret"]);
+    spec["linux"]["readonlyPaths"] = json!(["var/rel-ro"]);
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "masked=0\nro=1\n");
+    assert!(!root.join("var/rel-ro/x").exists());
+}
+
+/// A bind mount ignores the options that only mean something to a filesystem (`mode=755`,
+/// `size=1k`, `uid=0`, or any other option that is not a mount flag), as runc and youki do:
+/// they pass them as mount data, which the kernel ignores for MS_BIND; engines send them. The
+/// flags among them still apply.
+#[test]
+fn bind_mounts_ignore_filesystem_options() {
+    let env = Env::new("bindopts");
+    let src = tempfile::Builder::new()
+        .prefix(&format!("{}-src-", env.id))
+        .tempdir()
+        .unwrap();
+    std::fs::write(src.path().join("f"), "bound\n").unwrap();
+    let mut spec = env.spec(&[
+        "/bin/sh",
+        "-c",
+        "cat /mnt/bound/f; touch /mnt/bound/new 2>/dev/null; echo write=$?",
+    ]);
+    spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/mnt/bound", "type": "bind", "source": src.path(),
+        "options": ["rbind", "ro", "mode=755", "size=1k", "uid=0", "nr_inodes=5", "x-engine-only"]
+    }));
+    let out = env.run(&spec);
+    common::assert_exit(&out, 0);
+    assert_eq!(common::stdout(&out), "bound\nwrite=1\n");
+    assert!(!src.path().join("new").exists());
+}
+
+/// dockerd always sends `linux.resources.blockIO.weight`, 0 when the user set none; runc
+/// takes 0 as unset (and `leafWeight` 0 alike), so corral does.
+#[test]
+fn blkio_weight_zero_is_unset() {
+    let env = Env::new("blkio0");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["linux"]["resources"]["blockIO"] = json!({"weight": 0, "leafWeight": 0});
+    common::assert_exit(&env.run(&spec), 0);
+}

@@ -406,3 +406,70 @@ fn process_at_its_gate_is_found_without_a_recorded_pid() {
     drop(cleanup);
     testkit::assert_no_leaks(&env.id, Some(env.state_root()));
 }
+
+/// kill -9 of a create at each of its crash points, with `cgroupsPath` naming a pids cgroup
+/// made beforehand: `delete --force` removes what the create made (the leaves of the other
+/// hierarchies) and leaves the one it joined, with the other process in it.
+#[test]
+fn a_killed_create_leaves_a_joined_cgroup_alone() {
+    assert!(runtime::fault::enabled(), "this build ignores CORRAL_FAULT");
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids");
+    for &point in runtime::fault::POINTS
+        .iter()
+        .filter(|p| p.starts_with("create:"))
+    {
+        let env = Env::new(&format!("crashcg-{}", point.replace(':', "-")));
+        let name = testkit::unique_id("crashcg-own");
+        let dir = pids.join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        struct Gone(std::path::PathBuf, common::Holder);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                let _ = self.1 .0.kill();
+                let _ = self.1 .0.wait();
+                for _ in 0..200 {
+                    if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        let holder = common::Holder::spawn(Command::new("sleep").arg("1000"));
+        let other = holder.pid();
+        let _gone = Gone(dir.clone(), holder);
+        std::fs::write(dir.join("cgroup.procs"), other.to_string()).unwrap();
+        let mut spec = env.spec(&["/probe", "sleep", "inf"]);
+        spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{name}"));
+        env.rootfs.write_config(&spec);
+        let bundle = env.bundle().to_string_lossy().into_owned();
+        let layer = env.rootfs.rootfs().to_string_lossy().into_owned();
+        let create = ["create", "--bundle", &bundle, "--layer", &layer, &env.id];
+        let (st, _) = corral(&env, Some(point), &create);
+        assert_eq!(
+            st.signal(),
+            Some(libc::SIGKILL),
+            "{point}: not killed ({st})"
+        );
+        let (st, err) = corral(&env, None, &["delete", "--force", &env.id]);
+        assert_eq!(st.code(), Some(0), "{point}: delete --force: {err}");
+        testkit::assert_no_leaks(&env.id, Some(env.state_root()));
+        assert!(dir.is_dir(), "{point}: the joined cgroup was removed");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap()
+                .trim(),
+            other.to_string(),
+            "{point}: the other process left its cgroup"
+        );
+        for h in ["memory", "cpu", "devices", "freezer"] {
+            assert!(
+                !std::path::Path::new("/sys/fs/cgroup")
+                    .join(h)
+                    .join(&name)
+                    .exists(),
+                "{point}: the create's {h}/{name} is left"
+            );
+        }
+    }
+}

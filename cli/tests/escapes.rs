@@ -457,3 +457,55 @@ fn exec_process_json_without_capabilities_gets_the_containers() {
     assert_eq!(r["no_new_privs"], 1);
     drop(c);
 }
+
+/// A root whose `/proc` or `/sys` is a symlink (`/proc -> /tmp/fake`) is refused on purpose,
+/// before anything is made, with an error naming the mount and the path (runc's
+/// CVE-2019-19921: procfs mounted where the symlink pointed, so its masks missed). The child
+/// holds to the same rule where it opens the mount point (`O_NOFOLLOW|O_DIRECTORY` inside the
+/// root), so a root the parent could not check (an overlay of layers, made later) or one
+/// changed after the check is refused too, and nothing is mounted at the link's target.
+#[test]
+fn symlinked_proc_or_sys_is_refused() {
+    for (dir, typ) in [("proc", "proc"), ("sys", "sysfs")] {
+        let env = Env::new("esc-procln");
+        let root = env.rootfs.rootfs();
+        std::fs::create_dir_all(root.join("tmp/fake")).unwrap();
+        std::fs::remove_dir(root.join(dir)).unwrap();
+        std::os::unix::fs::symlink("/tmp/fake", root.join(dir)).unwrap();
+        let spec = env.spec(&["/bin/true"]);
+        let i = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|m| m["type"] == typ)
+            .unwrap();
+        let out = env.run(&spec);
+        let field = format!("mounts[{i}].destination");
+        let dest = format!("/{dir} in the root is a symlink (to /tmp/fake)");
+        common::assert_fails(&out, 1, &[&field, &dest, "must be an ordinary directory"]);
+        // Nothing of it was made: no state dir under the root (the Env's leak check covers
+        // cgroups and mounts).
+        assert_eq!(
+            std::fs::read_dir(env.state_root()).unwrap().count(),
+            0,
+            "{typ}: something left in the state root"
+        );
+        // The child's own check: an overlay root (not there when create checks the bundle).
+        let out = env
+            .command()
+            .arg("run")
+            .arg("--layer")
+            .arg(root)
+            .arg("-b")
+            .arg(env.bundle())
+            .arg(&env.id)
+            .output()
+            .unwrap();
+        common::assert_fails(&out, 1, &[&format!("/{dir}"), "errno 20"]);
+        assert_eq!(
+            std::fs::read_dir(root.join("tmp/fake")).unwrap().count(),
+            0,
+            "{typ} was mounted at the symlink's target"
+        );
+    }
+}

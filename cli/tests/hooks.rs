@@ -141,39 +141,102 @@ fn container_hooks_run_in_the_containers_namespaces() {
     assert_eq!(st["id"], json!(env.id));
 }
 
-/// startContainer hooks run in the container's process, past its start gate: a failure
-/// (exit status, timeout, a path missing in the container) fails `start` with the hook's
-/// output, and the container does not run its program.
+/// startContainer hooks run in the container's process, past its start gate. A failure
+/// (exit status, timeout, a path missing in the container) does as runc 1.1 and youki do and
+/// as engines and conformance suites expect: `start` succeeds with a warning `error running
+/// hook #N` and the hook's output, the poststart hooks run, and the container's program never
+/// runs (its process exits 127, so the container is stopped).
 #[test]
-fn failing_start_container_hooks_fail_the_start() {
+fn a_failing_start_container_hook_warns_and_the_program_does_not_run() {
     let env = Env::new("hookstart");
     let mut spec = env.spec(&["/bin/sh", "-c", "echo ran > /tmp/program-ran"]);
     spec["root"]["readonly"] = json!(false);
     let ran = env.rootfs.rootfs().join("tmp/program-ran");
-    for (hook, needles) in [
+    let dir = env.state_root().join("hook-out");
+    std::fs::create_dir(&dir).unwrap();
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    for (i, (hook, needles)) in [
         (
             json!({"path": "/bin/sh", "args": ["sh", "-c", "cat >/dev/null; echo boom >&2; exit 3"]}),
-            vec!["hooks.startContainer[0] /bin/sh", "exit status: 3", "boom"],
+            vec!["error running hook #0", "hooks.startContainer[0] /bin/sh", "exit status: 3", "boom"],
         ),
         (
             json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}),
-            vec!["hooks.startContainer[0] /bin/sleep", "timed out after 1 s"],
+            vec!["error running hook #0", "hooks.startContainer[0] /bin/sleep", "timed out after 1 s"],
         ),
         (
+            // A host path the container does not have (the case engines and suites send).
             json!({"path": "/no/such/hook"}),
-            vec!["hooks.startContainer[0] /no/such/hook", "cannot run"],
+            vec!["error running hook #0", "hooks.startContainer[0] /no/such/hook", "cannot run"],
         ),
-    ] {
-        spec["hooks"] = json!({ "startContainer": [hook] });
-        assert_fails(&env.run(&spec), 1, &needles);
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mark = dir.join(format!("poststart-{i}"));
+        spec["hooks"] = json!({
+            "startContainer": [hook],
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", mark.display())]}]
+        });
+        env.rootfs.write_config(&spec);
+        common::cli_ok(&env, &["create", "-b", &bundle, &env.id]);
+        let st: Value =
+            serde_json::from_str(&common::cli_ok(&env, &["state", &env.id])).unwrap();
+        let pid = st["pid"].as_i64().unwrap();
+        let out = common::cli(&env, &["start", &env.id]);
+        common::reap(pid);
+        common::assert_exit(&out, 0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        for n in &needles {
+            assert!(err.contains(n), "start's stderr {err:?} lacks {n:?}");
+        }
+        let post: Value = serde_json::from_str(
+            &std::fs::read_to_string(&mark).expect("the poststart hook did not run"),
+        )
+        .unwrap();
+        assert_eq!(post["id"], json!(env.id));
+        let st: Value =
+            serde_json::from_str(&common::cli_ok(&env, &["state", &env.id])).unwrap();
+        assert_eq!(st["status"], "stopped", "{st}");
+        common::cli_ok(&env, &["delete", &env.id]);
         assert!(
             !ran.exists(),
             "the program ran after a failed startContainer hook"
         );
     }
+    // `run` alike: the warning, and the container's status 127 (its program never ran).
+    spec["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    let out = env.run(&spec);
+    common::assert_exit(&out, 127);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error running hook #0"), "{err}");
+    assert!(!ran.exists());
     // A hook that writes more than it keeps, and reads its state: fine.
     spec["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
         "cat >/dev/null; i=0; while [ $i -lt 2000 ]; do echo lots of output; i=$((i+1)); done"]}]});
     common::assert_exit(&env.run(&spec), 0);
     assert!(ran.exists());
+}
+
+/// A startContainer hook without an `env` of its own gets the container process's
+/// environment (runc and youki: the hook is started from the container's process, which
+/// passes on its own environment); one with an `env` gets exactly that.
+#[test]
+fn a_start_container_hook_without_env_inherits_the_process_env() {
+    let env = Env::new("hookenv");
+    let mut spec = env.spec(&["/bin/true"]);
+    spec["root"]["readonly"] = json!(false);
+    spec["process"]["env"] = json!(["PATH=/bin", "FROM_PROCESS=1"]);
+    spec["hooks"] = json!({"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/inherited.env"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", "env > /tmp/own.env"], "env": ["HOOK_VAR=42"]}
+    ]});
+    common::assert_exit(&env.run(&spec), 0);
+    let tmp = env.rootfs.rootfs().join("tmp");
+    let inherited = std::fs::read_to_string(tmp.join("inherited.env")).unwrap();
+    assert!(inherited.contains("FROM_PROCESS=1"), "{inherited}");
+    assert!(inherited.contains("PATH=/bin"), "{inherited}");
+    let own = std::fs::read_to_string(tmp.join("own.env")).unwrap();
+    assert!(own.contains("HOOK_VAR=42"), "{own}");
+    assert!(!own.contains("FROM_PROCESS"), "{own}");
 }

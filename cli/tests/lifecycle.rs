@@ -519,3 +519,277 @@ fn events_report_oom_kills_as_they_happen() {
     reap(pid);
     ok(&env, &["delete", &env.id]);
 }
+
+/// Cgroup directories made by the test, with a host process in the pids one; on drop the
+/// process is killed and the directories removed, whatever happened.
+struct PreMade {
+    dirs: Vec<std::path::PathBuf>,
+    holder: Option<common::Holder>,
+}
+
+impl Drop for PreMade {
+    fn drop(&mut self) {
+        drop(self.holder.take());
+        for d in self.dirs.iter().rev() {
+            for _ in 0..200 {
+                match std::fs::remove_dir(d) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// `delete` removes only the cgroups corral made (as runc leaves a cgroup it did not make):
+/// a cgroup made beforehand and named in `cgroupsPath` (in `pids` only, or in every v1
+/// hierarchy the container uses), with another process in it, is joined, and after `delete`
+/// and `delete --force` it is still there with that process alive in it; the dirs corral
+/// made in the other hierarchies are gone.
+#[test]
+fn delete_leaves_a_cgroup_it_did_not_make() {
+    let hier = |name: &str| std::path::Path::new("/sys/fs/cgroup").join(name);
+    let v1: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - cgroup cgroup "))
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter_map(|p| p.strip_prefix("/sys/fs/cgroup/"))
+        .filter(|n| *n != "systemd")
+        .map(str::to_string)
+        .collect();
+    assert!(
+        v1.iter().any(|n| n == "pids"),
+        "no v1 pids hierarchy: {v1:?}"
+    );
+    for (case, which) in [("pids", vec!["pids".to_string()]), ("all", v1.clone())] {
+        for force in [false, true] {
+            let env = Env::new("precg");
+            let name = testkit::unique_id("precg-own");
+            let mut pre = PreMade {
+                dirs: Vec::new(),
+                holder: None,
+            };
+            for h in &which {
+                let d = hier(h).join(&name);
+                std::fs::create_dir(&d).unwrap();
+                pre.dirs.push(d.clone());
+                if h == "cpuset" {
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let v = std::fs::read_to_string(hier(h).join(f)).unwrap();
+                        std::fs::write(d.join(f), v.trim()).unwrap();
+                    }
+                }
+            }
+            // Another process in the pre-made pids cgroup.
+            let holder = common::Holder::spawn(std::process::Command::new("sleep").arg("1000"));
+            let other = holder.pid();
+            std::fs::write(
+                hier("pids").join(&name).join("cgroup.procs"),
+                other.to_string(),
+            )
+            .unwrap();
+            pre.holder = Some(holder);
+            let mut spec = env.spec(&["/probe", "sleep", "inf"]);
+            spec["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+            env.rootfs.write_config(&spec);
+            let bundle = env.bundle().to_string_lossy().into_owned();
+            ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+            let pid = state(&env)["pid"].as_i64().unwrap();
+            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+            assert!(
+                cg.contains(&format!("pids:/{name}\n")),
+                "{case}: the container is not in the named cgroup: {cg}"
+            );
+            if force {
+                ok(&env, &["delete", "--force", &env.id]);
+            } else {
+                ok(&env, &["kill", &env.id, "KILL"]);
+                for _ in 0..500 {
+                    if state(&env)["status"] == "stopped" {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                ok(&env, &["delete", &env.id]);
+            }
+            reap(pid);
+            for d in &pre.dirs {
+                assert!(
+                    d.is_dir(),
+                    "{case} force={force}: {} was removed",
+                    d.display()
+                );
+            }
+            let procs =
+                std::fs::read_to_string(hier("pids").join(&name).join("cgroup.procs")).unwrap();
+            assert_eq!(
+                procs.trim(),
+                other.to_string(),
+                "{case} force={force}: the other process is no longer in its cgroup"
+            );
+            // Those corral made are gone (the Env's leak check covers the container's own).
+            for h in v1.iter().filter(|h| !which.contains(h)) {
+                assert!(
+                    !hier(h).join(&name).exists(),
+                    "{case} force={force}: corral's {h}/{name} is left"
+                );
+            }
+        }
+    }
+}
+
+/// The container's cgroup dirs on the host, one per hierarchy, from its init's
+/// /proc/PID/cgroup (this host's cgroup namespace): (hierarchy dir name, host dir).
+fn host_cgroups(pid: i64) -> Vec<(String, std::path::PathBuf)> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            let name = match ctrl {
+                "" => "unified".to_string(),
+                c => c.strip_prefix("name=").unwrap_or(c).to_string(),
+            };
+            let dir = std::path::Path::new("/sys/fs/cgroup")
+                .join(&name)
+                .join(path.trim_start_matches('/'));
+            dir.is_dir().then_some((name, dir))
+        })
+        .collect()
+}
+
+/// runc's `exec --cgroup`: `--cgroup PATH` runs the process in the sub-cgroup PATH of the
+/// container's cgroup in every hierarchy, `--cgroup CONTROLLER:PATH` in that controller's
+/// hierarchy only (the others keep the container's); the sub-cgroup must exist and stay
+/// inside the container's cgroup.
+#[test]
+fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
+    let env = Env::new("execcg");
+    env.rootfs
+        .write_config(&env.spec(&["/probe", "sleep", "inf"]));
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let pid = state(&env)["pid"].as_i64().unwrap();
+    let cgs = host_cgroups(pid);
+    assert!(cgs.iter().any(|(n, _)| n == "pids"), "{cgs:?}");
+    for (n, d) in &cgs {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        if n == "cpuset" {
+            // A v1 cpuset cgroup takes tasks only once it has cpus and mems.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = std::fs::read_to_string(d.join(f)).unwrap();
+                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let pids = &cgs.iter().find(|(n, _)| n == "pids").unwrap().1;
+    std::fs::create_dir(pids.join("only")).unwrap();
+    // The exec'd process reports the cgroups of its own pid as the host sees them.
+    let cgroup_of_exec = |flags: &[&str]| -> String {
+        let pf = env.state_root().join("exec.pid");
+        let _ = std::fs::remove_file(&pf);
+        let mut args = vec!["exec", "-d", "--pid-file"];
+        let pfs = pf.to_string_lossy().into_owned();
+        args.push(&pfs);
+        args.extend_from_slice(flags);
+        args.extend([env.id.as_str(), "/probe", "sleep", "inf"]);
+        ok(&env, &args);
+        let p: i64 = std::fs::read_to_string(&pf)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let cg = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+        // SAFETY: killing the exec'd process this test started.
+        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        reap(p);
+        cg
+    };
+    let all = cgroup_of_exec(&["--cgroup", "sub"]);
+    let mut seen = 0;
+    for l in all.lines() {
+        let ctrl = l.split(':').nth(1).unwrap_or("");
+        let name = match ctrl {
+            "" => "unified",
+            c => c.strip_prefix("name=").unwrap_or(c),
+        };
+        if cgs.iter().any(|(n, _)| n == name) {
+            assert!(l.ends_with("/sub"), "--cgroup sub: {l} (all: {all})");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, cgs.len(), "{all}");
+    let only = cgroup_of_exec(&["--cgroup", "pids:only"]);
+    for l in only.lines() {
+        if l.contains(":pids:") {
+            assert!(l.ends_with("/only"), "{only}");
+        } else {
+            assert!(
+                !l.ends_with("/only") && !l.ends_with("/sub"),
+                "{l} ({only})"
+            );
+        }
+    }
+    // Refused: a missing sub-cgroup, one leaving the container's, an unknown controller.
+    for (flag, words) in [
+        ("nosuch", vec!["nosuch", "no such sub-cgroup"]),
+        ("../escape", vec!["--cgroup", "\"..\""]),
+        ("nosuchctl:sub", vec!["--cgroup", "nosuchctl"]),
+    ] {
+        assert_fails(
+            &corral(&env, &["exec", "--cgroup", flag, &env.id, "/bin/true"]),
+            1,
+            &words,
+        );
+    }
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+}
+
+/// runc's `exec --ignore-paused`: without it, exec into a paused container is refused and
+/// names the flag; with it, the process is made (frozen with the container) and runs once the
+/// container resumes.
+#[test]
+fn exec_ignore_paused() {
+    let env = Env::new("execpause");
+    let mut spec = env.spec(&["/probe", "sleep", "inf"]);
+    spec["root"]["readonly"] = json!(false);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let pid = state(&env)["pid"].as_i64().unwrap();
+    ok(&env, &["pause", &env.id]);
+    assert_fails(
+        &corral(&env, &["exec", &env.id, "/bin/true"]),
+        1,
+        &["paused", "--ignore-paused"],
+    );
+    let mark = env.rootfs.rootfs().join("tmp/exec-ran");
+    std::thread::scope(|s| {
+        let exec = s.spawn(|| {
+            corral(
+                &env,
+                &[
+                    "exec",
+                    "--ignore-paused",
+                    &env.id,
+                    "/bin/sh",
+                    "-c",
+                    "echo ran > /tmp/exec-ran",
+                ],
+            )
+        });
+        // Frozen with the container: nothing ran while it is paused.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!mark.exists(), "the exec ran in a paused container");
+        ok(&env, &["resume", &env.id]);
+        common::assert_exit(&exec.join().unwrap(), 0);
+    });
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "ran\n");
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+}

@@ -744,8 +744,17 @@ unsafe fn mkdir_in(root: c_int, parent: &CStr, name: &CStr, step: Step, idx: usi
 }
 
 /// Resolves `t` inside the root, creating it (a directory, or an empty file) if missing.
-unsafe fn ensure(root: c_int, t: &Target, is_file: bool, step: Step, idx: usize) -> R<Fd> {
-    let fd = resolve(root, &t.path, 0);
+/// `extra` flags apply to the opening of `t` itself (`O_NOFOLLOW|O_DIRECTORY`: a symlink or
+/// non-directory as the last component fails, ENOTDIR).
+unsafe fn ensure(
+    root: c_int,
+    t: &Target,
+    is_file: bool,
+    extra: c_int,
+    step: Step,
+    idx: usize,
+) -> R<Fd> {
+    let fd = resolve(root, &t.path, extra);
     if fd >= 0 {
         return Ok(Fd(fd));
     }
@@ -769,7 +778,7 @@ unsafe fn ensure(root: c_int, t: &Target, is_file: bool, step: Step, idx: usize)
             return fail(step, idx);
         }
     }
-    let fd = resolve(root, &t.path, 0);
+    let fd = resolve(root, &t.path, extra);
     if fd < 0 {
         return fail(step, idx);
     }
@@ -840,7 +849,13 @@ unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
 
 unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
     {
-        let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
+        // proc and sysfs: onto a real directory only, never through a symlink (CVE-2019-19921).
+        let extra = if m.plain_dir {
+            libc::O_NOFOLLOW | libc::O_DIRECTORY
+        } else {
+            0
+        };
+        let fd = ensure(root, &m.target, m.is_file, extra, Step::MountPoint, i)?;
         if let Some(d) = &m.detached {
             const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
             const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;

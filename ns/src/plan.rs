@@ -134,6 +134,11 @@ pub struct Mount {
     /// `AT_RECURSIVE` to the mount and every mount below it, once it is in place (after its
     /// remount). A failure is an error.
     pub recursive_attr: Option<(u64, u64)>,
+    /// The mount point's last component must be a directory, never a symlink (proc and
+    /// sysfs: CVE-2019-19921, where a symlinked `/proc` made runc mount procfs elsewhere).
+    /// The child opens it with `O_NOFOLLOW|O_DIRECTORY` inside the root, so the check and
+    /// the mount act on the same directory.
+    pub plain_dir: bool,
 }
 
 /// A device node to create in the container.

@@ -71,6 +71,95 @@ impl Default for Options {
     }
 }
 
+/// Where an exec'd process goes beyond [`Container::exec`]'s defaults, as runc's `exec`
+/// flags say.
+#[derive(Debug, Clone, Default)]
+pub struct ExecPlacement {
+    /// `--ignore-paused`: exec into a paused container too. The process joins the frozen
+    /// cgroup, so it (and the exec) waits until the container is resumed, as with runc: a
+    /// caller that loaded the container should [`Container::unlock`] it first, or the
+    /// `resume` it waits for cannot take the lock.
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLERS:]PATH` (runc 1.1): run the process in `PATH`, an existing
+    /// sub-cgroup of the container's cgroup, in the hierarchies of the listed controllers
+    /// (comma-separated), or in every hierarchy without them. Hierarchies no entry names keep
+    /// the container's cgroup.
+    pub sub_cgroups: Vec<(Vec<String>, String)>,
+}
+
+impl ExecPlacement {
+    /// Parses runc's `--cgroup` values: `PATH` or `CONTROLLER[,CONTROLLER...]:PATH`.
+    pub fn parse_cgroup(v: &str) -> Result<(Vec<String>, String)> {
+        let bad = |reason: &str| Error::Config {
+            field: "exec --cgroup".into(),
+            reason: format!("{v:?}: {reason}"),
+        };
+        let (ctrls, path) = match v.split_once(':') {
+            Some((c, p)) => {
+                let c: Vec<String> = c.split(',').map(str::to_string).collect();
+                if c.iter().any(String::is_empty) {
+                    return Err(bad("an empty controller name"));
+                }
+                (c, p)
+            }
+            None => (Vec::new(), v),
+        };
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() {
+            return Err(bad("an empty path"));
+        }
+        if rel.split('/').any(|c| c == "..") {
+            return Err(bad("the path leaves the container's cgroup (\"..\")"));
+        }
+        Ok((ctrls, rel.to_string()))
+    }
+
+    /// The directories of `cg` the process goes into, one per hierarchy.
+    fn targets(&self, cg: &Cgroup) -> Result<Vec<PathBuf>> {
+        let dirs = cg.dirs();
+        for (ctrls, path) in &self.sub_cgroups {
+            for c in ctrls {
+                if !dirs
+                    .iter()
+                    .any(|d| d.controllers.iter().any(|x| x == c) || d.name == *c)
+                {
+                    return Err(Error::Config {
+                        field: "exec --cgroup".into(),
+                        reason: format!("{c}:{path}: the container has no cgroup hierarchy with controller {c:?}"),
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for d in dirs {
+            let named = self.sub_cgroups.iter().find(|(ctrls, _)| {
+                ctrls
+                    .iter()
+                    .any(|c| d.controllers.iter().any(|x| x == c) || d.name == *c)
+            });
+            let sub = named.or_else(|| self.sub_cgroups.iter().find(|(c, _)| c.is_empty()));
+            let dir = match sub {
+                Some((_, path)) => {
+                    let t = d.dir.join(path);
+                    if !t.is_dir() {
+                        return Err(Error::Config {
+                            field: "exec --cgroup".into(),
+                            reason: format!(
+                                "{}: no such sub-cgroup of the container (it must exist)",
+                                t.display()
+                            ),
+                        });
+                    }
+                    t
+                }
+                None => d.dir,
+            };
+            out.push(dir);
+        }
+        Ok(out)
+    }
+}
+
 /// How the container's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -389,16 +478,28 @@ impl Container {
                 match ns::gate_result(b.get(..n).unwrap_or_default()) {
                     Ok(p) => passed = p,
                     Err(h) => {
+                        // A failed startContainer hook. The spec says the runtime generates an
+                        // error and stops the container; runc 1.1 and youki (and the
+                        // engines and conformance suites written against them) have `start`
+                        // succeed, run the poststart hooks, and the container's process exit
+                        // without running its program. corral does as they do: the program
+                        // never runs (the process exits 127 after its report, so the
+                        // container is stopped), the error is a warning in runc's words,
+                        // and the lifecycle goes on. (ARCHITECTURE.md, "Conformance".)
                         let _ = std::fs::remove_file(&fifo);
+                        let warning = format!(
+                            "error running hook #{}: {}; the container's program did not run",
+                            h.index,
+                            crate::hooks::start_failure(self.config()?, &h)
+                        );
+                        tracing::warn!(container = %self.id, "{warning}");
+                        self.warnings.push(warning);
                         // The process exits after its report: reap it here when it is ours.
                         if let Some(sp) = self.spawning.take() {
                             let _ = sp.wait_exec();
                             self.exit = Some(ExitStatus::Exited(127));
                         }
-                        return Err(Error::Hook {
-                            id: self.id.clone(),
-                            message: crate::hooks::start_failure(self.config()?, &h),
-                        });
+                        return self.started(&poststart);
                     }
                 }
                 break;
@@ -709,7 +810,8 @@ impl Container {
         &self.state
     }
 
-    /// Warnings from set-up (e.g. a swap limit the host cannot enforce).
+    /// Warnings from set-up (e.g. a swap limit the host cannot enforce) and start (a failed
+    /// startContainer hook: `start` succeeds, the program did not run).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -1002,17 +1104,46 @@ impl Container {
     /// namespaces and cgroup and gets `p`'s user, capabilities, env and cwd. The returned
     /// process is this process's child.
     pub fn exec(&self, p: &oci_spec::runtime::Process, opts: &Options) -> Result<ExecProcess> {
+        self.exec_placed(p, opts, &ExecPlacement::default())
+    }
+
+    /// [`Container::exec`] with runc's `exec --ignore-paused` and `--cgroup`
+    /// ([`ExecPlacement`]).
+    pub fn exec_placed(
+        &self,
+        p: &oci_spec::runtime::Process,
+        opts: &Options,
+        place: &ExecPlacement,
+    ) -> Result<ExecProcess> {
         let st = self.status();
-        if st != Status::Running {
+        if st == Status::Paused && !place.ignore_paused {
+            return Err(Error::State {
+                id: self.id.clone(),
+                status: st.as_str(),
+                want: "running (use --ignore-paused to exec into a paused container)",
+            });
+        }
+        if st != Status::Running && st != Status::Paused {
             return Err(Error::State {
                 id: self.id.clone(),
                 status: st.as_str(),
                 want: "running",
             });
         }
+        // The leaves (or the sub-cgroups of them `--cgroup` names) the process goes into.
+        let targets = match &self.cgroup {
+            Some(cg) => place.targets(cg)?,
+            None if !place.sub_cgroups.is_empty() => {
+                return Err(Error::Config {
+                    field: "exec --cgroup".into(),
+                    reason: "the container has no cgroup".into(),
+                })
+            }
+            None => Vec::new(),
+        };
         let cgroup_fd = match &self.cgroup {
-            Some(cg) => match (cg.dirs().len(), cg.v2_dir()) {
-                (1, Some(dir)) => Some(open_dir(&self.id, dir)?),
+            Some(cg) => match (cg.dirs().len(), cg.v2_dir(), targets.first()) {
+                (1, Some(_), Some(dir)) => Some(open_dir(&self.id, dir)?),
                 _ => None,
             },
             None => None,
@@ -1089,8 +1220,10 @@ impl Container {
         let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
         crate::fault::point("exec:after-clone");
         if !sp.placed_in_cgroup() {
-            if let Some(cg) = &self.cgroup {
-                cg.add_pid(sp.pid()).map_err(|e| cgroup_err(&self.id, e))?;
+            for dir in &targets {
+                let procs = dir.join("cgroup.procs");
+                std::fs::write(&procs, sp.pid().to_string())
+                    .map_err(|e| io_err(&self.id, "joining cgroup", &procs, e))?;
             }
         }
         // A notify filter's listener goes to linux.seccomp.listenerPath as it arrives (the
@@ -1496,8 +1629,15 @@ fn to_be_made(leaves: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Kills every process left in the cgroup (a container without its own pid namespace can
-/// leave some), waits until it is empty, and removes it.
+/// leave some), waits until it is empty, and removes it. Only what corral made: processes
+/// are killed in the hierarchies whose leaf it made (a leaf made beforehand and joined may
+/// hold processes of others: there only the init was killed), and only the dirs it made go.
 fn kill_and_remove(id: &str, cg: &Cgroup) -> Result<()> {
+    let Some(made) = cg.made_part() else {
+        return cg.remove().map_err(|e| cgroup_err(id, e));
+    };
+    let cg_all = cg;
+    let cg = &made;
     for _ in 0..100 {
         match cg.pids() {
             Ok(p) if p.is_empty() => break,
@@ -1508,7 +1648,7 @@ fn kill_and_remove(id: &str, cg: &Cgroup) -> Result<()> {
             Err(_) => break,
         }
     }
-    cg.remove().map_err(|e| cgroup_err(id, e))
+    cg_all.remove().map_err(|e| cgroup_err(id, e))
 }
 
 /// Removes a half-made cgroup on an error path.

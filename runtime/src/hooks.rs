@@ -343,8 +343,22 @@ pub fn start_plan(spec: &Spec) -> Result<Vec<ns::Hook>> {
                     reason: "contains a NUL byte".into(),
                 })?,
                 argv: ns::CStringArray::new("args", args).map_err(bad)?,
-                envp: ns::CStringArray::new("env", h.env().clone().unwrap_or_default())
-                    .map_err(bad)?,
+                // Without an `env` of its own the hook gets the container process's
+                // environment. The spec gives `env` no default; this hook is started by the
+                // container's process, past its gate, and a program started without an
+                // explicit environment inherits its parent's (runc runs it from its init
+                // with the process env, youki likewise, and suites expect it). With an
+                // `env`, exactly that.
+                envp: ns::CStringArray::new(
+                    "env",
+                    h.env().clone().unwrap_or_else(|| {
+                        spec.process()
+                            .as_ref()
+                            .and_then(|p| p.env().clone())
+                            .unwrap_or_default()
+                    }),
+                )
+                .map_err(bad)?,
                 timeout_secs: h.timeout().filter(|t| *t > 0).unwrap_or(0) as u32,
             })
         })

@@ -36,7 +36,7 @@ pub mod timings;
 pub use builder::{parse_size, ExecSpec, IdRange, Limits, Mount, Namespace, NsMode, SpecBuilder};
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
-pub use container::{poll_readable, Container, ExecProcess, ExitStatus, Options};
+pub use container::{poll_readable, Container, ExecPlacement, ExecProcess, ExitStatus, Options};
 pub use error::{Error, Result};
 pub use lsm::Security;
 pub use ns::MAX_PRESERVE_FDS;

@@ -71,6 +71,94 @@ fn ns_kind(t: LinuxNamespaceType) -> Kind {
     }
 }
 
+/// A proc or sysfs mount whose mount point in the root is a symlink (`/proc -> /tmp/fake`) or
+/// anything but a directory is refused by name before anything is made: the mount point must
+/// be an ordinary directory (runc's CVE-2019-19921, where procfs was mounted where the symlink
+/// pointed). Looked up inside the root without following the last component. The child holds
+/// to the same rule when it opens the mount point (`ns::Mount::plain_dir`), so a root changed
+/// after this check is refused too.
+pub fn refuse_symlinked_mount_points(spec: &Spec, rootfs: &Path) -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    let mut root: Option<OwnedFd> = None;
+    for (i, m) in mounts.iter().enumerate() {
+        let typ = m.typ().clone().unwrap_or_default();
+        let bind = m
+            .options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
+        if (typ != "proc" && typ != "sysfs") || bind {
+            continue;
+        }
+        let field = format!("mounts[{i}].destination");
+        let dest = m.destination().to_string_lossy().into_owned();
+        let rel = dest.trim_start_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
+        let root_fd = match &root {
+            Some(r) => r.as_raw_fd(),
+            None => {
+                let f = std::fs::File::open(rootfs)
+                    .map_err(|e| cfg("root.path", format!("{}: {e}", rootfs.display())))?;
+                root.insert(OwnedFd::from(f)).as_raw_fd()
+            }
+        };
+        let c = std::ffi::CString::new(rel).map_err(|_| cfg(&field, "contains a NUL byte"))?;
+        // SAFETY: open_how is plain data; all zeroes is its default.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: openat2 with a C string and a properly sized open_how.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root_fd,
+                c.as_ptr(),
+                &mut how as *mut libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        } as i32;
+        if fd < 0 {
+            // Missing (made by the child), or a parent the child will report on.
+            continue;
+        }
+        // SAFETY: a fresh fd owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: fstat into a zeroed struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on an owned fd.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+            continue;
+        }
+        let what = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => continue,
+            libc::S_IFLNK => {
+                let mut buf = [0u8; 4096];
+                // SAFETY: readlinkat of the symlink an O_PATH fd holds, into a local buffer.
+                let n = unsafe {
+                    libc::readlinkat(
+                        fd.as_raw_fd(),
+                        c"".as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                let to = buf.get(..n.max(0) as usize).unwrap_or_default();
+                format!("a symlink (to {})", String::from_utf8_lossy(to))
+            }
+            _ => "not a directory".to_string(),
+        };
+        return Err(cfg(
+            field,
+            format!(
+                "{dest} in the root is {what}: the mount point of a {typ} mount must be an ordinary directory (CVE-2019-19921)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Fields corral does not honour yet: refused by name, never silently ignored. Security
 /// labels are checked against the host where they are applied (`lsm`).
 pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
@@ -851,14 +939,25 @@ fn rootfs(
         )?;
         let typ = m.typ().clone().unwrap_or_default();
         let bind = opts.bind || typ == "bind";
-        if bind {
-            // A bind mount takes no filesystem options: anything not known is a mistake,
-            // not data for the kernel to ignore.
-            if let Some(o) = opts.data.first() {
-                return Err(cfg(
-                    format!("{field}.options"),
-                    format!("unknown option {o:?} for a bind mount"),
-                ));
+        if bind && !opts.data.is_empty() {
+            // A bind mount takes no filesystem options. Every option that is not a mount
+            // flag, a propagation, a recursive attribute or (r)bind/(r)idmap (`mode=755`,
+            // `size=1k`, `uid=0`, or any other word) is ignored, as runc and youki ignore it
+            // (they pass it as data, which the kernel ignores for MS_BIND): engines send
+            // such options. corral does not pass it on at all. A bare word (no `=`) is more
+            // likely a mistyped flag (`rrro`, `noxec`) than filesystem data: a warning names
+            // it, so the mistake is seen, but the mount is made as runc makes it.
+            let (data, words): (Vec<&String>, Vec<&String>) =
+                opts.data.iter().partition(|o| o.contains('='));
+            if !words.is_empty() {
+                tracing::warn!(
+                    "{field}.options: {words:?} ignored: not a flag a bind mount knows (a typo?)"
+                );
+            }
+            if !data.is_empty() {
+                tracing::debug!(
+                    "{field}.options: {data:?} ignored (filesystem data; a bind mount takes none)"
+                );
             }
         }
         let recursive_attr = opts.recursive;
@@ -929,6 +1028,7 @@ fn rootfs(
                 is_file: !meta.is_dir(),
                 detached,
                 recursive_attr,
+                plain_dir: false,
             });
             continue;
         }
@@ -955,6 +1055,7 @@ fn rootfs(
                 is_file: false,
                 detached: None,
                 recursive_attr,
+                plain_dir: true,
             });
             continue;
         }
@@ -974,6 +1075,7 @@ fn rootfs(
             is_file: false,
             detached: None,
             recursive_attr,
+            plain_dir: typ == "proc" || typ == "sysfs",
         });
     }
 
@@ -1056,18 +1158,16 @@ fn rootfs(
             });
         }
     }
+    // The spec says these values MUST be absolute: a rule for whoever writes the config. A
+    // relative entry is taken as relative to the container's "/" (it is resolved inside the
+    // root either way, and ".." is refused), as runc and youki take it and conformance
+    // suites expect: refusing it would only break configs that run elsewhere.
     let paths = |field: &str, v: &Option<Vec<String>>| -> Result<Vec<Target>> {
         v.clone()
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let f = format!("{field}[{i}]");
-                if !p.starts_with('/') {
-                    return Err(cfg(f, format!("{p:?} is not an absolute path")));
-                }
-                target(&f, p)
-            })
+            .map(|(i, p)| target(&format!("{field}[{i}]"), p))
             .collect()
     };
     Ok(Rootfs {
@@ -1160,6 +1260,7 @@ fn cgroup_mounts(
             is_file: false,
             detached: None,
             recursive_attr: opts.recursive,
+            plain_dir: false,
         });
         Ok(())
     };
@@ -1185,6 +1286,7 @@ fn cgroup_mounts(
         // Applied by the last entry, once the binds below are in place (an `rro` tmpfs
         // could not take their mount points).
         recursive_attr: None,
+        plain_dir: false,
     });
     for v in views {
         let sub = target(field, &format!("{dest}/{}", v.name))?;
@@ -1202,6 +1304,7 @@ fn cgroup_mounts(
             is_file: false,
             detached: None,
             recursive_attr: opts.recursive,
+            plain_dir: false,
         });
     }
     Ok(())

@@ -160,7 +160,11 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         r.pids_limit = Some(p.limit());
     }
     if let Some(b) = res.block_io() {
-        if let Some(w) = b.weight() {
+        // 0 is "unset" (dockerd always sends a weight, 0 when none was asked; runc writes
+        // neither weight nor leafWeight when it is 0).
+        let weight = b.weight().filter(|w| *w != 0);
+        let leaf_weight = b.leaf_weight().filter(|w| *w != 0);
+        if let Some(w) = weight {
             if !(10..=1000).contains(&w) {
                 return Err(Error::Config {
                     field: "linux.resources.blockIO.weight".into(),
@@ -168,8 +172,8 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
                 });
             }
         }
-        r.blkio_weight = b.weight();
-        r.blkio_leaf_weight = b.leaf_weight();
+        r.blkio_weight = weight;
+        r.blkio_leaf_weight = leaf_weight;
         r.blkio_weight_device = b
             .weight_device()
             .clone()

@@ -347,3 +347,30 @@ fn the_process_is_in_its_cgroup_in_every_hierarchy_before_it_execs() {
     c.delete().unwrap();
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
+
+/// A failed startContainer hook: `start` succeeds (as runc's), the program never runs (the
+/// process exits 127), and the failure is in `warnings()` for a library caller.
+#[test]
+fn a_failed_start_container_hook_is_a_warning_of_start() {
+    let (id, rootfs, state) = setup("api-starthook", &["/bin/sh", "-c", "exit 0"]);
+    let mut spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rootfs.bundle().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    spec["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope; exit 4"]}]});
+    rootfs.write_config(&spec);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(127));
+    let w = c.warnings().join("\n");
+    assert!(
+        w.contains("error running hook #0") && w.contains("exit status: 4") && w.contains("nope"),
+        "{w}"
+    );
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}

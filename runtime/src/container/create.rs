@@ -35,10 +35,15 @@ struct Checked {
     rootless: bool,
 }
 
-fn check(id: &str, spec: &Spec) -> Result<Checked> {
+fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
+    let spec = &b.spec;
     state::check_id(id)?;
     // Refuse what is not honoured before anything is made.
     prepare::refuse_unsupported(spec)?;
+    if opts.layers.is_empty() {
+        // (An overlay root is not there yet: the child holds to the same rule.)
+        prepare::refuse_symlinked_mount_points(spec, &b.rootfs()?)?;
+    }
     crate::hooks::check(spec)?;
     // Cgroups: planned now (nothing is made yet), made and limited before the clone, so the
     // limits hold from the first instruction.
@@ -206,8 +211,17 @@ fn cgroups(
             e => Err(cgroup_err(id, e)),
         }
     };
+    // A `cgroupsPath` may name a cgroup made beforehand (runc joins it, and so do
+    // engines' tests): joined, recorded as not made (`State::cgroup_dirs`), so delete
+    // leaves it and the processes in it that are not the container's. The default path
+    // (the id) must be new: an existing one is another container's.
+    let named = linux.cgroups_path().is_some();
     let guard = match planned {
-        Ok(Some(mut cg)) => match cg.create(&res) {
+        Ok(Some(mut cg)) => match if named {
+            cg.create_or_join(&res)
+        } else {
+            cg.create(&res)
+        } {
             Ok(()) => {
                 crate::fault::point("create:after-cgroup");
                 CgroupGuard(Some(cg))
@@ -221,6 +235,18 @@ fn cgroups(
         rec.cgroup_leaves.clear();
         rec.cgroup_dirs.clear();
         state_dir.write(rec)?;
+    }
+    if let Some(cg) = guard.0.as_ref().filter(|c| !c.made_every_leaf()) {
+        // runc 1.1's warning: the container shares a cgroup with processes of others.
+        if let Ok(p) = cg.pids() {
+            if !p.is_empty() {
+                tracing::warn!(
+                    container = id,
+                    "container's cgroup is not empty: {} process(es) found",
+                    p.len()
+                );
+            }
+        }
     }
     let mut made = Cgroups {
         guard,
@@ -542,7 +568,7 @@ impl Container {
     pub fn create_from(id: &str, b: &Bundle, opts: &Options) -> Result<Container> {
         let spec = &b.spec;
         let mut t = Timings::default();
-        let chk = t.time("check", || check(id, spec))?;
+        let chk = t.time("check", || check(id, b, opts))?;
         let rootless = chk.rootless;
         let (state_dir, mut rec) = t.time("record", || record(id, b, opts, &chk))?;
         let (rootfs, overlay) = t.time("rootfs", || rootfs(id, b, opts, &state_dir))?;
