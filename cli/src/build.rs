@@ -1075,7 +1075,10 @@ fn copy_step(
                 unionfs::unpack_layer_with(
                     std::io::BufReader::new(f),
                     &tmp,
-                    unionfs::UnpackOptions { devices: false },
+                    unionfs::UnpackOptions {
+                        devices: false,
+                        ..Default::default()
+                    },
                 )
                 .map_err(|e| format!("{src}: {e}"))?;
                 copy_in(rfd, &tmp, &dest, chown.as_ref().and(owner))

@@ -1062,7 +1062,10 @@ impl ImageStore {
                 unionfs::unpack_layer_with(
                     BufReader::new(f),
                     &tmp,
-                    UnpackOptions { devices: false },
+                    UnpackOptions {
+                        devices: false,
+                        ..Default::default()
+                    },
                 )
                 .map_err(layer_err(format!("image archive {}", src.display())))?;
                 self.import_dir(&tmp, reference, &src.display().to_string())
