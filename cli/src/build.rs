@@ -1239,6 +1239,20 @@ struct Guard {
 
 impl Guard {
     fn spawn(root: &Path, id: &str, merged: &Path) -> Result<Guard, String> {
+        // The child runs Rust code after fork: only sound while this process has one thread
+        // (no lock held by another thread is copied into the child).
+        let threads = fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
+            })
+            .unwrap_or_default();
+        if threads != "1" {
+            return Err(format!(
+                "internal: the RUN guard needs a single-threaded build (threads: {threads:?})"
+            ));
+        }
         let mut fds = [0; 2];
         // SAFETY: a plain syscall filling an array of two ints.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -1369,7 +1383,7 @@ fn run_step(
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let _guard = Guard::spawn(&root, &id, &merged)?;
+    let guard = Guard::spawn(&root, &id, &merged)?;
     let opts = runtime::Options {
         root,
         ..runtime::Options::default()
@@ -1381,6 +1395,7 @@ fn run_step(
         ct.delete().map_err(|e| e.to_string())?;
         s?
     };
+    drop(guard);
     sr.unmount()?;
     if status.code() != 0 {
         return Err(format!(
