@@ -29,8 +29,8 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
 ENV PATH=/usr/games:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CMD ["/bin/bash"]
 DOCKERFILE
-say corral image build -t demo:$PKG "$T/ctx"
-$CORRAL image build -t "demo:$PKG" "$T/ctx"
+say corral image build --network host -t demo:$PKG "$T/ctx"
+$CORRAL image build --network host -t "demo:$PKG" "$T/ctx"
 say corral image ls
 $CORRAL image ls
 say corral run --rm --image demo:$PKG -- bash -c "dpkg -s $PKG | head -2"

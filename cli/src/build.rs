@@ -2,7 +2,8 @@
 //!
 //! Each RUN, COPY and ADD step runs on an overlay of the layers so far plus a new upper
 //! dir (mounted under the store's temp dir); that upper dir becomes the step's layer.
-//! RUN runs in a container with the host's network (as `docker build --network host`).
+//! RUN runs in a container with a network namespace of its own (loopback only); the host's
+//! network only with `--network host` (as `docker build --network host`).
 //! Every step is cached under a key chained from the base image, the instruction (after
 //! substitution), the environment a RUN sees and the content a COPY or ADD brings, so an
 //! unchanged rebuild makes no new layer and the same image.
@@ -10,7 +11,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -39,6 +40,10 @@ pub struct BuildArgs {
     /// Run every step again (the results still go to the cache)
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// The network of RUN steps: `none` (the default: a network namespace of their own,
+    /// loopback only) or `host` (the host's network, as `docker build --network host`)
+    #[arg(long = "network", default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
     /// The build context directory
     pub context: PathBuf,
 }
@@ -236,8 +241,7 @@ fn hex(d: &[u8]) -> String {
 struct Ignore(Vec<(bool, Vec<String>)>);
 
 impl Ignore {
-    fn load(ctx: &Path) -> Ignore {
-        let text = fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
+    fn parse(text: &str) -> Ignore {
         let mut v = Vec::new();
         for l in text.lines() {
             let l = l.trim();
@@ -270,7 +274,7 @@ impl Ignore {
         let mut out = false;
         for (neg, pat) in &self.0 {
             // A pattern matches the path or any of its parent dirs.
-            if (1..=comps.len()).any(|n| match_comps(pat, &comps[..n])) {
+            if match_prefixes(pat, &comps) {
                 out = !neg;
             }
         }
@@ -278,51 +282,51 @@ impl Ignore {
     }
 }
 
-fn match_comps(pat: &[String], path: &[String]) -> bool {
-    match (pat.first(), path.first()) {
-        (None, None) => true,
-        (Some(p), _) if p == "**" => (0..=path.len()).any(|k| match_comps(&pat[1..], &path[k..])),
-        (Some(p), Some(c)) => {
-            glob(p.as_bytes(), c.as_bytes()) && match_comps(&pat[1..], &path[1..])
+/// Does `pat` (components, `**` for any number of them) match `path[..n]` for some
+/// n >= 1? Dynamic programming over (pattern, path) positions: time O(|pat| * |path|)
+/// glob calls, no recursion, whatever the pattern.
+fn match_prefixes(pat: &[String], path: &[String]) -> bool {
+    let (p, n) = (pat.len(), path.len());
+    // m[i][j]: pat[..i] matches path[..j].
+    let mut m = vec![vec![false; n + 1]; p + 1];
+    m[0][0] = true;
+    for i in 1..=p {
+        let star2 = pat[i - 1] == "**";
+        for j in 0..=n {
+            m[i][j] = if star2 {
+                m[i - 1][j] || (j > 0 && m[i][j - 1])
+            } else {
+                j > 0 && m[i - 1][j - 1] && glob(pat[i - 1].as_bytes(), path[j - 1].as_bytes())
+            };
         }
-        _ => false,
     }
+    (1..=n).any(|j| m[p][j])
 }
 
+/// `*` (any run) and `?` (one byte) against one path component: the greedy matcher with a
+/// single backtrack point (the last `*`), O(|p| * |s|) at worst and no recursion.
 fn glob(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
-        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
-
-/// Files of the context under `src` (relative to the context), not ignored, sorted.
-fn context_files(ctx: &Path, src: &Path, ign: &Ignore) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    fn walk(ctx: &Path, rel: &Path, ign: &Ignore, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        if !rel.as_os_str().is_empty() && ign.ignored(rel) {
-            return Ok(());
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) && p[pi] != b'*' {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
         }
-        let full = ctx.join(rel);
-        let md = fs::symlink_metadata(&full).map_err(|e| format!("{}: {e}", full.display()))?;
-        out.push(rel.to_path_buf());
-        if md.is_dir() {
-            let mut names: Vec<_> = fs::read_dir(&full)
-                .map_err(|e| format!("{}: {e}", full.display()))?
-                .filter_map(|e| e.ok().map(|e| e.file_name()))
-                .collect();
-            names.sort();
-            for n in names {
-                walk(ctx, &rel.join(n), ign, out)?;
-            }
-        }
-        Ok(())
     }
-    walk(ctx, src, ign, &mut out)?;
-    Ok(out)
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 /// A source path of COPY/ADD, relative to the context and never leaving it.
@@ -341,27 +345,12 @@ fn context_path(src: &str) -> Result<PathBuf, String> {
 // ---- writing inside a mounted root, symlinks resolved inside it ----
 
 fn openat2_in_root(root: RawFd, rel: &str) -> std::io::Result<OwnedFd> {
-    let c = CString::new(if rel.is_empty() { "." } else { rel })
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: all-zero is a valid open_how.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: valid C string and open_how of its size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd from the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    runtime::in_root::openat2(
+        root,
+        Path::new(rel),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        runtime::in_root::IN_ROOT,
+    )
 }
 
 /// Open (making missing dirs, owned `owner`, 0755) the directory `rel` inside `root`.
@@ -395,14 +384,101 @@ fn mkdir_in_root(root: RawFd, rel: &str, owner: Option<(u32, u32)>) -> std::io::
     Ok(cur)
 }
 
-/// Copy `src` (file, symlink or dir: its content) to `dst` inside `root`.
+/// The parent of `dst` inside `root` (made as needed) and the entry's name, with what was
+/// there removed (but a directory).
+fn dest_slot(
+    root: RawFd,
+    dst: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<(OwnedFd, CString), String> {
+    let (parent, name) = match dst.trim_end_matches('/').rsplit_once('/') {
+        Some((p, n)) => (p, n),
+        None => ("", dst),
+    };
+    let pfd = mkdir_in_root(root, parent, owner).map_err(|e| format!("mkdir {dst}: {e}"))?;
+    let cn = CString::new(name).map_err(|_| format!("bad name {name:?}"))?;
+    // SAFETY: valid C string, dir fd we own.
+    unsafe { libc::unlinkat(pfd.as_raw_fd(), cn.as_ptr(), 0) };
+    Ok((pfd, cn))
+}
+
+/// Write the symlink `dst` -> `target` inside `root`.
+fn write_symlink(root: RawFd, dst: &str, target: &[u8], owner: (u32, u32)) -> Result<(), String> {
+    let (pfd, cn) = dest_slot(root, dst, None)?;
+    let ct = CString::new(target).map_err(|_| format!("{dst}: bad link"))?;
+    // SAFETY: valid C strings, dir fd we own.
+    if unsafe { libc::symlinkat(ct.as_ptr(), pfd.as_raw_fd(), cn.as_ptr()) } != 0 {
+        return Err(format!(
+            "symlink {dst}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::fchownat(
+            pfd.as_raw_fd(),
+            cn.as_ptr(),
+            owner.0,
+            owner.1,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    Ok(())
+}
+
+/// Write the regular file `dst` inside `root` from `src`; with `h`, every byte written is
+/// hashed as it is written (the source is read once).
+fn write_file(
+    root: RawFd,
+    dst: &str,
+    src: &mut impl Read,
+    mode: u32,
+    owner: (u32, u32),
+    mut h: Option<&mut Sha256>,
+) -> Result<(), String> {
+    let (pfd, cn) = dest_slot(root, dst, None)?;
+    // SAFETY: valid C string, dir fd we own; O_NOFOLLOW|O_EXCL: never through a link.
+    let fd = unsafe {
+        libc::openat(
+            pfd.as_raw_fd(),
+            cn.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return Err(format!("create {dst}: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fd.
+    let mut out = unsafe { fs::File::from_raw_fd(fd) };
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let k = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read for {dst}: {e}")),
+        };
+        if let Some(h) = h.as_deref_mut() {
+            h.update(&buf[..k]);
+        }
+        out.write_all(&buf[..k])
+            .map_err(|e| format!("write {dst}: {e}"))?;
+    }
+    // SAFETY: plain syscalls on an owned fd.
+    unsafe {
+        libc::fchown(out.as_raw_fd(), owner.0, owner.1);
+        libc::fchmod(out.as_raw_fd(), mode & 0o7777);
+    }
+    Ok(())
+}
+
+/// Copy `src` (a path of our own: an unpacked ADD archive) to `dst` inside `root`.
 fn copy_in(root: RawFd, src: &Path, dst: &str, owner: Option<(u32, u32)>) -> Result<(), String> {
     let md = fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let err = |what: &str, e: std::io::Error| format!("{what} {dst}: {e}");
-    let (uid, gid) = owner.unwrap_or((md.uid(), md.gid()));
+    let own = owner.unwrap_or((md.uid(), md.gid()));
     if md.is_dir() {
-        let fd = mkdir_in_root(root, dst, owner).map_err(|e| err("mkdir", e))?;
-        let _ = fd;
+        mkdir_in_root(root, dst, owner).map_err(|e| format!("mkdir {dst}: {e}"))?;
         let mut names: Vec<_> = fs::read_dir(src)
             .map_err(|e| format!("{}: {e}", src.display()))?
             .filter_map(|e| e.ok().map(|e| e.file_name()))
@@ -414,33 +490,9 @@ fn copy_in(root: RawFd, src: &Path, dst: &str, owner: Option<(u32, u32)>) -> Res
         }
         return Ok(());
     }
-    let (parent, name) = match dst.trim_end_matches('/').rsplit_once('/') {
-        Some((p, n)) => (p, n),
-        None => ("", dst),
-    };
-    let pfd = mkdir_in_root(root, parent, owner).map_err(|e| err("mkdir", e))?;
-    let cn = CString::new(name).map_err(|_| format!("bad name {name:?}"))?;
-    // Replace what is there (but a directory).
-    // SAFETY: valid C string, dir fd we own.
-    unsafe { libc::unlinkat(pfd.as_raw_fd(), cn.as_ptr(), 0) };
     if md.file_type().is_symlink() {
         let t = fs::read_link(src).map_err(|e| format!("{}: {e}", src.display()))?;
-        let ct = CString::new(t.as_os_str().as_bytes()).map_err(|_| "bad link".to_string())?;
-        // SAFETY: valid C strings, dir fd we own.
-        if unsafe { libc::symlinkat(ct.as_ptr(), pfd.as_raw_fd(), cn.as_ptr()) } != 0 {
-            return Err(err("symlink", std::io::Error::last_os_error()));
-        }
-        // SAFETY: as above.
-        unsafe {
-            libc::fchownat(
-                pfd.as_raw_fd(),
-                cn.as_ptr(),
-                uid,
-                gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        return Ok(());
+        return write_symlink(root, dst, t.as_os_str().as_bytes(), own);
     }
     if !md.is_file() {
         return Err(format!(
@@ -448,28 +500,209 @@ fn copy_in(root: RawFd, src: &Path, dst: &str, owner: Option<(u32, u32)>) -> Res
             src.display()
         ));
     }
-    // SAFETY: valid C string, dir fd we own; O_NOFOLLOW|O_EXCL: never through a link.
-    let fd = unsafe {
-        libc::openat(
-            pfd.as_raw_fd(),
-            cn.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o600,
-        )
-    };
-    if fd < 0 {
-        return Err(err("create", std::io::Error::last_os_error()));
-    }
-    // SAFETY: fresh fd.
-    let mut out = unsafe { fs::File::from_raw_fd(fd) };
     let mut inp = fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    std::io::copy(&mut inp, &mut out).map_err(|e| err("write", e))?;
-    // SAFETY: plain syscalls on an owned fd.
-    unsafe {
-        libc::fchown(out.as_raw_fd(), uid, gid);
-        libc::fchmod(out.as_raw_fd(), md.mode() & 0o7777);
+    write_file(root, dst, &mut inp, md.mode(), own, None)
+}
+
+/// Copies from the build context into a step's root, every source opened beneath the
+/// context (never through a symlink leading out), `.dockerignore`d entries left out, and
+/// hashes exactly what it writes: each entry's path, kind and mode, and the bytes of each
+/// file as they are copied (one read), so the cache key is the key of the content copied.
+struct Copier<'a> {
+    root: RawFd,
+    owner: Option<(u32, u32)>,
+    ign: &'a Ignore,
+    h: Sha256,
+}
+
+impl Copier<'_> {
+    fn note(&mut self, rel: &Path, what: String) {
+        self.h.update(rel.as_os_str().as_bytes());
+        self.h.update(b"\0");
+        self.h.update(what.as_bytes());
+        self.h.update(b"\0");
     }
-    Ok(())
+
+    fn own(&self, md: &fs::Metadata) -> (u32, u32) {
+        self.owner.unwrap_or((md.uid(), md.gid()))
+    }
+
+    /// The entry `name` of the context directory `dir` (context path `rel`) to `dst`.
+    fn entry(
+        &mut self,
+        dir: &fs::File,
+        name: &std::ffi::OsStr,
+        rel: &Path,
+        dst: &str,
+    ) -> Result<(), String> {
+        if self.ign.ignored(rel) {
+            return Ok(());
+        }
+        let cn = CString::new(name.as_bytes()).map_err(|_| format!("bad name {name:?}"))?;
+        let err = |e: std::io::Error| format!("{}: {e}", rel.display());
+        // SAFETY: all-zero is a valid stat; valid C string and a dir fd we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                cn.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } != 0
+        {
+            return Err(err(std::io::Error::last_os_error()));
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => {
+                let t = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)
+                    .map_err(|e| err(e.into()))?;
+                self.note(rel, format!("symlink {}", t.to_string_lossy()));
+                let own = self.owner.unwrap_or((st.st_uid, st.st_gid));
+                write_symlink(self.root, dst, t.as_bytes(), own)
+            }
+            libc::S_IFDIR | libc::S_IFREG => {
+                let dir_flag = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                    libc::O_DIRECTORY
+                } else {
+                    0
+                };
+                // SAFETY: valid C string, a dir fd we own.
+                let fd = unsafe {
+                    libc::openat(
+                        dir.as_raw_fd(),
+                        cn.as_ptr(),
+                        libc::O_RDONLY
+                            | libc::O_NOFOLLOW
+                            | libc::O_NONBLOCK
+                            | libc::O_NOCTTY
+                            | libc::O_CLOEXEC
+                            | dir_flag,
+                    )
+                };
+                if fd < 0 {
+                    return Err(err(std::io::Error::last_os_error()));
+                }
+                // SAFETY: a fresh fd.
+                let f = unsafe { fs::File::from_raw_fd(fd) };
+                self.node(f, rel, dst)
+            }
+            _ => Err(format!(
+                "{}: not a regular file, directory or symlink",
+                rel.display()
+            )),
+        }
+    }
+
+    /// An opened context file or directory (a directory: its content) to `dst`.
+    fn node(&mut self, mut f: fs::File, rel: &Path, dst: &str) -> Result<(), String> {
+        let md = f
+            .metadata()
+            .map_err(|e| format!("{}: {e}", rel.display()))?;
+        if md.is_dir() {
+            self.note(rel, format!("dir {:o}", md.mode() & 0o7777));
+            mkdir_in_root(self.root, dst, self.owner).map_err(|e| format!("mkdir {dst}: {e}"))?;
+            let mut names: Vec<_> = fs::read_dir(format!("/proc/self/fd/{}", f.as_raw_fd()))
+                .map_err(|e| format!("{}: {e}", rel.display()))?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect();
+            names.sort();
+            for n in names {
+                let d = format!("{}/{}", dst.trim_end_matches('/'), n.to_string_lossy());
+                self.entry(&f, &n, &rel.join(&n), &d)?;
+            }
+            return Ok(());
+        }
+        if !md.is_file() {
+            return Err(format!(
+                "{}: not a regular file, directory or symlink",
+                rel.display()
+            ));
+        }
+        self.note(rel, format!("file {:o}", md.mode() & 0o7777));
+        let own = self.own(&md);
+        write_file(self.root, dst, &mut f, md.mode(), own, Some(&mut self.h))
+    }
+}
+
+/// Open the source `rel` of COPY/ADD in the context, as `docker build` resolves it: every
+/// symlink on the way (the last one too) is followed with the context as `/`, so none
+/// leads to the host. Refused when what it resolves to is excluded by `.dockerignore` (the
+/// context docker sends does not hold it). Returns the opened file or directory and its
+/// path in the context.
+fn open_source(ctx: &Context, src: &str, rel: &Path) -> Result<(fs::File, PathBuf), String> {
+    let fd = runtime::in_root::openat2(
+        ctx.fd.as_raw_fd(),
+        rel,
+        libc::O_PATH,
+        runtime::in_root::IN_ROOT,
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            format!("{src}: no such file or directory in the build context")
+        }
+        _ => format!("{src}: {e}"),
+    })?;
+    let real = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| format!("{src}: {e}"))?;
+    let real_rel = real
+        .strip_prefix(&ctx.dir)
+        .map(Path::to_path_buf)
+        .map_err(|_| format!("{src}: resolves outside the build context"))?;
+    if (!real_rel.as_os_str().is_empty() && ctx.ign.ignored(&real_rel))
+        || (!rel.as_os_str().is_empty() && ctx.ign.ignored(rel))
+    {
+        return Err(format!(
+            "{src}: excluded by .dockerignore (not in the build context)"
+        ));
+    }
+    let md = fs::File::from(fd);
+    let kind = md.metadata().map_err(|e| format!("{src}: {e}"))?;
+    if !kind.is_dir() && !kind.is_file() {
+        return Err(format!("{src}: not a regular file or directory"));
+    }
+    // Reopened for reading through the fd itself: the same file, whatever the path is now.
+    let f = fs::File::open(format!("/proc/self/fd/{}", md.as_raw_fd()))
+        .map_err(|e| format!("{src}: {e}"))?;
+    Ok((f, real_rel))
+}
+
+/// The build context: its directory (canonical), an fd every source is opened under, and
+/// its `.dockerignore`.
+struct Context {
+    dir: PathBuf,
+    fd: fs::File,
+    ign: Ignore,
+}
+
+impl Context {
+    fn open(dir: &Path) -> Result<Context, String> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("build context {}: {e}", dir.display()))?;
+        let fd =
+            fs::File::open(&dir).map_err(|e| format!("build context {}: {e}", dir.display()))?;
+        let mut c = Context {
+            dir,
+            fd,
+            ign: Ignore(Vec::new()),
+        };
+        c.ign = match c.read(".dockerignore") {
+            Ok(t) => Ignore::parse(&t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ignore(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", c.dir.join(".dockerignore").display())),
+        };
+        Ok(c)
+    }
+
+    /// Read the regular file `rel` of the context (symlinks resolved inside it), at most
+    /// 16 MiB.
+    fn read(&self, rel: &str) -> std::io::Result<String> {
+        let f =
+            runtime::in_root::open_regular(&self.fd, Path::new(rel), runtime::in_root::IN_ROOT)?;
+        let b = runtime::in_root::read_capped(f, 16 << 20, &self.dir.join(rel))?;
+        String::from_utf8(b).map_err(|_| std::io::Error::other("not UTF-8 text"))
+    }
 }
 
 /// The build's state: the image so far.
@@ -550,13 +783,22 @@ fn to_digest(s: &str) -> R<unionfs::Digest> {
 
 pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
     let target = Reference::parse(&a.tag)?;
-    let ctx = a
-        .context
-        .canonicalize()
-        .map_err(|e| msg(format!("build context {}: {e}", a.context.display())))?;
-    let file = a.file.clone().unwrap_or_else(|| ctx.join("Dockerfile"));
-    let fname = file.display().to_string();
-    let text = fs::read_to_string(&file).map_err(|e| msg(format!("{fname}: {e}")))?;
+    let ctx = Context::open(&a.context).map_err(msg)?;
+    // The default Dockerfile is the context's own (a symlink in it resolves inside it, as
+    // every source does); one given with -f is the user's file, read where it is.
+    let (fname, text) = match &a.file {
+        Some(f) => (
+            f.display().to_string(),
+            fs::read_to_string(f).map_err(|e| msg(format!("{}: {e}", f.display())))?,
+        ),
+        None => {
+            let f = ctx.dir.join("Dockerfile");
+            let t = ctx
+                .read("Dockerfile")
+                .map_err(|e| msg(format!("{}: {e}", f.display())))?;
+            (f.display().to_string(), t)
+        }
+    };
     let instrs = parse(&text).map_err(|e| msg(format!("{fname}: {e}")))?;
     if instrs.is_empty() {
         return Err(msg(format!("{fname}: no instructions")));
@@ -569,7 +811,6 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
         build_args.insert(k.to_string(), v.to_string());
     }
     let _lock = store.lock_shared()?;
-    let ign = Ignore::load(&ctx);
     let total = instrs.len();
     let mut stage: Option<Stage> = None;
     // ARGs declared: before FROM (global), then per stage.
@@ -645,6 +886,8 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
         let mut layer_step = false;
         let mut content = String::new();
         let mut run_env: Vec<String> = Vec::new();
+        // A COPY or ADD done (to hash what it copies) before its key is looked up.
+        let mut prepared: Option<StepRoot> = None;
         let shell_cmd = labels_shell(&cfg).unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         let canonical: String;
         match kw {
@@ -703,36 +946,10 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
                 if rest.len() < 2 {
                     return Err(at("want SRC... DEST".into()));
                 }
-                let mut h = Sha256::new();
-                for src in &rest[..rest.len() - 1] {
-                    if kw == "ADD" && (src.starts_with("http://") || src.starts_with("https://")) {
-                        return Err(at(format!("{src}: ADD from a URL is not supported")));
-                    }
-                    let rel = context_path(src).map_err(at)?;
-                    if !ctx.join(&rel).exists() && !rel.as_os_str().is_empty() {
-                        return Err(at(format!("{src}: no such file or directory in the build context")));
-                    }
-                    for f in context_files(&ctx, &rel, &ign).map_err(at)? {
-                        let full = ctx.join(&f);
-                        let md = fs::symlink_metadata(&full).map_err(|e| at(e.to_string()))?;
-                        h.update(f.as_os_str().as_bytes());
-                        h.update(format!(" {:o} {} ", md.mode(), md.len()).as_bytes());
-                        if md.is_file() {
-                            let mut fh = fs::File::open(&full).map_err(|e| at(e.to_string()))?;
-                            let mut buf = vec![0u8; 65536];
-                            loop {
-                                let k = fh.read(&mut buf).map_err(|e| at(e.to_string()))?;
-                                if k == 0 {
-                                    break;
-                                }
-                                h.update(&buf[..k]);
-                            }
-                        } else if md.file_type().is_symlink() {
-                            h.update(fs::read_link(&full).unwrap_or_default().as_os_str().as_bytes());
-                        }
-                    }
-                }
-                content = hex(&h.finalize());
+                let (sr, hash) = copy_step(store, &ctx, kw, &rest, chown.as_deref(), st, &cfg)
+                    .map_err(at)?;
+                prepared = Some(sr);
+                content = hash;
                 canonical = format!(
                     "{kw} {}\nchown={chown:?}\nworkdir={:?}\ncontent={content}",
                     serde_json::to_string(&rest).unwrap_or_default(),
@@ -842,9 +1059,24 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
                 let layer = if layer_step {
                     let made = if kw == "RUN" {
                         let argv: Vec<String> = serde_json::from_str(&content).unwrap_or_default();
-                        run_step(store, cli, st, &cfg, argv, run_env.clone())
+                        run_step(
+                            store,
+                            cli,
+                            st,
+                            &cfg,
+                            argv,
+                            run_env.clone(),
+                            a.network == "host",
+                        )
                     } else {
-                        copy_step(store, &ctx, &ign, kw, &ins.args, &vars, st, &cfg)
+                        match prepared.take() {
+                            Some(mut sr) => sr.unmount().and_then(|()| {
+                                store
+                                    .add_layer_from_upper(&sr.upper())
+                                    .map_err(|e| e.to_string())
+                            }),
+                            None => Err("internal: no prepared step".to_string()),
+                        }
                     }
                     .map_err(at)?;
                     Some((
@@ -919,6 +1151,166 @@ fn labels_shell(cfg: &oci_spec::image::Config) -> Option<Vec<String>> {
 /// such placeholders are not part of the step's layer.
 const PLACEHOLDERS: &[&str] = &["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"];
 
+/// The parent directory of `rel` below `root`, opened without following any symlink (a
+/// parent that is one, left by a RUN step, gives `ELOOP`), and the entry's name.
+fn parent_beneath(root: &fs::File, rel: &str) -> std::io::Result<(OwnedFd, CString)> {
+    let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let pfd = runtime::in_root::openat2(
+        root.as_raw_fd(),
+        Path::new(parent),
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    )?;
+    let cn = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok((pfd, cn))
+}
+
+/// `lstat` of `rel` below `root`, none of its parents followed if a symlink: `None` when it
+/// is not there.
+fn lstat_beneath(root: &fs::File, rel: &str) -> std::io::Result<Option<libc::stat>> {
+    let (pfd, cn) = match parent_beneath(root, rel) {
+        Ok(v) => v,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: all-zero is a valid stat; a valid C string and a dir fd we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe {
+        libc::fstatat(
+            pfd.as_raw_fd(),
+            cn.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } != 0
+    {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(st))
+}
+
+/// Remove the mount placeholder `rel` (an empty dir or empty file) from a step's upper dir,
+/// resolving every component inside the layer: a parent that the step replaced by a symlink
+/// (to a host path, seen from here) is left alone.
+fn remove_placeholder(upper: &fs::File, rel: &str) {
+    let Ok((pfd, cn)) = parent_beneath(upper, rel) else {
+        return;
+    };
+    // SAFETY: all-zero is a valid stat; a valid C string and a dir fd we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe {
+        libc::fstatat(
+            pfd.as_raw_fd(),
+            cn.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } != 0
+    {
+        return;
+    }
+    match st.st_mode & libc::S_IFMT {
+        // Only when empty (rmdir fails otherwise).
+        // SAFETY: as above.
+        libc::S_IFDIR => unsafe {
+            libc::unlinkat(pfd.as_raw_fd(), cn.as_ptr(), libc::AT_REMOVEDIR);
+        },
+        // SAFETY: as above.
+        libc::S_IFREG if st.st_size == 0 => unsafe {
+            libc::unlinkat(pfd.as_raw_fd(), cn.as_ptr(), 0);
+        },
+        _ => {}
+    }
+}
+
+/// A process that takes a RUN step's container down (and unmounts its root) if the build
+/// dies before it is done with it (`kill -9`, a Ctrl-C to the build alone): forked before the
+/// container is made, it waits for the end of a pipe only the build holds. When the build
+/// is done it says so ([`Drop`]) and the guard leaves. The guard keeps the build's shared
+/// hold on the store until it is done, so a `prune` waits for it.
+struct Guard {
+    done: Option<OwnedFd>,
+    pid: libc::pid_t,
+}
+
+impl Guard {
+    fn spawn(root: &Path, id: &str, merged: &Path) -> Result<Guard, String> {
+        // The child runs Rust code after fork: only sound while this process has one thread
+        // (no lock held by another thread is copied into the child).
+        let threads = fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
+            })
+            .unwrap_or_default();
+        if threads != "1" {
+            return Err(format!(
+                "internal: the RUN guard needs a single-threaded build (threads: {threads:?})"
+            ));
+        }
+        let mut fds = [0; 2];
+        // SAFETY: a plain syscall filling an array of two ints.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: fresh fds owned here.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the build is single-threaded here (no lock another thread could hold in
+        // the child); the child only reads, calls the runtime and exits.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            drop(w);
+            // Out of the terminal's process group: a Ctrl-C that kills the build does not
+            // kill its guard.
+            // SAFETY: plain syscalls.
+            unsafe {
+                libc::setsid();
+                libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+            }
+            let mut b = [0u8; 1];
+            let n = loop {
+                // SAFETY: read into a local buffer from an fd we own.
+                let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+                if n < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                break n;
+            };
+            if n != 1 {
+                // The build died: its container goes, then the root it was using.
+                let _ = runtime::Container::force_delete(root, id);
+                let _ = nix::mount::umount2(merged, nix::mount::MntFlags::MNT_DETACH);
+            }
+            // SAFETY: leave without running the build's destructors or atexit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        drop(r);
+        Ok(Guard { done: Some(w), pid })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(w) = self.done.take() {
+            // SAFETY: a one-byte write to an fd we own.
+            unsafe { libc::write(w.as_raw_fd(), b"d".as_ptr().cast(), 1) };
+        }
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(self.pid, &mut st, 0) };
+    }
+}
+
 fn run_step(
     store: &ImageStore,
     cli: &Cli,
@@ -926,14 +1318,18 @@ fn run_step(
     cfg: &oci_spec::image::Config,
     argv: Vec<String>,
     env: Vec<String>,
+    host_network: bool,
 ) -> Result<Layer, String> {
     let mut sr = StepRoot::new(store, &st.layers)?;
     let merged = sr.merged();
-    let missing: Vec<&str> = PLACEHOLDERS
-        .iter()
-        .copied()
-        .filter(|p| fs::symlink_metadata(merged.join(p)).is_err())
-        .collect();
+    let missing: Vec<&str> = {
+        let root = fs::File::open(&merged).map_err(|e| e.to_string())?;
+        PLACEHOLDERS
+            .iter()
+            .copied()
+            .filter(|p| matches!(lstat_beneath(&root, p), Ok(None)))
+            .collect()
+    };
     let workdir = cfg.working_dir().clone().unwrap_or_else(|| "/".into());
     {
         let root = fs::File::open(&merged).map_err(|e| e.to_string())?;
@@ -961,7 +1357,7 @@ fn run_step(
     let rc = RunConfig {
         command: argv.clone(),
         entrypoint: Some(Vec::new()),
-        host_network: true,
+        host_network,
         hostname: Some("corral-build".into()),
         ..RunConfig::default()
     };
@@ -979,6 +1375,15 @@ fn run_step(
         .clone()
         .unwrap_or_else(runtime::state::default_root);
     println!(" ---> Running in {id}");
+    // Which container uses this step root: `image prune` takes it down if this build and
+    // its guard both died.
+    fs::write(
+        sr.tmp.join(runtime::image::STEP_CONTAINER),
+        serde_json::to_vec(&serde_json::json!({"state_root": root, "id": id}))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let guard = Guard::spawn(&root, &id, &merged)?;
     let opts = runtime::Options {
         root,
         ..runtime::Options::default()
@@ -990,6 +1395,7 @@ fn run_step(
         ct.delete().map_err(|e| e.to_string())?;
         s?
     };
+    drop(guard);
     sr.unmount()?;
     if status.code() != 0 {
         return Err(format!(
@@ -999,53 +1405,34 @@ fn run_step(
         ));
     }
     let upper = sr.upper();
+    let uf = fs::File::open(&upper).map_err(|e| format!("{}: {e}", upper.display()))?;
     for p in missing {
-        let u = upper.join(p);
-        if let Ok(md) = fs::symlink_metadata(&u) {
-            if md.is_dir() {
-                let _ = fs::remove_dir(&u); // only when empty
-            } else if md.is_file() && md.len() == 0 {
-                let _ = fs::remove_file(&u);
-            }
-        }
+        remove_placeholder(&uf, p);
     }
     store
         .add_layer_from_upper(&upper)
         .map_err(|e| e.to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Do a COPY or ADD into a fresh step root: `rest` is SRC... DEST. Returns the mounted
+/// root and the hash of what was copied (for the step's cache key).
 fn copy_step(
     store: &ImageStore,
-    ctx: &Path,
-    ign: &Ignore,
+    ctx: &Context,
     kw: &str,
-    args: &str,
-    vars: &HashMap<String, String>,
+    rest: &[String],
+    chown: Option<&str>,
     st: &Stage,
     cfg: &oci_spec::image::Config,
-) -> Result<Layer, String> {
-    let s = substitute(args, vars)?;
-    let words = match json_form(&s) {
-        Some(v) => v,
-        None => shell_words(&s)?,
-    };
-    let mut chown = None;
-    let mut rest = Vec::new();
-    for w in words {
-        match w.strip_prefix("--chown=") {
-            Some(c) => chown = Some(c.to_string()),
-            None => rest.push(w),
-        }
-    }
-    let dest_raw = rest.pop().ok_or("want SRC... DEST")?;
+) -> Result<(StepRoot, String), String> {
+    let (dest_raw, srcs) = rest.split_last().ok_or("want SRC... DEST")?;
     let workdir = cfg.working_dir().clone().unwrap_or_else(|| "/".into());
     let dest = if dest_raw.starts_with('/') {
         dest_raw.clone()
     } else {
         format!("{}/{}", workdir.trim_end_matches('/'), dest_raw)
     };
-    let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || rest.len() > 1;
+    let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || srcs.len() > 1;
     let layer_dirs = store
         .layer_dirs(
             &st.layers
@@ -1054,72 +1441,90 @@ fn copy_step(
                 .collect::<Vec<_>>(),
         )
         .map_err(|e| e.to_string())?;
-    let owner = match &chown {
+    let owner = match chown {
         Some(c) => {
             Some(runtime::image_spec::resolve_user(&layer_dirs, c).map_err(|e| e.to_string())?)
         }
         None => Some((0, 0)),
     };
-    let mut sr = StepRoot::new(store, &st.layers)?;
+    let sr = StepRoot::new(store, &st.layers)?;
     let rootf = fs::File::open(sr.merged()).map_err(|e| e.to_string())?;
-    let rfd = rootf.as_raw_fd();
-    for src in &rest {
-        let rel = context_path(src)?;
-        let full = ctx.join(&rel);
-        let md = fs::symlink_metadata(&full).map_err(|e| format!("{src}: {e}"))?;
-        if kw == "ADD" && md.is_file() && is_archive(&full) {
-            // A local tar (plain, gzip or zstd) is unpacked into DEST.
-            let tmp = store.temp_dir("add").map_err(|e| e.to_string())?;
-            let res = (|| {
-                let f = fs::File::open(&full).map_err(|e| e.to_string())?;
-                unionfs::unpack_layer_with(
-                    std::io::BufReader::new(f),
-                    &tmp,
-                    unionfs::UnpackOptions { devices: false },
-                )
-                .map_err(|e| format!("{src}: {e}"))?;
-                copy_in(rfd, &tmp, &dest, chown.as_ref().and(owner))
-            })();
-            let _ = fs::remove_dir_all(&tmp);
-            res?;
-            continue;
+    let mut cp = Copier {
+        root: rootf.as_raw_fd(),
+        owner,
+        ign: &ctx.ign,
+        h: Sha256::new(),
+    };
+    for src in srcs {
+        if kw == "ADD" && (src.starts_with("http://") || src.starts_with("https://")) {
+            return Err(format!("{src}: ADD from a URL is not supported"));
         }
+        cp.h.update(b"\0src\0");
+        cp.h.update(src.as_bytes());
+        let rel = context_path(src)?;
+        let (mut f, real) = open_source(ctx, src, &rel)?;
+        let md = f.metadata().map_err(|e| format!("{src}: {e}"))?;
         if md.is_dir() {
             // The directory's content (filtered by .dockerignore) goes into DEST.
-            mkdir_in_root(rfd, &dest, owner).map_err(|e| format!("mkdir {dest}: {e}"))?;
-            for f in context_files(ctx, &rel, ign)? {
-                if f == rel {
-                    continue;
-                }
-                let sub = f.strip_prefix(&rel).map_err(|e| e.to_string())?;
-                let d = format!("{}/{}", dest.trim_end_matches('/'), sub.display());
-                let fmd = fs::symlink_metadata(ctx.join(&f)).map_err(|e| e.to_string())?;
-                if fmd.is_dir() {
-                    mkdir_in_root(rfd, &d, owner).map_err(|e| format!("mkdir {d}: {e}"))?;
-                } else {
-                    copy_in(rfd, &ctx.join(&f), &d, owner)?;
-                }
-            }
-        } else {
-            let d = if dest_is_dir {
-                format!(
-                    "{}/{}",
-                    dest.trim_end_matches('/'),
-                    rel.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                )
-            } else {
-                dest.clone()
-            };
-            copy_in(rfd, &full, &d, owner)?;
+            cp.node(f, &real, &dest)?;
+            continue;
         }
+        let d = if dest_is_dir {
+            format!(
+                "{}/{}",
+                dest.trim_end_matches('/'),
+                real.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )
+        } else {
+            dest.clone()
+        };
+        if kw != "ADD" {
+            cp.node(f, &real, &d)?;
+            continue;
+        }
+        // ADD: read the source once into a file of our own (hashed as it is read); a tar
+        // (plain, gzip or zstd) is unpacked into DEST, anything else copied as COPY does.
+        let tmp = store.temp_dir("add").map_err(|e| e.to_string())?;
+        let res = (|| {
+            let tf = fs::File::open(&tmp).map_err(|e| e.to_string())?;
+            cp.note(&real, format!("add {:o}", md.mode() & 0o7777));
+            write_file(
+                tf.as_raw_fd(),
+                "src",
+                &mut f,
+                0o600,
+                (0, 0),
+                Some(&mut cp.h),
+            )?;
+            let copy = tmp.join("src");
+            if is_archive(&copy) {
+                let out = tmp.join("out");
+                fs::create_dir(&out).map_err(|e| e.to_string())?;
+                let a = fs::File::open(&copy).map_err(|e| e.to_string())?;
+                unionfs::unpack_layer_with(
+                    std::io::BufReader::new(a),
+                    &out,
+                    unionfs::UnpackOptions {
+                        devices: false,
+                        ..store.unpack_options()
+                    },
+                )
+                .map_err(|e| format!("{src}: {e}"))?;
+                copy_in(cp.root, &out, &dest, chown.and(owner))
+            } else {
+                let mut a = fs::File::open(&copy).map_err(|e| e.to_string())?;
+                let own = owner.unwrap_or((md.uid(), md.gid()));
+                write_file(cp.root, &d, &mut a, md.mode(), own, None)
+            }
+        })();
+        let _ = fs::remove_dir_all(&tmp);
+        res?;
     }
+    let content = hex(&cp.h.finalize());
     drop(rootf);
-    sr.unmount()?;
-    store
-        .add_layer_from_upper(&sr.upper())
-        .map_err(|e| e.to_string())
+    Ok((sr, content))
 }
 
 fn is_archive(p: &Path) -> bool {
@@ -1176,5 +1581,32 @@ mod tests {
         assert!(!ig.ignored(Path::new("keep.log")));
         assert!(ig.ignored(Path::new("x/y/tmp/z")));
         assert!(!ig.ignored(Path::new("src/main.rs")));
+    }
+
+    /// Patterns that used to overflow the stack (300,000 `*`) or take exponential time
+    /// (`*a*a...*b` against 60 `a`s, and `**` runs): bounded now, the results unchanged.
+    #[test]
+    fn dockerignore_patterns_are_bounded() {
+        let ig = Ignore::parse(&"*".repeat(300_000));
+        assert!(ig.ignored(Path::new("anything")));
+        let name = "a".repeat(60);
+        let ig = Ignore::parse(&format!("{}b", "*a".repeat(30)));
+        assert!(!ig.ignored(Path::new(&name)));
+        assert!(ig.ignored(Path::new(&format!("{name}b"))));
+        let deep: Vec<String> = (0..60).map(|_| "a".to_string()).collect();
+        let ig = Ignore::parse(&format!("{}b", "**/".repeat(40)));
+        assert!(!ig.ignored(&deep.iter().collect::<PathBuf>()));
+        let mut hit = deep.clone();
+        hit.push("b".into());
+        assert!(ig.ignored(&hit.iter().collect::<PathBuf>()));
+        for (p, s, want) in [
+            ("a?c", "abc", true),
+            ("a*", "a", true),
+            ("*.log", "x.log", true),
+            ("*.log", "x.lo", false),
+            ("**", "x", true),
+        ] {
+            assert_eq!(Ignore::parse(p).ignored(Path::new(s)), want, "{p} {s}");
+        }
     }
 }

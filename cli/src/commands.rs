@@ -193,9 +193,7 @@ fn print_timings(c: &CreateArgs, ct: &Container) {
 fn write_pid_file(c: &CreateArgs, ct: &Container) -> R<()> {
     if let Some(p) = &c.pid_file {
         // Atomically, as engines poll for it.
-        let tmp = p.with_extension("corral-tmp");
-        std::fs::write(&tmp, ct.pid().to_string())
-            .and_then(|()| std::fs::rename(&tmp, p))
+        runtime::atomic_file::write(p, ct.pid().to_string().as_bytes(), 0o644)
             .map_err(|e| msg(format!("--pid-file {}: {e}", p.display())))?;
     }
     Ok(())
@@ -439,9 +437,7 @@ fn exec(root: &Path, cmd: &Cmd) -> R {
     // Do not hold the container's lock while the process runs.
     drop(c);
     if let Some(path) = pid_file {
-        let tmp = path.with_extension("corral-tmp");
-        std::fs::write(&tmp, proc_.pid().to_string())
-            .and_then(|()| std::fs::rename(&tmp, path))
+        runtime::atomic_file::write(path, proc_.pid().to_string().as_bytes(), 0o644)
             .map_err(|e| msg(format!("--pid-file {}: {e}", path.display())))?;
     }
     let Some(sfd) = sfd else {

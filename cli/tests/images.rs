@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -77,6 +77,18 @@ impl Img {
             .args(args)
             .stdin(Stdio::null());
         bounded(c, Duration::from_secs(240))
+    }
+
+    /// corral with this store and root, killed (and the test failed) after `limit`.
+    fn run_for(&self, args: &[&str], limit: Duration) -> Output {
+        let mut c = Command::new(common::corral());
+        c.arg("--store")
+            .arg(self.store())
+            .arg("--root")
+            .arg(self.state())
+            .args(args)
+            .stdin(Stdio::null());
+        bounded(c, limit)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -1084,4 +1096,712 @@ fn detached_run_prune_and_concurrent_imports() {
         "Bad:Name",
     ]);
     assert!(err.contains("Bad:Name"), "{err}");
+}
+
+// ---- issue 16, sections 3 and 4: the store, the build, import and export ----
+
+/// A docker-save archive of one image: `layers` (plain tars) under `RepoTags` `tags`.
+fn docker_save(config_extra: Value, layers: &[&[u8]], tags: &[&str]) -> (Vec<u8>, String) {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let mut config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), config_extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let cbytes = serde_json::to_vec(&config).unwrap();
+    let chex = sha256_hex(&cbytes);
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
+    let manifest = json!([{"Config": format!("{chex}.json"), "RepoTags": tags, "Layers": names}]);
+    let mb = serde_json::to_vec(&manifest).unwrap();
+    let cname = format!("{chex}.json");
+    let mut files: Vec<(&str, &[u8])> = vec![("manifest.json", &mb), (&cname, &cbytes)];
+    for (n, l) in names.iter().zip(layers) {
+        files.push((n, l));
+    }
+    (tar_of(&files), chex)
+}
+
+fn blobs(t: &Img) -> Vec<String> {
+    names(&t.store().join("blobs/sha256"))
+}
+
+#[test]
+fn a_store_another_user_can_write_is_refused() {
+    let t = Img::new();
+    // Pre-created world-writable, with a layer planted under a diff id an image will use.
+    let store = t.store();
+    let planted = store
+        .join("layers/sha256")
+        .join("ab".repeat(32))
+        .join("bin");
+    fs::create_dir_all(&planted).unwrap();
+    fs::write(planted.join("sh"), "#!/bin/sh\necho planted\n").unwrap();
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = t.fails(&["image", "ls"]);
+    assert!(
+        err.contains(store.to_str().unwrap()) && err.contains("mode 777"),
+        "{err}"
+    );
+    let r = t.rootfs.rootfs().to_str().unwrap().to_string();
+    let err = t.fails(&["image", "import", &r, "victim"]);
+    assert!(err.contains("refusing the image store"), "{err}");
+    // Owned by another user (even 0700): refused too, naming the owner.
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&store, Some(65534), Some(65534)).unwrap();
+    let err = t.fails(&["image", "ls"]);
+    assert!(err.contains("owner uid 65534"), "{err}");
+    // A parent others can write (not sticky): refused.
+    std::os::unix::fs::chown(&store, Some(0), Some(0)).unwrap();
+    let open = t.path("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(common::corral())
+        .arg("--store")
+        .arg(open.join("store"))
+        .args(["image", "ls"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("can be changed by another user"), "{err}");
+    // Its own store, private: fine.
+    fs::remove_dir_all(store.join("layers")).unwrap();
+    t.ok(&["image", "ls"]);
+}
+
+#[test]
+fn build_sources_and_dockerfile_resolve_inside_the_context() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir_all(ctx.join("data")).unwrap();
+    fs::write(ctx.join("data/f"), "in the context\n").unwrap();
+    std::os::unix::fs::symlink("/etc", ctx.join("hostetc")).unwrap();
+    // An absolute link resolves with the context as `/`, as docker build resolves it.
+    std::os::unix::fs::symlink("/data", ctx.join("abs")).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nCOPY hostetc/shadow /x\n",
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    assert!(
+        err.contains("hostetc/shadow: no such file or directory in the build context"),
+        "{err}"
+    );
+    assert!(!t.ok(&["image", "ls"]).contains("evil"));
+    // A directory of the context with a link out: the link is copied as a link.
+    fs::create_dir(ctx.join("dir")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", ctx.join("dir/sh")).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nCOPY abs/f /y\nCOPY dir /d/\nCOPY hostetc /e/\n",
+    )
+    .unwrap();
+    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    assert!(err.contains("hostetc: no such file"), "{err}");
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nCOPY abs/f /y\nCOPY dir /d/\n",
+    )
+    .unwrap();
+    t.ok(&["image", "build", "-t", "fine", c]);
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "fine", "--", "cat", "/y"]),
+        "in the context\n"
+    );
+    assert_eq!(
+        t.ok(&["run", "--rm", "--image", "fine", "--", "readlink", "/d/sh"]),
+        "/etc/shadow\n"
+    );
+    // A Dockerfile that is a link to a host file is not read from the host.
+    let host_df = t.path("host-Dockerfile");
+    fs::write(&host_df, "FROM base\nLABEL from=host\n").unwrap();
+    fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    std::os::unix::fs::symlink(&host_df, ctx.join("Dockerfile")).unwrap();
+    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    assert!(err.contains("Dockerfile"), "{err}");
+    assert!(!t.ok(&["image", "ls"]).contains("evil"));
+}
+
+#[test]
+fn run_steps_get_a_network_of_their_own() {
+    let t = Img::new();
+    t.busybox("base");
+    // A service on the host's loopback: it records each line it gets, then hangs up.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { break };
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(&s), &mut line);
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let ctx = t.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM base\nRUN echo reached | /bin/busybox nc -w 5 127.0.0.1 {port}\n"),
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    let err = t.fails(&["image", "build", "-t", "net", c]);
+    assert!(err.contains("non-zero code"), "{err}");
+    assert!(
+        rx.try_recv().is_err(),
+        "a RUN step reached the host's 127.0.0.1:{port}"
+    );
+    // With --network host, it does.
+    t.ok(&["image", "build", "--network", "host", "-t", "net", c]);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(30)).unwrap(),
+        "reached\n"
+    );
+}
+
+#[test]
+fn a_run_step_cannot_make_the_build_delete_host_files() {
+    let t = Img::new();
+    // An image without /etc: /etc/resolv.conf and /etc/hosts are mount placeholders (and
+    // /etc, made for them when they are mounted, is the step's own, so it can be moved).
+    let noetc = t.path("noetc");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(t.rootfs.rootfs())
+        .arg(&noetc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::remove_dir_all(noetc.join("etc")).unwrap();
+    t.ok(&["image", "import", noetc.to_str().unwrap(), "base"]);
+    let host = t.path("hostdir");
+    fs::create_dir_all(&host).unwrap();
+    for f in ["resolv.conf", "hosts"] {
+        fs::write(host.join(f), "").unwrap();
+    }
+    let ctx = t.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM base\nRUN mkdir -p /etc && mv /etc /etc.moved && ln -s {} /etc\n",
+            host.display()
+        ),
+    )
+    .unwrap();
+    t.ok(&["image", "build", "-t", "swap", ctx.to_str().unwrap()]);
+    for f in ["resolv.conf", "hosts"] {
+        assert!(host.join(f).exists(), "the build removed host file {f}");
+    }
+}
+
+#[test]
+fn dockerignored_files_named_in_copy_are_not_copied() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    let c = ctx.to_str().unwrap();
+    // Named in COPY but ignored: not in the context, as docker.
+    fs::write(ctx.join("secret"), "s3cret").unwrap();
+    fs::write(ctx.join(".dockerignore"), "secret\n").unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM base\nCOPY secret /s\n").unwrap();
+    let err = t.fails(&["image", "build", "-t", "ign", c]);
+    assert!(err.contains("excluded by .dockerignore"), "{err}");
+    // Nor through a link to it.
+    std::os::unix::fs::symlink("secret", ctx.join("alias")).unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM base\nCOPY alias /s\n").unwrap();
+    let err = t.fails(&["image", "build", "-t", "ign", c]);
+    assert!(err.contains("excluded by .dockerignore"), "{err}");
+}
+
+#[test]
+fn the_copy_cache_key_is_that_of_the_bytes_copied() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    let c = ctx.to_str().unwrap();
+    // The file is swapped for another content right after its first reader closes it (an
+    // inotify watch on the context): whatever was copied is what the key says.
+    let (a, b) = ("content A\n", "content B\n");
+    fs::write(ctx.join("f"), a).unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM base\nCOPY f /f\n").unwrap();
+    // SAFETY: plain syscalls; the fd is closed below.
+    let ino = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    assert!(ino >= 0);
+    let cdir = std::ffi::CString::new(c).unwrap();
+    // SAFETY: a valid C string.
+    assert!(unsafe { libc::inotify_add_watch(ino, cdir.as_ptr(), libc::IN_CLOSE_NOWRITE) } >= 0);
+    let swap_dir = ctx.clone();
+    let swapper = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: read into a local buffer.
+            let n = unsafe { libc::read(ino, buf.as_mut_ptr().cast(), buf.len()) };
+            assert!(n > 0);
+            // Event names follow each 16-byte header.
+            let mut off = 0usize;
+            let mut hit = false;
+            while off + 16 <= n as usize {
+                let len = u32::from_ne_bytes(buf[off + 12..off + 16].try_into().unwrap()) as usize;
+                let name = &buf[off + 16..off + 16 + len];
+                if name.split(|&x| x == 0).next() == Some(b"f") {
+                    hit = true;
+                }
+                off += 16 + len;
+            }
+            if hit {
+                fs::write(swap_dir.join("f.new"), "content B\n").unwrap();
+                fs::rename(swap_dir.join("f.new"), swap_dir.join("f")).unwrap();
+                // SAFETY: our fd.
+                unsafe { libc::close(ino) };
+                return;
+            }
+        }
+    });
+    t.ok(&["image", "build", "-t", "race", c]);
+    swapper.join().unwrap();
+    let got = t.ok(&["run", "--rm", "--image", "race", "--", "cat", "/f"]);
+    assert!(got == a || got == b, "{got}");
+    // Now each content alone: a build gets its own content, from the cache or not.
+    for want in [a, b] {
+        fs::write(ctx.join("f"), want).unwrap();
+        t.ok(&["image", "build", "-t", "race", c]);
+        assert_eq!(
+            t.ok(&["run", "--rm", "--image", "race", "--", "cat", "/f"]),
+            want,
+            "the cache gave another content for this one"
+        );
+    }
+}
+
+/// The pid of a container in `state` whose id starts with `prefix`, once it is running.
+fn running_container(state: &Path, prefix: &str, limit: Duration) -> (String, i32) {
+    let start = Instant::now();
+    loop {
+        for id in names(state) {
+            if !id.starts_with(prefix) {
+                continue;
+            }
+            let st: Value = match fs::read(state.join(&id).join("state.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(v) => v,
+                None => continue,
+            };
+            if st["status"] == "running" {
+                if let Some(pid) = st["pid"].as_i64().filter(|p| *p > 0) {
+                    return (id, pid as i32);
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no running {prefix}* in {}",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn gone(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+    }
+}
+
+/// Poll until `f` holds (at most `limit`).
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+#[test]
+fn a_killed_build_takes_its_run_container_with_it() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM base\nRUN sleep 30\n").unwrap();
+    let build = |t: &Img| {
+        Command::new(common::corral())
+            .arg("--store")
+            .arg(t.store())
+            .arg("--root")
+            .arg(t.state())
+            .args([
+                "image",
+                "build",
+                "--no-cache",
+                "-t",
+                "k",
+                ctx.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // 1. kill -9 of the build alone: its RUN container dies, its root is unmounted.
+    let mut child = build(&t);
+    let (id, pid) = running_container(&t.state(), "corral-build-", Duration::from_secs(60));
+    t.ids.borrow_mut().push(id.clone());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || gone(pid)
+            && !t.state().join(&id).exists()),
+        "the RUN container {id} (pid {pid}) outlived its build"
+    );
+    let tmp = t.store().join("blobs/tmp");
+    assert!(
+        eventually(Duration::from_secs(10), || !mountinfo()
+            .contains(tmp.to_str().unwrap())),
+        "a step root is still mounted"
+    );
+    t.ok(&["image", "prune"]);
+    assert!(names(&tmp).is_empty(), "{:?}", names(&tmp));
+
+    // 2. The build and its guard both killed: the container lives on, and prune takes it
+    //    down before it removes what it uses.
+    let mut child = build(&t);
+    let (id, pid) = running_container(&t.state(), "corral-build-", Duration::from_secs(60));
+    t.ids.borrow_mut().push(id.clone());
+    let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    for k in kids.split_whitespace() {
+        let k: i32 = k.parse().unwrap();
+        if k != pid {
+            // SAFETY: plain syscall on our grandchild.
+            unsafe { libc::kill(k, libc::SIGKILL) };
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !gone(pid),
+        "with no guard, nothing took the RUN container down"
+    );
+    let layers = t.layers();
+    t.ok(&["image", "prune"]);
+    assert!(gone(pid), "prune left the RUN container running");
+    assert!(!t.state().join(&id).exists());
+    // The base image's layer is still there (it is tagged).
+    assert_eq!(t.layers(), layers);
+    t.ok(&["image", "prune"]);
+    assert!(names(&tmp).is_empty(), "{:?}", names(&tmp));
+    assert!(!mountinfo().contains(tmp.to_str().unwrap()));
+}
+
+#[test]
+fn import_reads_only_regular_files() {
+    let t = Img::new();
+    let l1 = rootfs_tar(t.rootfs.rootfs());
+    // The config is a FIFO: refused at once (not read for ever, the store lock held).
+    let (save, chex) = docker_save(json!({}), &[&l1], &["fifo/app:1"]);
+    let mut ar = tar::Archive::new(&save[..]);
+    let mut tb = RawTar::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if name == format!("{chex}.json") {
+            tb.entry(&name, tar::EntryType::Fifo, None, b"");
+        } else {
+            tb.entry(&name, tar::EntryType::Regular, None, &data);
+        }
+    }
+    let p = t.path("fifo.tar");
+    fs::write(&p, tb.finish()).unwrap();
+    let out = t.run_for(
+        &["image", "import", p.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(t.layers().is_empty() && blobs(&t).is_empty(), "left behind");
+    t.ok(&["image", "ls"]);
+}
+
+#[test]
+fn import_bounds_what_an_archive_unpacks_to() {
+    let t = Img::new();
+    t.ok(&["image", "ls"]);
+    // A GNU sparse entry of a few KiB that expands to 1 GiB: refused.
+    let mut h = tar::Header::new_gnu();
+    h.set_path("big").unwrap();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_size(512);
+    {
+        let g = h.as_gnu_mut().unwrap();
+        let oct = |v: u64, f: &mut [u8; 12]| {
+            let s = format!("{v:011o}\0");
+            f.copy_from_slice(s.as_bytes());
+        };
+        oct((1 << 30) - 512, &mut g.sparse[0].offset);
+        oct(512, &mut g.sparse[0].numbytes);
+        oct(1 << 30, &mut g.realsize);
+    }
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &[7u8; 512][..]).unwrap();
+    let sparse = b.into_inner().unwrap();
+    assert!(sparse.len() < 10 * 1024);
+    refused(&t, &sparse, "sparse", &[]);
+
+    // A per-layer cap, set by CORRAL_MAX_LAYER_SIZE.
+    let big = tar_of(&[("f", &[1u8; 100 * 1024][..])]);
+    let p = t.path("big.tar");
+    fs::write(&p, &big).unwrap();
+    let out = Command::new(common::corral())
+        .env("CORRAL_MAX_LAYER_SIZE", "64k")
+        .arg("--store")
+        .arg(t.store())
+        .args(["image", "import", p.to_str().unwrap(), "big"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("more than 65536 bytes"), "{err}");
+    assert!(t.layers().is_empty());
+}
+
+#[test]
+fn import_reads_metadata_with_a_cap() {
+    let t = Img::new();
+    // manifest.json is read with a cap.
+    let mut huge = vec![b' '; 9 << 20];
+    huge.extend_from_slice(b"[]");
+    let p = t.path("huge.tar");
+    fs::write(&p, tar_of(&[("manifest.json", &huge)])).unwrap();
+    let err = t.fails(&["image", "import", p.to_str().unwrap()]);
+    assert!(err.contains("larger than"), "{err}");
+}
+
+#[test]
+fn import_follows_no_link_out_of_the_archive() {
+    let t = Img::new();
+    // Another user's OCI layout on the host.
+    t.busybox("theirs");
+    let other = t.path("other-layout");
+    t.ok(&["image", "export", "theirs", other.to_str().unwrap()]);
+    t.ok(&["image", "rm", "theirs"]);
+    t.ok(&["image", "prune"]);
+    assert!(t.layers().is_empty());
+    let o = other.to_str().unwrap();
+    let mut tb = RawTar::new();
+    tb.file("oci-layout", r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .entry(
+            "index.json",
+            tar::EntryType::Symlink,
+            Some(&format!("{o}/index.json")),
+            b"",
+        )
+        .entry(
+            "blobs",
+            tar::EntryType::Symlink,
+            Some(&format!("{o}/blobs")),
+            b"",
+        );
+    let p = t.path("links.tar");
+    fs::write(&p, tb.finish()).unwrap();
+    let err = t.fails(&["image", "import", p.to_str().unwrap(), "stolen"]);
+    assert!(
+        err.contains("index.json") || err.contains("leads out"),
+        "{err}"
+    );
+    assert!(
+        t.layers().is_empty(),
+        "a layer of the host's layout was imported"
+    );
+    // The same as a directory.
+    let d = t.path("links-dir");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        d.join("index.json"),
+        fs::read(other.join("index.json")).unwrap(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(other.join("blobs"), d.join("blobs")).unwrap();
+    let err = t.fails(&["image", "import", d.to_str().unwrap(), "stolen"]);
+    assert!(err.contains("leads out"), "{err}");
+    assert!(t.layers().is_empty() && !t.ok(&["image", "ls"]).contains("stolen"));
+}
+
+#[test]
+fn import_changes_only_what_was_named() {
+    let t = Img::new();
+    t.busybox("victim");
+    let victim_id = t.inspect("victim")["Id"].clone();
+    let mut tb = RawTar::new();
+    tb.file("bin/sh", "trojan");
+    let trojan = tb.finish();
+    // One image carrying the victim's name, imported under another: only that one changes.
+    let (save, _) = docker_save(json!({}), &[&trojan], &["victim:latest"]);
+    let p = t.path("one.tar");
+    fs::write(&p, &save).unwrap();
+    t.ok(&["image", "import", p.to_str().unwrap(), "mine:1"]);
+    assert_eq!(t.inspect("victim")["Id"], victim_id, "victim retagged");
+    assert_ne!(t.inspect("mine:1")["Id"], victim_id);
+    // Two images under one NAME: refused, nothing changes.
+    let mut tb = RawTar::new();
+    tb.file("x", "1");
+    let other = tb.finish();
+    let (s1, c1) = docker_save(json!({}), &[&other], &["first:1"]);
+    let (s2, c2) = docker_save(json!({"author": "2"}), &[&trojan], &["victim:latest"]);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for s in [&s1, &s2] {
+        let mut ar = tar::Archive::new(&s[..]);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let n = e.path().unwrap().to_string_lossy().into_owned();
+            let mut d = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut d).unwrap();
+            if n != "manifest.json" {
+                let n = n.replace("l0/", &format!("{}/", &sha256_hex(&d)[..8]));
+                files.push((n, d));
+            }
+        }
+    }
+    let layer_name = |l: &[u8]| format!("{}/layer.tar", &sha256_hex(l)[..8]);
+    let manifest = json!([
+        {"Config": format!("{c1}.json"), "RepoTags": ["first:1"], "Layers": [layer_name(&other)]},
+        {"Config": format!("{c2}.json"), "RepoTags": ["victim:latest"], "Layers": [layer_name(&trojan)]}
+    ]);
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
+    let p = t.path("two.tar");
+    fs::write(&p, tar_of(&refs)).unwrap();
+    let (l_before, b_before) = (t.layers(), blobs(&t));
+    let err = t.fails(&["image", "import", p.to_str().unwrap(), "mine:2"]);
+    assert!(err.contains("holds 2 images"), "{err}");
+    assert_eq!(t.inspect("victim")["Id"], victim_id, "victim retagged");
+    assert_eq!((t.layers(), blobs(&t)), (l_before, b_before), "left behind");
+}
+
+#[test]
+fn a_rejected_archive_leaves_no_layer_or_blob() {
+    let t = Img::new();
+    t.busybox("base");
+    let mut tb = RawTar::new();
+    tb.file("x", "1");
+    let other = tb.finish();
+    let mut tb = RawTar::new();
+    tb.file("y", "2");
+    let second = tb.finish();
+    // Its second layer is not what the config says: not its first layer, not a blob stays.
+    let wrong = json!({"rootfs": {"type": "layers", "diff_ids": [
+        format!("sha256:{}", sha256_hex(&other)),
+        format!("sha256:{}", "0".repeat(64)),
+    ]}});
+    let (save, _) = docker_save(wrong, &[&other, &second], &["bad:1"]);
+    let p = t.path("bad.tar");
+    fs::write(&p, &save).unwrap();
+    let (l_before, b_before) = (t.layers(), blobs(&t));
+    let err = t.fails(&["image", "import", p.to_str().unwrap()]);
+    assert!(err.contains("diff ID"), "{err}");
+    assert_eq!((t.layers(), blobs(&t)), (l_before, b_before), "left behind");
+    assert!(!t.ok(&["image", "ls"]).contains("bad"));
+}
+
+#[test]
+fn export_never_writes_through_a_planted_link() {
+    let t = Img::new();
+    t.busybox("base");
+    let victim = t.path("root-only");
+    fs::write(&victim, "keep").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = t.path("dest");
+    fs::create_dir(&dir).unwrap();
+    // The temp names corral used to write through.
+    std::os::unix::fs::symlink(&victim, dir.join("out.tar.corral-tmp")).unwrap();
+    let out = dir.join("out.tar");
+    t.ok(&["image", "export", "base", out.to_str().unwrap()]);
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        b"keep",
+        "written through the link"
+    );
+    assert!(fs::symlink_metadata(&out).unwrap().is_file());
+    t.ok(&["image", "import", out.to_str().unwrap(), "back"]);
+}
+
+#[test]
+fn pid_file_is_never_written_through_a_planted_link() {
+    let t = Img::new();
+    t.busybox("base");
+    let victim = t.path("root-only");
+    fs::write(&victim, "keep").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = t.path("dest");
+    fs::create_dir(&dir).unwrap();
+    // The temp name corral used to write through.
+    std::os::unix::fs::symlink(&victim, dir.join("c.corral-tmp")).unwrap();
+    let id = t.id("pidf");
+    let pf = dir.join("c.pid");
+    t.ok(&[
+        "run",
+        "-d",
+        "--image",
+        "base",
+        "--name",
+        &id,
+        "--pid-file",
+        pf.to_str().unwrap(),
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        b"keep",
+        "written through the link"
+    );
+    let pid: i32 = fs::read_to_string(&pf).unwrap().trim().parse().unwrap();
+    assert!(pid > 0);
+    t.ok(&["delete", "--force", &id]);
+    // No temp file left beside them.
+    let left: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

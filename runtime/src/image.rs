@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,12 +309,25 @@ struct Index {
     images: BTreeMap<String, String>,
 }
 
+/// The file in a build step's temp dir naming the RUN container that uses its root
+/// (`{"state_root": ..., "id": ...}`).
+pub const STEP_CONTAINER: &str = "container.json";
+
 /// The store of images, layers and image containers.
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     root: PathBuf,
     layers: LayerStore,
+    max_layer: u64,
 }
+
+/// The environment variable that caps what one layer may unpack to (a size: bytes, or
+/// with k, M, G, T), default [`unionfs::DEFAULT_MAX_LAYER_BYTES`].
+pub const MAX_LAYER_ENV: &str = "CORRAL_MAX_LAYER_SIZE";
+
+/// The most bytes an image's metadata file (`manifest.json`, `index.json`, a config or
+/// manifest blob) may have: real ones are a few KiB.
+pub const MAX_METADATA_BYTES: u64 = 8 << 20;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -378,15 +391,7 @@ fn mkdir(p: &Path) -> Result<()> {
 
 /// Write `data` to `path` through a temp file and a rename.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    let res = File::create(&tmp)
-        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, path));
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res.map_err(io_err("write", path))
+    crate::atomic_file::write_durable(path, data, 0o644).map_err(io_err("write", path))
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -421,21 +426,45 @@ fn desc_digest(d: &Descriptor) -> Result<Digest> {
 
 impl ImageStore {
     /// Open (creating if needed) the store at `root`.
+    ///
+    /// The store must be a directory owned by the caller and writable by nobody else, under
+    /// parents no other user can change (the checks the state root gets): what is in it
+    /// (layers, tags, container bundles) is trusted, so a store another user made or can
+    /// write is refused, naming the path and why.
     pub fn open(root: &Path) -> Result<ImageStore> {
-        for d in ["", "blobs/sha256", "blobs/tmp", "containers", "cache"] {
+        mkdir(root)?;
+        crate::state::check_private_dir(root)
+            .and_then(|()| crate::state::check_ancestors(root))
+            .map_err(io_err("refusing the image store", root))?;
+        for d in ["blobs/sha256", "blobs/tmp", "containers", "cache"] {
             mkdir(&root.join(d))?;
         }
         let layers =
             LayerStore::open(&root.join("layers")).map_err(layer_err("opening the layer store"))?;
+        let max_layer = match std::env::var(MAX_LAYER_ENV) {
+            Ok(v) if !v.is_empty() => crate::builder::parse_size(MAX_LAYER_ENV, &v)
+                .map_err(|e| invalid(e.to_string()))? as u64,
+            _ => unionfs::DEFAULT_MAX_LAYER_BYTES,
+        };
         Ok(ImageStore {
             root: root.to_path_buf(),
             layers,
+            max_layer,
         })
     }
 
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// How layers are unpacked: devices only when privileged, at most the store's cap
+    /// ([`MAX_LAYER_ENV`]).
+    pub fn unpack_options(&self) -> UnpackOptions {
+        UnpackOptions {
+            max_bytes: self.max_layer,
+            ..UnpackOptions::default()
+        }
     }
 
     /// The layer store.
@@ -479,10 +508,15 @@ impl ImageStore {
 
     /// Store `data` as a blob; returns its digest.
     pub fn put_blob(&self, data: &[u8]) -> Result<Digest> {
+        self.put_blob_noting(data, &mut Added::default())
+    }
+
+    fn put_blob_noting(&self, data: &[u8], added: &mut Added) -> Result<Digest> {
         let d = Digest::of(data);
         let p = self.blob_path(&d);
         if !p.exists() {
             write_atomic(&p, data)?;
+            added.blobs.push(d.clone());
         }
         Ok(d)
     }
@@ -502,6 +536,10 @@ impl ImageStore {
     /// Copy a layer tar (plain, gzip or zstd) into the blobs and unpack it into the layer
     /// store. `what` names the source in errors.
     pub fn add_layer<R: Read>(&self, r: R, what: &str) -> Result<Layer> {
+        self.add_layer_noting(r, what, &mut Added::default())
+    }
+
+    fn add_layer_noting<R: Read>(&self, r: R, what: &str, added: &mut Added) -> Result<Layer> {
         let tmp = self.temp_path("layer");
         let res = (|| -> Result<Layer> {
             let mut hr = HashingReader::new(r);
@@ -513,9 +551,15 @@ impl ImageStore {
             let f = File::open(&tmp).map_err(io_err("open", &tmp))?;
             let li = self
                 .layers
-                .import_layer(BufReader::new(f), UnpackOptions::default())
+                .import_layer(BufReader::new(f), self.unpack_options())
                 .map_err(layer_err(format!("layer {what}")))?;
+            if li.new {
+                added.layers.push(li.diff_id.clone());
+            }
             let dst = self.blob_path(&digest);
+            if !dst.exists() {
+                added.blobs.push(digest.clone());
+            }
             fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))?;
             Ok(Layer {
                 diff_id: li.diff_id,
@@ -977,6 +1021,35 @@ impl ImageStore {
             .clean_tmp()
             .map_err(layer_err("cleaning temp dirs"))?;
         let tdir = self.root.join("blobs/tmp");
+        // A RUN container whose build died (and its guard with it) still uses its step's
+        // root: no build runs now (we hold the store exclusively), so it is taken down
+        // before its root goes.
+        for e in fs::read_dir(&tdir)
+            .map_err(io_err("readdir", &tdir))?
+            .flatten()
+        {
+            #[derive(Deserialize)]
+            struct Step {
+                state_root: PathBuf,
+                id: String,
+            }
+            let p = e.path().join(STEP_CONTAINER);
+            let Some(step) = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Step>(&b).ok())
+            else {
+                continue;
+            };
+            if step.state_root.join(&step.id).exists() {
+                crate::Container::force_delete(&step.state_root, &step.id).map_err(|err| {
+                    invalid(format!(
+                        "removing the RUN container {} of a killed build (named in {}): {err}",
+                        step.id,
+                        p.display()
+                    ))
+                })?;
+            }
+        }
         // A build killed while a step's overlay was mounted left the mount: detach it
         // before its directory goes (deepest first).
         let mut left: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
@@ -1043,16 +1116,100 @@ impl ImageStore {
 
     /// Import `src`: a `docker save` tarball or dir, an OCI image layout (dir or tar,
     /// possibly compressed), or a plain root filesystem (a tarball, as `docker import`
-    /// takes, or a directory). Returns the images made and the tags they got. `reference`
-    /// names the (first) image; without it the names the archive carries are used.
+    /// takes, or a directory). Returns the images made and the tags they got.
+    ///
+    /// With `reference`, the archive must hold one image and only `reference` is tagged
+    /// (the names the archive carries are not applied); without it, every image gets the
+    /// names it carries. Nothing is tagged unless the whole archive imports, and a
+    /// rejected archive leaves no layer or blob it added behind. Every path the archive
+    /// names resolves inside it, and only regular files are read (metadata files at most
+    /// [`MAX_METADATA_BYTES`]).
     pub fn import(
         &self,
         src: &Path,
         reference: Option<&Reference>,
     ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let mut added = Added::default();
+        let res = self
+            .import_noting(src, reference, &mut added)
+            .and_then(|found| self.tag_imported(src, found, reference));
+        if res.is_err() {
+            self.roll_back(&added);
+        }
+        res
+    }
+
+    /// Tag what an import found: `reference` alone (one image), or each image's own names.
+    fn tag_imported(
+        &self,
+        src: &Path,
+        found: Vec<Found>,
+        reference: Option<&Reference>,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        if found.is_empty() {
+            return Err(invalid(format!("{}: no images", src.display())));
+        }
+        let out: Vec<(Image, Vec<Reference>)> = match reference {
+            Some(r) => {
+                let distinct: BTreeSet<&str> = found
+                    .iter()
+                    .map(|f| f.img.manifest_digest.as_str())
+                    .collect();
+                if distinct.len() > 1 {
+                    return Err(invalid(format!(
+                        "{} holds {} images: NAME[:TAG] names one; import it without a NAME to \
+                         get each under the names it carries",
+                        src.display(),
+                        distinct.len()
+                    )));
+                }
+                let img = found.into_iter().next().map(|f| f.img);
+                img.into_iter().map(|i| (i, vec![r.clone()])).collect()
+            }
+            None => {
+                let mut out = Vec::new();
+                for f in found {
+                    if f.refs.is_empty() {
+                        return Err(invalid(f.unnamed));
+                    }
+                    out.push((f.img, f.refs));
+                }
+                out
+            }
+        };
+        for (img, refs) in &out {
+            for r in refs {
+                self.tag(img, r)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove the layers and blobs a failed import added (not those it found there).
+    fn roll_back(&self, added: &Added) {
+        for l in &added.layers {
+            let _ = self.layers.remove(l);
+        }
+        for b in &added.blobs {
+            let _ = fs::remove_file(self.blob_path(b));
+        }
+    }
+
+    fn import_noting(
+        &self,
+        src: &Path,
+        reference: Option<&Reference>,
+        added: &mut Added,
+    ) -> Result<Vec<Found>> {
         let md = fs::metadata(src).map_err(io_err("import", src))?;
         if md.is_dir() {
-            return self.import_dir(src, reference, &src.display().to_string());
+            return self.import_dir(src, reference, &src.display().to_string(), added);
+        }
+        if !md.is_file() {
+            return Err(invalid(format!(
+                "import {}: not a regular file or directory",
+                src.display()
+            )));
         }
         if archive_kind(src)?.is_some() {
             // An image archive: unpacked (safely, as a layer is) into a temp dir.
@@ -1062,28 +1219,30 @@ impl ImageStore {
                 unionfs::unpack_layer_with(
                     BufReader::new(f),
                     &tmp,
-                    UnpackOptions { devices: false },
+                    UnpackOptions {
+                        devices: false,
+                        ..self.unpack_options()
+                    },
                 )
                 .map_err(layer_err(format!("image archive {}", src.display())))?;
-                self.import_dir(&tmp, reference, &src.display().to_string())
+                self.import_dir(&tmp, reference, &src.display().to_string(), added)
             })();
             let _ = fs::remove_dir_all(&tmp);
             return res;
         }
-        let reference = reference.ok_or_else(|| {
-            invalid(format!(
+        if reference.is_none() {
+            return Err(invalid(format!(
                 "{} is a root filesystem tarball: give the image a NAME[:TAG]",
                 src.display()
-            ))
-        })?;
+            )));
+        }
         let f = File::open(src).map_err(io_err("open", src))?;
-        let layer = self.add_layer(BufReader::new(f), &src.display().to_string())?;
+        let layer = self.add_layer_noting(BufReader::new(f), &src.display().to_string(), added)?;
         let img = self.write_image(
             rootfs_config(&format!("corral image import {}", src.display())),
             &[layer],
         )?;
-        self.tag(&img, reference)?;
-        Ok(vec![(img, vec![reference.clone()])])
+        Ok(vec![Found::new(img)])
     }
 
     fn import_dir(
@@ -1091,19 +1250,24 @@ impl ImageStore {
         dir: &Path,
         reference: Option<&Reference>,
         what: &str,
-    ) -> Result<Vec<(Image, Vec<Reference>)>> {
-        if dir.join("oci-layout").is_file() && dir.join("index.json").is_file() {
-            return self.import_oci_layout(dir, reference);
+        added: &mut Added,
+    ) -> Result<Vec<Found>> {
+        // Told apart by the names at the top (whatever they are: one that is not a regular
+        // file beneath the archive is refused when read, not taken for a root filesystem).
+        let ad = Archive::at(dir)?;
+        let named = |n: &str| fs::symlink_metadata(dir.join(n)).is_ok();
+        if named("oci-layout") && named("index.json") {
+            return self.import_oci_layout(&ad, added);
         }
-        if dir.join("manifest.json").is_file() {
-            return self.import_docker_save(dir, reference);
+        if named("manifest.json") {
+            return self.import_docker_save(&ad, added);
         }
         // A root filesystem directory.
-        let reference = reference.ok_or_else(|| {
-            invalid(format!(
+        if reference.is_none() {
+            return Err(invalid(format!(
                 "{what} is a root filesystem directory: give the image a NAME[:TAG]"
-            ))
-        })?;
+            )));
+        }
         let tmp = self.temp_path("rootfs");
         let res = (|| -> Result<Image> {
             let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
@@ -1117,55 +1281,43 @@ impl ImageStore {
                 .and_then(|f| f.sync_all())
                 .map_err(io_err("write", &tmp))?;
             let f = File::open(&tmp).map_err(io_err("open", &tmp))?;
-            let layer = self.add_layer(BufReader::new(f), what)?;
+            let layer = self.add_layer_noting(BufReader::new(f), what, added)?;
             self.write_image(
                 rootfs_config(&format!("corral image import {what}")),
                 &[layer],
             )
         })();
         let _ = fs::remove_file(&tmp);
-        let img = res?;
-        self.tag(&img, reference)?;
-        Ok(vec![(img, vec![reference.clone()])])
+        Ok(vec![Found::new(res?)])
     }
 
-    /// A blob of an OCI layout, checked against its digest.
-    fn layout_blob(dir: &Path, d: &Descriptor) -> Result<(PathBuf, Digest)> {
+    /// A blob of an OCI layout (its path in the layout and digest).
+    fn layout_blob(d: &Descriptor) -> Result<(String, Digest)> {
         let dg = desc_digest(d)?;
-        let p = dir.join("blobs/sha256").join(dg.hex());
-        let md = fs::symlink_metadata(&p).map_err(io_err("blob", &p))?;
-        if !md.is_file() {
-            return Err(invalid(format!("{}: not a regular file", p.display())));
-        }
-        Ok((p, dg))
+        Ok((format!("blobs/sha256/{}", dg.hex()), dg))
     }
 
-    fn read_checked(p: &Path, dg: &Digest) -> Result<Vec<u8>> {
-        let b = fs::read(p).map_err(io_err("read", p))?;
+    /// A metadata blob of a layout, checked against its digest.
+    fn read_checked(ad: &Archive, rel: &str, dg: &Digest) -> Result<Vec<u8>> {
+        let b = ad.read(rel)?;
         if Digest::of(&b) != *dg {
             return Err(invalid(format!(
                 "{}: content does not match digest {dg}",
-                p.display()
+                ad.path(rel).display()
             )));
         }
         Ok(b)
     }
 
-    fn import_oci_layout(
-        &self,
-        dir: &Path,
-        reference: Option<&Reference>,
-    ) -> Result<Vec<(Image, Vec<Reference>)>> {
-        let ip = dir.join("index.json");
+    fn import_oci_layout(&self, ad: &Archive, added: &mut Added) -> Result<Vec<Found>> {
+        let ip = ad.path("index.json");
         let index: ImageIndex =
-            serde_json::from_slice(&fs::read(&ip).map_err(io_err("read", &ip))?).map_err(|e| {
-                ImageError::Json {
-                    path: ip.clone(),
-                    reason: e.to_string(),
-                }
+            serde_json::from_slice(&ad.read("index.json")?).map_err(|e| ImageError::Json {
+                path: ip.clone(),
+                reason: e.to_string(),
             })?;
         let mut out = Vec::new();
-        for (i, d) in index.manifests().iter().enumerate() {
+        for d in index.manifests() {
             let name = d.annotations().as_ref().and_then(|a| {
                 a.get(ANNOTATION_NAME).cloned().or_else(|| {
                     a.get(ANNOTATION_REF)
@@ -1177,26 +1329,22 @@ impl ImageStore {
                 .annotations()
                 .as_ref()
                 .and_then(|a| a.get(ANNOTATION_REF).cloned());
-            let reference = match (i, reference) {
-                (0, Some(r)) => Some(r.clone()),
-                _ => match name {
-                    Some(n) => Some(Reference::parse(&n)?),
-                    None => None,
-                },
-            };
-            let Some(reference) = reference else {
-                return Err(invalid(format!(
-                    "{}: manifest {} has no image name{}: give the image a NAME[:TAG]",
-                    ip.display(),
-                    d.digest(),
-                    tag_only
-                        .map(|t| format!(" (only the tag {t:?})"))
-                        .unwrap_or_default()
-                )));
-            };
-            let img = self.import_oci_manifest(dir, d, 0)?;
-            self.tag(&img, &reference)?;
-            out.push((img, vec![reference]));
+            let img = self.import_oci_manifest(ad, d, 0, added)?;
+            let mut f = Found::new(img);
+            match name {
+                Some(n) => f.refs.push(Reference::parse(&n)?),
+                None => {
+                    f.unnamed = format!(
+                        "{}: manifest {} has no image name{}: give the image a NAME[:TAG]",
+                        ip.display(),
+                        d.digest(),
+                        tag_only
+                            .map(|t| format!(" (only the tag {t:?})"))
+                            .unwrap_or_default()
+                    )
+                }
+            }
+            out.push(f);
         }
         if out.is_empty() {
             return Err(invalid(format!("{}: no manifests", ip.display())));
@@ -1204,9 +1352,16 @@ impl ImageStore {
         Ok(out)
     }
 
-    fn import_oci_manifest(&self, dir: &Path, d: &Descriptor, depth: u32) -> Result<Image> {
-        let (p, dg) = Self::layout_blob(dir, d)?;
-        let bytes = Self::read_checked(&p, &dg)?;
+    fn import_oci_manifest(
+        &self,
+        ad: &Archive,
+        d: &Descriptor,
+        depth: u32,
+        added: &mut Added,
+    ) -> Result<Image> {
+        let (p, dg) = Self::layout_blob(d)?;
+        let bytes = Self::read_checked(ad, &p, &dg)?;
+        let p = ad.path(&p);
         if *d.media_type() == MediaType::ImageIndex || depth > 0 && looks_like_index(&bytes) {
             if depth > 2 {
                 return Err(invalid(format!("{}: nested indexes too deep", p.display())));
@@ -1227,18 +1382,18 @@ impl ImageStore {
                 })
                 .or_else(|| idx.manifests().first())
                 .ok_or_else(|| invalid(format!("{}: empty index", p.display())))?;
-            return self.import_oci_manifest(dir, pick, depth + 1);
+            return self.import_oci_manifest(ad, pick, depth + 1, added);
         }
         let manifest: ImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::Json {
                 path: p.clone(),
                 reason: format!("manifest: {e}"),
             })?;
-        let (cp, cdg) = Self::layout_blob(dir, manifest.config())?;
-        let cbytes = Self::read_checked(&cp, &cdg)?;
+        let (cp, cdg) = Self::layout_blob(manifest.config())?;
+        let cbytes = Self::read_checked(ad, &cp, &cdg)?;
         let config: ImageConfiguration =
             serde_json::from_slice(&cbytes).map_err(|e| ImageError::Json {
-                path: cp.clone(),
+                path: ad.path(&cp),
                 reason: format!("image config: {e}"),
             })?;
         let want_ids = config.rootfs().diff_ids().clone();
@@ -1251,27 +1406,25 @@ impl ImageStore {
             )));
         }
         for (i, ld) in manifest.layers().iter().enumerate() {
-            let (lp, ldg) = Self::layout_blob(dir, ld)?;
-            let f = File::open(&lp).map_err(io_err("open", &lp))?;
-            let layer = self.add_layer(BufReader::new(f), &lp.display().to_string())?;
+            let (lp, ldg) = Self::layout_blob(ld)?;
+            let f = ad.open(&lp)?;
+            let shown = ad.path(&lp).display().to_string();
+            let layer = self.add_layer_noting(BufReader::new(f), &shown, added)?;
             if desc_digest(&layer.descriptor)? != ldg {
                 return Err(invalid(format!(
-                    "{}: content does not match digest {ldg}",
-                    lp.display()
+                    "{shown}: content does not match digest {ldg}"
                 )));
             }
             if layer.diff_id.as_str() != want_ids[i] {
                 return Err(invalid(format!(
-                    "{}: its diff ID is {}, the config says {}",
-                    lp.display(),
-                    layer.diff_id,
-                    want_ids[i]
+                    "{shown}: its diff ID is {}, the config says {}",
+                    layer.diff_id, want_ids[i]
                 )));
             }
         }
         // Keep the original documents (so the image ID and digests stay the same).
-        let cid = self.put_blob(&cbytes)?;
-        let mid = self.put_blob(&bytes)?;
+        let cid = self.put_blob_noting(&cbytes, added)?;
+        let mid = self.put_blob_noting(&bytes, added)?;
         Ok(Image {
             manifest_digest: mid,
             manifest,
@@ -1280,11 +1433,7 @@ impl ImageStore {
         })
     }
 
-    fn import_docker_save(
-        &self,
-        dir: &Path,
-        reference: Option<&Reference>,
-    ) -> Result<Vec<(Image, Vec<Reference>)>> {
+    fn import_docker_save(&self, ad: &Archive, added: &mut Added) -> Result<Vec<Found>> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry {
@@ -1293,24 +1442,21 @@ impl ImageStore {
             repo_tags: Option<Vec<String>>,
             layers: Vec<String>,
         }
-        let mp = dir.join("manifest.json");
+        let mp = ad.path("manifest.json");
         let entries: Vec<Entry> =
-            serde_json::from_slice(&fs::read(&mp).map_err(io_err("read", &mp))?).map_err(|e| {
-                ImageError::Json {
-                    path: mp.clone(),
-                    reason: e.to_string(),
-                }
+            serde_json::from_slice(&ad.read("manifest.json")?).map_err(|e| ImageError::Json {
+                path: mp.clone(),
+                reason: e.to_string(),
             })?;
         if entries.is_empty() {
             return Err(invalid(format!("{}: no images", mp.display())));
         }
         let mut out = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            let cp = inside(dir, &e.config)?;
-            let cbytes = fs::read(&cp).map_err(io_err("read", &cp))?;
+        for e in &entries {
+            let cbytes = ad.read(&e.config)?;
             let config: ImageConfiguration =
                 serde_json::from_slice(&cbytes).map_err(|err| ImageError::Json {
-                    path: cp.clone(),
+                    path: ad.path(&e.config),
                     reason: format!("image config: {err}"),
                 })?;
             let want = config.rootfs().diff_ids().clone();
@@ -1325,9 +1471,8 @@ impl ImageStore {
             }
             let mut layers = Vec::new();
             for (j, l) in e.layers.iter().enumerate() {
-                let lp = inside(dir, l)?;
-                let f = File::open(&lp).map_err(io_err("open", &lp))?;
-                let layer = self.add_layer(BufReader::new(f), l)?;
+                let f = ad.open(l)?;
+                let layer = self.add_layer_noting(BufReader::new(f), l, added)?;
                 if layer.diff_id.as_str() != want[j] {
                     return Err(invalid(format!(
                         "{}: layer {l}: its diff ID is {}, the config says {}",
@@ -1338,7 +1483,7 @@ impl ImageStore {
                 }
                 layers.push(layer);
             }
-            let cid = self.put_blob(&cbytes)?;
+            let cid = self.put_blob_noting(&cbytes, added)?;
             let manifest = oci_spec::image::ImageManifestBuilder::default()
                 .schema_version(2u32)
                 .media_type(MediaType::ImageManifest)
@@ -1357,33 +1502,22 @@ impl ImageStore {
                 .map_err(|err| invalid(format!("building manifest: {err}")))?;
             let mbytes = serde_json::to_vec(&manifest)
                 .map_err(|err| invalid(format!("encoding manifest: {err}")))?;
-            let mid = self.put_blob(&mbytes)?;
-            let img = Image {
+            let mid = self.put_blob_noting(&mbytes, added)?;
+            let mut f = Found::new(Image {
                 manifest_digest: mid,
                 manifest,
                 id: cid,
                 config,
-            };
-            let mut refs = Vec::new();
-            match (i, reference) {
-                (0, Some(r)) => refs.push(r.clone()),
-                _ => {
-                    for t in e.repo_tags.iter().flatten() {
-                        refs.push(Reference::parse(t)?);
-                    }
-                }
+            });
+            for t in e.repo_tags.iter().flatten() {
+                f.refs.push(Reference::parse(t)?);
             }
-            if refs.is_empty() {
-                return Err(invalid(format!(
-                    "{}: image {} has no RepoTags: give the image a NAME[:TAG]",
-                    mp.display(),
-                    e.config
-                )));
-            }
-            for r in &refs {
-                self.tag(&img, r)?;
-            }
-            out.push((img, refs));
+            f.unnamed = format!(
+                "{}: image {} has no RepoTags: give the image a NAME[:TAG]",
+                mp.display(),
+                e.config
+            );
+            out.push(f);
         }
         Ok(out)
     }
@@ -1418,10 +1552,9 @@ impl ImageStore {
         }
         let is_tar = dest.extension().map(|e| e == "tar").unwrap_or(false);
         if is_tar {
-            let tmp = dest.with_extension("tar.corral-tmp");
             let res = (|| -> io::Result<()> {
-                let f = File::create(&tmp)?;
-                let mut b = tar::Builder::new(f);
+                let tmp = crate::atomic_file::temp_beside(dest, 0o644)?;
+                let mut b = tar::Builder::new(tmp);
                 {
                     let mut put = |name: &str, data: &[u8]| -> io::Result<()> {
                         let mut h = tar::Header::new_ustar();
@@ -1444,12 +1577,8 @@ impl ImageStore {
                     h.set_entry_type(tar::EntryType::Regular);
                     b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f)?;
                 }
-                b.into_inner()?.sync_all()?;
-                fs::rename(&tmp, dest)
+                crate::atomic_file::persist(b.into_inner()?, dest, true)
             })();
-            if res.is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
             return res.map_err(io_err("export", dest));
         }
         if dest.exists()
@@ -1480,25 +1609,74 @@ fn looks_like_index(b: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// `rel` inside `dir` (no absolute path, no `..`, no symlink leading out).
-fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
-    let p = Path::new(rel);
-    if p.components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(invalid(format!("archive path {rel:?} leaves the archive")));
+/// An image archive unpacked (or a layout directory): what it names is opened beneath it,
+/// never through a symlink leading out, and only if it is a regular file.
+struct Archive {
+    dir: PathBuf,
+    fd: File,
+}
+
+impl Archive {
+    fn at(dir: &Path) -> Result<Archive> {
+        let fd = File::open(dir).map_err(io_err("open", dir))?;
+        Ok(Archive {
+            dir: dir.to_path_buf(),
+            fd,
+        })
     }
-    let base = dir.canonicalize().map_err(io_err("resolve", dir))?;
-    let full = base
-        .join(p)
-        .canonicalize()
-        .map_err(io_err("resolve", &dir.join(p)))?;
-    if !full.starts_with(&base) {
-        return Err(invalid(format!(
-            "archive path {rel:?} leads out of the archive"
-        )));
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
     }
-    Ok(full)
+
+    /// Open `rel`: an absolute path or `..` is refused, symlinks resolve beneath the archive
+    /// (one that leads out is refused), and it must be a regular file.
+    fn open(&self, rel: &str) -> Result<File> {
+        let p = Path::new(rel);
+        if p.components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(invalid(format!("archive path {rel:?} leaves the archive")));
+        }
+        crate::in_root::open_regular(&self.fd, p, crate::in_root::BENEATH).map_err(|e| {
+            ImageError::Io {
+                op: "open in the archive",
+                path: self.path(rel),
+                source: e,
+            }
+        })
+    }
+
+    /// Read the metadata file `rel` (at most [`MAX_METADATA_BYTES`]).
+    fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let f = self.open(rel)?;
+        let p = self.path(rel);
+        crate::in_root::read_capped(f, MAX_METADATA_BYTES, &p).map_err(io_err("read", &p))
+    }
+}
+
+/// What an import added to the store (removed again if the import fails).
+#[derive(Default)]
+struct Added {
+    layers: Vec<Digest>,
+    blobs: Vec<Digest>,
+}
+
+/// An image an import found, with the names it carries (and the error for none).
+struct Found {
+    img: Image,
+    refs: Vec<Reference>,
+    unnamed: String,
+}
+
+impl Found {
+    fn new(img: Image) -> Found {
+        Found {
+            img,
+            refs: Vec::new(),
+            unnamed: String::new(),
+        }
+    }
 }
 
 /// Is `path` (a tar, possibly compressed) an image archive: `oci-layout` or
@@ -1630,10 +1808,24 @@ mod tests {
         fs::create_dir(t.path().join("a")).unwrap();
         fs::write(t.path().join("a/f"), "x").unwrap();
         std::os::unix::fs::symlink("/etc", t.path().join("out")).unwrap();
-        assert!(inside(t.path(), "a/f").is_ok());
-        assert!(inside(t.path(), "../x").is_err());
-        assert!(inside(t.path(), "/etc/passwd").is_err());
-        assert!(inside(t.path(), "out/passwd").is_err());
+        let ad = Archive::at(t.path()).unwrap();
+        assert!(ad.open("a/f").is_ok());
+        assert!(ad.open("../x").is_err());
+        assert!(ad.open("/etc/passwd").is_err());
+        assert!(ad.open("out/passwd").is_err());
+        // Only regular files: a FIFO is refused, not read (which would block).
+        nix::unistd::mkfifo(
+            &t.path().join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let e = ad.read("fifo").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // Metadata files are read with a cap.
+        let big = fs::File::create(t.path().join("big")).unwrap();
+        big.set_len(MAX_METADATA_BYTES + 1).unwrap();
+        let e = ad.read("big").unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! It never talks to a daemon, and holds no argument parsing or output formatting: those
 //! belong to the faces (`cli`, `ffi-c`, `python`).
 
+pub mod atomic_file;
 pub mod builder;
 pub mod config;
 mod container;
@@ -23,6 +24,7 @@ mod hostmounts;
 mod idmap;
 pub mod image;
 pub mod image_spec;
+pub mod in_root;
 pub mod lsm;
 pub mod names;
 pub mod netdev;

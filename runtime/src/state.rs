@@ -1,7 +1,7 @@
 //! Container state on disk: `<root>/<id>/state.json`, written atomically.
 
 use std::collections::HashMap;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,33 @@ pub fn check_private_dir(dir: &Path) -> std::io::Result<()> {
             m.uid(),
             m.mode() & 0o7777
         )));
+    }
+    Ok(())
+}
+
+/// Checks that no directory above `dir` lets another user replace it: each ancestor is owned
+/// by root or the caller and writable by nobody else, unless sticky (as `/tmp`: others may
+/// add names there but not rename or remove ours). A path with a symlink is resolved as the
+/// kernel would, then checked.
+pub fn check_ancestors(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: plain getter.
+    let euid = unsafe { libc::geteuid() };
+    let abs = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.canonicalize()?,
+        _ => std::env::current_dir()?,
+    };
+    for a in abs.ancestors() {
+        let m = std::fs::metadata(a)?;
+        let open = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+        if (m.uid() != 0 && m.uid() != euid) || open {
+            return Err(std::io::Error::other(format!(
+                "its parent {} can be changed by another user (owner uid {}, mode {:o})",
+                a.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            )));
+        }
     }
     Ok(())
 }
@@ -382,7 +409,6 @@ impl StateDir {
 
     /// Writes state.json atomically (a temporary file renamed over it).
     pub fn write(&self, st: &State) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
         let dst = self.path.join("state.json");
         let data = serde_json::to_vec_pretty(st).map_err(|e| Error::Io {
             id: self.id.clone(),
@@ -391,21 +417,12 @@ impl StateDir {
             source: e.into(),
         })?;
         // 0600: ids, annotations and bundle paths are the caller's business.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
-            .and_then(|()| std::fs::rename(&tmp, &dst))
-            .map_err(|e| Error::Io {
-                id: self.id.clone(),
-                what: "writing".into(),
-                path: dst,
-                source: e,
-            })
+        crate::atomic_file::write(&dst, &data, 0o600).map_err(|e| Error::Io {
+            id: self.id.clone(),
+            what: "writing".into(),
+            path: dst,
+            source: e,
+        })
     }
 
     /// Keeps the directory when this guard is dropped.
@@ -429,9 +446,6 @@ impl StateDir {
     /// exec and delete use it, never the bundle's file again, which anyone who can write the
     /// bundle (the container itself, with the bundle inside its root) could have changed.
     pub fn write_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.path.join(".config.json.tmp");
         let dst = self.path.join(CONFIG);
         let io = |what: &str, e: std::io::Error| Error::Io {
             id: self.id.clone(),
@@ -440,16 +454,7 @@ impl StateDir {
             source: e,
         };
         let data = serde_json::to_vec(spec).map_err(|e| io("encoding config", e.into()))?;
-        let _ = std::fs::remove_file(&tmp);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&data))
-            .and_then(|()| std::fs::rename(&tmp, &dst))
-            .map_err(|e| io("writing", e))
+        crate::atomic_file::write(&dst, &data, 0o600).map_err(|e| io("writing", e))
     }
 
     /// The config that create accepted (see [`StateDir::write_config`]).

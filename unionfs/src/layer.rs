@@ -132,13 +132,22 @@ pub struct UnpackOptions {
     /// Create character and block device nodes (whiteouts excepted). Only a privileged
     /// caller (root in the initial user namespace) may; without it such entries are refused.
     pub devices: bool,
+    /// The most bytes of file content the layer may unpack to (the sum of its regular
+    /// files' sizes); a layer over it is refused, naming the entry that crossed it.
+    pub max_bytes: u64,
 }
 
+/// [`UnpackOptions::max_bytes`] by default: no layer of an image a runtime should run
+/// comes near it, and a small archive that claims more (a "zip bomb") is refused.
+pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
+
 impl Default for UnpackOptions {
-    /// Devices allowed exactly when this process is privileged ([`privileged`]).
+    /// Devices allowed exactly when this process is privileged ([`privileged`]); at most
+    /// [`DEFAULT_MAX_LAYER_BYTES`].
     fn default() -> Self {
         UnpackOptions {
             devices: privileged(),
+            max_bytes: DEFAULT_MAX_LAYER_BYTES,
         }
     }
 }
@@ -197,6 +206,7 @@ pub(crate) fn unpack_plain<R: Read>(tar: R, dest: &Path, opts: UnpackOptions) ->
         dest: dest.to_path_buf(),
         dirs: Vec::new(),
         opts,
+        bytes: 0,
     };
     let mut ar = tar::Archive::new(tar);
     let mut last: Option<PathBuf> = None;
@@ -245,6 +255,8 @@ struct Unpacker {
     dest: PathBuf,
     dirs: Vec<(Vec<OsString>, i64)>,
     opts: UnpackOptions,
+    /// File content unpacked so far.
+    bytes: u64,
 }
 
 impl Unpacker {
@@ -317,6 +329,23 @@ impl Unpacker {
             return Ok(());
         }
         let path = entry.path().map_err(tar_err("reading"))?.into_owned();
+        if etype == EntryType::GNUSparse {
+            // Its holes expand to any size from a few bytes of tar: refused, as no image
+            // builder writes one.
+            return Err(unsafe_entry(&path, "GNU sparse files are not supported"));
+        }
+        if matches!(etype, EntryType::Regular | EntryType::Continuous) {
+            self.bytes = self.bytes.saturating_add(entry.size());
+            if self.bytes > self.opts.max_bytes {
+                return Err(unsafe_entry(
+                    &path,
+                    format!(
+                        "the layer unpacks to more than {} bytes (the limit)",
+                        self.opts.max_bytes
+                    ),
+                ));
+            }
+        }
         let comps = split_entry(&path).map_err(|r| unsafe_entry(&path, r))?;
         let attrs = read_attrs(entry).map_err(tar_err("reading"))?;
 
@@ -368,7 +397,7 @@ impl Unpacker {
         };
 
         match etype {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            EntryType::Regular | EntryType::Continuous => {
                 let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
                 let fd = sys::openat(pfd, &cn, flags, 0o600).map_err(sys_err("create"))?;
                 let mut f = File::from(fd);

@@ -29,8 +29,8 @@ mod sys;
 pub use error::{Error, Result};
 pub use layer::{
     decompress, diff_layer, is_opaque, is_whiteout, make_whiteout, privileged, set_opaque,
-    unpack_layer, unpack_layer_with, Compression, UnpackOptions, OPAQUE_MARKER, OPAQUE_XATTR,
-    WHITEOUT_PREFIX,
+    unpack_layer, unpack_layer_with, Compression, UnpackOptions, DEFAULT_MAX_LAYER_BYTES,
+    OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX,
 };
 pub use lock::FileLock;
 pub use overlay::{MountApi, Overlay, OverlayMount};

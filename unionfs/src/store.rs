@@ -171,23 +171,27 @@ impl LayerStore {
         }
         let size = raw.count;
         let digest = raw.digest();
-        self.publish(&tmp, &diff_id)?;
+        let new = self.publish(&tmp, &diff_id)?;
         Ok(LayerImport {
             diff_id,
             digest,
             size,
             compression,
+            new,
         })
     }
 
     /// Rename a complete temporary layer dir to `sha256/<diff id>` (or drop it when that
     /// layer is already there).
-    fn publish(&self, tmp: &Path, diff_id: &Digest) -> Result<()> {
+    /// Whether it is new.
+    fn publish(&self, tmp: &Path, diff_id: &Digest) -> Result<bool> {
         let dst = self.root.join("sha256").join(diff_id.hex());
         match fs::rename(tmp, &dst) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
-                fs::remove_dir_all(tmp).map_err(|e| Error::io("remove", tmp, e))
+                fs::remove_dir_all(tmp)
+                    .map(|()| false)
+                    .map_err(|e| Error::io("remove", tmp, e))
             }
             Err(e) => {
                 let _ = fs::remove_dir_all(tmp);
@@ -269,6 +273,8 @@ pub struct LayerImport {
     pub size: u64,
     /// How they were compressed.
     pub compression: Compression,
+    /// Whether this import put the layer there (false: it was already in the store).
+    pub new: bool,
 }
 
 /// A reader that hashes (sha256) and counts what passes through it.

@@ -287,8 +287,15 @@ fn device_nodes_only_when_privileged() {
     h.copy_from_slice(hdr.as_bytes());
 
     let tmp = tempfile::tempdir().unwrap();
-    let err =
-        unpack_layer_with(&tar[..], tmp.path(), UnpackOptions { devices: false }).unwrap_err();
+    let err = unpack_layer_with(
+        &tar[..],
+        tmp.path(),
+        UnpackOptions {
+            devices: false,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(
         matches!(err, Error::UnsafeEntry { .. }) && err.to_string().contains("null"),
         "{err}"
@@ -300,13 +307,24 @@ fn device_nodes_only_when_privileged() {
     unpack_layer_with(
         &tb.finish()[..],
         tmp.path(),
-        UnpackOptions { devices: false },
+        UnpackOptions {
+            devices: false,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert!(is_whiteout(&lmeta(&tmp.path().join("gone"))));
     // Privileged: made.
     let tmp = tempfile::tempdir().unwrap();
-    unpack_layer_with(&tar[..], tmp.path(), UnpackOptions { devices: true }).unwrap();
+    unpack_layer_with(
+        &tar[..],
+        tmp.path(),
+        UnpackOptions {
+            devices: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let md = lmeta(&tmp.path().join("null"));
     assert!(md.file_type().is_char_device());
     assert_eq!(md.rdev(), libc::makedev(1, 3));
