@@ -128,6 +128,11 @@ fn run_checked(mut cmd: Command, what: &str) -> String {
 /// Compiles and runs `tests/c/NAME.c` on a fresh busybox root with its own state root and
 /// id prefix; checks that it exits 0 and that nothing it made is left.
 fn c_test(name: &str, env: &[(&str, &str)]) -> String {
+    c_test_on(name, env, |_, _| {})
+}
+
+/// [`c_test`], with `prepare(rootfs, program)` run on the test's root before the program.
+fn c_test_on(name: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path, &Path)) -> String {
     testkit::require_root();
     let id = testkit::unique_id(&format!("c-{name}"));
     let rootfs = testkit::TestRootfs::with_id(&id);
@@ -142,6 +147,7 @@ fn c_test(name: &str, env: &[(&str, &str)]) -> String {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
     let exe = bin.path().join(name);
     compile(&src, &exe, true);
+    prepare(rootfs.rootfs(), &exe);
     let mut cmd = Command::new(&exe);
     cmd.arg(rootfs.rootfs()).arg(state.path()).arg(&id);
     for (k, v) in env {
@@ -202,6 +208,17 @@ fn an_old_seccomp_profile_runs_and_execs() {
         &[("CORRAL_TEST_SECCOMP", &profile.to_string())],
     );
     assert!(out.contains("old_seccomp: ok"));
+}
+
+/// CVE-2019-5736 from a C program: an image whose program reaches `/proc/self/exe` never
+/// runs the calling program inside the container.
+#[test]
+fn an_image_never_runs_the_calling_program_through_proc_self_exe() {
+    let lib = prefix().join("lib").to_string_lossy().into_owned();
+    let out = c_test_on("exe_escape", &[], |rootfs, exe| {
+        testkit::make_exe_hostile(rootfs, exe, Some(&lib))
+    });
+    assert!(out.contains("exe_escape: ok"));
 }
 
 #[test]

@@ -1440,33 +1440,8 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
 
     // Find the executable before reporting ready, so that a missing one (or a directory)
     // fails the create, not the start. (A late program is not known yet.)
-    let mut found = plan.late_exec;
-    let mut err = libc::ENOENT;
-    for cand in p.exec_candidates.iter().filter(|_| !plan.late_exec) {
-        if libc::syscall(
-            libc::SYS_faccessat,
-            libc::AT_FDCWD,
-            cand.as_ptr(),
-            libc::X_OK,
-        ) == 0
-        {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::stat(cand.as_ptr(), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
-            {
-                found = true;
-                break;
-            }
-            // execve(2) refuses anything but a regular file with EACCES.
-            err = libc::EACCES;
-            continue;
-        }
-        match errno() {
-            libc::ENOENT | libc::ENOTDIR => {}
-            e => err = e,
-        }
-    }
-    if !found {
-        return Err((Step::Exec, err, 0));
+    if !plan.late_exec {
+        find_executable(p.exec_candidates.iter().map(|c| c.as_ptr()))?;
     }
 
     // Without a FIFO gate the parent opens the gate itself: from here on the process owes it
@@ -1532,7 +1507,9 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
                 }
                 return Err((Step::Sync, libc::EPROTO, msg::START));
             }
-            late = Some(map_late(mem)?);
+            let l = map_late(mem)?;
+            find_executable(LateCands(l.cands))?;
+            late = Some(l);
             let mut next = given.into_iter();
             for (target, bit) in [(0, 1), (1, 2), (2, 4)] {
                 if m.a & bit == 0 {
@@ -1629,6 +1606,46 @@ unsafe fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) 
         }
     }
     Err((Step::Exec, err, 0))
+}
+
+/// Checks that one of `cands` (in order) is an executable regular file, as `execve` will
+/// need, so that a missing program fails with its errno here rather than in the exec shim.
+unsafe fn find_executable(cands: impl Iterator<Item = *const libc::c_char>) -> R {
+    let mut err = libc::ENOENT;
+    for cand in cands {
+        if libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, cand, libc::X_OK) == 0 {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::stat(cand, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG {
+                return Ok(());
+            }
+            // execve(2) refuses anything but a regular file with EACCES.
+            err = libc::EACCES;
+            continue;
+        }
+        match errno() {
+            libc::ENOENT | libc::ENOTDIR => {}
+            e => err = e,
+        }
+    }
+    Err((Step::Exec, err, 0))
+}
+
+/// The candidates of a late program, up to the empty string that ends them.
+struct LateCands(*const *const libc::c_char);
+
+impl Iterator for LateCands {
+    type Item = *const libc::c_char;
+    fn next(&mut self) -> Option<Self::Item> {
+        // SAFETY: `map_late` checked the slots; the list ends with "" (or NULL).
+        unsafe {
+            let c = *self.0;
+            if c.is_null() || *c == 0 {
+                return None;
+            }
+            self.0 = self.0.add(1);
+            Some(c)
+        }
+    }
 }
 
 /// `execveat(shim, "", argv, envp, AT_EMPTY_PATH)`: returns only on failure.

@@ -10,18 +10,13 @@
 //! container reaches `/proc/self/exe` then finds the shim: it cannot be written (the memfd is
 //! sealed against writes, growth and shrinking) and loads nothing.
 //!
-//! The memfd is made once per process and checked before every spawn (the host may have
-//! closed the fd, and another file may sit at its number): a mismatch makes a new one.
+//! A memfd is made for each spawn and closed by the parent once the child has it.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 
 use crate::Error;
 
 static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/corral-exec-shim"));
-
-/// The shim's fd and the identity it had when made: (fd, device, inode).
-static SHIM: Mutex<Option<(RawFd, u64, u64)>> = Mutex::new(None);
 
 const F_SEAL_EXEC: libc::c_int = 0x20;
 const MFD_EXEC: libc::c_uint = 0x10;
@@ -30,18 +25,6 @@ fn err(what: &'static str) -> Error {
     Error::Sys {
         what,
         errno: nix::errno::Errno::last(),
-    }
-}
-
-fn identity(fd: RawFd) -> Option<(u64, u64, libc::c_int)> {
-    // SAFETY: fstat and F_GET_SEALS on an fd number; a closed one fails.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return None;
-        }
-        let seals = libc::fcntl(fd, libc::F_GET_SEALS);
-        Some((st.st_dev, st.st_ino, seals))
     }
 }
 
@@ -94,32 +77,20 @@ fn make() -> Result<OwnedFd, Error> {
     Ok(fd)
 }
 
-/// A duplicate (close-on-exec, at or past `min`) of this process's sealed shim memfd, made
-/// on first use; `None` where the shim has no code for this architecture.
-pub(crate) fn dup_at_least(min: RawFd) -> Result<Option<OwnedFd>, Error> {
+/// A new sealed memfd holding the shim, close-on-exec, at or past fd `min` (the child keeps
+/// it; fds below `min` are the caller's to pass); `None` where the shim has no code for this
+/// architecture. One per spawn (about 15 µs): the library keeps no fd of its own between
+/// calls, which a host that closes fds it does not know could otherwise swap for another file.
+pub(crate) fn make_at_least(min: RawFd) -> Result<Option<OwnedFd>, Error> {
     if BYTES.is_empty() {
         return Ok(None);
     }
-    let mut g = SHIM.lock().unwrap_or_else(|p| p.into_inner());
-    let fd = match *g {
-        Some((fd, dev, ino))
-            if identity(fd)
-                .is_some_and(|(d, i, seals)| d == dev && i == ino && seals & SEALS == SEALS) =>
-        {
-            fd
-        }
-        _ => {
-            // Not made yet, or the host closed it (and the number may now be another file's):
-            // a new one, kept for the life of the process.
-            let new = make()?;
-            let (dev, ino, _) = identity(new.as_raw_fd()).ok_or_else(|| err("exec shim: fstat"))?;
-            let raw = std::os::fd::IntoRawFd::into_raw_fd(new);
-            *g = Some((raw, dev, ino));
-            raw
-        }
-    };
-    // SAFETY: duplicating a live fd checked above.
-    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    let fd = make()?;
+    if fd.as_raw_fd() >= min {
+        return Ok(Some(fd));
+    }
+    // SAFETY: duplicating an owned fd.
+    let d = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
     if d < 0 {
         return Err(err("exec shim: dup"));
     }

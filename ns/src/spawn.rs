@@ -307,7 +307,7 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
     }
     keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
     // The exec shim (see `crate::shim`): the process becomes it right before the program.
-    let shim = crate::shim::dup_at_least(first)?;
+    let shim = crate::shim::make_at_least(first)?;
     keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
     keep.retain(|fd| !plan.close_fds.contains(fd));
     keep.sort_unstable();
