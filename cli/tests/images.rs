@@ -318,7 +318,7 @@ fn hundred_containers_share_one_copy_of_the_image() {
         .count();
     assert!(on_layer >= 100, "{on_layer} overlays use the layer");
     for id in &ids {
-        let upper = t.state().join(id).join("upper");
+        let upper = runtime::state::overlay_paths(&t.state().join(id)).1;
         assert!(du(&upper) < 64 * 1024, "{id}'s upper is not thin");
     }
 

@@ -1313,7 +1313,7 @@ impl Container {
             self.state_dir
                 .as_ref()
                 .filter(|_| self.half_made)
-                .map(|d| d.path().join("rootfs"))
+                .map(|d| state::overlay_paths(d.path()).0)
         }) {
             // Mounted by the process that created the container.
             if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
