@@ -194,6 +194,14 @@ fn limits_hold_inside_and_update() {
     assert!(c_test("limits", &[]).contains("limits: ok"));
 }
 
+/// A freed handle stays -EBADF through 40 create/free rounds (an address handle was reused
+/// by the 19th); after fork() the child's use of the parent's handles is -EXDEV and changes
+/// nothing.
+#[test]
+fn handles_are_never_reused_and_do_not_cross_fork() {
+    assert!(c_test("handles", &[]).contains("handles: ok"));
+}
+
 #[test]
 fn bad_handles_and_arguments_are_errors_not_crashes() {
     assert!(c_test("bad_args", &[]).contains("bad_args: ok"));
