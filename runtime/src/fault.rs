@@ -18,6 +18,9 @@ pub const POINTS: &[&str] = &[
     "start:before-gate",
     "start:after-gate",
     "start:after-state",
+    // pause and resume
+    "pause:after-freeze",
+    "resume:after-thaw",
     // exec
     "exec:after-clone",
     "exec:after-go",

@@ -111,6 +111,10 @@ pub struct State {
     /// Created with `--no-new-keyring`: its exec'd processes keep their caller's keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_keyring: bool,
+    /// Made with `late_exec` (a warm pool's): its process waits for its program on its
+    /// creator's socket, not at a FIFO gate in the state dir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late_exec: bool,
     /// Without a mount namespace of its own: the mounts its set-up made inside its root in
     /// the host's mount namespace, in the order they were made, unmounted by delete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -173,6 +177,7 @@ impl State {
             cgroup_leaves: Vec::new(),
             created: 0,
             no_new_keyring: false,
+            late_exec: false,
             creator_pid: 0,
             creator_start_time: 0,
             host_mounts: Vec::new(),

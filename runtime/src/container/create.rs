@@ -127,6 +127,7 @@ fn record(id: &str, b: &Bundle, opts: &Options, chk: &Checked) -> Result<(StateD
             .map(|d| d.as_secs())
             .unwrap_or(0),
         no_new_keyring: opts.no_new_keyring,
+        late_exec: opts.late_exec,
         creator_pid: me,
         creator_start_time: state::pid_start_time(me),
         // The overlay's mount point, if any.
