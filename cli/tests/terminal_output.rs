@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -59,7 +58,7 @@ fn with_closed_stdout(s: &Store, args: &[&str]) -> Output {
     let (r, w) = testkit::pipe();
     drop(r);
     s.command(args)
-        .stdout(Stdio::from(OwnedFd::from(w)))
+        .stdout(Stdio::from(w))
         .stderr(Stdio::piped())
         .output()
         .unwrap()
