@@ -355,7 +355,12 @@ fn hundred_containers_share_one_copy_of_the_image() {
         2
     );
     assert_eq!(
-        fs::read_to_string(t.state().join(&a).join("upper/etc/hostname2")).unwrap(),
+        fs::read_to_string(
+            runtime::state::overlay_paths(&t.state().join(&a))
+                .1
+                .join("etc/hostname2")
+        )
+        .unwrap(),
         "mine\n"
     );
     let info = t.ok(&["info"]);
