@@ -46,21 +46,50 @@ fn mountinfo(path: &str) -> Vec<(String, String)> {
 #[test]
 fn other_users_cannot_reach_an_overlay_root_through_a_searchable_state_root() {
     let env = Env::new("statesec-suid");
-    std::fs::set_permissions(env.state_root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut spec = env.spec(&[
-        "/bin/sh",
-        "-c",
-        "cat /probe > /suid && chmod 4755 /suid && touch /ready && exec /probe sleep inf",
-    ]);
+    let mut spec = env.spec(&["/bin/sh", "-c", MAKE_SUID]);
     spec["root"]["readonly"] = json!(false);
     env.rootfs.write_config(&spec);
     let bundle = common::path_str(env.bundle());
     let layer = common::path_str(env.rootfs.rootfs());
-    cli_ok(
+    suid_attack(
         &env,
         &["run", "-d", "--bundle", &bundle, "--layer", &layer, &env.id],
     );
-    let st: Value = serde_json::from_str(&cli_ok(&env, &["state", &env.id])).unwrap();
+}
+
+/// The same with a container made from an image (`run --image`).
+#[test]
+fn other_users_cannot_reach_an_image_containers_root_through_a_searchable_state_root() {
+    let env = Env::new("statesec-img");
+    let store = tempfile::Builder::new()
+        .prefix("corral-store-")
+        .tempdir()
+        .unwrap();
+    let store_s = common::path_str(store.path());
+    let rootfs = common::path_str(env.rootfs.rootfs());
+    cli_ok(
+        &env,
+        &["--store", &store_s, "image", "import", &rootfs, "base"],
+    );
+    suid_attack(
+        &env,
+        &[
+            "--store", &store_s, "run", "-d", "--image", "base", "--name", &env.id, "--", "sh",
+            "-c", MAKE_SUID,
+        ],
+    );
+    cli_ok(&env, &["--store", &store_s, "image", "rm", "base"]);
+}
+
+/// What the container runs: a set-user-ID-root copy of the probe in its root.
+const MAKE_SUID: &str =
+    "cat /probe > /suid && chmod 4755 /suid && touch /ready && exec /probe sleep inf";
+
+/// Runs the container (`run_args`) with its state root 0755, and attacks it as another user.
+fn suid_attack(env: &Env, run_args: &[&str]) {
+    std::fs::set_permissions(env.state_root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    cli_ok(env, run_args);
+    let st: Value = serde_json::from_str(&cli_ok(env, &["state", &env.id])).unwrap();
     let rootfs = PathBuf::from(st["rootfs"].as_str().expect("rootfs in state"));
     let pid = st["pid"].as_i64().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -104,7 +133,7 @@ fn other_users_cannot_reach_an_overlay_root_through_a_searchable_state_root() {
         .filter(|(mp, _)| mp == "/")
         .map(|(_, o)| o)
         .collect();
-    cli_ok(&env, &["delete", "--force", &env.id]);
+    cli_ok(env, &["delete", "--force", &env.id]);
     common::reap(pid);
 
     assert!(
@@ -221,6 +250,8 @@ fn every_verb_refuses_a_state_root_another_user_made() {
         &["resume", id],
         &["ps", id],
         &["exec", id, "/bin/true"],
+        &["update", id, "--memory", "100000000"],
+        &["events", "--stats", id],
         &["list"],
     ];
     for user in [Some(NOBODY), None] {
