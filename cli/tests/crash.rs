@@ -472,6 +472,7 @@ fn start_pause_and_resume_killed_then_verbs_tell_the_truth_and_nothing_hangs() {
     assert!(runtime::fault::enabled(), "this build ignores CORRAL_FAULT");
     for (point, want) in [
         ("start:before-gate", "created"),
+        ("start:gate-opened", "running"),
         ("start:after-gate", "running"),
         ("start:after-state", "running"),
         ("pause:after-freeze", "paused"),

@@ -358,6 +358,7 @@ impl Container {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo)
             .map_err(|e| io_err(&self.id, "opening start gate", &fifo, e))?;
+        crate::fault::point("start:gate-opened");
         let death = match &self.spawning {
             Some(sp) => sp.pidfd().unwrap_or(-1),
             None => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),

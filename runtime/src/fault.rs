@@ -16,6 +16,7 @@ pub const POINTS: &[&str] = &[
     "create:after-state-created",
     // start
     "start:before-gate",
+    "start:gate-opened",
     "start:after-gate",
     "start:after-state",
     // pause and resume
