@@ -545,6 +545,21 @@ impl Cgroup {
         self.set_frozen(false)
     }
 
+    /// Whether the kernel holds the cgroup frozen, or on its way there (v1 `FROZEN` or
+    /// `FREEZING`; v2 `cgroup.freeze` set): `None` without a freezer.
+    pub fn is_frozen(&self) -> Result<Option<bool>> {
+        if let Some(e) = self.v1_entry("freezer") {
+            let st = crate::fs::read(&e.dir.join("freezer.state"))?;
+            return Ok(Some(st.trim() != "THAWED"));
+        }
+        if let Some(e) = self.v2_entry() {
+            if let Some(v) = crate::fs::read_opt(&e.dir.join("cgroup.freeze"))? {
+                return Ok(Some(v.trim() == "1"));
+            }
+        }
+        Ok(None)
+    }
+
     /// Sends `sig` to every member. With SIGKILL and a cgroup2 `cgroup.kill`
     /// file, that file is used; otherwise every pid is signalled (with a v1
     /// freezer, SIGKILL is sent while frozen so nothing forks away).

@@ -406,3 +406,20 @@ fn unplaceable_settings_are_taken_out_and_named() {
     assert!(cg.drop_unplaceable(&mut r).is_empty());
     assert!(!cg.is_empty());
 }
+
+/// `is_frozen` reads what the kernel holds (`cgroup.freeze`), so a caller can tell a frozen
+/// cgroup whatever it last wrote down; no freeze file, no freezer.
+#[test]
+fn v2_is_frozen_reads_cgroup_freeze() {
+    let f = fixture();
+    let mut cg = Cgroup::new(&f.h, &CgroupPath::Relative("frz".into())).unwrap();
+    cg.create(&Resources::default()).unwrap();
+    let dir = f.root.join("user.slice/frz");
+    assert_eq!(cg.is_frozen().unwrap(), None);
+    fs::write(dir.join("cgroup.freeze"), "1\n").unwrap();
+    assert_eq!(cg.is_frozen().unwrap(), Some(true));
+    fs::write(dir.join("cgroup.freeze"), "0\n").unwrap();
+    assert_eq!(cg.is_frozen().unwrap(), Some(false));
+    fs::remove_file(dir.join("cgroup.freeze")).unwrap();
+    cg.remove().unwrap();
+}

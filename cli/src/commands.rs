@@ -136,7 +136,10 @@ pub fn dispatch(cli: &Cli) -> R {
 fn print_json(v: &serde_json::Value) -> R<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| msg(format!("encoding json: {e}")))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{s}").map_err(|e| msg(format!("writing output: {e}")))
+    match writeln!(out, "{s}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::stdout_closed_unwind(),
+        r => r.map_err(|e| msg(format!("writing output: {e}"))),
+    }
 }
 
 pub fn parse_signal(s: &str) -> R<i32> {

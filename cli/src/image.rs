@@ -226,7 +226,7 @@ pub fn human(n: u64) -> String {
 }
 
 fn created_ago(created: Option<&String>) -> String {
-    created.cloned().unwrap_or_else(|| "-".into())
+    created.map_or_else(|| "-".into(), |c| crate::printable(c).into_owned())
 }
 
 fn ls(store: &ImageStore, quiet: bool) -> R<()> {
@@ -257,8 +257,8 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     for (r, img, size) in rows {
         println!(
             "{:<30} {:<12} {:<14} {:<22} {}",
-            r.name,
-            r.tag,
+            crate::printable(&r.name),
+            crate::printable(&r.tag),
             img.short_id(),
             created_ago(img.config.created().as_ref()),
             human(size)
@@ -309,14 +309,15 @@ fn history(store: &ImageStore, name: &str) -> R<()> {
                 None => ("<missing>".to_string(), 0),
             }
         };
-        let mut by = h.created_by().clone().unwrap_or_default();
+        // The image's text, escaped: it must not drive the terminal.
+        let mut by = crate::printable(h.created_by().as_deref().unwrap_or_default()).into_owned();
         if by.chars().count() > 60 {
             by = by.chars().take(57).collect::<String>() + "...";
         }
         rows.push(format!(
             "{:<14} {:<22} {:<60} {}",
             lid,
-            h.created().clone().unwrap_or_default(),
+            crate::printable(h.created().as_deref().unwrap_or_default()),
             by,
             human(size)
         ));

@@ -344,14 +344,84 @@ fn main() -> ExitCode {
         report_error(&cli, "--systemd-cgroup: corral manages cgroups through cgroupfs only; systemd cgroup driver is not supported");
         return ExitCode::from(EXIT_RUNTIME_ERROR);
     }
-    let code = match commands::dispatch(&cli) {
-        Ok(code) => code,
-        Err(e) => {
-            report_error(&cli, &e.to_string());
-            e.exit_code()
-        }
-    };
+    quiet_when_stdout_closes();
+    let code =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::dispatch(&cli))) {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => {
+                report_error(&cli, &e.to_string());
+                e.exit_code()
+            }
+            // The reader of our stdout went away (`corral image ls | head -1`): what was being
+            // done has been undone on the way out (the unwinding dropped it); exit as a C tool
+            // killed by SIGPIPE shows in a shell, without a word.
+            Err(p) if stdout_closed(p.as_ref()) => i32::from(EXIT_STDOUT_CLOSED),
+            Err(p) => std::panic::resume_unwind(p),
+        };
     ExitCode::from(code as u8)
+}
+
+/// Text that came from an image (history, dates, names), made safe to print on a terminal:
+/// control characters (escape sequences, carriage returns, bells...) and the Unicode
+/// direction overrides that reorder what a terminal shows become `\xNN` / `\u{NNNN}`; other
+/// text (a backslash too) is shown as it is.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if (c as u32) < 0x100 && unsafe_char(c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The exit status when stdout was closed by its reader: 128 + SIGPIPE, what a shell shows
+/// for `ls` in `ls | head -1`.
+pub(crate) const EXIT_STDOUT_CLOSED: u8 = 141;
+
+/// The unwinding payload of a write to a closed stdout (see [`stdout_closed_unwind`]).
+pub(crate) struct StdoutClosed;
+
+/// Leaves the command by unwinding (so that what it holds is dropped and undone) to `main`,
+/// which exits [`EXIT_STDOUT_CLOSED`] quietly. For writes to stdout that fail with `EPIPE`.
+pub(crate) fn stdout_closed_unwind() -> ! {
+    std::panic::resume_unwind(Box::new(StdoutClosed))
+}
+
+/// Whether a panic is a write to a stdout whose reader is gone: ours, or `println!`'s
+/// ("failed printing to stdout: Broken pipe (os error 32)").
+fn stdout_closed(p: &(dyn std::any::Any + Send)) -> bool {
+    let text = p
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| p.downcast_ref::<&str>().copied());
+    p.is::<StdoutClosed>() || text.is_some_and(is_epipe_message)
+}
+
+fn is_epipe_message(s: &str) -> bool {
+    s.starts_with("failed printing to stdout") && s.contains("(os error 32)")
+}
+
+/// A panic hook that says nothing (no message, no backtrace) for `println!` to a closed
+/// stdout, and leaves every other panic to the default hook.
+fn quiet_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload_as_str().is_some_and(is_epipe_message) {
+            default(info)
+        }
+    }));
 }
 
 /// Placeholders in the preserved fd range (see `reserve_preserved`), set once at start.
@@ -460,5 +530,17 @@ fn report_error(cli: &Cli, message: &str) {
             let json = cli.log_format == "json";
             let _ = writeln!(f, "{}", log::line(json, "error", message, &[]));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_what_a_terminal_would_act_on() {
+        assert_eq!(super::printable("plain text é"), "plain text é");
+        assert_eq!(
+            super::printable("a\x1b]0;t\x07b\rc\\x1b\u{202e}d\u{9b}"),
+            "a\\x1b]0;t\\x07b\\x0dc\\x1b\\u{202e}d\\x9b"
+        );
     }
 }

@@ -104,6 +104,17 @@ fn every_fault_point_then_delete_force_leaves_nothing() {
                 )
                 .0
             }
+            "pause" => {
+                ok(&env, &create);
+                ok(&env, &["start", &env.id]);
+                corral(&env, Some(point), &["pause", &env.id]).0
+            }
+            "resume" => {
+                ok(&env, &create);
+                ok(&env, &["start", &env.id]);
+                ok(&env, &["pause", &env.id]);
+                corral(&env, Some(point), &["resume", &env.id]).0
+            }
             "delete" => {
                 ok(&env, &create);
                 ok(&env, &["start", &env.id]);
@@ -471,5 +482,112 @@ fn a_killed_create_leaves_a_joined_cgroup_alone() {
                 "{point}: the create's {h}/{name} is left"
             );
         }
+    }
+}
+
+/// corral with a bound: a verb still running after 2 minutes hangs, and fails the test (it
+/// is killed, and the container force-deleted, first).
+fn bounded(env: &Env, args: &[&str]) -> (ExitStatus, String) {
+    use std::io::{Read, Seek};
+    let mut err = tempfile::tempfile().unwrap();
+    let mut child = env
+        .command()
+        .env_remove(runtime::fault::ENV)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = corral(env, None, &["delete", "--force", &env.id]);
+            panic!("corral {args:?} hangs");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut s = String::new();
+    err.rewind().unwrap();
+    err.read_to_string(&mut s).unwrap();
+    (status, s)
+}
+
+/// The status `corral state` reports, with a bound.
+fn status_of(env: &Env) -> String {
+    let out = env
+        .command()
+        .args(["state", &env.id])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+/// kill -9 of `start`, `pause` or `resume` at each of their fault points: `state` tells what
+/// the kernel holds (the freezer, whether the process passed its start gate), not what the
+/// dead command left in the state file; no verb hangs (a second start, resume, exec); and
+/// `delete --force` leaves nothing (a frozen container is thawed before it is killed).
+#[test]
+fn start_pause_and_resume_killed_then_verbs_tell_the_truth_and_nothing_hangs() {
+    assert!(runtime::fault::enabled(), "this build ignores CORRAL_FAULT");
+    for (point, want) in [
+        ("start:before-gate", "created"),
+        ("start:gate-opened", "running"),
+        ("start:after-gate", "running"),
+        ("start:after-state", "running"),
+        ("pause:after-freeze", "paused"),
+        ("resume:after-thaw", "running"),
+    ] {
+        let env = Env::new(&format!("crash-truth-{}", point.replace(':', "-")));
+        env.rootfs
+            .write_config(&env.spec(&["/probe", "sleep", "inf"]));
+        let bundle = env.bundle().to_string_lossy().into_owned();
+        ok(&env, &["create", "--bundle", &bundle, &env.id]);
+        let verb = point.split(':').next().unwrap();
+        if verb != "start" {
+            ok(&env, &["start", &env.id]);
+        }
+        if verb == "resume" {
+            ok(&env, &["pause", &env.id]);
+        }
+        let st = corral(&env, Some(point), &[verb, &env.id]).0;
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "{point}: not killed");
+        assert_eq!(status_of(&env), want, "{point}: state");
+        match want {
+            "created" => {
+                let (st, err) = bounded(&env, &["start", &env.id]);
+                assert_eq!(st.code(), Some(0), "{point}: start: {err}");
+            }
+            "paused" => {
+                let (st, err) = bounded(&env, &["pause", &env.id]);
+                assert_ne!(st.code(), Some(0), "{point}: pause of a frozen container");
+                assert!(err.contains("paused"), "{point}: pause: {err}");
+                let (st, err) = bounded(&env, &["resume", &env.id]);
+                assert_eq!(st.code(), Some(0), "{point}: resume: {err}");
+            }
+            _ => {}
+        }
+        assert_eq!(status_of(&env), "running", "{point}: state once started");
+        let (st, err) = bounded(&env, &["start", &env.id]);
+        assert_ne!(st.code(), Some(0), "{point}: a second start");
+        assert!(err.contains("running"), "{point}: second start: {err}");
+        let (st, err) = bounded(&env, &["exec", &env.id, "/bin/true"]);
+        assert_eq!(st.code(), Some(0), "{point}: exec: {err}");
+        // And once more frozen behind the state file's back: delete --force still removes
+        // all of it.
+        if verb == "pause" {
+            let st = corral(&env, Some(point), &["pause", &env.id]).0;
+            assert_eq!(st.signal(), Some(libc::SIGKILL), "{point}: not killed");
+        }
+        let (st, err) = bounded(&env, &["delete", "--force", &env.id]);
+        assert_eq!(st.code(), Some(0), "{point}: delete --force: {err}");
+        testkit::assert_no_leaks(&env.id, Some(env.state_root()));
     }
 }

@@ -330,7 +330,7 @@ fn hundred_containers_share_one_copy_of_the_image() {
         .count();
     assert!(on_layer >= 100, "{on_layer} overlays use the layer");
     for id in &ids {
-        let upper = t.state().join(id).join("upper");
+        let upper = runtime::state::overlay_paths(&t.state().join(id)).1;
         assert!(du(&upper) < 64 * 1024, "{id}'s upper is not thin");
     }
 
@@ -367,7 +367,12 @@ fn hundred_containers_share_one_copy_of_the_image() {
         2
     );
     assert_eq!(
-        fs::read_to_string(t.state().join(&a).join("upper/etc/hostname2")).unwrap(),
+        fs::read_to_string(
+            runtime::state::overlay_paths(&t.state().join(&a))
+                .1
+                .join("etc/hostname2")
+        )
+        .unwrap(),
         "mine\n"
     );
     let info = t.ok(&["info"]);

@@ -9,7 +9,9 @@
 //! It promises that no Rust panic crosses the boundary (it becomes `-ENOTRECOVERABLE`), that a
 //! NULL or stale handle is an error and never a crash, and that it never exits, aborts or
 //! prints on the caller's behalf. Handles live in a registry (the only global state here):
-//! a handle is looked up before it is used, so a freed or made-up pointer is refused.
+//! a handle is an id never reused (the maker's pid, a serial number and a tag, see
+//! `handle_for`), looked up before it is used, so a freed or made-up pointer is refused, and
+//! one used in another process than its maker (a child after `fork()`) gets `-EXDEV`.
 //!
 //! The header `container.h` is generated from this file by cbindgen (see `build.rs`): the
 //! doc comments below are the C documentation.
@@ -29,6 +31,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -353,36 +356,133 @@ struct ContainerObj {
 
 struct ProcessObj(Mutex<ExecProcess>);
 
-/// Live handles of one kind: a handle is the address of its object, looked up before use.
+/// Live handles of one kind. A handle is an id, never an address, and never reused in a
+/// process (see [`handle_for`]), so a freed handle stays invalid whatever is made after it;
+/// it is looked up before use. Each process has its own map: a child after `fork()` starts
+/// with an empty one and leaves the copy of its parent's as it is (never locked, since a
+/// parent thread may have held the lock at the fork, and never dropped, since the objects in
+/// it are the parent's).
 struct Registry<T> {
-    live: OnceLock<Mutex<HashMap<usize, Arc<T>>>>,
+    live: AtomicPtr<Live<T>>,
+}
+
+struct Live<T> {
+    pid: i32,
+    map: Mutex<HashMap<usize, Arc<T>>>,
+}
+
+/// The low bits of every handle: a real address (of an 8-byte aligned object) never has
+/// them, so a made-up pointer is not taken for another process's handle.
+const HANDLE_TAG: usize = 0xa;
+/// Bits of a handle's serial number (between the tag and the pid).
+const SERIAL_BITS: u32 = 38;
+/// Where the pid of the process that made a handle starts (pids are below 2^22).
+const PID_SHIFT: u32 = SERIAL_BITS + 4;
+
+/// The next handle's serial number, shared by every kind of handle.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("corral's C handles carry a 64-bit id");
+
+fn my_pid() -> i32 {
+    // SAFETY: plain getter (a real syscall: glibc caches no pid since 2.25).
+    unsafe { libc::getpid() }
+}
+
+/// A new handle of process `pid`: `pid << 42 | serial << 4 | 0xa`; an error once the
+/// process has made 2^38 handles (rather than reuse one).
+fn handle_for(pid: i32) -> Result<usize, Fail> {
+    let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+    if serial >= 1 << SERIAL_BITS {
+        return Err(Fail {
+            code: libc::EMFILE,
+            message: "this process has made every handle it may (2^38); ids are never reused"
+                .into(),
+            step: Some("argument".into()),
+            path: None,
+        });
+    }
+    Ok(((pid as usize) << PID_SHIFT) | ((serial as usize) << 4) | HANDLE_TAG)
+}
+
+/// The process that made handle `h`, if `h` has the shape of a handle.
+fn handle_pid(h: usize) -> Option<i32> {
+    (h & 0xf == HANDLE_TAG).then_some((h >> PID_SHIFT) as i32)
+}
+
+/// The error for a handle made by another process (a parent, before `fork()`).
+fn foreign(what: &str, owner: i32, me: i32) -> Fail {
+    Fail {
+        code: libc::EXDEV,
+        message: format!(
+            "{what}: a handle of process {owner}, used in process {me}: handles belong to \
+             the process that made them and do not cross fork()"
+        ),
+        step: Some("argument".into()),
+        path: Some(what.into()),
+    }
 }
 
 impl<T> Registry<T> {
     const fn new() -> Self {
         Registry {
-            live: OnceLock::new(),
+            live: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<usize, Arc<T>>> {
-        let m = self.live.get_or_init(|| Mutex::new(HashMap::new()));
-        // A panic while the map was locked cannot leave it inconsistent (one insert or remove).
-        m.lock().unwrap_or_else(|p| p.into_inner())
+    /// This process's map (made at its first use, or after a fork).
+    fn live(&self, me: i32) -> &Live<T> {
+        let cur = self.live.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer here came from Box::into_raw below and is never freed.
+        if let Some(l) = unsafe { cur.as_ref() } {
+            if l.pid == me {
+                return l;
+            }
+        }
+        let fresh = Box::into_raw(Box::new(Live {
+            pid: me,
+            map: Mutex::new(HashMap::new()),
+        }));
+        match self
+            .live
+            .compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: just made, never freed.
+            Ok(_) => unsafe { &*fresh },
+            Err(other) => {
+                // Another thread of this process made it first.
+                // SAFETY: `fresh` was never shared; `other` is never freed.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*other
+                }
+            }
+        }
     }
 
-    fn add(&self, obj: T) -> usize {
-        let a = Arc::new(obj);
-        let key = Arc::as_ptr(&a) as usize;
-        self.map().insert(key, a);
-        key
+    fn map(&self, me: i32) -> MutexGuard<'_, HashMap<usize, Arc<T>>> {
+        // A panic while the map was locked cannot leave it inconsistent (one insert or remove).
+        self.live(me).map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, obj: T) -> Result<usize, Fail> {
+        let me = my_pid();
+        let key = handle_for(me)?;
+        self.map(me).insert(key, Arc::new(obj));
+        Ok(key)
     }
 
     fn get(&self, what: &str, h: usize) -> Result<Arc<T>, Fail> {
         if h == 0 {
             return Err(invalid(what, "NULL handle"));
         }
-        self.map().get(&h).cloned().ok_or_else(|| Fail {
+        let me = my_pid();
+        match handle_pid(h) {
+            Some(owner) if owner != me => return Err(foreign(what, owner, me)),
+            _ => {}
+        }
+        self.map(me).get(&h).cloned().ok_or_else(|| Fail {
             code: libc::EBADF,
             message: format!(
                 "{what}: not a live handle (freed already, or never made by this library)"
@@ -392,8 +492,18 @@ impl<T> Registry<T> {
         })
     }
 
-    fn remove(&self, h: usize) -> Option<Arc<T>> {
-        self.map().remove(&h)
+    /// Takes the handle out of the registry: `None` for NULL, a freed or a made-up handle
+    /// (a free function ignores them); an error for another process's handle, which is left
+    /// as it is.
+    fn remove(&self, what: &str, h: usize) -> Result<Option<Arc<T>>, Fail> {
+        if h == 0 {
+            return Ok(None);
+        }
+        let me = my_pid();
+        match handle_pid(h) {
+            Some(owner) if owner != me => Err(foreign(what, owner, me)),
+            _ => Ok(self.map(me).remove(&h)),
+        }
     }
 }
 
@@ -504,7 +614,7 @@ fn strdup_out(out: *mut *mut c_char, s: String) -> Result<(), Fail> {
 
 fn new_spec(out: *mut *mut corral_spec, kind: SpecKind) -> Result<(), Fail> {
     let o = out_ptr("out", out)?;
-    *o = SPECS.add(SpecObj(Mutex::new(kind))) as *mut corral_spec;
+    *o = SPECS.add(SpecObj(Mutex::new(kind)))? as *mut corral_spec;
     Ok(())
 }
 
@@ -567,10 +677,13 @@ pub extern "C" fn corral_spec_from_json(
 }
 
 /// Frees a spec handle. NULL is ignored. Containers made from it are not affected.
+/// A handle made by another process (inherited through fork()) is left as it is (last
+/// error -EXDEV).
 #[no_mangle]
 pub extern "C" fn corral_spec_free(spec: *mut corral_spec) {
-    call_void("corral_spec_free", || {
-        SPECS.remove(spec as usize);
+    call("corral_spec_free", || {
+        SPECS.remove("spec", spec as usize)?;
+        Ok(())
     });
 }
 
@@ -1172,7 +1285,7 @@ fn new_container_of(
     *o = CONTAINERS.add(ContainerObj {
         c: Mutex::new(Some(c)),
         store,
-    }) as *mut corral_container;
+    })? as *mut corral_container;
     Ok(())
 }
 
@@ -1541,10 +1654,12 @@ pub extern "C" fn corral_detach(c: *mut corral_container) -> c_int {
 /// Frees the handle. A container this handle created, and did not delete or detach, is
 /// removed (its processes killed); one opened with corral_open() is left as it is. NULL is
 /// ignored.
+/// A handle made by another process (inherited through fork()) is left as it is (last
+/// error -EXDEV).
 #[no_mangle]
 pub extern "C" fn corral_container_free(c: *mut corral_container) {
-    call_void("corral_container_free", || {
-        if let Some(obj) = CONTAINERS.remove(c as usize) {
+    call("corral_container_free", || {
+        if let Some(obj) = CONTAINERS.remove("container", c as usize)? {
             // Container's Drop removes what it owns (here, or by the last thread still using
             // it); the image store's record goes once its state is gone.
             let ct = lock(&obj.c).take();
@@ -1554,6 +1669,7 @@ pub extern "C" fn corral_container_free(c: *mut corral_container) {
                 runtime::image::forget_container(s, &root, &id);
             }
         }
+        Ok(())
     });
 }
 
@@ -1744,7 +1860,7 @@ pub extern "C" fn corral_exec(
             };
             Ok(c.exec_with(&spec, &opts)?)
         })?;
-        *out_ptr("out", out)? = PROCESSES.add(ProcessObj(Mutex::new(p))) as *mut corral_process;
+        *out_ptr("out", out)? = PROCESSES.add(ProcessObj(Mutex::new(p)))? as *mut corral_process;
         Ok(())
     })
 }
@@ -1810,16 +1926,19 @@ pub extern "C" fn corral_process_pid(p: *mut corral_process, out: *mut c_int) ->
 }
 
 /// Frees a process handle. A process still running is killed and reaped. NULL is ignored.
+/// A handle made by another process (inherited through fork()) is left as it is (last
+/// error -EXDEV).
 #[no_mangle]
 pub extern "C" fn corral_process_free(p: *mut corral_process) {
-    call_void("corral_process_free", || {
-        if let Some(obj) = PROCESSES.remove(p as usize) {
+    call("corral_process_free", || {
+        if let Some(obj) = PROCESSES.remove("process", p as usize)? {
             let mut g = lock(&obj.0);
             if matches!(g.try_wait(), Ok(None)) {
                 let _ = g.signal(libc::SIGKILL);
                 let _ = g.wait();
             }
         }
+        Ok(())
     });
 }
 
@@ -1865,7 +1984,7 @@ pub extern "C" fn corral_pool_new(
                 id_prefix: prefix.to_string(),
             },
         )?;
-        *out_ptr("out", out)? = POOLS.add(pool) as *mut corral_pool;
+        *out_ptr("out", out)? = POOLS.add(pool)? as *mut corral_pool;
         Ok(())
     })
 }
@@ -1965,10 +2084,13 @@ pub extern "C" fn corral_pool_ready(pool: *mut corral_pool, out: *mut usize) -> 
 
 /// Frees the pool: its thread stops and every container still waiting in it is removed.
 /// Containers taken from it are not affected. NULL is ignored.
+/// A handle made by another process (inherited through fork()) is left as it is (last
+/// error -EXDEV).
 #[no_mangle]
 pub extern "C" fn corral_pool_free(pool: *mut corral_pool) {
-    call_void("corral_pool_free", || {
-        drop(POOLS.remove(pool as usize));
+    call("corral_pool_free", || {
+        drop(POOLS.remove("pool", pool as usize)?);
+        Ok(())
     });
 }
 

@@ -447,6 +447,7 @@ impl Container {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo)
             .map_err(|e| io_err(&self.id, "opening start gate", &fifo, e))?;
+        crate::fault::point("start:gate-opened");
         let death = match &self.spawning {
             Some(sp) => sp.pidfd().unwrap_or(-1),
             None => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -723,7 +724,7 @@ impl Container {
         if !alive || zombie(self.pid) {
             return Status::Stopped;
         }
-        if self.state.status == Status::Created || self.spawning.is_some() {
+        if self.spawning.is_some() || (self.state.status == Status::Created && self.at_gate()) {
             return Status::Created;
         }
         if self.is_frozen() {
@@ -732,8 +733,34 @@ impl Container {
         Status::Running
     }
 
+    /// Whether the live process of a container recorded `created` still waits at its start
+    /// gate. The kernel says so, not the state file, which a `start` killed after opening
+    /// the gate left `created`: a process at its FIFO gate holds its state dir open
+    /// (`O_PATH`, until the gate opens); when its fds cannot be read (a rootless caller),
+    /// the gate is still closed while `exec.fifo` is there (a start removes it once past).
+    /// A warm pool's process waits on its creator's socket: created until its creator
+    /// starts it.
+    fn at_gate(&self) -> bool {
+        let Some(d) = &self.state_dir else {
+            return true;
+        };
+        if self.state.late_exec {
+            return true;
+        }
+        match holds_open(self.pid, d.path()) {
+            Some(held) => held,
+            None => d.path().join(FIFO).exists(),
+        }
+    }
+
+    /// Whether the container is frozen: the freezer of its cgroup says so (frozen, or on its
+    /// way there), whatever the state file says (a `pause` or `resume` killed between the
+    /// freezer and the file left them apart). Without a freezer, the state file.
     fn is_frozen(&self) -> bool {
-        self.state.status == Status::Paused
+        match self.cgroup.as_ref().map(Cgroup::is_frozen) {
+            Some(Ok(Some(frozen))) => frozen,
+            _ => self.state.status == Status::Paused,
+        }
     }
 
     /// The OCI state with the live status.
@@ -1294,6 +1321,10 @@ impl Container {
             _ => cg.thaw(),
         }
         .map_err(|e| cgroup_err(&self.id, e))?;
+        crate::fault::point(match to {
+            Status::Paused => "pause:after-freeze",
+            _ => "resume:after-thaw",
+        });
         self.state.status = to;
         self.write_state()
     }
@@ -1446,7 +1477,7 @@ impl Container {
             self.state_dir
                 .as_ref()
                 .filter(|_| self.half_made)
-                .map(|d| d.path().join("rootfs"))
+                .map(|d| state::overlay_paths(d.path()).0)
         }) {
             // Mounted by the process that created the container.
             if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
@@ -1563,6 +1594,18 @@ fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)
 /// at its start gate holds one on its state dir (whatever its cgroup, and also when its pid
 /// was never recorded). Other commands waiting for the dir's lock hold it open too, but not
 /// `O_PATH`.
+/// Whether process `pid` holds `dir` open (compared by device and inode); `None` when its
+/// fds cannot be read.
+fn holds_open(pid: i32, dir: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(dir).map(|m| (m.dev(), m.ino())).ok()?;
+    let rd = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        rd.flatten()
+            .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == want)),
+    )
+}
+
 fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: plain getter.

@@ -16,8 +16,12 @@ pub const POINTS: &[&str] = &[
     "create:after-state-created",
     // start
     "start:before-gate",
+    "start:gate-opened",
     "start:after-gate",
     "start:after-state",
+    // pause and resume
+    "pause:after-freeze",
+    "resume:after-thaw",
     // exec
     "exec:after-clone",
     "exec:after-go",

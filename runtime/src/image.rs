@@ -280,7 +280,7 @@ impl ContainerRecord {
 
     /// Its writable layer (overlay upper dir) in its state dir.
     pub fn upper_dir(&self) -> PathBuf {
-        self.state_root.join(&self.id).join("upper")
+        crate::state::overlay_paths(&self.state_root.join(&self.id)).1
     }
 }
 

@@ -1,7 +1,7 @@
 //! Container state on disk: `<root>/<id>/state.json`, written atomically.
 
 use std::collections::HashMap;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,14 @@ pub fn check_ancestors(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where a container on an overlay root keeps it, in its state dir `dir`: the mount point,
+/// the upper and the work dir, all in `dir/overlay`, a dir (0700) that only the caller may
+/// enter (the state dir itself is searchable by the container's user, for its start gate).
+pub fn overlay_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let o = dir.join("overlay");
+    (o.join("rootfs"), o.join("upper"), o.join("work"))
+}
+
 /// Lifecycle status, as in the OCI state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +138,10 @@ pub struct State {
     /// Created with `--no-new-keyring`: its exec'd processes keep their caller's keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_keyring: bool,
+    /// Made with `late_exec` (a warm pool's): its process waits for its program on its
+    /// creator's socket, not at a FIFO gate in the state dir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late_exec: bool,
     /// Without a mount namespace of its own: the mounts its set-up made inside its root in
     /// the host's mount namespace, in the order they were made, unmounted by delete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -192,6 +204,7 @@ impl State {
             cgroup_leaves: Vec::new(),
             created: 0,
             no_new_keyring: false,
+            late_exec: false,
             creator_pid: 0,
             creator_start_time: 0,
             host_mounts: Vec::new(),
@@ -243,20 +256,66 @@ fn lock_dir(id: &str, path: &Path) -> Result<std::fs::File> {
     lock_dir_with(id, path, true)?.ok_or_else(|| Error::NotFound(id.to_string()))
 }
 
+/// Checks the state root that holds `<root>/<id>` before anything in it is trusted (see
+/// [`check_private_dir`]): another user who made the root, or can write to it, could have
+/// planted a container dir whose `config.json` names hooks. A missing root is `NotFound`.
+fn check_root(id: &str, root: &Path) -> Result<()> {
+    match check_private_dir(root) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound(id.to_string())),
+        Err(e) => Err(Error::Io {
+            id: id.to_string(),
+            what: "refusing state root".into(),
+            path: root.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Opens a container's state dir without following a symlink, once its root passed
+/// [`check_root`], and checks the dir itself as the root is checked (owned by the caller,
+/// writable by nobody else). Every command that works on a container opens it here.
+fn open_checked(id: &str, path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let root = path.parent().unwrap_or(Path::new("/"));
+    check_root(id, root)?;
+    let io = |what: &str, e: std::io::Error| Error::Io {
+        id: id.to_string(),
+        what: what.into(),
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound(id.to_string())
+            } else {
+                io("opening state dir", e)
+            }
+        })?;
+    let m = f.metadata().map_err(|e| io("opening state dir", e))?;
+    // SAFETY: plain getter.
+    let euid = unsafe { libc::geteuid() };
+    if m.uid() != euid || m.mode() & 0o022 != 0 {
+        return Err(io(
+            "refusing state dir",
+            std::io::Error::other(format!(
+                "not a directory owned by uid {euid} and writable only by it (owner uid {}, \
+                 mode {:o})",
+                m.uid(),
+                m.mode() & 0o7777
+            )),
+        ));
+    }
+    Ok(f)
+}
+
 /// Opens and locks the dir; `None` when `wait` is false and another process holds the lock.
 fn lock_dir_with(id: &str, path: &Path, wait: bool) -> Result<Option<std::fs::File>> {
-    let f = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound(id.to_string())
-        } else {
-            Error::Io {
-                id: id.to_string(),
-                what: "opening state dir".into(),
-                path: path.to_path_buf(),
-                source: e,
-            }
-        }
-    })?;
+    let f = open_checked(id, path)?;
     let op = if wait {
         libc::LOCK_EX
     } else {
@@ -513,7 +572,9 @@ fn read_state(id: &str, dir: &Path) -> Result<State> {
 /// wait for a container being created).
 pub fn peek(root: &Path, id: &str) -> Result<State> {
     check_id(id)?;
-    read_state(id, &root.join(id))
+    let path = root.join(id);
+    open_checked(id, &path)?;
+    read_state(id, &path)
 }
 
 /// Start time of a process (clock ticks since boot), 0 if it cannot be read.
@@ -530,6 +591,11 @@ pub fn pid_start_time(pid: i32) -> u64 {
 /// Ids of the containers under `root`, sorted: every dir named as an id, with or without a
 /// state (a half-made container may have none).
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    match check_root("", root) {
+        Ok(()) => {}
+        Err(Error::NotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    }
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -284,6 +284,39 @@ impl OverlayMount {
         }
     }
 
+    /// Marks this mount (the one at the target, in the caller's mount namespace) `nosuid` and
+    /// `nodev`, keeping its other flags: a set-user-ID file or a device node in the overlay
+    /// then gives nothing to whoever reaches it through the host's mount. Copies of the mount
+    /// made before (a container's own mount namespace) keep their flags.
+    pub fn set_nosuid_nodev(&self) -> Result<()> {
+        use nix::mount::MsFlags;
+        let keep = nix::sys::statvfs::statvfs(&self.target)
+            .map_err(|e| Error::sys("statvfs", &self.target, e))?
+            .flags();
+        let mut flags =
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        use nix::sys::statvfs::FsFlags;
+        for (f, m) in [
+            (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if keep.contains(f) {
+                flags |= m;
+            }
+        }
+        nix::mount::mount(
+            None::<&str>,
+            &self.target,
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("remount nosuid,nodev", &self.target, e, String::new()))
+    }
+
     /// Keep the overlay mounted past this guard; returns the target.
     pub fn leak(mut self) -> PathBuf {
         self.mounted = false;

@@ -132,10 +132,12 @@ fn record(id: &str, b: &Bundle, opts: &Options, chk: &Checked) -> Result<(StateD
             .map(|d| d.as_secs())
             .unwrap_or(0),
         no_new_keyring: opts.no_new_keyring,
+        late_exec: opts.late_exec,
         creator_pid: me,
         creator_start_time: state::pid_start_time(me),
         // The overlay's mount point, if any.
-        rootfs_mount: Some(state_dir.path().join("rootfs")).filter(|_| !opts.layers.is_empty()),
+        rootfs_mount: Some(state::overlay_paths(state_dir.path()).0)
+            .filter(|_| !opts.layers.is_empty()),
         ..State::unrecorded(id)
     };
     if let Ok(Some(cg)) = &chk.planned {
@@ -159,11 +161,19 @@ fn rootfs(
     if opts.layers.is_empty() {
         return Ok((b.rootfs()?, None));
     }
-    let dir = state_dir.path();
-    let target = dir.join("rootfs");
+    use std::os::unix::fs::DirBuilderExt;
+    let (target, upper, work) = state::overlay_paths(state_dir.path());
+    // The overlay's dirs live in a dir only the caller may enter, whatever the mode of the
+    // state root: another user must not reach the container's files (a set-user-ID binary
+    // the image or the container put there) through the host's paths.
+    let private = target.parent().unwrap_or(state_dir.path());
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(private)
+        .map_err(|e| io_err(id, "creating overlay dir", private, e))?;
     std::fs::create_dir(&target)
         .map_err(|e| io_err(id, "creating overlay mount point", &target, e))?;
-    let ov = Overlay::new(opts.layers.clone(), dir.join("upper"), dir.join("work"));
+    let ov = Overlay::new(opts.layers.clone(), upper, work);
     let m = ov.mount(&target).map_err(|e| Error::Rootfs {
         id: id.to_string(),
         source: e,
@@ -584,6 +594,14 @@ impl Container {
         t.time("setup", || {
             setup(id, spec, &linux, &mut sp, &netdevs, &cg, &mut rec)
         })?;
+        // The container's mount namespace holds its own copy of the root mount by now: the
+        // host's copy becomes nosuid,nodev (the container's keeps its flags).
+        if let Some(m) = &overlay {
+            m.set_nosuid_nodev().map_err(|e| Error::Rootfs {
+                id: id.to_string(),
+                source: e,
+            })?;
+        }
         let (console, st) = t.time("created", || {
             created(id, spec, opts, &mut sp, &state_dir, rec, &host_mounts)
         })?;
