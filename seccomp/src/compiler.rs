@@ -34,11 +34,14 @@
 //!   each have their own, so naming `set_tls` or x32's `execve` does not disable the stub
 //!   for the common numbers, where new syscalls are added. An ABI whose policy names
 //!   nothing gets no stub (as runc).
-//! * `clone3` gets `ENOSYS` when the policy does not name it at all, even when it is not
-//!   above the maximum (a profile that names e.g. `faccessat2` but predates docker's
-//!   `clone3` rule would otherwise refuse it with the default errno, and `pthread_create`
-//!   fails). runc gets this from the profiles (docker's and containerd's name `clone3`
-//!   with `ENOSYS`), not from its stub.
+//! * The syscalls the C library tries first and replaces on `ENOSYS` only (`clone3`,
+//!   `close_range`, `faccessat2`, `fchmodat2`, `openat2`, `statx`) get `ENOSYS` when the
+//!   policy does not name them at all, even below the maximum. A profile can name a newer
+//!   syscall and still predate these: the default config of `oci-runtime-tool generate`
+//!   names `landlock_*` (444..446) but not `clone3` (435), `close_range` or `faccessat2`,
+//!   so the maximum alone leaves them the default errno and `pthread_create` fails. runc
+//!   has no such rule (docker's and containerd's profiles name `clone3` with `ENOSYS`
+//!   themselves); refusing with `ENOSYS` instead of the default errno refuses no less.
 //! * `nr == -1` (a syscall a tracer skipped) is left to the filter as before.
 //!
 //! No stub when the default action lets a syscall through or hands it to someone who
@@ -518,8 +521,22 @@ fn ranges(arch: Arch) -> &'static [u32] {
     }
 }
 
-/// The rule `clone3` gets under the stub when the policy does not name it.
-static CLONE3_ENOSYS: Rule = Rule {
+/// Syscalls the C libraries try first and replace by an older call on `ENOSYS` only
+/// (glibc: `pthread_create`, `faccessat`, `closefrom`, `fchmodat`, `statx`; `openat2` by
+/// programs such as systemd and runc). Under the stub, each one the policy does not name
+/// gets `ENOSYS` even when it is numbered below the newest named syscall.
+const FALLBACK_PROBES: [&str; 6] = [
+    "clone3",
+    "close_range",
+    "faccessat2",
+    "fchmodat2",
+    "openat2",
+    "statx",
+];
+
+/// The rule a [`FALLBACK_PROBES`] syscall gets under the stub when the policy does not
+/// name it.
+static FALLBACK_ENOSYS: Rule = Rule {
     names: Vec::new(),
     action: Action::Errno(libc::ENOSYS as u16),
     args: Vec::new(),
@@ -554,14 +571,16 @@ fn abi(g: &mut Gen<'_>, p: &Policy, arch: Arch, stub: bool, past: usize) {
             g.asm.ret(RET_ENOSYS);
             g.asm.place(next);
         }
-        if let Some(nr) = arch.syscall_number("clone3") {
-            if let Err(at) = e.binary_search_by_key(&nr, |x| x.nr) {
-                let entry = Entry {
-                    name: "clone3",
-                    nr,
-                    rules: vec![&CLONE3_ENOSYS],
-                };
-                e.insert(at, entry);
+        for name in FALLBACK_PROBES {
+            if let Some(nr) = arch.syscall_number(name) {
+                if let Err(at) = e.binary_search_by_key(&nr, |x| x.nr) {
+                    let entry = Entry {
+                        name,
+                        nr,
+                        rules: vec![&FALLBACK_ENOSYS],
+                    };
+                    e.insert(at, entry);
+                }
             }
         }
     }
@@ -714,12 +733,21 @@ mod tests {
     /// Reference for the ENOSYS stub (written apart from the compiler's tables): what the
     /// unnamed syscall `nr` of `arch` gets under a refusing default when the policy names
     /// `named` there. Numbers above the greatest named one of the same block (x32's legacy
-    /// block from 512, arm's private calls from 0xf0000) and an unnamed clone3 get ENOSYS.
+    /// block from 512, arm's private calls from 0xf0000) and an unnamed fallback probe get
+    /// ENOSYS.
     fn unnamed(arch: Arch, named: &BTreeSet<u32>, nr: u32, default: u32) -> u32 {
         if named.is_empty() || nr == u32::MAX {
             return default;
         }
-        if Some(nr) == arch.syscall_number("clone3") {
+        let probes = [
+            "clone3",
+            "close_range",
+            "faccessat2",
+            "fchmodat2",
+            "openat2",
+            "statx",
+        ];
+        if probes.iter().any(|p| arch.syscall_number(p) == Some(nr)) {
             return ENOSYS;
         }
         let split = match arch {
@@ -1110,9 +1138,10 @@ mod tests {
     }
 
     /// The maximum counts every rule, whatever its action or arguments; clone3 named with
-    /// any action is left alone; clone3 unnamed gets ENOSYS even below the maximum.
+    /// any action is left alone; clone3 and the other fallback probes unnamed get ENOSYS
+    /// even below the maximum.
     #[test]
-    fn maximum_counts_every_rule_and_clone3() {
+    fn maximum_counts_every_rule_and_fallback_probes() {
         let rules = vec![
             rule(&["read", "exit_group"], Action::Allow, vec![]),
             rule(
@@ -1127,8 +1156,10 @@ mod tests {
         };
         assert_eq!(ev("faccessat2", 1), RET_ERRNO | 13);
         assert_eq!(ev("faccessat2", 0), RET_ERRNO | 1);
-        assert_eq!(ev("openat2", 0), RET_ERRNO | 1);
-        assert_eq!(ev("clone3", 0), ENOSYS);
+        assert_eq!(ev("pidfd_open", 0), RET_ERRNO | 1);
+        for probe in ["clone3", "close_range", "openat2", "statx"] {
+            assert_eq!(ev(probe, 0), ENOSYS, "{probe}");
+        }
         assert_eq!(ev("futex_waitv", 0), ENOSYS);
         let mut named = rules;
         named.push(rule(&["clone3"], Action::Errno(1), vec![]));

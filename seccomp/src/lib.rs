@@ -21,7 +21,8 @@
 //!   policy order (first match wins) and falls back to the default action.
 //!   Under a default that refuses (errno other than `ENOSYS`, kill, trap), a
 //!   syscall newer than the policy (numbered above the newest one it names
-//!   for that ABI), and `clone3` when the policy does not name it, get
+//!   for that ABI), and `clone3`, `close_range`, `faccessat2`, `fchmodat2`,
+//!   `openat2` and `statx` when the policy does not name them, get
 //!   `ENOSYS` instead, as runc's filters do, so the C library falls back to
 //!   the older call (`clone3` → `clone`, `faccessat2` → `faccessat`, ...);
 //!   see the `compiler` module for the exact rule.

@@ -701,8 +701,9 @@ fn matching_actions(p: &Policy, audit: u32, nr: u32, args: &[u64; 6]) -> Option<
 /// compiler's documented rule, modelled on runc's `patchbpf`, which runc prepends to
 /// libseccomp's program): under a refusing default (errno other than ENOSYS, kill, trap), a
 /// number above the greatest one the policy names for that ABI (per block: x32's legacy
-/// block from 512 and arm's private calls from 0xf0000 count apart), or an unnamed clone3,
-/// gets ENOSYS; -1 and an ABI the policy names nothing on are left alone.
+/// block from 512 and arm's private calls from 0xf0000 count apart), or an unnamed syscall
+/// the C library falls back from on ENOSYS (clone3, close_range, faccessat2, fchmodat2,
+/// openat2, statx), gets ENOSYS; -1 and an ABI the policy names nothing on are left alone.
 fn enosys_stub(p: &Policy, audit: u32, nr: u32) -> bool {
     let refusing = match p.default_action {
         Action::Errno(e) => i32::from(e) != libc::ENOSYS,
@@ -728,7 +729,15 @@ fn enosys_stub(p: &Policy, audit: u32, nr: u32) -> bool {
     if named.is_empty() || named.contains(&nr) {
         return false;
     }
-    if abi.syscall_number("clone3") == Some(nr) {
+    let probes = [
+        "clone3",
+        "close_range",
+        "faccessat2",
+        "fchmodat2",
+        "openat2",
+        "statx",
+    ];
+    if probes.iter().any(|p| abi.syscall_number(p) == Some(nr)) {
         return true;
     }
     let split = match abi {

@@ -593,3 +593,118 @@ fn threaded_program_under_a_profile_older_than_clone3() {
     );
     assert_eq!(run_exe(&p, &exe), Outcome::Exited(10));
 }
+
+// ---------------------------------------------------------------------------
+// The profiles engines send (fixtures/engines, see its README)
+
+/// The engine fixtures, by file stem.
+fn engine_fixtures() -> Vec<(String, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engines");
+    let mut out: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// An OCI `linux.seccomp` object as a policy (the runtime's conversion, restated).
+fn oci_policy(v: &serde_json::Value) -> Policy {
+    let errno = |v: &serde_json::Value| v.as_u64().map(|e| e as u32);
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    Policy {
+        default_action: Action::parse(
+            v["defaultAction"].as_str().unwrap(),
+            errno(&v["defaultErrnoRet"]),
+        )
+        .unwrap(),
+        architectures: strs(&v["architectures"])
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect(),
+        rules: v["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| Rule {
+                names: strs(&s["names"]),
+                action: Action::parse(s["action"].as_str().unwrap(), errno(&s["errnoRet"]))
+                    .unwrap(),
+                args: s["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| ArgCmp {
+                                index: c["index"].as_u64().unwrap() as u32,
+                                value: c["value"].as_u64().unwrap(),
+                                value_two: c["valueTwo"].as_u64().unwrap_or(0),
+                                op: c["op"].as_str().unwrap().parse().unwrap(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        flags: vec![],
+    }
+}
+
+/// Every engine profile compiles, answers the syscalls glibc probes with ENOSYS or allows
+/// them, and runs the static threaded program and the host's shell in the kernel.
+#[test]
+fn engine_profiles_compile_and_run() {
+    let (_dir, exe) = build_threaded("engines");
+    let fixtures = engine_fixtures();
+    let names: Vec<&str> = fixtures.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "containerd-1.6",
+            "containerd-2.0",
+            "docker-20.10",
+            "docker-28",
+            "oci-runtime-tool",
+            "oci-runtime-tool-0.9.0",
+            "podman"
+        ]
+    );
+    let enosys = seccomp::RET_ERRNO | libc::ENOSYS as u32;
+    for (name, v) in &fixtures {
+        let policy = oci_policy(v);
+        let p = compile(&policy).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for w in &p.warnings {
+            println!("{name}: {w}");
+        }
+        // What glibc tries first is allowed or ENOSYS, never the default errno or a kill.
+        for probe in ["clone3", "faccessat2", "close_range", "statx", "openat2"] {
+            let nr = Arch::X86_64.syscall_number(probe).unwrap();
+            let got = p.evaluate(seccomp::AUDIT_ARCH_X86_64, nr, &[0; 6]);
+            assert!(
+                got == seccomp::RET_ALLOW || got == enosys,
+                "{name}: {probe} gets {got:#x}"
+            );
+        }
+        assert_eq!(run_exe(&p, &exe), Outcome::Exited(0), "{name}: threaded");
+        let sh = CString::new("/bin/sh").unwrap();
+        let script = CString::new("cd /tmp && test -d . && echo ok >/dev/null").unwrap();
+        let c = CString::new("-c").unwrap();
+        let argv = [sh.as_ptr(), c.as_ptr(), script.as_ptr(), std::ptr::null()];
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let out = run_child(&p, |_| {
+            // SAFETY: NUL-terminated argv/envp built before the fork.
+            unsafe { libc::execve(sh.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            127
+        });
+        assert_eq!(out, Outcome::Exited(0), "{name}: sh");
+    }
+}
