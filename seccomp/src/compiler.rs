@@ -10,12 +10,45 @@
 //! section:
 //!   ld nr
 //!   [x86_64 / x32 split on bit 30, nr == -1 kept on x86_64]
+//!   [ENOSYS stub: nr above the newest syscall the policy names -> ret ERRNO(ENOSYS)]
 //!   binary search tree on nr; leaves are jeq chains ending in `ret default`,
 //!   followed by the leaf's shared `ret action`s
 //!   bodies of syscalls with argument rules (rules in order, then default)
 //! bad_arch:
 //!   ret KILL_PROCESS
 //! ```
+//!
+//! # Syscalls newer than the policy
+//!
+//! A policy that denies by default (errno other than `ENOSYS`, kill, trap) was written
+//! against some kernel; a syscall added later is not named in it, and refusing it with
+//! `EPERM` (or a kill) breaks the C library, which falls back to the older call only on
+//! `ENOSYS` (`clone3` → `clone` in `pthread_create`, `faccessat2` → `faccessat`,
+//! `close_range` → `close`, `statx` → `fstatat`). As runc's `patchbpf` stub does, every
+//! syscall ABI section first returns `SECCOMP_RET_ERRNO | ENOSYS` for a number greater
+//! than the greatest number the policy names for that ABI (any rule, any action), i.e.
+//! for what the kernel the policy was written for did not have. Differences from runc:
+//!
+//! * The maximum is taken per *range* of an ABI's numbers that grows on its own: x32's
+//!   legacy block at 512 and arm's private calls at `0xf0000` (`cacheflush`, `set_tls`)
+//!   each have their own, so naming `set_tls` or x32's `execve` does not disable the stub
+//!   for the common numbers, where new syscalls are added. An ABI whose policy names
+//!   nothing gets no stub (as runc).
+//! * The syscalls the C library tries first and replaces on `ENOSYS` only (`clone3`,
+//!   `close_range`, `faccessat2`, `fchmodat2`, `openat2`, `statx`) get `ENOSYS` when the
+//!   policy does not name them at all, even below the maximum. A profile can name a newer
+//!   syscall and still predate these: the default config of `oci-runtime-tool generate`
+//!   names `landlock_*` (444..446) but not `clone3` (435), `close_range` or `faccessat2`,
+//!   so the maximum alone leaves them the default errno and `pthread_create` fails. runc
+//!   has no such rule (docker's and containerd's profiles name `clone3` with `ENOSYS`
+//!   themselves); refusing with `ENOSYS` instead of the default errno refuses no less.
+//! * `nr == -1` (a syscall a tracer skipped) is left to the filter as before.
+//!
+//! No stub when the default action lets a syscall through or hands it to someone who
+//! decides: allow, log, trace (a tracer may emulate new syscalls; without one the kernel
+//! already answers `ENOSYS`; runc agrees), notify (the listener decides, and may emulate;
+//! runc refuses notify as a default action altogether), and errno `ENOSYS` itself (the
+//! stub would change nothing).
 //!
 //! Code is generated with symbolic labels (forward only); the assembler then
 //! relaxes conditional jumps further than 255 instructions into `ja`
@@ -28,7 +61,7 @@ use crate::program::{
 };
 use crate::{
     Action, Arch, ArgCmp, Error, Op, Policy, Result, Rule, FLAG_NEW_LISTENER,
-    FLAG_WAIT_KILLABLE_RECV, RET_KILL_PROCESS, X32_SYSCALL_BIT,
+    FLAG_WAIT_KILLABLE_RECV, RET_ERRNO, RET_KILL_PROCESS, X32_SYSCALL_BIT,
 };
 
 /// Leaves of the dispatch tree hold at most this many syscalls.
@@ -462,6 +495,99 @@ fn entries<'a>(p: &'a Policy, arch: Arch, warnings: &mut Vec<String>) -> Vec<Ent
         .collect()
 }
 
+/// `SECCOMP_RET_ERRNO | ENOSYS`.
+const RET_ENOSYS: u32 = RET_ERRNO | libc::ENOSYS as u32;
+
+/// Whether syscalls newer than the policy get `ENOSYS` instead of `default` (see the
+/// module documentation): only when the default refuses on its own behalf.
+fn enosys_stub(default: Action) -> bool {
+    match default {
+        Action::Errno(e) => i32::from(e) != libc::ENOSYS,
+        Action::KillThread | Action::KillProcess | Action::Trap => true,
+        Action::Allow | Action::Log | Action::Trace(_) | Action::Notify => false,
+    }
+}
+
+/// `__ARM_NR_BASE`: arm's private syscalls (`cacheflush`, `set_tls`, ...) start here.
+const ARM_PRIVATE_BASE: u32 = 0xf0000;
+
+/// The starts of the ranges of `arch`'s syscall numbers that grow separately (new
+/// syscalls are appended to the first one; the others are fixed legacy or private blocks).
+fn ranges(arch: Arch) -> &'static [u32] {
+    match arch {
+        Arch::X32 => &[X32_SYSCALL_BIT, X32_SYSCALL_BIT | 512],
+        Arch::Arm => &[0, ARM_PRIVATE_BASE],
+        Arch::X86_64 | Arch::X86 | Arch::Aarch64 => &[0],
+    }
+}
+
+/// Syscalls the C libraries try first and replace by an older call on `ENOSYS` only
+/// (glibc: `pthread_create`, `faccessat`, `closefrom`, `fchmodat`, `statx`; `openat2` by
+/// programs such as systemd and runc). Under the stub, each one the policy does not name
+/// gets `ENOSYS` even when it is numbered below the newest named syscall.
+const FALLBACK_PROBES: [&str; 6] = [
+    "clone3",
+    "close_range",
+    "faccessat2",
+    "fchmodat2",
+    "openat2",
+    "statx",
+];
+
+/// The rule a [`FALLBACK_PROBES`] syscall gets under the stub when the policy does not
+/// name it.
+static FALLBACK_ENOSYS: Rule = Rule {
+    names: Vec::new(),
+    action: Action::Errno(libc::ENOSYS as u16),
+    args: Vec::new(),
+};
+
+/// Emits one syscall ABI's part of a section (A holds nr): the ENOSYS stub when `stub`
+/// (its checks jump to `past` when nr is not too new; nr == -1 also goes there), then
+/// the dispatch. `past` is placed here.
+fn abi(g: &mut Gen<'_>, p: &Policy, arch: Arch, stub: bool, past: usize) {
+    let mut e = entries(p, arch, g.warnings);
+    if stub && !e.is_empty() {
+        // -1 never reaches the x86_64 ABI's part: bit 30 sends it to x32's, or the x32
+        // check before the part jumps to `past` with it.
+        if arch != Arch::X86_64 {
+            g.asm.jump(JEQ_K, u32::MAX, Tgt::L(past), Tgt::Next);
+        }
+        let rs = ranges(arch);
+        for (i, &start) in rs.iter().enumerate() {
+            let end = rs.get(i + 1).copied();
+            let next = g.asm.label();
+            if let Some(end) = end {
+                g.asm.jump(JGE_K, end, Tgt::L(next), Tgt::Next);
+            }
+            let max = e
+                .iter()
+                .map(|x| x.nr)
+                .filter(|&n| n >= start && end.is_none_or(|end| n < end))
+                .max();
+            if let Some(max) = max {
+                g.asm.jump(JGT_K, max, Tgt::Next, Tgt::L(past));
+            }
+            g.asm.ret(RET_ENOSYS);
+            g.asm.place(next);
+        }
+        for name in FALLBACK_PROBES {
+            if let Some(nr) = arch.syscall_number(name) {
+                if let Err(at) = e.binary_search_by_key(&nr, |x| x.nr) {
+                    let entry = Entry {
+                        name,
+                        nr,
+                        rules: vec![&FALLBACK_ENOSYS],
+                    };
+                    e.insert(at, entry);
+                }
+            }
+        }
+    }
+    g.asm.place(past);
+    g.subsection(arch, &e);
+}
+
 /// Compiles `p` into a classic-BPF program.
 pub fn compile(p: &Policy) -> Result<Program> {
     validate(p)?;
@@ -503,6 +629,7 @@ pub fn compile(p: &Policy) -> Result<Program> {
         }
     }
 
+    let stub = enosys_stub(p.default_action);
     let mut g = Gen {
         asm: Asm::default(),
         default: p.default_action.ret(),
@@ -519,39 +646,38 @@ pub fn compile(p: &Policy) -> Result<Program> {
     for (audit, l) in sections.iter().zip(&section_labels) {
         g.asm.place(*l);
         g.asm.ld(OFF_NR);
-        let list: Vec<Arch> = if *audit == crate::AUDIT_ARCH_X86_64 {
+        if *audit == crate::AUDIT_ARCH_X86_64 {
             let (x64, x32) = (has(Arch::X86_64), has(Arch::X32));
-            let x32_l = g.asm.label();
             if x64 && x32 {
+                let x32_l = g.asm.label();
                 g.asm.jump(JGE_K, X32_SYSCALL_BIT, Tgt::L(x32_l), Tgt::Next);
-                let e = entries(p, Arch::X86_64, g.warnings);
-                g.subsection(Arch::X86_64, &e);
+                let past = g.asm.label();
+                abi(&mut g, p, Arch::X86_64, stub, past);
                 g.asm.place(x32_l);
-                let e = entries(p, Arch::X32, g.warnings);
-                g.subsection(Arch::X32, &e);
-                continue;
+                let past = g.asm.label();
+                abi(&mut g, p, Arch::X32, stub, past);
             } else if x64 {
-                // nr >= bit 30 is x32 (bad arch), except -1 (skipped syscall).
-                g.asm.jump(JGE_K, X32_SYSCALL_BIT, Tgt::Next, Tgt::L(x32_l));
-                g.asm.jump(JEQ_K, u32::MAX, Tgt::L(x32_l), Tgt::L(bad_arch));
-                g.asm.place(x32_l);
-                vec![Arch::X86_64]
+                // nr >= bit 30 is x32 (bad arch), except -1 (skipped syscall), which goes
+                // past the ENOSYS stub.
+                let start = g.asm.label();
+                let past = g.asm.label();
+                g.asm.jump(JGE_K, X32_SYSCALL_BIT, Tgt::Next, Tgt::L(start));
+                g.asm.jump(JEQ_K, u32::MAX, Tgt::L(past), Tgt::L(bad_arch));
+                g.asm.place(start);
+                abi(&mut g, p, Arch::X86_64, stub, past);
             } else {
+                let x32_l = g.asm.label();
                 g.asm
                     .jump(JGE_K, X32_SYSCALL_BIT, Tgt::L(x32_l), Tgt::L(bad_arch));
                 g.asm.place(x32_l);
-                vec![Arch::X32]
+                let past = g.asm.label();
+                abi(&mut g, p, Arch::X32, stub, past);
             }
         } else {
-            arches
-                .iter()
-                .copied()
-                .filter(|a| a.audit_arch() == *audit)
-                .collect()
-        };
-        for a in list {
-            let e = entries(p, a, g.warnings);
-            g.subsection(a, &e);
+            for a in arches.iter().copied().filter(|a| a.audit_arch() == *audit) {
+                let past = g.asm.label();
+                abi(&mut g, p, a, stub, past);
+            }
         }
     }
     g.asm.place(bad_arch);
@@ -600,6 +726,47 @@ mod tests {
     }
     fn nr(a: Arch, n: &str) -> u32 {
         a.syscall_number(n).unwrap()
+    }
+
+    const ENOSYS: u32 = RET_ERRNO | libc::ENOSYS as u32;
+
+    /// Reference for the ENOSYS stub (written apart from the compiler's tables): what the
+    /// unnamed syscall `nr` of `arch` gets under a refusing default when the policy names
+    /// `named` there. Numbers above the greatest named one of the same block (x32's legacy
+    /// block from 512, arm's private calls from 0xf0000) and an unnamed fallback probe get
+    /// ENOSYS.
+    fn unnamed(arch: Arch, named: &BTreeSet<u32>, nr: u32, default: u32) -> u32 {
+        if named.is_empty() || nr == u32::MAX {
+            return default;
+        }
+        let probes = [
+            "clone3",
+            "close_range",
+            "faccessat2",
+            "fchmodat2",
+            "openat2",
+            "statx",
+        ];
+        if probes.iter().any(|p| arch.syscall_number(p) == Some(nr)) {
+            return ENOSYS;
+        }
+        let split = match arch {
+            Arch::X32 => Some(X32_SYSCALL_BIT + 512),
+            Arch::Arm => Some(0xf0000),
+            _ => None,
+        };
+        let block = |n: u32| split.is_some_and(|s| n >= s);
+        match named.iter().filter(|&&n| block(n) == block(nr)).max() {
+            Some(&max) if nr <= max => default,
+            _ => ENOSYS,
+        }
+    }
+
+    fn names_nrs(arch: Arch, names: &[&str]) -> BTreeSet<u32> {
+        names
+            .iter()
+            .filter_map(|n| arch.syscall_number(n))
+            .collect()
     }
 
     const INTERESTING: [u64; 14] = [
@@ -892,7 +1059,7 @@ mod tests {
                 let want = if known.contains(&n) {
                     crate::RET_ALLOW
                 } else {
-                    RET_ERRNO | 1
+                    unnamed(arch, &known, n, RET_ERRNO | 1)
                 };
                 let got = prog.evaluate(arch.audit_arch(), n, &[0; 6]);
                 if arch == Arch::X32 && n < X32_SYSCALL_BIT
@@ -904,6 +1071,225 @@ mod tests {
                 }
                 assert_eq!(got, want, "{arch} nr {n:#x}");
             }
+        }
+    }
+
+    /// An allow list written before openat2, close_range, clone3 and faccessat2 under a
+    /// refusing default: those (and everything newer than the newest named syscall) get
+    /// ENOSYS so the C library falls back; older unnamed syscalls keep the default.
+    #[test]
+    fn newer_syscalls_get_enosys() {
+        let names = [
+            "read",
+            "write",
+            "close",
+            "mmap",
+            "exit_group",
+            "openat",
+            "newfstatat",
+        ];
+        let p = policy(
+            Action::Errno(1),
+            vec![Arch::X86_64, Arch::X86],
+            vec![rule(&names, Action::Allow, vec![])],
+        );
+        let prog = compile(&p).unwrap();
+        let ev = |audit: u32, n: u32| prog.evaluate(audit, n, &[0; 6]);
+        let x = |n: &str| nr(Arch::X86_64, n);
+        assert_eq!(x("newfstatat"), 262);
+        for n in [
+            "openat2",
+            "close_range",
+            "clone3",
+            "faccessat2",
+            "statx",
+            "pidfd_open",
+        ] {
+            assert_eq!(ev(AUDIT_ARCH_X86_64, x(n)), ENOSYS, "{n}");
+        }
+        assert_eq!(ev(AUDIT_ARCH_X86_64, 263), ENOSYS);
+        assert_eq!(ev(AUDIT_ARCH_X86_64, 0x3fff_ffff), ENOSYS);
+        assert_eq!(ev(AUDIT_ARCH_X86_64, x("newfstatat")), RET_ALLOW);
+        // Older than the newest named one: the default, as written.
+        for n in ["getpid", "clone", "ptrace", "access", "mount"] {
+            assert_eq!(ev(AUDIT_ARCH_X86_64, x(n)), RET_ERRNO | 1, "{n}");
+        }
+        // -1 (a skipped syscall) and x32 numbers are as before.
+        assert_eq!(ev(AUDIT_ARCH_X86_64, u32::MAX), RET_ERRNO | 1);
+        assert_eq!(ev(AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 1), RET_KILL_PROCESS);
+        // i386 has its own maximum (openat is 295 there, newfstatat unknown).
+        let i = |n: &str| nr(Arch::X86, n);
+        assert_eq!(ev(AUDIT_ARCH_I386, i("openat")), RET_ALLOW);
+        assert_eq!(ev(AUDIT_ARCH_I386, i("openat") + 1), ENOSYS);
+        assert_eq!(ev(AUDIT_ARCH_I386, i("getpid")), RET_ERRNO | 1);
+        assert_eq!(ev(AUDIT_ARCH_I386, i("clone3")), ENOSYS);
+        // Exhaustively against the reference, both ABIs.
+        for arch in [Arch::X86_64, Arch::X86] {
+            let named = names_nrs(arch, &names);
+            for n in (0..1200).chain([u32::MAX, 0x3fff_ffff]) {
+                let want = if named.contains(&n) {
+                    RET_ALLOW
+                } else {
+                    unnamed(arch, &named, n, RET_ERRNO | 1)
+                };
+                assert_eq!(ev(arch.audit_arch(), n), want, "{arch} {n:#x}");
+            }
+        }
+    }
+
+    /// The maximum counts every rule, whatever its action or arguments; clone3 named with
+    /// any action is left alone; clone3 and the other fallback probes unnamed get ENOSYS
+    /// even below the maximum.
+    #[test]
+    fn maximum_counts_every_rule_and_fallback_probes() {
+        let rules = vec![
+            rule(&["read", "exit_group"], Action::Allow, vec![]),
+            rule(
+                &["faccessat2"],
+                Action::Errno(13),
+                vec![cmp(0, Op::Eq, 1, 0)],
+            ),
+        ];
+        let prog = compile(&policy(Action::Errno(1), vec![], rules.clone())).unwrap();
+        let ev = |n: &str, a0: u64| {
+            prog.evaluate(AUDIT_ARCH_X86_64, nr(Arch::X86_64, n), &[a0, 0, 0, 0, 0, 0])
+        };
+        assert_eq!(ev("faccessat2", 1), RET_ERRNO | 13);
+        assert_eq!(ev("faccessat2", 0), RET_ERRNO | 1);
+        assert_eq!(ev("pidfd_open", 0), RET_ERRNO | 1);
+        for probe in ["clone3", "close_range", "openat2", "statx"] {
+            assert_eq!(ev(probe, 0), ENOSYS, "{probe}");
+        }
+        assert_eq!(ev("futex_waitv", 0), ENOSYS);
+        let mut named = rules;
+        named.push(rule(&["clone3"], Action::Errno(1), vec![]));
+        let prog = compile(&policy(Action::Errno(1), vec![], named)).unwrap();
+        assert_eq!(
+            prog.evaluate(AUDIT_ARCH_X86_64, nr(Arch::X86_64, "clone3"), &[0; 6]),
+            RET_ERRNO | 1
+        );
+    }
+
+    /// Kill and trap defaults get the stub too; allow, log, trace, notify and errno ENOSYS
+    /// do not (the syscall goes through, or a tracer/listener decides).
+    #[test]
+    fn which_defaults_get_the_stub() {
+        let rules = vec![rule(&["read", "write"], Action::Errno(7), vec![])];
+        let newer = nr(Arch::X86_64, "write") + 1;
+        for (default, stub) in [
+            (Action::Errno(1), true),
+            (Action::KillProcess, true),
+            (Action::KillThread, true),
+            (Action::Trap, true),
+            (Action::Allow, false),
+            (Action::Log, false),
+            (Action::Trace(3), false),
+            (Action::Notify, false),
+            (Action::Errno(libc::ENOSYS as u16), false),
+        ] {
+            let prog = compile(&policy(default, vec![], rules.clone())).unwrap();
+            let ev = |n: u32| prog.evaluate(AUDIT_ARCH_X86_64, n, &[0; 6]);
+            let want = if stub { ENOSYS } else { default.ret() };
+            assert_eq!(ev(newer), want, "{default:?}");
+            assert_eq!(ev(nr(Arch::X86_64, "clone3")), want, "{default:?}");
+            assert_eq!(ev(0), RET_ERRNO | 7, "{default:?}");
+        }
+        // A policy naming nothing on an ABI: no stub there (as runc).
+        let p = policy(
+            Action::Errno(1),
+            vec![Arch::Arm],
+            vec![rule(&["arm_fadvise64_64"], Action::Allow, vec![])],
+        );
+        let prog = compile(&p).unwrap();
+        assert_eq!(
+            prog.evaluate(AUDIT_ARCH_X86_64, nr(Arch::X86_64, "clone3"), &[0; 6]),
+            RET_ERRNO | 1
+        );
+        assert_eq!(
+            prog.evaluate(AUDIT_ARCH_ARM, nr(Arch::Arm, "clone3"), &[0; 6]),
+            ENOSYS
+        );
+    }
+
+    /// x86_64 and x32 share AUDIT_ARCH_X86_64 and each has its own maximum; x32's legacy
+    /// block (512..) and arm's private calls (0xf0000..) have their own, so naming x32's
+    /// execve or arm's set_tls does not turn the stub off for the common numbers.
+    #[test]
+    fn enosys_stub_per_abi_and_block() {
+        let names = ["read", "execve", "openat"];
+        let p = policy(
+            Action::Errno(1),
+            vec![Arch::X86_64, Arch::X32],
+            vec![rule(&names, Action::Allow, vec![])],
+        );
+        let prog = compile(&p).unwrap();
+        let ev = |n: u32| prog.evaluate(AUDIT_ARCH_X86_64, n, &[0; 6]);
+        let x32 = |n: &str| nr(Arch::X32, n);
+        assert_eq!(x32("execve"), X32_SYSCALL_BIT | 520);
+        assert_eq!(ev(x32("openat")), RET_ALLOW);
+        assert_eq!(ev(x32("openat") + 1), ENOSYS);
+        assert_eq!(ev(x32("clone3")), ENOSYS);
+        assert_eq!(ev(x32("getpid")), RET_ERRNO | 1);
+        assert_eq!(ev(x32("execve")), RET_ALLOW);
+        assert_eq!(ev(x32("execve") - 1), RET_ERRNO | 1);
+        assert_eq!(ev(x32("execve") + 1), ENOSYS);
+        assert_eq!(ev(u32::MAX), RET_ERRNO | 1);
+        assert_eq!(ev(nr(Arch::X86_64, "openat") + 1), ENOSYS);
+        assert_eq!(ev(nr(Arch::X86_64, "getpid")), RET_ERRNO | 1);
+        for arch in [Arch::X86_64, Arch::X32] {
+            let named = names_nrs(arch, &names);
+            let base = if arch == Arch::X32 {
+                X32_SYSCALL_BIT
+            } else {
+                0
+            };
+            for n in (base..base + 1100).chain([base + 0x3fff_fffe]) {
+                let want = if named.contains(&n) {
+                    RET_ALLOW
+                } else {
+                    unnamed(arch, &named, n, RET_ERRNO | 1)
+                };
+                assert_eq!(ev(n), want, "{arch} {n:#x}");
+            }
+        }
+        // x32 alone: x86_64 numbers are a bad arch, -1 keeps the default.
+        let p = policy(
+            Action::Errno(1),
+            vec![Arch::X32],
+            vec![rule(&names, Action::Allow, vec![])],
+        );
+        let prog = compile(&p).unwrap();
+        assert_eq!(
+            prog.evaluate(AUDIT_ARCH_X86_64, x32("openat") + 1, &[0; 6]),
+            ENOSYS
+        );
+        assert_eq!(
+            prog.evaluate(AUDIT_ARCH_X86_64, u32::MAX, &[0; 6]),
+            RET_ERRNO | 1
+        );
+
+        let names = ["read", "openat", "set_tls"];
+        let p = policy(
+            Action::KillProcess,
+            vec![Arch::Arm],
+            vec![rule(&names, Action::Allow, vec![])],
+        );
+        let prog = compile(&p).unwrap();
+        let ev = |n: u32| prog.evaluate(AUDIT_ARCH_ARM, n, &[0; 6]);
+        let arm = |n: &str| nr(Arch::Arm, n);
+        assert_eq!(ev(arm("openat") + 1), ENOSYS);
+        assert_eq!(ev(arm("getpid")), RET_KILL_PROCESS);
+        assert_eq!(ev(arm("set_tls")), RET_ALLOW);
+        assert_eq!(ev(arm("cacheflush")), RET_KILL_PROCESS);
+        assert_eq!(ev(arm("get_tls")), ENOSYS);
+        let named = names_nrs(Arch::Arm, &names);
+        for n in (0..1100).chain(0xf0000..0xf0010) {
+            let want = if named.contains(&n) {
+                RET_ALLOW
+            } else {
+                unnamed(Arch::Arm, &named, n, RET_KILL_PROCESS)
+            };
+            assert_eq!(ev(n), want, "arm {n:#x}");
         }
     }
 

@@ -19,6 +19,13 @@
 //!   as full 64-bit unsigned comparisons (low 32 bits only on the 32-bit ABIs
 //!   x86, x32 and arm, like libseccomp), tries the rules of a syscall in
 //!   policy order (first match wins) and falls back to the default action.
+//!   Under a default that refuses (errno other than `ENOSYS`, kill, trap), a
+//!   syscall newer than the policy (numbered above the newest one it names
+//!   for that ABI), and `clone3`, `close_range`, `faccessat2`, `fchmodat2`,
+//!   `openat2` and `statx` when the policy does not name them, get
+//!   `ENOSYS` instead, as runc's filters do, so the C library falls back to
+//!   the older call (`clone3` → `clone`, `faccessat2` → `faccessat`, ...);
+//!   see the `compiler` module for the exact rule.
 //!   Long jumps are relaxed into `ja` trampolines, so any policy size that
 //!   fits the kernel's limit is correct.
 //! * [`Program`] serialisation ([`Program::to_bytes`] / [`Program::from_bytes`],

@@ -1,6 +1,10 @@
 //! Real-kernel tests: every filter is installed in a forked child that only
 //! makes raw system calls and then `_exit`s; never in the test process.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
 use libc::{c_int, c_long};
 use seccomp::{compile, install, install_raw, Action, Arch, ArgCmp, Op, Policy, Program, Rule};
 
@@ -365,9 +369,13 @@ fn allow_every_x86_64_syscall() {
             if sys(450, 0, 0) == Err(libc::EPERM) {
                 return 4;
             }
-            // An unknown number hits the default action.
-            if sys(1000, 0, 0) != Err(libc::EPERM) {
+            // An unused number inside the table (x86_64 has none from 335 to 423) hits
+            // the default action; one above the newest named syscall gets ENOSYS.
+            if sys(400, 0, 0) != Err(libc::EPERM) {
                 return 5;
+            }
+            if sys(1000, 0, 0) != Err(libc::ENOSYS) {
+                return 6;
             }
             0
         });
@@ -465,4 +473,238 @@ fn i386_abi_via_int80() {
     .unwrap();
     let out = run_child(&p, |_| if int80_getpid() == -9 { 0 } else { 1 });
     assert_eq!(out, Outcome::Exited(0));
+}
+
+// ---------------------------------------------------------------------------
+// A threaded C program under a profile older than clone3
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds `fixtures/threaded.c` with `cc -static -pthread` into a fresh directory.
+fn build_threaded(tag: &str) -> (TempDir, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("seccomp-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir(dir);
+    let exe = dir.0.join("threaded");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/threaded.c");
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-pthread", "-O1", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("running cc (gcc and libc6-dev are needed)");
+    assert!(
+        out.status.success(),
+        "cc -static -pthread {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, exe)
+}
+
+/// Syscalls of the static threaded program and its C library's fallbacks, written as a
+/// profile from before Linux 4.11 would: no statx, rseq, clone3, close_range, openat2,
+/// faccessat2, pidfd_*.
+const OLD_ALLOW_LIST: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "clone",
+    "close",
+    "execve",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "fstat",
+    "futex",
+    "getdents64",
+    "getpid",
+    "getrandom",
+    "gettid",
+    "ioctl",
+    "lseek",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "newfstatat",
+    "openat",
+    "prlimit64",
+    "read",
+    "readlink",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "sched_yield",
+    "set_robust_list",
+    "set_tid_address",
+    "tgkill",
+    "uname",
+    "write",
+];
+
+/// Runs `exe` (no arguments, empty environment) in a child under `prog`.
+fn run_exe(prog: &Program, exe: &Path) -> Outcome {
+    let path = CString::new(exe.as_os_str().as_bytes()).unwrap();
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    run_child(prog, |_| {
+        // SAFETY: NUL-terminated argv/envp built before the fork.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        127
+    })
+}
+
+/// pthread_create (clone3), faccessat(AT_EACCESS) (faccessat2), statx and closefrom
+/// (close_range) work under an errno-by-default allow list that predates them: the filter
+/// answers ENOSYS for syscalls newer than the profile and glibc falls back. The control
+/// run names clone3 with EPERM, which is what every newer syscall got before: then
+/// pthread_create fails (exit 10).
+#[test]
+fn threaded_program_under_a_profile_older_than_clone3() {
+    let (_dir, exe) = build_threaded("threaded");
+    for newer in [
+        "openat2",
+        "close_range",
+        "clone3",
+        "faccessat2",
+        "statx",
+        "rseq",
+        "pidfd_open",
+        "pidfd_send_signal",
+        "pidfd_getfd",
+    ] {
+        assert!(!OLD_ALLOW_LIST.contains(&newer), "{newer}");
+    }
+    let allow = rule(OLD_ALLOW_LIST, Action::Allow, vec![]);
+    let p = prog(Action::Errno(1), vec![allow.clone()]);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert_eq!(run_exe(&p, &exe), Outcome::Exited(0));
+
+    let p = prog(
+        Action::Errno(1),
+        vec![allow, rule(&["clone3"], Action::Errno(1), vec![])],
+    );
+    assert_eq!(run_exe(&p, &exe), Outcome::Exited(10));
+}
+
+// ---------------------------------------------------------------------------
+// The profiles engines send (fixtures/engines, see its README)
+
+/// The engine fixtures, by file stem.
+fn engine_fixtures() -> Vec<(String, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engines");
+    let mut out: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// An OCI `linux.seccomp` object as a policy (the runtime's conversion, restated).
+fn oci_policy(v: &serde_json::Value) -> Policy {
+    let errno = |v: &serde_json::Value| v.as_u64().map(|e| e as u32);
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    Policy {
+        default_action: Action::parse(
+            v["defaultAction"].as_str().unwrap(),
+            errno(&v["defaultErrnoRet"]),
+        )
+        .unwrap(),
+        architectures: strs(&v["architectures"])
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect(),
+        rules: v["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| Rule {
+                names: strs(&s["names"]),
+                action: Action::parse(s["action"].as_str().unwrap(), errno(&s["errnoRet"]))
+                    .unwrap(),
+                args: s["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| ArgCmp {
+                                index: c["index"].as_u64().unwrap() as u32,
+                                value: c["value"].as_u64().unwrap(),
+                                value_two: c["valueTwo"].as_u64().unwrap_or(0),
+                                op: c["op"].as_str().unwrap().parse().unwrap(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        flags: vec![],
+    }
+}
+
+/// Every engine profile compiles, answers the syscalls glibc probes with ENOSYS or allows
+/// them, and runs the static threaded program and the host's shell in the kernel.
+#[test]
+fn engine_profiles_compile_and_run() {
+    let (_dir, exe) = build_threaded("engines");
+    let fixtures = engine_fixtures();
+    let names: Vec<&str> = fixtures.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "containerd-1.6",
+            "containerd-2.0",
+            "docker-20.10",
+            "docker-28",
+            "oci-runtime-tool",
+            "oci-runtime-tool-0.9.0",
+            "podman"
+        ]
+    );
+    let enosys = seccomp::RET_ERRNO | libc::ENOSYS as u32;
+    for (name, v) in &fixtures {
+        let policy = oci_policy(v);
+        let p = compile(&policy).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for w in &p.warnings {
+            println!("{name}: {w}");
+        }
+        // What glibc tries first is allowed or ENOSYS, never the default errno or a kill.
+        for probe in ["clone3", "faccessat2", "close_range", "statx", "openat2"] {
+            let nr = Arch::X86_64.syscall_number(probe).unwrap();
+            let got = p.evaluate(seccomp::AUDIT_ARCH_X86_64, nr, &[0; 6]);
+            assert!(
+                got == seccomp::RET_ALLOW || got == enosys,
+                "{name}: {probe} gets {got:#x}"
+            );
+        }
+        assert_eq!(run_exe(&p, &exe), Outcome::Exited(0), "{name}: threaded");
+        let sh = CString::new("/bin/sh").unwrap();
+        let script = CString::new("cd /tmp && test -d . && echo ok >/dev/null").unwrap();
+        let c = CString::new("-c").unwrap();
+        let argv = [sh.as_ptr(), c.as_ptr(), script.as_ptr(), std::ptr::null()];
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let out = run_child(&p, |_| {
+            // SAFETY: NUL-terminated argv/envp built before the fork.
+            unsafe { libc::execve(sh.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            127
+        });
+        assert_eq!(out, Outcome::Exited(0), "{name}: sh");
+    }
 }
