@@ -79,11 +79,28 @@ pub fn policy(s: &LinuxSeccomp) -> Result<Policy> {
                 op,
             });
         }
-        rules.push(Rule {
-            names: sc.names().clone(),
-            action: act,
-            args,
-        });
+        // Several comparisons of one argument: one rule per comparison (any of them
+        // matches), as runc builds them (oci-runtime-tool's default profile allows
+        // `personality` for 0, 8, 0x20000 and 0xffffffff that way); otherwise all must hold.
+        let repeated = args
+            .iter()
+            .enumerate()
+            .any(|(k, a)| args[..k].iter().any(|b| b.index == a.index));
+        if repeated {
+            for a in args {
+                rules.push(Rule {
+                    names: sc.names().clone(),
+                    action: act,
+                    args: vec![a],
+                });
+            }
+        } else {
+            rules.push(Rule {
+                names: sc.names().clone(),
+                action: act,
+                args,
+            });
+        }
     }
     Ok(Policy {
         default_action,
@@ -125,7 +142,9 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 fn policy_hash(s: &LinuxSeccomp) -> Result<[u8; 32]> {
     let json = serde_json::to_vec(s).map_err(|e| cfg("linux.seccomp", e.to_string()))?;
     Ok(sha256(&[
-        b"corral-seccomp-v2\0",
+        // v3: the ENOSYS stub for syscalls newer than the profile, and rules with several
+        // comparisons of one argument split as runc splits them.
+        b"corral-seccomp-v3\0",
         env!("CARGO_PKG_VERSION").as_bytes(),
         b"\0",
         &json,
@@ -308,4 +327,38 @@ pub fn send_listener(
         errno: e,
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two comparisons of one argument in one rule: either matches (runc's split), so
+    /// oci-runtime-tool's `personality` rule allows each of its values.
+    #[test]
+    fn comparisons_of_one_argument_are_alternatives() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}
+            ]}, {"names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                {"index": 1, "value": 8, "op": "SCMP_CMP_EQ"}
+            ]}]
+        }))
+        .unwrap();
+        let prog = seccomp::compile(&policy(&s).unwrap()).unwrap();
+        let arch = seccomp::Arch::X86_64;
+        let nr = |n| arch.syscall_number(n).unwrap();
+        let run = |n, a0, a1| prog.evaluate(arch.audit_arch(), nr(n), &[a0, a1, 0, 0, 0, 0]);
+        const ALLOW: u32 = 0x7fff_0000;
+        assert_eq!(run("personality", 0, 0), ALLOW);
+        assert_eq!(run("personality", 8, 0), ALLOW);
+        assert_ne!(run("personality", 5, 0), ALLOW);
+        // Comparisons of different arguments must all hold.
+        assert_eq!(run("mmap", 0, 8), ALLOW);
+        assert_ne!(run("mmap", 0, 7), ALLOW);
+        assert_ne!(run("mmap", 1, 8), ALLOW);
+    }
 }
