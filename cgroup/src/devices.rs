@@ -1,5 +1,6 @@
 //! Device rules: the v1 `devices` controller, or on cgroup2 an eBPF device filter attached
-//! to the cgroup (`crate::devices_bpf`).
+//! to the cgroup (`crate::devices_bpf`). Either way the rules apply in order on top of
+//! deny-all.
 
 use std::path::Path;
 
@@ -33,6 +34,10 @@ impl Controller for Devices {
         r.devices.clear();
     }
     fn apply_v1(&self, dir: &Path, r: &Resources, _w: &mut Vec<String>) -> Result<()> {
+        // The rules apply on top of deny-all, as on cgroup2 (a new v1 cgroup starts as its
+        // parent, allow-all under the root): a list that forgets its deny-all rule must not
+        // open every host device.
+        write_setting(dir, "devices.deny", "a", "devices")?;
         for d in &r.devices {
             let file = if d.allow {
                 "devices.allow"

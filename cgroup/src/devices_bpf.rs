@@ -16,8 +16,11 @@
 //! * for an allow rule: the requested access is a subset of the rule's;
 //! * for a deny rule: the requested access intersects the rule's.
 //!
-//! When no rule matches the access is allowed (a v1 child cgroup starts
-//! allow-all; rule lists normally begin with a deny-all `a *:* rwm` rule).
+//! When no rule matches the access is denied: a list applies on top of
+//! deny-all, whether or not it begins with a deny-all `a *:* rwm` rule (the
+//! v1 controller, [`crate::devices`], writes `devices.deny a` first for the
+//! same reason). A list that forgets its deny-all rule must not open every
+//! device of the host.
 //!
 //! One difference with v1: there, any `a` rule resets the whole list (its
 //! major, minor and access are ignored); here `a` is just "block or char",
@@ -29,7 +32,7 @@
 //! The context is `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major;
 //! u32 minor; }` (pointed to by `r1`) with `access_type = access << 16 |
 //! type`. The program is one block per rule, the last rule first, then
-//! `w0 = 1; exit` (nothing matched: allow). A block computes, without
+//! `w0 = 0; exit` (nothing matched: deny). A block computes, without
 //! branches, a value in `w2` that is zero exactly when the rule matches,
 //! and has a single jump, over its own `exit`, to the next block:
 //!
@@ -321,7 +324,7 @@ pub fn program(rules: &[DeviceRule]) -> Result<Vec<Insn>> {
     for rule in rules.iter().rev() {
         rule_block(rule, &mut out)?;
     }
-    out.push(Insn::new(op::MOV32_K, R0, 0, 0, 1));
+    out.push(Insn::new(op::MOV32_K, R0, 0, 0, 0));
     out.push(Insn::new(op::EXIT, 0, 0, 0, 0));
     Ok(out)
 }
@@ -790,7 +793,7 @@ mod tests {
                 return false;
             }
         }
-        true
+        false
     }
 
     #[derive(Clone, Copy, Debug)]
@@ -942,14 +945,29 @@ mod tests {
     }
 
     #[test]
-    fn empty_rules_allow_everything() {
+    fn empty_rules_deny_everything() {
         assert_eq!(program(&[]).unwrap().len(), 2);
         check(
             &[],
             &[
-                (C, 1, 3, R | W | M, true),
-                (B, 8, 0, R, true),
-                (B, 0, 0, 0, true),
+                (C, 1, 3, R | W | M, false),
+                (B, 8, 0, R, false),
+                (B, 0, 0, 0, false),
+            ],
+        );
+    }
+
+    /// A list without a deny-all rule opens only what it allows (issue 16: such a config
+    /// used to leave every host device open).
+    #[test]
+    fn no_deny_all_rule_still_denies_the_rest() {
+        check(
+            &[rule(true, 'c', Some(1), Some(3), "rwm")],
+            &[
+                (C, 1, 3, R | W, true),
+                (C, 1, 1, R, false),
+                (B, 8, 0, R, false),
+                (B, 8, 0, M, false),
             ],
         );
     }
@@ -984,13 +1002,14 @@ mod tests {
 
     #[test]
     fn empty_access() {
-        // An empty deny matches nothing; an empty allow only an empty request.
+        // An empty deny matches nothing; an empty allow only an empty request (which no
+        // deny matches either, so only an allow lets it through).
         let rules = [
             rule(false, 'a', None, None, "rwm"),
             rule(false, 'c', Some(1), Some(3), ""),
         ];
         assert_eq!(program(&rules).unwrap(), program(&rules[..1]).unwrap());
-        check(&rules, &[(C, 1, 3, R, false), (C, 1, 3, 0, true)]);
+        check(&rules, &[(C, 1, 3, R, false), (C, 1, 3, 0, false)]);
         let rules = [
             rule(false, 'a', None, None, "rwm"),
             rule(true, 'c', Some(1), Some(3), ""),
@@ -1160,7 +1179,7 @@ mod tests {
                 alu(op::MOV32_K, R0, 0),
                 exit,
                 // Nothing matched.
-                alu(op::MOV32_K, R0, 1),
+                alu(op::MOV32_K, R0, 0),
                 exit,
             ]
         );

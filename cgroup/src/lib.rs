@@ -74,7 +74,7 @@ pub enum CgroupPath {
 /// * throttles → `io.max` lines `"maj:min rbps=N"`, `wbps`, `riops`, `wiops`.
 /// * `hugetlb` → `hugetlb.<size>.max`.
 /// * `devices` → an eBPF device filter attached to the cgroup (`devices_bpf`); rules are
-///   decided last to first, as v1 applies them in order.
+///   decided last to first, as v1 applies them in order; what no rule matches is denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub cpu_shares: Option<u64>,
@@ -100,7 +100,9 @@ pub struct Resources {
     pub blkio_throttle_read_iops: Vec<ThrottleDevice>,
     pub blkio_throttle_write_iops: Vec<ThrottleDevice>,
     pub hugetlb: Vec<HugeTlbLimit>,
-    /// Applied in order (v1 `devices.allow`/`devices.deny`).
+    /// Applied in order on top of deny-all (v1: `devices.deny a`, then each rule to
+    /// `devices.allow`/`devices.deny`; cgroup2: what no rule matches is denied). Empty: no
+    /// device rules at all (the cgroup keeps what it has).
     pub devices: Vec<DeviceRule>,
 }
 

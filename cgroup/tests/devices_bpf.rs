@@ -349,22 +349,30 @@ fn allow_all_deny_null_write() {
 }
 
 #[test]
-fn empty_rules_allow_everything() {
+fn empty_rules_deny_everything() {
     let cg = TestCgroup::new("empty");
     devices_bpf::apply(&cg.path, &[]).expect("apply");
-    let cases: Vec<(Try, Want)> = ALL
-        .iter()
-        .map(|&t| {
-            let want = if matches!(t, Try::OpenNode(..)) {
-                Want::NotDenied
-            } else {
-                Want::Ok
-            };
-            (t, want)
-        })
-        .collect();
+    let cases: Vec<(Try, Want)> = ALL.iter().map(|&t| (t, Want::Denied)).collect();
     expect(&cg, &cases);
     assert_eq!(ours(&cg).len(), 1);
+}
+
+/// A list without a deny-all rule allows only what it names (issue 16: such a list used to
+/// leave every other device open).
+#[test]
+fn no_deny_all_rule_denies_the_rest() {
+    let cg = TestCgroup::new("nodeny");
+    devices_bpf::apply(&cg.path, &[rule(true, 'c', Some(1), Some(3), "rwm")]).expect("apply");
+    expect(
+        &cg,
+        &[
+            (NULL_RW, Want::Ok),
+            (ZERO_R, Want::Denied),
+            (MKNOD_SDA, Want::Denied),
+            (OPEN_SDA, Want::Denied),
+            (OPEN_MEM, Want::Denied),
+        ],
+    );
 }
 
 /// runc's default list (as corral's runtime builds it) after a deny-all.
@@ -433,7 +441,11 @@ fn apply_replaces() {
     devices_bpf::apply(&cg.path, &[]).expect("third apply");
     expect(
         &cg,
-        &[(NULL_RW, Want::Ok), (ZERO_R, Want::Ok), (FULL_R, Want::Ok)],
+        &[
+            (NULL_RW, Want::Denied),
+            (ZERO_R, Want::Denied),
+            (FULL_R, Want::Denied),
+        ],
     );
     let third = ours(&cg);
     assert_eq!(third.len(), 1, "{third:?}");

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use runtime::image::{ImageError, ImageStore, Reference};
-use runtime::image_spec::{parse_size, parse_volume, RunConfig};
+use runtime::image_spec::{parse_size, parse_volume, RunConfig, Security};
 
 use crate::commands::{msg, CliError, R};
 use crate::{Cli, CreateArgs};
@@ -113,6 +113,23 @@ pub struct RunImageArgs {
     /// Use the host's network (as --network host) instead of a private one
     #[arg(long = "net-host")]
     pub net_host: bool,
+    /// Give the container every capability, every host device and no seccomp filter, masked
+    /// or read-only paths (as docker's --privileged)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined, seccomp=PROFILE.json (a linux.seccomp object in OCI form) or
+    /// no-new-privileges (default: docker's seccomp profile, noNewPrivileges false)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Give the container a host device: HOST[:CONTAINER][:PERMS] (PERMS of r, w, m)
+    #[arg(long = "device")]
+    pub device: Vec<String>,
     /// The command and its arguments, after `--` (default: the image's)
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -367,6 +384,22 @@ pub fn run(
         .iter()
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut security = Security {
+        privileged: a.privileged,
+        ..Security::default()
+    };
+    for c in &a.cap_add {
+        security.cap_add(c)?;
+    }
+    for c in &a.cap_drop {
+        security.cap_drop(c)?;
+    }
+    for o in &a.security_opt {
+        security.option(o)?;
+    }
+    for d in &a.device {
+        security.device(d)?;
+    }
     let rc = RunConfig {
         command: a.command.clone(),
         entrypoint: None,
@@ -380,6 +413,7 @@ pub fn run(
         pids_limit: a.pids_limit,
         volumes,
         host_network: a.net_host,
+        security,
     };
     // The record keeps the layers in use from here on: no lock is held while it runs.
     let (bundle, dirs) = runtime::image::prepare_container(&store, &id, name, &rc, root)?;

@@ -509,3 +509,50 @@ fn symlinked_proc_or_sys_is_refused() {
         );
     }
 }
+
+/// Issue 16: a bundle whose config has no deny-all device rule (no `linux.resources`, an
+/// empty device list, or allows only) must not open the host's devices: with `CAP_MKNOD`
+/// a container made a node for the host's disk and read it. Devices start from deny-all
+/// whatever the config says; the standard devices still work.
+#[test]
+fn a_config_without_a_deny_all_device_rule_cannot_read_host_devices() {
+    let env = Env::new("esc-devs");
+    let caps = json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]);
+    let script = common::read_host_disk_script();
+    let mut base = env.spec(&["/bin/sh", "-c", &script]);
+    base["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let allow_null = json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"});
+    for (what, devices) in [
+        ("no linux.resources", None),
+        ("an empty device list", Some(json!([]))),
+        ("allows only", Some(json!([allow_null]))),
+    ] {
+        let mut spec = base.clone();
+        match devices {
+            None => {
+                spec["linux"].as_object_mut().unwrap().remove("resources");
+            }
+            Some(d) => spec["linux"]["resources"]["devices"] = d,
+        }
+        let out = env.run(&spec);
+        let text = format!(
+            "{}{}",
+            common::stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        common::assert_exit(&out, 0);
+        assert!(
+            !text.contains("READ"),
+            "{what}: the host's disk was read: {text}"
+        );
+        assert!(
+            text.contains("Operation not permitted"),
+            "{what}: not EPERM: {text}"
+        );
+        assert!(
+            text.contains("NULL"),
+            "{what}: /dev/null is unusable: {text}"
+        );
+    }
+}

@@ -1810,3 +1810,242 @@ fn pid_file_is_never_written_through_a_planted_link() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Docker's default capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
+/// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE).
+const DOCKER_CAPS: u64 = 0xa80425fb;
+
+fn caps_of(r: &Value, set: &str) -> u64 {
+    u64::from_str_radix(r["caps"][set].as_str().unwrap_or("x"), 16)
+        .unwrap_or_else(|_| panic!("caps.{set} in {}", r["caps"]))
+}
+
+/// Every capability this (root) test process holds, as corral run from it does.
+fn all_caps() -> u64 {
+    let st = fs::read_to_string("/proc/self/status").unwrap();
+    let prm = st.lines().find_map(|l| l.strip_prefix("CapPrm:")).unwrap();
+    u64::from_str_radix(prm.trim(), 16).unwrap()
+}
+
+impl Img {
+    /// `/probe report` in a container of `image` run with `flags`.
+    fn report(&self, image: &str, flags: &[&str], files: &[&str]) -> Value {
+        let mut args = vec!["run", "--rm", "--image", image];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "/probe", "report"]);
+        args.extend_from_slice(files);
+        let out = self.ok(&args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    /// `sh -c script` in a container of `image` run with `flags`: exit code and output.
+    fn sh(&self, image: &str, flags: &[&str], script: &str) -> (Option<i32>, String) {
+        let mut args = vec!["run", "--rm", "--image", image];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "/bin/sh", "-c", script]);
+        let out = self.run(&args);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+const DEVICES_LIST: &str = "/sys/fs/cgroup/devices/devices.list";
+
+fn content(r: &Value, path: &str) -> String {
+    r["files"][path]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path} not in {}", r["files"]))
+        .to_string()
+}
+
+/// Issue 16: an image container gets what `docker run` gives by default. Before, it had no
+/// seccomp filter, so `unshare -U -r` gave it a full capability set in which it could
+/// mount, and its device rules read `a *:* rwm`.
+#[test]
+fn image_containers_get_dockers_defaults() {
+    let t = Img::new();
+    t.busybox("sec");
+    let r = t.report("sec", &[], &[DEVICES_LIST, "/proc/interrupts"]);
+    assert_eq!(r["seccomp"], 2, "no seccomp filter");
+    assert_eq!(caps_of(&r, "eff"), DOCKER_CAPS, "{}", r["caps"]);
+    assert_eq!(caps_of(&r, "bnd"), DOCKER_CAPS, "{}", r["caps"]);
+    assert_eq!(caps_of(&r, "amb"), 0, "{}", r["caps"]);
+    assert_eq!(r["no_new_privs"], 0, "docker's default noNewPrivileges");
+    let devs = content(&r, DEVICES_LIST);
+    assert!(!devs.contains("a *:* rwm"), "every device allowed: {devs}");
+    assert!(devs.contains("c 1:3 rwm"), "/dev/null not allowed: {devs}");
+    assert_eq!(
+        content(&r, "/proc/interrupts"),
+        "",
+        "/proc/interrupts is not masked"
+    );
+
+    // The issue's reproduction: a new user namespace with every capability, then a mount.
+    let (code, text) = t.sh(
+        "sec",
+        &[],
+        "busybox unshare -U -r -m sh -c 'mount -t tmpfs none /tmp && echo MOUNTED'; \
+         busybox mount -t tmpfs none /tmp && echo MOUNTED2; echo done",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        !text.contains("MOUNTED"),
+        "the image container mounted: {text}"
+    );
+    assert!(text.contains("Operation not permitted"), "{text}");
+}
+
+/// Issue 16: an image container may not open host devices: with CAP_MKNOD it used to make
+/// a node for the host's disk and read it. The standard devices still work.
+#[test]
+fn image_containers_cannot_read_host_devices() {
+    let t = Img::new();
+    t.busybox("devs");
+    let (code, text) = t.sh("devs", &[], &common::read_host_disk_script());
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("MKNOD-FAILED"), "{text}");
+    assert!(!text.contains("READ"), "the host's disk was read: {text}");
+    assert!(
+        text.contains("Operation not permitted"),
+        "not EPERM: {text}"
+    );
+    assert!(text.contains("NULL"), "/dev/null is unusable: {text}");
+
+    // --device gives that one device, with the permissions named.
+    let (_, _, name) = common::host_disk();
+    let dev = format!("/dev/{name}:/dev/hostdisk:r");
+    let (code, text) = t.sh(
+        "devs",
+        &["--device", &dev],
+        "head -c 512 /dev/hostdisk > /dev/null && echo READ; \
+         (echo x > /dev/hostdisk) 2>&1 || echo NOWRITE",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("READ"), "--device {dev}: {text}");
+    assert!(
+        text.contains("NOWRITE"),
+        "--device {dev} gave write: {text}"
+    );
+}
+
+/// The opt-outs, named as docker's: --privileged, --cap-drop/--cap-add, --security-opt
+/// seccomp=unconfined|PROFILE and no-new-privileges; bad ones are refused by name.
+#[test]
+fn image_security_opt_outs() {
+    let t = Img::new();
+    t.busybox("opt");
+    let r = t.report("opt", &["--privileged"], &[DEVICES_LIST]);
+    assert_eq!(r["seccomp"], 0);
+    assert_eq!(caps_of(&r, "eff"), all_caps(), "{}", r["caps"]);
+    assert!(content(&r, DEVICES_LIST).contains("a *:* rwm"));
+
+    let r = t.report(
+        "opt",
+        &["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"],
+        &[],
+    );
+    assert_eq!(caps_of(&r, "eff"), 1 << 10, "{}", r["caps"]);
+    assert_eq!(caps_of(&r, "bnd"), 1 << 10, "{}", r["caps"]);
+    assert_eq!(r["seccomp"], 2);
+
+    let r = t.report(
+        "opt",
+        &["--cap-drop", "chown", "--cap-add", "cap_sys_ptrace"],
+        &[],
+    );
+    assert_eq!(
+        caps_of(&r, "eff"),
+        (DOCKER_CAPS & !1) | (1 << 19),
+        "{}",
+        r["caps"]
+    );
+
+    let r = t.report("opt", &["--security-opt", "seccomp=unconfined"], &[]);
+    assert_eq!(r["seccomp"], 0);
+    assert_eq!(caps_of(&r, "eff"), DOCKER_CAPS);
+
+    let r = t.report("opt", &["--security-opt", "no-new-privileges"], &[]);
+    assert_eq!(r["no_new_privs"], 1);
+    assert_eq!(r["seccomp"], 2);
+
+    // A profile of one's own: everything but mkdir.
+    let profile = t.path("profile.json");
+    fs::write(
+        &profile,
+        serde_json::to_vec(&json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                          "errnoRet": 1}]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let (code, text) = t.sh(
+        "opt",
+        &["--security-opt", &opt],
+        "mkdir /tmp/d || echo REFUSED; grep Seccomp: /proc/self/status",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("REFUSED") && text.contains("Seccomp:\t2"),
+        "{text}"
+    );
+
+    for (flags, needle) in [
+        (
+            &["--cap-add", "NOPE"][..],
+            "--cap-add \"NOPE\": unknown capability",
+        ),
+        (
+            &["--security-opt", "apparmor=x"][..],
+            "--security-opt \"apparmor=x\"",
+        ),
+        (
+            &["--security-opt", "seccomp=/nonexistent.json"][..],
+            "/nonexistent.json",
+        ),
+        (&["--device", "/etc/passwd"][..], "is not a device node"),
+        (
+            &["--device", "/dev/null:/dev/n:rwx"][..],
+            "not a combination of r, w and m",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--image", "opt"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "/bin/true"]);
+        let err = t.fails(&args);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+}
+
+/// A build's RUN step is an image container too: docker's seccomp profile and capabilities.
+#[test]
+fn build_run_steps_get_dockers_defaults() {
+    let t = Img::new();
+    t.busybox("base");
+    let ctx = t.path("ctx-sec");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nRUN grep -E '^(Seccomp|CapEff):' /proc/self/status > /status; \
+         busybox unshare -U -r true 2> /unshare || true\n",
+    )
+    .unwrap();
+    t.ok(&["image", "build", "-t", "sec:1", ctx.to_str().unwrap()]);
+    let out = t.ok(&[
+        "run", "--rm", "--image", "sec:1", "--", "cat", "/status", "/unshare",
+    ]);
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(
+        out.contains(&format!("CapEff:\t{DOCKER_CAPS:016x}")),
+        "{out}"
+    );
+    assert!(out.contains("Operation not permitted"), "{out}");
+}

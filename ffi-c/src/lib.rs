@@ -734,7 +734,11 @@ fn with_spec(
 /// (shared, read-only) under a writable layer of the container's own. corral_spec_set_args
 /// (the command, after the image's entrypoint), _set_env, _set_cwd, _set_hostname,
 /// _set_user, _set_limits, _set_terminal and _add_mount (bind mounts) apply; the others get
-/// -ENOTSUP. The image is looked up at create. `*out` is a new handle for corral_spec_free().
+/// -ENOTSUP. The container gets what `docker run` gives by default (docker's seccomp
+/// profile and capabilities, only the standard devices, docker's masked and read-only
+/// paths); corral_spec_set_seccomp, _set_privileged, _add_cap, _drop_cap,
+/// _add_security_opt and _add_device opt out, as docker's options of the same names. The
+/// image is looked up at create. `*out` is a new handle for corral_spec_free().
 #[no_mangle]
 pub extern "C" fn corral_spec_from_image(
     store: *const c_char,
@@ -1082,12 +1086,108 @@ pub extern "C" fn corral_spec_set_terminal(spec: *mut corral_spec, on: c_int) ->
 
 /// Turns corral's default seccomp filter on (1) or off (0, the default): it refuses with
 /// EPERM the calls a container has no business making (module loading, reboot, mount,
-/// unshare, setns, ptrace, bpf, keyctl, ...).
+/// unshare, setns, ptrace, bpf, keyctl, ...). For a spec from an image: docker's default
+/// profile (1, the default) or none (0, as `--security-opt seccomp=unconfined`).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_seccomp(spec: *mut corral_spec, on: c_int) -> c_int {
-    with_builder("corral_spec_set_seccomp", spec, |b| {
-        b.seccomp(on != 0);
+    with_spec(
+        "corral_spec_set_seccomp",
+        spec,
+        |b| {
+            b.seccomp(on != 0);
+            Ok(())
+        },
+        |rc| {
+            rc.security.seccomp = if on != 0 {
+                runtime::image_spec::Seccomp::Default
+            } else {
+                runtime::image_spec::Seccomp::Unconfined
+            };
+            Ok(())
+        },
+    )
+}
+
+/// Runs `f` on the security settings of a spec from an image; other specs get -ENOTSUP.
+fn with_image_security(
+    func: &str,
+    spec: *mut corral_spec,
+    f: impl FnOnce(&mut runtime::image_spec::Security) -> Result<(), Fail>,
+) -> c_int {
+    with_spec(
+        func,
+        spec,
+        |_| {
+            Err(Fail {
+                code: libc::ENOTSUP,
+                message: "only for a spec from an image (corral_spec_from_image)".into(),
+                step: Some("argument".into()),
+                path: Some("spec".into()),
+            })
+        },
+        |rc| f(&mut rc.security),
+    )
+}
+
+/// The error of a refused security argument `arg`.
+fn security_fail(arg: &'static str) -> impl FnOnce(runtime::image::ImageError) -> Fail {
+    move |e| {
+        let mut f = Fail::from(e);
+        f.step = Some("argument".into());
+        f.path = Some(arg.into());
+        f
+    }
+}
+
+/// A spec from an image: every capability, every host device, no seccomp filter, no masked
+/// or read-only paths (1), or docker's defaults (0, the default), as docker's `--privileged`.
+#[no_mangle]
+pub extern "C" fn corral_spec_set_privileged(spec: *mut corral_spec, on: c_int) -> c_int {
+    with_image_security("corral_spec_set_privileged", spec, |s| {
+        s.privileged = on != 0;
         Ok(())
+    })
+}
+
+/// A spec from an image: adds capability `name` ("NET_ADMIN", "CAP_NET_ADMIN" or "ALL") to
+/// docker's default set, as docker's `--cap-add`.
+#[no_mangle]
+pub extern "C" fn corral_spec_add_cap(spec: *mut corral_spec, name: *const c_char) -> c_int {
+    with_image_security("corral_spec_add_cap", spec, |s| {
+        s.cap_add(str_arg("name", name)?)
+            .map_err(security_fail("name"))
+    })
+}
+
+/// A spec from an image: drops capability `name` (or "ALL") from docker's default set, as
+/// docker's `--cap-drop`.
+#[no_mangle]
+pub extern "C" fn corral_spec_drop_cap(spec: *mut corral_spec, name: *const c_char) -> c_int {
+    with_image_security("corral_spec_drop_cap", spec, |s| {
+        s.cap_drop(str_arg("name", name)?)
+            .map_err(security_fail("name"))
+    })
+}
+
+/// A spec from an image: one docker `--security-opt`: "seccomp=unconfined",
+/// "seccomp=PROFILE.json" (a `linux.seccomp` object in OCI form) or "no-new-privileges".
+#[no_mangle]
+pub extern "C" fn corral_spec_add_security_opt(
+    spec: *mut corral_spec,
+    opt: *const c_char,
+) -> c_int {
+    with_image_security("corral_spec_add_security_opt", spec, |s| {
+        s.option(str_arg("opt", opt)?).map_err(security_fail("opt"))
+    })
+}
+
+/// A spec from an image: gives the container a host device, "HOST[:CONTAINER][:PERMS]" as
+/// docker's `--device` (PERMS of r, w, m; default rwm).
+#[no_mangle]
+pub extern "C" fn corral_spec_add_device(spec: *mut corral_spec, device: *const c_char) -> c_int {
+    with_image_security("corral_spec_add_device", spec, |s| {
+        s.device(str_arg("device", device)?)
+            .map_err(security_fail("device"))
     })
 }
 

@@ -491,6 +491,14 @@ class Container(_Process):
 
         Container(["echo", "hi"], image="debian:12", limits=Limits(memory="64M"))
 
+    A container from an image gets what ``docker run`` gives by default: docker's seccomp
+    profile, docker's default capabilities, only the standard devices, docker's masked and
+    read-only paths. Opting out is explicit and named as docker's options: ``privileged=True``,
+    ``cap_add=[...]`` / ``cap_drop=[...]`` (names, ``"ALL"``), ``seccomp=False`` or
+    ``"unconfined"`` (no filter) or a profile's path (a ``linux.seccomp`` object in OCI form),
+    ``security_opt=["no-new-privileges", "seccomp=..."]``, ``devices=["/dev/fuse",
+    "HOST:CONTAINER:rwm"]``.
+
     Arguments: ``args`` (the program, looked up in the container's ``PATH``, and its
     arguments; default ``["/bin/sh"]``); ``rootfs`` or ``bundle``; ``id`` (default: a unique
     one); ``root`` (the state root, default :func:`default_root`); ``env`` (added to
@@ -522,11 +530,16 @@ class Container(_Process):
         namespaces: Optional[Mapping[str, str]] = None,
         mounts: Optional[Iterable[Mount]] = None,
         limits: Optional[Limits] = None,
-        seccomp: bool = False,
+        seccomp: Union[bool, str, "os.PathLike[str]", None] = None,
         readonly_root: bool = True,
         annotations: Optional[Mapping[str, str]] = None,
         image: Optional[str] = None,
         store: Union[str, "os.PathLike[str]", None] = None,
+        privileged: bool = False,
+        cap_add: Optional[Iterable[str]] = None,
+        cap_drop: Optional[Iterable[str]] = None,
+        security_opt: Optional[Iterable[str]] = None,
+        devices: Optional[Iterable[str]] = None,
         stdin: StdioArg = None,
         stdout: StdioArg = None,
         stderr: StdioArg = None,
@@ -551,11 +564,16 @@ class Container(_Process):
                 namespaces=namespaces,
                 mounts=mounts,
                 limits=limits,
-                seccomp=_flag("seccomp", seccomp),
+                seccomp=seccomp if image is not None or seccomp is None else _flag("seccomp", seccomp),
                 readonly_root=_flag("readonly_root", readonly_root),
                 annotations=annotations,
                 image=image,
                 store=store,
+                privileged=_flag("privileged", privileged),
+                cap_add=cap_add,
+                cap_drop=cap_drop,
+                security_opt=security_opt,
+                devices=devices,
             )
         except BaseException:
             self._stdio.close_all()

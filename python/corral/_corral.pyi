@@ -76,11 +76,16 @@ class Core:
         namespaces: Optional[Dict[str, Any]] = None,
         mounts: Optional[Sequence[Mount]] = None,
         limits: Optional[Limits] = None,
-        seccomp: bool = False,
+        seccomp: Union[bool, _Path, None] = None,
         readonly_root: bool = True,
         annotations: Optional[Dict[str, str]] = None,
         image: Optional[str] = None,
         store: Optional[_Path] = None,
+        privileged: bool = False,
+        cap_add: Optional[Sequence[str]] = None,
+        cap_drop: Optional[Sequence[str]] = None,
+        security_opt: Optional[Sequence[str]] = None,
+        devices: Optional[Sequence[str]] = None,
     ) -> None: ...
     @staticmethod
     def load(id: str, root: Optional[_Path] = None) -> "Core": ...

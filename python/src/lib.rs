@@ -847,6 +847,73 @@ fn limits_arg(l: &Bound<'_, PyAny>) -> PyResult<runtime::Limits> {
     Ok(l.get().inner.clone())
 }
 
+/// A list of str (a bare str is refused).
+fn str_list(arg: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if v.is_instance_of::<PyString>() {
+        return Err(type_err(arg, "a list of str (not one str)", v));
+    }
+    let items: Vec<Bound<'_, PyAny>> = match v.try_iter() {
+        Ok(it) => it.collect::<PyResult<_>>()?,
+        Err(_) => return Err(type_err(arg, "a list of str", v)),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| str_arg(&format!("{arg}[{i}]"), x))
+        .collect()
+}
+
+/// The security settings of a container from an image: docker's defaults, less what the
+/// arguments opt out of (named as docker's options). `seccomp`: None or True for docker's
+/// profile, False or "unconfined" for none, else a profile's path.
+fn security_arg(
+    py: Python<'_>,
+    seccomp: Option<&Bound<'_, PyAny>>,
+    privileged: bool,
+    cap_add: Option<&Bound<'_, PyAny>>,
+    cap_drop: Option<&Bound<'_, PyAny>>,
+    security_opt: Option<&Bound<'_, PyAny>>,
+    devices: Option<&Bound<'_, PyAny>>,
+) -> PyResult<runtime::image_spec::Security> {
+    use runtime::image_spec::Seccomp;
+    let mut sec = runtime::image_spec::Security {
+        privileged,
+        ..Default::default()
+    };
+    let e = |arg: &'static str| move |err: runtime::image::ImageError| config_err(py, arg, err);
+    for c in str_list("cap_add", cap_add)? {
+        sec.cap_add(&c).map_err(e("cap_add"))?;
+    }
+    for c in str_list("cap_drop", cap_drop)? {
+        sec.cap_drop(&c).map_err(e("cap_drop"))?;
+    }
+    for o in str_list("security_opt", security_opt)? {
+        sec.option(&o).map_err(e("security_opt"))?;
+    }
+    for d in str_list("devices", devices)? {
+        sec.device(&d).map_err(e("devices"))?;
+    }
+    if let Some(v) = seccomp.filter(|v| !v.is_none()) {
+        sec.seccomp = if v.is_instance_of::<pyo3::types::PyBool>() {
+            if v.extract::<bool>()? {
+                Seccomp::Default
+            } else {
+                Seccomp::Unconfined
+            }
+        } else {
+            match path_arg("seccomp", v)?.as_str() {
+                "unconfined" => Seccomp::Unconfined,
+                "" => return Err(config_err(py, "seccomp", "an empty path")),
+                p => Seccomp::Profile(PathBuf::from(p)),
+            }
+        };
+    }
+    Ok(sec)
+}
+
 fn root_arg(root: Option<&Bound<'_, PyAny>>) -> PyResult<PathBuf> {
     match root.filter(|r| !r.is_none()) {
         Some(r) => Ok(PathBuf::from(path_arg("root", r)?)),
@@ -873,7 +940,7 @@ impl Core {
         namespaces: Option<&Bound<'_, PyAny>>,
         mounts: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
-        seccomp: bool,
+        security: runtime::image_spec::Security,
         annotations: Option<&Bound<'_, PyAny>>,
         image: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -895,13 +962,6 @@ impl Core {
                 ));
             }
         }
-        if seccomp {
-            return Err(config_err(
-                py,
-                "seccomp",
-                "not for a container from an image",
-            ));
-        }
         let name = str_arg("image", image.expect("set"))?;
         runtime::image::Reference::parse(&name)
             .map_err(|e| config_err(py, "image", e.to_string()))?;
@@ -909,7 +969,10 @@ impl Core {
             Some(s) => PathBuf::from(path_arg("store", s)?),
             None => runtime::image::default_store(),
         };
-        let mut rc = runtime::image_spec::RunConfig::default();
+        let mut rc = runtime::image_spec::RunConfig {
+            security,
+            ..Default::default()
+        };
         if let Some(a) = args.filter(|v| !v.is_none()) {
             rc.command = args_arg("args", a)?;
         }
@@ -1023,8 +1086,9 @@ impl Core {
     #[new]
     #[pyo3(signature = (id, *, root=None, stdio=None, rootfs=None, bundle=None, args=None,
                         env=None, cwd=None, hostname=None, user=None, namespaces=None,
-                        mounts=None, limits=None, seccomp=false, readonly_root=true,
-                        annotations=None, image=None, store=None))]
+                        mounts=None, limits=None, seccomp=None, readonly_root=true,
+                        annotations=None, image=None, store=None, privileged=false,
+                        cap_add=None, cap_drop=None, security_opt=None, devices=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -1041,14 +1105,28 @@ impl Core {
         namespaces: Option<&Bound<'_, PyAny>>,
         mounts: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
-        seccomp: bool,
+        seccomp: Option<&Bound<'_, PyAny>>,
         readonly_root: bool,
         annotations: Option<&Bound<'_, PyAny>>,
         image: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
+        privileged: bool,
+        cap_add: Option<&Bound<'_, PyAny>>,
+        cap_drop: Option<&Bound<'_, PyAny>>,
+        security_opt: Option<&Bound<'_, PyAny>>,
+        devices: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Core> {
         let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
         if set(image) {
+            let security = security_arg(
+                py,
+                seccomp,
+                privileged,
+                cap_add,
+                cap_drop,
+                security_opt,
+                devices,
+            )?;
             return Core::from_image(
                 py,
                 id,
@@ -1064,7 +1142,7 @@ impl Core {
                 namespaces,
                 mounts,
                 limits,
-                seccomp,
+                security,
                 annotations,
                 image,
                 store,
@@ -1077,6 +1155,32 @@ impl Core {
                 "is for a container from an image (image=...)",
             ));
         }
+        for (name, v) in [
+            ("cap_add", cap_add),
+            ("cap_drop", cap_drop),
+            ("security_opt", security_opt),
+            ("devices", devices),
+        ] {
+            if set(v) {
+                return Err(config_err(
+                    py,
+                    name,
+                    "is for a container from an image (image=...)",
+                ));
+            }
+        }
+        if privileged {
+            return Err(config_err(
+                py,
+                "privileged",
+                "is for a container from an image (image=...)",
+            ));
+        }
+        let seccomp = match seccomp.filter(|v| !v.is_none()) {
+            None => false,
+            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => v.extract::<bool>()?,
+            Some(v) => return Err(type_err("seccomp", "a bool", v)),
+        };
         let id = str_arg("id", id)?;
         runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
         let root = root_arg(root)?;

@@ -63,14 +63,30 @@ fn device_rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {
     })
 }
 
-/// Converts the spec's resources. `device_rules` adds the spec's device rules, runc's default
-/// allow list and an allow for each `linux.devices` entry (where the host can enforce them: a
-/// v1 devices controller, or cgroup2 through an eBPF filter).
+/// Deny every device (`a *:* rwm`): the first device rule of every container.
+fn deny_all() -> DeviceRule {
+    DeviceRule {
+        allow: false,
+        kind: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }
+}
+
+/// Converts the spec's resources. `device_rules` (where the host can enforce them: a v1
+/// devices controller, or cgroup2 through an eBPF filter) makes the device rules: deny-all
+/// first whatever the config says (a config without a deny-all rule, or with no
+/// `linux.resources` at all, must not leave every host device open), then the spec's rules
+/// in order, then runc's default allow list (last, as runc appends it: a config's own
+/// deny-all rule must not take the standard devices away) and an allow for each
+/// `linux.devices` entry.
 pub fn from_spec(spec: &Spec, device_rules: bool) -> Result<Resources> {
     let linux = spec.linux().clone().unwrap_or_default();
     let res: LinuxResources = linux.resources().clone().unwrap_or_default();
     let mut r = limits(&res)?;
     if device_rules {
+        r.devices.push(deny_all());
         for (i, d) in res.devices().clone().unwrap_or_default().iter().enumerate() {
             r.devices.push(device_rule(i, d)?);
         }

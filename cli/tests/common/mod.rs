@@ -238,3 +238,51 @@ pub fn path_str(p: &Path) -> String {
 pub fn pathbuf(p: &str) -> PathBuf {
     PathBuf::from(p)
 }
+
+/// A host block device that root on the host may open (the largest; on these machines the
+/// root disk itself is closed to the host's root too, a zram or loop device is not), as
+/// (major, minor, name under /dev).
+pub fn host_disk() -> (u32, u32, String) {
+    let mut best: Option<(u64, u32, u32, String)> = None;
+    for e in std::fs::read_dir("/sys/dev/block").unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((ma, mi)) = name.split_once(':') else {
+            continue;
+        };
+        let size: u64 = std::fs::read_to_string(e.path().join("size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let Some(dev) = std::fs::read_to_string(e.path().join("uevent"))
+            .ok()
+            .and_then(|u| {
+                u.lines()
+                    .find_map(|l| l.strip_prefix("DEVNAME="))
+                    .map(String::from)
+            })
+        else {
+            continue;
+        };
+        if std::fs::File::open(Path::new("/dev").join(&dev)).is_err() {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| size > b.0) {
+            best = Some((size, ma.parse().unwrap(), mi.parse().unwrap(), dev));
+        }
+    }
+    let (_, ma, mi, dev) = best.expect("no block device on the host that root can open");
+    (ma, mi, dev)
+}
+
+/// A script that makes a node for a host block device and opens it for reading, then uses
+/// /dev/null and /dev/zero: prints `READ` if the device could be read, `NULL` if the
+/// standard devices work.
+pub fn read_host_disk_script() -> String {
+    let (ma, mi, _) = host_disk();
+    format!(
+        "busybox mknod /dev/hostdisk b {ma} {mi} || echo MKNOD-FAILED; \
+         head -c 512 /dev/hostdisk > /dev/null && echo READ; \
+         echo x > /dev/null && head -c 1 /dev/zero > /dev/null && echo NULL"
+    )
+}

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   OK(corral_spec_set_env(s, "GREETING", "hi"));
   OK(corral_spec_set_hostname(s, "from-image"));
   OK(corral_spec_set_cwd(s, "/tmp"));
-  FAILS(corral_spec_set_seccomp(s, 1), ENOTSUP);
+  OK(corral_spec_set_seccomp(s, 1)); /* docker's profile: the default of an image */
   int p[2];
   EXPECT(pipe2(p, O_CLOEXEC) == 0);
   o.stdout_fd = p[1];
@@ -53,6 +53,60 @@ int main(int argc, char **argv) {
   OK(corral_delete(c, 0));
   EXPECT(access(rec, F_OK) != 0);
   corral_container_free(c);
+  corral_spec_free(s);
+
+  /* Issue 16: docker's defaults (seccomp profile, capabilities, no new user namespace),
+   * and the opt-outs named as docker's options. */
+  const char *status[] = {"/bin/sh", "-c",
+                          "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/self/status; "
+                          "busybox unshare -U -r true 2>&1 || echo NO-USERNS"};
+  struct {
+    const char *what, *want;
+  } runs[] = {
+      {"default", "CapEff:\t00000000a80425fb\nNoNewPrivs:\t0\nSeccomp:\t2\n"},
+      {"unconfined", "CapEff:\t0000000000000400\nNoNewPrivs:\t1\nSeccomp:\t0\n"},
+      {"privileged", "NoNewPrivs:\t0\nSeccomp:\t0\n"},
+  };
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    OK(corral_spec_from_image(store, "c-base:1", &s));
+    OK(corral_spec_set_args(s, status, 3));
+    if (i == 1) {
+      OK(corral_spec_set_seccomp(s, 0));
+      OK(corral_spec_drop_cap(s, "ALL"));
+      OK(corral_spec_add_cap(s, "NET_BIND_SERVICE"));
+      OK(corral_spec_add_security_opt(s, "no-new-privileges"));
+    } else if (i == 2) {
+      OK(corral_spec_set_privileged(s, 1));
+    }
+    EXPECT(pipe2(p, O_CLOEXEC) == 0);
+    o.stdout_fd = p[1];
+    make_id(id, sizeof id, prefix, runs[i].what);
+    OK(corral_run(s, id, &o, &c));
+    close(p[1]);
+    OK(corral_wait(c, 10000, &e));
+    EXPECT(e.kind == CORRAL_EXITED && e.code == 0);
+    out = read_all(p[0]);
+    if (!contains(out, runs[i].want))
+      FAIL("%s: output %s", runs[i].what, out);
+    if (i == 0 && !contains(out, "Operation not permitted"))
+      FAIL("default: unshare -U -r worked: %s", out);
+    OK(corral_delete(c, 0));
+    corral_container_free(c);
+    corral_spec_free(s);
+  }
+
+  /* Bad input is refused by name; these are for image specs only. */
+  OK(corral_spec_from_image(store, "c-base:1", &s));
+  FAILS(corral_spec_add_cap(s, "NOPE"), EINVAL);
+  EXPECT(contains(corral_last_error_message(), "NOPE"));
+  FAILS(corral_spec_add_security_opt(s, "apparmor=x"), EINVAL);
+  FAILS(corral_spec_add_device(s, "/etc/passwd"), EINVAL);
+  EXPECT(contains(corral_last_error_message(), "not a device node"));
+  FAILS(corral_spec_add_cap(s, NULL), EINVAL);
+  corral_spec_free(s);
+  OK(corral_spec_new(argv[1], &s));
+  FAILS(corral_spec_add_cap(s, "CHOWN"), ENOTSUP);
+  FAILS(corral_spec_set_privileged(s, 1), ENOTSUP);
   corral_spec_free(s);
   printf("image: ok\n");
   return 0;
