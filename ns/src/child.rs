@@ -808,7 +808,78 @@ fn opt_ptr(s: &Option<std::ffi::CString>) -> *const libc::c_char {
     }
 }
 
+/// Makes mount `i`. A bind mount (and an idmapped one, made detached by the parent) is made
+/// as a detached mount, given its flags and recursive attributes before it is attached, moved
+/// onto the mount point resolved once inside the root, and given its propagation through the
+/// same fd: every step acts on the mount made, never on its path looked up again, which a
+/// racer sharing a volume could swap for a symlink in between (CVE-2021-30465). Without the
+/// new mount API (ENOSYS) a bind takes the `mount(2)` steps of [`legacy_mount`].
 unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
+    if let Some(d) = &m.detached {
+        return attach(root, i, m, fd_of(d));
+    }
+    if let (true, Some(src)) = (is_new_bind(m), &m.source) {
+        let rec = if m.flags & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
+        };
+        let tree = sys::open_tree(libc::AT_FDCWD, src.as_ptr(), sys::OPEN_TREE_CLONE | rec);
+        if tree >= 0 {
+            let tree = Fd(tree);
+            if let Some(flags) = m.remount_flags {
+                let (set, clr) = sys::bind_attr(flags);
+                if sys::mount_setattr_fd(tree.0, 0, set, clr, 0) < 0 {
+                    return fail(Step::MountRemount, i);
+                }
+            }
+            return attach(root, i, m, tree.0);
+        }
+        if errno() != libc::ENOSYS {
+            return fail(Step::Mount, i);
+        }
+    }
+    legacy_mount(root, i, m)
+}
+
+/// A new bind mount (not a remount).
+fn is_new_bind(m: &Mount) -> bool {
+    m.flags & libc::MS_BIND != 0 && m.flags & libc::MS_REMOUNT == 0 && m.fstype.is_none()
+}
+
+/// Gives the detached mount `tree` its recursive attributes, moves it onto its mount point
+/// and gives it its propagation, all through `tree`.
+unsafe fn attach(root: c_int, i: usize, m: &Mount, tree: c_int) -> R {
+    if let Some((set, clr)) = m.recursive_attr {
+        if sys::mount_setattr_fd(tree, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
+        }
+    }
+    let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
+    if sys::move_mount_fd(tree, fd.0) < 0 {
+        return fail(Step::Mount, i);
+    }
+    if m.propagation != 0 {
+        // Now attached: `tree` is the mount's root in this namespace.
+        let rec = if m.propagation & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
+        };
+        let prop = m.propagation & !libc::MS_REC;
+        if sys::mount_setattr_fd(tree, rec, 0, 0, prop) < 0 {
+            return fail(Step::MountPropagation, i);
+        }
+    }
+    Ok(())
+}
+
+/// A mount with `mount(2)`: a filesystem (its flags in the one call), or a bind where the new
+/// mount API is missing. The flags, recursive attributes and propagation that follow find the
+/// mount by its path again: a filesystem mount's target is made by the container's own config,
+/// but where a bind's target sits in a volume that another container shares this is racy
+/// (kernels before 5.2 only).
+unsafe fn legacy_mount(root: c_int, i: usize, m: &Mount) -> R {
     mount_one(root, i, m)?;
     if let Some((set, clr)) = m.recursive_attr {
         // The mount now at the target (a fresh fd: the one the mount was made on points
@@ -817,21 +888,7 @@ unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
         if fd.0 < 0 {
             return fail(Step::MountAttr, i);
         }
-        let attr = libc::mount_attr {
-            attr_set: set,
-            attr_clr: clr,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        let r = libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.0,
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        );
-        if r < 0 {
+        if sys::mount_setattr_fd(fd.0, sys::AT_RECURSIVE, set, clr, 0) < 0 {
             return fail(Step::MountAttr, i);
         }
     }
@@ -841,22 +898,6 @@ unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
 unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
     {
         let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
-        if let Some(d) = &m.detached {
-            const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-            const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-            let r = libc::syscall(
-                libc::SYS_move_mount,
-                fd_of(d),
-                c"".as_ptr(),
-                fd.0,
-                c"".as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-            );
-            if r < 0 {
-                return fail(Step::Mount, i);
-            }
-            return Ok(());
-        }
         let p = FdPath::new(fd.0);
         check(
             libc::mount(
@@ -1172,45 +1213,70 @@ unsafe fn populate(r: &crate::plan::Rootfs, root: &Fd) -> R {
         check(ret, Step::Mask, i)?;
     }
     for (i, t) in indexed(&r.readonly_paths) {
-        {
-            let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
-            if fd.0 < 0 {
-                if errno() == libc::ENOENT {
-                    continue;
-                }
-                return fail(Step::ReadonlyPath, i);
-            }
-            let p = FdPath::new(fd.0);
-            check(
-                libc::mount(
-                    p.as_ptr(),
-                    p.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ),
-                Step::ReadonlyPath,
-                i,
-            )?;
+        readonly_path(root.0, i, t)?;
+    }
+    Ok(())
+}
+
+/// Makes the path `t` read-only: a recursive bind of the path onto itself, made read-only
+/// while detached and moved onto the fd it was copied from (one lookup, no path looked up
+/// again). Without the new mount API, `mount(2)` through `/proc/self/fd/N`.
+unsafe fn readonly_path(root: c_int, i: usize, t: &Target) -> R {
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        if errno() == libc::ENOENT {
+            return Ok(());
         }
-        let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
-        if fd.0 < 0 {
+        return fail(Step::ReadonlyPath, i);
+    }
+    let tree = Fd(sys::open_tree(
+        fd.0,
+        c"".as_ptr(),
+        sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
+    ));
+    if tree.0 >= 0 {
+        // The top mount only, as the remount below (the mounts under it keep their flags).
+        if sys::mount_setattr_fd(tree.0, 0, libc::MOUNT_ATTR_RDONLY, 0, 0) < 0
+            || sys::move_mount_fd(tree.0, fd.0) < 0
+        {
             return fail(Step::ReadonlyPath, i);
         }
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS {
+        return fail(Step::ReadonlyPath, i);
+    }
+    {
         let p = FdPath::new(fd.0);
-        let keep = locked_flags(fd.0);
         check(
             libc::mount(
-                std::ptr::null(),
+                p.as_ptr(),
                 p.as_ptr(),
                 std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | keep,
+                libc::MS_BIND | libc::MS_REC,
                 std::ptr::null(),
             ),
             Step::ReadonlyPath,
             i,
         )?;
     }
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        return fail(Step::ReadonlyPath, i);
+    }
+    let p = FdPath::new(fd.0);
+    let keep = locked_flags(fd.0);
+    check(
+        libc::mount(
+            std::ptr::null(),
+            p.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | keep,
+            std::ptr::null(),
+        ),
+        Step::ReadonlyPath,
+        i,
+    )?;
     Ok(())
 }
 
