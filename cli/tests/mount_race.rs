@@ -4,7 +4,9 @@
 //! with the volume at `/vol` and a read-only bind of a host directory at `/vol/ro`. Each step
 //! that looks the path up again after the bind (the read-only remount, the recursive
 //! attributes, the propagation) can reach another mount than the one made, and leave the
-//! bind of the host directory writable. Every step must act on the mount made.
+//! bind of the host directory writable. Every step must act on the mount made. The same race
+//! against `linux.readonlyPaths` under the volume, and against a filesystem (tmpfs) mounted
+//! in the volume with a recursive attribute.
 //!
 //! `CORRAL_TEST_BIN=/path/to/old/corral cargo test --test mount_race` runs it against another
 //! build (it fails against the build before the fix).
@@ -68,6 +70,9 @@ enum Victim {
     /// `/vol/ro`; B's root has a tmpfs at each path the symlink leads to, so that a remount
     /// that follows it succeeds.
     ReadonlyPath,
+    /// [`BINDS`] tmpfs mounts at `/vol/ro` with the recursive attribute `rnoexec` (a step
+    /// after the mount that looked the path up again); the symlink leads to another tmpfs.
+    FsMount,
 }
 
 /// Runs the race: A swaps `vol/ro` and `vol/link -> /` while B is run `rounds` times.
@@ -81,12 +86,17 @@ fn race(victim: Victim, rounds: usize, prefix: &str) -> (usize, usize) {
         .unwrap();
     let vol = host.path().join("vol");
     std::fs::create_dir_all(vol.join("ro")).unwrap();
-    std::os::unix::fs::symlink("/", vol.join("link")).unwrap();
+    let name = format!("{}-victim", b.id);
+    let link = match victim {
+        Victim::FsMount => format!("/{name}-other"),
+        _ => "/".to_string(),
+    };
+    std::os::unix::fs::symlink(link, vol.join("link")).unwrap();
     // The directories that B must only ever see read-only: a host directory bound at
     // /vol/ro, or directories of the volume itself named by readonlyPaths.
-    let name = format!("{}-victim", b.id);
     let dirs: Vec<_> = match victim {
         Victim::Binds => vec![host.path().join(&name)],
+        Victim::FsMount => Vec::new(),
         Victim::ReadonlyPath => (0..RO_PATHS)
             .map(|k| vol.join("ro").join(format!("{name}-{k}")))
             .collect(),
@@ -125,6 +135,16 @@ fn race(victim: Victim, rounds: usize, prefix: &str) -> (usize, usize) {
                 mounts.push(bind(&dirs[0], "/vol/ro", &["bind", "ro"]));
             }
         }
+        Victim::FsMount => {
+            mounts.push(
+                json!({"destination": format!("/{name}-other"), "type": "tmpfs",
+                "source": "tmpfs", "options": ["nosuid"]}),
+            );
+            for _ in 0..BINDS {
+                mounts.push(json!({"destination": "/vol/ro", "type": "tmpfs",
+                    "source": "tmpfs", "options": ["rnoexec"]}));
+            }
+        }
         Victim::ReadonlyPath => {
             for k in 0..RO_PATHS {
                 mounts.push(
@@ -160,10 +180,17 @@ fn race(victim: Victim, rounds: usize, prefix: &str) -> (usize, usize) {
         }
         ran += 1;
         let info = String::from_utf8_lossy(&out.stdout).into_owned();
-        let found = mounts_of(&info, &name);
+        let found = match victim {
+            Victim::FsMount => tmpfs_in_vol(&info),
+            _ => mounts_of(&info, &name),
+        };
+        let flag = match victim {
+            Victim::FsMount => "noexec",
+            _ => "ro",
+        };
         if found
             .iter()
-            .any(|(_, opts)| !opts.split(',').any(|o| o == "ro"))
+            .any(|(_, opts)| !opts.split(',').any(|o| o == flag))
         {
             hits += 1;
             if first_hit.is_empty() {
@@ -207,6 +234,20 @@ fn race(victim: Victim, rounds: usize, prefix: &str) -> (usize, usize) {
     (hits, ran)
 }
 
+/// The mountinfo lines of tmpfs mounts under `/vol`, with their per-mount options.
+fn tmpfs_in_vol(mountinfo: &str) -> Vec<(&str, &str)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let point = *f.get(4)?;
+            let opts = *f.get(5)?;
+            let fstype = l.split(" - ").nth(1)?.split(' ').next()?;
+            (point.starts_with("/vol/") && fstype == "tmpfs").then_some((l, opts))
+        })
+        .collect()
+}
+
 #[test]
 fn a_racer_in_a_shared_volume_never_leaves_a_read_only_bind_writable() {
     let (hits, ran) = race(Victim::Binds, BIND_ROUNDS, "mrace-bind-");
@@ -222,5 +263,14 @@ fn a_racer_in_a_shared_volume_never_leaves_a_read_only_path_writable() {
     assert_eq!(
         hits, 0,
         "{hits} of {ran} containers had a writable mount of a readonlyPaths directory"
+    );
+}
+
+#[test]
+fn a_racer_in_a_shared_volume_never_redirects_a_filesystem_mounts_attributes() {
+    let (hits, ran) = race(Victim::FsMount, BIND_ROUNDS, "mrace-fs-");
+    assert_eq!(
+        hits, 0,
+        "{hits} of {ran} containers had a tmpfs at /vol/ro without its rnoexec"
     );
 }
