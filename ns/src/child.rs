@@ -875,29 +875,16 @@ unsafe fn attach(root: c_int, i: usize, m: &Mount, tree: c_int) -> R {
 }
 
 /// A mount with `mount(2)`: a filesystem (its flags in the one call), or a bind where the new
-/// mount API is missing. The flags, recursive attributes and propagation that follow find the
-/// mount by its path again: a filesystem mount's target is made by the container's own config,
-/// but where a bind's target sits in a volume that another container shares this is racy
-/// (kernels before 5.2 only).
+/// mount API is missing. The steps that follow (a bind's flags, the recursive attributes, the
+/// propagation) find the mount by its path again, and take what they find only if it is the
+/// mount made: the youngest mount on the mount the target was on ([`made_mount`]); a racer
+/// who swapped the path in between fails the create instead of redirecting the step.
 unsafe fn legacy_mount(root: c_int, i: usize, m: &Mount) -> R {
-    mount_one(root, i, m)?;
-    if let Some((set, clr)) = m.recursive_attr {
-        // The mount now at the target (a fresh fd: the one the mount was made on points
-        // below it) and every mount under it.
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
-            return fail(Step::MountAttr, i);
-        }
-        if sys::mount_setattr_fd(fd.0, sys::AT_RECURSIVE, set, clr, 0) < 0 {
-            return fail(Step::MountAttr, i);
-        }
-    }
-    Ok(())
-}
-
-unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
-    {
+    let below = {
         let fd = ensure(root, &m.target, m.is_file, Step::MountPoint, i)?;
+        let steps_after =
+            m.remount_flags.is_some() || m.recursive_attr.is_some() || m.propagation != 0;
+        let below = if steps_after { sys::mount_id(fd.0) } else { 0 };
         let p = FdPath::new(fd.0);
         check(
             libc::mount(
@@ -910,13 +897,12 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
             Step::Mount,
             i,
         )?;
-    }
+        below
+    };
+    // A remount changes the mount that was there; anything else made a new one on it.
+    let remount = m.flags & libc::MS_REMOUNT != 0;
     if let Some(flags) = m.remount_flags {
-        // A fresh fd: the one above points below the new mount.
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
-            return fail(Step::MountRemount, i);
-        }
+        let fd = made_mount(root, i, m, below, remount, Step::MountRemount)?;
         let p = FdPath::new(fd.0);
         let keep = locked_flags(fd.0) & !libc::MS_RDONLY;
         check(
@@ -931,11 +917,15 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
             i,
         )?;
     }
-    if m.propagation != 0 {
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
-            return fail(Step::MountPropagation, i);
+    if let Some((set, clr)) = m.recursive_attr {
+        // The mount now at the target and every mount under it.
+        let fd = made_mount(root, i, m, below, remount, Step::MountAttr)?;
+        if sys::mount_setattr_fd(fd.0, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
         }
+    }
+    if m.propagation != 0 {
+        let fd = made_mount(root, i, m, below, remount, Step::MountPropagation)?;
         let p = FdPath::new(fd.0);
         check(
             libc::mount(
@@ -950,6 +940,47 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
         )?;
     }
     Ok(())
+}
+
+/// The mount made by [`legacy_mount`], its target resolved again (a fresh fd: the one the
+/// mount was made on points below it). `below` is the unique id of the mount the target was
+/// on before (0: unknown). The mount found must be the youngest mount on `below` (for a
+/// remount: `below` itself): this process is the only one that mounts in its namespace while
+/// it is set up, so the youngest child of `below` is the one it just made (listmount, Linux
+/// 6.8; without it the mount found is taken as before). Otherwise: EBUSY.
+unsafe fn made_mount(
+    root: c_int,
+    i: usize,
+    m: &Mount,
+    below: u64,
+    remount: bool,
+    step: Step,
+) -> R<Fd> {
+    let fd = Fd(resolve(root, &m.target.path, 0));
+    if fd.0 < 0 {
+        return fail(step, i);
+    }
+    if below == 0 {
+        return Ok(fd);
+    }
+    let found = sys::mount_id(fd.0);
+    let ok = if remount {
+        found == below
+    } else {
+        match (
+            sys::first_child_after(below, found.saturating_sub(1)),
+            sys::first_child_after(below, found),
+        ) {
+            // listmount is missing: nothing to check with.
+            (None, _) | (_, None) => true,
+            (Some(next), Some(after)) => next == found && after == 0,
+        }
+    };
+    if !ok || found == 0 {
+        *libc::__errno_location() = libc::EBUSY;
+        return fail(step, i);
+    }
+    Ok(fd)
 }
 
 unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {

@@ -214,6 +214,58 @@ pub(crate) unsafe fn mount_setattr_fd(
     ) as c_int
 }
 
+/// The unique id (`STATX_MNT_ID_UNIQUE`, Linux 6.8) of the mount `fd` is on, or 0.
+pub(crate) unsafe fn mount_id(fd: c_int) -> u64 {
+    let mut st: libc::statx = std::mem::zeroed();
+    let r = libc::syscall(
+        libc::SYS_statx,
+        fd,
+        c"".as_ptr(),
+        libc::AT_EMPTY_PATH,
+        libc::STATX_MNT_ID_UNIQUE,
+        &mut st as *mut libc::statx,
+    );
+    if r < 0 || st.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
+        return 0;
+    }
+    st.stx_mnt_id
+}
+
+/// The kernel's `struct mnt_id_req` (version 0).
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+const SYS_LISTMOUNT: c_long = 458;
+
+/// `listmount(2)` of the mount `parent` (a unique id): the first mount on it whose id is
+/// above `after` (0: none), or `None` if listmount fails.
+pub(crate) unsafe fn first_child_after(parent: u64, after: u64) -> Option<u64> {
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: parent,
+        param: after,
+    };
+    let mut out: u64 = 0;
+    let n = libc::syscall(
+        SYS_LISTMOUNT,
+        &req as *const MntIdReq,
+        &mut out as *mut u64,
+        1usize,
+        0u64,
+    );
+    match n {
+        0 => Some(0),
+        1 => Some(out),
+        _ => None,
+    }
+}
+
 /// The `mount_setattr` set and clear that give a bind mount the flags of `mount(2)`'s
 /// `MS_BIND|MS_REMOUNT|flags` as corral makes it (the mount's other flags kept, see
 /// `locked_flags` in the child): the asked flags set, read-only cleared unless asked, and an
