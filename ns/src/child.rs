@@ -817,61 +817,107 @@ fn opt_ptr(s: &Option<std::ffi::CString>) -> *const libc::c_char {
     }
 }
 
+/// Makes mount `i`. A bind mount (and an idmapped one, made detached by the parent) is made
+/// as a detached mount, given its flags and recursive attributes before it is attached, moved
+/// onto the mount point resolved once inside the root, and given its propagation through the
+/// same fd: every step acts on the mount made, never on its path looked up again, which a
+/// racer sharing a volume could swap for a symlink in between (CVE-2021-30465). Without the
+/// new mount API (ENOSYS) a bind takes the `mount(2)` steps of [`legacy_mount`].
 unsafe fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
-    mount_one(root, i, m)?;
+    if let Some(d) = &m.detached {
+        return attach(root, i, m, fd_of(d));
+    }
+    if let (true, Some(src)) = (is_new_bind(m), &m.source) {
+        let rec = if m.flags & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
+        };
+        let tree = sys::open_tree(libc::AT_FDCWD, src.as_ptr(), sys::OPEN_TREE_CLONE | rec);
+        if tree >= 0 {
+            let tree = Fd(tree);
+            if let Some(flags) = m.remount_flags {
+                let (set, clr) = sys::bind_attr(flags);
+                if sys::mount_setattr_fd(tree.0, 0, set, clr, 0) < 0 {
+                    return fail(Step::MountRemount, i);
+                }
+            }
+            return attach(root, i, m, tree.0);
+        }
+        if errno() != libc::ENOSYS {
+            return fail(Step::Mount, i);
+        }
+    }
+    legacy_mount(root, i, m)
+}
+
+/// A new bind mount (not a remount).
+fn is_new_bind(m: &Mount) -> bool {
+    m.flags & libc::MS_BIND != 0 && m.flags & libc::MS_REMOUNT == 0 && m.fstype.is_none()
+}
+
+/// Gives the detached mount `tree` its recursive attributes, moves it onto its mount point
+/// and gives it its propagation, all through `tree`.
+unsafe fn attach(root: c_int, i: usize, m: &Mount, tree: c_int) -> R {
     if let Some((set, clr)) = m.recursive_attr {
-        // The mount now at the target (a fresh fd: the one the mount was made on points
-        // below it) and every mount under it.
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
+        if sys::mount_setattr_fd(tree, sys::AT_RECURSIVE, set, clr, 0) < 0 {
             return fail(Step::MountAttr, i);
         }
-        let attr = libc::mount_attr {
-            attr_set: set,
-            attr_clr: clr,
-            propagation: 0,
-            userns_fd: 0,
+    }
+    let fd = ensure(
+        root,
+        &m.target,
+        m.is_file,
+        plain_dir(m),
+        Step::MountPoint,
+        i,
+    )?;
+    if sys::move_mount_fd(tree, fd.0) < 0 {
+        return fail(Step::Mount, i);
+    }
+    if m.propagation != 0 {
+        // Now attached: `tree` is the mount's root in this namespace.
+        let rec = if m.propagation & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
         };
-        let r = libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.0,
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        );
-        if r < 0 {
-            return fail(Step::MountAttr, i);
+        let prop = m.propagation & !libc::MS_REC;
+        if sys::mount_setattr_fd(tree, rec, 0, 0, prop) < 0 {
+            return fail(Step::MountPropagation, i);
         }
     }
     Ok(())
 }
 
-unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
-    {
-        // proc and sysfs: onto a real directory only, never through a symlink (CVE-2019-19921).
-        let extra = if m.plain_dir {
-            libc::O_NOFOLLOW | libc::O_DIRECTORY
-        } else {
-            0
-        };
-        let fd = ensure(root, &m.target, m.is_file, extra, Step::MountPoint, i)?;
-        if let Some(d) = &m.detached {
-            const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-            const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-            let r = libc::syscall(
-                libc::SYS_move_mount,
-                fd_of(d),
-                c"".as_ptr(),
-                fd.0,
-                c"".as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-            );
-            if r < 0 {
-                return fail(Step::Mount, i);
-            }
-            return Ok(());
-        }
+/// proc and sysfs go onto a real directory only, never through a symlink (CVE-2019-19921):
+/// the lookup of their mount point does not follow one.
+fn plain_dir(m: &Mount) -> c_int {
+    if m.plain_dir {
+        libc::O_NOFOLLOW | libc::O_DIRECTORY
+    } else {
+        0
+    }
+}
+
+/// A mount with `mount(2)`: a filesystem (its flags in the one call), or a bind where the new
+/// mount API is missing. The steps that follow (a bind's flags, the recursive attributes, the
+/// propagation) find the mount by its path again, and take what they find only if it is the
+/// mount made: the youngest mount on the mount the target was on ([`made_mount`]); a racer
+/// who swapped the path in between fails the create instead of redirecting the step.
+unsafe fn legacy_mount(root: c_int, i: usize, m: &Mount) -> R {
+    let below = {
+        let fd = ensure(
+            root,
+            &m.target,
+            m.is_file,
+            plain_dir(m),
+            Step::MountPoint,
+            i,
+        )?;
+        let steps_after =
+            m.remount_flags.is_some() || m.recursive_attr.is_some() || m.propagation != 0;
+        let below = if steps_after { sys::mount_id(fd.0) } else { 0 };
         let p = FdPath::new(fd.0);
         check(
             libc::mount(
@@ -884,13 +930,12 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
             Step::Mount,
             i,
         )?;
-    }
+        below
+    };
+    // A remount changes the mount that was there; anything else made a new one on it.
+    let remount = m.flags & libc::MS_REMOUNT != 0;
     if let Some(flags) = m.remount_flags {
-        // A fresh fd: the one above points below the new mount.
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
-            return fail(Step::MountRemount, i);
-        }
+        let fd = made_mount(root, i, m, below, remount, Step::MountRemount)?;
         let p = FdPath::new(fd.0);
         let keep = locked_flags(fd.0) & !libc::MS_RDONLY;
         check(
@@ -905,11 +950,15 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
             i,
         )?;
     }
-    if m.propagation != 0 {
-        let fd = Fd(resolve(root, &m.target.path, 0));
-        if fd.0 < 0 {
-            return fail(Step::MountPropagation, i);
+    if let Some((set, clr)) = m.recursive_attr {
+        // The mount now at the target and every mount under it.
+        let fd = made_mount(root, i, m, below, remount, Step::MountAttr)?;
+        if sys::mount_setattr_fd(fd.0, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
         }
+    }
+    if m.propagation != 0 {
+        let fd = made_mount(root, i, m, below, remount, Step::MountPropagation)?;
         let p = FdPath::new(fd.0);
         check(
             libc::mount(
@@ -924,6 +973,47 @@ unsafe fn mount_one(root: c_int, i: usize, m: &Mount) -> R {
         )?;
     }
     Ok(())
+}
+
+/// The mount made by [`legacy_mount`], its target resolved again (a fresh fd: the one the
+/// mount was made on points below it). `below` is the unique id of the mount the target was
+/// on before (0: unknown). The mount found must be the youngest mount on `below` (for a
+/// remount: `below` itself): this process is the only one that mounts in its namespace while
+/// it is set up, so the youngest child of `below` is the one it just made (listmount, Linux
+/// 6.8; without it the mount found is taken as before). Otherwise: EBUSY.
+unsafe fn made_mount(
+    root: c_int,
+    i: usize,
+    m: &Mount,
+    below: u64,
+    remount: bool,
+    step: Step,
+) -> R<Fd> {
+    let fd = Fd(resolve(root, &m.target.path, 0));
+    if fd.0 < 0 {
+        return fail(step, i);
+    }
+    if below == 0 {
+        return Ok(fd);
+    }
+    let found = sys::mount_id(fd.0);
+    let ok = if remount {
+        found == below
+    } else {
+        match (
+            sys::first_child_after(below, found.saturating_sub(1)),
+            sys::first_child_after(below, found),
+        ) {
+            // listmount is missing: nothing to check with.
+            (None, _) | (_, None) => true,
+            (Some(next), Some(after)) => next == found && after == 0,
+        }
+    };
+    if !ok || found == 0 {
+        *libc::__errno_location() = libc::EBUSY;
+        return fail(step, i);
+    }
+    Ok(fd)
 }
 
 unsafe fn rootfs(r: &crate::plan::Rootfs, hook_pause: bool, sock: c_int) -> R {
@@ -1187,45 +1277,70 @@ unsafe fn populate(r: &crate::plan::Rootfs, root: &Fd) -> R {
         check(ret, Step::Mask, i)?;
     }
     for (i, t) in indexed(&r.readonly_paths) {
-        {
-            let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
-            if fd.0 < 0 {
-                if errno() == libc::ENOENT {
-                    continue;
-                }
-                return fail(Step::ReadonlyPath, i);
-            }
-            let p = FdPath::new(fd.0);
-            check(
-                libc::mount(
-                    p.as_ptr(),
-                    p.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ),
-                Step::ReadonlyPath,
-                i,
-            )?;
+        readonly_path(root.0, i, t)?;
+    }
+    Ok(())
+}
+
+/// Makes the path `t` read-only: a recursive bind of the path onto itself, made read-only
+/// while detached and moved onto the fd it was copied from (one lookup, no path looked up
+/// again). Without the new mount API, `mount(2)` through `/proc/self/fd/N`.
+unsafe fn readonly_path(root: c_int, i: usize, t: &Target) -> R {
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        if errno() == libc::ENOENT {
+            return Ok(());
         }
-        let fd = Fd(resolve(root.0, &t.path, libc::O_NOFOLLOW));
-        if fd.0 < 0 {
+        return fail(Step::ReadonlyPath, i);
+    }
+    let tree = Fd(sys::open_tree(
+        fd.0,
+        c"".as_ptr(),
+        sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
+    ));
+    if tree.0 >= 0 {
+        // The top mount only, as the remount below (the mounts under it keep their flags).
+        if sys::mount_setattr_fd(tree.0, 0, libc::MOUNT_ATTR_RDONLY, 0, 0) < 0
+            || sys::move_mount_fd(tree.0, fd.0) < 0
+        {
             return fail(Step::ReadonlyPath, i);
         }
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS {
+        return fail(Step::ReadonlyPath, i);
+    }
+    {
         let p = FdPath::new(fd.0);
-        let keep = locked_flags(fd.0);
         check(
             libc::mount(
-                std::ptr::null(),
+                p.as_ptr(),
                 p.as_ptr(),
                 std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | keep,
+                libc::MS_BIND | libc::MS_REC,
                 std::ptr::null(),
             ),
             Step::ReadonlyPath,
             i,
         )?;
     }
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        return fail(Step::ReadonlyPath, i);
+    }
+    let p = FdPath::new(fd.0);
+    let keep = locked_flags(fd.0);
+    check(
+        libc::mount(
+            std::ptr::null(),
+            p.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | keep,
+            std::ptr::null(),
+        ),
+        Step::ReadonlyPath,
+        i,
+    )?;
     Ok(())
 }
 

@@ -162,10 +162,181 @@ pub(crate) unsafe fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
     libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int
 }
 
+pub(crate) const OPEN_TREE_CLONE: c_uint = 1;
+pub(crate) const AT_RECURSIVE: c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: c_uint = 0x40;
+
+/// `open_tree(2)`: with `OPEN_TREE_CLONE`, a detached copy of the mount at `dirfd`/`path`
+/// (recursive with `AT_RECURSIVE`), close-on-exec.
+pub(crate) unsafe fn open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int {
+    libc::syscall(
+        libc::SYS_open_tree,
+        dirfd,
+        path,
+        flags | libc::O_CLOEXEC as c_uint,
+    ) as c_int
+}
+
+/// `move_mount(2)` of the mount `from` (an fd from `open_tree`) onto the file `to` is.
+pub(crate) unsafe fn move_mount_fd(from: c_int, to: c_int) -> c_int {
+    libc::syscall(
+        libc::SYS_move_mount,
+        from,
+        c"".as_ptr(),
+        to,
+        c"".as_ptr(),
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    ) as c_int
+}
+
+/// `mount_setattr(2)` on the mount `fd` is (and the mounts below it with `AT_RECURSIVE`).
+pub(crate) unsafe fn mount_setattr_fd(
+    fd: c_int,
+    flags: c_uint,
+    set: u64,
+    clr: u64,
+    propagation: u64,
+) -> c_int {
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation,
+        userns_fd: 0,
+    };
+    libc::syscall(
+        libc::SYS_mount_setattr,
+        fd,
+        c"".as_ptr(),
+        libc::AT_EMPTY_PATH as c_uint | flags,
+        &attr as *const libc::mount_attr,
+        std::mem::size_of::<libc::mount_attr>(),
+    ) as c_int
+}
+
+/// The unique id (`STATX_MNT_ID_UNIQUE`, Linux 6.8) of the mount `fd` is on, or 0.
+pub(crate) unsafe fn mount_id(fd: c_int) -> u64 {
+    let mut st: libc::statx = std::mem::zeroed();
+    let r = libc::syscall(
+        libc::SYS_statx,
+        fd,
+        c"".as_ptr(),
+        libc::AT_EMPTY_PATH,
+        libc::STATX_MNT_ID_UNIQUE,
+        &mut st as *mut libc::statx,
+    );
+    if r < 0 || st.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
+        return 0;
+    }
+    st.stx_mnt_id
+}
+
+/// The kernel's `struct mnt_id_req` (version 0).
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+const SYS_LISTMOUNT: c_long = 458;
+
+/// `listmount(2)` of the mount `parent` (a unique id): the first mount on it whose id is
+/// above `after` (0: none), or `None` if listmount fails.
+pub(crate) unsafe fn first_child_after(parent: u64, after: u64) -> Option<u64> {
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: parent,
+        param: after,
+    };
+    let mut out: u64 = 0;
+    let n = libc::syscall(
+        SYS_LISTMOUNT,
+        &req as *const MntIdReq,
+        &mut out as *mut u64,
+        1usize,
+        0u64,
+    );
+    match n {
+        0 => Some(0),
+        1 => Some(out),
+        _ => None,
+    }
+}
+
+/// The `mount_setattr` set and clear that give a bind mount the flags of `mount(2)`'s
+/// `MS_BIND|MS_REMOUNT|flags` as corral makes it (the mount's other flags kept, see
+/// `locked_flags` in the child): the asked flags set, read-only cleared unless asked, and an
+/// asked atime mode replacing the mount's (strictatime over noatime over relatime, as
+/// `mount(2)` ranks them). Filesystem-wide flags (`sync`, `dirsync`, `lazytime`, ...) are not
+/// a bind mount's and are ignored, as the remount ignores them.
+pub(crate) fn bind_attr(flags: c_ulong) -> (u64, u64) {
+    let mut set = 0;
+    let mut clr = 0;
+    for (ms, attr) in [
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (libc::MS_NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if flags & ms != 0 {
+            set |= attr;
+        }
+    }
+    if flags & libc::MS_RDONLY == 0 {
+        clr |= libc::MOUNT_ATTR_RDONLY;
+    }
+    let atime = if flags & libc::MS_STRICTATIME != 0 {
+        Some(libc::MOUNT_ATTR_STRICTATIME)
+    } else if flags & libc::MS_NOATIME != 0 {
+        Some(libc::MOUNT_ATTR_NOATIME)
+    } else if flags & libc::MS_RELATIME != 0 {
+        Some(libc::MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    if let Some(mode) = atime {
+        set |= mode;
+        clr |= libc::MOUNT_ATTR__ATIME;
+    }
+    (set, clr)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_attr_mirrors_the_remount() {
+        assert_eq!(
+            bind_attr(libc::MS_RDONLY | libc::MS_NOSUID),
+            (libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID, 0)
+        );
+        // Not asked read-only: the copy is made writable, as the remount does.
+        assert_eq!(
+            bind_attr(libc::MS_NODEV | libc::MS_SYNCHRONOUS),
+            (libc::MOUNT_ATTR_NODEV, libc::MOUNT_ATTR_RDONLY)
+        );
+        assert_eq!(
+            bind_attr(libc::MS_RDONLY | libc::MS_NOATIME | libc::MS_STRICTATIME),
+            (
+                libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_STRICTATIME,
+                libc::MOUNT_ATTR__ATIME
+            )
+        );
+        assert_eq!(
+            bind_attr(libc::MS_RDONLY | libc::MS_RELATIME | libc::MS_NODIRATIME),
+            (
+                libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_RELATIME | libc::MOUNT_ATTR_NODIRATIME,
+                libc::MOUNT_ATTR__ATIME
+            )
+        );
+    }
 
     #[test]
     fn fd_path() {

@@ -21,6 +21,10 @@
 //!                              is still a runtime's (`.../corral ...`: a copy being set
 //!                              up) and try their /proc/PID/fd entries and /proc/PID/exe;
 //!                              report {"seen", "fd_dir", "fd_open", "targets", "exes"}
+//!   probe swap A B SECS STOPFILE  an attacker sharing a volume with another container:
+//!                              swap the names A and B with renameat2(RENAME_EXCHANGE) in
+//!                              a loop until STOPFILE exists (or SECS pass); report
+//!                              {"swaps", "errors"}
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -838,6 +842,45 @@ fn num<T: std::str::FromStr>(s: &str, what: &str) -> T {
 /// process entering it, looking for a copy of the runtime (its cmdline is still the
 /// runtime's until it execs) whose fds or executable it can open. It reports what it got:
 /// the fd link targets and the (dev, inode) of every executable it opened.
+#[cfg(target_arch = "x86_64")]
+const SYS_RENAMEAT2: c_long = 316;
+#[cfg(target_arch = "aarch64")]
+const SYS_RENAMEAT2: c_long = 276;
+const AT_FDCWD: c_int = -100;
+const RENAME_EXCHANGE: c_int = 2;
+
+/// Swaps the names `a` and `b` (each an existing file, directory or symlink) as fast as it
+/// can, until `stop` exists or `secs` pass.
+fn swap(a: &str, b: &str, secs: f64, stop: &Path) -> J {
+    let end = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    let (ca, cb) = (format!("{a}\0"), format!("{b}\0"));
+    let (mut swaps, mut errors) = (0i64, 0i64);
+    while Instant::now() < end {
+        for _ in 0..256 {
+            // SAFETY: renameat2 with two NUL-terminated paths.
+            let r = unsafe {
+                syscall(
+                    SYS_RENAMEAT2,
+                    AT_FDCWD,
+                    ca.as_ptr(),
+                    AT_FDCWD,
+                    cb.as_ptr(),
+                    RENAME_EXCHANGE,
+                )
+            };
+            if r == 0 {
+                swaps += 1;
+            } else {
+                errors += 1;
+            }
+        }
+        if stop.exists() {
+            break;
+        }
+    }
+    J::obj(vec![("swaps", J::Int(swaps)), ("errors", J::Int(errors))])
+}
+
 fn race(secs: f64, stop: &Path) -> J {
     use std::os::unix::fs::MetadataExt;
     let end = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
@@ -975,6 +1018,15 @@ fn main() {
         "race" => {
             let secs: f64 = num(arg(&args, 2, "SECS"), "seconds");
             emit_json(&race(secs, Path::new(arg(&args, 3, "STOPFILE"))));
+        }
+        "swap" => {
+            let secs: f64 = num(arg(&args, 4, "SECS"), "seconds");
+            emit_json(&swap(
+                arg(&args, 2, "A"),
+                arg(&args, 3, "B"),
+                secs,
+                Path::new(arg(&args, 5, "STOPFILE")),
+            ));
         }
         "-h" | "--help" | "help" => usage("help"),
         other => usage(&format!("unknown mode {other:?}")),
