@@ -1168,6 +1168,15 @@ fn parent_beneath(root: &fs::File, rel: &str) -> std::io::Result<(OwnedFd, CStri
 /// `lstat` of `rel` below `root`, none of its parents followed if a symlink: `None` when it
 /// is not there.
 fn lstat_beneath(root: &fs::File, rel: &str) -> std::io::Result<Option<libc::stat>> {
+    Ok(stat_beneath(root, rel)?.map(|(st, _, _)| st))
+}
+
+/// `rel`'s stat (a symlink's own), with its parent dir and name, resolving every component
+/// inside `root` and following no symlink; `None` if it does not exist.
+fn stat_beneath(
+    root: &fs::File,
+    rel: &str,
+) -> std::io::Result<Option<(libc::stat, OwnedFd, std::ffi::CString)>> {
     let (pfd, cn) = match parent_beneath(root, rel) {
         Ok(v) => v,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
@@ -1190,32 +1199,19 @@ fn lstat_beneath(root: &fs::File, rel: &str) -> std::io::Result<Option<libc::sta
             _ => Err(e),
         };
     }
-    Ok(Some(st))
+    Ok(Some((st, pfd, cn)))
 }
 
 /// Remove the mount placeholder `rel` (an empty dir or empty file) from a step's upper dir,
 /// resolving every component inside the layer: a parent that the step replaced by a symlink
 /// (to a host path, seen from here) is left alone.
 fn remove_placeholder(upper: &fs::File, rel: &str) {
-    let Ok((pfd, cn)) = parent_beneath(upper, rel) else {
+    let Ok(Some((st, pfd, cn))) = stat_beneath(upper, rel) else {
         return;
     };
-    // SAFETY: all-zero is a valid stat; a valid C string and a dir fd we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe {
-        libc::fstatat(
-            pfd.as_raw_fd(),
-            cn.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    } != 0
-    {
-        return;
-    }
     match st.st_mode & libc::S_IFMT {
         // Only when empty (rmdir fails otherwise).
-        // SAFETY: as above.
+        // SAFETY: a valid C string and a dir fd we own.
         libc::S_IFDIR => unsafe {
             libc::unlinkat(pfd.as_raw_fd(), cn.as_ptr(), libc::AT_REMOVEDIR);
         },

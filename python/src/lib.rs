@@ -201,6 +201,15 @@ fn str_arg(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
 /// An argument list: a list or tuple of str (a bare str is refused: it is almost always a
 /// command line that wanted splitting).
 fn args_arg(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    list_of(arg, v, path_arg)
+}
+
+/// A list or tuple (not a bare str), each item read by `item` with its index in its name.
+fn list_of(
+    arg: &str,
+    v: &Bound<'_, PyAny>,
+    item: fn(&str, &Bound<'_, PyAny>) -> PyResult<String>,
+) -> PyResult<Vec<String>> {
     if v.is_instance_of::<PyString>() {
         return Err(type_err(arg, "a list of str (not one str)", v));
     }
@@ -211,7 +220,7 @@ fn args_arg(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     items
         .iter()
         .enumerate()
-        .map(|(i, x)| path_arg(&format!("{arg}[{i}]"), x))
+        .map(|(i, x)| item(&format!("{arg}[{i}]"), x))
         .collect()
 }
 
@@ -852,18 +861,7 @@ fn str_list(arg: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     let Some(v) = v.filter(|v| !v.is_none()) else {
         return Ok(Vec::new());
     };
-    if v.is_instance_of::<PyString>() {
-        return Err(type_err(arg, "a list of str (not one str)", v));
-    }
-    let items: Vec<Bound<'_, PyAny>> = match v.try_iter() {
-        Ok(it) => it.collect::<PyResult<_>>()?,
-        Err(_) => return Err(type_err(arg, "a list of str", v)),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| str_arg(&format!("{arg}[{i}]"), x))
-        .collect()
+    list_of(arg, v, str_arg)
 }
 
 /// The security settings of a container from an image: docker's defaults, less what the
