@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{cli, cli_ok, reap, Env};
+use common::{cli, cli_ok, reap, Cleanup, Env};
 use serde_json::{json, Value};
 
 /// The default capabilities of `corral spec` (runc's): AUDIT_WRITE, KILL, NET_BIND_SERVICE.
@@ -23,22 +23,6 @@ const CAP_SYS_ADMIN: u64 = 1 << 21;
 
 fn state(env: &Env, id: &str) -> Value {
     serde_json::from_str(&cli_ok(env, &["state", id])).unwrap()
-}
-
-/// Force-deletes `id` (and reaps its init, reparented to this test) whatever happens.
-struct Cleanup<'a> {
-    env: &'a Env,
-    id: String,
-    pid: i64,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let _ = cli(self.env, &["delete", "--force", &self.id]);
-        if self.pid > 0 {
-            reap(self.pid);
-        }
-    }
 }
 
 /// Starts `spec` detached as `id` in `env`'s state root.

@@ -1747,17 +1747,24 @@ fn a_rejected_archive_leaves_no_layer_or_blob() {
     assert!(!t.ok(&["image", "ls"]).contains("bad"));
 }
 
-#[test]
-fn export_never_writes_through_a_planted_link() {
-    let t = Img::new();
+/// An image `base`, a root-only file `root-only` holding "keep", and a dir `dest` in which
+/// `name` is a symlink to that file (as another user who owns the destination dir plants it).
+fn planted_link(t: &Img, name: &str) -> (PathBuf, PathBuf) {
     t.busybox("base");
     let victim = t.path("root-only");
     fs::write(&victim, "keep").unwrap();
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
     let dir = t.path("dest");
     fs::create_dir(&dir).unwrap();
-    // The temp names corral used to write through.
-    std::os::unix::fs::symlink(&victim, dir.join("out.tar.corral-tmp")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+    (victim, dir)
+}
+
+#[test]
+fn export_never_writes_through_a_planted_link() {
+    let t = Img::new();
+    // The temp name corral used to write through.
+    let (victim, dir) = planted_link(&t, "out.tar.corral-tmp");
     let out = dir.join("out.tar");
     t.ok(&["image", "export", "base", out.to_str().unwrap()]);
     assert_eq!(
@@ -1772,14 +1779,8 @@ fn export_never_writes_through_a_planted_link() {
 #[test]
 fn pid_file_is_never_written_through_a_planted_link() {
     let t = Img::new();
-    t.busybox("base");
-    let victim = t.path("root-only");
-    fs::write(&victim, "keep").unwrap();
-    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
-    let dir = t.path("dest");
-    fs::create_dir(&dir).unwrap();
     // The temp name corral used to write through.
-    std::os::unix::fs::symlink(&victim, dir.join("c.corral-tmp")).unwrap();
+    let (victim, dir) = planted_link(&t, "c.corral-tmp");
     let id = t.id("pidf");
     let pf = dir.join("c.pid");
     t.ok(&[

@@ -16,7 +16,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{cli, cli_ok, reap, Env};
+use common::{cli, cli_ok, Cleanup, Env};
 use serde_json::{json, Value};
 
 /// Containers B made, each with [`BINDS`] read-only binds at the raced mount point (before
@@ -27,22 +27,6 @@ const BINDS: usize = 4;
 /// about one path in 700 stayed writable).
 const RO_ROUNDS: usize = 400;
 const RO_PATHS: usize = 16;
-
-/// Force-deletes `id` (and reaps its init) whatever happens.
-struct Cleanup<'a> {
-    env: &'a Env,
-    id: String,
-    pid: i64,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let _ = cli(self.env, &["delete", "--force", &self.id]);
-        if self.pid > 0 {
-            reap(self.pid);
-        }
-    }
-}
 
 fn bind(src: &Path, dest: &str, options: &[&str]) -> Value {
     json!({"destination": dest, "type": "bind", "source": src, "options": options})

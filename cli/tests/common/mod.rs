@@ -286,3 +286,19 @@ pub fn read_host_disk_script() -> String {
          echo x > /dev/null && head -c 1 /dev/zero > /dev/null && echo NULL"
     )
 }
+
+/// Force-deletes `id` (and reaps its init, reparented to this test) whatever happens.
+pub struct Cleanup<'a> {
+    pub env: &'a Env,
+    pub id: String,
+    pub pid: i64,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = cli(self.env, &["delete", "--force", &self.id]);
+        if self.pid > 0 {
+            reap(self.pid);
+        }
+    }
+}
