@@ -414,6 +414,7 @@ pub fn run(
         volumes,
         host_network: a.net_host,
         security,
+        ..RunConfig::default()
     };
     // The record keeps the layers in use from here on: no lock is held while it runs.
     let (bundle, dirs) = runtime::image::prepare_container(&store, &id, name, &rc, root)?;

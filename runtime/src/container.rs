@@ -1,6 +1,7 @@
 //! A container's life in one process: create, start, wait, signal, delete.
 
 mod create;
+mod update;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
