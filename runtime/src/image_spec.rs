@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::Spec;
 
-use crate::describe::{Description, Limits, Mount, NetworkMode, Root, UserSpec};
+use crate::describe::{Baseline, Description, Limits, Mount, NetworkMode, Root, UserSpec};
 use crate::image::{find_in_layers, ImageError, Result};
 
 pub use crate::describe::security::{
@@ -171,8 +171,10 @@ pub fn describe_image(
         Some(u) => resolve_user(layers, u)?,
         None => (0, 0),
     };
-    let mut d = Description::new(Root::Image(String::new()));
-    d.root = Root::Dir(PathBuf::from("rootfs"));
+    // The image's root is the bundle's `rootfs` (the store mounts its layers there).
+    let mut d = Description::new(Root::Dir(PathBuf::from("rootfs")));
+    d.baseline = Baseline::Docker;
+    d.network.mode = NetworkMode::Private;
     d.args = args;
     d.env = env
         .iter()

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// `None` (or an empty list) leaves a limit as it is (unlimited for a new container).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
-    /// Memory limit in bytes (`linux.resources.memory.limit`; -1: unlimited).
+    /// Memory limit in bytes (`linux.resources.memory.limit`; positive).
     pub memory: Option<i64>,
     /// Memory plus swap limit in bytes (`linux.resources.memory.swap`; -1: unlimited).
     pub memory_swap: Option<i64>,
@@ -52,8 +52,9 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 impl Limits {
     /// Checks every value: errors name the limit. The values are checked as
     /// `linux.resources` is ([`crate::validate::resources`]), after what only this form can
-    /// get wrong: a number of CPUs that is not a positive number, a process limit of 0
-    /// (write -1 for no limit).
+    /// get wrong: a number of CPUs that is not a positive number, a memory limit that is
+    /// not positive, a swap or process limit or CPU weight of 0 (which a `config.json` reads as
+    /// "unset").
     pub fn check(&self) -> Result<()> {
         self.to_linux_resources().map(|_| ())
     }
@@ -82,6 +83,15 @@ impl Limits {
                     format!("cpus {c}: must be a positive number"),
                 ));
             }
+        }
+        if let Some(m) = self.memory.filter(|m| *m <= 0) {
+            return Err(bad("memory.limit", format!("{m}: must be positive")));
+        }
+        if self.memory_swap == Some(0) {
+            return Err(bad("memory.swap", "0: must be positive (or -1)".into()));
+        }
+        if self.cpu_shares == Some(0) {
+            return Err(bad("cpu.shares", "0: must be in 2..=262144".into()));
         }
         if self.pids == Some(0) {
             return Err(bad("pids.limit", "0: must be positive (or -1)".into()));

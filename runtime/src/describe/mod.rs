@@ -11,6 +11,8 @@
 //! container (docker's capabilities, seccomp profile, masked paths; see [`security`]).
 
 use std::collections::BTreeMap;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxNamespaceType;
@@ -334,5 +336,113 @@ impl Namespace {
             LinuxNamespaceType::Cgroup => Namespace::Cgroup,
             LinuxNamespaceType::Time => Namespace::Time,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &oci_spec::runtime::Spec) -> Vec<(Namespace, Option<PathBuf>)> {
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .iter()
+            .flatten()
+            .map(|n| (Namespace::of(n.typ()), n.path().clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_user_name_is_resolved_in_the_root_dir_and_not_through_links() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("etc")).unwrap();
+        std::fs::write(
+            t.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1234:2345::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(t.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let mut d = Description::new(Root::Dir(t.path().to_path_buf()));
+        d.user = Some(UserSpec::Name("app".into()));
+        let u = d
+            .to_spec()
+            .unwrap()
+            .process()
+            .as_ref()
+            .unwrap()
+            .user()
+            .clone();
+        assert_eq!((u.uid(), u.gid()), (1234, 2345));
+        d.user = Some(UserSpec::Name("app:staff".into()));
+        let u = d
+            .to_spec()
+            .unwrap()
+            .process()
+            .as_ref()
+            .unwrap()
+            .user()
+            .clone();
+        assert_eq!((u.uid(), u.gid()), (1234, 50));
+        d.user = Some(UserSpec::Name("nobody".into()));
+        let e = d.to_spec().unwrap_err().to_string();
+        assert!(e.contains("process.user") && e.contains("nobody"), "{e}");
+        // A root whose /etc is a link to the host's: not read.
+        let l = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", l.path().join("etc")).unwrap();
+        let mut d = Description::new(Root::Dir(l.path().to_path_buf()));
+        d.user = Some(UserSpec::Name("root".into()));
+        assert!(d.to_spec().is_err());
+    }
+
+    #[test]
+    fn network_modes_are_namespaces() {
+        let mut d = Description::new(Root::Dir("/r".into()));
+        d.network.mode = NetworkMode::Join("/proc/1/ns/net".into());
+        assert!(kinds(&d.to_spec().unwrap())
+            .contains(&(Namespace::Network, Some("/proc/1/ns/net".into()))));
+        d.network.mode = NetworkMode::Host;
+        let s = d.to_spec().unwrap();
+        assert!(!kinds(&s).iter().any(|(k, _)| *k == Namespace::Network));
+        // sysfs is bound, not mounted, without a network namespace of its own.
+        let sys = s
+            .mounts()
+            .iter()
+            .flatten()
+            .find(|m| m.destination() == Path::new("/sys"))
+            .unwrap();
+        assert_eq!(sys.typ().as_deref(), Some("none"));
+        d.network.mode = NetworkMode::Private;
+        assert!(kinds(&d.to_spec().unwrap()).contains(&(Namespace::Network, None)));
+    }
+
+    #[test]
+    fn bad_descriptions_are_refused_by_field() {
+        let e = Description::new(Root::Image("alpine".into()))
+            .to_spec()
+            .unwrap_err();
+        assert!(e.to_string().contains("root"), "{e}");
+        let mut d = Description::new(Root::Dir("/r".into()));
+        d.cwd = Some("tmp".into());
+        assert!(d.to_spec().unwrap_err().to_string().contains("process.cwd"));
+        let mut d = Description::new(Root::Dir("/r".into()));
+        d.limits.blkio_weight = Some(5);
+        let e = d.to_spec().unwrap_err().to_string();
+        assert!(e.contains("linux.resources.blockIO.weight"), "{e}");
+        d.limits.blkio_weight = Some(500);
+        d.limits.device_read_bps = vec![DeviceRate {
+            path: "/dev/null".into(),
+            rate: 1 << 20,
+        }];
+        let e = d.to_spec().unwrap_err().to_string();
+        assert!(
+            e.contains("throttleReadBpsDevice[0]") && e.contains("not a block device"),
+            "{e}"
+        );
+        d.limits.device_read_bps.clear();
+        let s = d.to_spec().unwrap();
+        let b = s.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        assert_eq!(b.block_io().as_ref().unwrap().weight(), Some(500));
     }
 }
