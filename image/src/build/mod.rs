@@ -1,0 +1,1 @@
+//! Dockerfile builds (placeholder).
