@@ -1,13 +1,13 @@
 //! Image commands: `corral image ...`, `corral run --image`, `corral commit`, `corral info`.
-//! The store itself is `runtime::image`; this file maps arguments and prints.
+//! The store itself is `corral_image`; this file maps arguments and prints.
 
 use std::path::{Path, PathBuf};
 
-use runtime::image::{ImageError, ImageStore, Reference};
+use corral_image::{ImageError, ImageStore, Reference};
 use runtime::image_spec::{parse_size, parse_volume, RunConfig, Security};
 
 use crate::commands::{msg, CliError, R};
-use crate::{Cli, CreateArgs};
+use crate::{Cli, Cmd, CreateArgs};
 
 impl From<ImageError> for CliError {
     fn from(e: ImageError) -> Self {
@@ -139,7 +139,7 @@ pub struct RunImageArgs {
 pub fn store_dir(cli: &Cli) -> PathBuf {
     cli.store
         .clone()
-        .unwrap_or_else(runtime::image::default_store)
+        .unwrap_or_else(corral_image::default_store)
 }
 
 pub fn open_store(cli: &Cli) -> R<ImageStore> {
@@ -148,6 +148,28 @@ pub fn open_store(cli: &Cli) -> R<ImageStore> {
 
 fn reference(s: &str) -> R<Reference> {
     Ok(Reference::parse(s)?)
+}
+
+/// The commands of images: `image ...`, `run --image`, `commit`, `info`; `None` for the
+/// others (the container commands).
+pub fn dispatch(cli: &Cli) -> Option<R> {
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(runtime::state::default_root);
+    Some(match &cli.cmd {
+        Cmd::Run {
+            id, c, img, detach, ..
+        } if img.image.is_some() => run(cli, &root, id.as_deref(), c, img, *detach),
+        Cmd::Image { cmd } => image(cli, cmd),
+        Cmd::Commit {
+            id,
+            reference,
+            message,
+        } => commit(cli, id, reference, message.as_deref()),
+        Cmd::Info => info(cli, &root),
+        _ => return None,
+    })
 }
 
 pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
@@ -378,7 +400,11 @@ pub fn run(
             "--rm and -d do not go together: delete a detached container with `corral delete`",
         ));
     }
-    let store = open_store(cli)?;
+    if detach && a.tty && c.console_socket.is_none() {
+        return Err(msg(
+            "process.terminal is true: a detached container needs --console-socket",
+        ));
+    }
     let volumes = a
         .volume
         .iter()
@@ -415,37 +441,21 @@ pub fn run(
         host_network: a.net_host,
         security,
     };
-    // The record keeps the layers in use from here on: no lock is held while it runs.
-    let (bundle, dirs) = runtime::image::prepare_container(&store, &id, name, &rc, root)?;
-    let args = CreateArgs {
-        bundle,
-        layers: dirs,
-        no_pivot: c.no_pivot,
-        no_new_keyring: c.no_new_keyring,
-        preserve_fds: c.preserve_fds,
-        pid_file: c.pid_file.clone(),
-        console_socket: c.console_socket.clone(),
-        timings: c.timings,
-    };
-    let res = crate::commands::run(root, &id, &args, detach, !a.rm);
+    let store_dir = store_dir(cli);
+    let opts = c.options(root);
+    let res = crate::commands::run_with(c, detach, !a.rm, || {
+        Ok(corral_image::create(
+            &store_dir, root, &id, name, &rc, &opts,
+        )?)
+    });
     match &res {
         Ok(_) if detach => println!("{id}"),
         Ok(_) if !a.rm => {}
-        _ => {
-            // Removed with the container (--rm), or never made: the record goes too,
-            // unless another command made a container of that id meanwhile.
-            if !root.join(&id).exists() {
-                store.remove_container(&id)?;
-            }
-        }
+        // Removed with the container (--rm), or never made: the record goes too, unless
+        // another command made a container of that id meanwhile.
+        _ => corral_image::forget_container(&store_dir, root, &id),
     }
     res
-}
-
-/// After `corral delete ID`: forget the container's image record (it no longer holds its
-/// image's layers).
-pub fn forget_container(cli: &Cli, root: &Path, id: &str) {
-    runtime::image::forget_container(&store_dir(cli), root, id);
 }
 
 /// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.
@@ -483,7 +493,7 @@ pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
     }
     let layer = layer?;
     let mut config = parent.config.clone();
-    let now = runtime::image::now_rfc3339();
+    let now = corral_image::now_rfc3339();
     config.set_created(Some(now.clone()));
     let mut hist = config.history().clone().unwrap_or_default();
     let mut h = oci_spec::image::History::default();
