@@ -79,16 +79,17 @@ fn a_create_that_fails_leaves_no_container_and_no_record() {
     // A bind mount whose source is not there: the runtime refuses it while creating.
     rc.volumes = vec![(missing, "/mnt".to_string(), false)];
     let opts = runtime::Options::default();
-    let err = corral_image::create(
+    let made = corral_image::create(
         store.path(),
         state.path(),
         &id,
         "create-fail-base:1",
         &rc,
         &opts,
-    )
-    .err()
-    .expect("the create fails");
+    );
+    let Err(err) = made else {
+        panic!("the create succeeded with a bind mount of a missing source");
+    };
     assert!(err.to_string().contains("no-such-source"), "{err}");
     assert!(!state.path().join(&id).exists());
     assert!(
