@@ -186,14 +186,7 @@ pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
         ImageCmd::Export { image, dest } => {
             let _l = store.lock_shared()?;
             let img = store.resolve(image)?;
-            let r = match Reference::parse(image) {
-                Ok(r) if store.tags_of(&img.manifest_digest)?.contains(&r) => r,
-                _ => store
-                    .tags_of(&img.manifest_digest)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| msg(format!("image {image:?} has no name")))?,
-            };
+            let r = store.export_name(image, &img)?;
             store.export(&img, &r, dest)?;
         }
         ImageCmd::Ls { quiet } => ls(&store, *quiet)?,
@@ -272,12 +265,7 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     let mut rows = Vec::new();
     for (r, m) in store.tags()? {
         let img = store.image_by_manifest(&m)?;
-        let size: u64 = img
-            .diff_ids()?
-            .iter()
-            .filter_map(|d| store.layer_store().path(d).ok())
-            .map(|p| du(&p))
-            .sum();
+        let size: u64 = img.diff_ids()?.iter().map(|d| store.layer_size(d)).sum();
         rows.push((r, img, size));
     }
     if quiet {
@@ -306,21 +294,6 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     Ok(())
 }
 
-fn du(p: &Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    let mut n = if md.is_file() { md.len() } else { 0 };
-    if md.is_dir() {
-        if let Ok(rd) = std::fs::read_dir(p) {
-            for e in rd.flatten() {
-                n += du(&e.path());
-            }
-        }
-    }
-    n
-}
-
 fn history(store: &ImageStore, name: &str) -> R<()> {
     let img = store.resolve(name)?;
     let layers = img.layers()?;
@@ -339,11 +312,7 @@ fn history(store: &ImageStore, name: &str) -> R<()> {
             match li.next() {
                 Some(l) => (
                     l.diff_id.hex()[..12].to_string(),
-                    store
-                        .layer_store()
-                        .path(&l.diff_id)
-                        .map(|p| du(&p))
-                        .unwrap_or(0),
+                    store.layer_size(&l.diff_id),
                 ),
                 None => ("<missing>".to_string(), 0),
             }
@@ -461,57 +430,9 @@ pub fn run(
 /// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.
 pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
     let t = reference(target)?;
-    let store = open_store(cli)?;
-    let _l = store.lock_shared()?;
-    let rec = store.container(id)?.ok_or_else(|| {
-        msg(format!(
-            "container {id:?} was not made from an image of {} (corral run --image)",
-            store.root().display()
-        ))
-    })?;
-    let upper = rec.upper_dir();
-    if !upper.is_dir() {
-        return Err(msg(format!(
-            "container {id:?} has no writable layer at {} (was it deleted?)",
-            upper.display()
-        )));
-    }
-    let parent = store.image_by_manifest(&unionfs_digest(&rec.manifest)?)?;
-    // A running container is frozen while its layer is read (as docker pauses it), so the
-    // layer is one moment of it.
-    let mut frozen = match runtime::Container::load(&rec.state_root, id) {
-        Ok(c) if c.status() == runtime::Status::Running => {
-            let mut c = c;
-            c.pause()?;
-            Some(c)
-        }
-        _ => None,
-    };
-    let layer = store.add_layer_from_upper(&upper);
-    if let Some(c) = frozen.as_mut() {
-        c.resume()?;
-    }
-    let layer = layer?;
-    let mut config = parent.config.clone();
-    let now = corral_image::now_rfc3339();
-    config.set_created(Some(now.clone()));
-    let mut hist = config.history().clone().unwrap_or_default();
-    let mut h = oci_spec::image::History::default();
-    h.set_created(Some(now));
-    h.set_created_by(Some(format!("corral commit {id}")));
-    h.set_comment(message.map(str::to_string));
-    hist.push(h);
-    config.set_history(Some(hist));
-    let mut layers = parent.layers()?;
-    layers.push(layer);
-    let img = store.write_image(config, &layers)?;
-    store.tag(&img, &t)?;
+    let img = open_store(cli)?.commit(id, &t, message)?;
     println!("{}", img.id);
     Ok(0)
-}
-
-fn unionfs_digest(s: &str) -> R<unionfs::Digest> {
-    unionfs::Digest::parse(s).map_err(|e| msg(e.to_string()))
 }
 
 /// `corral info`: the store, the storage driver, the cgroup layout, counts.

@@ -12,6 +12,19 @@ use crate::reference::Reference;
 use crate::store::{desc_digest, descriptor, Image, ImageStore, ANNOTATION_NAME, ANNOTATION_REF};
 
 impl ImageStore {
+    /// The name an export of `image` (found by `name`) gives it in the layout's index:
+    /// `name` when it is one of the image's tags, else the image's first tag.
+    pub fn export_name(&self, name: &str, image: &Image) -> Result<Reference> {
+        let tags = self.tags_of(&image.manifest_digest)?;
+        match Reference::parse(name) {
+            Ok(r) if tags.contains(&r) => Ok(r),
+            _ => tags
+                .into_iter()
+                .next()
+                .ok_or_else(|| invalid(format!("image {name:?} has no name"))),
+        }
+    }
+
     // ---- export ----
 
     /// Write `image` as an OCI image layout: a directory `dest` (made; must not exist or

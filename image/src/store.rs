@@ -166,6 +166,21 @@ pub(crate) fn dir_size(p: &Path) -> u64 {
     n
 }
 
+fn file_bytes(p: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    let mut n = if md.is_file() { md.len() } else { 0 };
+    if md.is_dir() {
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                n += file_bytes(&e.path());
+            }
+        }
+    }
+    n
+}
+
 pub(crate) fn media(s: &str) -> MediaType {
     MediaType::from(s)
 }
@@ -358,6 +373,15 @@ impl ImageStore {
         })();
         let _ = fs::remove_file(&tmp);
         res
+    }
+
+    /// The bytes of the regular files of the unpacked layer `diff_id` (its size as
+    /// `docker images` shows it); 0 for a layer not in the store.
+    pub fn layer_size(&self, diff_id: &Digest) -> u64 {
+        self.layers
+            .path(diff_id)
+            .map(|p| file_bytes(&p))
+            .unwrap_or(0)
     }
 
     /// The unpacked directory of each layer, bottom first.
