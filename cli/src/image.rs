@@ -296,42 +296,24 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
 
 fn history(store: &ImageStore, name: &str) -> R<()> {
     let img = store.resolve(name)?;
-    let layers = img.layers()?;
-    let hist = img.config.history().clone().unwrap_or_default();
+    let rows = store.history(&img)?;
     println!(
         "{:<14} {:<22} {:<60} SIZE",
         "LAYER", "CREATED", "CREATED BY"
     );
-    // History entries without empty_layer match the layers in order.
-    let mut li = layers.iter();
-    let mut rows = Vec::new();
-    for h in &hist {
-        let (lid, size) = if h.empty_layer().unwrap_or(false) {
-            ("<none>".to_string(), 0)
-        } else {
-            match li.next() {
-                Some(l) => (
-                    l.diff_id.hex()[..12].to_string(),
-                    store.layer_size(&l.diff_id),
-                ),
-                None => ("<missing>".to_string(), 0),
-            }
-        };
+    for h in rows.iter().rev() {
         // The image's text, escaped: it must not drive the terminal.
-        let mut by = crate::printable(h.created_by().as_deref().unwrap_or_default()).into_owned();
+        let mut by = crate::printable(&h.created_by).into_owned();
         if by.chars().count() > 60 {
             by = by.chars().take(57).collect::<String>() + "...";
         }
-        rows.push(format!(
+        println!(
             "{:<14} {:<22} {:<60} {}",
-            lid,
-            crate::printable(h.created().as_deref().unwrap_or_default()),
+            h.layer,
+            crate::printable(&h.created),
             by,
-            human(size)
-        ));
-    }
-    for r in rows.iter().rev() {
-        println!("{r}");
+            human(h.size)
+        );
     }
     Ok(())
 }

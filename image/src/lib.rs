@@ -44,6 +44,7 @@ pub use record::{create, forget_container, prepare_container, remove, ContainerR
 pub use reference::Reference;
 pub use runtime::image::find_in_layers;
 pub use store::{
-    default_store, host_arch, now_rfc3339, rfc3339, rootfs_config, CacheEntry, Image, ImageStore,
-    Layer, ANNOTATION_NAME, ANNOTATION_REF, DEFAULT_STORE, MAX_LAYER_ENV, MAX_METADATA_BYTES,
+    default_store, host_arch, now_rfc3339, rfc3339, rootfs_config, CacheEntry, HistoryEntry, Image,
+    ImageStore, Layer, ANNOTATION_NAME, ANNOTATION_REF, DEFAULT_STORE, MAX_LAYER_ENV,
+    MAX_METADATA_BYTES,
 };

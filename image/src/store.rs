@@ -195,6 +195,20 @@ pub(crate) fn desc_digest(d: &Descriptor) -> Result<Digest> {
     Digest::parse(d.digest().as_ref()).map_err(layer_err("descriptor digest"))
 }
 
+/// One entry of an image's history, with the layer it added.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    /// The first 12 hex digits of the layer's diff ID; `<none>` for an entry that added no
+    /// layer, `<missing>` when the image has fewer layers than its history says.
+    pub layer: String,
+    /// When (as the image says: not checked).
+    pub created: String,
+    /// By what (as the image says: not checked, may hold any text).
+    pub created_by: String,
+    /// The layer's size ([`ImageStore::layer_size`]).
+    pub size: u64,
+}
+
 /// A build cache entry: what a step made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheEntry {
@@ -382,6 +396,36 @@ impl ImageStore {
             .path(diff_id)
             .map(|p| file_bytes(&p))
             .unwrap_or(0)
+    }
+
+    /// `image`'s history, oldest first, each entry with the layer it added: entries without
+    /// `empty_layer` match the layers in order.
+    pub fn history(&self, image: &Image) -> Result<Vec<HistoryEntry>> {
+        let layers = image.layers()?;
+        let mut li = layers.iter();
+        let hist = image.config.history().clone().unwrap_or_default();
+        Ok(hist
+            .iter()
+            .map(|h| {
+                let (layer, size) = if h.empty_layer().unwrap_or(false) {
+                    ("<none>".to_string(), 0)
+                } else {
+                    match li.next() {
+                        Some(l) => (
+                            l.diff_id.hex()[..12].to_string(),
+                            self.layer_size(&l.diff_id),
+                        ),
+                        None => ("<missing>".to_string(), 0),
+                    }
+                };
+                HistoryEntry {
+                    layer,
+                    created: h.created().clone().unwrap_or_default(),
+                    created_by: h.created_by().clone().unwrap_or_default(),
+                    size,
+                }
+            })
+            .collect())
     }
 
     /// The unpacked directory of each layer, bottom first.
