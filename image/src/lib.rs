@@ -21,7 +21,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`reference`] | `NAME[:TAG]` |
+//! | [`reference`](mod@reference) | `NAME[:TAG]` |
 //! | [`store`] | the store: open, blobs, layers, images, tags, resolve, the build cache |
 //! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out |
 //! | `prune` | reference counts, `image rm`, `prune`, usage |
