@@ -15,9 +15,10 @@ use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
 use oci_spec::runtime::{Linux, Spec};
 use unionfs::{Overlay, OverlayMount};
 
+use super::cgroup_ops::{oom_killed, to_be_made, CgroupGuard};
 use super::{
-    cgroup_err, io_err, keyring, ns_error, oom_killed, open_dir, open_path, send_console,
-    set_winsize, to_be_made, CgroupGuard, Container, Options, FIFO, SECCOMP_CACHE,
+    cgroup_err, io_err, keyring, ns_error, open_dir, open_path, send_console, set_winsize,
+    Container, Options, FIFO, SECCOMP_CACHE,
 };
 use crate::config::Bundle;
 use crate::prepare::{self, CgroupView, Inputs};
