@@ -2,6 +2,7 @@
 //! destination (`O_CREAT|O_EXCL` under a random name, so never through a file or symlink
 //! someone planted), then renamed over it. Every file corral writes through a temp name
 //! goes through here.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -1,4 +1,5 @@
 //! What acts on the container's cgroups: pause and resume, limits, usage, and their removal.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
 //! `delete`: the container's processes killed, its cgroups, mounts and state dir removed.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -9,7 +10,7 @@ use nix::errno::Errno;
 
 use super::cgroup_ops::kill_and_remove;
 use super::exec::ExecReaper;
-use super::{Container, ExitStatus};
+use super::{pidfd_open, pidfd_signal, Container, ExitStatus};
 use crate::state::{self, Status};
 use crate::{Error, Result};
 
@@ -171,16 +172,7 @@ impl Drop for Container {
 
 /// Kills a process that is not our child through its pidfd and waits until it is gone.
 fn kill_and_wait(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)) {
-    // SAFETY: plain syscall on an owned pidfd.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    let _ = pidfd_signal(fd, libc::SIGKILL);
     wait_gone(id, pid, fd, note);
 }
 
@@ -193,7 +185,8 @@ fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: polling one owned fd.
+    // SAFETY: `p` is one live pollfd (count 1) on a pidfd borrowed for the call; poll only
+    // writes its `revents`.
     let n = unsafe { libc::poll(&mut p, 1, 10_000) };
     if n == 0 {
         note(Err(Error::Sys {
@@ -210,8 +203,7 @@ fn wait_gone(id: &str, pid: i32, fd: &OwnedFd, note: &mut impl FnMut(Result<()>)
 /// `O_PATH`.
 fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: plain getter.
-    let me = unsafe { libc::getpid() };
+    let me = nix::unistd::getpid().as_raw();
     // The same directory: compared by device and inode, whatever path reached it.
     let Ok(want) = std::fs::metadata(dir).map(|m| (m.dev(), m.ino())) else {
         return Vec::new();
@@ -241,13 +233,7 @@ fn gate_holders(dir: &Path) -> Vec<(i32, OwnedFd)> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me && holds(pid))
         .filter_map(|pid| {
-            // SAFETY: plain syscall.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: fresh fd owned here.
-            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let fd = pidfd_open(pid).ok()?;
             // Still the same process (a recycled pid would not hold the fd).
             holds(pid).then_some((pid, fd))
         })

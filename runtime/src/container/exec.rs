@@ -1,4 +1,5 @@
 //! `exec`: another process in a running container, and its end.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -9,8 +10,8 @@ use cgroup::Cgroup;
 use nix::errno::Errno;
 
 use super::{
-    io_err, keyring, ns_error, open_dir, send_console, Container, ExitStatus, Options,
-    SECCOMP_CACHE,
+    io_err, keyring, ns_error, open_dir, pidfd_signal, send_console, Container, ExitStatus,
+    Options, SECCOMP_CACHE,
 };
 use crate::prepare;
 use crate::state::{StateDir, Status};
@@ -162,6 +163,65 @@ impl Container {
             None => None,
         };
         let config = self.config()?;
+        let plan = self.exec_plan(config, p, opts, cgroup_fd)?;
+        let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
+        crate::fault::point("exec:after-clone");
+        if !sp.placed_in_cgroup() {
+            for dir in &targets {
+                let procs = dir.join("cgroup.procs");
+                std::fs::write(&procs, sp.pid().to_string())
+                    .map_err(|e| io_err(&self.id, "joining cgroup", &procs, e))?;
+            }
+        }
+        // A notify filter's listener goes to linux.seccomp.listenerPath as it arrives (the
+        // container's state, this process's pid), as for the init.
+        let mut listener_err = None;
+        let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
+            let Some(sc) = config.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+                return Ok(());
+            };
+            crate::filter::send_listener(&sc, &self.state, pid, st.as_str(), fd).map_err(|e| {
+                let m = e.to_string();
+                listener_err = Some(e);
+                m
+            })
+        };
+        sp.go_with_listener(&mut |_| Ok(()), Some(&mut listener))
+            .map_err(|e| listener_err.take().unwrap_or_else(|| ns_error(&self.id, e)))?;
+        crate::fault::point("exec:after-go");
+        let mut console = sp.take_console();
+        if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
+            send_console(&self.id, sock, m)?;
+        }
+        let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
+        let reaper = Arc::new(ExecReaper {
+            pid: s.pid,
+            pidfd: s.pidfd,
+            exit: Mutex::new(None),
+            done: AtomicBool::new(false),
+        });
+        {
+            let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+            execs.retain(|r| !r.done.load(Ordering::Relaxed));
+            execs.push(reaper.clone());
+        }
+        Ok(ExecProcess {
+            pid: s.pid,
+            reaper,
+            console,
+        })
+    }
+
+    /// The plan of an exec'd process: `p` with what it does not say taken from the
+    /// container's own process (capabilities, no_new_privs, labels, CPU affinity), and what
+    /// holds for every process of the container (personality, keyring, seccomp filter).
+    fn exec_plan(
+        &self,
+        config: &oci_spec::runtime::Spec,
+        p: &oci_spec::runtime::Process,
+        opts: &Options,
+        cgroup_fd: Option<OwnedFd>,
+    ) -> Result<ns::Plan> {
         let mut p = p.clone();
         // What the process does not say is the container's (runc): its capabilities and
         // no_new_privs. (Its seccomp filter is always the container's.)
@@ -230,52 +290,7 @@ impl Container {
             let prog = crate::filter::compile(&sc, &root.join(SECCOMP_CACHE))?;
             plan.seccomp = Some(crate::filter::to_plan(&prog));
         }
-        let mut sp = ns::spawn(plan).map_err(|e| ns_error(&self.id, e))?;
-        crate::fault::point("exec:after-clone");
-        if !sp.placed_in_cgroup() {
-            for dir in &targets {
-                let procs = dir.join("cgroup.procs");
-                std::fs::write(&procs, sp.pid().to_string())
-                    .map_err(|e| io_err(&self.id, "joining cgroup", &procs, e))?;
-            }
-        }
-        // A notify filter's listener goes to linux.seccomp.listenerPath as it arrives (the
-        // container's state, this process's pid), as for the init.
-        let mut listener_err = None;
-        let mut listener = |pid: i32, fd: OwnedFd| -> std::result::Result<(), String> {
-            let Some(sc) = config.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
-                return Ok(());
-            };
-            crate::filter::send_listener(&sc, &self.state, pid, st.as_str(), fd).map_err(|e| {
-                let m = e.to_string();
-                listener_err = Some(e);
-                m
-            })
-        };
-        sp.go_with_listener(&mut |_| Ok(()), Some(&mut listener))
-            .map_err(|e| listener_err.take().unwrap_or_else(|| ns_error(&self.id, e)))?;
-        crate::fault::point("exec:after-go");
-        let mut console = sp.take_console();
-        if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
-            send_console(&self.id, sock, m)?;
-        }
-        let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
-        let reaper = Arc::new(ExecReaper {
-            pid: s.pid,
-            pidfd: s.pidfd,
-            exit: Mutex::new(None),
-            done: AtomicBool::new(false),
-        });
-        {
-            let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
-            execs.retain(|r| !r.done.load(Ordering::Relaxed));
-            execs.push(reaper.clone());
-        }
-        Ok(ExecProcess {
-            pid: s.pid,
-            reaper,
-            console,
-        })
+        Ok(plan)
     }
 }
 
@@ -308,7 +323,8 @@ impl ExecReaper {
         let flags = if block { 0 } else { libc::WNOHANG };
         let mut st = 0;
         loop {
-            // SAFETY: waiting for our own child.
+            // SAFETY: `st` is a live c_int the kernel writes the status into; the pid is our own
+            // child's, which only this reaper (under its lock) reaps.
             let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
             if r < 0 && Errno::last() == Errno::EINTR {
                 continue;
@@ -350,22 +366,15 @@ impl ExecProcess {
 
     /// Sends a signal through the pidfd.
     pub fn signal(&self, sig: i32) -> Result<()> {
-        // SAFETY: plain syscall on an owned pidfd.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.reaper.pidfd.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if r < 0 && Errno::last() != Errno::ESRCH {
-            return Err(Error::Sys {
-                id: String::new(),
-                what: format!("sending signal {sig} to pid {}", self.pid),
-                errno: Errno::last(),
-            });
+        match pidfd_signal(&self.reaper.pidfd, sig) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(errno) => {
+                return Err(Error::Sys {
+                    id: String::new(),
+                    what: format!("sending signal {sig} to pid {}", self.pid),
+                    errno,
+                })
+            }
         }
         Ok(())
     }

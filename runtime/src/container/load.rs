@@ -1,13 +1,13 @@
 //! A container from its state dir: `load`, the listing, and `delete --force` of what a
 //! dead creator left.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Mutex;
 
 use cgroup::{Cgroup, Hierarchy};
 
-use super::{cgroup_err, parent_of, zombie, Container, ExitStatus};
+use super::{cgroup_err, parent_of, pidfd_open, zombie, Container, ExitStatus};
 use crate::state::{self, State, StateDir, Status};
 use crate::{Error, Result};
 
@@ -89,11 +89,8 @@ impl Container {
         // The pidfd, only if the pid still is the process we started (not a recycled pid).
         let mut pidfd = None;
         if st.pid > 0 && state::pid_start_time(st.pid) == st.pid_start_time {
-            // SAFETY: plain syscall.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, st.pid, 0) } as i32;
-            if fd >= 0 {
-                // SAFETY: fresh fd owned here.
-                pidfd = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            if let Ok(fd) = pidfd_open(st.pid) {
+                pidfd = Some(fd);
                 // Re-check: the pid could have been recycled between the two reads.
                 if state::pid_start_time(st.pid) != st.pid_start_time {
                     pidfd = None;
@@ -126,9 +123,8 @@ impl Container {
         let config = dir.read_config().ok();
         // Loaded by the process that created it (a library user that detached it): it is
         // still our child, so it is waited for (and reaped) as one, with its exit status.
-        // SAFETY: plain getter.
         let own_child =
-            pidfd.is_some() && !half_made && parent_of(st.pid) == unsafe { libc::getpid() };
+            pidfd.is_some() && !half_made && parent_of(st.pid) == nix::unistd::getpid().as_raw();
         Ok(Container {
             id: id.to_string(),
             bundle: st.bundle.clone(),

@@ -200,7 +200,8 @@ impl Container {
                     events: libc::POLLIN,
                     revents: 0,
                 };
-                // SAFETY: polling one owned fd without blocking.
+                // SAFETY: `p` is one live pollfd (count 1) on the pidfd we own; timeout 0, and
+                // poll only writes its `revents`.
                 let n = unsafe { libc::poll(&mut p, 1, 0) };
                 !(n > 0 && p.revents & libc::POLLIN != 0)
             }
@@ -363,7 +364,8 @@ pub fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads a winsize.
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which points at `ws`, alive for
+    // the call; the fd is borrowed from `fd`, open for the call.
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }
 
@@ -430,18 +432,18 @@ fn zombie(pid: i32) -> bool {
 }
 
 fn open_path(id: &str, dir: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(
-        dir,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    // SAFETY: fresh fd owned here.
-    .map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-    .map_err(|e| Error::Sys {
-        id: id.to_string(),
-        what: format!("opening {}", dir.display()),
-        errno: e,
-    })
+    use std::os::unix::fs::OpenOptionsExt;
+    // std adds O_CLOEXEC.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Sys {
+            id: id.to_string(),
+            what: format!("opening {}", dir.display()),
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
 }
 
 fn open_dir(id: &str, dir: &Path) -> Result<OwnedFd> {
@@ -471,4 +473,36 @@ fn keyring(
         })?,
         label,
     }))
+}
+
+/// `pidfd_open(2)`: an fd that refers to process `pid` (whatever later reuses its number).
+fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and reads or writes no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: the fd was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`: `sig` (any number, real-time signals included) to the process of
+/// `fd`, never to a process that reused its pid.
+fn pidfd_signal(fd: &OwnedFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: the pidfd is open for the whole call (borrowed); the siginfo pointer is null
+    // (the kernel then makes one as kill(2) would) and the flags are 0, so the kernel reads
+    // and writes no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `start`: the gate opened (or, for a warm pool's container, the program sent), the state
 //! `running` written, the poststart hooks run.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -85,7 +86,9 @@ impl Container {
                     revents: 0,
                 },
             ];
-            // SAFETY: polling two fds (a negative one is ignored).
+            // SAFETY: `fds` is an array of exactly 2 live pollfds; poll only writes their
+            // `revents`. The gate fd is `f`'s, open here; `death` is a pidfd the container
+            // holds for the call, or -1, which poll ignores.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
             if n < 0 {
                 continue;

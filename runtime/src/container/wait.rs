@@ -1,4 +1,5 @@
 //! Signals and waits: the init process's end, and the exec'd processes reaped on the way.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use nix::errno::Errno;
 
 use super::exec::ExecReaper;
-use super::{cgroup_err, Container};
+use super::{cgroup_err, pidfd_signal, Container};
 use crate::state::Status;
 use crate::{Error, Result};
 
@@ -68,25 +69,21 @@ impl Container {
             });
         }
         let r = match &self.pidfd {
-            // SAFETY: plain syscall on an owned pidfd.
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    sig,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                ) as i32
-            },
-            // SAFETY: the pid is our unreaped child.
-            None => unsafe { libc::kill(self.pid, sig) },
+            Some(fd) => pidfd_signal(fd, sig),
+            // Our own child, not reaped yet (so its pid is not reused). libc's kill, not
+            // nix's: `sig` may be a real-time signal, which nix's `Signal` cannot hold.
+            // SAFETY: kill(2) takes two integers and touches no memory of ours.
+            None => Errno::result(unsafe { libc::kill(self.pid, sig) }).map(drop),
         };
-        if r < 0 && Errno::last() != Errno::ESRCH {
-            return Err(Error::Sys {
-                id: self.id.clone(),
-                what: format!("sending signal {sig}"),
-                errno: Errno::last(),
-            });
+        match r {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(errno) => {
+                return Err(Error::Sys {
+                    id: self.id.clone(),
+                    what: format!("sending signal {sig}"),
+                    errno,
+                })
+            }
         }
         Ok(())
     }
@@ -101,7 +98,8 @@ impl Container {
                     events: libc::POLLIN,
                     revents: 0,
                 };
-                // SAFETY: polling one owned fd.
+                // SAFETY: `p` is one live pollfd (count 1) on the pidfd we own; poll only
+                // writes its `revents`.
                 while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
             }
             self.exit = Some(ExitStatus::Unknown);
@@ -205,7 +203,8 @@ impl Container {
             };
             // A pidfd-less kernel: look again soon.
             let ms = if fds.is_empty() { ms.clamp(0, 1) } else { ms };
-            // SAFETY: polling fds owned by the container and its reapers.
+            // SAFETY: `fds` holds `fds.len()` live pollfds on pidfds owned by the container and by
+            // the reapers in `live`, which outlive the call; poll only writes their `revents`.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         }
     }
@@ -228,7 +227,8 @@ impl Container {
         let mut st = 0;
         loop {
             let flags = if block { 0 } else { libc::WNOHANG };
-            // SAFETY: waiting for our own child.
+            // SAFETY: `st` is a live c_int the kernel writes the status into; the pid is our
+            // own child's (own_child), reaped here or by another handle (then ECHILD).
             let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
             if r < 0 {
                 if Errno::last() == Errno::EINTR {
@@ -283,7 +283,8 @@ pub fn poll_readable(fd: RawFd, timeout: Option<std::time::Duration>) -> bool {
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: polling one fd the caller owns.
+        // SAFETY: `p` is one live pollfd (count 1); poll only writes its `revents`. An fd that
+        // is not open is reported in `revents` (POLLNVAL), never used as memory.
         let n = unsafe { libc::poll(&mut p, 1, ms) };
         if n > 0 {
             return true;

@@ -1,5 +1,6 @@
 //! The root and its mounts: mount options, propagation, binds, filesystems, the cgroup
 //! mount, devices and the paths masked or made read-only.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::CString;
 use std::path::Path;
@@ -267,6 +268,63 @@ pub(super) fn rootfs(
             format!("{} is not a directory", root.display()),
         ));
     }
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    let (propagation, root_propagation) = propagations(linux, readonly, mount_ns)?;
+    let context = inp.security.mount_context(linux.mount_label().as_deref())?;
+    let made = spec_mounts(inp, userns, new_net, context.as_deref())?;
+    let (devices, symlinks) = if made.dev_bound {
+        (Vec::new(), Vec::new())
+    } else {
+        devices(linux, made.has_pts)?
+    };
+    // The spec says these values MUST be absolute: a rule for whoever writes the config. A
+    // relative entry is taken as relative to the container's "/" (it is resolved inside the
+    // root either way, and ".." is refused), as runc and youki take it and conformance
+    // suites expect: refusing it would only break configs that run elsewhere.
+    let paths = |field: &str, v: &Option<Vec<String>>| -> Result<Vec<Target>> {
+        v.clone()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| target(&format!("{field}[{i}]"), p))
+            .collect()
+    };
+    Ok(Rootfs {
+        path: cstr("root.path", root.to_string_lossy().as_bytes())?,
+        mount_ns,
+        propagation,
+        root_propagation,
+        mounts: made.mounts,
+        devices,
+        bind_devices: userns,
+        symlinks,
+        masked: paths("linux.maskedPaths", linux.masked_paths())?,
+        readonly_paths: paths("linux.readonlyPaths", linux.readonly_paths())?,
+        readonly,
+        no_pivot: inp.no_pivot,
+        private_parent: if mount_ns && propagation & libc::MS_SHARED != 0 {
+            let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            match crate::hostmounts::mount_point_of(&canon) {
+                Some(m) => Some(cstr("root.path", m.as_os_str().as_encoded_bytes())?),
+                None => None,
+            }
+        } else {
+            None
+        },
+    })
+}
+
+/// The propagation of `/` while the root is set up, and the one the root itself gets once it
+/// is the root (0: none of its own), from `linux.rootfsPropagation`.
+fn propagations(
+    linux: &oci_spec::runtime::Linux,
+    readonly: bool,
+    mount_ns: bool,
+) -> Result<(c_ulong, c_ulong)> {
     let requested = match linux.rootfs_propagation().as_deref() {
         None | Some("") => None,
         Some(name) => Some(propagation(name).ok_or_else(|| {
@@ -276,11 +334,6 @@ pub(super) fn rootfs(
             )
         })?),
     };
-    let readonly = spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false);
     if !mount_ns {
         // Both would change the host's own mounts: the propagation of the mounts the root
         // sits on, and (a read-only bind of root.path) the host's view of the root.
@@ -312,273 +365,297 @@ pub(super) fn rootfs(
     } else {
         (requested | libc::MS_REC, 0)
     };
-    let context = inp.security.mount_context(linux.mount_label().as_deref())?;
-    let mut mounts = Vec::new();
-    let mut dev_bound = false;
-    let mut has_pts = false;
-    for (i, m) in spec.mounts().clone().unwrap_or_default().iter().enumerate() {
-        let field = format!("mounts[{i}]");
-        let dest = m.destination().to_string_lossy().into_owned();
-        if dest.is_empty() {
-            return Err(cfg(format!("{field}.destination"), "empty"));
+    Ok((propagation, root_propagation))
+}
+
+/// The mounts of `mounts`, in order, and what the devices step needs to know of them.
+struct SpecMounts {
+    mounts: Vec<Mount>,
+    /// A bind mount at `/dev`: no default devices or links are made.
+    dev_bound: bool,
+    /// A devpts mount: `/dev/ptmx` links to its `ptmx`.
+    has_pts: bool,
+}
+
+fn spec_mounts(
+    inp: &Inputs<'_>,
+    userns: bool,
+    new_net: bool,
+    context: Option<&str>,
+) -> Result<SpecMounts> {
+    let mut out = SpecMounts {
+        mounts: Vec::new(),
+        dev_bound: false,
+        has_pts: false,
+    };
+    for (i, m) in inp
+        .spec
+        .mounts()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        spec_mount(inp, i, m, userns, new_net, context, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Mount `i` of the spec (`m`) as the child makes it, pushed on `out`.
+fn spec_mount(
+    inp: &Inputs<'_>,
+    i: usize,
+    m: &oci_spec::runtime::Mount,
+    userns: bool,
+    new_net: bool,
+    context: Option<&str>,
+    out: &mut SpecMounts,
+) -> Result<()> {
+    let mounts = &mut out.mounts;
+    let field = format!("mounts[{i}]");
+    let dest = m.destination().to_string_lossy().into_owned();
+    if dest.is_empty() {
+        return Err(cfg(format!("{field}.destination"), "empty"));
+    }
+    let t = target(&format!("{field}.destination"), &dest)?;
+    let opts = parse_options(
+        &format!("{field}.options"),
+        &m.options().clone().unwrap_or_default(),
+    )?;
+    let typ = m.typ().clone().unwrap_or_default();
+    let bind = opts.bind || typ == "bind";
+    if bind {
+        warn_ignored_bind_options(&field, &opts);
+    }
+    let recursive_attr = opts.recursive;
+    let mut data = opts.data.clone();
+    if let Some(c) = context {
+        if !bind && crate::lsm::takes_mount_label(&typ) {
+            data.push(c.to_string());
         }
-        let t = target(&format!("{field}.destination"), &dest)?;
-        let opts = parse_options(
-            &format!("{field}.options"),
-            &m.options().clone().unwrap_or_default(),
-        )?;
-        let typ = m.typ().clone().unwrap_or_default();
-        let bind = opts.bind || typ == "bind";
-        if bind && !opts.data.is_empty() {
-            // A bind mount takes no filesystem options. Every option that is not a mount
-            // flag, a propagation, a recursive attribute or (r)bind/(r)idmap (`mode=755`,
-            // `size=1k`, `uid=0`, or any other word) is ignored, as runc and youki ignore it
-            // (they pass it as data, which the kernel ignores for MS_BIND): engines send
-            // such options. corral does not pass it on at all. A bare word (no `=`) is more
-            // likely a mistyped flag (`rrro`, `noxec`) than filesystem data: a warning names
-            // it, so the mistake is seen, but the mount is made as runc makes it.
-            let (data, words): (Vec<&String>, Vec<&String>) =
-                opts.data.iter().partition(|o| o.contains('='));
-            if !words.is_empty() {
-                tracing::warn!(
-                    "{field}.options: {words:?} ignored: not a flag a bind mount knows (a typo?)"
-                );
-            }
-            if !data.is_empty() {
-                tracing::debug!(
-                    "{field}.options: {data:?} ignored (filesystem data; a bind mount takes none)"
-                );
-            }
+    }
+    let data = if data.is_empty() {
+        None
+    } else {
+        Some(cstr(&field, data.join(","))?)
+    };
+    if typ == "cgroup" || typ == "cgroup2" {
+        cgroup_mounts(&field, t, &opts, inp.cgroups, context, mounts)?;
+        return Ok(());
+    }
+    if bind {
+        if dest == "/dev" || dest == "/dev/" {
+            out.dev_bound = true;
         }
-        let recursive_attr = opts.recursive;
-        let mut data = opts.data.clone();
-        if let Some(c) = &context {
-            if !bind && crate::lsm::takes_mount_label(&typ) {
-                data.push(c.clone());
-            }
-        }
-        let data = if data.is_empty() {
-            None
-        } else {
-            Some(cstr(&field, data.join(","))?)
-        };
-        if typ == "cgroup" || typ == "cgroup2" {
-            cgroup_mounts(
-                &field,
-                t,
-                &opts,
-                inp.cgroups,
-                context.as_deref(),
-                &mut mounts,
-            )?;
-            continue;
-        }
-        if bind {
-            let src = m
-                .source()
-                .clone()
-                .ok_or_else(|| cfg(format!("{field}.source"), "a bind mount needs a source"))?;
-            let src = if src.is_absolute() {
-                src
-            } else {
-                inp.bundle.join(src)
-            };
-            let meta = std::fs::metadata(&src)
-                .map_err(|e| cfg(format!("{field}.source"), format!("{}: {e}", src.display())))?;
-            if dest == "/dev" || dest == "/dev/" {
-                dev_bound = true;
-            }
-            let user_flags = opts.flags & !libc::MS_REMOUNT;
-            let idmap = inp.mount_idmaps.get(i).cloned().flatten();
-            if opts.idmap && idmap.is_none() {
-                return Err(cfg(
-                    format!("{field}.options"),
-                    "\"idmap\" needs the mount's uidMappings and gidMappings",
-                ));
-            }
-            let detached = match &idmap {
-                Some(map) => Some(
-                    crate::idmap::detached(&src, opts.rec, user_flags, map)
-                        .map_err(|e| cfg(format!("{field}.uidMappings"), e))?,
-                ),
-                None => None,
-            };
-            mounts.push(Mount {
-                source: Some(cstr(&field, src.to_string_lossy().as_bytes())?),
-                target: t,
-                fstype: None,
-                flags: libc::MS_BIND | if opts.rec { libc::MS_REC } else { 0 },
-                data: None,
-                remount_flags: if user_flags != 0 && detached.is_none() {
-                    Some(user_flags)
-                } else {
-                    None
-                },
-                propagation: opts.propagation,
-                is_file: !meta.is_dir(),
-                detached,
-                recursive_attr,
-                plain_dir: false,
-            });
-            continue;
-        }
-        if typ.is_empty() {
-            return Err(cfg(
-                format!("{field}.type"),
-                "missing (and not a bind mount)",
-            ));
-        }
-        if typ == "devpts" {
-            has_pts = true;
-        }
-        // sysfs can only be mounted by the owner of the network namespace; in a user
-        // namespace without its own network namespace, bind the host's /sys instead.
-        if typ == "sysfs" && userns && !new_net {
-            mounts.push(Mount {
-                source: Some(c"/sys".into()),
-                target: t,
-                fstype: None,
-                flags: libc::MS_BIND | libc::MS_REC,
-                data: None,
-                remount_flags: Some(opts.flags | libc::MS_RDONLY),
-                propagation: 0,
-                is_file: false,
-                detached: None,
-                recursive_attr,
-                plain_dir: true,
-            });
-            continue;
-        }
-        let source = m
-            .source()
-            .as_ref()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| typ.clone());
+        mounts.push(bind_mount(inp, i, m, &field, t, &opts)?);
+        return Ok(());
+    }
+    if typ.is_empty() {
+        return Err(cfg(
+            format!("{field}.type"),
+            "missing (and not a bind mount)",
+        ));
+    }
+    if typ == "devpts" {
+        out.has_pts = true;
+    }
+    // sysfs can only be mounted by the owner of the network namespace; in a user
+    // namespace without its own network namespace, bind the host's /sys instead.
+    if typ == "sysfs" && userns && !new_net {
         mounts.push(Mount {
-            source: Some(cstr(&field, source)?),
+            source: Some(c"/sys".into()),
             target: t,
-            fstype: Some(cstr(&field, typ.as_str())?),
-            flags: opts.flags,
-            data,
-            remount_flags: None,
-            propagation: opts.propagation,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+            remount_flags: Some(opts.flags | libc::MS_RDONLY),
+            propagation: 0,
             is_file: false,
             detached: None,
             recursive_attr,
-            plain_dir: typ == "proc" || typ == "sysfs",
+            plain_dir: true,
         });
+        return Ok(());
     }
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.clone());
+    mounts.push(Mount {
+        source: Some(cstr(&field, source)?),
+        target: t,
+        fstype: Some(cstr(&field, typ.as_str())?),
+        flags: opts.flags,
+        data,
+        remount_flags: None,
+        propagation: opts.propagation,
+        is_file: false,
+        detached: None,
+        recursive_attr,
+        plain_dir: typ == "proc" || typ == "sysfs",
+    });
+    Ok(())
+}
 
-    // Devices: the defaults, then the spec's (a spec device replaces a default of its path).
-    let mut devices = Vec::new();
-    let mut symlinks = Vec::new();
-    if !dev_bound {
-        let mut list: Vec<(String, u32, u64, u64, u32, u32, u32)> = vec![
-            ("/dev/null".into(), libc::S_IFCHR, 1, 3, 0o666, 0, 0),
-            ("/dev/zero".into(), libc::S_IFCHR, 1, 5, 0o666, 0, 0),
-            ("/dev/full".into(), libc::S_IFCHR, 1, 7, 0o666, 0, 0),
-            ("/dev/random".into(), libc::S_IFCHR, 1, 8, 0o666, 0, 0),
-            ("/dev/urandom".into(), libc::S_IFCHR, 1, 9, 0o666, 0, 0),
-            ("/dev/tty".into(), libc::S_IFCHR, 5, 0, 0o666, 0, 0),
-        ];
-        for (i, d) in linux
-            .devices()
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let field = format!("linux.devices[{i}]");
-            let path = d.path().to_string_lossy().into_owned();
-            if !path.starts_with("/dev/") {
-                return Err(cfg(
-                    format!("{field}.path"),
-                    format!("{path:?} is not under /dev"),
-                ));
-            }
-            use oci_spec::runtime::LinuxDeviceType as T;
-            let kind = match d.typ() {
-                T::C | T::U => libc::S_IFCHR,
-                T::B => libc::S_IFBLK,
-                T::P => libc::S_IFIFO,
-                T::A => return Err(cfg(format!("{field}.type"), "\"a\" is not c, u, b or p")),
-            };
-            let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
-            let entry = (
-                path.clone(),
-                kind,
-                d.major() as u64,
-                d.minor() as u64,
-                perm,
-                d.uid().unwrap_or(0),
-                d.gid().unwrap_or(0),
-            );
-            list.retain(|x| x.0 != path);
-            list.push(entry);
-        }
-        for (i, (path, kind, major, minor, perm, uid, gid)) in list.into_iter().enumerate() {
-            let field = format!("linux.devices[{i}]");
-            devices.push(Device {
-                target: target(&field, &path)?,
-                mode: kind | perm,
-                major,
-                minor,
-                uid,
-                gid,
-                host_path: cstr(&field, path.as_str())?,
-            });
-        }
-        let mut links = vec![
-            ("/proc/self/fd", "/dev/fd"),
-            ("/proc/self/fd/0", "/dev/stdin"),
-            ("/proc/self/fd/1", "/dev/stdout"),
-            ("/proc/self/fd/2", "/dev/stderr"),
-        ];
-        if has_pts {
-            links.push(("pts/ptmx", "/dev/ptmx"));
-        }
-        for (to, link) in links {
-            symlinks.push(Symlink {
-                target: cstr("symlink", to)?,
-                link: target("symlink", link)?,
-            });
-        }
-    }
-    // The spec says these values MUST be absolute: a rule for whoever writes the config. A
-    // relative entry is taken as relative to the container's "/" (it is resolved inside the
-    // root either way, and ".." is refused), as runc and youki take it and conformance
-    // suites expect: refusing it would only break configs that run elsewhere.
-    let paths = |field: &str, v: &Option<Vec<String>>| -> Result<Vec<Target>> {
-        v.clone()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| target(&format!("{field}[{i}]"), p))
-            .collect()
+/// A bind mount (`bind`/`rbind`, or type `bind`): its source (relative to the bundle), an
+/// idmapped copy when the mount has id mappings, its flags applied by a remount.
+fn bind_mount(
+    inp: &Inputs<'_>,
+    i: usize,
+    m: &oci_spec::runtime::Mount,
+    field: &str,
+    t: Target,
+    opts: &MountOpts,
+) -> Result<Mount> {
+    let src = m
+        .source()
+        .clone()
+        .ok_or_else(|| cfg(format!("{field}.source"), "a bind mount needs a source"))?;
+    let src = if src.is_absolute() {
+        src
+    } else {
+        inp.bundle.join(src)
     };
-    Ok(Rootfs {
-        path: cstr("root.path", root.to_string_lossy().as_bytes())?,
-        mount_ns,
-        propagation,
-        root_propagation,
-        mounts,
-        devices,
-        bind_devices: userns,
-        symlinks,
-        masked: paths("linux.maskedPaths", linux.masked_paths())?,
-        readonly_paths: paths("linux.readonlyPaths", linux.readonly_paths())?,
-        readonly,
-        no_pivot: inp.no_pivot,
-        private_parent: if mount_ns && propagation & libc::MS_SHARED != 0 {
-            let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-            match crate::hostmounts::mount_point_of(&canon) {
-                Some(m) => Some(cstr("root.path", m.as_os_str().as_encoded_bytes())?),
-                None => None,
-            }
+    let meta = std::fs::metadata(&src)
+        .map_err(|e| cfg(format!("{field}.source"), format!("{}: {e}", src.display())))?;
+    let user_flags = opts.flags & !libc::MS_REMOUNT;
+    let idmap = inp.mount_idmaps.get(i).cloned().flatten();
+    if opts.idmap && idmap.is_none() {
+        return Err(cfg(
+            format!("{field}.options"),
+            "\"idmap\" needs the mount's uidMappings and gidMappings",
+        ));
+    }
+    let detached = match &idmap {
+        Some(map) => Some(
+            crate::idmap::detached(&src, opts.rec, user_flags, map)
+                .map_err(|e| cfg(format!("{field}.uidMappings"), e))?,
+        ),
+        None => None,
+    };
+    Ok(Mount {
+        source: Some(cstr(field, src.to_string_lossy().as_bytes())?),
+        target: t,
+        fstype: None,
+        flags: libc::MS_BIND | if opts.rec { libc::MS_REC } else { 0 },
+        data: None,
+        remount_flags: if user_flags != 0 && detached.is_none() {
+            Some(user_flags)
         } else {
             None
         },
+        propagation: opts.propagation,
+        is_file: !meta.is_dir(),
+        detached,
+        recursive_attr: opts.recursive,
+        plain_dir: false,
     })
+}
+
+/// A bind mount takes no filesystem options: the words of its options that are none of
+/// corral's are ignored, a bare word with a warning.
+fn warn_ignored_bind_options(field: &str, opts: &MountOpts) {
+    if opts.data.is_empty() {
+        return;
+    }
+    // A bind mount takes no filesystem options. Every option that is not a mount
+    // flag, a propagation, a recursive attribute or (r)bind/(r)idmap (`mode=755`,
+    // `size=1k`, `uid=0`, or any other word) is ignored, as runc and youki ignore it
+    // (they pass it as data, which the kernel ignores for MS_BIND): engines send
+    // such options. corral does not pass it on at all. A bare word (no `=`) is more
+    // likely a mistyped flag (`rrro`, `noxec`) than filesystem data: a warning names
+    // it, so the mistake is seen, but the mount is made as runc makes it.
+    let (data, words): (Vec<&String>, Vec<&String>) =
+        opts.data.iter().partition(|o| o.contains('='));
+    if !words.is_empty() {
+        tracing::warn!(
+            "{field}.options: {words:?} ignored: not a flag a bind mount knows (a typo?)"
+        );
+    }
+    if !data.is_empty() {
+        tracing::debug!(
+            "{field}.options: {data:?} ignored (filesystem data; a bind mount takes none)"
+        );
+    }
+}
+
+/// The devices (the defaults, then the spec's: a spec device replaces a default of its
+/// path) and the `/dev` links.
+fn devices(linux: &oci_spec::runtime::Linux, has_pts: bool) -> Result<(Vec<Device>, Vec<Symlink>)> {
+    let mut devices = Vec::new();
+    let mut symlinks = Vec::new();
+    let mut list: Vec<(String, u32, u64, u64, u32, u32, u32)> = vec![
+        ("/dev/null".into(), libc::S_IFCHR, 1, 3, 0o666, 0, 0),
+        ("/dev/zero".into(), libc::S_IFCHR, 1, 5, 0o666, 0, 0),
+        ("/dev/full".into(), libc::S_IFCHR, 1, 7, 0o666, 0, 0),
+        ("/dev/random".into(), libc::S_IFCHR, 1, 8, 0o666, 0, 0),
+        ("/dev/urandom".into(), libc::S_IFCHR, 1, 9, 0o666, 0, 0),
+        ("/dev/tty".into(), libc::S_IFCHR, 5, 0, 0o666, 0, 0),
+    ];
+    for (i, d) in linux
+        .devices()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let field = format!("linux.devices[{i}]");
+        let path = d.path().to_string_lossy().into_owned();
+        if !path.starts_with("/dev/") {
+            return Err(cfg(
+                format!("{field}.path"),
+                format!("{path:?} is not under /dev"),
+            ));
+        }
+        use oci_spec::runtime::LinuxDeviceType as T;
+        let kind = match d.typ() {
+            T::C | T::U => libc::S_IFCHR,
+            T::B => libc::S_IFBLK,
+            T::P => libc::S_IFIFO,
+            T::A => return Err(cfg(format!("{field}.type"), "\"a\" is not c, u, b or p")),
+        };
+        let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
+        let entry = (
+            path.clone(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            perm,
+            d.uid().unwrap_or(0),
+            d.gid().unwrap_or(0),
+        );
+        list.retain(|x| x.0 != path);
+        list.push(entry);
+    }
+    for (i, (path, kind, major, minor, perm, uid, gid)) in list.into_iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        devices.push(Device {
+            target: target(&field, &path)?,
+            mode: kind | perm,
+            major,
+            minor,
+            uid,
+            gid,
+            host_path: cstr(&field, path.as_str())?,
+        });
+    }
+    let mut links = vec![
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ];
+    if has_pts {
+        links.push(("pts/ptmx", "/dev/ptmx"));
+    }
+    for (to, link) in links {
+        symlinks.push(Symlink {
+            target: cstr("symlink", to)?,
+            link: target("symlink", link)?,
+        });
+    }
+    Ok((devices, symlinks))
 }
 
 /// The cgroup mount: on v1 and hybrid hosts a tmpfs with each hierarchy's container cgroup

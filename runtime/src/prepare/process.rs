@@ -1,5 +1,6 @@
 //! The process of a plan: arguments, environment, user, rlimits, capabilities, scheduling,
 //! I/O priority, personality, memory policy and CPU affinity.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashSet;
 use std::ffi::CString;
