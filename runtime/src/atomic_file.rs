@@ -43,7 +43,7 @@ pub fn write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     persist(tmp, dest, false)
 }
 
-/// [`write`], synced to the disk before the rename (store content).
+/// [`write()`], synced to the disk before the rename (store content).
 pub fn write_durable(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp = temp_beside(dest, mode)?;
     tmp.write_all(data)?;

@@ -1,6 +1,8 @@
 //! Opening paths that must stay inside a directory tree (a build context, an image
-//! archive, a layer): `openat2(2)` resolves every component, symlinks included, under a
-//! directory fd, so nothing named inside can lead to the host.
+//! archive, a layer, a container's root): `openat2(2)` resolves every component, symlinks
+//! included, under a directory fd, so nothing named inside can lead to the host. [`openat2`]
+//! is the runtime's one wrapper of the syscall on the parent side (the child's own, which
+//! must not allocate, lives in `ns`).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::CString;

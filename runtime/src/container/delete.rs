@@ -9,7 +9,7 @@ use std::sync::Arc;
 use nix::errno::Errno;
 
 use super::cgroup_ops::kill_and_remove;
-use super::exec::ExecReaper;
+use super::wait::ExecReaper;
 use super::{pidfd_open, pidfd_signal, Container, ExitStatus};
 use crate::state::{self, Status};
 use crate::{Error, Result};

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use cgroup::Cgroup;
 use nix::errno::Errno;
 
+use super::wait::ExecReaper;
 use super::{
     io_err, keyring, ns_error, open_dir, pidfd_signal, send_console, Container, ExitStatus,
     Options, SECCOMP_CACHE,
@@ -301,53 +302,6 @@ pub struct ExecProcess {
     /// Its end, shared with the container, which reaps it at delete if nobody did.
     reaper: Arc<ExecReaper>,
     console: Option<OwnedFd>,
-}
-
-/// The end of an exec'd process, shared by its [`ExecProcess`] and its [`Container`]: the init
-/// of a pid namespace cannot finish exiting while a process of its namespace is an unreaped
-/// child of ours, so the container's delete reaps what its exec'd processes left.
-#[derive(Debug)]
-pub(super) struct ExecReaper {
-    pub(super) pid: i32,
-    pub(super) pidfd: OwnedFd,
-    pub(super) exit: Mutex<Option<ExitStatus>>,
-    pub(super) done: AtomicBool,
-}
-
-impl ExecReaper {
-    pub(super) fn reap(&self, block: bool) -> Result<Option<ExitStatus>> {
-        let mut exit = self.exit.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = *exit {
-            return Ok(Some(e));
-        }
-        let flags = if block { 0 } else { libc::WNOHANG };
-        let mut st = 0;
-        loop {
-            // SAFETY: `st` is a live c_int the kernel writes the status into; the pid is our own
-            // child's, which only this reaper (under its lock) reaps.
-            let r = unsafe { libc::waitpid(self.pid, &mut st, flags) };
-            if r < 0 && Errno::last() == Errno::EINTR {
-                continue;
-            }
-            let e = if r < 0 && Errno::last() == Errno::ECHILD {
-                // Reaped by someone else in this process (a wait of its own on the pid).
-                ExitStatus::Unknown
-            } else if r < 0 {
-                return Err(Error::Sys {
-                    id: String::new(),
-                    what: format!("waiting for pid {}", self.pid),
-                    errno: Errno::last(),
-                });
-            } else if r == 0 {
-                return Ok(None);
-            } else {
-                ExitStatus::from_wait(st)
-            };
-            *exit = Some(e);
-            self.done.store(true, Ordering::Relaxed);
-            return Ok(Some(e));
-        }
-    }
 }
 
 impl ExecProcess {

@@ -12,8 +12,8 @@ mod load;
 mod start;
 mod wait;
 
-use exec::ExecReaper;
 pub use exec::{ExecPlacement, ExecProcess};
+use wait::ExecReaper;
 pub use wait::{poll_readable, ExitStatus};
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

@@ -1,8 +1,8 @@
 //! Turns an OCI spec into the spawn plan of the `ns` crate: every string, path, flag and
 //! number the child needs, checked and converted before the clone.
 //!
-//! One file per part of the plan: [`namespaces`], [`mounts`] (the root, its mounts and
-//! devices) and [`process`]; this file assembles them ([`plan`], [`exec_plan`]).
+//! One file per part of the plan: `namespaces`, `mounts` (the root, its mounts and
+//! devices) and `process`; this file assembles them ([`plan`], [`exec_plan`]).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod mounts;
