@@ -454,6 +454,23 @@ mod tests {
         assert!(known >= 41, "{known}");
     }
 
+    /// Every scheduler flag oci-spec parses is a kernel bit. (Matched by serialized name,
+    /// `SCHED_RESET_ON_FORK` and `SCHED_FLAG_D_L_OVERRUN`, oci-spec's spellings, were refused
+    /// as unknown.)
+    #[test]
+    fn every_scheduler_flag_is_a_kernel_bit() {
+        let s: oci_spec::runtime::Scheduler = serde_json::from_value(serde_json::json!({
+            "policy": "SCHED_OTHER",
+            "flags": [
+                "SCHED_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_D_L_OVERRUN",
+                "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS",
+                "SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MAX"
+            ]
+        }))
+        .unwrap();
+        assert_eq!(sched_attr(&s).unwrap().flags, 0x7f);
+    }
+
     /// Each rlimit type maps to the resource its spec name says.
     #[test]
     fn rlimit_types_map_to_their_resources() {
