@@ -34,6 +34,15 @@ impl CliError {
     }
 }
 
+impl From<corral_image::Error> for CliError {
+    fn from(e: corral_image::Error) -> Self {
+        match e {
+            corral_image::Error::Runtime(e) => CliError::Runtime(e),
+            corral_image::Error::Image(e) => CliError::Msg(e.to_string()),
+        }
+    }
+}
+
 impl From<runtime::Error> for CliError {
     fn from(e: runtime::Error) -> Self {
         CliError::Runtime(e)
@@ -65,7 +74,7 @@ pub fn dispatch(cli: &Cli) -> R {
             detach,
             keep,
         } => match (&img.image, id) {
-            (Some(_), _) => crate::image::run(cli, root, id.as_deref(), c, img, *detach),
+            (Some(_), _) => Err(msg("internal: run --image is an image command")),
             (None, Some(id)) => run(root, id, c, *detach, *keep),
             (None, None) => Err(msg("run needs a container id (or --image)")),
         },
@@ -85,14 +94,14 @@ pub fn dispatch(cli: &Cli) -> R {
             Ok(0)
         }
         Cmd::Delete { id, force } => {
-            if *force {
-                // Whatever is left, however little was made; no state dir at all is fine
-                // (as runc), but only after looking.
-                Container::force_delete(root, id)?;
-            } else {
-                Container::load(root, id)?.delete_checked(false)?;
-            }
-            crate::image::forget_container(cli, root, id);
+            // With --force, whatever is left, however little was made; no state dir at all
+            // is fine (as runc), but only after looking. A container made from an image
+            // leaves its store's record too.
+            let store = cli
+                .store
+                .clone()
+                .unwrap_or_else(corral_image::default_store);
+            corral_image::remove(&store, root, id, *force)?;
             Ok(0)
         }
         Cmd::List { format, quiet } => list(root, format, *quiet),
@@ -121,13 +130,9 @@ pub fn dispatch(cli: &Cli) -> R {
             Ok(0)
         }
         Cmd::Spec { bundle, rootless } => spec(bundle, *rootless),
-        Cmd::Image { cmd } => crate::image::image(cli, cmd),
-        Cmd::Commit {
-            id,
-            reference,
-            message,
-        } => crate::image::commit(cli, id, reference, message.as_deref()),
-        Cmd::Info => crate::image::info(cli, root),
+        Cmd::Image { .. } | Cmd::Commit { .. } | Cmd::Info => Err(msg(
+            "internal: an image command reached the container commands",
+        )),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
     }
@@ -213,10 +218,25 @@ const FORWARDED: [libc::c_int; 7] = [
     libc::SIGWINCH,
 ];
 
-pub(crate) fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
+fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R {
     if detach {
         check_terminal(c)?;
-        let mut ct = Container::create(id, &c.bundle, &c.options(root))?;
+    }
+    run_with(c, detach, keep, || {
+        Ok(Container::create(id, &c.bundle, &c.options(root))?)
+    })
+}
+
+/// `run` of the container `make` creates (from a bundle, or from an image): started, then
+/// detached (`detach`), or waited for with signals passed on and kept (`keep`) or deleted.
+pub(crate) fn run_with(
+    c: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    make: impl FnOnce() -> R<Container>,
+) -> R {
+    if detach {
+        let mut ct = make()?;
         ct.start()?;
         print_timings(c, &ct);
         write_pid_file(c, &ct)?;
@@ -227,7 +247,8 @@ pub(crate) fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: boo
     // corral; they are read from a signalfd and passed on. The container's process starts
     // with an empty mask.
     let sfd = block_signals().map_err(|e| msg(format!("signalfd: {e}")))?;
-    let mut ct = Container::create_and_start(id, &c.bundle, &c.options(root))?;
+    let mut ct = make()?;
+    ct.start()?;
     print_timings(c, &ct);
     if let Err(e) = write_pid_file(c, &ct) {
         let _ = ct.delete();

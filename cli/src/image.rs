@@ -1,13 +1,13 @@
 //! Image commands: `corral image ...`, `corral run --image`, `corral commit`, `corral info`.
-//! The store itself is `runtime::image`; this file maps arguments and prints.
+//! The store itself is `corral_image`; this file maps arguments and prints.
 
 use std::path::{Path, PathBuf};
 
-use runtime::image::{ImageError, ImageStore, Reference};
+use corral_image::{ImageError, ImageStore, Reference};
 use runtime::image_spec::{parse_size, parse_volume, RunConfig, Security};
 
 use crate::commands::{msg, CliError, R};
-use crate::{Cli, CreateArgs};
+use crate::{Cli, Cmd, CreateArgs};
 
 impl From<ImageError> for CliError {
     fn from(e: ImageError) -> Self {
@@ -139,7 +139,7 @@ pub struct RunImageArgs {
 pub fn store_dir(cli: &Cli) -> PathBuf {
     cli.store
         .clone()
-        .unwrap_or_else(runtime::image::default_store)
+        .unwrap_or_else(corral_image::default_store)
 }
 
 pub fn open_store(cli: &Cli) -> R<ImageStore> {
@@ -148,6 +148,28 @@ pub fn open_store(cli: &Cli) -> R<ImageStore> {
 
 fn reference(s: &str) -> R<Reference> {
     Ok(Reference::parse(s)?)
+}
+
+/// The commands of images: `image ...`, `run --image`, `commit`, `info`; `None` for the
+/// others (the container commands).
+pub fn dispatch(cli: &Cli) -> Option<R> {
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(runtime::state::default_root);
+    Some(match &cli.cmd {
+        Cmd::Run {
+            id, c, img, detach, ..
+        } if img.image.is_some() => run(cli, &root, id.as_deref(), c, img, *detach),
+        Cmd::Image { cmd } => image(cli, cmd),
+        Cmd::Commit {
+            id,
+            reference,
+            message,
+        } => commit(cli, id, reference, message.as_deref()),
+        Cmd::Info => info(cli, &root),
+        _ => return None,
+    })
 }
 
 pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
@@ -164,14 +186,7 @@ pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
         ImageCmd::Export { image, dest } => {
             let _l = store.lock_shared()?;
             let img = store.resolve(image)?;
-            let r = match Reference::parse(image) {
-                Ok(r) if store.tags_of(&img.manifest_digest)?.contains(&r) => r,
-                _ => store
-                    .tags_of(&img.manifest_digest)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| msg(format!("image {image:?} has no name")))?,
-            };
+            let r = store.export_name(image, &img)?;
             store.export(&img, &r, dest)?;
         }
         ImageCmd::Ls { quiet } => ls(&store, *quiet)?,
@@ -250,12 +265,7 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     let mut rows = Vec::new();
     for (r, m) in store.tags()? {
         let img = store.image_by_manifest(&m)?;
-        let size: u64 = img
-            .diff_ids()?
-            .iter()
-            .filter_map(|d| store.layer_store().path(d).ok())
-            .map(|p| du(&p))
-            .sum();
+        let size: u64 = img.diff_ids()?.iter().map(|d| store.layer_size(d)).sum();
         rows.push((r, img, size));
     }
     if quiet {
@@ -284,63 +294,26 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     Ok(())
 }
 
-fn du(p: &Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    let mut n = if md.is_file() { md.len() } else { 0 };
-    if md.is_dir() {
-        if let Ok(rd) = std::fs::read_dir(p) {
-            for e in rd.flatten() {
-                n += du(&e.path());
-            }
-        }
-    }
-    n
-}
-
 fn history(store: &ImageStore, name: &str) -> R<()> {
     let img = store.resolve(name)?;
-    let layers = img.layers()?;
-    let hist = img.config.history().clone().unwrap_or_default();
+    let rows = store.history(&img)?;
     println!(
         "{:<14} {:<22} {:<60} SIZE",
         "LAYER", "CREATED", "CREATED BY"
     );
-    // History entries without empty_layer match the layers in order.
-    let mut li = layers.iter();
-    let mut rows = Vec::new();
-    for h in &hist {
-        let (lid, size) = if h.empty_layer().unwrap_or(false) {
-            ("<none>".to_string(), 0)
-        } else {
-            match li.next() {
-                Some(l) => (
-                    l.diff_id.hex()[..12].to_string(),
-                    store
-                        .layer_store()
-                        .path(&l.diff_id)
-                        .map(|p| du(&p))
-                        .unwrap_or(0),
-                ),
-                None => ("<missing>".to_string(), 0),
-            }
-        };
+    for h in rows.iter().rev() {
         // The image's text, escaped: it must not drive the terminal.
-        let mut by = crate::printable(h.created_by().as_deref().unwrap_or_default()).into_owned();
+        let mut by = crate::printable(&h.created_by).into_owned();
         if by.chars().count() > 60 {
             by = by.chars().take(57).collect::<String>() + "...";
         }
-        rows.push(format!(
+        println!(
             "{:<14} {:<22} {:<60} {}",
-            lid,
-            crate::printable(h.created().as_deref().unwrap_or_default()),
+            h.layer,
+            crate::printable(&h.created),
             by,
-            human(size)
-        ));
-    }
-    for r in rows.iter().rev() {
-        println!("{r}");
+            human(h.size)
+        );
     }
     Ok(())
 }
@@ -378,7 +351,11 @@ pub fn run(
             "--rm and -d do not go together: delete a detached container with `corral delete`",
         ));
     }
-    let store = open_store(cli)?;
+    if detach && a.tty && c.console_socket.is_none() {
+        return Err(msg(
+            "process.terminal is true: a detached container needs --console-socket",
+        ));
+    }
     let volumes = a
         .volume
         .iter()
@@ -416,93 +393,29 @@ pub fn run(
         security,
         ..RunConfig::default()
     };
-    // The record keeps the layers in use from here on: no lock is held while it runs.
-    let (bundle, dirs) = runtime::image::prepare_container(&store, &id, name, &rc, root)?;
-    let args = CreateArgs {
-        bundle,
-        layers: dirs,
-        no_pivot: c.no_pivot,
-        no_new_keyring: c.no_new_keyring,
-        preserve_fds: c.preserve_fds,
-        pid_file: c.pid_file.clone(),
-        console_socket: c.console_socket.clone(),
-        timings: c.timings,
-    };
-    let res = crate::commands::run(root, &id, &args, detach, !a.rm);
+    let store_dir = store_dir(cli);
+    let opts = c.options(root);
+    let res = crate::commands::run_with(c, detach, !a.rm, || {
+        Ok(corral_image::create(
+            &store_dir, root, &id, name, &rc, &opts,
+        )?)
+    });
     match &res {
         Ok(_) if detach => println!("{id}"),
         Ok(_) if !a.rm => {}
-        _ => {
-            // Removed with the container (--rm), or never made: the record goes too,
-            // unless another command made a container of that id meanwhile.
-            if !root.join(&id).exists() {
-                store.remove_container(&id)?;
-            }
-        }
+        // Removed with the container (--rm), or never made: the record goes too, unless
+        // another command made a container of that id meanwhile.
+        _ => corral_image::forget_container(&store_dir, root, &id),
     }
     res
-}
-
-/// After `corral delete ID`: forget the container's image record (it no longer holds its
-/// image's layers).
-pub fn forget_container(cli: &Cli, root: &Path, id: &str) {
-    runtime::image::forget_container(&store_dir(cli), root, id);
 }
 
 /// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.
 pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
     let t = reference(target)?;
-    let store = open_store(cli)?;
-    let _l = store.lock_shared()?;
-    let rec = store.container(id)?.ok_or_else(|| {
-        msg(format!(
-            "container {id:?} was not made from an image of {} (corral run --image)",
-            store.root().display()
-        ))
-    })?;
-    let upper = rec.upper_dir();
-    if !upper.is_dir() {
-        return Err(msg(format!(
-            "container {id:?} has no writable layer at {} (was it deleted?)",
-            upper.display()
-        )));
-    }
-    let parent = store.image_by_manifest(&unionfs_digest(&rec.manifest)?)?;
-    // A running container is frozen while its layer is read (as docker pauses it), so the
-    // layer is one moment of it.
-    let mut frozen = match runtime::Container::load(&rec.state_root, id) {
-        Ok(c) if c.status() == runtime::Status::Running => {
-            let mut c = c;
-            c.pause()?;
-            Some(c)
-        }
-        _ => None,
-    };
-    let layer = store.add_layer_from_upper(&upper);
-    if let Some(c) = frozen.as_mut() {
-        c.resume()?;
-    }
-    let layer = layer?;
-    let mut config = parent.config.clone();
-    let now = runtime::image::now_rfc3339();
-    config.set_created(Some(now.clone()));
-    let mut hist = config.history().clone().unwrap_or_default();
-    let mut h = oci_spec::image::History::default();
-    h.set_created(Some(now));
-    h.set_created_by(Some(format!("corral commit {id}")));
-    h.set_comment(message.map(str::to_string));
-    hist.push(h);
-    config.set_history(Some(hist));
-    let mut layers = parent.layers()?;
-    layers.push(layer);
-    let img = store.write_image(config, &layers)?;
-    store.tag(&img, &t)?;
+    let img = open_store(cli)?.commit(id, &t, message)?;
     println!("{}", img.id);
     Ok(0)
-}
-
-fn unionfs_digest(s: &str) -> R<unionfs::Digest> {
-    unionfs::Digest::parse(s).map_err(|e| msg(e.to_string()))
 }
 
 /// `corral info`: the store, the storage driver, the cgroup layout, counts.

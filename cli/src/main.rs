@@ -345,19 +345,20 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_RUNTIME_ERROR);
     }
     quiet_when_stdout_closes();
-    let code =
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::dispatch(&cli))) {
-            Ok(Ok(code)) => code,
-            Ok(Err(e)) => {
-                report_error(&cli, &e.to_string());
-                e.exit_code()
-            }
-            // The reader of our stdout went away (`corral image ls | head -1`): what was being
-            // done has been undone on the way out (the unwinding dropped it); exit as a C tool
-            // killed by SIGPIPE shows in a shell, without a word.
-            Err(p) if stdout_closed(p.as_ref()) => i32::from(EXIT_STDOUT_CLOSED),
-            Err(p) => std::panic::resume_unwind(p),
-        };
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        image::dispatch(&cli).unwrap_or_else(|| commands::dispatch(&cli))
+    })) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            report_error(&cli, &e.to_string());
+            e.exit_code()
+        }
+        // The reader of our stdout went away (`corral image ls | head -1`): what was being
+        // done has been undone on the way out (the unwinding dropped it); exit as a C tool
+        // killed by SIGPIPE shows in a shell, without a word.
+        Err(p) if stdout_closed(p.as_ref()) => i32::from(EXIT_STDOUT_CLOSED),
+        Err(p) => std::panic::resume_unwind(p),
+    };
     ExitCode::from(code as u8)
 }
 

@@ -749,8 +749,8 @@ pub extern "C" fn corral_spec_from_image(
         let image = str_arg("image", image)?;
         let store = opt_str_arg("store", store)?
             .map(PathBuf::from)
-            .unwrap_or_else(runtime::image::default_store);
-        runtime::image::Reference::parse(image).map_err(|e| {
+            .unwrap_or_else(corral_image::default_store);
+        corral_image::Reference::parse(image).map_err(|e| {
             let mut f = Fail::from(e);
             f.path = Some("image".into());
             f
@@ -1360,9 +1360,8 @@ fn bundle_of(
         SpecKind::Built(b) => (b.build()?, None),
         SpecKind::Bundle(b) => ((**b).clone(), None),
         SpecKind::Image(i) => {
-            let store = runtime::image::ImageStore::open(&i.store)?;
-            let (dir, layers) =
-                runtime::image::prepare_container(&store, id, &i.image, &i.rc, root)?;
+            let store = corral_image::ImageStore::open(&i.store)?;
+            let (dir, layers) = corral_image::prepare_container(&store, id, &i.image, &i.rc, root)?;
             match Bundle::load(&dir) {
                 Ok(b) => (b, Some((i.store.clone(), layers))),
                 Err(e) => {
@@ -1429,7 +1428,7 @@ fn create_impl(
         Ok(c) => new_container_of(out, c, store),
         Err(e) => {
             if let Some(s) = &store {
-                runtime::image::forget_container(s, &o.root, id);
+                corral_image::forget_container(s, &o.root, id);
             }
             Err(e.into())
         }
@@ -1726,7 +1725,7 @@ pub extern "C" fn corral_delete(c: *mut corral_container, force: c_int) -> c_int
         let id = ct.id().to_string();
         ct.delete_checked(true)?;
         if let Some(s) = &obj.store {
-            runtime::image::forget_container(s, &root, &id);
+            corral_image::forget_container(s, &root, &id);
         }
         Ok(())
     })
@@ -1768,7 +1767,7 @@ pub extern "C" fn corral_container_free(c: *mut corral_container) {
             let where_ = ct.as_ref().map(|c| (c.state_root(), c.id().to_string()));
             drop(ct);
             if let (Some(s), Some((root, id))) = (&obj.store, where_) {
-                runtime::image::forget_container(s, &root, &id);
+                corral_image::forget_container(s, &root, &id);
             }
         }
         Ok(())

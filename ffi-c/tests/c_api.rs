@@ -259,8 +259,8 @@ fn a_container_from_an_image() {
         .prefix("corral-store-")
         .tempdir()
         .expect("store dir");
-    let store = runtime::image::ImageStore::open(store_dir.path()).expect("store");
-    let r = runtime::image::Reference::parse("c-base:1").expect("reference");
+    let store = corral_image::ImageStore::open(store_dir.path()).expect("store");
+    let r = corral_image::Reference::parse("c-base:1").expect("reference");
     store.import(rootfs.rootfs(), Some(&r)).expect("import");
     let layers_before = std::fs::read_dir(store_dir.path().join("layers/sha256"))
         .expect("layers")

@@ -718,7 +718,7 @@ struct ImageSrc {
 impl ImageSrc {
     /// Forgets the store's record of container `id` once its state under `root` is gone.
     fn forget(&self, root: &std::path::Path, id: &str) {
-        runtime::image::forget_container(&self.store, root, id);
+        corral_image::forget_container(&self.store, root, id);
     }
 }
 
@@ -962,11 +962,11 @@ impl Core {
             }
         }
         let name = str_arg("image", image.expect("set"))?;
-        runtime::image::Reference::parse(&name)
+        corral_image::Reference::parse(&name)
             .map_err(|e| config_err(py, "image", e.to_string()))?;
         let store = match store.filter(|v| !v.is_none()) {
             Some(s) => PathBuf::from(path_arg("store", s)?),
-            None => runtime::image::default_store(),
+            None => corral_image::default_store(),
         };
         let mut rc = runtime::image_spec::RunConfig {
             security,
@@ -1336,9 +1336,8 @@ impl Core {
                     runtime::Container::create_from(&self.id, b, &self.opts)?
                 }
                 Some(img) => {
-                    let store =
-                        runtime::image::ImageStore::open(&img.store).map_err(Fail::Image)?;
-                    let (dir, layers) = runtime::image::prepare_container(
+                    let store = corral_image::ImageStore::open(&img.store).map_err(Fail::Image)?;
+                    let (dir, layers) = corral_image::prepare_container(
                         &store,
                         &self.id,
                         &img.name,

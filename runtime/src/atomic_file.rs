@@ -2,6 +2,7 @@
 //! destination (`O_CREAT|O_EXCL` under a random name, so never through a file or symlink
 //! someone planted), then renamed over it. Every file corral writes through a temp name
 //! goes through here.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -42,7 +43,7 @@ pub fn write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     persist(tmp, dest, false)
 }
 
-/// [`write`], synced to the disk before the rename (store content).
+/// [`write()`], synced to the disk before the rename (store content).
 pub fn write_durable(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp = temp_beside(dest, mode)?;
     tmp.write_all(data)?;

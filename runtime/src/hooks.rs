@@ -2,6 +2,7 @@
 //! createContainer and startContainer in the container's; each with the state JSON on stdin,
 //! its args, env and timeout. A failing hook fails its step, with its output in the error (poststop hooks
 //! only warn).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -164,10 +165,12 @@ fn feed_and_wait<S>(
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
     if let Some(fd) = &w {
-        // SAFETY: setting a flag on an fd owned here.
-        unsafe {
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        if let Ok(fl) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
+            let _ = fcntl(
+                fd.as_raw_fd(),
+                FcntlArg::F_SETFL(OFlag::from_bits_retain(fl) | OFlag::O_NONBLOCK),
+            );
         }
     }
     let mut off = 0;
@@ -175,17 +178,12 @@ fn feed_and_wait<S>(
         if let Some(fd) = &w {
             while off < data.len() {
                 let rest = &data[off..];
-                // SAFETY: writing from a live slice to an fd owned here.
-                let n = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
-                if n >= 0 {
-                    off += n as usize;
-                    continue;
-                }
-                match nix::errno::Errno::last() {
-                    nix::errno::Errno::EINTR => continue,
-                    nix::errno::Errno::EAGAIN => break,
+                match nix::unistd::write(fd, rest) {
+                    Ok(n) => off += n,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EAGAIN) => break,
                     // EPIPE: the hook closed its stdin; a hook need not read it.
-                    _ => off = data.len(),
+                    Err(_) => off = data.len(),
                 }
             }
             if off >= data.len() {
@@ -206,7 +204,8 @@ fn feed_and_wait<S>(
                     events: libc::POLLOUT,
                     revents: 0,
                 };
-                // SAFETY: polling one fd owned here.
+                // SAFETY: `p` is one live pollfd (count 1) on the pipe `w` holds open; poll
+                // only writes its `revents`.
                 unsafe { libc::poll(&mut p, 1, 2) };
             }
             None => std::thread::sleep(Duration::from_millis(2)),
@@ -287,7 +286,8 @@ fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), S
     let pid = spawned.pid;
     let st = feed_and_wait(Some(w), state_json.as_bytes(), h.timeout(), || {
         let mut st = 0;
-        // SAFETY: waiting for our own child.
+        // SAFETY: `st` is a live c_int the kernel writes the status into; `pid` is the
+        // hook, our own child, reaped only here.
         let n = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
         if n < 0 {
             return Err(format!("waiting: {}", nix::errno::Errno::last()));
@@ -296,11 +296,13 @@ fn run_in_one(h: &Hook, pid: i32, state_json: &str) -> std::result::Result<(), S
     })?;
     let Some(st) = st else {
         let mut st = 0;
-        // SAFETY: killing and reaping our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, &mut st, 0);
-        }
+        // Our own child, not reaped yet: its pid cannot have been reused.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        // SAFETY: as the waitpid above.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
         return Err(timed_out(h));
     };
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {

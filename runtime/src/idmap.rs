@@ -2,6 +2,7 @@
 //! source made in the parent (`open_tree`), given the mount's id mapping through a user
 //! namespace that exists only for that (`mount_setattr(MOUNT_ATTR_IDMAP)`), and moved into
 //! place by the container's process (`move_mount`).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -34,7 +35,10 @@ fn render(m: &[IdMapping]) -> String {
 
 /// A user namespace with the given maps, as an fd (made by a short-lived child).
 fn userns(map: &MountIdmap) -> Result<OwnedFd, String> {
-    // SAFETY: a fork-like clone; the child only waits to be killed (raw syscalls only).
+    // SAFETY: a fork-like clone (no CLONE_VM: the child has its own copy of memory, with no
+    // stack pointer given it keeps ours). The child calls nothing but pause(2) in a loop,
+    // which is async-signal-safe, so the locks of other threads it copied are never taken;
+    // it is killed below.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -47,7 +51,7 @@ fn userns(map: &MountIdmap) -> Result<OwnedFd, String> {
     };
     if pid == 0 {
         loop {
-            // SAFETY: async-signal-safe wait for the SIGKILL.
+            // SAFETY: pause(2) takes nothing and is async-signal-safe (see the clone above).
             unsafe { libc::pause() };
         }
     }
@@ -65,11 +69,10 @@ fn userns(map: &MountIdmap) -> Result<OwnedFd, String> {
             .map(OwnedFd::from)
             .map_err(|e| format!("opening its user namespace: {e}"))
     })();
-    // SAFETY: killing and reaping our own child.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-    }
+    // Our own child, not reaped until here: its pid cannot have been reused.
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
     res
 }
 
@@ -88,7 +91,7 @@ pub fn detached(
     let c = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
         .map_err(|_| "NUL in path".to_string())?;
     let rec_flag = if rec { AT_RECURSIVE } else { 0 };
-    // SAFETY: open_tree with a C string path.
+    // SAFETY: `c` is a NUL-terminated path alive for the call; open_tree only reads it.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
@@ -100,7 +103,7 @@ pub fn detached(
     if fd < 0 {
         return Err(format!("open_tree {}: {}", src.display(), Errno::last()));
     }
-    // SAFETY: fresh fd owned here.
+    // SAFETY: the fd was just returned by the kernel and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut set = MOUNT_ATTR_IDMAP;
     for (ms, attr) in [
@@ -119,7 +122,9 @@ pub fn detached(
         propagation: 0,
         userns_fd: ns.as_raw_fd() as u64,
     };
-    // SAFETY: mount_setattr on our detached mount with a properly sized attr struct.
+    // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: `fd` itself, open
+    // here) and `attr` a mount_attr alive for the call with its size passed; the kernel only
+    // reads them.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,

@@ -1,6 +1,9 @@
 //! Opening paths that must stay inside a directory tree (a build context, an image
-//! archive, a layer): `openat2(2)` resolves every component, symlinks included, under a
-//! directory fd, so nothing named inside can lead to the host.
+//! archive, a layer, a container's root): `openat2(2)` resolves every component, symlinks
+//! included, under a directory fd, so nothing named inside can lead to the host. [`openat2`]
+//! is the runtime's one wrapper of the syscall on the parent side (the child's own, which
+//! must not allocate, lives in `ns`).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::CString;
 use std::fs::File;
@@ -23,11 +26,13 @@ pub fn openat2(dirfd: RawFd, rel: &Path, flags: i32, resolve: u64) -> io::Result
         bytes
     })
     .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: all-zero is a valid open_how.
+    // SAFETY: `open_how` is a C struct of three u64s, for which all zeroes is valid (and
+    // the kernel's default).
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
-    // SAFETY: a valid C string and an open_how of its size.
+    // SAFETY: `c` is a NUL-terminated string and `how` an open_how, both alive for the call,
+    // with the size passed that of `how`; the kernel only reads them.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
@@ -40,7 +45,7 @@ pub fn openat2(dirfd: RawFd, rel: &Path, flags: i32, resolve: u64) -> io::Result
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a fresh fd from the kernel, owned here.
+    // SAFETY: the fd was just returned by the kernel and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -71,11 +76,9 @@ pub fn open_regular(dir: &File, rel: &Path, resolve: u64) -> io::Result<File> {
     }
     // Back to blocking reads (a regular file never blocks, but the flag is not ours to
     // leave on).
-    // SAFETY: plain fcntl on an fd we own.
-    unsafe {
-        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
-    }
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let fl = OFlag::from_bits_retain(fcntl(f.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(fl & !OFlag::O_NONBLOCK))?;
     Ok(f)
 }
 

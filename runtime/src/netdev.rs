@@ -1,14 +1,14 @@
 //! `linux.netDevices`: moving host network devices into the container's network namespace
 //! (and renaming them there), with one rtnetlink request each.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
 use crate::{Error, Result};
 
-const NETLINK_ROUTE: i32 = 0;
 const RTM_NEWLINK: u16 = 16;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
@@ -53,7 +53,8 @@ pub fn check(field: &str, host: &str, name: &str) -> Result<u32> {
         )));
     }
     let c = CString::new(host).map_err(|_| cfg("contains a NUL byte".into()))?;
-    // SAFETY: plain libc lookup with a C string.
+    // SAFETY: `c` is a NUL-terminated name alive for the call; if_nametoindex only reads it.
+    // (nix wraps it only behind its `net` feature, which the workspace does not enable.)
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if idx == 0 {
         return Err(cfg(format!("no network device {host:?} on the host")));
@@ -113,19 +114,14 @@ struct Addr {
 }
 
 fn nl_socket() -> std::result::Result<OwnedFd, String> {
-    // SAFETY: creating a netlink socket.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(format!("netlink socket: {}", Errno::last()));
-    }
-    // SAFETY: fresh fd owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+    socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )
+    .map_err(|e| format!("netlink socket: {e}"))
 }
 
 /// Sends one netlink request (header + `body`).
@@ -137,22 +133,15 @@ fn nl_send(sock: &OwnedFd, kind: u16, flags: u16, body: &[u8]) -> std::result::R
     msg.extend_from_slice(&1u32.to_ne_bytes());
     msg.extend_from_slice(&0u32.to_ne_bytes());
     msg.extend_from_slice(body);
-    // SAFETY: sending a buffer we own to the kernel (nl_pid 0).
-    let n = unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as u16;
-        libc::sendto(
-            sock.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if n < 0 {
-        return Err(format!("netlink send: {}", Errno::last()));
-    }
+    use nix::sys::socket::{sendto, MsgFlags, NetlinkAddr};
+    // To the kernel: port id 0.
+    sendto(
+        sock.as_raw_fd(),
+        &msg,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| format!("netlink send: {e}"))?;
     Ok(())
 }
 
@@ -161,12 +150,13 @@ fn nl_send(sock: &OwnedFd, kind: u16, flags: u16, body: &[u8]) -> std::result::R
 fn nl_replies(sock: &OwnedFd, mut each: impl FnMut(u16, &[u8])) -> std::result::Result<(), String> {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        // SAFETY: receiving into a buffer we own.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(format!("netlink reply: {}", Errno::last()));
-        }
-        let mut rest = buf.get(..n as usize).unwrap_or_default();
+        let n = nix::sys::socket::recv(
+            sock.as_raw_fd(),
+            &mut buf,
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .map_err(|e| format!("netlink reply: {e}"))?;
+        let mut rest = buf.get(..n).unwrap_or_default();
         while rest.len() >= 16 {
             let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let kind = u16::from_ne_bytes([rest[4], rest[5]]);
@@ -250,14 +240,13 @@ fn permanent_global_addrs(index: u32) -> std::result::Result<Vec<Addr>, String> 
 /// that joins the namespace).
 fn add_addrs(ns: &std::fs::File, name: &str, addrs: &[Addr]) -> std::result::Result<(), String> {
     let c = CString::new(name).map_err(|_| format!("{name:?} contains a NUL byte"))?;
-    let fd = ns.as_raw_fd();
     std::thread::scope(|s| {
         s.spawn(|| -> std::result::Result<(), String> {
-            // SAFETY: setns of this thread only, with an fd that outlives the call.
-            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
-                return Err(format!("joining its network namespace: {}", Errno::last()));
-            }
-            // SAFETY: plain lookup with a C string.
+            // This thread only: a network namespace is per thread.
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("joining its network namespace: {e}"))?;
+            // SAFETY: `c` is a NUL-terminated name alive for the call; if_nametoindex only
+            // reads it.
             let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
             if index == 0 {
                 return Err("not found after the move".into());
@@ -289,17 +278,13 @@ fn add_addrs(ns: &std::fs::File, name: &str, addrs: &[Addr]) -> std::result::Res
 /// process's other threads never change namespace.
 fn name_taken_in(ns: &std::fs::File, name: &str) -> std::result::Result<bool, String> {
     let c = CString::new(name).map_err(|_| format!("{name:?} contains a NUL byte"))?;
-    let fd = ns.as_raw_fd();
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: setns of this thread only, with an fd that outlives the call.
-            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
-                return Err(format!(
-                    "joining the container's network namespace: {}",
-                    Errno::last()
-                ));
-            }
-            // SAFETY: plain lookup with a C string.
+            // This thread only: a network namespace is per thread.
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("joining the container's network namespace: {e}"))?;
+            // SAFETY: `c` is a NUL-terminated name alive for the call; if_nametoindex only
+            // reads it.
             Ok(unsafe { libc::if_nametoindex(c.as_ptr()) } != 0)
         })
         .join()

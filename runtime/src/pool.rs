@@ -11,6 +11,7 @@
 //! that is killed leaves only state dirs and empty cgroups, recorded as `created`, which
 //! `corral delete --force` removes, and which the next [`Pool::new`] with the same id prefix
 //! and state root removes itself.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -67,8 +68,12 @@ impl Shared {
     fn next_id(&self) -> String {
         let mut r = self.lock();
         r.next += 1;
-        // SAFETY: plain getter.
-        format!("{}-{}-{}", self.prefix, unsafe { libc::getpid() }, r.next)
+        format!(
+            "{}-{}-{}",
+            self.prefix,
+            nix::unistd::getpid().as_raw(),
+            r.next
+        )
     }
 
     fn make(&self) -> Result<Container> {

@@ -1,4 +1,5 @@
 //! Container state on disk: `<root>/<id>/state.json`, written atomically.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -14,8 +15,7 @@ pub const DEFAULT_ROOT: &str = "/run/corral";
 /// The state root when none is given: [`DEFAULT_ROOT`] for root; for another user
 /// `$XDG_RUNTIME_DIR/corral`, or `/tmp/corral-<uid>` without one.
 pub fn default_root() -> PathBuf {
-    // SAFETY: plain getter.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     if uid == 0 {
         return PathBuf::from(DEFAULT_ROOT);
     }
@@ -31,8 +31,7 @@ pub fn default_root() -> PathBuf {
 pub fn check_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(dir)?;
-    // SAFETY: plain getter.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     if !m.file_type().is_dir() || m.uid() != euid || m.mode() & 0o022 != 0 {
         return Err(std::io::Error::other(format!(
             "not a directory owned by uid {euid} and writable only by it (a {}, owner uid {}, \
@@ -57,8 +56,7 @@ pub fn check_private_dir(dir: &Path) -> std::io::Result<()> {
 /// kernel would, then checked.
 pub fn check_ancestors(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: plain getter.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     let abs = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.canonicalize()?,
         _ => std::env::current_dir()?,
@@ -297,8 +295,7 @@ fn open_checked(id: &str, path: &Path) -> Result<std::fs::File> {
             }
         })?;
     let m = f.metadata().map_err(|e| io("opening state dir", e))?;
-    // SAFETY: plain getter.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     if m.uid() != euid || m.mode() & 0o022 != 0 {
         return Err(io(
             "refusing state dir",
@@ -322,7 +319,8 @@ fn lock_dir_with(id: &str, path: &Path, wait: bool) -> Result<Option<std::fs::Fi
         libc::LOCK_EX | libc::LOCK_NB
     };
     loop {
-        // SAFETY: flock on an fd owned by `f`.
+        // SAFETY: flock(2) takes an fd (borrowed from `f`, open for the call) and an
+        // operation; it touches no memory of ours.
         let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), op) };
         if r == 0 {
             break;
@@ -618,32 +616,26 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Seconds since the epoch as an RFC 3339 UTC timestamp.
+/// Seconds since the epoch as an RFC 3339 UTC timestamp (`2000-02-29T00:00:00Z`). humantime
+/// formats years up to 9999 only; a later time (which only a damaged state file holds) is
+/// shown as the last second of 9999 rather than failing.
 pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    const LAST: u64 = 253_402_300_799;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.min(LAST));
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
+    }
 
     #[test]
     fn ids() {
@@ -678,8 +670,7 @@ mod tests {
         std::os::unix::fs::symlink(&fresh, &link).unwrap();
         let e = StateDir::create(&link, "c2").unwrap_err().to_string();
         assert!(e.contains("symlink"), "{e}");
-        // SAFETY: plain getter.
-        if unsafe { libc::geteuid() } == 0 {
+        if nix::unistd::geteuid().as_raw() == 0 {
             let foreign = base.join("foreign");
             std::fs::create_dir(&foreign).unwrap();
             std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();

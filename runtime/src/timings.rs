@@ -1,4 +1,5 @@
 //! Where a spawn's time went: one entry per phase, in the order the phases ran.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,7 @@
 //! guards are locals of [`Container::create_from`], so a failing phase drops them in the
 //! reverse order of their making: the process dies before its cgroups go, the cgroups before
 //! the root, the root before the state dir.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -15,9 +16,10 @@ use cgroup::{Cgroup, CgroupPath, Hierarchy, Version};
 use oci_spec::runtime::{Linux, Spec};
 use unionfs::{Overlay, OverlayMount};
 
+use super::cgroup_ops::{oom_killed, to_be_made, CgroupGuard};
 use super::{
-    cgroup_err, io_err, keyring, ns_error, oom_killed, open_dir, open_path, send_console,
-    set_winsize, to_be_made, CgroupGuard, Container, Options, FIFO, SECCOMP_CACHE,
+    cgroup_err, io_err, keyring, ns_error, open_dir, open_path, send_console, set_winsize,
+    Container, Options, FIFO, SECCOMP_CACHE,
 };
 use crate::config::Bundle;
 use crate::prepare::{self, CgroupView, Inputs};
@@ -71,8 +73,7 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
     // Device rules go to the v1 devices controller, or to an eBPF filter on cgroup2.
     let device_rules = hier.v1_mount("devices").is_some() || hier.version() != Version::V1;
     let mut res = resources::from_spec(spec, device_rules)?;
-    // SAFETY: plain getter.
-    let rootless = unsafe { libc::geteuid() } != 0;
+    let rootless = nix::unistd::geteuid().as_raw() != 0;
     let planned = (|| -> std::result::Result<Option<Cgroup>, cgroup::Error> {
         let mut cg = Cgroup::new(&hier, &path)?;
         if rootless {
@@ -121,8 +122,7 @@ fn record(id: &str, b: &Bundle, opts: &Options, chk: &Checked) -> Result<(StateD
     let state_dir = StateDir::create(&opts.root, id)?;
     state_dir.write_config(spec)?;
     crate::fault::point("create:after-state-dir");
-    // SAFETY: plain getter.
-    let me = unsafe { libc::getpid() };
+    let me = nix::unistd::getpid().as_raw();
     let mut rec = State {
         status: Status::Creating,
         bundle: b.dir.clone(),
@@ -398,8 +398,10 @@ fn gate(id: &str, plan: &mut ns::Plan, state_dir: &StateDir, rootless: bool) -> 
             .map(|m| m.outside + (id - m.inside))
             .unwrap_or(id)
     };
-    // SAFETY: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     let (fu, fg) = (
         host_id(plan.process.uid, &plan.uid_map),
         host_id(plan.process.gid, &plan.gid_map),

@@ -1,0 +1,302 @@
+//! Containers made from images: the store's record of each (which keeps its image's layers
+//! in use), its bundle, and the one create and one remove every face calls.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, io_err, ImageError, Result};
+use crate::reference::Reference;
+use crate::store::{mkdir, write_atomic, Image, ImageStore};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// The container id.
+    pub id: String,
+    /// The state root its state lives under.
+    pub state_root: PathBuf,
+    /// The image it was made from: manifest digest.
+    pub manifest: String,
+    /// The image's reference as given, for display.
+    pub image: String,
+    /// Its layers' diff IDs, bottom first.
+    pub layers: Vec<String>,
+    /// The process that made it, and that process's start time: a record is in use while
+    /// that process lives, even before the container's state dir exists.
+    pub creator_pid: i32,
+    pub creator_start_time: u64,
+}
+
+impl ContainerRecord {
+    /// Is the container there (its state dir) or being made?
+    pub fn live(&self) -> bool {
+        if self.state_root.join(&self.id).exists() {
+            return true;
+        }
+        self.creator_pid > 0
+            && runtime::state::pid_start_time(self.creator_pid) == self.creator_start_time
+            && self.creator_start_time != 0
+    }
+
+    /// Its writable layer (overlay upper dir) in its state dir.
+    pub fn upper_dir(&self) -> PathBuf {
+        runtime::state::overlay_paths(&self.state_root.join(&self.id)).1
+    }
+}
+
+/// Makes what container `id` of `image` needs (for every face): the store's record of it
+/// (which keeps its layers in use), its bundle (the spec from the image's config and `rc`,
+/// see [`runtime::image_spec::spec_for_image`]) and the layer dirs its root is an overlay of
+/// (for [`runtime::Options::layers`]). The state will live under `state_root`.
+pub fn prepare_container(
+    store: &ImageStore,
+    id: &str,
+    image: &str,
+    rc: &runtime::image_spec::RunConfig,
+    state_root: &Path,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let _lock = store.lock_shared()?;
+    let img = store.resolve(image)?;
+    let dirs = store.layer_dirs(&img.diff_ids()?)?;
+    let spec = serde_json::to_value(runtime::image_spec::spec_for_image(
+        id,
+        &img.config,
+        &dirs,
+        rc,
+    )?)
+    .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
+    let bundle = store.record_container(id, state_root, &img, image, &spec)?;
+    Ok((bundle, dirs))
+}
+
+/// Forgets the store's record of container `id` once its state under `state_root` is gone
+/// (after a delete). Anything else is left as it is.
+pub fn forget_container(store_dir: &Path, state_root: &Path, id: &str) {
+    if !store_dir.join("containers").join(id).is_dir() {
+        return;
+    }
+    if let Ok(store) = ImageStore::open(store_dir) {
+        if let Ok(Some(rec)) = store.container(id) {
+            if rec.state_root == state_root && !state_root.join(id).exists() {
+                let _ = store.remove_container(id);
+            }
+        }
+    }
+}
+
+impl ImageStore {
+    // ---- containers ----
+
+    /// The directory of the container `id`'s record and bundle.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Record that container `id` (state under `state_root`) is being made from `image`,
+    /// and write its bundle (`spec` as config.json). Returns the bundle dir. A live
+    /// container of that id is refused.
+    pub fn record_container(
+        &self,
+        id: &str,
+        state_root: &Path,
+        image: &Image,
+        image_name: &str,
+        spec: &serde_json::Value,
+    ) -> Result<PathBuf> {
+        runtime::state::check_id(id).map_err(|e| invalid(e.to_string()))?;
+        if let Some(old) = self.container(id)? {
+            if old.live() {
+                return Err(invalid(format!("container {id:?} already exists")));
+            }
+        }
+        if state_root.join(id).exists() {
+            return Err(invalid(format!(
+                "container {id:?} already exists in {}",
+                state_root.display()
+            )));
+        }
+        let dir = self.container_dir(id);
+        let _ = fs::remove_dir_all(&dir);
+        mkdir(&dir)?;
+        // SAFETY: plain getter.
+        let me = unsafe { libc::getpid() };
+        let rec = ContainerRecord {
+            id: id.to_string(),
+            state_root: state_root.to_path_buf(),
+            manifest: image.manifest_digest.to_string(),
+            image: image_name.to_string(),
+            layers: image.diff_ids()?.iter().map(|d| d.to_string()).collect(),
+            creator_pid: me,
+            creator_start_time: runtime::state::pid_start_time(me),
+        };
+        let text = serde_json::to_vec_pretty(&rec)
+            .map_err(|e| invalid(format!("encoding container record: {e}")))?;
+        write_atomic(&dir.join("image.json"), &text)?;
+        let spec_text = serde_json::to_vec_pretty(spec)
+            .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
+        write_atomic(&dir.join("config.json"), &spec_text)?;
+        Ok(dir)
+    }
+
+    /// The record of container `id`, if it was made from an image of this store.
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        if runtime::state::check_id(id).is_err() {
+            return Ok(None);
+        }
+        let p = self.container_dir(id).join("image.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| ImageError::Json {
+                    path: p,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &p)(e)),
+        }
+    }
+
+    /// Forget container `id` (its record and bundle).
+    pub fn remove_container(&self, id: &str) -> Result<()> {
+        if runtime::state::check_id(id).is_err() {
+            return Ok(());
+        }
+        let d = self.container_dir(id);
+        match fs::remove_dir_all(&d) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &d)(e)),
+        }
+    }
+
+    /// Every container record, live or stale.
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>> {
+        let d = self.root.join("containers");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&d).map_err(io_err("readdir", &d))? {
+            let e = e.map_err(io_err("readdir", &d))?;
+            if let Some(name) = e.file_name().to_str() {
+                if let Ok(Some(r)) = self.container(name) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+/// Makes container `id` of `image` (a reference or image ID in the store at `store_dir`),
+/// its state under `state_root`: the store's record and bundle ([`prepare_container`]),
+/// then the container on an overlay of the image's layers (`opts` with its `root` and
+/// `layers` set here). On failure nothing is left: a container the runtime half-made is
+/// removed by the runtime, and the record goes unless another command made a container of
+/// that id meanwhile.
+pub fn create(
+    store_dir: &Path,
+    state_root: &Path,
+    id: &str,
+    image: &str,
+    rc: &runtime::image_spec::RunConfig,
+    opts: &runtime::Options,
+) -> std::result::Result<runtime::Container, crate::Error> {
+    let store = ImageStore::open(store_dir)?;
+    // The record keeps the layers in use from here on: no lock is held while it runs.
+    let (bundle, layers) = prepare_container(&store, id, image, rc, state_root)?;
+    let made = runtime::Bundle::load(&bundle).and_then(|b| {
+        let opts = runtime::Options {
+            root: state_root.to_path_buf(),
+            layers,
+            ..opts.clone()
+        };
+        runtime::Container::create_from(id, &b, &opts)
+    });
+    match made {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if !state_root.join(id).exists() {
+                store.remove_container(id)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Removes container `id` (state under `state_root`) with everything it made: the
+/// container through the runtime (a running or paused one only with `force`, which also
+/// removes whatever is left of a half-made one, and takes a missing one for done), then the
+/// record of the store at `store_dir`, if it was made from an image.
+pub fn remove(
+    store_dir: &Path,
+    state_root: &Path,
+    id: &str,
+    force: bool,
+) -> std::result::Result<(), crate::Error> {
+    let res = if force {
+        runtime::Container::force_delete(state_root, id)
+    } else {
+        runtime::Container::load(state_root, id).and_then(|c| c.delete_checked(false))
+    };
+    forget_container(store_dir, state_root, id);
+    Ok(res?)
+}
+
+impl ImageStore {
+    /// `commit`: container `id`'s writable layer on top of the image it was made from, as a
+    /// new image named `target` (its history says `corral commit ID`, with `message`). A
+    /// running container is frozen while its layer is read (as docker pauses it), so the
+    /// layer is one moment of it.
+    pub fn commit(
+        &self,
+        id: &str,
+        target: &Reference,
+        message: Option<&str>,
+    ) -> std::result::Result<Image, crate::Error> {
+        let _l = self.lock_shared()?;
+        let rec = self.container(id)?.ok_or_else(|| {
+            invalid(format!(
+                "container {id:?} was not made from an image of {} (corral run --image)",
+                self.root.display()
+            ))
+        })?;
+        let upper = rec.upper_dir();
+        if !upper.is_dir() {
+            return Err(invalid(format!(
+                "container {id:?} has no writable layer at {} (was it deleted?)",
+                upper.display()
+            ))
+            .into());
+        }
+        let mid = unionfs::Digest::parse(&rec.manifest).map_err(|e| invalid(e.to_string()))?;
+        let parent = self.image_by_manifest(&mid)?;
+        let mut frozen = match runtime::Container::load(&rec.state_root, id) {
+            Ok(mut c) if c.status() == runtime::Status::Running => {
+                c.pause()?;
+                Some(c)
+            }
+            _ => None,
+        };
+        let layer = self.add_layer_from_upper(&upper);
+        if let Some(c) = frozen.as_mut() {
+            c.resume()?;
+        }
+        let layer = layer?;
+        let mut config = parent.config.clone();
+        let now = crate::store::now_rfc3339();
+        config.set_created(Some(now.clone()));
+        let mut hist = config.history().clone().unwrap_or_default();
+        let mut h = oci_spec::image::History::default();
+        h.set_created(Some(now));
+        h.set_created_by(Some(format!("corral commit {id}")));
+        h.set_comment(message.map(str::to_string));
+        hist.push(h);
+        config.set_history(Some(hist));
+        let mut layers = parent.layers()?;
+        layers.push(layer);
+        let img = self.write_image(config, &layers)?;
+        self.tag(&img, target)?;
+        Ok(img)
+    }
+}
