@@ -154,8 +154,7 @@ impl Default for UnpackOptions {
 
 /// Is this process root in the initial user namespace (may it make device nodes)?
 pub fn privileged() -> bool {
-    // SAFETY: plain getter.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return false;
     }
     match fs::read_to_string("/proc/self/uid_map") {

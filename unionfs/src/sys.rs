@@ -6,6 +6,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
+use nix::unistd::{Gid, Uid};
 
 pub(crate) type SysResult<T> = std::result::Result<T, Errno>;
 
@@ -41,24 +44,27 @@ pub(crate) fn openat(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> 
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-pub(crate) fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::mkdirat(dir, name.as_ptr(), mode as libc::mode_t) }).map(drop)
+fn perm(mode: u32) -> Mode {
+    Mode::from_bits_truncate((mode & 0o7777) as libc::mode_t)
 }
 
+pub(crate) fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    nix::sys::stat::mkdirat(Some(dir), name, perm(mode))
+}
+
+/// `mknodat(dir, name, mode, dev)`: `mode` holds the file type and the permission bits.
 pub(crate) fn mknodat(dir: RawFd, name: &CStr, mode: u32, dev: libc::dev_t) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::mknodat(dir, name.as_ptr(), mode as libc::mode_t, dev) }).map(drop)
+    let kind = SFlag::from_bits_truncate(mode as libc::mode_t & libc::S_IFMT);
+    nix::sys::stat::mknodat(Some(dir), name, kind, perm(mode), dev)
 }
 
 pub(crate) fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
-    // SAFETY: valid C strings.
-    cvt(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) }).map(drop)
+    nix::unistd::symlinkat(target, Some(dir), name)
 }
 
+/// `linkat(odir, oname, ndir, nname, 0)`: a symlink source is linked itself, never followed.
 pub(crate) fn linkat(odir: RawFd, oname: &CStr, ndir: RawFd, nname: &CStr) -> SysResult<()> {
-    // SAFETY: valid C strings; flags 0 never follows a symlink source.
-    cvt(unsafe { libc::linkat(odir, oname.as_ptr(), ndir, nname.as_ptr(), 0) }).map(drop)
+    nix::unistd::linkat(Some(odir), oname, Some(ndir), nname, AtFlags::empty())
 }
 
 pub(crate) fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<()> {
@@ -79,24 +85,29 @@ pub(crate) fn lstatat(dir: RawFd, name: &CStr) -> SysResult<Option<libc::stat>> 
 }
 
 pub(crate) fn fchown(fd: &OwnedFd, uid: u32, gid: u32) -> SysResult<()> {
-    // SAFETY: plain syscall on an owned fd.
-    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+    nix::unistd::fchown(
+        fd.as_raw_fd(),
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+    )
 }
 
 pub(crate) fn fchmod(fd: &OwnedFd, mode: u32) -> SysResult<()> {
-    // SAFETY: plain syscall on an owned fd.
-    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+    nix::sys::stat::fchmod(fd.as_raw_fd(), perm(mode))
 }
 
 pub(crate) fn lchownat(dir: RawFd, name: &CStr, uid: u32, gid: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    nix::unistd::fchownat(
+        Some(dir),
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 pub(crate) fn fchmodat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::fchmodat(dir, name.as_ptr(), mode as libc::mode_t, 0) }).map(drop)
+    nix::sys::stat::fchmodat(Some(dir), name, perm(mode), FchmodatFlags::FollowSymlink)
 }
 
 fn times(mtime: i64) -> [libc::timespec; 2] {
@@ -221,7 +232,7 @@ pub(crate) fn fsconfig(
 }
 
 pub(crate) fn fsmount(fd: &OwnedFd) -> SysResult<OwnedFd> {
-    // SAFETY: plain syscall; returns a new fd.
+    // SAFETY: integer arguments only (the fs context's fd and flags).
     let m = cvt_long(unsafe {
         libc::syscall(
             libc::SYS_fsmount,
@@ -268,6 +279,5 @@ pub(crate) fn fs_context_log(fd: &OwnedFd) -> String {
 }
 
 pub(crate) fn umount2(target: &CStr, flags: libc::c_int) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+    nix::mount::umount2(target, nix::mount::MntFlags::from_bits_truncate(flags))
 }
