@@ -188,20 +188,7 @@ fn seccomp_with_shim(filter: &[libc::sock_filter], shim: bool) -> Vec<libc::sock
 
 /// Clones the container process. The child waits for [`Spawning::go`].
 pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
-    if plan.late_exec && plan.gate.is_some() {
-        return Err(Error::Plan(
-            "late_exec needs the socket start gate (gate: None)".into(),
-        ));
-    }
-    if plan.process.argv.is_empty() {
-        return Err(Error::Plan("process args must not be empty".into()));
-    }
-    if plan.process.preserve_fds > MAX_PRESERVE_FDS {
-        return Err(Error::Plan(format!(
-            "preserve_fds {} is more than {MAX_PRESERVE_FDS}",
-            plan.process.preserve_fds
-        )));
-    }
+    check_plan(&plan)?;
     // No overflow: bounded above.
     let first = 3 + plan.process.preserve_fds as c_int;
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -217,6 +204,67 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
     lift(&mut parent_sock, first)?;
     lift(&mut child_sock, first)?;
     let mut keep = vec![child_sock.as_raw_fd()];
+    lift_plan_fds(&mut plan, first, &mut keep)?;
+    // The exec shim (see `crate::shim`): the process becomes it right before the program.
+    let shim = crate::shim::make_at_least(first)?;
+    keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
+    keep.retain(|fd| !plan.close_fds.contains(fd));
+    keep.sort_unstable();
+    keep.dedup();
+    let cargs = child_args(&plan, first, keep, shim.as_ref());
+    let fast = plan.join_ns.is_empty();
+    let (pid, pidfd, in_cgroup) = clone_child(&plan, &cargs, &child_sock, &parent_sock)?;
+    drop(child_sock);
+    // Placed by the spawn when the clone put the child into the v2 cgroup it was given (if
+    // any) and the child joins its v1 cgroups itself (if any): the caller lists them all.
+    let in_cgroup = (plan.cgroup_fd.is_none() || in_cgroup)
+        && (plan.cgroup_fd.is_some() || !plan.cgroup_tasks.is_empty());
+    // The child has its copies; the parent's are not needed any more.
+    plan.cgroup_tasks.clear();
+    let s = Spawning {
+        plan,
+        pid,
+        pidfd,
+        sock: parent_sock,
+        in_cgroup,
+        done: false,
+        console: None,
+        seccomp_listener: None,
+        received: None,
+        released: false,
+        late_arg0: None,
+    };
+    // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
+    // placed it already); the process after a second fork inherits it.
+    s.set_affinity(s.plan.process.affinity_initial.as_deref(), 4)?;
+    if fast && s.plan.creates(Kind::User) {
+        s.write_maps()?;
+    }
+    Ok(s)
+}
+
+/// Refuses a plan the spawn cannot carry out.
+fn check_plan(plan: &Plan) -> Result<(), Error> {
+    if plan.late_exec && plan.gate.is_some() {
+        return Err(Error::Plan(
+            "late_exec needs the socket start gate (gate: None)".into(),
+        ));
+    }
+    if plan.process.argv.is_empty() {
+        return Err(Error::Plan("process args must not be empty".into()));
+    }
+    if plan.process.preserve_fds > MAX_PRESERVE_FDS {
+        return Err(Error::Plan(format!(
+            "preserve_fds {} is more than {MAX_PRESERVE_FDS}",
+            plan.process.preserve_fds
+        )));
+    }
+    Ok(())
+}
+
+/// Moves the plan's fds at or past `first` (see [`lift`]) and adds those the child keeps
+/// until it uses them to `keep`.
+fn lift_plan_fds(plan: &mut Plan, first: c_int, keep: &mut Vec<c_int>) -> Result<(), Error> {
     if let Some(g) = plan.gate.as_mut() {
         lift(&mut g.dir, first)?;
         keep.push(g.dir.as_raw_fd());
@@ -240,18 +288,17 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         lift(&mut t.fd, first)?;
     }
     keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
-    // The exec shim (see `crate::shim`): the process becomes it right before the program.
-    let shim = crate::shim::make_at_least(first)?;
-    keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
-    keep.retain(|fd| !plan.close_fds.contains(fd));
-    keep.sort_unstable();
-    keep.dedup();
+    Ok(())
+}
+
+/// What the child needs besides the plan (see [`ChildArgs`]).
+fn child_args(plan: &Plan, first: c_int, keep: Vec<c_int>, shim: Option<&OwnedFd>) -> ChildArgs {
     let unprivileged = !nix::unistd::geteuid().is_root();
-    let cargs = ChildArgs {
+    ChildArgs {
         first,
         keep,
         dumpable_for_maps: unprivileged && plan.creates(Kind::User),
-        shim: shim.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        shim: shim.map_or(-1, |f| f.as_raw_fd()),
         shim_envp: if shim.is_some() && !plan.late_exec {
             shim_envp(&plan.process.exec_candidates, &plan.process.envp)
         } else {
@@ -270,11 +317,20 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
             .as_ref()
             .map(|sc| seccomp_with_shim(&sc.filter, shim.is_some()))
             .unwrap_or_default(),
-    };
+    }
+}
 
-    let fast = plan.join_ns.is_empty();
+/// The one clone (clone3, or clone where it is missing), with every signal blocked around
+/// it; the child runs `child::run` and never returns here. The pid, its pidfd, and whether
+/// the clone put it in the plan's v2 cgroup.
+fn clone_child(
+    plan: &Plan,
+    cargs: &ChildArgs,
+    child_sock: &OwnedFd,
+    parent_sock: &OwnedFd,
+) -> Result<(i32, Option<OwnedFd>, bool), Error> {
     let mut flags: u64 = libc::CLONE_PIDFD as u64;
-    if fast {
+    if plan.join_ns.is_empty() {
         for k in [
             Kind::User,
             Kind::Mount,
@@ -312,11 +368,13 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         Some(&SigSet::all()),
         Some(&mut old),
     );
-    // SAFETY: clone3 with fork semantics; the child only runs `child::run`.
+    // SAFETY: fork semantics; the child runs only `child::run`, which allocates nothing and
+    // takes no lock (ns/tests/child_code.rs), so the locks other threads held at the clone
+    // do not matter; `args.pidfd` points to `pidfd`, alive through the call.
     let mut pid = unsafe { sys::clone3(&mut args) };
     if pid < 0 && matches!(Errno::last(), Errno::ENOSYS | Errno::E2BIG) {
         in_cgroup = false;
-        // SAFETY: clone with fork semantics, as above.
+        // SAFETY: as for clone3 above.
         pid = unsafe {
             sys::clone_legacy(
                 (flags & !(CLONE_INTO_CGROUP)) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
@@ -325,15 +383,9 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         };
     }
     if pid == 0 {
-        // SAFETY: we are the child; `run` never returns.
-        unsafe {
-            crate::child::run(
-                &plan,
-                &cargs,
-                child_sock.as_raw_fd(),
-                parent_sock.as_raw_fd(),
-            )
-        }
+        // SAFETY: this is the child of the clone above, with one thread; `run` never returns,
+        // so nothing of the parent's is dropped here.
+        unsafe { crate::child::run(plan, cargs, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
     }
     let clone_errno = Errno::last();
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
@@ -343,39 +395,13 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
             errno: clone_errno,
         });
     }
-    drop(child_sock);
     let pidfd = if pidfd >= 0 {
-        // SAFETY: the kernel handed us this pidfd.
+        // SAFETY: the kernel handed us this pidfd (CLONE_PIDFD); nothing else owns it.
         Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
     } else {
         None
     };
-    // Placed by the spawn when the clone put the child into the v2 cgroup it was given (if
-    // any) and the child joins its v1 cgroups itself (if any): the caller lists them all.
-    let in_cgroup = (plan.cgroup_fd.is_none() || in_cgroup)
-        && (plan.cgroup_fd.is_some() || !plan.cgroup_tasks.is_empty());
-    // The child has its copies; the parent's are not needed any more.
-    plan.cgroup_tasks.clear();
-    let s = Spawning {
-        plan,
-        pid: pid as i32,
-        pidfd,
-        sock: parent_sock,
-        in_cgroup,
-        done: false,
-        console: None,
-        seccomp_listener: None,
-        received: None,
-        released: false,
-        late_arg0: None,
-    };
-    // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
-    // placed it already); the process after a second fork inherits it.
-    s.set_affinity(s.plan.process.affinity_initial.as_deref(), 4)?;
-    if fast && s.plan.creates(Kind::User) {
-        s.write_maps()?;
-    }
-    Ok(s)
+    Ok((pid as i32, pidfd, in_cgroup))
 }
 
 impl Spawning {
