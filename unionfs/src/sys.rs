@@ -7,7 +7,8 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 
 pub(crate) type SysResult<T> = std::result::Result<T, Errno>;
@@ -74,11 +75,8 @@ pub(crate) fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `Ok(None)` if it does not exist.
 pub(crate) fn lstatat(dir: RawFd, name: &CStr) -> SysResult<Option<libc::stat>> {
-    // SAFETY: zeroed stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid C string and out pointer.
-    match cvt(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
-        Ok(_) => Ok(Some(st)),
+    match nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
@@ -110,25 +108,18 @@ pub(crate) fn fchmodat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
     nix::sys::stat::fchmodat(Some(dir), name, perm(mode), FchmodatFlags::FollowSymlink)
 }
 
-fn times(mtime: i64) -> [libc::timespec; 2] {
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    [ts, ts]
+fn time(mtime: i64) -> TimeSpec {
+    TimeSpec::new(mtime as libc::time_t, 0)
 }
 
 pub(crate) fn futimens(fd: &OwnedFd, mtime: i64) -> SysResult<()> {
-    let t = times(mtime);
-    // SAFETY: t points at two timespecs.
-    cvt(unsafe { libc::futimens(fd.as_raw_fd(), t.as_ptr()) }).map(drop)
+    let t = time(mtime);
+    nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
 }
 
 pub(crate) fn lutimensat(dir: RawFd, name: &CStr, mtime: i64) -> SysResult<()> {
-    let t = times(mtime);
-    // SAFETY: valid C string; t points at two timespecs.
-    cvt(unsafe { libc::utimensat(dir, name.as_ptr(), t.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    let t = time(mtime);
+    nix::sys::stat::utimensat(Some(dir), name, &t, &t, UtimensatFlags::NoFollowSymlink)
 }
 
 pub(crate) fn fsetxattr(fd: &OwnedFd, name: &CStr, value: &[u8]) -> SysResult<()> {
@@ -265,12 +256,11 @@ pub(crate) fn fs_context_log(fd: &OwnedFd) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
     for _ in 0..16 {
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        let msg = String::from_utf8_lossy(&buf[..n as usize]);
+        let n = match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]);
         // Messages are prefixed by "e ", "w " or "i ".
         let msg = msg.get(2..).unwrap_or(&msg).trim().to_string();
         out.push(msg);
