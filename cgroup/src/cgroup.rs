@@ -627,16 +627,13 @@ impl Cgroup {
                 path: ctl.clone(),
                 source,
             })?;
-            // SAFETY: creating an eventfd.
-            let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-            if efd < 0 {
-                return Err(Error::Read {
-                    path: ctl,
-                    source: std::io::Error::last_os_error(),
-                });
-            }
-            // SAFETY: fresh fd owned here.
-            let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+            use nix::sys::eventfd::{EfdFlags, EventFd};
+            let efd: OwnedFd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
+                .map_err(|e| Error::Read {
+                    path: ctl.clone(),
+                    source: e.into(),
+                })?
+                .into();
             let reg = e.dir.join("cgroup.event_control");
             let value = format!("{} {}", efd.as_raw_fd(), f.as_raw_fd());
             std::fs::write(&reg, &value).map_err(|source| Error::Write {
@@ -653,7 +650,9 @@ impl Cgroup {
         match v2 {
             Some(e) => {
                 let ev = e.dir.join("memory.events");
-                // SAFETY: inotify with a C string path.
+                // SAFETY: inotify_init1 takes flags only, and its result is checked before
+                // `OwnedFd` takes it (a new fd nothing else owns); inotify_add_watch reads
+                // `c`, a NUL-terminated path alive through the call.
                 unsafe {
                     let fd = libc::inotify_init1(libc::IN_CLOEXEC);
                     if fd < 0 {

@@ -87,7 +87,6 @@
 use std::ffi::c_int;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -557,29 +556,14 @@ fn fd_u32(fd: &OwnedFd) -> u32 {
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
-        bpf_error(
-            dir,
-            "opening the cgroup directory",
-            io::Error::from_raw_os_error(libc::EINVAL),
-        )
-    })?;
-    // SAFETY: `c` is a NUL-terminated path; open has no other preconditions.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(bpf_error(
-            dir,
-            "opening the cgroup directory",
-            io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: `fd` was just opened and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use std::os::unix::fs::OpenOptionsExt;
+    // (std opens close-on-exec.)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| bpf_error(dir, "opening the cgroup directory", e))
 }
 
 fn load_attr(insns: &[Insn], log: Option<&mut [u8]>) -> ProgLoadAttr {

@@ -19,6 +19,8 @@
 //! own, with two exceptions along the path to it: v2 controllers are
 //! enabled in ancestors' `cgroup.subtree_control` (not undone), and empty
 //! v1 `cpuset.cpus`/`cpuset.mems` of ancestors are filled from their parent.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cgroup;
 mod controller;

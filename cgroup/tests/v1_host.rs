@@ -109,6 +109,43 @@ fn devices(rules: &[Rule<'_>]) -> Vec<DeviceRule> {
         .collect()
 }
 
+/// The swap limit is written before the memory limit when both rise, after it when both
+/// fall (either order would fail one way: the limit may not exceed memsw); -1 is unlimited.
+fn memsw_order(cg: &Cgroup, mem: &std::path::Path, memsw: &std::path::Path) {
+    // Raising both: memsw must be written first (else limit > memsw).
+    cg.apply(&Resources {
+        memory_limit: Some(256 << 20),
+        memory_swap: Some(512 << 20),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (256u64 << 20).to_string()
+    );
+    assert_eq!(read(memsw), (512u64 << 20).to_string());
+    // Lowering both: the limit must be written first.
+    cg.apply(&Resources {
+        memory_limit: Some(32 << 20),
+        memory_swap: Some(48 << 20),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(read(memsw), (48u64 << 20).to_string());
+    // Unlimited again.
+    cg.apply(&Resources {
+        memory_limit: Some(-1),
+        memory_swap: Some(-1),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(cg.stats().unwrap().memory_limit, Some(9223372036854771712));
+}
+
 #[test]
 fn v1_lifecycle_relative() {
     let h = host();
@@ -216,41 +253,7 @@ fn v1_lifecycle_relative() {
     .unwrap();
     assert_eq!(read(&pids.join("pids.max")), "max");
     if memsw.exists() {
-        // Raising both: memsw must be written first (else limit > memsw).
-        g.cg.apply(&Resources {
-            memory_limit: Some(256 << 20),
-            memory_swap: Some(512 << 20),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(
-            read(&mem.join("memory.limit_in_bytes")),
-            (256u64 << 20).to_string()
-        );
-        assert_eq!(read(&memsw), (512u64 << 20).to_string());
-        // Lowering both: the limit must be written first.
-        g.cg.apply(&Resources {
-            memory_limit: Some(32 << 20),
-            memory_swap: Some(48 << 20),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(
-            read(&mem.join("memory.limit_in_bytes")),
-            (32u64 << 20).to_string()
-        );
-        assert_eq!(read(&memsw), (48u64 << 20).to_string());
-        // Unlimited again.
-        g.cg.apply(&Resources {
-            memory_limit: Some(-1),
-            memory_swap: Some(-1),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(
-            g.cg.stats().unwrap().memory_limit,
-            Some(9223372036854771712)
-        );
+        memsw_order(&g.cg, &mem, &memsw);
     }
 
     // Kill, reap, remove.

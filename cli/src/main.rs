@@ -403,11 +403,14 @@ pub(crate) fn stdout_closed_unwind() -> ! {
 /// Whether a panic is a write to a stdout whose reader is gone: ours, or `println!`'s
 /// ("failed printing to stdout: Broken pipe (os error 32)").
 fn stdout_closed(p: &(dyn std::any::Any + Send)) -> bool {
-    let text = p
-        .downcast_ref::<String>()
+    p.is::<StdoutClosed>() || payload_text(p).is_some_and(is_epipe_message)
+}
+
+/// A panic's message, when it is text (`PanicHookInfo::payload_as_str` needs Rust 1.91).
+fn payload_text(p: &(dyn std::any::Any + Send)) -> Option<&str> {
+    p.downcast_ref::<String>()
         .map(String::as_str)
-        .or_else(|| p.downcast_ref::<&str>().copied());
-    p.is::<StdoutClosed>() || text.is_some_and(is_epipe_message)
+        .or_else(|| p.downcast_ref::<&str>().copied())
 }
 
 fn is_epipe_message(s: &str) -> bool {
@@ -419,7 +422,7 @@ fn is_epipe_message(s: &str) -> bool {
 fn quiet_when_stdout_closes() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !info.payload_as_str().is_some_and(is_epipe_message) {
+        if !payload_text(info.payload()).is_some_and(is_epipe_message) {
             default(info)
         }
     }));

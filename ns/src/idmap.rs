@@ -43,8 +43,10 @@ pub fn write_id_maps(
             source: e,
         })
     };
-    // SAFETY: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     // Without privilege a process may only map its own id, once; anything else goes through
     // the setuid helpers newuidmap/newgidmap (shadow's uidmap package, /etc/subuid).
     let own =

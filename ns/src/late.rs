@@ -57,7 +57,7 @@ mod tests {
     }
 
     fn memfd(bytes: &[u8]) -> i32 {
-        // SAFETY: plain syscall.
+        // SAFETY: memfd_create reads only its name, a static C string.
         let fd = unsafe { libc::memfd_create(c"t".as_ptr(), libc::MFD_CLOEXEC) };
         assert!(fd >= 0);
         // SAFETY: fresh fd.
@@ -66,11 +66,16 @@ mod tests {
         f.into_raw_fd()
     }
 
+    /// # Safety
+    /// `p` must be a NULL-terminated array of C strings.
     unsafe fn strings(mut p: *const *const libc::c_char) -> Vec<String> {
         let mut v = Vec::new();
-        while !(*p).is_null() {
-            v.push(CStr::from_ptr(*p).to_str().unwrap().to_string());
-            p = p.add(1);
+        // SAFETY: every slot up to the NULL is a C string (the caller's promise).
+        unsafe {
+            while !(*p).is_null() {
+                v.push(CStr::from_ptr(*p).to_str().unwrap().to_string());
+                p = p.add(1);
+            }
         }
         v
     }
@@ -83,7 +88,7 @@ mod tests {
             &cs(&["/bin/sh"]),
         );
         // SAFETY: the decoder maps the memfd and closes it.
-        let late = unsafe { crate::child::map_late(memfd(&bytes)) }.unwrap();
+        let late = crate::child::map_late(memfd(&bytes)).unwrap();
         // SAFETY: the mapping stays (it is never unmapped in the child either).
         unsafe {
             assert_eq!(strings(late.argv), ["sh", "-c", ""]);
@@ -115,7 +120,7 @@ mod tests {
         cases.push(vec![0u8; 8]);
         for (i, bytes) in cases.iter().enumerate() {
             // SAFETY: as above.
-            let r = unsafe { crate::child::map_late(memfd(bytes)) };
+            let r = crate::child::map_late(memfd(bytes));
             assert!(r.is_err(), "case {i} accepted");
         }
     }

@@ -15,6 +15,8 @@
 //! It never reads OCI types, never touches cgroups or image layers, and never re-executes the
 //! calling binary; nor does the container's program ever run while `/proc/self/exe` is the
 //! calling binary (see [`shim`]).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod child;
 mod error;
@@ -22,6 +24,7 @@ mod idmap;
 mod kind;
 pub mod late;
 mod plan;
+mod proto;
 pub mod shim;
 mod spawn;
 mod sys;
@@ -33,9 +36,8 @@ pub use plan::{
     CStringArray, Caps, CgroupTasks, Device, Gate, Hook, Keyring, LsmAttr, Mount, Plan, Process,
     Rlimit, Rootfs, SchedAttr, Seccomp, Symlink, Target,
 };
-pub use spawn::{
-    gate_result, spawn, HookEnd, HookFailure, Spawned, Spawning, GATE_REPORT_MAX, MAX_PRESERVE_FDS,
-};
+pub use proto::GATE_REPORT_MAX;
+pub use spawn::{gate_result, spawn, HookEnd, HookFailure, Spawned, Spawning, MAX_PRESERVE_FDS};
 pub use sys::last_cap;
 
 /// Result type of this crate.

@@ -32,47 +32,35 @@ const SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 fn make() -> Result<OwnedFd, Error> {
-    // SAFETY: memfd_create with a static name; the fd is owned below.
-    let mut fd = unsafe {
-        libc::memfd_create(
-            c"corral-exec-shim".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC,
-        )
-    };
-    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
+    let fd = match memfd_create(
+        c"corral-exec-shim",
+        flags | MemFdCreateFlag::from_bits_retain(MFD_EXEC),
+    ) {
         // Before Linux 6.3 there is no MFD_EXEC: memfds are executable.
-        // SAFETY: as above.
-        fd = unsafe {
-            libc::memfd_create(
-                c"corral-exec-shim".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
+        Err(nix::errno::Errno::EINVAL) => memfd_create(c"corral-exec-shim", flags),
+        r => r,
     }
-    if fd < 0 {
-        return Err(err("exec shim: memfd_create"));
-    }
-    // SAFETY: just created, owned here.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut done = 0;
-    while done < BYTES.len() {
-        let rest = &BYTES[done..];
-        // SAFETY: writes from a live slice.
-        let n = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
-        if n <= 0 {
-            return Err(err("exec shim: write"));
-        }
-        done += n as usize;
-    }
-    // SAFETY: fcntl on an owned fd. F_SEAL_EXEC (Linux 6.3) keeps its mode as it is where
-    // the kernel has it.
-    unsafe {
-        libc::fchmod(fd.as_raw_fd(), 0o555);
-        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS | F_SEAL_EXEC) != 0
-            && libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) != 0
-        {
-            return Err(err("exec shim: sealing"));
-        }
+    .map_err(|_| err("exec shim: memfd_create"))?;
+    let mut f = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut f, BYTES).map_err(|_| err("exec shim: write"))?;
+    let fd = OwnedFd::from(f);
+    let _ = nix::sys::stat::fchmod(
+        fd.as_raw_fd(),
+        nix::sys::stat::Mode::from_bits_truncate(0o555),
+    );
+    // F_SEAL_EXEC (Linux 6.3) keeps its mode as it is where the kernel has it.
+    let seals = SealFlag::from_bits_retain(SEALS);
+    if fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(seals | SealFlag::from_bits_retain(F_SEAL_EXEC)),
+    )
+    .is_err()
+        && fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).is_err()
+    {
+        return Err(err("exec shim: sealing"));
     }
     Ok(fd)
 }

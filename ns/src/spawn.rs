@@ -32,36 +32,11 @@ use nix::errno::Errno;
 
 use crate::error::{ChildError, Error, Step};
 use crate::plan::Plan;
+use crate::proto::{msg, ChildArgs, Msg, GATE_HOOK, GATE_OK};
 use crate::sys;
 use crate::Kind;
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-pub(crate) mod msg {
-    pub const GO: u32 = 1;
-    pub const MAPS: u32 = 2;
-    pub const MAPS_OK: u32 = 3;
-    pub const PID: u32 = 4;
-    pub const READY: u32 = 5;
-    pub const START: u32 = 6;
-    pub const ERR: u32 = 7;
-    pub const TTY: u32 = 8;
-    pub const HOOKS: u32 = 9;
-    pub const HOOKS_DONE: u32 = 10;
-    pub const SECCOMP: u32 = 11;
-    pub const STATE: u32 = 12;
-    pub const RELEASE: u32 = 13;
-    pub const RELEASED: u32 = 14;
-}
-
-/// What the process reports on its FIFO start gate once the gate opened (see
-/// [`gate_result`]): `GATE_OK` alone, or `GATE_HOOK` and a [`HookFailure`].
-pub(crate) const GATE_OK: u8 = b'0';
-pub(crate) const GATE_HOOK: u8 = b'H';
-/// The most output of a failed startContainer hook that is kept.
-pub(crate) const HOOK_OUTPUT: usize = 2048;
-/// Room for the gate's report: tag, index, kind, pad, value (i32), length (u16), output.
-pub const GATE_REPORT_MAX: usize = 10 + HOOK_OUTPUT;
 
 /// How a startContainer hook failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,16 +87,6 @@ pub fn gate_result(report: &[u8]) -> Result<bool, HookFailure> {
     }
 }
 
-/// One fixed-size message on the sync socket.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub(crate) struct Msg {
-    pub tag: u32,
-    pub a: i32,
-    pub b: i32,
-    pub c: u32,
-}
-
 /// A container process that has been cloned but has not exec'd yet.
 ///
 /// Dropping it kills and reaps the process.
@@ -158,29 +123,6 @@ fn sys_err(what: &'static str) -> Error {
 
 /// The most fds after stdio a caller may hand to the container (`preserve_fds`).
 pub const MAX_PRESERVE_FDS: u32 = 1 << 20;
-
-/// What the child needs besides the plan, computed by the parent before the clone.
-pub(crate) struct ChildArgs {
-    /// The first fd past stdio and the preserved ones (`3 + preserve_fds`).
-    pub first: c_int,
-    /// Fds at or past `first` that the child keeps until it no longer needs them (its sync
-    /// socket, the start gate's directory, namespaces to join, detached mounts, stdio
-    /// sources), sorted. Every other one is closed before the child does anything else.
-    pub keep: Vec<c_int>,
-    /// The parent has no privilege over a non-dumpable child: the child stays dumpable until
-    /// its id maps are written (only while no process of the container can see it).
-    pub dumpable_for_maps: bool,
-    /// The exec shim's sealed memfd (`crate::shim`), or -1: the program is then executed
-    /// directly.
-    pub shim: c_int,
-    /// The shim's environment for the process's program: its candidates, `""`, its
-    /// environment, NULL (empty for a late program, whose memfd is laid out that way).
-    pub shim_envp: Vec<*const libc::c_char>,
-    /// The same for each startContainer hook (its path as the one candidate).
-    pub hook_envps: Vec<Vec<*const libc::c_char>>,
-    /// The seccomp filter to install (the plan's, behind the shim's prologue).
-    pub filter: Vec<libc::sock_filter>,
-}
 
 /// Moves `fd` to a number at or past `min` if it is below (the child keeps it, and fds below
 /// `min` are the caller's to pass).
@@ -246,6 +188,63 @@ fn seccomp_with_shim(filter: &[libc::sock_filter], shim: bool) -> Vec<libc::sock
 
 /// Clones the container process. The child waits for [`Spawning::go`].
 pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
+    check_plan(&plan)?;
+    // No overflow: bounded above.
+    let first = 3 + plan.process.preserve_fds as c_int;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (mut parent_sock, mut child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|_| sys_err("socketpair"))?;
+    // Nothing the runtime opened may sit among the fds the caller preserves (3 .. 3+N): the
+    // child keeps those as they are.
+    lift(&mut parent_sock, first)?;
+    lift(&mut child_sock, first)?;
+    let mut keep = vec![child_sock.as_raw_fd()];
+    lift_plan_fds(&mut plan, first, &mut keep)?;
+    // The exec shim (see `crate::shim`): the process becomes it right before the program.
+    let shim = crate::shim::make_at_least(first)?;
+    keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
+    keep.retain(|fd| !plan.close_fds.contains(fd));
+    keep.sort_unstable();
+    keep.dedup();
+    let cargs = child_args(&plan, first, keep, shim.as_ref());
+    let fast = plan.join_ns.is_empty();
+    let (pid, pidfd, in_cgroup) = clone_child(&plan, &cargs, &child_sock, &parent_sock)?;
+    drop(child_sock);
+    // Placed by the spawn when the clone put the child into the v2 cgroup it was given (if
+    // any) and the child joins its v1 cgroups itself (if any): the caller lists them all.
+    let in_cgroup = (plan.cgroup_fd.is_none() || in_cgroup)
+        && (plan.cgroup_fd.is_some() || !plan.cgroup_tasks.is_empty());
+    // The child has its copies; the parent's are not needed any more.
+    plan.cgroup_tasks.clear();
+    let s = Spawning {
+        plan,
+        pid,
+        pidfd,
+        sock: parent_sock,
+        in_cgroup,
+        done: false,
+        console: None,
+        seccomp_listener: None,
+        received: None,
+        released: false,
+        late_arg0: None,
+    };
+    // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
+    // placed it already); the process after a second fork inherits it.
+    s.set_affinity(s.plan.process.affinity_initial.as_deref(), 4)?;
+    if fast && s.plan.creates(Kind::User) {
+        s.write_maps()?;
+    }
+    Ok(s)
+}
+
+/// Refuses a plan the spawn cannot carry out.
+fn check_plan(plan: &Plan) -> Result<(), Error> {
     if plan.late_exec && plan.gate.is_some() {
         return Err(Error::Plan(
             "late_exec needs the socket start gate (gate: None)".into(),
@@ -260,29 +259,12 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
             plan.process.preserve_fds
         )));
     }
-    // No overflow: bounded above.
-    let first = 3 + plan.process.preserve_fds as c_int;
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: socketpair fills the two-element array.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(sys_err("socketpair"));
-    }
-    // SAFETY: both fds were just created and are owned here.
-    let mut parent_sock = unsafe { OwnedFd::from_raw_fd(fds[0]) };
-    let mut child_sock = unsafe { OwnedFd::from_raw_fd(fds[1]) };
-    // Nothing the runtime opened may sit among the fds the caller preserves (3 .. 3+N): the
-    // child keeps those as they are.
-    lift(&mut parent_sock, first)?;
-    lift(&mut child_sock, first)?;
-    let mut keep = vec![child_sock.as_raw_fd()];
+    Ok(())
+}
+
+/// Moves the plan's fds at or past `first` (see [`lift`]) and adds those the child keeps
+/// until it uses them to `keep`.
+fn lift_plan_fds(plan: &mut Plan, first: c_int, keep: &mut Vec<c_int>) -> Result<(), Error> {
     if let Some(g) = plan.gate.as_mut() {
         lift(&mut g.dir, first)?;
         keep.push(g.dir.as_raw_fd());
@@ -306,19 +288,17 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         lift(&mut t.fd, first)?;
     }
     keep.extend(plan.process.stdio.iter().copied().filter(|fd| *fd >= first));
-    // The exec shim (see `crate::shim`): the process becomes it right before the program.
-    let shim = crate::shim::make_at_least(first)?;
-    keep.extend(shim.as_ref().map(|f| f.as_raw_fd()));
-    keep.retain(|fd| !plan.close_fds.contains(fd));
-    keep.sort_unstable();
-    keep.dedup();
-    // SAFETY: plain getter.
-    let unprivileged = unsafe { libc::geteuid() } != 0;
-    let cargs = ChildArgs {
+    Ok(())
+}
+
+/// What the child needs besides the plan (see [`ChildArgs`]).
+fn child_args(plan: &Plan, first: c_int, keep: Vec<c_int>, shim: Option<&OwnedFd>) -> ChildArgs {
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    ChildArgs {
         first,
         keep,
         dumpable_for_maps: unprivileged && plan.creates(Kind::User),
-        shim: shim.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        shim: shim.map_or(-1, |f| f.as_raw_fd()),
         shim_envp: if shim.is_some() && !plan.late_exec {
             shim_envp(&plan.process.exec_candidates, &plan.process.envp)
         } else {
@@ -337,11 +317,20 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
             .as_ref()
             .map(|sc| seccomp_with_shim(&sc.filter, shim.is_some()))
             .unwrap_or_default(),
-    };
+    }
+}
 
-    let fast = plan.join_ns.is_empty();
+/// The one clone (clone3, or clone where it is missing), with every signal blocked around
+/// it; the child runs `child::run` and never returns here. The pid, its pidfd, and whether
+/// the clone put it in the plan's v2 cgroup.
+fn clone_child(
+    plan: &Plan,
+    cargs: &ChildArgs,
+    child_sock: &OwnedFd,
+    parent_sock: &OwnedFd,
+) -> Result<(i32, Option<OwnedFd>, bool), Error> {
     let mut flags: u64 = libc::CLONE_PIDFD as u64;
-    if fast {
+    if plan.join_ns.is_empty() {
         for k in [
             Kind::User,
             Kind::Mount,
@@ -356,6 +345,8 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         }
     }
     let mut pidfd: c_int = -1;
+    // SAFETY: clone_args is plain integers; all zeroes is a valid value (no flags, no
+    // pointers).
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags;
     args.pidfd = &mut pidfd as *mut c_int as u64;
@@ -369,18 +360,21 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
 
     // Block every signal around the clone: the child must not run the host's handlers
     // (Python's, a server's) before it has reset them.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: plain sigset manipulation of the calling thread.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    // SAFETY: clone3 with fork semantics; the child only runs `child::run`.
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    // (It fails only for a bad `how`.)
+    let _ = pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
+    // SAFETY: fork semantics; the child runs only `child::run`, which allocates nothing and
+    // takes no lock (ns/tests/child_code.rs), so the locks other threads held at the clone
+    // do not matter; `args.pidfd` points to `pidfd`, alive through the call.
     let mut pid = unsafe { sys::clone3(&mut args) };
     if pid < 0 && matches!(Errno::last(), Errno::ENOSYS | Errno::E2BIG) {
         in_cgroup = false;
-        // SAFETY: clone with fork semantics, as above.
+        // SAFETY: as for clone3 above.
         pid = unsafe {
             sys::clone_legacy(
                 (flags & !(CLONE_INTO_CGROUP)) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
@@ -389,58 +383,25 @@ pub fn spawn(mut plan: Plan) -> Result<Spawning, Error> {
         };
     }
     if pid == 0 {
-        // SAFETY: we are the child; `run` never returns.
-        unsafe {
-            crate::child::run(
-                &plan,
-                &cargs,
-                child_sock.as_raw_fd(),
-                parent_sock.as_raw_fd(),
-            )
-        }
+        // SAFETY: this is the child of the clone above, with one thread; `run` never returns,
+        // so nothing of the parent's is dropped here.
+        unsafe { crate::child::run(plan, cargs, child_sock.as_raw_fd(), parent_sock.as_raw_fd()) }
     }
     let clone_errno = Errno::last();
-    // SAFETY: restoring the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     if pid < 0 {
         return Err(Error::Sys {
             what: "clone3",
             errno: clone_errno,
         });
     }
-    drop(child_sock);
     let pidfd = if pidfd >= 0 {
-        // SAFETY: the kernel handed us this pidfd.
+        // SAFETY: the kernel handed us this pidfd (CLONE_PIDFD); nothing else owns it.
         Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
     } else {
         None
     };
-    // Placed by the spawn when the clone put the child into the v2 cgroup it was given (if
-    // any) and the child joins its v1 cgroups itself (if any): the caller lists them all.
-    let in_cgroup = (plan.cgroup_fd.is_none() || in_cgroup)
-        && (plan.cgroup_fd.is_some() || !plan.cgroup_tasks.is_empty());
-    // The child has its copies; the parent's are not needed any more.
-    plan.cgroup_tasks.clear();
-    let s = Spawning {
-        plan,
-        pid: pid as i32,
-        pidfd,
-        sock: parent_sock,
-        in_cgroup,
-        done: false,
-        console: None,
-        seccomp_listener: None,
-        received: None,
-        released: false,
-        late_arg0: None,
-    };
-    // The initial CPU affinity, before the process is placed in its cgroup (unless the clone
-    // placed it already); the process after a second fork inherits it.
-    s.set_affinity(s.plan.process.affinity_initial.as_deref(), 4)?;
-    if fast && s.plan.creates(Kind::User) {
-        s.write_maps()?;
-    }
-    Ok(s)
+    Ok((pid as i32, pidfd, in_cgroup))
 }
 
 impl Spawning {
@@ -560,14 +521,11 @@ impl Spawning {
         a: i32,
         what: &'static str,
     ) -> Result<(), Error> {
+        use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
         use std::io::Write;
-        // SAFETY: plain syscall with a static name.
-        let fd = unsafe { libc::memfd_create(c"corral".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(sys_err("memfd_create"));
-        }
-        // SAFETY: fresh fd owned here.
-        let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let fd = memfd_create(c"corral", MemFdCreateFlag::MFD_CLOEXEC)
+            .map_err(|_| sys_err("memfd_create"))?;
+        let mut f = std::fs::File::from(fd);
         f.write_all(bytes).map_err(|e| Error::Io {
             what: format!("writing {what}"),
             path: "memfd".into(),
@@ -956,8 +914,11 @@ impl Drop for Spawning {
                 sys::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
             }
             None => {
-                // SAFETY: the pid is our unreaped child, so it cannot have been recycled.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                // The pid is our unreaped child, so it cannot have been recycled.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(self.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
         self.reap();

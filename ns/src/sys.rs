@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+use std::ffi::CStr;
+
 use libc::{c_char, c_int, c_long, c_uint, c_ulong};
 
 /// A `/proc/self/fd/N` path in a stack buffer.
@@ -45,50 +47,84 @@ impl FdPath {
 }
 
 pub(crate) fn errno() -> c_int {
-    // SAFETY: __errno_location returns the calling thread's errno slot.
+    // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
     unsafe { *libc::__errno_location() }
 }
 
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// clone3(2).
+///
+/// # Safety
+/// Forks the calling process: the caller must make sure the child runs only
+/// async-signal-safe code (a multi-threaded parent's locks stay taken in the child), and
+/// every pointer in `args` must be valid for the kernel to write.
 pub(crate) unsafe fn clone3(args: &mut libc::clone_args) -> c_long {
-    libc::syscall(
-        libc::SYS_clone3,
-        args as *mut libc::clone_args,
-        std::mem::size_of::<libc::clone_args>(),
-    )
+    // SAFETY: `args` is a live clone_args of the size passed; the caller holds up the rest.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    }
 }
 
-/// clone(2) with fork semantics (no new stack).
-pub(crate) unsafe fn clone_legacy(flags: c_ulong, pidfd: *mut c_int) -> c_long {
-    libc::syscall(
-        libc::SYS_clone,
-        flags,
-        0usize,
-        pidfd,
-        std::ptr::null_mut::<c_int>(),
-        0usize,
-    )
+/// clone(2) with fork semantics (no new stack). With `CLONE_PIDFD` the kernel writes the
+/// pidfd to `pidfd`.
+///
+/// # Safety
+/// Forks the calling process: the caller must make sure the child runs only
+/// async-signal-safe code.
+pub(crate) unsafe fn clone_legacy(flags: c_ulong, pidfd: &mut c_int) -> c_long {
+    // SAFETY: no new stack (fork semantics); `pidfd` is a live int for the kernel to write;
+    // the caller holds up what the child may run.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0usize,
+            pidfd as *mut c_int,
+            std::ptr::null_mut::<c_int>(),
+            0usize,
+        )
+    }
 }
 
-pub(crate) unsafe fn openat2(dirfd: c_int, path: *const c_char, flags: u64, resolve: u64) -> c_int {
-    let mut how: libc::open_how = std::mem::zeroed();
+/// openat2(2): the new fd, or -1 (errno set).
+pub(crate) fn openat2(dirfd: c_int, path: &CStr, flags: u64, resolve: u64) -> c_int {
+    // SAFETY: open_how is plain integers; all zeroes is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = flags;
-    how.mode = 0;
     how.resolve = resolve;
-    libc::syscall(
-        libc::SYS_openat2,
-        dirfd,
-        path,
-        &mut how as *mut libc::open_how,
-        std::mem::size_of::<libc::open_how>(),
-    ) as c_int
+    // SAFETY: `path` is NUL-terminated and `how` a live open_how of the size passed; the
+    // kernel only reads them.
+    unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        ) as c_int
+    }
 }
 
-pub(crate) unsafe fn pivot_root(new: *const c_char, old: *const c_char) -> c_int {
-    libc::syscall(libc::SYS_pivot_root, new, old) as c_int
+/// pivot_root(2).
+pub(crate) fn pivot_root(new: &CStr, old: &CStr) -> c_int {
+    // SAFETY: both paths are NUL-terminated strings that live through the call.
+    unsafe { libc::syscall(libc::SYS_pivot_root, new.as_ptr(), old.as_ptr()) as c_int }
 }
 
-pub(crate) unsafe fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> c_int {
-    libc::syscall(libc::SYS_close_range, first, last, flags) as c_int
+/// close_range(2). Closing fds is memory-safe here: its callers are the single-threaded
+/// child, where no Rust object owns the fds closed (the plan's `OwnedFd`s are never dropped:
+/// the child leaves by `execve` or `_exit`).
+pub(crate) fn close_range(first: c_uint, last: c_uint, flags: c_uint) -> c_int {
+    // SAFETY: integer arguments only.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) as c_int }
 }
 
 pub(crate) fn pidfd_open(pid: c_int) -> c_int {
@@ -125,12 +161,17 @@ pub(crate) struct CapData {
 
 pub(crate) const CAP_V3: u32 = 0x2008_0522;
 
-pub(crate) unsafe fn capget(hdr: &mut CapHeader, data: &mut [CapData; 2]) -> c_int {
-    libc::syscall(libc::SYS_capget, hdr as *mut CapHeader, data.as_mut_ptr()) as c_int
+/// capget(2) for the calling thread (version 3: two data structs).
+pub(crate) fn capget(hdr: &mut CapHeader, data: &mut [CapData; 2]) -> c_int {
+    // SAFETY: `hdr` and the two structs of `data` (what version 3 writes) are live and
+    // writable for the call.
+    unsafe { libc::syscall(libc::SYS_capget, hdr as *mut CapHeader, data.as_mut_ptr()) as c_int }
 }
 
-pub(crate) unsafe fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
-    libc::syscall(libc::SYS_capset, hdr as *mut CapHeader, data.as_ptr()) as c_int
+/// capset(2) for the calling thread (version 3: two data structs).
+pub(crate) fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
+    // SAFETY: `hdr` and the two structs of `data` (what version 3 reads) are live for the call.
+    unsafe { libc::syscall(libc::SYS_capset, hdr as *mut CapHeader, data.as_ptr()) as c_int }
 }
 
 /// The host's highest capability number, from `/proc/sys/kernel/cap_last_cap` (40 if unreadable).
@@ -143,6 +184,7 @@ pub fn last_cap() -> u32 {
 
 /// The kernel's `struct statfs` on 64-bit Linux (glibc's lacks `f_flags`).
 #[repr(C)]
+#[derive(Default)]
 pub(crate) struct KStatfs {
     pub f_type: libc::c_long,
     pub f_bsize: libc::c_long,
@@ -158,8 +200,10 @@ pub(crate) struct KStatfs {
     pub f_spare: [libc::c_long; 4],
 }
 
-pub(crate) unsafe fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
-    libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int
+/// fstatfs(2), the raw syscall (glibc's fstatvfs may read /proc/mounts and allocate).
+pub(crate) fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
+    // SAFETY: `st` is a live, writable struct statfs of the kernel's layout.
+    unsafe { libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int }
 }
 
 pub(crate) const OPEN_TREE_CLONE: c_uint = 1;
@@ -169,29 +213,35 @@ const MOVE_MOUNT_T_EMPTY_PATH: c_uint = 0x40;
 
 /// `open_tree(2)`: with `OPEN_TREE_CLONE`, a detached copy of the mount at `dirfd`/`path`
 /// (recursive with `AT_RECURSIVE`), close-on-exec.
-pub(crate) unsafe fn open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int {
-    libc::syscall(
-        libc::SYS_open_tree,
-        dirfd,
-        path,
-        flags | libc::O_CLOEXEC as c_uint,
-    ) as c_int
+pub(crate) fn open_tree(dirfd: c_int, path: &CStr, flags: c_uint) -> c_int {
+    // SAFETY: `path` is NUL-terminated and lives through the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            dirfd,
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as c_uint,
+        ) as c_int
+    }
 }
 
 /// `move_mount(2)` of the mount `from` (an fd from `open_tree`) onto the file `to` is.
-pub(crate) unsafe fn move_mount_fd(from: c_int, to: c_int) -> c_int {
-    libc::syscall(
-        libc::SYS_move_mount,
-        from,
-        c"".as_ptr(),
-        to,
-        c"".as_ptr(),
-        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-    ) as c_int
+pub(crate) fn move_mount_fd(from: c_int, to: c_int) -> c_int {
+    // SAFETY: the two paths are static empty C strings.
+    unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        ) as c_int
+    }
 }
 
 /// `mount_setattr(2)` on the mount `fd` is (and the mounts below it with `AT_RECURSIVE`).
-pub(crate) unsafe fn mount_setattr_fd(
+pub(crate) fn mount_setattr_fd(
     fd: c_int,
     flags: c_uint,
     set: u64,
@@ -204,27 +254,34 @@ pub(crate) unsafe fn mount_setattr_fd(
         propagation,
         userns_fd: 0,
     };
-    libc::syscall(
-        libc::SYS_mount_setattr,
-        fd,
-        c"".as_ptr(),
-        libc::AT_EMPTY_PATH as c_uint | flags,
-        &attr as *const libc::mount_attr,
-        std::mem::size_of::<libc::mount_attr>(),
-    ) as c_int
+    // SAFETY: a static empty path and a live mount_attr of the size passed, read only.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as c_uint | flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        ) as c_int
+    }
 }
 
 /// The unique id (`STATX_MNT_ID_UNIQUE`, Linux 6.8) of the mount `fd` is on, or 0.
-pub(crate) unsafe fn mount_id(fd: c_int) -> u64 {
-    let mut st: libc::statx = std::mem::zeroed();
-    let r = libc::syscall(
-        libc::SYS_statx,
-        fd,
-        c"".as_ptr(),
-        libc::AT_EMPTY_PATH,
-        libc::STATX_MNT_ID_UNIQUE,
-        &mut st as *mut libc::statx,
-    );
+pub(crate) fn mount_id(fd: c_int) -> u64 {
+    // SAFETY: statx is plain data; all zeroes is a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a static empty path and a live, writable statx.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut st as *mut libc::statx,
+        )
+    };
     if r < 0 || st.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
         return 0;
     }
@@ -244,7 +301,7 @@ const SYS_LISTMOUNT: c_long = 458;
 
 /// `listmount(2)` of the mount `parent` (a unique id): the first mount on it whose id is
 /// above `after` (0: none), or `None` if listmount fails.
-pub(crate) unsafe fn first_child_after(parent: u64, after: u64) -> Option<u64> {
+pub(crate) fn first_child_after(parent: u64, after: u64) -> Option<u64> {
     let req = MntIdReq {
         size: std::mem::size_of::<MntIdReq>() as u32,
         spare: 0,
@@ -252,13 +309,16 @@ pub(crate) unsafe fn first_child_after(parent: u64, after: u64) -> Option<u64> {
         param: after,
     };
     let mut out: u64 = 0;
-    let n = libc::syscall(
-        SYS_LISTMOUNT,
-        &req as *const MntIdReq,
-        &mut out as *mut u64,
-        1usize,
-        0u64,
-    );
+    // SAFETY: a live request of the size it names, and room for the one id asked for.
+    let n = unsafe {
+        libc::syscall(
+            SYS_LISTMOUNT,
+            &req as *const MntIdReq,
+            &mut out as *mut u64,
+            1usize,
+            0u64,
+        )
+    };
     match n {
         0 => Some(0),
         1 => Some(out),

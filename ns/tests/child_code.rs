@@ -1,5 +1,5 @@
-//! The code between the clone and `execve` (`ns/src/child.rs` and the `ns/src/sys.rs` helpers it
-//! calls) must not allocate, panic, lock, log or do Rust std I/O. This test checks the machine
+//! The code between the clone and `execve` (the modules under `ns/src/child/` and the
+//! `ns/src/sys.rs` helpers they call) must not allocate, panic, lock, log or do Rust std I/O. This test checks the machine
 //! code, not the source: it builds `ns/examples/child_check.rs` (which links `ns::spawn` and so
 //! the child) in release mode, disassembles it with `objdump`, and follows every call and jump
 //! from each `ns::child::*` / `ns::sys::*` function through the binary. A path that reaches the
@@ -767,6 +767,9 @@ struct Report {
     externs: BTreeSet<String>,
     /// How many functions of the binary were reached.
     reached: usize,
+    /// The source files (relative to the workspace) of the code reached: the innermost
+    /// location of each instruction, so code inlined into a caller counts for its own file.
+    files: BTreeSet<String>,
 }
 
 fn analyse(bin: &Binary, is_root: impl Fn(&str) -> bool) -> Report {
@@ -843,11 +846,18 @@ fn analyse(bin: &Binary, is_root: impl Fn(&str) -> bool) -> Report {
             }
         }
     }
+    let files = pred
+        .keys()
+        .flat_map(|&f| bin.funcs[f].insns.iter())
+        .filter_map(|i| i.loc.as_deref())
+        .filter_map(|l| l.rsplit_once(':').map(|(file, _)| file.to_string()))
+        .collect();
     Report {
         findings: found.into_values().collect(),
         roots: roots.iter().map(|&r| bin.funcs[r].name.clone()).collect(),
         externs,
         reached: pred.len(),
+        files,
     }
 }
 
@@ -856,10 +866,33 @@ fn binary() -> &'static Binary {
     BIN.get_or_init(|| Binary::load(&build_example()))
 }
 
-/// The child's functions: everything in `ns::child`, and the `ns::sys` helpers except
-/// `last_cap`, which only the parent calls (it reads /proc with `std::fs`).
+/// The child's functions: everything in `ns::child` (every module under `ns/src/child/`), and
+/// the `ns::sys` helpers except `last_cap`, which only the parent calls (it reads /proc with
+/// `std::fs`).
 fn is_child_root(name: &str) -> bool {
     name.contains("ns::child::") || name.contains("ns::sys::") && !name.contains("last_cap")
+}
+
+/// The source files whose code the check must have seen: every file of the child's modules
+/// (`ns/src/child/*.rs`, listed from the directory, so a new module is included by itself)
+/// and `ns/src/sys.rs`.
+fn child_sources() -> Vec<String> {
+    let dir = workspace_root().join("ns/src/child");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs"))
+        .map(|n| format!("ns/src/child/{n}"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "ns/src/child/ holds {} modules, fewer than the split made: {files:?}",
+        files.len()
+    );
+    files.push("ns/src/sys.rs".into());
+    files
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,8 +908,21 @@ fn child_code_neither_allocates_nor_panics() {
         r.roots
     );
     eprintln!(
-        "child roots: {:?}\nfunctions reached: {}\nlibc functions called: {:?}",
-        r.roots, r.reached, r.externs
+        "child roots: {:?}\nfunctions reached: {}\nlibc functions called: {:?}\nsource files: {:?}",
+        r.roots, r.reached, r.externs, r.files
+    );
+    // The check covers every module of the child: a file whose code was never reached (a
+    // module renamed out of `ns::child`, a symbol filter that no longer matches) fails here
+    // instead of going unchecked.
+    let missing: Vec<String> = child_sources()
+        .into_iter()
+        .filter(|f| !r.files.contains(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no code of these child sources was reached, so none was checked: {missing:?}\n\
+         files seen: {:?}",
+        r.files
     );
     assert!(
         r.findings.is_empty(),

@@ -25,6 +25,8 @@
 //!                              swap the names A and B with renameat2(RENAME_EXCHANGE) in
 //!                              a loop until STOPFILE exists (or SECS pass); report
 //!                              {"swaps", "errors"}
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -579,7 +581,7 @@ fn report(paths: &[String]) -> J {
                 .map(|p| p.to_string_lossy().into_owned()),
         ),
     };
-    // SAFETY: plain libc calls without pointers.
+    // SAFETY: these calls take integers only and read or write no memory of ours.
     let (pid, ppid, pgid, sid, tty) =
         unsafe { (getpid(), getppid(), getpgrp(), getsid(0), isatty(0) == 1) };
     let files = J::Obj(paths.iter().map(|p| (p.clone(), file_info(p))).collect());
@@ -794,9 +796,9 @@ fn echo_signals() -> ! {
     }
     SIG_PIPE_W.store(fds[1], Ordering::SeqCst);
     for sig in [2, 15, 1, 3, 10, 12, 28] {
-        // SAFETY: on_signal only does async-signal-safe work. glibc's
-        // signal() has BSD semantics (SA_RESTART, handler stays installed).
         let handler = on_signal as extern "C" fn(c_int) as usize;
+        // SAFETY: on_signal only does async-signal-safe work (an atomic load and a write(2)).
+        // glibc's signal() has BSD semantics (SA_RESTART, handler stays installed).
         if unsafe { signal(sig, handler) } == SIG_ERR {
             let _ = writeln!(
                 io::stderr(),
@@ -956,14 +958,14 @@ fn main() {
             let s = arg(&args, 2, "SIG");
             let sig = parse_signal(s).unwrap_or_else(|| usage(&format!("bad signal: {s:?}")));
             let _ = io::stdout().flush();
-            // SAFETY: plain libc calls.
+            // SAFETY: integer arguments only; the signal's default action is what the test wants.
             unsafe {
                 kill(getpid(), sig);
             }
             // As PID 1 of a pid namespace the kernel drops signals we send
             // ourselves (no handler installed), so dying by the signal is
             // impossible: exit with the conventional 128+SIG instead.
-            // SAFETY: plain libc call.
+            // SAFETY: getpid takes no argument and cannot fail.
             if unsafe { getpid() } == 1 {
                 std::thread::sleep(Duration::from_millis(50));
                 let _ = writeln!(

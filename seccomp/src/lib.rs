@@ -50,6 +50,8 @@
 //! * It never sets `PR_SET_NO_NEW_PRIVS`: the caller decides (without it,
 //!   installing a filter needs `CAP_SYS_ADMIN`).
 //! * It never installs a filter as a side effect of compiling.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::fmt;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -513,14 +515,19 @@ pub struct Policy {
 /// `fprog` must point to a valid `sock_fprog` whose filter array is valid
 /// for `len` instructions during the call.
 pub unsafe fn install_raw(fprog: *const libc::sock_fprog, flags: u32) -> libc::c_int {
-    let r = libc::syscall(
-        libc::SYS_seccomp,
-        libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-        flags as libc::c_ulong,
-        fprog,
-    );
+    // SAFETY: the caller promises `fprog` and its filter array are valid for the call; the
+    // kernel only reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags as libc::c_ulong,
+            fprog,
+        )
+    };
     if r < 0 {
-        -*libc::__errno_location()
+        // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
+        -unsafe { *libc::__errno_location() }
     } else {
         r as libc::c_int
     }

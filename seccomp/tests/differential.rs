@@ -906,6 +906,81 @@ struct Stats {
     disagreements: Vec<String>,
 }
 
+/// The syscall numbers tried on `arch`: every one the policy names (with the comparisons of
+/// its rules), the multiplexers and two plain ones, edge values and random ones.
+fn syscall_numbers<'p>(
+    p: &'p Policy,
+    arch: u32,
+    rng: &mut Rng,
+) -> (BTreeSet<u32>, Vec<(u32, Vec<&'p ArgCmp>)>) {
+    // Syscall numbers: all named in the policy on every arch, plus edge and random ones.
+    let mut nrs: BTreeSet<u32> = BTreeSet::new();
+    let mut cmps: Vec<(u32, Vec<&ArgCmp>)> = Vec::new();
+    for a in Arch::ALL.iter().filter(|a| a.audit_arch() == arch) {
+        for r in &p.rules {
+            for n in &r.names {
+                if let Some(nr) = a.syscall_number(n) {
+                    nrs.insert(nr);
+                    cmps.push((nr, r.args.iter().collect()));
+                }
+            }
+        }
+        for n in ["socketcall", "ipc", "getpid", "read"] {
+            if let Some(nr) = a.syscall_number(n) {
+                nrs.insert(nr);
+            }
+        }
+    }
+    for nr in [
+        0,
+        1,
+        u32::MAX,
+        0x3fff_ffff,
+        0x4000_0000,
+        0x4000_0001,
+        0x400f_0002,
+        0xf_0002,
+    ] {
+        nrs.insert(nr);
+    }
+    for _ in 0..16 {
+        nrs.insert(rng.below(460) as u32);
+        nrs.insert(0x4000_0000 + rng.below(560) as u32);
+    }
+    (nrs, cmps)
+}
+
+/// The argument sets tried for a syscall whose rules compare `here`: all zeroes, all ones,
+/// each boundary of each comparison, and random ones.
+fn arg_sets(here: &[&ArgCmp], rng: &mut Rng) -> Vec<[u64; 6]> {
+    let mut argsets: Vec<[u64; 6]> = vec![[0; 6], [u64::MAX; 6]];
+    if !here.is_empty() {
+        // Each boundary of each comparison, the other arguments random or at their
+        // own comparison's value.
+        for c in here {
+            for b in boundary_values(c) {
+                let mut a = [0u64; 6];
+                for (i, slot) in a.iter_mut().enumerate() {
+                    *slot = match here.iter().find(|o| o.index as usize == i) {
+                        Some(o) if rng.chance(70) => *rng.pick(&boundary_values(o)[..3]),
+                        _ => random_value(rng),
+                    };
+                }
+                a[c.index as usize] = b;
+                argsets.push(a);
+            }
+        }
+        for _ in 0..8 {
+            let mut a = [0u64; 6];
+            for s in a.iter_mut() {
+                *s = random_value(rng);
+            }
+            argsets.push(a);
+        }
+    }
+    argsets
+}
+
 fn compare(label: &str, p: &Policy, rng: &mut Rng, stats: &mut Stats) {
     let ours = match seccomp::compile(p) {
         Ok(prog) => prog,
@@ -938,71 +1013,14 @@ fn compare(label: &str, p: &Policy, rng: &mut Rng, stats: &mut Stats) {
     arches.push(0x1234_5678);
     let mut failures = 0;
     for arch in arches {
-        // Syscall numbers: all named in the policy on every arch, plus edge and random ones.
-        let mut nrs: BTreeSet<u32> = BTreeSet::new();
-        let mut cmps: Vec<(u32, Vec<&ArgCmp>)> = Vec::new();
-        for a in Arch::ALL.iter().filter(|a| a.audit_arch() == arch) {
-            for r in &p.rules {
-                for n in &r.names {
-                    if let Some(nr) = a.syscall_number(n) {
-                        nrs.insert(nr);
-                        cmps.push((nr, r.args.iter().collect()));
-                    }
-                }
-            }
-            for n in ["socketcall", "ipc", "getpid", "read"] {
-                if let Some(nr) = a.syscall_number(n) {
-                    nrs.insert(nr);
-                }
-            }
-        }
-        for nr in [
-            0,
-            1,
-            u32::MAX,
-            0x3fff_ffff,
-            0x4000_0000,
-            0x4000_0001,
-            0x400f_0002,
-            0xf_0002,
-        ] {
-            nrs.insert(nr);
-        }
-        for _ in 0..16 {
-            nrs.insert(rng.below(460) as u32);
-            nrs.insert(0x4000_0000 + rng.below(560) as u32);
-        }
+        let (nrs, cmps) = syscall_numbers(p, arch, rng);
         for nr in nrs {
-            let mut argsets: Vec<[u64; 6]> = vec![[0; 6], [u64::MAX; 6]];
             let here: Vec<&ArgCmp> = cmps
                 .iter()
                 .filter(|(n, _)| *n == nr)
                 .flat_map(|(_, c)| c.iter().copied())
                 .collect();
-            if !here.is_empty() {
-                // Each boundary of each comparison, the other arguments random or at their
-                // own comparison's value.
-                for c in &here {
-                    for b in boundary_values(c) {
-                        let mut a = [0u64; 6];
-                        for (i, slot) in a.iter_mut().enumerate() {
-                            *slot = match here.iter().find(|o| o.index as usize == i) {
-                                Some(o) if rng.chance(70) => *rng.pick(&boundary_values(o)[..3]),
-                                _ => random_value(rng),
-                            };
-                        }
-                        a[c.index as usize] = b;
-                        argsets.push(a);
-                    }
-                }
-                for _ in 0..8 {
-                    let mut a = [0u64; 6];
-                    for s in a.iter_mut() {
-                        *s = random_value(rng);
-                    }
-                    argsets.push(a);
-                }
-            }
+            let argsets = arg_sets(&here, rng);
             for args in argsets {
                 let d = seccomp_data(arch, nr, &args);
                 let o = run(&ours_p, &d);

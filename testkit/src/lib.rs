@@ -7,6 +7,8 @@
 //!   state dirs) mentioning an id survived a test.
 //! * [`require_root`]: fail loudly when a test is not run as root.
 //! * [`soak`]: what the soak tests measure (fds, threads, RSS, children, a parent cgroup).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod soak;
 
@@ -446,18 +448,8 @@ pub fn state_root() -> tempfile::TempDir {
 
 /// A close-on-exec pipe: (read end, write end).
 pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds we then own.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
-    // SAFETY: fresh fds owned here.
-    unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
-    }
+    let (r, w) = std::io::pipe().expect("pipe");
+    (r.into(), w.into())
 }
 
 /// Everything until end of file on `fd` (closed after), as text.

@@ -154,8 +154,7 @@ impl Default for UnpackOptions {
 
 /// Is this process root in the initial user namespace (may it make device nodes)?
 pub fn privileged() -> bool {
-    // SAFETY: plain getter.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return false;
     }
     match fs::read_to_string("/proc/self/uid_map") {
@@ -424,39 +423,7 @@ impl Unpacker {
                 sys::lutimensat(pfd, &cn, attrs.mtime).map_err(sys_err("utimens"))?;
             }
             EntryType::Link => {
-                let target = link_name(entry, &path)?;
-                let tcomps = split_entry(&target).map_err(|r| {
-                    unsafe_entry(&path, format!("hardlink target {}: {r}", target.display()))
-                })?;
-                let Some((tname, tparents)) = tcomps.split_last() else {
-                    return Err(unsafe_entry(&path, "hardlink to the layer root"));
-                };
-                let tparent = self.open_dir(tparents, false, &path).map_err(|e| match e {
-                    Error::UnsafeEntry { reason, .. } => unsafe_entry(
-                        &path,
-                        format!("hardlink target {}: {reason}", target.display()),
-                    ),
-                    _ => unsafe_entry(
-                        &path,
-                        format!(
-                            "hardlink target {} does not exist in the layer",
-                            target.display()
-                        ),
-                    ),
-                })?;
-                let ctn = self.cname(tparents, tname)?;
-                match sys::lstatat(tparent.as_raw_fd(), &ctn) {
-                    Ok(Some(st)) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {}
-                    _ => {
-                        return Err(unsafe_entry(
-                            &path,
-                            format!(
-                                "hardlink target {} is not a file in the layer",
-                                target.display()
-                            ),
-                        ))
-                    }
-                }
+                let (tparent, ctn) = self.link_target(entry, &path)?;
                 sys::linkat(tparent.as_raw_fd(), &ctn, pfd, &cn).map_err(sys_err("link"))?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
@@ -484,6 +451,49 @@ impl Unpacker {
             _ => {} // sockets, volume labels, ...: nothing to create
         }
         Ok(())
+    }
+
+    /// The file a hard link entry at `path` names: its parent directory's fd and its name,
+    /// refused unless it is a file the layer already holds.
+    fn link_target<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+    ) -> Result<(OwnedFd, CString)> {
+        let target = link_name(entry, path)?;
+        let tcomps = split_entry(&target).map_err(|r| {
+            unsafe_entry(path, format!("hardlink target {}: {r}", target.display()))
+        })?;
+        let Some((tname, tparents)) = tcomps.split_last() else {
+            return Err(unsafe_entry(path, "hardlink to the layer root"));
+        };
+        let tparent = self.open_dir(tparents, false, path).map_err(|e| match e {
+            Error::UnsafeEntry { reason, .. } => unsafe_entry(
+                path,
+                format!("hardlink target {}: {reason}", target.display()),
+            ),
+            _ => unsafe_entry(
+                path,
+                format!(
+                    "hardlink target {} does not exist in the layer",
+                    target.display()
+                ),
+            ),
+        })?;
+        let ctn = self.cname(tparents, tname)?;
+        match sys::lstatat(tparent.as_raw_fd(), &ctn) {
+            Ok(Some(st)) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {}
+            _ => {
+                return Err(unsafe_entry(
+                    path,
+                    format!(
+                        "hardlink target {} is not a file in the layer",
+                        target.display()
+                    ),
+                ))
+            }
+        }
+        Ok((tparent, ctn))
     }
 
     /// chown, chmod (after chown, which clears setuid) and xattrs on an open file/dir.

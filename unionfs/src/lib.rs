@@ -18,6 +18,8 @@
 //!
 //! **Never:** touches OCI types or other corral crates, follows symlinks while
 //! unpacking, or panics outside tests.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod error;
 mod layer;

@@ -36,7 +36,7 @@ impl FileLock {
             .open(path)
             .map_err(|e| Error::io("open lock", path, e))?;
         loop {
-            // SAFETY: plain syscall on an fd we own.
+            // SAFETY: flock takes integers only; `f` keeps the fd open through the call.
             if unsafe { libc::flock(f.as_raw_fd(), how) } == 0 {
                 break;
             }

@@ -6,6 +6,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid};
 
 pub(crate) type SysResult<T> = std::result::Result<T, Errno>;
 
@@ -41,24 +45,27 @@ pub(crate) fn openat(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> 
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-pub(crate) fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::mkdirat(dir, name.as_ptr(), mode as libc::mode_t) }).map(drop)
+fn perm(mode: u32) -> Mode {
+    Mode::from_bits_truncate((mode & 0o7777) as libc::mode_t)
 }
 
+pub(crate) fn mkdirat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
+    nix::sys::stat::mkdirat(Some(dir), name, perm(mode))
+}
+
+/// `mknodat(dir, name, mode, dev)`: `mode` holds the file type and the permission bits.
 pub(crate) fn mknodat(dir: RawFd, name: &CStr, mode: u32, dev: libc::dev_t) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::mknodat(dir, name.as_ptr(), mode as libc::mode_t, dev) }).map(drop)
+    let kind = SFlag::from_bits_truncate(mode as libc::mode_t & libc::S_IFMT);
+    nix::sys::stat::mknodat(Some(dir), name, kind, perm(mode), dev)
 }
 
 pub(crate) fn symlinkat(target: &CStr, dir: RawFd, name: &CStr) -> SysResult<()> {
-    // SAFETY: valid C strings.
-    cvt(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) }).map(drop)
+    nix::unistd::symlinkat(target, Some(dir), name)
 }
 
+/// `linkat(odir, oname, ndir, nname, 0)`: a symlink source is linked itself, never followed.
 pub(crate) fn linkat(odir: RawFd, oname: &CStr, ndir: RawFd, nname: &CStr) -> SysResult<()> {
-    // SAFETY: valid C strings; flags 0 never follows a symlink source.
-    cvt(unsafe { libc::linkat(odir, oname.as_ptr(), ndir, nname.as_ptr(), 0) }).map(drop)
+    nix::unistd::linkat(Some(odir), oname, Some(ndir), nname, AtFlags::empty())
 }
 
 pub(crate) fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult<()> {
@@ -68,56 +75,51 @@ pub(crate) fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> SysResult
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `Ok(None)` if it does not exist.
 pub(crate) fn lstatat(dir: RawFd, name: &CStr) -> SysResult<Option<libc::stat>> {
-    // SAFETY: zeroed stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid C string and out pointer.
-    match cvt(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
-        Ok(_) => Ok(Some(st)),
+    match nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 pub(crate) fn fchown(fd: &OwnedFd, uid: u32, gid: u32) -> SysResult<()> {
-    // SAFETY: plain syscall on an owned fd.
-    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+    nix::unistd::fchown(
+        fd.as_raw_fd(),
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+    )
 }
 
 pub(crate) fn fchmod(fd: &OwnedFd, mode: u32) -> SysResult<()> {
-    // SAFETY: plain syscall on an owned fd.
-    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+    nix::sys::stat::fchmod(fd.as_raw_fd(), perm(mode))
 }
 
 pub(crate) fn lchownat(dir: RawFd, name: &CStr, uid: u32, gid: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    nix::unistd::fchownat(
+        Some(dir),
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 pub(crate) fn fchmodat(dir: RawFd, name: &CStr, mode: u32) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::fchmodat(dir, name.as_ptr(), mode as libc::mode_t, 0) }).map(drop)
+    nix::sys::stat::fchmodat(Some(dir), name, perm(mode), FchmodatFlags::FollowSymlink)
 }
 
-fn times(mtime: i64) -> [libc::timespec; 2] {
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    [ts, ts]
+fn time(mtime: i64) -> TimeSpec {
+    TimeSpec::new(mtime as libc::time_t, 0)
 }
 
 pub(crate) fn futimens(fd: &OwnedFd, mtime: i64) -> SysResult<()> {
-    let t = times(mtime);
-    // SAFETY: t points at two timespecs.
-    cvt(unsafe { libc::futimens(fd.as_raw_fd(), t.as_ptr()) }).map(drop)
+    let t = time(mtime);
+    nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
 }
 
 pub(crate) fn lutimensat(dir: RawFd, name: &CStr, mtime: i64) -> SysResult<()> {
-    let t = times(mtime);
-    // SAFETY: valid C string; t points at two timespecs.
-    cvt(unsafe { libc::utimensat(dir, name.as_ptr(), t.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    let t = time(mtime);
+    nix::sys::stat::utimensat(Some(dir), name, &t, &t, UtimensatFlags::NoFollowSymlink)
 }
 
 pub(crate) fn fsetxattr(fd: &OwnedFd, name: &CStr, value: &[u8]) -> SysResult<()> {
@@ -221,7 +223,7 @@ pub(crate) fn fsconfig(
 }
 
 pub(crate) fn fsmount(fd: &OwnedFd) -> SysResult<OwnedFd> {
-    // SAFETY: plain syscall; returns a new fd.
+    // SAFETY: integer arguments only (the fs context's fd and flags).
     let m = cvt_long(unsafe {
         libc::syscall(
             libc::SYS_fsmount,
@@ -254,12 +256,11 @@ pub(crate) fn fs_context_log(fd: &OwnedFd) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
     for _ in 0..16 {
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        let msg = String::from_utf8_lossy(&buf[..n as usize]);
+        let n = match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]);
         // Messages are prefixed by "e ", "w " or "i ".
         let msg = msg.get(2..).unwrap_or(&msg).trim().to_string();
         out.push(msg);
@@ -268,6 +269,5 @@ pub(crate) fn fs_context_log(fd: &OwnedFd) -> String {
 }
 
 pub(crate) fn umount2(target: &CStr, flags: libc::c_int) -> SysResult<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+    nix::mount::umount2(target, nix::mount::MntFlags::from_bits_truncate(flags))
 }

@@ -4,8 +4,7 @@ use std::fs;
 use std::path::Path;
 
 pub fn is_root() -> bool {
-    // SAFETY: trivial syscall.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Fail loudly when not root: the tests need mounts, mknod and chown.

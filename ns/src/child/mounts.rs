@@ -1,0 +1,377 @@
+//! Paths inside the root and the mounts made on them: every lookup stays inside the root
+//! (`RESOLVE_IN_ROOT`), every step on a bind mount acts on the mount made (CVE-2021-30465),
+//! and the read-only paths.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::string_slice
+)]
+
+use std::ffi::CStr;
+
+use libc::{c_int, c_ulong};
+
+use super::{check, fail, fd_of, raw, Fd, R};
+use crate::plan::{Mount, Target};
+use crate::sys::{self, errno, set_errno, FdPath};
+use crate::Step;
+
+/// No source (or no filesystem type) for [`raw::mount`].
+pub(super) const NONE: Option<&CStr> = None;
+
+pub(super) const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Opens `path` (relative to the root) without leaving the root.
+pub(super) fn resolve(root: c_int, path: &CStr, extra: c_int) -> c_int {
+    if path.to_bytes().is_empty() {
+        return raw::fcntl(root, libc::F_DUPFD_CLOEXEC, 3);
+    }
+    sys::openat2(
+        root,
+        path,
+        (libc::O_PATH | libc::O_CLOEXEC | extra) as u64,
+        IN_ROOT,
+    )
+}
+
+/// Creates the parent directories of `t` (all but its last component) inside the root and
+/// returns an fd of the parent directory.
+pub(super) fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> R<Fd> {
+    // The parent is most often there (`/dev` of every device, symlink and mask): one lookup,
+    // and the walk that makes each missing component only when it is not.
+    let fd = resolve(root, t.parent(), libc::O_DIRECTORY);
+    if fd >= 0 {
+        return Ok(Fd(fd));
+    }
+    if errno() != libc::ENOENT {
+        return fail(step, idx);
+    }
+    let n = t.components.len();
+    for (parent, name) in t.components.iter().take(n.saturating_sub(1)) {
+        mkdir_in(root, parent, name, step, idx)?;
+    }
+    let fd = resolve(root, t.parent(), libc::O_DIRECTORY);
+    if fd < 0 {
+        return fail(step, idx);
+    }
+    Ok(Fd(fd))
+}
+
+fn mkdir_in(root: c_int, parent: &CStr, name: &CStr, step: Step, idx: usize) -> R {
+    let p = Fd(resolve(root, parent, libc::O_DIRECTORY));
+    if p.0 < 0 {
+        return fail(step, idx);
+    }
+    if raw::mkdirat(p.0, name, 0o755) < 0 && errno() != libc::EEXIST {
+        return fail(step, idx);
+    }
+    Ok(())
+}
+
+/// Resolves `t` inside the root, creating it (a directory, or an empty file) if missing.
+/// `extra` flags apply to the opening of `t` itself (`O_NOFOLLOW|O_DIRECTORY`: a symlink or
+/// non-directory as the last component fails, ENOTDIR).
+fn ensure(root: c_int, t: &Target, is_file: bool, extra: c_int, step: Step, idx: usize) -> R<Fd> {
+    let fd = resolve(root, &t.path, extra);
+    if fd >= 0 {
+        return Ok(Fd(fd));
+    }
+    if errno() != libc::ENOENT {
+        return fail(step, idx);
+    }
+    let p = ensure_parent(root, t, step, idx)?;
+    if let Some((_, name)) = t.components.last() {
+        if is_file {
+            let f = raw::openat(
+                p.0,
+                name,
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o644,
+            );
+            if f < 0 && errno() != libc::EEXIST {
+                return fail(step, idx);
+            }
+            drop(Fd(f));
+        } else if raw::mkdirat(p.0, name, 0o755) < 0 && errno() != libc::EEXIST {
+            return fail(step, idx);
+        }
+    }
+    let fd = resolve(root, &t.path, extra);
+    if fd < 0 {
+        return fail(step, idx);
+    }
+    Ok(Fd(fd))
+}
+
+/// Mount flags the kernel may have locked on the mount at `fd` (they must be kept on remount).
+pub(super) fn locked_flags(fd: c_int) -> c_ulong {
+    // The raw syscall: glibc's fstatvfs may read /proc/mounts and allocate.
+    let mut st = sys::KStatfs::default();
+    if sys::fstatfs(fd, &mut st) < 0 {
+        return 0;
+    }
+    let f = st.f_flags as c_ulong;
+    let mut out = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+    ] {
+        if f & st_flag as c_ulong != 0 {
+            out |= ms_flag;
+        }
+    }
+    out
+}
+
+/// Makes mount `i`. A bind mount (and an idmapped one, made detached by the parent) is made
+/// as a detached mount, given its flags and recursive attributes before it is attached, moved
+/// onto the mount point resolved once inside the root, and given its propagation through the
+/// same fd: every step acts on the mount made, never on its path looked up again, which a
+/// racer sharing a volume could swap for a symlink in between (CVE-2021-30465). Without the
+/// new mount API (ENOSYS) a bind takes the `mount(2)` steps of [`legacy_mount`].
+pub(super) fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
+    if let Some(d) = &m.detached {
+        return attach(root, i, m, fd_of(d));
+    }
+    if let (true, Some(src)) = (is_new_bind(m), &m.source) {
+        let rec = if m.flags & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
+        };
+        let tree = sys::open_tree(libc::AT_FDCWD, src, sys::OPEN_TREE_CLONE | rec);
+        if tree >= 0 {
+            let tree = Fd(tree);
+            if let Some(flags) = m.remount_flags {
+                let (set, clr) = sys::bind_attr(flags);
+                if sys::mount_setattr_fd(tree.0, 0, set, clr, 0) < 0 {
+                    return fail(Step::MountRemount, i);
+                }
+            }
+            return attach(root, i, m, tree.0);
+        }
+        if errno() != libc::ENOSYS {
+            return fail(Step::Mount, i);
+        }
+    }
+    legacy_mount(root, i, m)
+}
+
+/// A new bind mount (not a remount).
+fn is_new_bind(m: &Mount) -> bool {
+    m.flags & libc::MS_BIND != 0 && m.flags & libc::MS_REMOUNT == 0 && m.fstype.is_none()
+}
+
+/// Gives the detached mount `tree` its recursive attributes, moves it onto its mount point
+/// and gives it its propagation, all through `tree`.
+fn attach(root: c_int, i: usize, m: &Mount, tree: c_int) -> R {
+    if let Some((set, clr)) = m.recursive_attr {
+        if sys::mount_setattr_fd(tree, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
+        }
+    }
+    let fd = ensure(
+        root,
+        &m.target,
+        m.is_file,
+        plain_dir(m),
+        Step::MountPoint,
+        i,
+    )?;
+    if sys::move_mount_fd(tree, fd.0) < 0 {
+        return fail(Step::Mount, i);
+    }
+    if m.propagation != 0 {
+        // Now attached: `tree` is the mount's root in this namespace.
+        let rec = if m.propagation & libc::MS_REC != 0 {
+            sys::AT_RECURSIVE
+        } else {
+            0
+        };
+        let prop = m.propagation & !libc::MS_REC;
+        if sys::mount_setattr_fd(tree, rec, 0, 0, prop) < 0 {
+            return fail(Step::MountPropagation, i);
+        }
+    }
+    Ok(())
+}
+
+/// proc and sysfs go onto a real directory only, never through a symlink (CVE-2019-19921):
+/// the lookup of their mount point does not follow one.
+fn plain_dir(m: &Mount) -> c_int {
+    if m.plain_dir {
+        libc::O_NOFOLLOW | libc::O_DIRECTORY
+    } else {
+        0
+    }
+}
+
+/// A mount with `mount(2)`: a filesystem (its flags in the one call), or a bind where the new
+/// mount API is missing. The steps that follow (a bind's flags, the recursive attributes, the
+/// propagation) find the mount by its path again, and take what they find only if it is the
+/// mount made: the youngest mount on the mount the target was on ([`made_mount`]); a racer
+/// who swapped the path in between fails the create instead of redirecting the step.
+fn legacy_mount(root: c_int, i: usize, m: &Mount) -> R {
+    let below = {
+        let fd = ensure(
+            root,
+            &m.target,
+            m.is_file,
+            plain_dir(m),
+            Step::MountPoint,
+            i,
+        )?;
+        let steps_after =
+            m.remount_flags.is_some() || m.recursive_attr.is_some() || m.propagation != 0;
+        let below = if steps_after { sys::mount_id(fd.0) } else { 0 };
+        let p = FdPath::new(fd.0);
+        check(
+            raw::mount(
+                m.source.as_deref(),
+                &p,
+                m.fstype.as_deref(),
+                m.flags,
+                m.data.as_deref(),
+            ),
+            Step::Mount,
+            i,
+        )?;
+        below
+    };
+    // A remount changes the mount that was there; anything else made a new one on it.
+    let remount = m.flags & libc::MS_REMOUNT != 0;
+    if let Some(flags) = m.remount_flags {
+        let fd = made_mount(root, i, m, below, remount, Step::MountRemount)?;
+        let p = FdPath::new(fd.0);
+        let keep = locked_flags(fd.0) & !libc::MS_RDONLY;
+        check(
+            raw::mount(
+                NONE,
+                &p,
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | flags | keep,
+                None,
+            ),
+            Step::MountRemount,
+            i,
+        )?;
+    }
+    if let Some((set, clr)) = m.recursive_attr {
+        // The mount now at the target and every mount under it.
+        let fd = made_mount(root, i, m, below, remount, Step::MountAttr)?;
+        if sys::mount_setattr_fd(fd.0, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
+        }
+    }
+    if m.propagation != 0 {
+        let fd = made_mount(root, i, m, below, remount, Step::MountPropagation)?;
+        let p = FdPath::new(fd.0);
+        check(
+            raw::mount(NONE, &p, None, m.propagation, None),
+            Step::MountPropagation,
+            i,
+        )?;
+    }
+    Ok(())
+}
+
+/// The mount made by [`legacy_mount`], its target resolved again (a fresh fd: the one the
+/// mount was made on points below it). `below` is the unique id of the mount the target was
+/// on before (0: unknown). The mount found must be the youngest mount on `below` (for a
+/// remount: `below` itself): this process is the only one that mounts in its namespace while
+/// it is set up, so the youngest child of `below` is the one it just made (listmount, Linux
+/// 6.8; without it the mount found is taken as before). Otherwise: EBUSY.
+fn made_mount(root: c_int, i: usize, m: &Mount, below: u64, remount: bool, step: Step) -> R<Fd> {
+    let fd = Fd(resolve(root, &m.target.path, 0));
+    if fd.0 < 0 {
+        return fail(step, i);
+    }
+    if below == 0 {
+        return Ok(fd);
+    }
+    let found = sys::mount_id(fd.0);
+    let ok = if remount {
+        found == below
+    } else {
+        match (
+            sys::first_child_after(below, found.saturating_sub(1)),
+            sys::first_child_after(below, found),
+        ) {
+            // listmount is missing: nothing to check with.
+            (None, _) | (_, None) => true,
+            (Some(next), Some(after)) => next == found && after == 0,
+        }
+    };
+    if !ok || found == 0 {
+        set_errno(libc::EBUSY);
+        return fail(step, i);
+    }
+    Ok(fd)
+}
+
+/// Makes the path `t` read-only: a recursive bind of the path onto itself, made read-only
+/// while detached and moved onto the fd it was copied from (one lookup, no path looked up
+/// again). Without the new mount API, `mount(2)` through `/proc/self/fd/N`.
+pub(super) fn readonly_path(root: c_int, i: usize, t: &Target) -> R {
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        if errno() == libc::ENOENT {
+            return Ok(());
+        }
+        return fail(Step::ReadonlyPath, i);
+    }
+    let tree = Fd(sys::open_tree(
+        fd.0,
+        c"",
+        sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
+    ));
+    if tree.0 >= 0 {
+        // The top mount only, as the remount below (the mounts under it keep their flags).
+        if sys::mount_setattr_fd(tree.0, 0, libc::MOUNT_ATTR_RDONLY, 0, 0) < 0
+            || sys::move_mount_fd(tree.0, fd.0) < 0
+        {
+            return fail(Step::ReadonlyPath, i);
+        }
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS {
+        return fail(Step::ReadonlyPath, i);
+    }
+    {
+        let p = FdPath::new(fd.0);
+        check(
+            raw::mount(Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None),
+            Step::ReadonlyPath,
+            i,
+        )?;
+    }
+    let fd = Fd(resolve(root, &t.path, libc::O_NOFOLLOW));
+    if fd.0 < 0 {
+        return fail(Step::ReadonlyPath, i);
+    }
+    let p = FdPath::new(fd.0);
+    let keep = locked_flags(fd.0);
+    check(
+        raw::mount(
+            NONE,
+            &p,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | keep,
+            None,
+        ),
+        Step::ReadonlyPath,
+        i,
+    )?;
+    Ok(())
+}
