@@ -61,162 +61,11 @@ impl Description {
                 .map_err(built("root"))?,
         ));
 
-        // process
-        let mut args: Vec<String> = self.entrypoint.clone().unwrap_or_default();
-        args.extend(self.args.iter().cloned());
-        if args.is_empty() {
-            if !runc {
-                return Err(cfg("process.args", "empty: give the program to run"));
-            }
-            args.push("/bin/sh".into());
-        }
-        let mut env = vec![crate::spec::DEFAULT_PATH.to_string()];
-        if runc && self.terminal {
-            env.push("TERM=xterm".into());
-        }
-        for (k, v) in &self.env {
-            if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return Err(cfg("process.env", format!("{k:?} is not a variable name")));
-            }
-            let kv = format!("{k}={v}");
-            match env
-                .iter_mut()
-                .find(|e| e.split('=').next() == Some(k.as_str()))
-            {
-                Some(e) => *e = kv,
-                None => env.push(kv),
-            }
-        }
-        let cwd = self.cwd.clone().unwrap_or_else(|| "/".into());
-        if !cwd.starts_with('/') {
-            return Err(cfg("process.cwd", format!("{cwd:?} is not absolute")));
-        }
-        let (uid, gid) = match &self.user {
-            None => (0, 0),
-            Some(UserSpec::Ids { uid, gid }) => (*uid, *gid),
-            Some(UserSpec::Name(n)) => user::resolve_in_dir(&root_dir, n)?,
-        };
-        let mut u = UserBuilder::default().uid(uid).gid(gid);
-        if !self.additional_gids.is_empty() {
-            u = u.additional_gids(self.additional_gids.clone());
-        }
-        let default_caps =
-            runc && !sec.privileged && sec.cap_add.is_empty() && sec.cap_drop.is_empty();
-        let caps = if default_caps {
-            crate::spec::capabilities(RUNC_CAPS, true)?
-        } else if runc {
-            crate::spec::capabilities(&sec.capabilities_over(RUNC_CAPS)?, true)?
-        } else {
-            crate::spec::capabilities(&sec.capabilities()?, false)?
-        };
-        if let Some(p) = s.process_mut() {
-            p.set_terminal(Some(self.terminal));
-            p.set_args(Some(args));
-            p.set_env(Some(env));
-            p.set_cwd(cwd.into());
-            p.set_user(u.build().map_err(built("process.user"))?);
-            p.set_capabilities(Some(caps));
-            p.set_no_new_privileges(Some(runc || sec.no_new_privileges));
-            p.set_apparmor_profile(sec.apparmor.clone());
-            p.set_selinux_label(sec.label.clone());
-        }
-
-        // namespaces
-        let mut nss: BTreeMap<Namespace, NsMode> = s
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().clone())
-            .unwrap_or_default()
-            .iter()
-            .map(|n| (Namespace::of(n.typ()), NsMode::New))
-            .collect();
-        for (k, m) in &self.namespaces {
-            if *k != Namespace::Network {
-                nss.insert(*k, m.clone());
-            }
-        }
-        nss.insert(
-            Namespace::Network,
-            match &self.network.mode {
-                NetworkMode::Private | NetworkMode::None => NsMode::New,
-                NetworkMode::Host => NsMode::Host,
-                NetworkMode::Join(p) => NsMode::Join(p.clone()),
-            },
-        );
-        nss.retain(|_, m| *m != NsMode::Host);
-        let mut list: Vec<LinuxNamespace> = Vec::new();
-        for (k, m) in &nss {
-            let mut b = LinuxNamespaceBuilder::default().typ(k.oci_type());
-            if let NsMode::Join(p) = m {
-                b = b.path(p.clone());
-            }
-            list.push(b.build().map_err(built("linux.namespaces"))?);
-        }
-        let uts_new = nss.get(&Namespace::Uts) == Some(&NsMode::New);
-        match &self.hostname {
-            Some(h) => {
-                s.set_hostname(Some(h.clone()));
-            }
-            // The default hostname is only for a UTS namespace of its own: a joined one keeps
-            // its hostname (setting it would rename every container in that namespace).
-            None if !uts_new => {
-                s.set_hostname(None);
-            }
-            None => {}
-        }
-
-        // mounts
-        let mut mounts = s.mounts().clone().unwrap_or_default();
+        self.set_process(&mut s, &root_dir, runc)?;
+        let (nss, list) = self.set_namespaces(&mut s)?;
+        self.set_mounts(&mut s, &nss, runc)?;
         let new_user = nss.get(&Namespace::User) == Some(&NsMode::New);
         let custom_maps = !self.uid_map.is_empty() || !self.gid_map.is_empty();
-        if new_user && !custom_maps {
-            drop_option(&mut mounts, "/dev/pts", "gid=5");
-        }
-        if runc && !nss.contains_key(&Namespace::Cgroup) {
-            // Without a cgroup namespace, the host's cgroup tree is not the container's.
-            mounts.retain(|m| m.destination().as_os_str() != "/sys/fs/cgroup");
-        }
-        if runc && !nss.contains_key(&Namespace::Network) {
-            for m in mounts.iter_mut() {
-                if m.destination().as_os_str() == "/sys" {
-                    *m = sys_bind()?;
-                }
-            }
-        }
-        if sec.privileged {
-            for m in mounts.iter_mut() {
-                let d = m.destination().as_os_str();
-                if d == "/sys" || d == "/sys/fs/cgroup" {
-                    if let Some(o) = m.options_mut() {
-                        o.retain(|x| x != "ro");
-                        o.push("rw".into());
-                    }
-                }
-            }
-        }
-        for m in &self.mounts {
-            let mut b = MountBuilder::default()
-                .destination(m.destination.clone())
-                .typ(m.kind.clone())
-                .source(m.source.clone());
-            if !m.options.is_empty() {
-                b = b.options(m.options.clone());
-            }
-            mounts.push(b.build().map_err(built("mounts"))?);
-        }
-        if !runc && self.network.mode == NetworkMode::Host {
-            for f in ["/etc/resolv.conf", "/etc/hosts"] {
-                if Path::new(f).is_file() {
-                    mounts.push(crate::spec::mount(
-                        f,
-                        "bind",
-                        f,
-                        &["bind", "ro", "rprivate"],
-                    )?);
-                }
-            }
-        }
-        s.set_mounts(Some(mounts));
 
         // linux
         let id_maps = |v: &[IdRange], host: u32| -> Result<Vec<LinuxIdMapping>> {
@@ -296,6 +145,183 @@ impl Description {
             Some(self.annotations.clone().into_iter().collect())
         });
         Ok(s)
+    }
+
+    /// `process`: args, env, cwd, user, terminal, capabilities, `noNewPrivileges`, LSM labels.
+    fn set_process(&self, s: &mut Spec, root_dir: &Path, runc: bool) -> Result<()> {
+        let sec = &self.security;
+        let mut args: Vec<String> = self.entrypoint.clone().unwrap_or_default();
+        args.extend(self.args.iter().cloned());
+        if args.is_empty() {
+            if !runc {
+                return Err(cfg("process.args", "empty: give the program to run"));
+            }
+            args.push("/bin/sh".into());
+        }
+        let mut env = vec![crate::spec::DEFAULT_PATH.to_string()];
+        if runc && self.terminal {
+            env.push("TERM=xterm".into());
+        }
+        for (k, v) in &self.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return Err(cfg("process.env", format!("{k:?} is not a variable name")));
+            }
+            let kv = format!("{k}={v}");
+            match env
+                .iter_mut()
+                .find(|e| e.split('=').next() == Some(k.as_str()))
+            {
+                Some(e) => *e = kv,
+                None => env.push(kv),
+            }
+        }
+        let cwd = self.cwd.clone().unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(cfg("process.cwd", format!("{cwd:?} is not absolute")));
+        }
+        let (uid, gid) = match &self.user {
+            None => (0, 0),
+            Some(UserSpec::Ids { uid, gid }) => (*uid, *gid),
+            Some(UserSpec::Name(n)) => user::resolve_in_dir(root_dir, n)?,
+        };
+        let mut u = UserBuilder::default().uid(uid).gid(gid);
+        if !self.additional_gids.is_empty() {
+            u = u.additional_gids(self.additional_gids.clone());
+        }
+        let default_caps =
+            runc && !sec.privileged && sec.cap_add.is_empty() && sec.cap_drop.is_empty();
+        let caps = if default_caps {
+            crate::spec::capabilities(RUNC_CAPS, true)?
+        } else if runc {
+            crate::spec::capabilities(&sec.capabilities_over(RUNC_CAPS)?, true)?
+        } else {
+            crate::spec::capabilities(&sec.capabilities()?, false)?
+        };
+        if let Some(p) = s.process_mut() {
+            p.set_terminal(Some(self.terminal));
+            p.set_args(Some(args));
+            p.set_env(Some(env));
+            p.set_cwd(cwd.into());
+            p.set_user(u.build().map_err(built("process.user"))?);
+            p.set_capabilities(Some(caps));
+            p.set_no_new_privileges(Some(runc || sec.no_new_privileges));
+            p.set_apparmor_profile(sec.apparmor.clone());
+            p.set_selinux_label(sec.label.clone());
+        }
+        Ok(())
+    }
+
+    /// `linux.namespaces` (the baseline's, the overrides, the network mode) and the
+    /// hostname that goes with them.
+    fn set_namespaces(
+        &self,
+        s: &mut Spec,
+    ) -> Result<(BTreeMap<Namespace, NsMode>, Vec<LinuxNamespace>)> {
+        let mut nss: BTreeMap<Namespace, NsMode> = s
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|n| (Namespace::of(n.typ()), NsMode::New))
+            .collect();
+        for (k, m) in &self.namespaces {
+            if *k != Namespace::Network {
+                nss.insert(*k, m.clone());
+            }
+        }
+        nss.insert(
+            Namespace::Network,
+            match &self.network.mode {
+                NetworkMode::Private | NetworkMode::None => NsMode::New,
+                NetworkMode::Host => NsMode::Host,
+                NetworkMode::Join(p) => NsMode::Join(p.clone()),
+            },
+        );
+        nss.retain(|_, m| *m != NsMode::Host);
+        let mut list: Vec<LinuxNamespace> = Vec::new();
+        for (k, m) in &nss {
+            let mut b = LinuxNamespaceBuilder::default().typ(k.oci_type());
+            if let NsMode::Join(p) = m {
+                b = b.path(p.clone());
+            }
+            list.push(b.build().map_err(built("linux.namespaces"))?);
+        }
+        let uts_new = nss.get(&Namespace::Uts) == Some(&NsMode::New);
+        match &self.hostname {
+            Some(h) => {
+                s.set_hostname(Some(h.clone()));
+            }
+            // The default hostname is only for a UTS namespace of its own: a joined one keeps
+            // its hostname (setting it would rename every container in that namespace).
+            None if !uts_new => {
+                s.set_hostname(None);
+            }
+            None => {}
+        }
+        Ok((nss, list))
+    }
+
+    /// `mounts`: the baseline's, fitted to the namespaces, then the description's.
+    fn set_mounts(
+        &self,
+        s: &mut Spec,
+        nss: &BTreeMap<Namespace, NsMode>,
+        runc: bool,
+    ) -> Result<()> {
+        let sec = &self.security;
+        let mut mounts = s.mounts().clone().unwrap_or_default();
+        let new_user = nss.get(&Namespace::User) == Some(&NsMode::New);
+        let custom_maps = !self.uid_map.is_empty() || !self.gid_map.is_empty();
+        if new_user && !custom_maps {
+            drop_option(&mut mounts, "/dev/pts", "gid=5");
+        }
+        if runc && !nss.contains_key(&Namespace::Cgroup) {
+            // Without a cgroup namespace, the host's cgroup tree is not the container's.
+            mounts.retain(|m| m.destination().as_os_str() != "/sys/fs/cgroup");
+        }
+        if runc && !nss.contains_key(&Namespace::Network) {
+            for m in mounts.iter_mut() {
+                if m.destination().as_os_str() == "/sys" {
+                    *m = sys_bind()?;
+                }
+            }
+        }
+        if sec.privileged {
+            for m in mounts.iter_mut() {
+                let d = m.destination().as_os_str();
+                if d == "/sys" || d == "/sys/fs/cgroup" {
+                    if let Some(o) = m.options_mut() {
+                        o.retain(|x| x != "ro");
+                        o.push("rw".into());
+                    }
+                }
+            }
+        }
+        for m in &self.mounts {
+            let mut b = MountBuilder::default()
+                .destination(m.destination.clone())
+                .typ(m.kind.clone())
+                .source(m.source.clone());
+            if !m.options.is_empty() {
+                b = b.options(m.options.clone());
+            }
+            mounts.push(b.build().map_err(built("mounts"))?);
+        }
+        if !runc && self.network.mode == NetworkMode::Host {
+            for f in ["/etc/resolv.conf", "/etc/hosts"] {
+                if Path::new(f).is_file() {
+                    mounts.push(crate::spec::mount(
+                        f,
+                        "bind",
+                        f,
+                        &["bind", "ro", "rprivate"],
+                    )?);
+                }
+            }
+        }
+        s.set_mounts(Some(mounts));
+        Ok(())
     }
 }
 
