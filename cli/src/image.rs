@@ -391,6 +391,7 @@ pub fn run(
         volumes,
         host_network: a.net_host,
         security,
+        ..RunConfig::default()
     };
     let store_dir = store_dir(cli);
     let opts = c.options(root);

@@ -978,6 +978,7 @@ fn to_limits(p: *const corral_limits) -> Result<Limits, Fail> {
         pids: set_i(l.pids),
         cpus: (l.cpus != 0.0).then_some(l.cpus),
         cpu_shares: (l.cpu_shares != 0).then_some(l.cpu_shares),
+        ..Limits::default()
     };
     lim.check()?;
     Ok(lim)
@@ -1130,7 +1131,7 @@ fn with_image_security(
 }
 
 /// The error of a refused security argument `arg`.
-fn security_fail(arg: &'static str) -> impl FnOnce(runtime::image::ImageError) -> Fail {
+fn security_fail(arg: &'static str) -> impl FnOnce(runtime::Error) -> Fail {
     move |e| {
         let mut f = Fail::from(e);
         f.step = Some("argument".into());
@@ -1206,7 +1207,8 @@ pub extern "C" fn corral_spec_to_json(spec: *mut corral_spec, out: *mut *mut c_c
     call("corral_spec_to_json", || {
         let s = SPECS.get("spec", spec as usize)?;
         let v = match &*lock(&s.0) {
-            SpecKind::Built(b) => b.to_json(),
+            SpecKind::Built(b) => serde_json::to_value(b.to_spec()?)
+                .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?,
             SpecKind::Bundle(b) => serde_json::to_value(&b.spec)
                 .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?,
             SpecKind::Image(i) => {

@@ -60,7 +60,13 @@ pub fn prepare_container(
     let _lock = store.lock_shared()?;
     let img = store.resolve(image)?;
     let dirs = store.layer_dirs(&img.diff_ids()?)?;
-    let spec = runtime::image_spec::spec_for_image(id, &img.config, &dirs, rc)?;
+    let spec = serde_json::to_value(runtime::image_spec::spec_for_image(
+        id,
+        &img.config,
+        &dirs,
+        rc,
+    )?)
+    .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
     let bundle = store.record_container(id, state_root, &img, image, &spec)?;
     Ok((bundle, dirs))
 }

@@ -411,6 +411,7 @@ impl Limits {
             pids,
             cpus,
             cpu_shares,
+            ..Default::default()
         };
         if let Err(e) = inner.check() {
             return Err(match e {
@@ -881,7 +882,7 @@ fn security_arg(
         privileged,
         ..Default::default()
     };
-    let e = |arg: &'static str| move |err: runtime::image::ImageError| config_err(py, arg, err);
+    let e = |arg: &'static str| move |err: runtime::Error| config_err(py, arg, err);
     for c in str_list("cap_add", cap_add)? {
         sec.cap_add(&c).map_err(e("cap_add"))?;
     }

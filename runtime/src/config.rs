@@ -58,8 +58,8 @@ impl Bundle {
         Bundle::from_text(dir, &text)
     }
 
-    /// A bundle in `dir` whose `config.json` holds `text`: parsed and checked as
-    /// [`Bundle::load`] does, without reading the file (the config fuzz target uses it).
+    /// A bundle in `dir` whose `config.json` holds `text`: parsed and checked
+    /// ([`crate::validate::spec`]) as [`Bundle::load`] does, without reading the file (the config fuzz target uses it).
     pub fn from_text(dir: PathBuf, text: &str) -> Result<Bundle> {
         let spec = parse(&dir.join("config.json"), text)?;
         let mount_idmaps = mount_idmaps(text)?;
@@ -67,6 +67,19 @@ impl Bundle {
             dir,
             spec,
             mount_idmaps,
+        })
+    }
+
+    /// A bundle in `dir` whose config is `spec` (made by a
+    /// [`crate::describe::Description`]): checked as [`Bundle::load`] checks a
+    /// `config.json` ([`crate::validate::spec`]), with no text on the way.
+    pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle> {
+        crate::validate::spec(&spec)?;
+        let mounts = spec.mounts().as_ref().map_or(0, Vec::len);
+        Ok(Bundle {
+            dir,
+            spec,
+            mount_idmaps: vec![None; mounts],
         })
     }
 
@@ -100,8 +113,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec> {
             reason,
         }
     })?;
-    check_version(spec.version())?;
-    check_values(&spec)?;
+    crate::validate::spec(&spec)?;
     let input: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
     let known = serde_json::to_value(&spec).unwrap_or_default();
     // The spec: a runtime MUST NOT error on a property it does not know; it ignores it.
@@ -109,46 +121,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec> {
         tracing::debug!("config {field}: not a property corral knows; ignored");
     }
     Ok(spec)
-}
-
-/// Values the spec rules out that the typed spec still accepts ("Runtimes MUST generate an
-/// error when invalid or unsupported values are encountered").
-fn check_values(spec: &Spec) -> Result<()> {
-    let bad = |field: String, reason: &str| Error::Config {
-        field,
-        reason: reason.to_string(),
-    };
-    if let Some(a) = spec.annotations() {
-        if a.contains_key("") {
-            return Err(bad("annotations".into(), "a key is empty"));
-        }
-    }
-    let Some(l) = spec.linux() else {
-        return Ok(());
-    };
-    if let Some(s) = l.seccomp() {
-        if s.listener_metadata().is_some() && s.listener_path().is_none() {
-            return Err(bad(
-                "linux.seccomp.listenerMetadata".into(),
-                "set without linux.seccomp.listenerPath",
-            ));
-        }
-    }
-    let devs = l
-        .resources()
-        .as_ref()
-        .and_then(|r| r.block_io().as_ref())
-        .and_then(|b| b.weight_device().clone())
-        .unwrap_or_default();
-    for (i, d) in devs.iter().enumerate() {
-        if d.weight().is_none() && d.leaf_weight().is_none() {
-            return Err(bad(
-                format!("linux.resources.blockIO.weightDevice[{i}]"),
-                "needs weight or leafWeight",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The idmapped-mount mappings of each mount, from the raw JSON.

@@ -4,11 +4,12 @@
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxSeccomp;
+use oci_spec::runtime::{
+    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 use seccomp::{Action, Arch, ArgCmp, Flag, Op, Policy, Program, Rule};
 use sha2::{Digest, Sha256};
 
-use crate::names::serde_name;
 use crate::{Error, Result};
 
 fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -21,19 +22,19 @@ fn cfg(field: impl Into<String>, reason: impl Into<String>) -> Error {
 /// Converts the spec's seccomp section to a policy.
 pub fn policy(s: &LinuxSeccomp) -> Result<Policy> {
     let f = "linux.seccomp";
-    let action = |field: &str, a: &dyn erased::Named, errno: Option<u32>| -> Result<Action> {
-        let name = a.name();
+    let action = |field: &str, a: LinuxSeccompAction, errno: Option<u32>| -> Result<Action> {
+        let name = action_name(a);
         if name == "SCMP_ACT_NOTIFY" && s.listener_path().is_none() {
             return Err(cfg(
                 field,
                 "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath",
             ));
         }
-        Action::parse(&name, errno).map_err(|e| cfg(field, e.to_string()))
+        Action::parse(name, errno).map_err(|e| cfg(field, e.to_string()))
     };
     let default_action = action(
         &format!("{f}.defaultAction"),
-        &erased::N(s.default_action()),
+        s.default_action(),
         s.default_errno_ret(),
     )?;
     let mut architectures = Vec::new();
@@ -44,34 +45,35 @@ pub fn policy(s: &LinuxSeccomp) -> Result<Policy> {
         .iter()
         .enumerate()
     {
-        let name = serde_name(a);
-        match name.parse::<Arch>() {
-            Ok(a) => architectures.push(a),
+        match arch(*a) {
+            Some(a) => architectures.push(a),
             // Architectures this build has no table for cannot run here anyway.
-            Err(_) => tracing::debug!("{f}.architectures[{i}]: {name} skipped"),
+            None => tracing::debug!("{f}.architectures[{i}]: {a} skipped"),
         }
     }
     let mut flags = Vec::new();
-    for (i, fl) in s.flags().clone().unwrap_or_default().iter().enumerate() {
-        let name = serde_name(fl);
-        flags.push(
-            name.parse::<Flag>()
-                .map_err(|e| cfg(format!("{f}.flags[{i}]"), e.to_string()))?,
-        );
+    for fl in s.flags().iter().flatten() {
+        flags.push(match fl {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => Flag::Log,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => Flag::Tsync,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => Flag::SpecAllow,
+        });
     }
     let mut rules = Vec::new();
     for (i, sc) in s.syscalls().clone().unwrap_or_default().iter().enumerate() {
         let field = format!("{f}.syscalls[{i}]");
-        let act = action(
-            &format!("{field}.action"),
-            &erased::N(sc.action()),
-            sc.errno_ret(),
-        )?;
+        let act = action(&format!("{field}.action"), sc.action(), sc.errno_ret())?;
         let mut args = Vec::new();
-        for (j, a) in sc.args().clone().unwrap_or_default().iter().enumerate() {
-            let op: Op = serde_name(&a.op())
-                .parse()
-                .map_err(|e: seccomp::Error| cfg(format!("{field}.args[{j}].op"), e.to_string()))?;
+        for a in sc.args().iter().flatten() {
+            let op = match a.op() {
+                LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
+                LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
+                LinuxSeccompOperator::ScmpCmpLe => Op::Le,
+                LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
+                LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
+                LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
+                LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
+            };
             args.push(ArgCmp {
                 index: a.index() as u32,
                 value: a.value(),
@@ -110,17 +112,31 @@ pub fn policy(s: &LinuxSeccomp) -> Result<Policy> {
     })
 }
 
-mod erased {
-    /// Anything serde names (the oci-spec enums).
-    pub trait Named {
-        fn name(&self) -> String;
+/// The OCI name of an action, as [`Action::parse`] takes it.
+fn action_name(a: LinuxSeccompAction) -> &'static str {
+    match a {
+        LinuxSeccompAction::ScmpActKill => "SCMP_ACT_KILL",
+        LinuxSeccompAction::ScmpActKillThread => "SCMP_ACT_KILL_THREAD",
+        LinuxSeccompAction::ScmpActKillProcess => "SCMP_ACT_KILL_PROCESS",
+        LinuxSeccompAction::ScmpActTrap => "SCMP_ACT_TRAP",
+        LinuxSeccompAction::ScmpActErrno => "SCMP_ACT_ERRNO",
+        LinuxSeccompAction::ScmpActNotify => "SCMP_ACT_NOTIFY",
+        LinuxSeccompAction::ScmpActTrace => "SCMP_ACT_TRACE",
+        LinuxSeccompAction::ScmpActLog => "SCMP_ACT_LOG",
+        LinuxSeccompAction::ScmpActAllow => "SCMP_ACT_ALLOW",
     }
-    pub struct N<T>(pub T);
-    impl<T: serde::Serialize> Named for N<T> {
-        fn name(&self) -> String {
-            crate::names::serde_name(&self.0)
-        }
-    }
+}
+
+/// The seccomp crate's architecture of an OCI one (`None`: no table for it in this build).
+fn arch(a: OciArch) -> Option<Arch> {
+    Some(match a {
+        OciArch::ScmpArchX86_64 => Arch::X86_64,
+        OciArch::ScmpArchX86 => Arch::X86,
+        OciArch::ScmpArchX32 => Arch::X32,
+        OciArch::ScmpArchAarch64 => Arch::Aarch64,
+        OciArch::ScmpArchArm => Arch::Arm,
+        _ => return None,
+    })
 }
 
 /// Cache file: magic, format version, sha256 of the policy encoding it was compiled from,

@@ -16,6 +16,7 @@ pub mod atomic_file;
 pub mod builder;
 pub mod config;
 mod container;
+pub mod describe;
 mod error;
 pub mod fault;
 pub mod filter;
@@ -34,11 +35,16 @@ pub mod resources;
 pub mod spec;
 pub mod state;
 pub mod timings;
+pub mod validate;
 
-pub use builder::{parse_size, ExecSpec, IdRange, Limits, Mount, Namespace, NsMode, SpecBuilder};
+pub use builder::{ExecSpec, SpecBuilder};
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
 pub use container::{poll_readable, Container, ExecPlacement, ExecProcess, ExitStatus, Options};
+pub use describe::{
+    parse_size, Baseline, Description, IdRange, Limits, Mount, Namespace, Network, NetworkMode,
+    NsMode, Root, UserSpec,
+};
 pub use error::{Error, Result};
 pub use lsm::Security;
 pub use ns::MAX_PRESERVE_FDS;

@@ -79,15 +79,6 @@ pub fn rlimit_number(name: &str) -> Option<libc::c_int> {
     } as libc::c_int)
 }
 
-/// Serializes a serde enum value (an oci-spec name type) to its JSON string name.
-pub fn serde_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

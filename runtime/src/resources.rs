@@ -1,10 +1,9 @@
 //! OCI `linux.resources` to the `cgroup` crate's plain [`cgroup::Resources`].
 
 use cgroup::{DeviceRule, HugeTlbLimit, Resources, ThrottleDevice, WeightDevice};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
-use crate::names::serde_name;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Devices every container may use (runc's list): all mknod, the standard char devices,
 /// ptys and tun.
@@ -32,35 +31,21 @@ fn default_rules() -> Vec<DeviceRule> {
     ]
 }
 
-fn device_rule(i: usize, d: &LinuxDeviceCgroup) -> Result<DeviceRule> {
+/// A device rule of the spec (checked by [`crate::validate::resources`]).
+fn device_rule(d: &LinuxDeviceCgroup) -> DeviceRule {
     let kind = match d.typ() {
-        None => 'a',
-        Some(t) => match serde_name(&t).as_str() {
-            "a" => 'a',
-            "c" | "u" => 'c',
-            "b" => 'b',
-            other => {
-                return Err(Error::Config {
-                    field: format!("linux.resources.devices[{i}].type"),
-                    reason: format!("{other:?} is not a, b or c"),
-                })
-            }
-        },
+        None | Some(LinuxDeviceType::A) => 'a',
+        Some(LinuxDeviceType::B) => 'b',
+        // `u` is an unbuffered char device; `p` (a FIFO) is refused by the validator.
+        Some(LinuxDeviceType::C | LinuxDeviceType::U | LinuxDeviceType::P) => 'c',
     };
-    let access = d.access().clone().unwrap_or_else(|| "rwm".into());
-    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
-        return Err(Error::Config {
-            field: format!("linux.resources.devices[{i}].access"),
-            reason: format!("{access:?} is not a combination of r, w and m"),
-        });
-    }
-    Ok(DeviceRule {
+    DeviceRule {
         allow: d.allow(),
         kind,
         major: d.major(),
         minor: d.minor(),
-        access,
-    })
+        access: d.access().clone().unwrap_or_else(|| "rwm".into()),
+    }
 }
 
 /// Deny every device (`a *:* rwm`): the first device rule of every container.
@@ -87,13 +72,13 @@ pub fn from_spec(spec: &Spec, device_rules: bool) -> Result<Resources> {
     let mut r = limits(&res)?;
     if device_rules {
         r.devices.push(deny_all());
-        for (i, d) in res.devices().clone().unwrap_or_default().iter().enumerate() {
-            r.devices.push(device_rule(i, d)?);
+        for d in res.devices().iter().flatten() {
+            r.devices.push(device_rule(d));
         }
         r.devices.extend(default_rules());
         for d in linux.devices().clone().unwrap_or_default() {
-            let kind = match serde_name(&d.typ()).as_str() {
-                "b" => 'b',
+            let kind = match d.typ() {
+                LinuxDeviceType::B => 'b',
                 _ => 'c',
             };
             r.devices.push(DeviceRule {
@@ -108,8 +93,10 @@ pub fn from_spec(spec: &Spec, device_rules: bool) -> Result<Resources> {
     Ok(r)
 }
 
-/// Converts resource limits (everything but device rules), as `update -r` gives them.
+/// Converts resource limits (everything but device rules), as `update -r` gives them,
+/// after [`crate::validate::resources`].
 pub fn limits(res: &LinuxResources) -> Result<Resources> {
+    crate::validate::resources(res)?;
     let mut r = Resources::default();
     if let Some(c) = res.cpu() {
         r.cpu_shares = c.shares();
@@ -119,36 +106,8 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         r.cpu_realtime_period = c.realtime_period();
         r.cpuset_cpus = c.cpus().clone().filter(|s| !s.is_empty());
         r.cpuset_mems = c.mems().clone().filter(|s| !s.is_empty());
-        if c.idle().is_some() || c.burst().is_some() {
-            return Err(Error::Config {
-                field: "linux.resources.cpu".into(),
-                reason: "idle and burst are not supported".into(),
-            });
-        }
     }
     if let Some(m) = res.memory() {
-        for (name, v) in [
-            ("limit", m.limit()),
-            ("reservation", m.reservation()),
-            ("swap", m.swap()),
-        ] {
-            if let Some(v) = v {
-                if v < -1 || v == 0 && name == "limit" {
-                    return Err(Error::Config {
-                        field: format!("linux.resources.memory.{name}"),
-                        reason: format!("{v} is not a valid byte count (-1 means unlimited)"),
-                    });
-                }
-            }
-        }
-        if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
-            if l > 0 && s > 0 && s < l {
-                return Err(Error::Config {
-                    field: "linux.resources.memory.swap".into(),
-                    reason: format!("{s} is below memory.limit {l} (swap is memory plus swap)"),
-                });
-            }
-        }
         // runc's choice: kernel memory limits are gone from current kernels; accepted and
         // ignored with a warning.
         for (name, v) in [("kernel", m.kernel()), ("kernelTCP", m.kernel_tcp())] {
@@ -161,14 +120,6 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         r.memory_limit = m.limit();
         r.memory_reservation = m.reservation();
         r.memory_swap = m.swap();
-        if let Some(s) = m.swappiness() {
-            if s > 100 {
-                return Err(Error::Config {
-                    field: "linux.resources.memory.swappiness".into(),
-                    reason: format!("{s} is above 100"),
-                });
-            }
-        }
         r.memory_swappiness = m.swappiness();
         r.memory_disable_oom_killer = m.disable_oom_killer();
     }
@@ -180,14 +131,6 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         // neither weight nor leafWeight when it is 0).
         let weight = b.weight().filter(|w| *w != 0);
         let leaf_weight = b.leaf_weight().filter(|w| *w != 0);
-        if let Some(w) = weight {
-            if !(10..=1000).contains(&w) {
-                return Err(Error::Config {
-                    field: "linux.resources.blockIO.weight".into(),
-                    reason: format!("{w} is outside 10..1000"),
-                });
-            }
-        }
         r.blkio_weight = weight;
         r.blkio_leaf_weight = leaf_weight;
         r.blkio_weight_device = b
@@ -218,40 +161,10 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         r.blkio_throttle_read_iops = thr(b.throttle_read_iops_device());
         r.blkio_throttle_write_iops = thr(b.throttle_write_iops_device());
     }
-    for (i, h) in res
-        .hugepage_limits()
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if h.limit() < 0 {
-            return Err(Error::Config {
-                field: format!("linux.resources.hugepageLimits[{i}].limit"),
-                reason: format!("{} is negative", h.limit()),
-            });
-        }
+    for h in res.hugepage_limits().iter().flatten() {
         r.hugetlb.push(HugeTlbLimit {
             page_size: h.page_size().clone(),
             limit: h.limit() as u64,
-        });
-    }
-    if res.network().is_some() {
-        return Err(Error::Config {
-            field: "linux.resources.network".into(),
-            reason: "net_cls/net_prio limits are not supported".into(),
-        });
-    }
-    if res.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(Error::Config {
-            field: "linux.resources.rdma".into(),
-            reason: "rdma limits are not supported".into(),
-        });
-    }
-    if res.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(Error::Config {
-            field: "linux.resources.unified".into(),
-            reason: "unified (raw cgroup v2) settings are not supported".into(),
         });
     }
     Ok(r)

@@ -237,7 +237,8 @@ pub(super) fn run_step(
         hostname: Some("corral-build".into()),
         ..RunConfig::default()
     };
-    let mut spec = spec_for_image(&id, &image_cfg, &layer_dirs, &rc).map_err(|e| e.to_string())?;
+    let spec = spec_for_image(&id, &image_cfg, &layer_dirs, &rc).map_err(|e| e.to_string())?;
+    let mut spec = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     spec["root"]["path"] = serde_json::json!(merged);
     let bundle = sr.tmp.join("bundle");
     fs::create_dir(&bundle).map_err(|e| e.to_string())?;

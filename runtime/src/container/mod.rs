@@ -10,6 +10,7 @@ mod delete;
 mod exec;
 mod load;
 mod start;
+mod update;
 mod wait;
 
 pub use exec::{ExecPlacement, ExecProcess};
