@@ -11,6 +11,7 @@ use crate::args::*;
 use crate::error::*;
 use crate::handles::*;
 
+use crate::limits::{corral_limits, to_limits};
 use crate::spec::*;
 
 /// Flag of corral_options.flags: move the root instead of pivot_root (for roots on initramfs).
@@ -422,6 +423,20 @@ pub extern "C" fn corral_stats_json(c: *mut corral_container, out: *mut *mut c_c
         out_ptr("out", out)?;
         let v = with_container(c, |c| Ok(c.stats_json()?))?;
         strdup_out(out, v.to_string())
+    })
+}
+
+/// Writes the warnings of the container's set-up and start as a JSON array of strings to
+/// `*json_out` (`[]` when there are none): what the library did not do as asked but did not
+/// fail for, e.g. a swap limit the host cannot enforce (no swap accounting), or a
+/// startContainer hook that failed (the start succeeded, the program did not run). Free it
+/// with corral_string_free(). A container opened with corral_open() has none.
+#[no_mangle]
+pub extern "C" fn corral_warnings(c: *mut corral_container, json_out: *mut *mut c_char) -> c_int {
+    call("corral_warnings", || {
+        out_ptr("json_out", json_out)?;
+        let w = with_container(c, |c| Ok(c.warnings().to_vec()))?;
+        strdup_out(json_out, serde_json::Value::from(w).to_string())
     })
 }
 

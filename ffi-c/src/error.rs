@@ -27,13 +27,22 @@ impl From<runtime::Error> for Fail {
     }
 }
 
-impl From<runtime::image::ImageError> for Fail {
-    fn from(e: runtime::image::ImageError) -> Fail {
+impl From<corral_image::ImageError> for Fail {
+    fn from(e: corral_image::ImageError) -> Fail {
         Fail {
             code: e.errno(),
             message: e.to_string(),
             step: Some("image".into()),
             path: None,
+        }
+    }
+}
+
+impl From<corral_image::Error> for Fail {
+    fn from(e: corral_image::Error) -> Fail {
+        match e {
+            corral_image::Error::Image(e) => e.into(),
+            corral_image::Error::Runtime(e) => e.into(),
         }
     }
 }

@@ -57,14 +57,18 @@ pub(crate) const FEATURES: &[&str] = &[
     "overlay-layers",
     "pool",
     "image",
+    "image-store",
+    "blkio",
+    "warnings",
 ];
 
 /// 1 if this library has the feature `name`, 0 if not, -EINVAL for NULL. Names: "spec-builder",
 /// "bundle", "config-json", "create", "start", "run", "wait-timeout", "pidfd", "kill",
 /// "state-json", "exec", "pause", "resume", "update", "stats-json", "delete", "stdio-fds",
 /// "timings", "list", "terminal", "seccomp-default", "cgroup-v1", "cgroup-v2",
-/// "user-namespace", "overlay-layers", "pool", "image". A name this version does not know gets 0: probe
-/// before you use something newer than the library you run with.
+/// "user-namespace", "overlay-layers", "pool", "image", "image-store" (import, build,
+/// tag, list, remove, prune), "blkio" (block IO limits), "warnings". A name this version
+/// does not know gets 0: probe before you use something newer than the library you run with.
 #[no_mangle]
 pub extern "C" fn corral_has_feature(name: *const c_char) -> c_int {
     let mut r = 0;

@@ -21,10 +21,12 @@
 //! | `error` | the per-thread last error; `call`/`call_void`, which run each exported body and catch panics |
 //! | `handles` | the opaque handle types and their registry |
 //! | `args` | reading C arguments (strings, arrays, out pointers, size-carrying structs, fds) |
-//! | `spec` | `corral_spec` and its `corral_spec_*` calls, `corral_limits` |
+//! | `spec` | `corral_spec` and its `corral_spec_*` calls |
+//! | `limits` | `corral_limits`, for a spec and an update |
 //! | `container` | create, run, open, start, wait, signal, state, update, delete, list |
 //! | `exec` | processes run in a running container |
 //! | `pool` | warm pools |
+//! | `image` | images in a store: import, build, tag, list, remove, prune |
 //! | `features` | version, ABI version, feature names |
 
 #![allow(non_camel_case_types)]
@@ -43,9 +45,12 @@ mod error;
 mod exec;
 mod features;
 mod handles;
+mod image;
+mod limits;
 mod pool;
 mod spec;
 
 pub use container::{CORRAL_NO_NEW_KEYRING, CORRAL_NO_PIVOT};
 pub use features::CORRAL_ABI_VERSION;
+pub use image::{CORRAL_BUILD_HOST_NETWORK, CORRAL_BUILD_NO_CACHE};
 pub use pool::CORRAL_TAKE_WAIT;

@@ -5,11 +5,12 @@ use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use runtime::{Bundle, Limits, SpecBuilder};
+use runtime::{Bundle, SpecBuilder};
 
 use crate::args::*;
 use crate::error::*;
 use crate::handles::*;
+use crate::limits::*;
 
 pub(crate) fn new_spec(out: *mut *mut corral_spec, kind: SpecKind) -> Result<(), Fail> {
     let o = out_ptr("out", out)?;
@@ -338,65 +339,6 @@ pub(crate) struct ImageSpec {
 }
 
 pub(crate) struct SpecObj(pub(crate) Mutex<SpecKind>);
-
-/// Resource limits. Initialise with corral_limits_init() (which sets `size`), then set the
-/// fields you want; 0 leaves a limit unset.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct corral_limits {
-    /// sizeof(struct corral_limits), set by corral_limits_init().
-    pub size: u32,
-    /// Zero.
-    pub _reserved: u32,
-    /// Memory limit in bytes (0: none).
-    pub memory: i64,
-    /// Memory + swap limit in bytes (0: none, -1: unlimited).
-    pub memory_swap: i64,
-    /// Most processes (0: none, -1: unlimited).
-    pub pids: i64,
-    /// CPU time as a number of CPUs, e.g. 0.5 (0: none).
-    pub cpus: f64,
-    /// Relative CPU weight, 2..262144 (0: none).
-    pub cpu_shares: u64,
-}
-
-pub(crate) const LIMITS_DEFAULT: corral_limits = corral_limits {
-    size: std::mem::size_of::<corral_limits>() as u32,
-    _reserved: 0,
-    memory: 0,
-    memory_swap: 0,
-    pids: 0,
-    cpus: 0.0,
-    cpu_shares: 0,
-};
-
-/// Initialises `limits`: sets `size` and leaves every limit unset.
-#[no_mangle]
-pub extern "C" fn corral_limits_init(limits: *mut corral_limits) {
-    call_void("corral_limits_init", || {
-        if let Some(l) = unsafe { limits.as_mut() } {
-            *l = LIMITS_DEFAULT;
-        }
-    });
-}
-
-pub(crate) fn to_limits(p: *const corral_limits) -> Result<Limits, Fail> {
-    if p.is_null() {
-        return Err(invalid("limits", "NULL"));
-    }
-    let l = sized("limits", p, LIMITS_DEFAULT)?;
-    let set_i = |v: i64| (v != 0).then_some(v);
-    let lim = Limits {
-        memory: set_i(l.memory),
-        memory_swap: set_i(l.memory_swap),
-        pids: set_i(l.pids),
-        cpus: (l.cpus != 0.0).then_some(l.cpus),
-        cpu_shares: (l.cpu_shares != 0).then_some(l.cpu_shares),
-        ..Limits::default()
-    };
-    lim.check()?;
-    Ok(lim)
-}
 
 /// Sets the container's resource limits (copied).
 #[no_mangle]
