@@ -1,11 +1,11 @@
 //! Containers: create, run, open, start, wait, signal, state, update, delete, free, list.
 
 use std::ffi::{c_char, c_int, CStr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use runtime::{Bundle, Container, ExitStatus, Options};
+use runtime::{Container, ExitStatus, Options, Root};
 
 use crate::args::*;
 use crate::error::*;
@@ -96,35 +96,6 @@ pub(crate) struct ContainerObj {
     pub(crate) store: Option<PathBuf>,
 }
 
-/// The image store and the layer dirs of a container from an image.
-pub(crate) type ImageLayers = (PathBuf, Vec<PathBuf>);
-
-/// What a container of `spec` is made from: its bundle, and for an image the store and the
-/// layers (the store's record of container `id` is made now).
-pub(crate) fn bundle_of(
-    spec: *mut corral_spec,
-    id: &str,
-    root: &Path,
-) -> Result<(Bundle, Option<ImageLayers>), Fail> {
-    let s = SPECS.get("spec", spec as usize)?;
-    let k = lock(&s.0);
-    Ok(match &*k {
-        SpecKind::Built(b) => (b.build()?, None),
-        SpecKind::Bundle(b) => ((**b).clone(), None),
-        SpecKind::Image(i) => {
-            let store = corral_image::ImageStore::open(&i.store)?;
-            let (dir, layers) = corral_image::prepare_container(&store, id, &i.image, &i.rc, root)?;
-            match Bundle::load(&dir) {
-                Ok(b) => (b, Some((i.store.clone(), layers))),
-                Err(e) => {
-                    let _ = store.remove_container(id);
-                    return Err(e.into());
-                }
-            }
-        }
-    })
-}
-
 pub(crate) fn new_container(out: *mut *mut corral_container, c: Container) -> Result<(), Fail> {
     new_container_of(out, c, None)
 }
@@ -155,6 +126,8 @@ pub(crate) fn with_container<T>(
     }
 }
 
+/// Makes container `id` of `spec`: a description (a root directory or an image) through
+/// the one create of every face, a bundle as it is; then starts it if `start`.
 pub(crate) fn create_impl(
     spec: *mut corral_spec,
     id: *const c_char,
@@ -164,27 +137,26 @@ pub(crate) fn create_impl(
 ) -> Result<(), Fail> {
     let id = str_arg("id", id)?;
     out_ptr("out", out)?;
-    let mut o = to_options(opts)?;
-    let (b, image) = bundle_of(spec, id, &o.root)?;
-    let store = image.as_ref().map(|(s, _)| s.clone());
-    if let Some((_, layers)) = image {
-        o.layers = layers;
-    }
-    let made = Container::create_from(id, &b, &o).and_then(|mut c| {
-        if start {
-            c.start()?;
+    let o = to_options(opts)?;
+    let (made, store) = match spec_of(spec)? {
+        SpecKind::Described { d, store } => {
+            let image = matches!(d.root, Root::Image(_)).then(|| store.clone());
+            (corral_image::create(&store, &o.root, id, &d, &o)?, image)
         }
-        Ok(c)
-    });
-    match made {
-        Ok(c) => new_container_of(out, c, store),
-        Err(e) => {
+        SpecKind::Bundle(b) => (Container::create_from(id, &b, &o)?, None),
+    };
+    let mut c = made;
+    if start {
+        if let Err(e) = c.start() {
+            // Dropping the handle's container removes it; then its record in the store.
+            drop(c);
             if let Some(s) = &store {
                 corral_image::forget_container(s, &o.root, id);
             }
-            Err(e.into())
+            return Err(e.into());
         }
     }
+    new_container_of(out, c, store)
 }
 
 /// Creates the container `id` from `spec` with `opts` (NULL: the defaults): its process has

@@ -1,10 +1,12 @@
 //! libcontainer: the C ABI of corral.
 //!
-//! This crate owns the mapping between C and the `runtime` crate's API: opaque handles, `int`
-//! returns (0 or a negative errno), a per-thread last error, options structs that carry their
-//! own size, and a free function for everything it hands out. It holds no container logic:
-//! every container is described by [`runtime::SpecBuilder`] or a bundle and made by
-//! [`runtime::Container`].
+//! This crate owns the mapping between C and the `runtime` and `corral_image` crates' API:
+//! opaque handles, `int` returns (0 or a negative errno), a per-thread last error, options
+//! structs that carry their own size, and a free function for everything it hands out. It
+//! holds no container or image logic: every container is a [`runtime::Description`] that
+//! the corral_spec_* calls fill (made by `corral_image::create`, for a root directory and an
+//! image alike) or a bundle (made by [`runtime::Container`]); images are imported, built,
+//! tagged, listed, removed and pruned by `corral_image`.
 //!
 //! It promises that no Rust panic crosses the boundary (it becomes `-ENOTRECOVERABLE`), that a
 //! NULL or stale handle is an error and never a crash, and that it never exits, aborts or

@@ -29,15 +29,7 @@ pub extern "C" fn corral_pool_new(
             return Err(invalid("size", "want 1 to 4096"));
         }
         let o = to_options(opts)?;
-        let b = {
-            let s = SPECS.get("spec", spec as usize)?;
-            let k = lock(&s.0);
-            match &*k {
-                SpecKind::Built(b) => b.build()?,
-                SpecKind::Bundle(b) => (**b).clone(),
-                SpecKind::Image(_) => return Err(not_for_image()),
-            }
-        };
+        let b = bundle_for_pool(spec)?;
         let prefix = opt_str_arg("id_prefix", id_prefix)?.unwrap_or("corral-pool");
         let pool = runtime::Pool::new(
             b,

@@ -1,16 +1,29 @@
-//! `corral_spec`: a container's description, made field by field, from a bundle or a
-//! config JSON, or from an image.
+//! `corral_spec`: a container's description. Made field by field (a root directory or an
+//! image of a store), every corral_spec_set_* call sets a field of a
+//! [`runtime::Description`]; from a bundle or a config JSON, it is that bundle.
 
 use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use runtime::{Bundle, SpecBuilder};
+use runtime::describe::{Baseline, NetworkMode, Seccomp, Security};
+use runtime::{Bundle, Description, Mount, NsMode, Root, UserSpec};
 
 use crate::args::*;
 use crate::error::*;
 use crate::handles::*;
 use crate::limits::*;
+
+/// What a spec handle holds.
+pub(crate) enum SpecKind {
+    /// A description filled field by field; `store` is the image store of a
+    /// [`Root::Image`] root.
+    Described { d: Box<Description>, store: PathBuf },
+    /// A bundle (or a config JSON), as read.
+    Bundle(Box<Bundle>),
+}
+
+pub(crate) struct SpecObj(pub(crate) Mutex<SpecKind>);
 
 pub(crate) fn new_spec(out: *mut *mut corral_spec, kind: SpecKind) -> Result<(), Fail> {
     let o = out_ptr("out", out)?;
@@ -26,7 +39,15 @@ pub(crate) fn new_spec(out: *mut *mut corral_spec, kind: SpecKind) -> Result<(),
 pub extern "C" fn corral_spec_new(rootfs: *const c_char, out: *mut *mut corral_spec) -> c_int {
     call("corral_spec_new", || {
         let r = str_arg("rootfs", rootfs)?;
-        new_spec(out, SpecKind::Built(Box::new(SpecBuilder::new(r))))
+        let mut d = Description::new(Root::Dir(PathBuf::from(r)));
+        d.args = vec!["/bin/sh".into()];
+        new_spec(
+            out,
+            SpecKind::Described {
+                d: Box::new(d),
+                store: corral_image::default_store(),
+            },
+        )
     })
 }
 
@@ -87,36 +108,18 @@ pub extern "C" fn corral_spec_free(spec: *mut corral_spec) {
     });
 }
 
-pub(crate) fn with_builder(
+/// Runs `f` on the description of a spec made field by field; a spec from a bundle or a
+/// config JSON gets -ENOTSUP.
+pub(crate) fn with_desc(
     func: &str,
     spec: *mut corral_spec,
-    f: impl FnOnce(&mut SpecBuilder) -> Result<(), Fail>,
-) -> c_int {
-    with_spec(func, spec, f, |_| Err(not_for_image()))
-}
-
-pub(crate) fn not_for_image() -> Fail {
-    Fail {
-        code: libc::ENOTSUP,
-        message: "not for a spec from an image (its config decides)".into(),
-        step: Some("argument".into()),
-        path: Some("spec".into()),
-    }
-}
-
-/// Runs `built` on a spec made field by field, or `image` on one from an image.
-pub(crate) fn with_spec(
-    func: &str,
-    spec: *mut corral_spec,
-    built: impl FnOnce(&mut SpecBuilder) -> Result<(), Fail>,
-    image: impl FnOnce(&mut runtime::image_spec::RunConfig) -> Result<(), Fail>,
+    f: impl FnOnce(&mut Description) -> Result<(), Fail>,
 ) -> c_int {
     call(func, || {
         let s = SPECS.get("spec", spec as usize)?;
         let mut k = lock(&s.0);
         match &mut *k {
-            SpecKind::Built(b) => built(b),
-            SpecKind::Image(i) => image(&mut i.rc),
+            SpecKind::Described { d, .. } => f(d),
             SpecKind::Bundle(_) => Err(Fail {
                 code: libc::ENOTSUP,
                 message: "a spec from a bundle or config JSON is changed by editing its config"
@@ -128,17 +131,26 @@ pub(crate) fn with_spec(
     })
 }
 
+/// The error of a call for a spec from an image on another spec.
+fn only_for_image() -> Fail {
+    Fail {
+        code: libc::ENOTSUP,
+        message: "only for a spec from an image (corral_spec_from_image)".into(),
+        step: Some("argument".into()),
+        path: Some("spec".into()),
+    }
+}
+
 /// Makes a container description from the image `image` ("name[:tag]", or an image id) of
 /// the image store `store` (NULL: $CORRAL_STORE, else /var/lib/corral; see `corral image`):
 /// its entrypoint, command, environment, working directory and user, its layers as the root
 /// (shared, read-only) under a writable layer of the container's own. corral_spec_set_args
-/// (the command, after the image's entrypoint), _set_env, _set_cwd, _set_hostname,
-/// _set_user, _set_limits, _set_terminal and _add_mount (bind mounts) apply; the others get
-/// -ENOTSUP. The container gets what `docker run` gives by default (docker's seccomp
-/// profile and capabilities, only the standard devices, docker's masked and read-only
-/// paths); corral_spec_set_seccomp, _set_privileged, _add_cap, _drop_cap,
-/// _add_security_opt and _add_device opt out, as docker's options of the same names. The
-/// image is looked up at create. `*out` is a new handle for corral_spec_free().
+/// sets the command (after the image's entrypoint); the other corral_spec_set_* calls
+/// apply as to any spec. The container gets what `docker run` gives by default (docker's
+/// seccomp profile and capabilities, only the standard devices, docker's masked and
+/// read-only paths, a writable root); corral_spec_set_seccomp, _set_privileged, _add_cap,
+/// _drop_cap, _add_security_opt and _add_device opt out, as docker's options of the same
+/// names. The image is looked up at create. `*out` is a new handle for corral_spec_free().
 #[no_mangle]
 pub extern "C" fn corral_spec_from_image(
     store: *const c_char,
@@ -155,45 +167,34 @@ pub extern "C" fn corral_spec_from_image(
             f.path = Some("image".into());
             f
         })?;
+        let d = Description::new(Root::Image(image.to_string()));
         new_spec(
             out,
-            SpecKind::Image(Box::new(ImageSpec {
+            SpecKind::Described {
+                d: Box::new(d),
                 store,
-                image: image.to_string(),
-                rc: runtime::image_spec::RunConfig::default(),
-            })),
+            },
         )
     })
 }
 
 /// Sets the program and its arguments: `argv[0]` .. `argv[argc-1]` (copied). `argv[0]` is
-/// looked up in the container's PATH when it has no `/`.
+/// looked up in the container's PATH when it has no `/`. For a spec from an image: the
+/// command, after the image's entrypoint.
 #[no_mangle]
 pub extern "C" fn corral_spec_set_args(
     spec: *mut corral_spec,
     argv: *const *const c_char,
     argc: usize,
 ) -> c_int {
-    with_spec(
-        "corral_spec_set_args",
-        spec,
-        |b| {
-            let a = str_array("argv", argv, argc)?;
-            if a.is_empty() {
-                return Err(invalid("argv", "empty: give the program to run"));
-            }
-            b.args(a);
-            Ok(())
-        },
-        |rc| {
-            let a = str_array("argv", argv, argc)?;
-            if a.is_empty() {
-                return Err(invalid("argv", "empty: give the program to run"));
-            }
-            rc.command = a;
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_args", spec, |d| {
+        let a = str_array("argv", argv, argc)?;
+        if a.is_empty() {
+            return Err(invalid("argv", "empty: give the program to run"));
+        }
+        d.args = a;
+        Ok(())
+    })
 }
 
 /// Sets the environment variable `key` to `value` (replacing an earlier value; PATH has a
@@ -204,54 +205,30 @@ pub extern "C" fn corral_spec_set_env(
     key: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    with_spec(
-        "corral_spec_set_env",
-        spec,
-        |b| {
-            let k = str_arg("key", key)?;
-            let v = str_arg("value", value)?;
-            if k.is_empty() || k.contains('=') {
-                return Err(invalid("key", "not a variable name"));
-            }
-            b.env(k, v);
-            Ok(())
-        },
-        |rc| {
-            let k = str_arg("key", key)?;
-            let v = str_arg("value", value)?;
-            if k.is_empty() || k.contains('=') {
-                return Err(invalid("key", "not a variable name"));
-            }
-            rc.env.retain(|e| e.split('=').next() != Some(k));
-            rc.env.push(format!("{k}={v}"));
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_env", spec, |d| {
+        let k = str_arg("key", key)?;
+        let v = str_arg("value", value)?;
+        if k.is_empty() || k.contains('=') {
+            return Err(invalid("key", "not a variable name"));
+        }
+        d.env.retain(|(ek, _)| ek != k);
+        d.env.push((k.to_string(), v.to_string()));
+        Ok(())
+    })
 }
 
-/// Sets the working directory (absolute, inside the container; default "/").
+/// Sets the working directory (absolute, inside the container; default "/", or the
+/// image's).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_cwd(spec: *mut corral_spec, cwd: *const c_char) -> c_int {
-    with_spec(
-        "corral_spec_set_cwd",
-        spec,
-        |b| {
-            let c = str_arg("cwd", cwd)?;
-            if !c.starts_with('/') {
-                return Err(invalid("cwd", "must be an absolute path"));
-            }
-            b.cwd(c);
-            Ok(())
-        },
-        |rc| {
-            let c = str_arg("cwd", cwd)?;
-            if !c.starts_with('/') {
-                return Err(invalid("cwd", "must be an absolute path"));
-            }
-            rc.workdir = Some(c.into());
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_cwd", spec, |d| {
+        let c = str_arg("cwd", cwd)?;
+        if !c.starts_with('/') {
+            return Err(invalid("cwd", "must be an absolute path"));
+        }
+        d.cwd = Some(c.to_string());
+        Ok(())
+    })
 }
 
 /// Sets the hostname (the container needs its own UTS namespace, the default).
@@ -260,35 +237,20 @@ pub extern "C" fn corral_spec_set_hostname(
     spec: *mut corral_spec,
     hostname: *const c_char,
 ) -> c_int {
-    with_spec(
-        "corral_spec_set_hostname",
-        spec,
-        |b| {
-            b.hostname(str_arg("hostname", hostname)?);
-            Ok(())
-        },
-        |rc| {
-            rc.hostname = Some(str_arg("hostname", hostname)?.into());
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_hostname", spec, |d| {
+        d.hostname = Some(str_arg("hostname", hostname)?.to_string());
+        Ok(())
+    })
 }
 
-/// Sets the user and group the process runs as (inside the container; default 0:0).
+/// Sets the user and group the process runs as (inside the container; default 0:0, or the
+/// image's user).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_user(spec: *mut corral_spec, uid: u32, gid: u32) -> c_int {
-    with_spec(
-        "corral_spec_set_user",
-        spec,
-        |b| {
-            b.user(uid, gid);
-            Ok(())
-        },
-        |rc| {
-            rc.user = Some(format!("{uid}:{gid}"));
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_user", spec, |d| {
+        d.user = Some(UserSpec::Ids { uid, gid });
+        Ok(())
+    })
 }
 
 /// Sets what the container gets of the namespace `kind` ("pid", "network" or "net", "ipc",
@@ -300,7 +262,7 @@ pub extern "C" fn corral_spec_set_namespace(
     kind: *const c_char,
     mode: *const c_char,
 ) -> c_int {
-    with_builder("corral_spec_set_namespace", spec, |b| {
+    with_desc("corral_spec_set_namespace", spec, |d| {
         let k: runtime::Namespace =
             str_arg("kind", kind)?
                 .parse()
@@ -310,9 +272,9 @@ pub extern "C" fn corral_spec_set_namespace(
                     f
                 })?;
         let m = match str_arg("mode", mode)? {
-            "new" => runtime::NsMode::New,
-            "host" => runtime::NsMode::Host,
-            p if p.starts_with('/') => runtime::NsMode::Join(PathBuf::from(p)),
+            "new" => NsMode::New,
+            "host" => NsMode::Host,
+            p if p.starts_with('/') => NsMode::Join(PathBuf::from(p)),
             _ => {
                 return Err(invalid(
                     "mode",
@@ -320,25 +282,19 @@ pub extern "C" fn corral_spec_set_namespace(
                 ))
             }
         };
-        b.namespace(k, m);
+        // The network namespace is the description's network mode.
+        if k == runtime::Namespace::Network {
+            d.network.mode = match m {
+                NsMode::New => NetworkMode::Private,
+                NsMode::Host => NetworkMode::Host,
+                NsMode::Join(p) => NetworkMode::Join(p),
+            };
+        } else {
+            d.namespaces.insert(k, m);
+        }
         Ok(())
     })
 }
-
-pub(crate) enum SpecKind {
-    Built(Box<SpecBuilder>),
-    Bundle(Box<Bundle>),
-    Image(Box<ImageSpec>),
-}
-
-/// A container from an image of a store: the spec comes from the image's config at create.
-pub(crate) struct ImageSpec {
-    pub(crate) store: PathBuf,
-    pub(crate) image: String,
-    pub(crate) rc: runtime::image_spec::RunConfig,
-}
-
-pub(crate) struct SpecObj(pub(crate) Mutex<SpecKind>);
 
 /// Sets the container's resource limits (copied).
 #[no_mangle]
@@ -346,21 +302,10 @@ pub extern "C" fn corral_spec_set_limits(
     spec: *mut corral_spec,
     limits: *const corral_limits,
 ) -> c_int {
-    with_spec(
-        "corral_spec_set_limits",
-        spec,
-        |b| {
-            b.limits(to_limits(limits)?);
-            Ok(())
-        },
-        |rc| {
-            let l = to_limits(limits)?;
-            rc.memory = l.memory;
-            rc.cpus = l.cpus;
-            rc.pids_limit = l.pids;
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_limits", spec, |d| {
+        d.limits = to_limits(limits)?;
+        Ok(())
+    })
 }
 
 /// Adds a mount after the default ones: `type` "bind" (with `source` a host path) or a
@@ -374,71 +319,40 @@ pub extern "C" fn corral_spec_add_mount(
     r#type: *const c_char,
     options: *const c_char,
 ) -> c_int {
-    with_spec(
-        "corral_spec_add_mount",
-        spec,
-        |b| {
-            let src = str_arg("source", source)?;
-            let dst = str_arg("destination", destination)?;
-            if !dst.starts_with('/') {
-                return Err(invalid("destination", "must be an absolute path"));
-            }
-            let kind = str_arg("type", r#type)?;
-            let mut opts: Vec<String> = opt_str_arg("options", options)?
-                .unwrap_or("")
-                .split(',')
-                .filter(|o| !o.is_empty())
-                .map(str::to_string)
-                .collect();
-            if kind == "bind" && !opts.iter().any(|o| o == "bind" || o == "rbind") {
-                opts.insert(0, "rbind".into());
-            }
-            b.mount(runtime::Mount {
-                destination: dst.into(),
-                kind: kind.into(),
-                source: src.into(),
-                options: opts,
-            });
-            Ok(())
-        },
-        |rc| {
-            let src = str_arg("source", source)?;
-            let dst = str_arg("destination", destination)?;
-            if str_arg("type", r#type)? != "bind" {
-                return Err(invalid(
-                    "type",
-                    "a spec from an image takes bind mounts only",
-                ));
-            }
-            if !dst.starts_with('/') {
-                return Err(invalid("destination", "must be an absolute path"));
-            }
-            let ro = opt_str_arg("options", options)?
-                .unwrap_or("")
-                .split(',')
-                .any(|o| o == "ro");
-            rc.volumes.push((PathBuf::from(src), dst.to_string(), ro));
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_add_mount", spec, |d| {
+        let src = str_arg("source", source)?;
+        let dst = str_arg("destination", destination)?;
+        if !dst.starts_with('/') {
+            return Err(invalid("destination", "must be an absolute path"));
+        }
+        let kind = str_arg("type", r#type)?;
+        let mut opts: Vec<String> = opt_str_arg("options", options)?
+            .unwrap_or("")
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        if kind == "bind" && !opts.iter().any(|o| o == "bind" || o == "rbind") {
+            opts.insert(0, "rbind".into());
+        }
+        d.mounts.push(Mount {
+            destination: dst.into(),
+            kind: kind.into(),
+            source: src.into(),
+            options: opts,
+        });
+        Ok(())
+    })
 }
 
 /// Gives the process a terminal (1) or not (0, the default). Its pty master is
 /// corral_console().
 #[no_mangle]
 pub extern "C" fn corral_spec_set_terminal(spec: *mut corral_spec, on: c_int) -> c_int {
-    with_spec(
-        "corral_spec_set_terminal",
-        spec,
-        |b| {
-            b.terminal(on != 0);
-            Ok(())
-        },
-        |rc| {
-            rc.tty = on != 0;
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_terminal", spec, |d| {
+        d.terminal = on != 0;
+        Ok(())
+    })
 }
 
 /// Turns corral's default seccomp filter on (1) or off (0, the default): it refuses with
@@ -447,47 +361,30 @@ pub extern "C" fn corral_spec_set_terminal(spec: *mut corral_spec, on: c_int) ->
 /// profile (1, the default) or none (0, as `--security-opt seccomp=unconfined`).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_seccomp(spec: *mut corral_spec, on: c_int) -> c_int {
-    with_spec(
-        "corral_spec_set_seccomp",
-        spec,
-        |b| {
-            b.seccomp(on != 0);
-            Ok(())
-        },
-        |rc| {
-            rc.security.seccomp = if on != 0 {
-                runtime::image_spec::Seccomp::Default
-            } else {
-                runtime::image_spec::Seccomp::Unconfined
-            };
-            Ok(())
-        },
-    )
+    with_desc("corral_spec_set_seccomp", spec, |d| {
+        d.security.seccomp = match (on != 0, d.baseline) {
+            (false, _) => Seccomp::Unconfined,
+            (true, Baseline::Runc) => Seccomp::Minimal,
+            (true, Baseline::Docker) => Seccomp::Default,
+        };
+        Ok(())
+    })
 }
 
 /// Runs `f` on the security settings of a spec from an image; other specs get -ENOTSUP.
-pub(crate) fn with_image_security(
+fn with_image_security(
     func: &str,
     spec: *mut corral_spec,
-    f: impl FnOnce(&mut runtime::image_spec::Security) -> Result<(), Fail>,
+    f: impl FnOnce(&mut Security) -> Result<(), Fail>,
 ) -> c_int {
-    with_spec(
-        func,
-        spec,
-        |_| {
-            Err(Fail {
-                code: libc::ENOTSUP,
-                message: "only for a spec from an image (corral_spec_from_image)".into(),
-                step: Some("argument".into()),
-                path: Some("spec".into()),
-            })
-        },
-        |rc| f(&mut rc.security),
-    )
+    with_desc(func, spec, |d| match d.baseline {
+        Baseline::Docker => f(&mut d.security),
+        Baseline::Runc => Err(only_for_image()),
+    })
 }
 
 /// The error of a refused security argument `arg`.
-pub(crate) fn security_fail(arg: &'static str) -> impl FnOnce(runtime::Error) -> Fail {
+fn security_fail(arg: &'static str) -> impl FnOnce(runtime::Error) -> Fail {
     move |e| {
         let mut f = Fail::from(e);
         f.step = Some("argument".into());
@@ -548,34 +445,67 @@ pub extern "C" fn corral_spec_add_device(spec: *mut corral_spec, device: *const 
     })
 }
 
-/// Makes the root filesystem read-only (1, the default) or writable (0).
+/// Makes the root filesystem read-only (1) or writable (0). The default: read-only for a
+/// root directory, writable for an image (its writes go to the container's own layer).
 #[no_mangle]
 pub extern "C" fn corral_spec_set_readonly_root(spec: *mut corral_spec, on: c_int) -> c_int {
-    with_builder("corral_spec_set_readonly_root", spec, |b| {
-        b.readonly_root(on != 0);
+    with_desc("corral_spec_set_readonly_root", spec, |d| {
+        d.readonly_root = Some(on != 0);
         Ok(())
     })
 }
 
 /// Writes the spec as a `config.json` text to `*out` (free it with corral_string_free()).
+/// A spec from an image gets -ENOTSUP: its config is made at create, from the image's.
 #[no_mangle]
 pub extern "C" fn corral_spec_to_json(spec: *mut corral_spec, out: *mut *mut c_char) -> c_int {
     call("corral_spec_to_json", || {
         let s = SPECS.get("spec", spec as usize)?;
         let v = match &*lock(&s.0) {
-            SpecKind::Built(b) => serde_json::to_value(b.to_spec()?)
-                .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?,
-            SpecKind::Bundle(b) => serde_json::to_value(&b.spec)
-                .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?,
-            SpecKind::Image(i) => {
-                return Err(fail(
-                    libc::ENOTSUP,
-                    format!("the spec of image {:?} is made at create", i.image),
-                ))
+            SpecKind::Described { d, .. } => {
+                if let Root::Image(i) = &d.root {
+                    return Err(fail(
+                        libc::ENOTSUP,
+                        format!("the spec of image {i:?} is made at create"),
+                    ));
+                }
+                serde_json::to_value(d.to_spec()?)
             }
-        };
+            SpecKind::Bundle(b) => serde_json::to_value(&b.spec),
+        }
+        .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?;
         let text = serde_json::to_string_pretty(&v)
             .map_err(|e| fail(libc::EINVAL, format!("spec: {e}")))?;
         strdup_out(out, text)
     })
+}
+
+/// What a container of `spec` is made from: its description and the image store of an
+/// image root, or its bundle (copied: the spec may change or go meanwhile).
+pub(crate) fn spec_of(spec: *mut corral_spec) -> Result<SpecKind, Fail> {
+    let s = SPECS.get("spec", spec as usize)?;
+    let k = lock(&s.0);
+    Ok(match &*k {
+        SpecKind::Described { d, store } => SpecKind::Described {
+            d: d.clone(),
+            store: store.clone(),
+        },
+        SpecKind::Bundle(b) => SpecKind::Bundle(b.clone()),
+    })
+}
+
+/// The bundle of a spec for a pool (a directory root or a bundle; an image gets -ENOTSUP).
+pub(crate) fn bundle_for_pool(spec: *mut corral_spec) -> Result<Bundle, Fail> {
+    match spec_of(spec)? {
+        SpecKind::Described { d, .. } => match d.root {
+            Root::Dir(_) => Ok(d.bundle()?),
+            Root::Image(_) => Err(Fail {
+                code: libc::ENOTSUP,
+                message: "not for a spec from an image (its config decides)".into(),
+                step: Some("argument".into()),
+                path: Some("spec".into()),
+            }),
+        },
+        SpecKind::Bundle(b) => Ok(*b),
+    }
 }
