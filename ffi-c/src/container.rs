@@ -58,6 +58,8 @@ pub(crate) const OPTIONS_DEFAULT: corral_options = corral_options {
 #[no_mangle]
 pub extern "C" fn corral_options_init(opts: *mut corral_options) {
     call_void("corral_options_init", || {
+        // SAFETY: a non-NULL `opts` points to a writable struct of this type (the
+        // header says so).
         if let Some(o) = unsafe { opts.as_mut() } {
             *o = OPTIONS_DEFAULT;
         }

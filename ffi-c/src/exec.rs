@@ -58,6 +58,8 @@ pub(crate) const EXEC_DEFAULT: corral_exec_options = corral_exec_options {
 #[no_mangle]
 pub extern "C" fn corral_exec_options_init(opts: *mut corral_exec_options) {
     call_void("corral_exec_options_init", || {
+        // SAFETY: a non-NULL `opts` points to a writable struct of this type (the
+        // header says so).
         if let Some(o) = unsafe { opts.as_mut() } {
             *o = EXEC_DEFAULT;
         }

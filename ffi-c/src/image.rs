@@ -118,6 +118,8 @@ const BUILD_DEFAULT: corral_build_options = corral_build_options {
 #[no_mangle]
 pub extern "C" fn corral_build_options_init(opts: *mut corral_build_options) {
     call_void("corral_build_options_init", || {
+        // SAFETY: a non-NULL `opts` points to a writable struct of this type (the
+        // header says so).
         if let Some(o) = unsafe { opts.as_mut() } {
             *o = BUILD_DEFAULT;
         }

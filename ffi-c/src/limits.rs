@@ -88,6 +88,8 @@ pub(crate) const LIMITS_DEFAULT: corral_limits = corral_limits {
 #[no_mangle]
 pub extern "C" fn corral_limits_init(limits: *mut corral_limits) {
     call_void("corral_limits_init", || {
+        // SAFETY: a non-NULL `limits` points to a writable struct of this type (the
+        // header says so).
         if let Some(l) = unsafe { limits.as_mut() } {
             *l = LIMITS_DEFAULT;
         }

@@ -86,6 +86,8 @@ pub(crate) const TAKE_DEFAULT: corral_take_options = corral_take_options {
 #[no_mangle]
 pub extern "C" fn corral_take_options_init(opts: *mut corral_take_options) {
     call_void("corral_take_options_init", || {
+        // SAFETY: a non-NULL `opts` points to a writable struct of this type (the
+        // header says so).
         if let Some(o) = unsafe { opts.as_mut() } {
             *o = TAKE_DEFAULT;
         }
