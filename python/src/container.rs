@@ -62,7 +62,7 @@ pub(crate) struct Core {
 pub(crate) struct ImageSrc {
     pub(crate) store: PathBuf,
     pub(crate) name: String,
-    pub(crate) rc: runtime::image_spec::RunConfig,
+    pub(crate) rc: corral_image::RunConfig,
 }
 
 impl ImageSrc {
@@ -114,7 +114,7 @@ impl Core {
         namespaces: Option<&Bound<'_, PyAny>>,
         mounts: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
-        security: runtime::image_spec::Security,
+        security: runtime::describe::Security,
         annotations: Option<&Bound<'_, PyAny>>,
         image: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -143,7 +143,7 @@ impl Core {
             Some(s) => PathBuf::from(path_arg("store", s)?),
             None => corral_image::default_store(),
         };
-        let mut rc = runtime::image_spec::RunConfig {
+        let mut rc = corral_image::RunConfig {
             security,
             ..Default::default()
         };
@@ -511,29 +511,12 @@ impl Core {
                     runtime::Container::create_from(&self.id, b, &self.opts)?
                 }
                 Some(img) => {
-                    let store = corral_image::ImageStore::open(&img.store).map_err(Fail::Image)?;
-                    let (dir, layers) = corral_image::prepare_container(
-                        &store,
-                        &self.id,
-                        &img.name,
-                        &img.rc,
-                        &self.opts.root,
-                    )
-                    .map_err(Fail::Image)?;
-                    let made = runtime::Bundle::load(&dir).and_then(|b| {
-                        let opts = runtime::Options {
-                            layers,
-                            ..self.opts.clone()
-                        };
-                        runtime::Container::create_from(&self.id, &b, &opts)
-                    });
-                    match made {
-                        Ok(c) => c,
-                        Err(e) => {
-                            img.forget(&self.opts.root, &self.id);
-                            return Err(e.into());
-                        }
-                    }
+                    let d = img.rc.describe(&img.name).map_err(Fail::Image)?;
+                    corral_image::create(&img.store, &self.opts.root, &self.id, &d, &self.opts)
+                        .map_err(|e| match e {
+                            corral_image::Error::Image(e) => Fail::Image(e),
+                            corral_image::Error::Runtime(e) => Fail::Rt(e),
+                        })?
                 }
             };
             g.pid = c.pid();

@@ -91,9 +91,9 @@ pub(crate) fn security_arg(
     cap_drop: Option<&Bound<'_, PyAny>>,
     security_opt: Option<&Bound<'_, PyAny>>,
     devices: Option<&Bound<'_, PyAny>>,
-) -> PyResult<runtime::image_spec::Security> {
-    use runtime::image_spec::Seccomp;
-    let mut sec = runtime::image_spec::Security {
+) -> PyResult<runtime::describe::Security> {
+    use runtime::describe::Seccomp;
+    let mut sec = runtime::describe::Security {
         privileged,
         ..Default::default()
     };
