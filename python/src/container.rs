@@ -13,8 +13,8 @@ use crate::args::{
     args_arg, env_arg, path_arg, root_arg, signal_arg, stdio_arg, str_arg, timeout_arg, type_err,
     user_arg,
 };
-use crate::describe::{limits_arg, mounts_arg, namespaces_arg, security_arg};
-use crate::errors::{config_err, fail_err, raise, rt_err, Fail};
+use crate::describe::{source, Kw, Source};
+use crate::errors::{config_err, fail_err, rt_err, Fail};
 use crate::exec::{exec_fds, reap_execs, ExecSlot, Process};
 use crate::limits::Limits;
 use crate::wait::{dup_fd, exit_tuple, lock, my_pid, poll_any};
@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) pid: i32,
     pub(crate) phase: Phase,
     pub(crate) timings: Vec<(String, f64)>,
+    /// How many of the container's warnings Python was told of.
+    pub(crate) warned: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,7 +45,8 @@ pub(crate) enum Phase {
 pub(crate) struct Core {
     pub(crate) id: String,
     pub(crate) root: PathBuf,
-    pub(crate) bundle: Option<runtime::Bundle>,
+    /// What create makes (None: a handle on a live container, loaded or from a pool).
+    pub(crate) source: Option<Source>,
     pub(crate) opts: runtime::Options,
     /// The process that created or loaded it: in a child after `os.fork()` the handle is a
     /// copy, and dropping it there leaves the parent's container alone.
@@ -54,22 +57,6 @@ pub(crate) struct Core {
     /// cannot finish exiting until they are reaped, so the container's own wait reaps them as
     /// they exit, and delete kills and reaps them before it waits for the init.
     pub(crate) execs: Mutex<Vec<ExecSlot>>,
-    /// A container from an image of a store: its spec and root come from there at create.
-    pub(crate) image: Option<ImageSrc>,
-}
-
-/// Which image of which store, and what the caller set on top of its config.
-pub(crate) struct ImageSrc {
-    pub(crate) store: PathBuf,
-    pub(crate) name: String,
-    pub(crate) rc: corral_image::RunConfig,
-}
-
-impl ImageSrc {
-    /// Forgets the store's record of container `id` once its state under `root` is gone.
-    fn forget(&self, root: &std::path::Path, id: &str) {
-        corral_image::forget_container(&self.store, root, id);
-    }
 }
 
 impl Core {
@@ -96,118 +83,6 @@ impl Core {
 }
 
 impl Core {
-    /// `Core::new` with `image`: the spec comes from the image's config at create, with the
-    /// arguments given here on top.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn from_image(
-        py: Python<'_>,
-        id: &Bound<'_, PyAny>,
-        root: Option<&Bound<'_, PyAny>>,
-        stdio: Option<&Bound<'_, PyAny>>,
-        rootfs: Option<&Bound<'_, PyAny>>,
-        bundle: Option<&Bound<'_, PyAny>>,
-        args: Option<&Bound<'_, PyAny>>,
-        env: Option<&Bound<'_, PyAny>>,
-        cwd: Option<&Bound<'_, PyAny>>,
-        hostname: Option<&Bound<'_, PyAny>>,
-        user: Option<&Bound<'_, PyAny>>,
-        namespaces: Option<&Bound<'_, PyAny>>,
-        mounts: Option<&Bound<'_, PyAny>>,
-        limits: Option<&Bound<'_, PyAny>>,
-        security: runtime::describe::Security,
-        annotations: Option<&Bound<'_, PyAny>>,
-        image: Option<&Bound<'_, PyAny>>,
-        store: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Core> {
-        let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
-        let id = str_arg("id", id)?;
-        runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
-        for (name, v) in [
-            ("rootfs", rootfs),
-            ("bundle", bundle),
-            ("namespaces", namespaces),
-            ("annotations", annotations),
-        ] {
-            if set(v) {
-                return Err(config_err(
-                    py,
-                    name,
-                    "cannot be combined with image (its config says it)",
-                ));
-            }
-        }
-        let name = str_arg("image", image.expect("set"))?;
-        corral_image::Reference::parse(&name)
-            .map_err(|e| config_err(py, "image", e.to_string()))?;
-        let store = match store.filter(|v| !v.is_none()) {
-            Some(s) => PathBuf::from(path_arg("store", s)?),
-            None => corral_image::default_store(),
-        };
-        let mut rc = corral_image::RunConfig {
-            security,
-            ..Default::default()
-        };
-        if let Some(a) = args.filter(|v| !v.is_none()) {
-            rc.command = args_arg("args", a)?;
-        }
-        if let Some(e) = env.filter(|v| !v.is_none()) {
-            for (k, v) in env_arg(e)? {
-                if k.is_empty() || k.contains('=') {
-                    return Err(config_err(
-                        py,
-                        "env",
-                        format!("{k:?} is not a variable name"),
-                    ));
-                }
-                rc.env.push(format!("{k}={v}"));
-            }
-        }
-        if let Some(c) = cwd.filter(|v| !v.is_none()) {
-            rc.workdir = Some(path_arg("cwd", c)?);
-        }
-        if let Some(h) = hostname.filter(|v| !v.is_none()) {
-            rc.hostname = Some(str_arg("hostname", h)?);
-        }
-        if let Some(u) = user.filter(|v| !v.is_none()) {
-            let (uid, gid, _) = user_arg(u)?;
-            rc.user = Some(format!("{uid}:{gid}"));
-        }
-        if let Some(l) = limits.filter(|v| !v.is_none()) {
-            let l = limits_arg(l)?;
-            rc.memory = l.memory;
-            rc.cpus = l.cpus;
-            rc.pids_limit = l.pids;
-        }
-        if let Some(ms) = mounts.filter(|v| !v.is_none()) {
-            for (i, m) in mounts_arg(ms)?.iter().enumerate() {
-                if m.kind != "bind" {
-                    return Err(config_err(
-                        py,
-                        &format!("mounts[{i}]"),
-                        "a container from an image takes bind mounts only",
-                    ));
-                }
-                let ro = m.options.iter().any(|o| o == "ro");
-                rc.volumes
-                    .push((PathBuf::from(&m.source), m.destination.clone(), ro));
-            }
-        }
-        let root = root_arg(root)?;
-        let stdio = match stdio.filter(|s| !s.is_none()) {
-            Some(s) => stdio_arg(s)?,
-            None => [-1; 3],
-        };
-        Ok(Core::made_of(
-            py,
-            id,
-            root,
-            stdio,
-            None,
-            None,
-            Some(ImageSrc { store, name, rc }),
-        ))
-    }
-
     /// A handle: not created yet (`c` None, from `bundle` or `image`), or on the live
     /// container `c` (loaded, or taken from a pool).
     pub(crate) fn made_of(
@@ -216,8 +91,7 @@ impl Core {
         root: PathBuf,
         stdio: [RawFd; 3],
         c: Option<runtime::Container>,
-        bundle: Option<runtime::Bundle>,
-        image: Option<ImageSrc>,
+        source: Option<Source>,
     ) -> Core {
         let inner = match c {
             None => Inner {
@@ -226,6 +100,7 @@ impl Core {
                 pid: 0,
                 phase: Phase::New,
                 timings: Vec::new(),
+                warned: 0,
             },
             Some(c) => Inner {
                 exit: None,
@@ -233,12 +108,13 @@ impl Core {
                 timings: phases(&c),
                 c: Some(c),
                 phase: Phase::Live,
+                warned: 0,
             },
         };
         Core {
             id,
             root: root.clone(),
-            bundle,
+            source,
             // The host's security modules are detected from files: without the GIL.
             opts: py.allow_threads(|| runtime::Options {
                 root,
@@ -248,8 +124,32 @@ impl Core {
             owner: my_pid(),
             inner: Mutex::new(inner),
             execs: Mutex::new(Vec::new()),
-            image,
         }
+    }
+
+    /// Tells Python (`warnings.warn(..., corral.CorralWarning)`) of the container's warnings
+    /// it was not told of yet: a limit the host does not enforce, a failed startContainer
+    /// hook. A warning filter that makes them errors raises here.
+    pub(crate) fn warn_new(&self, py: Python<'_>) -> PyResult<()> {
+        let new: Vec<String> = py.allow_threads(|| {
+            let mut g = lock(&self.inner);
+            let Some(c) = g.c.as_ref() else {
+                return Vec::new();
+            };
+            let w = c.warnings().get(g.warned..).unwrap_or_default().to_vec();
+            g.warned += w.len();
+            w
+        });
+        if new.is_empty() {
+            return Ok(());
+        }
+        let category = py.import("corral.errors")?.getattr("CorralWarning")?;
+        for w in new {
+            let msg =
+                std::ffi::CString::new(format!("container {:?}: {w}", self.id)).unwrap_or_default();
+            PyErr::warn(py, &category, &msg, 2)?;
+        }
+        Ok(())
     }
 }
 
@@ -260,7 +160,7 @@ impl Core {
     #[new]
     #[pyo3(signature = (id, *, root=None, stdio=None, rootfs=None, bundle=None, args=None,
                         env=None, cwd=None, hostname=None, user=None, namespaces=None,
-                        mounts=None, limits=None, seccomp=None, readonly_root=true,
+                        mounts=None, limits=None, seccomp=None, readonly_root=None,
                         annotations=None, image=None, store=None, privileged=false,
                         cap_add=None, cap_drop=None, security_opt=None, devices=None))]
     #[allow(clippy::too_many_arguments)]
@@ -280,7 +180,7 @@ impl Core {
         mounts: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
         seccomp: Option<&Bound<'_, PyAny>>,
-        readonly_root: bool,
+        readonly_root: Option<bool>,
         annotations: Option<&Bound<'_, PyAny>>,
         image: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -290,70 +190,23 @@ impl Core {
         security_opt: Option<&Bound<'_, PyAny>>,
         devices: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Core> {
-        let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
-        if set(image) {
-            let security = security_arg(
-                py,
-                seccomp,
-                privileged,
-                cap_add,
-                cap_drop,
-                security_opt,
-                devices,
-            )?;
-            return Core::from_image(
-                py,
-                id,
-                root,
-                stdio,
-                rootfs,
-                bundle,
-                args,
-                env,
-                cwd,
-                hostname,
-                user,
-                namespaces,
-                mounts,
-                limits,
-                security,
-                annotations,
-                image,
-                store,
-            );
-        }
-        if set(store) {
-            return Err(config_err(
-                py,
-                "store",
-                "is for a container from an image (image=...)",
-            ));
-        }
-        for (name, v) in [
-            ("cap_add", cap_add),
-            ("cap_drop", cap_drop),
-            ("security_opt", security_opt),
-            ("devices", devices),
-        ] {
-            if set(v) {
-                return Err(config_err(
-                    py,
-                    name,
-                    "is for a container from an image (image=...)",
-                ));
-            }
-        }
-        if privileged {
-            return Err(config_err(
-                py,
-                "privileged",
-                "is for a container from an image (image=...)",
-            ));
-        }
-        let seccomp = match seccomp.filter(|v| !v.is_none()) {
-            None => false,
-            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => v.extract::<bool>()?,
-            Some(v) => return Err(type_err("seccomp", "a bool", v)),
+        let kw = Kw {
+            args,
+            env,
+            cwd,
+            hostname,
+            user,
+            namespaces,
+            mounts,
+            limits,
+            seccomp,
+            readonly_root,
+            annotations,
+            privileged,
+            cap_add,
+            cap_drop,
+            security_opt,
+            devices,
         };
         let id = str_arg("id", id)?;
         runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
@@ -362,122 +215,8 @@ impl Core {
             Some(s) => stdio_arg(s)?,
             None => [-1; 3],
         };
-        let set = |v: Option<&Bound<'_, PyAny>>| v.is_some_and(|v| !v.is_none());
-        let bundle = match (set(rootfs), set(bundle)) {
-            (true, true) => {
-                return Err(config_err(py, "bundle", "give rootfs or bundle, not both"))
-            }
-            (false, false) => {
-                return Err(config_err(
-                    py,
-                    "rootfs",
-                    "missing: give rootfs (a root filesystem directory) or bundle",
-                ))
-            }
-            (false, true) => {
-                for (name, v) in [
-                    ("args", args),
-                    ("env", env),
-                    ("cwd", cwd),
-                    ("hostname", hostname),
-                    ("user", user),
-                    ("namespaces", namespaces),
-                    ("mounts", mounts),
-                    ("limits", limits),
-                    ("annotations", annotations),
-                ] {
-                    if set(v) {
-                        return Err(config_err(
-                            py,
-                            name,
-                            "cannot be combined with bundle (its config.json says it)",
-                        ));
-                    }
-                }
-                let dir = PathBuf::from(path_arg("bundle", bundle.expect("set"))?);
-                py.allow_threads(|| runtime::Bundle::load(&dir))
-                    .map_err(|e| rt_err(py, e))?
-            }
-            (true, false) => {
-                let rootfs = path_arg("rootfs", rootfs.expect("set"))?;
-                let mut b = runtime::SpecBuilder::new(&rootfs);
-                if let Some(a) = args.filter(|v| !v.is_none()) {
-                    let a = args_arg("args", a)?;
-                    if a.is_empty() {
-                        return Err(config_err(py, "args", "empty: give the program to run"));
-                    }
-                    b.args(a);
-                }
-                if let Some(e) = env.filter(|v| !v.is_none()) {
-                    for (k, v) in env_arg(e)? {
-                        if k.is_empty() || k.contains('=') {
-                            return Err(config_err(
-                                py,
-                                "env",
-                                format!("{k:?} is not a variable name"),
-                            ));
-                        }
-                        b.env(k, v);
-                    }
-                }
-                if let Some(c) = cwd.filter(|v| !v.is_none()) {
-                    let c = path_arg("cwd", c)?;
-                    if !c.starts_with('/') {
-                        return Err(config_err(
-                            py,
-                            "cwd",
-                            format!("{c:?}: not an absolute path"),
-                        ));
-                    }
-                    b.cwd(c);
-                }
-                if let Some(h) = hostname.filter(|v| !v.is_none()) {
-                    b.hostname(str_arg("hostname", h)?);
-                }
-                if let Some(u) = user.filter(|v| !v.is_none()) {
-                    let (uid, gid, extra) = user_arg(u)?;
-                    b.user(uid, gid);
-                    if !extra.is_empty() {
-                        b.additional_gids(&extra);
-                    }
-                }
-                if let Some(n) = namespaces.filter(|v| !v.is_none()) {
-                    namespaces_arg(&mut b, n)?;
-                }
-                if let Some(ms) = mounts.filter(|v| !v.is_none()) {
-                    for m in mounts_arg(ms)? {
-                        b.mount(m);
-                    }
-                }
-                if let Some(l) = limits.filter(|v| !v.is_none()) {
-                    b.limits(limits_arg(l)?);
-                }
-                if let Some(a) = annotations.filter(|v| !v.is_none()) {
-                    let d = a
-                        .downcast::<PyDict>()
-                        .map_err(|_| type_err("annotations", "a dict of str to str", a))?;
-                    for (k, v) in d.iter() {
-                        let k = str_arg("annotations key", &k)?;
-                        let v = str_arg(&format!("annotations[{k:?}]"), &v)?;
-                        b.annotation(k, v);
-                    }
-                }
-                b.seccomp(seccomp).readonly_root(readonly_root);
-                let built = py.allow_threads(|| b.build());
-                built.map_err(|e| match e {
-                    RtError::Config { field, reason } if field == "root.path" => raise(
-                        py,
-                        "ConfigError",
-                        format!("rootfs: {reason}"),
-                        Some("config".into()),
-                        Some(libc::ENOENT),
-                        Some(rootfs.clone()),
-                    ),
-                    e => rt_err(py, e),
-                })?
-            }
-        };
-        Ok(Core::made_of(py, id, root, stdio, None, Some(bundle), None))
+        let src = source(py, rootfs, bundle, image, store, &kw)?;
+        Ok(Core::made_of(py, id, root, stdio, None, Some(src)))
     }
 
     /// A handle on an existing container under `root` (made by any process). Its state stays
@@ -494,29 +233,25 @@ impl Core {
         let c = py
             .allow_threads(|| runtime::Container::load(&root, &id))
             .map_err(|e| rt_err(py, e))?;
-        Ok(Core::made_of(py, id, root, [-1; 3], Some(c), None, None))
+        Ok(Core::made_of(py, id, root, [-1; 3], Some(c), None))
     }
 
-    /// Creates the container: its process is set up and waits at its start gate.
+    /// Creates the container: its process is set up and waits at its start gate. A bundle
+    /// is created as it is; a description through `corral_image::create` (a directory root,
+    /// or an image of its store). The container's warnings are warned of.
     fn create(&self, py: Python<'_>) -> PyResult<()> {
-        let bundle = self.bundle.as_ref();
         self.no_gil(py, |g| {
             match g.phase {
                 Phase::New => {}
                 _ => return Err(Fail::State("is already created")),
             }
-            let c = match &self.image {
-                None => {
-                    let b = bundle.ok_or(Fail::State("is already created"))?;
+            let c = match &self.source {
+                None => return Err(Fail::State("is already created")),
+                Some(Source::Bundle(b)) => {
                     runtime::Container::create_from(&self.id, b, &self.opts)?
                 }
-                Some(img) => {
-                    let d = img.rc.describe(&img.name).map_err(Fail::Image)?;
-                    corral_image::create(&img.store, &self.opts.root, &self.id, &d, &self.opts)
-                        .map_err(|e| match e {
-                            corral_image::Error::Image(e) => Fail::Image(e),
-                            corral_image::Error::Runtime(e) => Fail::Rt(e),
-                        })?
+                Some(Source::Described { d, store }) => {
+                    corral_image::create(store, &self.opts.root, &self.id, d, &self.opts)?
                 }
             };
             g.pid = c.pid();
@@ -524,7 +259,8 @@ impl Core {
             g.c = Some(c);
             g.phase = Phase::Live;
             Ok(())
-        })
+        })?;
+        self.warn_new(py)
     }
 
     /// Starts the created container's process.
@@ -534,7 +270,8 @@ impl Core {
             let r = c.start();
             g.timings = g.c.as_ref().map(phases).unwrap_or_default();
             r.map_err(Fail::Rt)
-        })
+        })?;
+        self.warn_new(py)
     }
 
     /// Waits at most `timeout` seconds (None: for ever) for the container's init to exit.
@@ -602,8 +339,12 @@ impl Core {
         let l = limits
             .downcast::<Limits>()
             .map_err(|_| type_err("limits", "a corral.Limits", limits))?;
-        let res = l.get().inner.to_resources().map_err(|e| rt_err(py, e))?;
-        self.no_gil(py, |g| Ok(Core::live(g)?.update(&res)?))
+        let res = l
+            .get()
+            .inner
+            .to_linux_resources()
+            .map_err(|e| rt_err(py, e))?;
+        self.no_gil(py, |g| Ok(Core::live(g)?.update_resources(&res)?))
     }
 
     /// Resource usage from the container's cgroup, as a dict.
@@ -713,8 +454,8 @@ impl Core {
             g.phase = Phase::Deleted;
             reap_execs(&self.execs, true);
             let r = c.delete();
-            if let Some(img) = &self.image {
-                img.forget(&self.root, &self.id);
+            if let Some(store) = self.source.as_ref().and_then(Source::image_store) {
+                corral_image::forget_container(store, &self.root, &self.id);
             }
             if g.exit.is_none() && was_alive {
                 g.exit = Some(ExitStatus::Signaled(libc::SIGKILL));
@@ -919,13 +660,13 @@ impl Drop for Core {
         // holding the GIL.
         let execs = &self.execs;
         Python::with_gil(|py| {
-            let image = &self.image;
+            let store = self.source.as_ref().and_then(Source::image_store);
             let (root, id) = (&self.root, &self.id);
             py.allow_threads(move || {
                 reap_execs(execs, true);
                 drop(c);
-                if let Some(img) = image {
-                    img.forget(root, id);
+                if let Some(store) = store {
+                    corral_image::forget_container(store, root, id);
                 }
             })
         });

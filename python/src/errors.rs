@@ -83,6 +83,15 @@ pub(crate) enum Fail {
     Image(ImageError),
 }
 
+impl From<corral_image::Error> for Fail {
+    fn from(e: corral_image::Error) -> Fail {
+        match e {
+            corral_image::Error::Image(e) => Fail::Image(e),
+            corral_image::Error::Runtime(e) => Fail::Rt(e),
+        }
+    }
+}
+
 impl From<RtError> for Fail {
     fn from(e: RtError) -> Fail {
         Fail::Rt(e)

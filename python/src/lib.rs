@@ -18,6 +18,7 @@ mod container;
 mod describe;
 mod errors;
 mod exec;
+mod image;
 mod limits;
 mod mounts;
 mod pool;
@@ -107,6 +108,13 @@ fn _corral(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(force_delete, m)?)?;
     m.add_function(wrap_pyfunction!(default_root, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(image::default_store, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_import, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_build, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_tag, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_list, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_remove, m)?)?;
+    m.add_function(wrap_pyfunction!(image::image_prune, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let phases: Vec<&str> = runtime::timings::CREATE_PHASES
         .iter()

@@ -1,10 +1,13 @@
 //! `corral.Limits`: resource limits, checked when made.
 
+use std::path::PathBuf;
+
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
+use runtime::describe::DeviceRate;
 use runtime::Error as RtError;
 
-use crate::args::{int_arg, type_err};
+use crate::args::{int_arg, path_arg, type_err};
 use crate::errors::{config_err, raise, rt_err};
 
 /// Resource limits of a container: `corral.Limits(memory="64M", pids=64, cpus=0.5)`.
@@ -12,8 +15,11 @@ use crate::errors::{config_err, raise, rt_err};
 /// memory, memory_swap: bytes, as an int or a str with a suffix k, M, G or T ("64M", "1.5G");
 /// memory_swap is memory plus swap (-1: unlimited). pids: the most processes at once (-1:
 /// unlimited). cpus: CPU time as a number of CPUs (0.5 is half of one). cpu_shares: the
-/// relative CPU weight (2..262144). A limit left at None is not set (unlimited for a new
-/// container, unchanged for an update). A bad value raises corral.ConfigError naming it.
+/// relative CPU weight (2..262144). blkio_weight: the relative block IO weight (10..1000).
+/// device_read_bps, device_write_bps: {block device path: bytes per second} (sizes as
+/// memory: 1048576 or "1M"); device_read_iops, device_write_iops: {block device path: IO
+/// operations per second}. A limit left at None is not set (unlimited for a new container,
+/// unchanged for an update). A bad value raises corral.ConfigError naming it.
 #[pyclass(frozen, eq, module = "corral")]
 #[derive(Clone, PartialEq)]
 pub(crate) struct Limits {
@@ -47,22 +53,77 @@ pub(crate) fn size_arg(
     Ok(Some(n))
 }
 
+/// `{path: rate}` of a per-device limit `arg`: block device paths to positive rates (sizes
+/// as "1M" too when `sizes`), in the mapping's order.
+fn rates_arg(arg: &str, v: Option<&Bound<'_, PyAny>>, sizes: bool) -> PyResult<Vec<DeviceRate>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let py = v.py();
+    let want = "a dict of block device path to rate";
+    let items = match v.downcast::<PyDict>() {
+        Ok(d) => d.items().into_any(),
+        Err(_) => v
+            .call_method0("items")
+            .map_err(|_| type_err(arg, want, v))?,
+    };
+    let mut out = Vec::new();
+    for kv in items.try_iter()? {
+        let (k, r): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
+        let path = path_arg(&format!("{arg} key"), &k)?;
+        let item = format!("{arg}[{path:?}]");
+        let n = if sizes {
+            size_arg(&item, Some(&r), false)?.unwrap_or_default()
+        } else {
+            int_arg(&item, &r)?
+        };
+        let rate = u64::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| config_err(py, &item, format!("{n}: must be positive")))?;
+        out.push(DeviceRate {
+            path: PathBuf::from(path),
+            rate,
+        });
+    }
+    Ok(out)
+}
+
 /// The Python argument that names an OCI resource field.
 pub(crate) fn limit_arg_of(field: &str) -> &'static str {
-    match field.trim_start_matches("linux.resources.") {
+    let f = field.trim_start_matches("linux.resources.");
+    let f = f.split('[').next().unwrap_or(f);
+    match f {
         "memory.limit" => "memory",
         "memory.swap" => "memory_swap",
         "pids.limit" => "pids",
         "cpu.quota" => "cpus",
         "cpu.shares" => "cpu_shares",
+        "blockIO.weight" => "blkio_weight",
+        "blockIO.throttleReadBpsDevice" => "device_read_bps",
+        "blockIO.throttleWriteBpsDevice" => "device_write_bps",
+        "blockIO.throttleReadIOPSDevice" => "device_read_iops",
+        "blockIO.throttleWriteIOPSDevice" => "device_write_iops",
         _ => "limits",
     }
+}
+
+/// A per-device limit as `{path: rate}`.
+fn rates_dict<'py>(py: Python<'py>, rates: &[DeviceRate]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for r in rates {
+        d.set_item(r.path.display().to_string(), r.rate)?;
+    }
+    Ok(d)
 }
 
 #[pymethods]
 impl Limits {
     #[new]
-    #[pyo3(signature = (*, memory=None, memory_swap=None, pids=None, cpus=None, cpu_shares=None))]
+    #[pyo3(signature = (*, memory=None, memory_swap=None, pids=None, cpus=None, cpu_shares=None,
+                        blkio_weight=None, device_read_bps=None, device_write_bps=None,
+                        device_read_iops=None, device_write_iops=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         memory: Option<&Bound<'_, PyAny>>,
@@ -70,6 +131,11 @@ impl Limits {
         pids: Option<&Bound<'_, PyAny>>,
         cpus: Option<&Bound<'_, PyAny>>,
         cpu_shares: Option<&Bound<'_, PyAny>>,
+        blkio_weight: Option<&Bound<'_, PyAny>>,
+        device_read_bps: Option<&Bound<'_, PyAny>>,
+        device_write_bps: Option<&Bound<'_, PyAny>>,
+        device_read_iops: Option<&Bound<'_, PyAny>>,
+        device_write_iops: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Limits> {
         let cpus = match cpus.filter(|v| !v.is_none()) {
             None => None,
@@ -94,13 +160,26 @@ impl Limits {
             None => None,
             Some(v) => Some(int_arg("pids", v)?),
         };
+        let blkio_weight = match blkio_weight.filter(|v| !v.is_none()) {
+            None => None,
+            Some(v) => {
+                let n = int_arg("blkio_weight", v)?;
+                Some(u16::try_from(n).map_err(|_| {
+                    config_err(py, "blkio_weight", format!("{n}: must be in 10..=1000"))
+                })?)
+            }
+        };
         let inner = runtime::Limits {
             memory: size_arg("memory", memory, false)?,
             memory_swap: size_arg("memory_swap", memory_swap, true)?,
             pids,
             cpus,
             cpu_shares,
-            ..Default::default()
+            blkio_weight,
+            device_read_bps: rates_arg("device_read_bps", device_read_bps, true)?,
+            device_write_bps: rates_arg("device_write_bps", device_write_bps, true)?,
+            device_read_iops: rates_arg("device_read_iops", device_read_iops, false)?,
+            device_write_iops: rates_arg("device_write_iops", device_write_iops, false)?,
         };
         if let Err(e) = inner.check() {
             return Err(match e {
@@ -151,7 +230,37 @@ impl Limits {
         self.inner.cpu_shares
     }
 
-    fn __repr__(&self) -> String {
+    /// The relative block IO weight, or None.
+    #[getter]
+    fn blkio_weight(&self) -> Option<u16> {
+        self.inner.blkio_weight
+    }
+
+    /// Read bytes per second, `{device path: rate}`.
+    #[getter]
+    fn device_read_bps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        rates_dict(py, &self.inner.device_read_bps)
+    }
+
+    /// Written bytes per second, `{device path: rate}`.
+    #[getter]
+    fn device_write_bps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        rates_dict(py, &self.inner.device_write_bps)
+    }
+
+    /// Read operations per second, `{device path: rate}`.
+    #[getter]
+    fn device_read_iops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        rates_dict(py, &self.inner.device_read_iops)
+    }
+
+    /// Write operations per second, `{device path: rate}`.
+    #[getter]
+    fn device_write_iops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        rates_dict(py, &self.inner.device_write_iops)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let l = &self.inner;
         let mut parts = Vec::new();
         if let Some(v) = l.memory {
@@ -169,6 +278,19 @@ impl Limits {
         if let Some(v) = l.cpu_shares {
             parts.push(format!("cpu_shares={v}"));
         }
-        format!("Limits({})", parts.join(", "))
+        if let Some(v) = l.blkio_weight {
+            parts.push(format!("blkio_weight={v}"));
+        }
+        for (name, rates) in [
+            ("device_read_bps", &l.device_read_bps),
+            ("device_write_bps", &l.device_write_bps),
+            ("device_read_iops", &l.device_read_iops),
+            ("device_write_iops", &l.device_write_iops),
+        ] {
+            if !rates.is_empty() {
+                parts.push(format!("{name}={}", rates_dict(py, rates)?.repr()?));
+            }
+        }
+        Ok(format!("Limits({})", parts.join(", ")))
     }
 }

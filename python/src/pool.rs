@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::args::{args_arg, env_arg, stdio_arg, str_arg};
 use crate::container::Core;
+use crate::describe::Source;
 use crate::errors::{config_err, fail_err, rt_err, Fail};
 use crate::wait::{lock, my_pid};
 
@@ -43,10 +44,31 @@ impl PoolCore {
             Some(p) => str_arg("id_prefix", p)?,
             None => "corral-pool".to_string(),
         };
-        let bundle = t
-            .bundle
-            .clone()
-            .ok_or_else(|| config_err(py, "template", "a loaded container cannot be a template"))?;
+        let bundle = match &t.source {
+            None => {
+                return Err(config_err(
+                    py,
+                    "template",
+                    "a loaded container cannot be a template",
+                ))
+            }
+            Some(Source::Bundle(b)) => b.clone(),
+            Some(Source::Described {
+                d:
+                    d @ runtime::Description {
+                        root: runtime::Root::Dir(_),
+                        ..
+                    },
+                ..
+            }) => py.allow_threads(|| d.bundle()).map_err(|e| rt_err(py, e))?,
+            Some(Source::Described { .. }) => {
+                return Err(config_err(
+                    py,
+                    "image",
+                    "a pool is made of a root filesystem or a bundle, not an image",
+                ))
+            }
+        };
         let opts = t.opts.clone();
         let pool = py
             .allow_threads(|| {
@@ -111,15 +133,9 @@ impl PoolCore {
             })
             .map_err(|e| fail_err(py, "pool", e))?;
         let id = c.id().to_string();
-        Ok(Core::made_of(
-            py,
-            id,
-            self.root.clone(),
-            [-1; 3],
-            Some(c),
-            None,
-            None,
-        ))
+        let core = Core::made_of(py, id, self.root.clone(), [-1; 3], Some(c), None);
+        core.warn_new(py)?;
+        Ok(core)
     }
 
     /// Containers ready now.
