@@ -1,13 +1,27 @@
 //! `corral._corral`: the native core of the Python module `corral`.
 //!
-//! This crate maps Python arguments, objects and errors onto the `runtime` crate's library
-//! API (the spec builder, `Container`, `ExecProcess`); it holds no container logic of its
-//! own. The Python package around it (`corral/`) adds what is Python's: `run` in the shape of
-//! `subprocess.run` (pipes, input, timeouts), the context manager, `asyncio` waiting and the
-//! exception classes.
+//! This crate maps Python arguments, objects and errors onto the library API of `runtime`
+//! and `corral_image`: a container is a `runtime::Description` (a root filesystem directory
+//! or an image of a store) made by `corral_image::create`, or a bundle directory; then
+//! `Container` and `ExecProcess`; images are `corral_image`'s store and build. It holds no
+//! container or image logic of its own. The Python package around it (`corral/`) adds what
+//! is Python's: `run` in the shape of `subprocess.run` (pipes, input, timeouts), the context
+//! manager, `asyncio` waiting, `ImageStore` and the exception and warning classes.
+//!
+//! | module | what |
+//! |---|---|
+//! | `errors` | runtime and image errors as `corral.errors` classes |
+//! | `args` | Python values to strings, numbers, fds (errors name the argument) |
+//! | `limits`, `mounts` | `corral.Limits` and `corral.Mount` |
+//! | `describe` | `Container(...)`'s keywords to a `Description` (or a bundle) |
+//! | `container` | `Core`, the handle of one container; its warnings to `warnings.warn` |
+//! | `exec` | `Process`, a process exec'd into a container |
+//! | `wait` | waiting on pidfds without holding a lock |
+//! | `pool` | `PoolCore`, a warm pool |
+//! | `image` | import, build, tag, list, remove, prune |
 //!
 //! It promises that every call that can block (create, start, wait, signal, pause, resume,
-//! update, stats, exec, delete, load, list) runs with the GIL released, that no lock of a
+//! update, stats, exec, delete, load, list, and the image calls) runs with the GIL released, that no lock of a
 //! container is held while the GIL is wanted (so threads cannot deadlock on the pair), and
 //! that a container is waited for on its pidfd, never with a thread of its own. It never
 //! panics on input: bad arguments become `TypeError` or `corral.ConfigError` naming the
