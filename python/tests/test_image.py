@@ -48,6 +48,9 @@ def test_a_missing_image_and_bad_combinations_raise(env, store):
     with pytest.raises(corral.ConfigError) as ei:
         corral.Container(["true"], image="Bad Name!", **kw)
     assert ei.value.path == "image"
+    with pytest.raises(corral.ConfigError) as ei:
+        corral.Pool(1, image="pybase:1", store=str(store), root=str(env.root))
+    assert ei.value.path == "image"
     assert corral.list(env.root) == []
 
 
