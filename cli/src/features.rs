@@ -23,129 +23,23 @@ use oci_spec::runtime::{
 use crate::error::{msg, R};
 
 /// The mount options `runtime::prepare` takes as its own (not filesystem data).
-pub const MOUNT_OPTIONS: [&str; 61] = [
-    "async",
-    "atime",
-    "bind",
-    "defaults",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "idmap",
-    "iversion",
-    "lazytime",
-    "loud",
-    "mand",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "noiversion",
-    "nolazytime",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "nosymfollow",
-    "private",
-    "ratime",
-    "rbind",
-    "rdev",
-    "rdiratime",
-    "relatime",
-    "remount",
-    "rexec",
-    "ridmap",
-    "rnoatime",
-    "rnodev",
-    "rnodiratime",
-    "rnoexec",
-    "rnorelatime",
-    "rnostrictatime",
-    "rnosuid",
-    "rnosymfollow",
-    "ro",
-    "rprivate",
-    "rrelatime",
-    "rro",
-    "rrw",
-    "rshared",
-    "rslave",
-    "rstrictatime",
-    "rsuid",
-    "rsymfollow",
-    "runbindable",
-    "rw",
-    "shared",
-    "silent",
-    "slave",
-    "strictatime",
-    "suid",
-    "symfollow",
-    "sync",
-    "unbindable",
-];
+const MOUNT_OPTIONS: &str = "async atime bind defaults dev diratime dirsync exec idmap iversion
+    lazytime loud mand noatime nodev nodiratime noexec noiversion nolazytime nomand norelatime
+    nostrictatime nosuid nosymfollow private ratime rbind rdev rdiratime relatime remount rexec
+    ridmap rnoatime rnodev rnodiratime rnoexec rnorelatime rnostrictatime rnosuid rnosymfollow ro
+    rprivate rrelatime rro rrw rshared rslave rstrictatime rsuid rsymfollow runbindable rw shared
+    silent slave strictatime suid symfollow sync unbindable";
 
-/// The seccomp actions oci-spec can carry (`listed` fails to build when it gains one).
-const ACTIONS: [Act; 9] = [
-    Act::ScmpActAllow,
-    Act::ScmpActErrno,
-    Act::ScmpActKill,
-    Act::ScmpActKillProcess,
-    Act::ScmpActKillThread,
-    Act::ScmpActLog,
-    Act::ScmpActNotify,
-    Act::ScmpActTrace,
-    Act::ScmpActTrap,
-];
-
-/// The comparison operators oci-spec can carry.
-const OPERATORS: [Op; 7] = [
-    Op::ScmpCmpEq,
-    Op::ScmpCmpGe,
-    Op::ScmpCmpGt,
-    Op::ScmpCmpLe,
-    Op::ScmpCmpLt,
-    Op::ScmpCmpMaskedEq,
-    Op::ScmpCmpNe,
-];
-
-/// The filter flags oci-spec can carry.
-const FLAGS: [Flag; 3] = [
-    Flag::SeccompFilterFlagLog,
-    Flag::SeccompFilterFlagSpecAllow,
-    Flag::SeccompFilterFlagTsync,
-];
-
-/// Does not build when oci-spec gains a variant the lists above lack.
-#[allow(dead_code)]
-fn listed(a: Act, o: Op, f: Flag) {
-    match a {
-        Act::ScmpActAllow
-        | Act::ScmpActErrno
-        | Act::ScmpActKill
-        | Act::ScmpActKillProcess
-        | Act::ScmpActKillThread
-        | Act::ScmpActLog
-        | Act::ScmpActNotify
-        | Act::ScmpActTrace
-        | Act::ScmpActTrap => {}
-    }
-    match o {
-        Op::ScmpCmpEq
-        | Op::ScmpCmpGe
-        | Op::ScmpCmpGt
-        | Op::ScmpCmpLe
-        | Op::ScmpCmpLt
-        | Op::ScmpCmpMaskedEq
-        | Op::ScmpCmpNe => {}
-    }
-    match f {
-        Flag::SeccompFilterFlagLog
-        | Flag::SeccompFilterFlagSpecAllow
-        | Flag::SeccompFilterFlagTsync => {}
-    }
+/// Every variant of an oci-spec enum, as an array; does not build when oci-spec gains one
+/// (the match has no wildcard), so that a new name cannot go unlisted.
+macro_rules! every {
+    ($t:ident: $($v:ident),+) => {{
+        #[allow(dead_code)]
+        fn exhaustive(x: $t) {
+            match x { $($t::$v)|+ => {} }
+        }
+        [$($t::$v),+]
+    }};
 }
 
 /// Whether the parser of `linux.seccomp` takes this section.
@@ -170,40 +64,41 @@ fn seccomp_with(
 
 /// The seccomp names the parser takes, as the features document lists them.
 fn seccomp_names() -> (Vec<Act>, Vec<String>, Vec<Arch>, Vec<String>) {
-    let actions = ACTIONS
-        .into_iter()
-        .filter(|a| seccomp_takes(seccomp_with(*a, |b| b)))
-        .collect();
-    let operators = OPERATORS
-        .into_iter()
-        .filter(|o| {
-            let rule = LinuxSeccompArgBuilder::default()
-                .index(0usize)
-                .value(0u64)
-                .op(*o)
-                .build()
-                .and_then(|arg| {
-                    LinuxSyscallBuilder::default()
-                        .names(vec!["getpid".to_string()])
-                        .action(Act::ScmpActErrno)
-                        .args(vec![arg])
-                        .build()
-                });
-            rule.is_ok_and(|r| {
-                seccomp_takes(seccomp_with(Act::ScmpActAllow, |b| b.syscalls(vec![r])))
-            })
-        })
-        .map(|o| o.to_string())
-        .collect();
+    let actions = every!(Act: ScmpActAllow, ScmpActErrno, ScmpActKill, ScmpActKillProcess,
+        ScmpActKillThread, ScmpActLog, ScmpActNotify, ScmpActTrace, ScmpActTrap)
+    .into_iter()
+    .filter(|a| seccomp_takes(seccomp_with(*a, |b| b)))
+    .collect();
+    let operators = every!(Op: ScmpCmpEq, ScmpCmpGe, ScmpCmpGt, ScmpCmpLe, ScmpCmpLt,
+        ScmpCmpMaskedEq, ScmpCmpNe)
+    .into_iter()
+    .filter(|o| {
+        let rule = LinuxSeccompArgBuilder::default()
+            .index(0usize)
+            .value(0u64)
+            .op(*o)
+            .build()
+            .and_then(|arg| {
+                LinuxSyscallBuilder::default()
+                    .names(vec!["getpid".to_string()])
+                    .action(Act::ScmpActErrno)
+                    .args(vec![arg])
+                    .build()
+            });
+        rule.is_ok_and(|r| seccomp_takes(seccomp_with(Act::ScmpActAllow, |b| b.syscalls(vec![r]))))
+    })
+    .map(|o| o.to_string())
+    .collect();
     let archs = seccomp::Arch::ALL
         .iter()
         .filter_map(|a| a.oci_name().parse::<Arch>().ok())
         .collect();
-    let flags = FLAGS
-        .into_iter()
-        .filter(|f| seccomp_takes(seccomp_with(Act::ScmpActAllow, |b| b.flags(vec![*f]))))
-        .map(|f| f.to_string())
-        .collect();
+    let flags = every!(Flag: SeccompFilterFlagLog, SeccompFilterFlagSpecAllow,
+        SeccompFilterFlagTsync)
+    .into_iter()
+    .filter(|f| seccomp_takes(seccomp_with(Act::ScmpActAllow, |b| b.flags(vec![*f]))))
+    .map(|f| f.to_string())
+    .collect();
     (actions, operators, archs, flags)
 }
 
@@ -313,7 +208,12 @@ pub fn features() -> R<Features> {
         .oci_version_min("1.0.0")
         .oci_version_max(runtime::OCI_VERSION)
         .hooks(hook_names())
-        .mount_options(MOUNT_OPTIONS.map(String::from).to_vec())
+        .mount_options(
+            MOUNT_OPTIONS
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
         .linux(linux)
         .annotations(HashMap::from([(
             "org.corral.version".to_string(),
@@ -434,55 +334,31 @@ mod tests {
                 seccomp_with(Act::ScmpActAllow, |b| b.flags(vec![flag]))
             ));
         }
-        let had = |key: &str, old: &[&str]| {
+        let had = |key: &str, old: &str| {
             let now = names(&s[key]);
-            for o in old {
+            for o in old.split_whitespace() {
                 assert!(now.iter().any(|n| n == o), "{key}: {o} is gone: {now:?}");
             }
         };
         had(
             "actions",
-            &[
-                "SCMP_ACT_ALLOW",
-                "SCMP_ACT_ERRNO",
-                "SCMP_ACT_KILL",
-                "SCMP_ACT_KILL_PROCESS",
-                "SCMP_ACT_KILL_THREAD",
-                "SCMP_ACT_LOG",
-                "SCMP_ACT_NOTIFY",
-                "SCMP_ACT_TRACE",
-                "SCMP_ACT_TRAP",
-            ],
+            "SCMP_ACT_ALLOW SCMP_ACT_ERRNO SCMP_ACT_KILL SCMP_ACT_KILL_PROCESS
+            SCMP_ACT_KILL_THREAD SCMP_ACT_LOG SCMP_ACT_NOTIFY SCMP_ACT_TRACE SCMP_ACT_TRAP",
         );
         had(
             "operators",
-            &[
-                "SCMP_CMP_EQ",
-                "SCMP_CMP_GE",
-                "SCMP_CMP_GT",
-                "SCMP_CMP_LE",
-                "SCMP_CMP_LT",
-                "SCMP_CMP_MASKED_EQ",
-                "SCMP_CMP_NE",
-            ],
+            "SCMP_CMP_EQ SCMP_CMP_GE SCMP_CMP_GT SCMP_CMP_LE SCMP_CMP_LT
+            SCMP_CMP_MASKED_EQ SCMP_CMP_NE",
         );
         had(
             "archs",
-            &[
-                "SCMP_ARCH_AARCH64",
-                "SCMP_ARCH_ARM",
-                "SCMP_ARCH_X32",
-                "SCMP_ARCH_X86",
-                "SCMP_ARCH_X86_64",
-            ],
+            "SCMP_ARCH_AARCH64 SCMP_ARCH_ARM SCMP_ARCH_X32 SCMP_ARCH_X86
+            SCMP_ARCH_X86_64",
         );
         had(
             "knownFlags",
-            &[
-                "SECCOMP_FILTER_FLAG_LOG",
-                "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                "SECCOMP_FILTER_FLAG_TSYNC",
-            ],
+            "SECCOMP_FILTER_FLAG_LOG SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            SECCOMP_FILTER_FLAG_TSYNC",
         );
     }
 
@@ -536,43 +412,11 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(opts, sorted);
-        for o in [
-            "async",
-            "atime",
-            "bind",
-            "defaults",
-            "dev",
-            "diratime",
-            "dirsync",
-            "exec",
-            "mand",
-            "noatime",
-            "nodev",
-            "nodiratime",
-            "noexec",
-            "nomand",
-            "norelatime",
-            "nostrictatime",
-            "idmap",
-            "nosuid",
-            "private",
-            "rbind",
-            "relatime",
-            "remount",
-            "ridmap",
-            "ro",
-            "rprivate",
-            "rshared",
-            "rslave",
-            "runbindable",
-            "rw",
-            "shared",
-            "slave",
-            "strictatime",
-            "suid",
-            "sync",
-            "unbindable",
-        ] {
+        let old = "async atime bind defaults dev diratime dirsync exec mand noatime nodev
+            nodiratime noexec nomand norelatime nostrictatime idmap nosuid private rbind relatime
+            remount ridmap ro rprivate rshared rslave runbindable rw shared slave strictatime suid
+            sync unbindable";
+        for o in old.split_whitespace() {
             assert!(opts.iter().any(|x| x == o), "{o}");
         }
     }
