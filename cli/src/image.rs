@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use corral_image::{ImageStore, Reference};
-use runtime::image_spec::{parse_size, parse_volume, RunConfig, Security};
+use runtime::describe::{parse_size, Description, Mount, NetworkMode, Root, UserSpec};
 
 use crate::args::{Cli, CreateArgs, ImageCmd, RunImageArgs};
 use crate::error::{msg, R};
@@ -209,49 +209,11 @@ pub fn run(
             "process.terminal is true: a detached container needs --console-socket",
         ));
     }
-    let volumes = a
-        .volume
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut security = Security {
-        privileged: a.privileged,
-        ..Security::default()
-    };
-    for c in &a.cap_add {
-        security.cap_add(c)?;
-    }
-    for c in &a.cap_drop {
-        security.cap_drop(c)?;
-    }
-    for o in &a.security_opt {
-        security.option(o)?;
-    }
-    for d in &a.device {
-        security.device(d)?;
-    }
-    let rc = RunConfig {
-        command: a.command.clone(),
-        entrypoint: None,
-        env: a.env.clone(),
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        hostname: a.hostname.clone(),
-        tty: a.tty,
-        memory: a.memory.as_deref().map(parse_size).transpose()?,
-        cpus: a.cpus,
-        pids_limit: a.pids_limit,
-        volumes,
-        host_network: a.net_host,
-        security,
-        ..RunConfig::default()
-    };
+    let d = describe(name, a)?;
     let store_dir = store_dir(cli);
     let opts = c.options(root);
     let res = crate::lifecycle::run_with(c, detach, !a.rm, || {
-        Ok(corral_image::create(
-            &store_dir, root, &id, name, &rc, &opts,
-        )?)
+        Ok(corral_image::create(&store_dir, root, &id, &d, &opts)?)
     });
     match &res {
         Ok(_) if detach => println!("{id}"),
@@ -261,6 +223,49 @@ pub fn run(
         _ => corral_image::forget_container(&store_dir, root, &id),
     }
     res
+}
+
+/// The description of a container of image `name` from `run --image`'s flags.
+fn describe(name: &str, a: &RunImageArgs) -> R<Description> {
+    let mut d = Description::new(Root::Image(name.into()));
+    d.args = a.command.clone();
+    for kv in &a.env {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(msg(format!("--env {kv:?}: want KEY=VALUE")));
+        };
+        d.env.push((k.into(), v.into()));
+    }
+    d.cwd = a.workdir.clone();
+    d.user = a.user.clone().map(UserSpec::Name);
+    d.hostname = a.hostname.clone();
+    d.terminal = a.tty;
+    d.limits.memory = a
+        .memory
+        .as_deref()
+        .map(|m| parse_size("--memory", m))
+        .transpose()?;
+    d.limits.cpus = a.cpus;
+    d.limits.pids = a.pids_limit;
+    for v in &a.volume {
+        d.mounts.push(Mount::volume(v)?);
+    }
+    if a.net_host {
+        d.network.mode = NetworkMode::Host;
+    }
+    d.security.privileged = a.privileged;
+    for c in &a.cap_add {
+        d.security.cap_add(c)?;
+    }
+    for c in &a.cap_drop {
+        d.security.cap_drop(c)?;
+    }
+    for o in &a.security_opt {
+        d.security.option(o)?;
+    }
+    for dev in &a.device {
+        d.security.device(dev)?;
+    }
+    Ok(d)
 }
 
 /// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.

@@ -61,8 +61,17 @@ impl From<runtime::Error> for Fail {
     }
 }
 
-impl From<runtime::image::ImageError> for Fail {
-    fn from(e: runtime::image::ImageError) -> Fail {
+impl From<corral_image::Error> for Fail {
+    fn from(e: corral_image::Error) -> Fail {
+        match e {
+            corral_image::Error::Image(e) => e.into(),
+            corral_image::Error::Runtime(e) => e.into(),
+        }
+    }
+}
+
+impl From<corral_image::ImageError> for Fail {
+    fn from(e: corral_image::ImageError) -> Fail {
         Fail {
             code: e.errno(),
             message: e.to_string(),
@@ -342,7 +351,7 @@ enum SpecKind {
 struct ImageSpec {
     store: PathBuf,
     image: String,
-    rc: runtime::image_spec::RunConfig,
+    rc: corral_image::RunConfig,
 }
 
 struct SpecObj(Mutex<SpecKind>);
@@ -709,7 +718,7 @@ fn with_spec(
     func: &str,
     spec: *mut corral_spec,
     built: impl FnOnce(&mut SpecBuilder) -> Result<(), Fail>,
-    image: impl FnOnce(&mut runtime::image_spec::RunConfig) -> Result<(), Fail>,
+    image: impl FnOnce(&mut corral_image::RunConfig) -> Result<(), Fail>,
 ) -> c_int {
     call(func, || {
         let s = SPECS.get("spec", spec as usize)?;
@@ -760,7 +769,7 @@ pub extern "C" fn corral_spec_from_image(
             SpecKind::Image(Box::new(ImageSpec {
                 store,
                 image: image.to_string(),
-                rc: runtime::image_spec::RunConfig::default(),
+                rc: corral_image::RunConfig::default(),
             })),
         )
     })
@@ -1100,9 +1109,9 @@ pub extern "C" fn corral_spec_set_seccomp(spec: *mut corral_spec, on: c_int) -> 
         },
         |rc| {
             rc.security.seccomp = if on != 0 {
-                runtime::image_spec::Seccomp::Default
+                runtime::describe::Seccomp::Default
             } else {
-                runtime::image_spec::Seccomp::Unconfined
+                runtime::describe::Seccomp::Unconfined
             };
             Ok(())
         },
@@ -1113,7 +1122,7 @@ pub extern "C" fn corral_spec_set_seccomp(spec: *mut corral_spec, on: c_int) -> 
 fn with_image_security(
     func: &str,
     spec: *mut corral_spec,
-    f: impl FnOnce(&mut runtime::image_spec::Security) -> Result<(), Fail>,
+    f: impl FnOnce(&mut runtime::describe::Security) -> Result<(), Fail>,
 ) -> c_int {
     with_spec(
         func,
@@ -1361,14 +1370,9 @@ fn bundle_of(
         SpecKind::Bundle(b) => ((**b).clone(), None),
         SpecKind::Image(i) => {
             let store = corral_image::ImageStore::open(&i.store)?;
-            let (dir, layers) = corral_image::prepare_container(&store, id, &i.image, &i.rc, root)?;
-            match Bundle::load(&dir) {
-                Ok(b) => (b, Some((i.store.clone(), layers))),
-                Err(e) => {
-                    let _ = store.remove_container(id);
-                    return Err(e.into());
-                }
-            }
+            let d = i.rc.describe(&i.image)?;
+            let (b, layers) = corral_image::prepare_container(&store, id, &d, root)?;
+            (b, Some((i.store.clone(), layers)))
         }
     })
 }

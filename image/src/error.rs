@@ -1,16 +1,53 @@
 //! What can go wrong with images.
-//!
-//! [`ImageError`] is defined in `runtime::image` for now, because `runtime::image_spec`
-//! (the image config merged into a runtime spec) still returns it; it moves here when
-//! `image_spec` does.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub use runtime::image::ImageError;
+/// What can go wrong with images.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A layer could not be stored or read (the error names the tar entry or path).
+    #[error("{context}: {source}")]
+    Layer {
+        context: String,
+        #[source]
+        source: unionfs::Error,
+    },
+    /// A file operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A JSON document is not what it should be.
+    #[error("{}: {reason}", path.display())]
+    Json { path: PathBuf, reason: String },
+    /// No such image.
+    #[error("image {0:?} not found in the store")]
+    NotFound(String),
+    /// Anything else the caller got wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Result alias of this crate.
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;
+
+impl ImageError {
+    /// The errno that best says what went wrong (positive), as `runtime::Error::errno`.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ImageError::Layer { source, .. } => {
+                source.errno().map(|e| e as i32).unwrap_or(libc::EIO)
+            }
+            ImageError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            ImageError::Json { .. } | ImageError::Invalid(_) => libc::EINVAL,
+            ImageError::NotFound(_) => libc::ENOENT,
+        }
+    }
+}
 
 pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
     let path = path.to_path_buf();

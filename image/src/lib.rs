@@ -27,9 +27,11 @@
 //! | `prune` | reference counts, `image rm`, `prune`, usage |
 //! | [`record`] | containers made from images: their records and bundles, [`create`], [`remove`] |
 //! | [`build`] | Dockerfile builds: the parser, `.dockerignore`, the in-root copier, the step cache |
+//! | [`describe`] | an image's config merged into a container's [`runtime::describe::Description`] |
 //! | [`error`] | [`ImageError`] and [`Error`] (an image error or the runtime's) |
 
 pub mod build;
+pub mod describe;
 pub mod error;
 mod export;
 mod import;
@@ -38,11 +40,11 @@ pub mod record;
 pub mod reference;
 pub mod store;
 
+pub use describe::{describe_image, find_in_layers, resolve_user, RunConfig};
 pub use error::{Error, ImageError, Result};
 pub use prune::{PruneReport, STEP_CONTAINER};
 pub use record::{create, forget_container, prepare_container, remove, ContainerRecord};
 pub use reference::Reference;
-pub use runtime::image::find_in_layers;
 pub use store::{
     default_store, host_arch, now_rfc3339, rfc3339, rootfs_config, CacheEntry, HistoryEntry, Image,
     ImageStore, Layer, ANNOTATION_NAME, ANNOTATION_REF, DEFAULT_STORE, MAX_LAYER_ENV,

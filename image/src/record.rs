@@ -5,6 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use runtime::describe::{Description, Root};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, io_err, ImageError, Result};
@@ -46,29 +47,35 @@ impl ContainerRecord {
     }
 }
 
-/// Makes what container `id` of `image` needs (for every face): the store's record of it
-/// (which keeps its layers in use), its bundle (the spec from the image's config and `rc`,
-/// see [`runtime::image_spec::spec_for_image`]) and the layer dirs its root is an overlay of
-/// (for [`runtime::Options::layers`]). The state will live under `state_root`.
+/// Makes what container `id` of an image needs (for every face): the store's record of it
+/// (which keeps its layers in use), its bundle (`d` merged with the image's config, see
+/// [`crate::describe::describe_image`], checked as a `config.json` is and written as one in
+/// the record) and the layer dirs its root is an overlay of (for
+/// [`runtime::Options::layers`]). `d`'s root must be [`Root::Image`]. The state will live
+/// under `state_root`.
 pub fn prepare_container(
     store: &ImageStore,
     id: &str,
-    image: &str,
-    rc: &runtime::image_spec::RunConfig,
+    d: &Description,
     state_root: &Path,
-) -> Result<(PathBuf, Vec<PathBuf>)> {
+) -> std::result::Result<(runtime::Bundle, Vec<PathBuf>), crate::Error> {
+    let Root::Image(image) = &d.root else {
+        return Err(invalid("not an image container: its root is a directory").into());
+    };
     let _lock = store.lock_shared()?;
     let img = store.resolve(image)?;
     let dirs = store.layer_dirs(&img.diff_ids()?)?;
-    let spec = serde_json::to_value(runtime::image_spec::spec_for_image(
-        id,
-        &img.config,
-        &dirs,
-        rc,
-    )?)
-    .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
-    let bundle = store.record_container(id, state_root, &img, image, &spec)?;
-    Ok((bundle, dirs))
+    let spec = crate::describe::describe_image(id, &img.config, &dirs, d)?.to_spec()?;
+    let value =
+        serde_json::to_value(&spec).map_err(|e| invalid(format!("encoding config.json: {e}")))?;
+    let dir = store.record_container(id, state_root, &img, image, &value)?;
+    match runtime::Bundle::from_spec(dir, spec) {
+        Ok(b) => Ok((b, dirs)),
+        Err(e) => {
+            let _ = store.remove_container(id);
+            Err(e.into())
+        }
+    }
 }
 
 /// Forgets the store's record of container `id` once its state under `state_root` is gone
@@ -188,32 +195,32 @@ impl ImageStore {
     }
 }
 
-/// Makes container `id` of `image` (a reference or image ID in the store at `store_dir`),
-/// its state under `state_root`: the store's record and bundle ([`prepare_container`]),
-/// then the container on an overlay of the image's layers (`opts` with its `root` and
-/// `layers` set here). On failure nothing is left: a container the runtime half-made is
-/// removed by the runtime, and the record goes unless another command made a container of
-/// that id meanwhile.
+/// Makes container `id` as `d` describes it, its state under `state_root`: the one create
+/// of every face. A directory root is [`Description::bundle`] then
+/// `Container::create_from`; an image root (an image of the store at `store_dir`) is the
+/// store's record and bundle ([`prepare_container`]), then the container on an overlay of
+/// the image's layers (`opts` with its `root` and `layers` set here). On failure nothing is
+/// left: a container the runtime half-made is removed by the runtime, and the record goes
+/// unless another command made a container of that id meanwhile.
 pub fn create(
     store_dir: &Path,
     state_root: &Path,
     id: &str,
-    image: &str,
-    rc: &runtime::image_spec::RunConfig,
+    d: &Description,
     opts: &runtime::Options,
 ) -> std::result::Result<runtime::Container, crate::Error> {
+    let opts = runtime::Options {
+        root: state_root.to_path_buf(),
+        ..opts.clone()
+    };
+    if let Root::Dir(_) = d.root {
+        return Ok(runtime::Container::create_from(id, &d.bundle()?, &opts)?);
+    }
     let store = ImageStore::open(store_dir)?;
     // The record keeps the layers in use from here on: no lock is held while it runs.
-    let (bundle, layers) = prepare_container(&store, id, image, rc, state_root)?;
-    let made = runtime::Bundle::load(&bundle).and_then(|b| {
-        let opts = runtime::Options {
-            root: state_root.to_path_buf(),
-            layers,
-            ..opts.clone()
-        };
-        runtime::Container::create_from(id, &b, &opts)
-    });
-    match made {
+    let (bundle, layers) = prepare_container(&store, id, d, state_root)?;
+    let opts = runtime::Options { layers, ..opts };
+    match runtime::Container::create_from(id, &bundle, &opts) {
         Ok(c) => Ok(c),
         Err(e) => {
             if !state_root.join(id).exists() {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use corral_image::{ImageStore, Reference};
-use runtime::image_spec::RunConfig;
+use runtime::describe::{Description, Root};
 
 /// A store under a fresh temp dir holding the test rootfs as image `NAME:1`.
 fn store_with_image(rootfs: &testkit::TestRootfs, name: &str) -> tempfile::TempDir {
@@ -29,11 +29,10 @@ fn records(store: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn run_config(command: &[&str]) -> RunConfig {
-    RunConfig {
-        command: command.iter().map(|s| s.to_string()).collect(),
-        ..RunConfig::default()
-    }
+fn describe(image: &str, command: &[&str]) -> Description {
+    let mut d = Description::new(Root::Image(image.into()));
+    d.args = command.iter().map(|s| s.to_string()).collect();
+    d
 }
 
 #[test]
@@ -43,10 +42,9 @@ fn create_then_remove_leaves_nothing() {
     let rootfs = testkit::TestRootfs::with_id(&id);
     let store = store_with_image(&rootfs, "create-base");
     let state = testkit::state_root();
-    let rc = run_config(&["/bin/true"]);
+    let d = describe("create-base:1", &["/bin/true"]);
     let opts = runtime::Options::default();
-    let ct = corral_image::create(store.path(), state.path(), &id, "create-base:1", &rc, &opts)
-        .expect("create");
+    let ct = corral_image::create(store.path(), state.path(), &id, &d, &opts).expect("create");
     assert_eq!(ct.status(), runtime::Status::Created);
     ct.detach().expect("detach");
     assert!(state.path().join(&id).is_dir());
@@ -75,18 +73,15 @@ fn a_create_that_fails_leaves_no_container_and_no_record() {
     let store = store_with_image(&rootfs, "create-fail-base");
     let state = testkit::state_root();
     let missing = state.path().join("no-such-source");
-    let mut rc = run_config(&["/bin/true"]);
+    let mut d = describe("create-fail-base:1", &["/bin/true"]);
     // A bind mount whose source is not there: the runtime refuses it while creating.
-    rc.volumes = vec![(missing, "/mnt".to_string(), false)];
+    d.mounts.push(runtime::describe::Mount::bind(
+        missing.to_string_lossy(),
+        "/mnt",
+        false,
+    ));
     let opts = runtime::Options::default();
-    let made = corral_image::create(
-        store.path(),
-        state.path(),
-        &id,
-        "create-fail-base:1",
-        &rc,
-        &opts,
-    );
+    let made = corral_image::create(store.path(), state.path(), &id, &d, &opts);
     let Err(err) = made else {
         panic!("the create succeeded with a bind mount of a missing source");
     };
@@ -107,10 +102,9 @@ fn remove_refuses_a_running_container_unless_forced() {
     let rootfs = testkit::TestRootfs::with_id(&id);
     let store = store_with_image(&rootfs, "remove-base");
     let state = testkit::state_root();
-    let rc = run_config(&["/bin/sleep", "1000"]);
+    let d = describe("remove-base:1", &["/bin/sleep", "1000"]);
     let opts = runtime::Options::default();
-    let mut ct = corral_image::create(store.path(), state.path(), &id, "remove-base:1", &rc, &opts)
-        .expect("create");
+    let mut ct = corral_image::create(store.path(), state.path(), &id, &d, &opts).expect("create");
     ct.start().expect("start");
     ct.detach().expect("detach");
     let e = corral_image::remove(store.path(), state.path(), &id, false)
@@ -127,4 +121,35 @@ fn remove_refuses_a_running_container_unless_forced() {
     // A forced remove of what is not there is done already; an unforced one says so.
     corral_image::remove(store.path(), state.path(), &id, true).expect("nothing to remove");
     assert!(corral_image::remove(store.path(), state.path(), &id, false).is_err());
+}
+
+#[test]
+fn a_directory_root_goes_through_the_same_create_and_remove() {
+    testkit::require_root();
+    let id = testkit::unique_id("dir-create");
+    let rootfs = testkit::TestRootfs::with_id(&id);
+    let state = testkit::state_root();
+    // No store is opened for a directory root: a store dir that does not exist is fine.
+    let no_store = state.path().join("no-store");
+    let mut d = Description::new(Root::Dir(rootfs.rootfs().to_path_buf()));
+    d.args = vec!["/bin/true".into()];
+    let opts = runtime::Options::default();
+    let mut ct = corral_image::create(&no_store, state.path(), &id, &d, &opts).expect("create");
+    assert_eq!(ct.status(), runtime::Status::Created);
+    ct.start().expect("start");
+    assert_eq!(ct.wait().expect("wait").code(), 0);
+    ct.detach().expect("detach");
+    corral_image::remove(&no_store, state.path(), &id, false).expect("remove");
+    assert!(!state.path().join(&id).exists());
+    assert!(!no_store.exists());
+    // An image root without the image: refused by name, nothing made.
+    let id2 = testkit::unique_id("dir-create-img");
+    let d = Description::new(Root::Image("no-such-image:1".into()));
+    let store = tempfile::tempdir().expect("store");
+    let Err(err) = corral_image::create(store.path(), state.path(), &id2, &d, &opts) else {
+        panic!("an image that is not there was created");
+    };
+    assert!(err.to_string().contains("no-such-image"), "{err}");
+    assert!(!state.path().join(&id2).exists());
+    assert!(records(store.path()).is_empty());
 }

@@ -101,7 +101,7 @@ enum Fail {
     /// A signal arrived while waiting: Python's handlers must run (with the GIL).
     Interrupted,
     /// The image store said no (a missing image: `NotFoundError`).
-    Image(runtime::image::ImageError),
+    Image(corral_image::ImageError),
 }
 
 impl From<RtError> for Fail {
@@ -127,8 +127,8 @@ fn fail_err(py: Python<'_>, id: &str, f: Fail) -> PyErr {
         ),
         Fail::Image(e) => {
             let class = match e {
-                runtime::image::ImageError::NotFound(_) => "NotFoundError",
-                runtime::image::ImageError::Invalid(_) => "ConfigError",
+                corral_image::ImageError::NotFound(_) => "NotFoundError",
+                corral_image::ImageError::Invalid(_) => "ConfigError",
                 _ => "SpawnError",
             };
             let errno = e.errno();
@@ -712,7 +712,7 @@ struct Core {
 struct ImageSrc {
     store: PathBuf,
     name: String,
-    rc: runtime::image_spec::RunConfig,
+    rc: corral_image::RunConfig,
 }
 
 impl ImageSrc {
@@ -876,9 +876,9 @@ fn security_arg(
     cap_drop: Option<&Bound<'_, PyAny>>,
     security_opt: Option<&Bound<'_, PyAny>>,
     devices: Option<&Bound<'_, PyAny>>,
-) -> PyResult<runtime::image_spec::Security> {
-    use runtime::image_spec::Seccomp;
-    let mut sec = runtime::image_spec::Security {
+) -> PyResult<runtime::describe::Security> {
+    use runtime::describe::Seccomp;
+    let mut sec = runtime::describe::Security {
         privileged,
         ..Default::default()
     };
@@ -939,7 +939,7 @@ impl Core {
         namespaces: Option<&Bound<'_, PyAny>>,
         mounts: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PyAny>>,
-        security: runtime::image_spec::Security,
+        security: runtime::describe::Security,
         annotations: Option<&Bound<'_, PyAny>>,
         image: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
@@ -968,7 +968,7 @@ impl Core {
             Some(s) => PathBuf::from(path_arg("store", s)?),
             None => corral_image::default_store(),
         };
-        let mut rc = runtime::image_spec::RunConfig {
+        let mut rc = corral_image::RunConfig {
             security,
             ..Default::default()
         };
@@ -1336,29 +1336,12 @@ impl Core {
                     runtime::Container::create_from(&self.id, b, &self.opts)?
                 }
                 Some(img) => {
-                    let store = corral_image::ImageStore::open(&img.store).map_err(Fail::Image)?;
-                    let (dir, layers) = corral_image::prepare_container(
-                        &store,
-                        &self.id,
-                        &img.name,
-                        &img.rc,
-                        &self.opts.root,
-                    )
-                    .map_err(Fail::Image)?;
-                    let made = runtime::Bundle::load(&dir).and_then(|b| {
-                        let opts = runtime::Options {
-                            layers,
-                            ..self.opts.clone()
-                        };
-                        runtime::Container::create_from(&self.id, &b, &opts)
-                    });
-                    match made {
-                        Ok(c) => c,
-                        Err(e) => {
-                            img.forget(&self.opts.root, &self.id);
-                            return Err(e.into());
-                        }
-                    }
+                    let d = img.rc.describe(&img.name).map_err(Fail::Image)?;
+                    corral_image::create(&img.store, &self.opts.root, &self.id, &d, &self.opts)
+                        .map_err(|e| match e {
+                            corral_image::Error::Image(e) => Fail::Image(e),
+                            corral_image::Error::Runtime(e) => Fail::Rt(e),
+                        })?
                 }
             };
             g.pid = c.pid();

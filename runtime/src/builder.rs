@@ -5,7 +5,7 @@
 //! [`Bundle::from_spec`], so a container built here and one from a bundle follow one path
 //! from there on. Kept for the faces until they map their arguments to a description.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::Bundle;
 use crate::describe::{Description, NetworkMode, Root, Seccomp, UserSpec};
@@ -154,35 +154,7 @@ impl SpecBuilder {
     /// a `config.json` is. Its bundle directory (the state's `bundle`) is the root
     /// filesystem's parent.
     pub fn build(&self) -> Result<Bundle> {
-        if self.d.args.is_empty() {
-            return Err(Error::Config {
-                field: "process.args".into(),
-                reason: "empty: give the program to run".into(),
-            });
-        }
-        let Root::Dir(rootfs) = &self.d.root else {
-            return Err(Error::Config {
-                field: "root.path".into(),
-                reason: "not a directory root".into(),
-            });
-        };
-        let root = std::fs::canonicalize(rootfs).map_err(|e| Error::Config {
-            field: "root.path".into(),
-            reason: format!("{}: {e}", rootfs.display()),
-        })?;
-        if !root.is_dir() {
-            return Err(Error::Config {
-                field: "root.path".into(),
-                reason: format!("{}: not a directory", root.display()),
-            });
-        }
-        let dir = root
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| root.clone());
-        let mut d = self.d.clone();
-        d.root = Root::Dir(root);
-        Bundle::from_spec(dir, d.to_spec()?)
+        self.d.bundle()
     }
 }
 

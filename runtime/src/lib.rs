@@ -23,8 +23,6 @@ pub mod filter;
 pub mod hooks;
 mod hostmounts;
 mod idmap;
-pub mod image;
-pub mod image_spec;
 pub mod in_root;
 pub mod lsm;
 pub mod names;

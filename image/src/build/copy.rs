@@ -439,9 +439,7 @@ pub(super) fn copy_step(
         )
         .map_err(|e| e.to_string())?;
     let owner = match chown {
-        Some(c) => {
-            Some(runtime::image_spec::resolve_user(&layer_dirs, c).map_err(|e| e.to_string())?)
-        }
+        Some(c) => Some(crate::describe::resolve_user(&layer_dirs, c).map_err(|e| e.to_string())?),
         None => Some((0, 0)),
     };
     let sr = StepRoot::new(store, &st.layers)?;

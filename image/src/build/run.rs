@@ -6,7 +6,7 @@ use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use runtime::image_spec::{spec_for_image, RunConfig};
+use runtime::describe::{Description, NetworkMode, Root};
 use sha2::{Digest as _, Sha256};
 
 use super::cache::hex;
@@ -230,23 +230,27 @@ pub(super) fn run_step(
     let mut c2 = cfg.clone();
     c2.set_env(Some(env));
     image_cfg.set_config(Some(c2));
-    let rc = RunConfig {
-        command: argv.clone(),
-        entrypoint: Some(Vec::new()),
-        host_network,
-        hostname: Some("corral-build".into()),
-        ..RunConfig::default()
-    };
-    let spec = spec_for_image(&id, &image_cfg, &layer_dirs, &rc).map_err(|e| e.to_string())?;
-    let mut spec = serde_json::to_value(spec).map_err(|e| e.to_string())?;
-    spec["root"]["path"] = serde_json::json!(merged);
+    let mut d = Description::new(Root::Image(String::new()));
+    d.args = argv.clone();
+    d.entrypoint = Some(Vec::new());
+    d.hostname = Some("corral-build".into());
+    if host_network {
+        d.network.mode = NetworkMode::Host;
+    }
+    let mut d = crate::describe::describe_image(&id, &image_cfg, &layer_dirs, &d)
+        .map_err(|e| e.to_string())?;
+    d.root = Root::Dir(merged.clone());
+    let spec = d.to_spec().map_err(|e| e.to_string())?;
     let bundle = sr.tmp.join("bundle");
     fs::create_dir(&bundle).map_err(|e| e.to_string())?;
+    // The bundle on disk, as engines and `corral state` expect it; the container is made
+    // from the typed spec.
     fs::write(
         bundle.join("config.json"),
         serde_json::to_vec_pretty(&spec).map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
+    let bundle = runtime::Bundle::from_spec(bundle, spec).map_err(|e| e.to_string())?;
     let root = opts.state_root.clone();
     progress(BuildEvent::Running { id: id.clone() });
     // Which container uses this step root: `image prune` takes it down if this build and
@@ -264,7 +268,11 @@ pub(super) fn run_step(
     };
     let status = {
         let mut ct =
-            runtime::Container::create_and_start(&id, &bundle, &opts).map_err(|e| e.to_string())?;
+            runtime::Container::create_from(&id, &bundle, &opts).map_err(|e| e.to_string())?;
+        if let Err(e) = ct.start() {
+            let _ = ct.delete();
+            return Err(e.to_string());
+        }
         let s = ct.wait().map_err(|e| e.to_string());
         ct.delete().map_err(|e| e.to_string())?;
         s?

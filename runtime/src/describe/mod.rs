@@ -11,18 +11,16 @@
 //! container (docker's capabilities, seccomp profile, masked paths; see [`security`]).
 
 use std::collections::BTreeMap;
-#[cfg(test)]
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use crate::{Error, Result};
+use crate::{Bundle, Error, Result};
 
 mod limits;
 pub mod security;
 mod to_spec;
-pub(crate) mod user;
+pub mod user;
 
 pub use limits::{parse_size, DeviceRate, Limits, CPU_PERIOD_US};
 pub use security::{
@@ -175,6 +173,44 @@ impl Description {
     }
 }
 
+impl Description {
+    /// The checked bundle of a description with a directory root: the program must be
+    /// given, the root filesystem must be a directory; the spec ([`Description::to_spec`])
+    /// is checked as a `config.json` is. Its bundle directory (the state's `bundle`) is the
+    /// root filesystem's parent.
+    pub fn bundle(&self) -> Result<Bundle> {
+        if self.args.is_empty() {
+            return Err(Error::Config {
+                field: "process.args".into(),
+                reason: "empty: give the program to run".into(),
+            });
+        }
+        let Root::Dir(rootfs) = &self.root else {
+            return Err(Error::Config {
+                field: "root.path".into(),
+                reason: "an image root: make the container with corral_image::create".into(),
+            });
+        };
+        let root = std::fs::canonicalize(rootfs).map_err(|e| Error::Config {
+            field: "root.path".into(),
+            reason: format!("{}: {e}", rootfs.display()),
+        })?;
+        if !root.is_dir() {
+            return Err(Error::Config {
+                field: "root.path".into(),
+                reason: format!("{}: not a directory", root.display()),
+            });
+        }
+        let dir = root
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.clone());
+        let mut d = self.clone();
+        d.root = Root::Dir(root);
+        Bundle::from_spec(dir, d.to_spec()?)
+    }
+}
+
 /// The caller is not root (a rootless container).
 pub(crate) fn rootless() -> bool {
     !nix::unistd::geteuid().is_root()
@@ -285,6 +321,38 @@ impl Mount {
             source: source.into(),
             options,
         }
+    }
+
+    /// A volume as docker's `-v SRC:DST[:ro|rw]` writes it: the host path SRC (absolute,
+    /// existing) bound at DST (absolute), read-only with `ro`.
+    pub fn volume(spec: &str) -> Result<Mount> {
+        let bad = |reason: String| Error::Config {
+            field: "mounts".into(),
+            reason: format!("volume {spec:?}: {reason}"),
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (src, dst, ro) = match parts.as_slice() {
+            [src, dst] => (*src, *dst, false),
+            [src, dst, "ro"] => (*src, *dst, true),
+            [src, dst, "rw"] => (*src, *dst, false),
+            _ => return Err(bad("want SRC:DST[:ro|rw]".into())),
+        };
+        if !src.starts_with('/') || !dst.starts_with('/') {
+            return Err(bad("both paths must be absolute".into()));
+        }
+        if !Path::new(src).exists() {
+            return Err(bad(format!("{src} does not exist")));
+        }
+        let mut options = vec!["rbind".to_string(), "rprivate".into()];
+        if ro {
+            options.push("ro".into());
+        }
+        Ok(Mount {
+            destination: dst.into(),
+            kind: "bind".into(),
+            source: src.into(),
+            options,
+        })
     }
 
     /// An empty tmpfs at `destination`.
