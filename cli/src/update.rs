@@ -33,39 +33,23 @@ fn resources(a: &UpdateArgs) -> R<LinuxResources> {
     };
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
         let mut m = r.memory().unwrap_or_default();
-        if a.memory.is_some() {
-            m.set_limit(a.memory);
-        }
-        if a.memory_swap.is_some() {
-            m.set_swap(a.memory_swap);
-        }
-        if a.memory_reservation.is_some() {
-            m.set_reservation(a.memory_reservation);
-        }
+        m.set_limit(a.memory.or(m.limit()));
+        m.set_swap(a.memory_swap.or(m.swap()));
+        m.set_reservation(a.memory_reservation.or(m.reservation()));
         r.set_memory(Some(m));
     }
-    let cpu_flags = a.cpu_shares.is_some()
+    let cpuset = [&a.cpuset_cpus, &a.cpuset_mems];
+    if a.cpu_shares.is_some()
         || a.cpu_quota.is_some()
         || a.cpu_period.is_some()
-        || a.cpuset_cpus.is_some()
-        || a.cpuset_mems.is_some();
-    if cpu_flags {
+        || cpuset.iter().any(|c| c.is_some())
+    {
         let mut c = r.cpu().clone().unwrap_or_default();
-        if a.cpu_shares.is_some() {
-            c.set_shares(a.cpu_shares);
-        }
-        if a.cpu_quota.is_some() {
-            c.set_quota(a.cpu_quota);
-        }
-        if a.cpu_period.is_some() {
-            c.set_period(a.cpu_period);
-        }
-        if a.cpuset_cpus.is_some() {
-            c.set_cpus(a.cpuset_cpus.clone());
-        }
-        if a.cpuset_mems.is_some() {
-            c.set_mems(a.cpuset_mems.clone());
-        }
+        c.set_shares(a.cpu_shares.or(c.shares()));
+        c.set_quota(a.cpu_quota.or(c.quota()));
+        c.set_period(a.cpu_period.or(c.period()));
+        c.set_cpus(a.cpuset_cpus.clone().or(c.cpus().clone()));
+        c.set_mems(a.cpuset_mems.clone().or(c.mems().clone()));
         r.set_cpu(Some(c));
     }
     if let Some(n) = a.pids_limit {
