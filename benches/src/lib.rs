@@ -790,87 +790,92 @@ impl RootFixture {
 
     /// Exit codes: 0 ok, else the failing step (and the errno written to the pipe).
     unsafe fn child_body(&self, what: &InChild, out: i32) -> i32 {
-        let fail = |step: i32| -> i32 {
-            let e = *libc::__errno_location() as u64;
-            libc::write(out, (&e as *const u64).cast(), 8);
-            step
-        };
-        let now = || {
-            let mut ts: libc::timespec = std::mem::zeroed();
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
-        let none = std::ptr::null::<libc::c_char>();
-        if libc::unshare(libc::CLONE_NEWNS) < 0 {
-            return fail(10);
-        }
-        if libc::mount(
-            none,
-            c"/".as_ptr(),
-            none,
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) < 0
-        {
-            return fail(11);
-        }
-        if libc::mount(
-            self.root_c.as_ptr(),
-            self.root_c.as_ptr(),
-            none,
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ) < 0
-        {
-            return fail(12);
-        }
-        let t0;
-        match what {
-            InChild::PivotRoot => {
-                if libc::chdir(self.root_c.as_ptr()) < 0 {
-                    return fail(13);
-                }
-                t0 = now();
-                if libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) < 0 {
-                    return fail(14);
-                }
-                if libc::umount2(c".".as_ptr(), libc::MNT_DETACH) < 0 {
-                    return fail(15);
-                }
+        // SAFETY: runs only in the child `in_child` forks (one thread, its own copy of the
+        // memory); every pointer given to the kernel is a live CString of `self` or a local of
+        // this frame, and `out` is the pipe's write end the child owns.
+        unsafe {
+            let fail = |step: i32| -> i32 {
+                let e = *libc::__errno_location() as u64;
+                libc::write(out, (&e as *const u64).cast(), 8);
+                step
+            };
+            let now = || {
+                let mut ts: libc::timespec = std::mem::zeroed();
+                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+                ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+            };
+            let none = std::ptr::null::<libc::c_char>();
+            if libc::unshare(libc::CLONE_NEWNS) < 0 {
+                return fail(10);
             }
-            InChild::Mounts => {
-                t0 = now();
-                for (i, m) in self.steps.iter().enumerate() {
-                    if i == 2 {
-                        for d in &self.dirs {
-                            if libc::mkdir(d.as_ptr(), 0o755) < 0 {
-                                return fail(16);
+            if libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) < 0
+            {
+                return fail(11);
+            }
+            if libc::mount(
+                self.root_c.as_ptr(),
+                self.root_c.as_ptr(),
+                none,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) < 0
+            {
+                return fail(12);
+            }
+            let t0;
+            match what {
+                InChild::PivotRoot => {
+                    if libc::chdir(self.root_c.as_ptr()) < 0 {
+                        return fail(13);
+                    }
+                    t0 = now();
+                    if libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) < 0 {
+                        return fail(14);
+                    }
+                    if libc::umount2(c".".as_ptr(), libc::MNT_DETACH) < 0 {
+                        return fail(15);
+                    }
+                }
+                InChild::Mounts => {
+                    t0 = now();
+                    for (i, m) in self.steps.iter().enumerate() {
+                        if i == 2 {
+                            for d in &self.dirs {
+                                if libc::mkdir(d.as_ptr(), 0o755) < 0 {
+                                    return fail(16);
+                                }
                             }
                         }
-                    }
-                    let data = if m.data.is_empty() {
-                        std::ptr::null()
-                    } else {
-                        m.data.as_ptr().cast()
-                    };
-                    if libc::mount(
-                        m.source.as_ptr(),
-                        m.target.as_ptr(),
-                        m.fstype.as_ptr(),
-                        m.flags,
-                        data,
-                    ) < 0
-                    {
-                        return fail(20 + i as i32);
+                        let data = if m.data.is_empty() {
+                            std::ptr::null()
+                        } else {
+                            m.data.as_ptr().cast()
+                        };
+                        if libc::mount(
+                            m.source.as_ptr(),
+                            m.target.as_ptr(),
+                            m.fstype.as_ptr(),
+                            m.flags,
+                            data,
+                        ) < 0
+                        {
+                            return fail(20 + i as i32);
+                        }
                     }
                 }
             }
+            let d = now() - t0;
+            if libc::write(out, (&d as *const u64).cast(), 8) != 8 {
+                return 30;
+            }
+            0
         }
-        let d = now() - t0;
-        if libc::write(out, (&d as *const u64).cast(), 8) != 8 {
-            return 30;
-        }
-        0
     }
 
     /// Times one `pivot_root(".", ".")` + detach of the old root in a new mount namespace.

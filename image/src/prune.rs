@@ -233,11 +233,9 @@ impl ImageStore {
         }
         // A build killed while a step's overlay was mounted left the mount: detach it
         // before its directory goes (deepest first).
-        let mut left: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        let mut left: Vec<PathBuf> = runtime::hostmounts::mountinfo()
+            .into_iter()
+            .map(|m| m.mount_point)
             .filter(|m| m.starts_with(&tdir))
             .collect();
         left.sort();

@@ -117,14 +117,14 @@ pub fn default_store() -> PathBuf {
 
 /// Now as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
 }
 
-/// Seconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
+/// Seconds since the epoch as RFC 3339 UTC (the runtime's one formatter).
+pub use runtime::state::rfc3339;
 
 /// The host's architecture in GOARCH words.
 pub fn host_arch() -> Arch {

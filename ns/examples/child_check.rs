@@ -59,9 +59,8 @@ fn plan(argv: &[String]) -> Plan {
             envp: CStringArray::new("env", ["PATH=/usr/bin:/bin"]).expect("env"),
             exec_candidates: cands,
             cwd: CString::new("/").expect("cwd"),
-            // SAFETY: getuid/getgid cannot fail.
-            uid: unsafe { libc::getuid() },
-            gid: unsafe { libc::getgid() },
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
             additional_gids: Vec::new(),
             umask: 0o022,
             rlimits: Vec::new(),

@@ -21,7 +21,7 @@ mod error;
 pub mod fault;
 pub mod filter;
 pub mod hooks;
-mod hostmounts;
+pub mod hostmounts;
 mod idmap;
 pub mod in_root;
 pub mod lsm;

@@ -116,74 +116,78 @@ impl Libseccomp {
     }
 
     unsafe fn fill(ctx: *mut c_void, p: &Policy) -> Result<Libseccomp, String> {
-        let mut notes = Vec::new();
-        if seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, seccomp::RET_KILL_PROCESS) != 0 {
-            return Err("setting the bad-arch action failed".into());
-        }
-        if seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0 {
-            return Err("clearing NNP failed".into());
-        }
-        for a in &p.architectures {
-            let r = seccomp_arch_add(ctx, scmp_arch(*a));
-            if r != 0 && r != -libc::EEXIST {
-                return Err(format!("seccomp_arch_add({a}) = {r}"));
+        // SAFETY: `ctx` is the live context `compile` made and releases after this call;
+        // every pointer given to libseccomp is a CString or slice alive for the call.
+        unsafe {
+            let mut notes = Vec::new();
+            if seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, seccomp::RET_KILL_PROCESS) != 0 {
+                return Err("setting the bad-arch action failed".into());
             }
-        }
-        for (i, rule) in p.rules.iter().enumerate() {
-            if rule.action == p.default_action {
-                notes.push(format!("rule #{i}: action is the default action, skipped"));
-                continue;
+            if seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0 {
+                return Err("clearing NNP failed".into());
             }
-            let args: Vec<ScmpArgCmp> = rule
-                .args
-                .iter()
-                .map(|c| ScmpArgCmp {
-                    arg: c.index,
-                    op: scmp_op(c.op),
-                    datum_a: c.value,
-                    datum_b: c.value_two,
-                })
-                .collect();
-            for name in &rule.names {
-                let cname = CString::new(name.as_str()).unwrap();
-                let nr = seccomp_syscall_resolve_name(cname.as_ptr());
-                if nr == NR_SCMP_ERROR {
-                    notes.push(format!("rule #{i}: {name} unknown to libseccomp"));
+            for a in &p.architectures {
+                let r = seccomp_arch_add(ctx, scmp_arch(*a));
+                if r != 0 && r != -libc::EEXIST {
+                    return Err(format!("seccomp_arch_add({a}) = {r}"));
+                }
+            }
+            for (i, rule) in p.rules.iter().enumerate() {
+                if rule.action == p.default_action {
+                    notes.push(format!("rule #{i}: action is the default action, skipped"));
                     continue;
                 }
-                let r = seccomp_rule_add_array(
-                    ctx,
-                    rule.action.ret(),
-                    nr,
-                    args.len() as c_uint,
-                    args.as_ptr(),
-                );
-                if r != 0 {
-                    return Err(format!(
-                        "seccomp_rule_add_array(rule #{i}, {name}) = {r} ({})",
-                        std::io::Error::from_raw_os_error(-r)
-                    ));
+                let args: Vec<ScmpArgCmp> = rule
+                    .args
+                    .iter()
+                    .map(|c| ScmpArgCmp {
+                        arg: c.index,
+                        op: scmp_op(c.op),
+                        datum_a: c.value,
+                        datum_b: c.value_two,
+                    })
+                    .collect();
+                for name in &rule.names {
+                    let cname = CString::new(name.as_str()).unwrap();
+                    let nr = seccomp_syscall_resolve_name(cname.as_ptr());
+                    if nr == NR_SCMP_ERROR {
+                        notes.push(format!("rule #{i}: {name} unknown to libseccomp"));
+                        continue;
+                    }
+                    let r = seccomp_rule_add_array(
+                        ctx,
+                        rule.action.ret(),
+                        nr,
+                        args.len() as c_uint,
+                        args.as_ptr(),
+                    );
+                    if r != 0 {
+                        return Err(format!(
+                            "seccomp_rule_add_array(rule #{i}, {name}) = {r} ({})",
+                            std::io::Error::from_raw_os_error(-r)
+                        ));
+                    }
                 }
             }
+            let mut f = memfd()?;
+            let r = seccomp_export_bpf(ctx, f.as_raw_fd());
+            if r != 0 {
+                return Err(format!("seccomp_export_bpf = {r}"));
+            }
+            f.rewind().map_err(|e| e.to_string())?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+            let prog = bytes
+                .chunks_exact(8)
+                .map(|b| Insn {
+                    code: u16::from_ne_bytes([b[0], b[1]]),
+                    jt: b[2],
+                    jf: b[3],
+                    k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+                })
+                .collect();
+            Ok(Libseccomp { prog, notes })
         }
-        let mut f = memfd()?;
-        let r = seccomp_export_bpf(ctx, f.as_raw_fd());
-        if r != 0 {
-            return Err(format!("seccomp_export_bpf = {r}"));
-        }
-        f.rewind().map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        let prog = bytes
-            .chunks_exact(8)
-            .map(|b| Insn {
-                code: u16::from_ne_bytes([b[0], b[1]]),
-                jt: b[2],
-                jf: b[3],
-                k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
-            })
-            .collect();
-        Ok(Libseccomp { prog, notes })
     }
 }
 

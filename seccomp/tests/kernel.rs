@@ -89,6 +89,7 @@ fn errno_action() {
         vec![rule(&["uname"], Action::Errno(38), vec![])],
     );
     let out = run_child(&p, |_| {
+        // SAFETY: all-zero is a valid utsname.
         let mut u: libc::utsname = unsafe { std::mem::zeroed() };
         let r = sys(libc::SYS_uname, &mut u as *mut _ as u64, 0);
         if r != Err(38) {
@@ -289,6 +290,7 @@ fn notify_listener_answers_and_close_gives_enosys() {
         if fd <= 2 {
             return 1;
         }
+        // SAFETY: the listener fd is this child's own and nothing else uses it.
         unsafe { libc::close(fd) };
         if sys(libc::SYS_getppid, 0, 0) != Err(libc::ENOSYS) {
             return 2;
@@ -297,6 +299,8 @@ fn notify_listener_answers_and_close_gives_enosys() {
     });
     assert_eq!(out, Outcome::Exited(0));
     // The child supervises a grandchild that inherited the filter.
+    // SAFETY: the closure runs in the forked child, single-threaded; it only makes
+    // syscalls on its own fds and memory.
     let out = run_child(&p, |fd| unsafe {
         if fd <= 2 {
             return 1;

@@ -211,11 +211,23 @@ fn echo_signals() {
     let pid = child.id() as i32;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "10");
-    unsafe { libc::kill(pid, libc::SIGWINCH) };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGWINCH,
+    )
+    .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "28");
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "15");
     let st = child.wait().unwrap();
     assert_eq!(st.code(), Some(0), "{st:?}");

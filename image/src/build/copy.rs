@@ -242,19 +242,12 @@ impl Copier<'_> {
         }
         let cn = CString::new(name.as_bytes()).map_err(|_| format!("bad name {name:?}"))?;
         let err = |e: std::io::Error| format!("{}: {e}", rel.display());
-        // SAFETY: all-zero is a valid stat; valid C string and a dir fd we own.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe {
-            libc::fstatat(
-                dir.as_raw_fd(),
-                cn.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        } != 0
-        {
-            return Err(err(std::io::Error::last_os_error()));
-        }
+        let st = nix::sys::stat::fstatat(
+            Some(dir.as_raw_fd()),
+            cn.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| err(e.into()))?;
         match st.st_mode & libc::S_IFMT {
             libc::S_IFLNK => {
                 let t = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)

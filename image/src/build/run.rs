@@ -58,24 +58,15 @@ fn stat_beneath(
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
         Err(e) => return Err(e),
     };
-    // SAFETY: all-zero is a valid stat; a valid C string and a dir fd we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe {
-        libc::fstatat(
-            pfd.as_raw_fd(),
-            cn.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    } != 0
-    {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) => Ok(None),
-            _ => Err(e),
-        };
+    match nix::sys::stat::fstatat(
+        Some(pfd.as_raw_fd()),
+        cn.as_c_str(),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => Ok(Some((st, pfd, cn))),
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(Some((st, pfd, cn)))
 }
 
 /// Remove the mount placeholder `rel` (an empty dir or empty file) from a step's upper dir,
