@@ -41,6 +41,7 @@ pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> R {
     // Wake when the container's process goes, too.
     // SAFETY: plain syscall; a negative result is ignored by poll below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, c.pid(), 0) } as i32;
+    // SAFETY: pidfd_open returned a new fd that nothing else owns.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     drop(c);
     let mut next = std::time::Instant::now();
