@@ -4,31 +4,23 @@
 //! each seccomp action, operator and flag that oci-spec can carry is listed when
 //! `runtime::filter::policy` (the parser of `linux.seccomp`) takes it; the architectures
 //! are the seccomp crate's; the namespaces `runtime::describe::Namespace::ALL`; the
-//! capabilities `runtime::names::CAPS`; the hooks those `runtime::hooks::of` runs. The mount
-//! options are this file's list, as `runtime::prepare` parses them in a match with no table
-//! of its own: a test feeds each through a real container.
+//! capabilities `runtime::names::CAPS`; the hooks `runtime::hooks::HOOKS`; the mount options
+//! `runtime::prepare::MOUNT_OPTIONS`, the names of the option table its parser works from (a
+//! test feeds each through a real container).
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, Arch, CgroupBuilder, Features, FeaturesBuilder, HookBuilder, HooksBuilder,
-    IDMapBuilder, IntelRdtBuilder, LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccomp,
-    LinuxSeccompAction as Act, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
-    LinuxSeccompFilterFlag as Flag, LinuxSeccompOperator as Op, LinuxSyscallBuilder,
-    MountExtensionsBuilder, SeccompBuilder, SelinuxBuilder, Spec,
+    ApparmorBuilder, Arch, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction as Act,
+    LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompFilterFlag as Flag,
+    LinuxSeccompOperator as Op, LinuxSyscallBuilder, MountExtensionsBuilder, SeccompBuilder,
+    SelinuxBuilder,
 };
 
 use crate::error::{msg, R};
-
-/// The mount options `runtime::prepare` takes as its own (not filesystem data).
-const MOUNT_OPTIONS: &str = "async atime bind defaults dev diratime dirsync exec idmap iversion
-    lazytime loud mand noatime nodev nodiratime noexec noiversion nolazytime nomand norelatime
-    nostrictatime nosuid nosymfollow private ratime rbind rdev rdiratime relatime remount rexec
-    ridmap rnoatime rnodev rnodiratime rnoexec rnorelatime rnostrictatime rnosuid rnosymfollow ro
-    rprivate rrelatime rro rrw rshared rslave rstrictatime rsuid rsymfollow runbindable rw shared
-    silent slave strictatime suid symfollow sync unbindable";
 
 /// Every variant of an oci-spec enum, as an array; does not build when oci-spec gains one
 /// (the match has no wildcard), so that a new name cannot go unlisted.
@@ -102,39 +94,15 @@ fn seccomp_names() -> (Vec<Act>, Vec<String>, Vec<Arch>, Vec<String>) {
     (actions, operators, archs, flags)
 }
 
-/// The hooks the runtime runs: each kind oci-spec knows (by the name it serializes) that
-/// `runtime::hooks::of` finds in a spec with one hook of every kind.
-fn hook_names() -> Vec<String> {
-    let one = || {
-        HookBuilder::default()
-            .path("/bin/true")
-            .build()
-            .ok()
-            .into_iter()
-            .collect::<Vec<_>>()
-    };
-    #[allow(deprecated)]
-    let hooks = HooksBuilder::default()
-        .prestart(one())
-        .create_runtime(one())
-        .create_container(one())
-        .start_container(one())
-        .poststart(one())
-        .poststop(one())
-        .build();
-    let Ok(hooks) = hooks else {
-        return Vec::new();
-    };
-    let names: Vec<String> = match serde_json::to_value(&hooks) {
-        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
-    };
-    let mut spec = Spec::default();
-    spec.set_hooks(Some(hooks));
-    names
-        .into_iter()
-        .filter(|n| !runtime::hooks::of(&spec, n).is_empty())
-        .collect()
+/// The mount options `runtime::prepare` takes as its own (its option table), sorted.
+fn mount_options() -> Vec<String> {
+    let mut v: Vec<String> = runtime::prepare::MOUNT_OPTIONS
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// The OCI features document: what this build and this host really do.
@@ -207,13 +175,13 @@ pub fn features() -> R<Features> {
     FeaturesBuilder::default()
         .oci_version_min("1.0.0")
         .oci_version_max(runtime::OCI_VERSION)
-        .hooks(hook_names())
-        .mount_options(
-            MOUNT_OPTIONS
-                .split_whitespace()
-                .map(String::from)
+        .hooks(
+            runtime::hooks::HOOKS
+                .iter()
+                .map(|h| h.to_string())
                 .collect::<Vec<_>>(),
         )
+        .mount_options(mount_options())
         .linux(linux)
         .annotations(HashMap::from([(
             "org.corral.version".to_string(),
