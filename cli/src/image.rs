@@ -3,137 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use corral_image::{ImageError, ImageStore, Reference};
+use corral_image::{ImageStore, Reference};
 use runtime::describe::{parse_size, Description, Mount, NetworkMode, Root, UserSpec};
 
-use crate::commands::{msg, CliError, R};
-use crate::{Cli, Cmd, CreateArgs};
-
-impl From<ImageError> for CliError {
-    fn from(e: ImageError) -> Self {
-        CliError::Msg(e.to_string())
-    }
-}
-
-#[derive(clap::Subcommand, Debug)]
-pub enum ImageCmd {
-    /// Import a root filesystem (tarball or dir), a `docker save` tarball or an OCI image
-    /// layout (dir or tar) as an image
-    Import {
-        /// The tarball or directory
-        src: PathBuf,
-        /// NAME[:TAG] (default: the names the archive carries)
-        reference: Option<String>,
-    },
-    /// Write an image as an OCI image layout: a directory, or a tar when DEST ends in .tar
-    Export {
-        /// NAME[:TAG] or image ID
-        image: String,
-        /// Destination dir or .tar
-        dest: PathBuf,
-    },
-    /// List images
-    #[command(alias = "list")]
-    Ls {
-        /// Only print image IDs
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Print an image's manifest and config as JSON
-    Inspect {
-        /// NAME[:TAG] or image ID
-        image: String,
-    },
-    /// Remove an image (a tag; the image and its unused layers with its last tag)
-    #[command(alias = "remove")]
-    Rm {
-        /// NAME[:TAG] or image ID
-        images: Vec<String>,
-    },
-    /// Remove every layer, blob, cache entry and container record nothing uses
-    Prune,
-    /// Give an image another name
-    Tag {
-        /// NAME[:TAG] or image ID
-        source: String,
-        /// The new NAME[:TAG]
-        target: String,
-    },
-    /// Show an image's layers and the steps that made them
-    History {
-        /// NAME[:TAG] or image ID
-        image: String,
-    },
-    /// Build an image from a Dockerfile
-    Build(crate::build::BuildArgs),
-}
-
-/// `corral run --image` flags (docker's).
-#[derive(clap::Args, Debug)]
-pub struct RunImageArgs {
-    /// Run a container from this image (NAME[:TAG] or ID) instead of a bundle
-    #[arg(long)]
-    pub image: Option<String>,
-    /// The container id (default: a random one)
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Remove the container when it exits (else it is kept, stopped, until `delete`)
-    #[arg(long)]
-    pub rm: bool,
-    /// Set an environment variable (KEY=VALUE)
-    #[arg(short = 'e', long = "env")]
-    pub env: Vec<String>,
-    /// Working directory in the container
-    #[arg(short = 'w', long = "workdir")]
-    pub workdir: Option<String>,
-    /// User (name or uid, optionally :group)
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-    /// Memory limit (bytes, or with b, k, m, g)
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// CPUs (e.g. 0.5)
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Maximum number of processes
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
-    /// Bind mount SRC:DST[:ro]
-    #[arg(short = 'v', long = "volume")]
-    pub volume: Vec<String>,
-    /// Hostname
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Allocate a terminal
-    #[arg(short = 't', long)]
-    pub tty: bool,
-    /// Keep stdin open (corral passes its stdin to the container in the foreground)
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Use the host's network (as --network host) instead of a private one
-    #[arg(long = "net-host")]
-    pub net_host: bool,
-    /// Give the container every capability, every host device and no seccomp filter, masked
-    /// or read-only paths (as docker's --privileged)
-    #[arg(long)]
-    pub privileged: bool,
-    /// Add a capability to docker's default set (NAME, CAP_NAME or ALL)
-    #[arg(long = "cap-add")]
-    pub cap_add: Vec<String>,
-    /// Drop a capability from docker's default set (NAME, CAP_NAME or ALL)
-    #[arg(long = "cap-drop")]
-    pub cap_drop: Vec<String>,
-    /// seccomp=unconfined, seccomp=PROFILE.json (a linux.seccomp object in OCI form) or
-    /// no-new-privileges (default: docker's seccomp profile, noNewPrivileges false)
-    #[arg(long = "security-opt")]
-    pub security_opt: Vec<String>,
-    /// Give the container a host device: HOST[:CONTAINER][:PERMS] (PERMS of r, w, m)
-    #[arg(long = "device")]
-    pub device: Vec<String>,
-    /// The command and its arguments, after `--` (default: the image's)
-    #[arg(last = true)]
-    pub command: Vec<String>,
-}
+use crate::args::{Cli, CreateArgs, ImageCmd, RunImageArgs};
+use crate::error::{msg, R};
+use crate::output::printable;
 
 /// The store: `--store`, `$CORRAL_STORE`, or /var/lib/corral.
 pub fn store_dir(cli: &Cli) -> PathBuf {
@@ -148,28 +23,6 @@ pub fn open_store(cli: &Cli) -> R<ImageStore> {
 
 fn reference(s: &str) -> R<Reference> {
     Ok(Reference::parse(s)?)
-}
-
-/// The commands of images: `image ...`, `run --image`, `commit`, `info`; `None` for the
-/// others (the container commands).
-pub fn dispatch(cli: &Cli) -> Option<R> {
-    let root = cli
-        .root
-        .clone()
-        .unwrap_or_else(runtime::state::default_root);
-    Some(match &cli.cmd {
-        Cmd::Run {
-            id, c, img, detach, ..
-        } if img.image.is_some() => run(cli, &root, id.as_deref(), c, img, *detach),
-        Cmd::Image { cmd } => image(cli, cmd),
-        Cmd::Commit {
-            id,
-            reference,
-            message,
-        } => commit(cli, id, reference, message.as_deref()),
-        Cmd::Info => info(cli, &root),
-        _ => return None,
-    })
 }
 
 pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
@@ -258,7 +111,7 @@ pub fn human(n: u64) -> String {
 }
 
 fn created_ago(created: Option<&String>) -> String {
-    created.map_or_else(|| "-".into(), |c| crate::printable(c).into_owned())
+    created.map_or_else(|| "-".into(), |c| printable(c).into_owned())
 }
 
 fn ls(store: &ImageStore, quiet: bool) -> R<()> {
@@ -284,8 +137,8 @@ fn ls(store: &ImageStore, quiet: bool) -> R<()> {
     for (r, img, size) in rows {
         println!(
             "{:<30} {:<12} {:<14} {:<22} {}",
-            crate::printable(&r.name),
-            crate::printable(&r.tag),
+            printable(&r.name),
+            printable(&r.tag),
             img.short_id(),
             created_ago(img.config.created().as_ref()),
             human(size)
@@ -303,14 +156,14 @@ fn history(store: &ImageStore, name: &str) -> R<()> {
     );
     for h in rows.iter().rev() {
         // The image's text, escaped: it must not drive the terminal.
-        let mut by = crate::printable(&h.created_by).into_owned();
+        let mut by = printable(&h.created_by).into_owned();
         if by.chars().count() > 60 {
             by = by.chars().take(57).collect::<String>() + "...";
         }
         println!(
             "{:<14} {:<22} {:<60} {}",
             h.layer,
-            crate::printable(&h.created),
+            printable(&h.created),
             by,
             human(h.size)
         );
@@ -359,7 +212,7 @@ pub fn run(
     let d = describe(name, a)?;
     let store_dir = store_dir(cli);
     let opts = c.options(root);
-    let res = crate::commands::run_with(c, detach, !a.rm, || {
+    let res = crate::lifecycle::run_with(c, detach, !a.rm, || {
         Ok(corral_image::create(&store_dir, root, &id, &d, &opts)?)
     });
     match &res {

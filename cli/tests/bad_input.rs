@@ -309,3 +309,68 @@ fn a_fifo_as_a_namespace_path_is_refused_at_once() {
     );
     assert_fails(&out, 1, &["not-a-namespace", "not a namespace"]);
 }
+
+/// `update` goes through the validator that create uses: a limit refused in `config.json`
+/// is refused by `update` (its flags and `-r FILE`) with the same message, and the
+/// container's limits are left as they were.
+#[test]
+fn update_refuses_what_config_json_refuses() {
+    let env = Env::new("badupdate");
+    let cases: [(&[&str], serde_json::Value); 4] = [
+        (&["--memory", "0"], json!({"memory": {"limit": 0}})),
+        (&["--cpu-shares", "1"], json!({"cpu": {"shares": 1}})),
+        (&["--blkio-weight", "5"], json!({"blockIO": {"weight": 5}})),
+        (
+            &["--memory", "104857600", "--memory-swap", "52428800"],
+            json!({"memory": {"limit": 104857600, "swap": 52428800}}),
+        ),
+    ];
+    let mut refusals = Vec::new();
+    for (_, res) in &cases {
+        let mut spec = env.spec(&["/bin/true"]);
+        spec["linux"]["resources"] = res.clone();
+        let out = env.run(&spec);
+        assert_fails(&out, 1, &["linux.resources."]);
+        refusals.push(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+
+    env.rootfs
+        .write_config(&env.spec(&["/probe", "sleep", "inf"]));
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    common::cli_ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let st: serde_json::Value =
+        serde_json::from_str(&common::cli_ok(&env, &["state", &env.id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let stats = || -> serde_json::Value {
+        serde_json::from_str(&common::cli_ok(&env, &["events", "--stats", &env.id])).unwrap()
+    };
+    let before = stats();
+    let file = env.state_root().join("resources.json");
+    for ((flags, res), refused) in cases.iter().zip(&refusals) {
+        let mut args = vec!["update"];
+        args.extend_from_slice(flags);
+        args.push(&env.id);
+        let out = common::cli(&env, &args);
+        assert_fails(&out, 1, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            refused,
+            "corral {args:?}"
+        );
+        std::fs::write(&file, res.to_string()).unwrap();
+        let out = common::cli(&env, &["update", "-r", &common::path_str(&file), &env.id]);
+        assert_fails(&out, 1, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            refused,
+            "corral update -r {res}"
+        );
+    }
+    let after = stats();
+    assert_eq!(
+        before["data"]["memory"]["usage"]["limit"], after["data"]["memory"]["usage"]["limit"],
+        "a refused update changed the memory limit"
+    );
+    common::cli_ok(&env, &["delete", "--force", &env.id]);
+    common::reap(pid);
+}

@@ -540,7 +540,7 @@ fn hostile_layer_tars_are_refused_and_leave_nothing() {
 }
 
 #[test]
-fn build_cache_instructions_and_errors() {
+fn build_cache_and_instructions() {
     let t = Img::new();
     t.busybox("base");
     let ctx = t.path("ctx");
@@ -688,7 +688,12 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
         c,
     ]);
     assert_eq!(out.matches("Using cache").count(), 12, "{out}");
+}
 
+#[test]
+fn build_errors_name_the_dockerfile_line_and_leave_nothing() {
+    let t = Img::new();
+    t.busybox("base");
     // Errors name the Dockerfile line.
     let bad = t.path("bad");
     fs::create_dir(&bad).unwrap();
@@ -738,7 +743,11 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     // Nothing is left mounted or half-made by the failed builds.
     assert!(names(&t.store().join("blobs/tmp")).is_empty());
     assert!(!mountinfo().contains(t.dir.path().to_str().unwrap()));
+}
 
+#[test]
+fn build_from_scratch() {
+    let t = Img::new();
     // FROM scratch.
     let s = t.path("scratch");
     fs::create_dir(&s).unwrap();

@@ -47,6 +47,7 @@ fn mounts_of<'a>(mountinfo: &'a str, name: &str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// What a raced container B should see read-only.
+#[derive(Clone, Copy)]
 enum Victim {
     /// [`BINDS`] read-only binds of a host directory at `/vol/ro`.
     Binds,
@@ -57,6 +58,40 @@ enum Victim {
     /// [`BINDS`] tmpfs mounts at `/vol/ro` with the recursive attribute `rnoexec` (a step
     /// after the mount that looked the path up again); the symlink leads to another tmpfs.
     FsMount,
+}
+
+/// B's mounts over the volume: the victim's binds, tmpfs mounts or read-only paths.
+fn victim_mounts(spec_b: &mut Value, victim: Victim, dirs: &[std::path::PathBuf], name: &str) {
+    let mounts = spec_b["mounts"].as_array_mut().unwrap();
+    match victim {
+        Victim::Binds => {
+            for _ in 0..BINDS {
+                mounts.push(bind(&dirs[0], "/vol/ro", &["bind", "ro"]));
+            }
+        }
+        Victim::FsMount => {
+            mounts.push(
+                json!({"destination": format!("/{name}-other"), "type": "tmpfs",
+                "source": "tmpfs", "options": ["nosuid"]}),
+            );
+            for _ in 0..BINDS {
+                mounts.push(json!({"destination": "/vol/ro", "type": "tmpfs",
+                    "source": "tmpfs", "options": ["rnoexec"]}));
+            }
+        }
+        Victim::ReadonlyPath => {
+            for k in 0..RO_PATHS {
+                mounts.push(
+                    json!({"destination": format!("/{name}-{k}"), "type": "tmpfs",
+                    "source": "tmpfs", "options": ["nosuid"]}),
+                );
+            }
+            let paths = spec_b["linux"]["readonlyPaths"].as_array_mut().unwrap();
+            for k in 0..RO_PATHS {
+                paths.push(json!(format!("/vol/ro/{name}-{k}")));
+            }
+        }
+    }
 }
 
 /// Runs the race: A swaps `vol/ro` and `vol/link -> /` while B is run `rounds` times.
@@ -111,37 +146,11 @@ fn race(victim: Victim, rounds: usize, prefix: &str) -> (usize, usize) {
 
     // B: the volume at /vol, then the victim.
     let mut spec_b = b.spec(&["/bin/cat", "/proc/self/mountinfo"]);
-    let mounts = spec_b["mounts"].as_array_mut().unwrap();
-    mounts.push(bind(&vol, "/vol", &["rbind", "rw"]));
-    match victim {
-        Victim::Binds => {
-            for _ in 0..BINDS {
-                mounts.push(bind(&dirs[0], "/vol/ro", &["bind", "ro"]));
-            }
-        }
-        Victim::FsMount => {
-            mounts.push(
-                json!({"destination": format!("/{name}-other"), "type": "tmpfs",
-                "source": "tmpfs", "options": ["nosuid"]}),
-            );
-            for _ in 0..BINDS {
-                mounts.push(json!({"destination": "/vol/ro", "type": "tmpfs",
-                    "source": "tmpfs", "options": ["rnoexec"]}));
-            }
-        }
-        Victim::ReadonlyPath => {
-            for k in 0..RO_PATHS {
-                mounts.push(
-                    json!({"destination": format!("/{name}-{k}"), "type": "tmpfs",
-                    "source": "tmpfs", "options": ["nosuid"]}),
-                );
-            }
-            let paths = spec_b["linux"]["readonlyPaths"].as_array_mut().unwrap();
-            for k in 0..RO_PATHS {
-                paths.push(json!(format!("/vol/ro/{name}-{k}")));
-            }
-        }
-    }
+    spec_b["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(bind(&vol, "/vol", &["rbind", "rw"]));
+    victim_mounts(&mut spec_b, victim, &dirs, &name);
     b.rootfs.write_config(&spec_b);
     let bundle_b = b.bundle().to_string_lossy().into_owned();
 

@@ -436,11 +436,9 @@ pub extern "C" fn corral_delete(c: *mut corral_container, force: c_int) -> c_int
                 ),
             ));
         }
-        let root = ct.state_root();
-        let id = ct.id().to_string();
-        ct.delete_checked(true)?;
-        if let Some(s) = &obj.store {
-            corral_image::forget_container(s, &root, &id);
+        match &obj.store {
+            Some(s) => corral_image::delete(s, ct, true)?,
+            None => ct.delete_checked(true)?,
         }
         Ok(())
     })

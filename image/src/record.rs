@@ -250,6 +250,20 @@ pub fn remove(
     Ok(res?)
 }
 
+/// Deletes container `c` through the handle that owns it (a running or paused one only
+/// with `force`), then the record of the store at `store_dir`, if it was made from an image:
+/// [`remove`] for a face that holds the container itself (its child to reap).
+pub fn delete(
+    store_dir: &Path,
+    c: runtime::Container,
+    force: bool,
+) -> std::result::Result<(), crate::Error> {
+    let (state_root, id) = (c.state_root(), c.id().to_string());
+    let res = c.delete_checked(force);
+    forget_container(store_dir, &state_root, &id);
+    Ok(res?)
+}
+
 impl ImageStore {
     /// `commit`: container `id`'s writable layer on top of the image it was made from, as a
     /// new image named `target` (its history says `corral commit ID`, with `message`). A

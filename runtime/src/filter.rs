@@ -1,5 +1,6 @@
 //! `linux.seccomp` to a compiled BPF program, cached on disk by the policy's hash so that a
 //! repeated spawn of the same policy pays no compile.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -202,8 +203,7 @@ fn load_cached(dir: &std::fs::File, name: &str, key: &[u8; 32]) -> Option<Progra
         .open(path)
         .ok()?;
     let m = f.metadata().ok()?;
-    // SAFETY: plain getter.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     if !m.is_file() || m.uid() != euid || m.mode() & 0o022 != 0 {
         tracing::warn!(
             "seccomp cache file {name} not used: owner {} mode {:o}",

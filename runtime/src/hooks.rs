@@ -14,8 +14,20 @@ use oci_spec::runtime::{Hook, Hooks, Spec};
 
 use crate::{Error, Result};
 
-/// Checks the hooks before anything is made: absolute paths that exist (startContainer's
-/// resolve in the container, so they are checked when they run).
+/// The hook names of the runtime-spec, in the order of a container's life (`prestart` is
+/// deprecated but still run); the OCI features document lists them.
+pub const HOOKS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// Checks, before anything is made, that the hooks' programs exist (startContainer's resolve
+/// in the container, so they are checked when they run). Their form (absolute paths,
+/// timeouts) is [`crate::validate::spec`]'s.
 pub fn check(spec: &Spec) -> Result<()> {
     let Some(h) = spec.hooks() else {
         return Ok(());
@@ -23,22 +35,6 @@ pub fn check(spec: &Spec) -> Result<()> {
     for (name, v) in all(h) {
         for (i, hook) in v.iter().enumerate() {
             let p = hook.path();
-            if !p.is_absolute() {
-                return Err(Error::Config {
-                    field: format!("hooks.{name}[{i}].path"),
-                    reason: format!("{} is not an absolute path", p.display()),
-                });
-            }
-            // The spec: "If set, timeout MUST be greater than zero."
-            if let Some(t) = hook.timeout() {
-                if t <= 0 {
-                    return Err(Error::Config {
-                        field: format!("hooks.{name}[{i}].timeout"),
-                        reason: format!("{t} is not greater than zero"),
-                    });
-                }
-            }
-            // startContainer paths resolve in the container: checked when they run.
             if name != "startContainer" && !p.exists() {
                 return Err(Error::Config {
                     field: format!("hooks.{name}[{i}].path"),
@@ -50,7 +46,8 @@ pub fn check(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn all(h: &Hooks) -> Vec<(&'static str, Vec<Hook>)> {
+/// Each kind of hook with its list, named as [`HOOKS`] names them.
+pub(crate) fn all(h: &Hooks) -> Vec<(&'static str, Vec<Hook>)> {
     #[allow(deprecated)]
     let prestart = h.prestart().clone().unwrap_or_default();
     vec![

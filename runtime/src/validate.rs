@@ -1,14 +1,20 @@
 //! One validator for every container, whatever made its spec (a bundle's `config.json`, a
 //! [`crate::describe::Description`], a face's update): values the runtime-spec rules out
 //! that the typed spec still accepts ("Runtimes MUST generate an error when invalid or
-//! unsupported values are encountered"), and limits the kernel would take wrongly. Each
-//! error names the field. runc's `libcontainer/configs/validate` is the model: one pass over
-//! the whole config at create, the resources part again at update.
+//! unsupported values are encountered"), fields that contradict each other (a hostname
+//! without a uts namespace, id mappings without a user namespace...), and limits the kernel
+//! would take wrongly. Each error names the field. runc's `libcontainer/configs/validate` is
+//! the model: one pass over the whole config at create (before anything is made), the
+//! resources part again at update, the process part again at exec ([`process`]).
 //!
-//! What needs the host (a namespace path that exists, a module that is loaded, a device
-//! that is there) is checked where it is used, when the container is made.
+//! What needs the host beyond a `stat` (a namespace path that opens as the right kind, a
+//! sysctl this kernel knows, a module that is loaded, a device that is there) is checked
+//! where it is used, when the container is made.
 
-use oci_spec::runtime::{LinuxResources, Spec};
+use std::path::{Path, PathBuf};
+
+use ns::Kind;
+use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxResources, Process, Spec};
 
 use crate::{Error, Result};
 
@@ -19,9 +25,10 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Checks a whole spec: `ociVersion`, annotations, the seccomp section and the resources
+/// Checks a whole spec: `ociVersion`, annotations, the process ([`process`]), the
+/// namespaces and what needs one, the mounts, devices and hooks, and the resources
 /// ([`resources`]). Called for every bundle ([`crate::Bundle::load`],
-/// [`crate::Bundle::from_spec`]).
+/// [`crate::Bundle::from_spec`]) and again by create (a bundle's `spec` is public).
 pub fn spec(spec: &Spec) -> Result<()> {
     crate::config::check_version(spec.version())?;
     if let Some(a) = spec.annotations() {
@@ -29,9 +36,57 @@ pub fn spec(spec: &Spec) -> Result<()> {
             return Err(bad("annotations", "a key is empty"));
         }
     }
+    if let Some(p) = spec.process() {
+        process(p)?;
+        container_process(p)?;
+    }
+    hooks(spec)?;
     let Some(l) = spec.linux() else {
         return Ok(());
     };
+    let nss = namespaces(l)?;
+    id_maps(l, &nss)?;
+    for (field, v) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if v.as_deref().is_some_and(|h| !h.is_empty()) && !nss.has(Kind::Uts) {
+            return Err(bad(
+                field,
+                format!("setting the {field} needs a uts namespace"),
+            ));
+        }
+    }
+    sysctls(l, &nss)?;
+    time_offsets(l, &nss)?;
+    mount_namespace(spec, l, &nss)?;
+    let mut devs: Vec<_> = l.net_devices().iter().flatten().map(|(h, _)| h).collect();
+    devs.sort();
+    if let Some(host) = devs.first() {
+        if !nss.creates(Kind::Net) {
+            return Err(bad(
+                format!("linux.netDevices.{host}"),
+                "moving a network device needs a new network namespace",
+            ));
+        }
+    }
+    if let Some(p) = l.cgroups_path() {
+        let s = p.to_string_lossy();
+        if s.contains(':') {
+            return Err(bad(
+                "linux.cgroupsPath",
+                format!("{s:?} is a systemd slice path; corral manages cgroupfs paths only"),
+            ));
+        }
+    }
+    if l.intel_rdt().is_some() {
+        let why = if Path::new("/sys/fs/resctrl").exists() {
+            "not supported by corral yet"
+        } else {
+            "this host has no Intel RDT (/sys/fs/resctrl is missing)"
+        };
+        return Err(bad("linux.intelRdt", why));
+    }
     if let Some(s) = l.seccomp() {
         if s.listener_metadata().is_some() && s.listener_path().is_none() {
             return Err(bad(
@@ -40,8 +95,439 @@ pub fn spec(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    if l.personality()
+        .as_ref()
+        .and_then(|p| p.flags().as_ref())
+        .is_some_and(|f| !f.is_empty())
+    {
+        return Err(bad(
+            "linux.personality.flags",
+            "personality flags are not supported",
+        ));
+    }
+    memory_policy(l)?;
+    devices(l)?;
+    mounts(spec)?;
     if let Some(r) = l.resources() {
         resources(r)?;
+    }
+    Ok(())
+}
+
+/// Checks a process, the container's (`process`) or one given to exec: arguments,
+/// environment, working directory, rlimits, scheduler and I/O priority. Fields are named
+/// `process.*` either way.
+pub fn process(p: &Process) -> Result<()> {
+    let args = p.args().as_deref().unwrap_or_default();
+    if args.first().is_none_or(|a| a.is_empty()) {
+        return Err(bad("process.args", "must not be empty"));
+    }
+    for (i, e) in p.env().iter().flatten().enumerate() {
+        if !e.contains('=') {
+            return Err(bad(
+                format!("process.env[{i}]"),
+                format!("{e:?} is not KEY=VALUE"),
+            ));
+        }
+    }
+    let cwd = p.cwd().to_string_lossy();
+    if !cwd.starts_with('/') {
+        return Err(bad(
+            "process.cwd",
+            format!("{cwd:?} is not an absolute path"),
+        ));
+    }
+    let mut seen = Vec::new();
+    for (i, r) in p.rlimits().iter().flatten().enumerate() {
+        let name = r.typ();
+        let field = format!("process.rlimits[{i}]");
+        if seen.contains(&name) {
+            return Err(bad(field, format!("{name} given twice")));
+        }
+        seen.push(name);
+        if r.soft() > r.hard() {
+            return Err(bad(
+                field,
+                format!(
+                    "{name}: soft limit {} above hard limit {}",
+                    r.soft(),
+                    r.hard()
+                ),
+            ));
+        }
+    }
+    if let Some(s) = p.scheduler() {
+        scheduler(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        // The class is an enum of the three the kernel knows; the level is 0 to 7.
+        let prio = io.priority();
+        if !(0..=7).contains(&prio) {
+            return Err(bad(
+                "process.ioPriority.priority",
+                format!("{prio} is outside 0..7"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What only the container's own process has: `oomScoreAdj` and `execCPUAffinity` (which
+/// is for the processes exec'd later, checked now).
+fn container_process(p: &Process) -> Result<()> {
+    if let Some(v) = p.oom_score_adj() {
+        if !(-1000..=1000).contains(&v) {
+            return Err(bad(
+                "process.oomScoreAdj",
+                format!("{v} is outside -1000..1000"),
+            ));
+        }
+    }
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::prepare::exec_cpu_affinity("process.execCPUAffinity", a)?;
+    }
+    Ok(())
+}
+
+/// `process.scheduler` (sched_setattr(2)): nice in -20..19, a priority for the real-time
+/// policies only (1..99), runtime, deadline and period for SCHED_DEADLINE only.
+fn scheduler(s: &oci_spec::runtime::Scheduler) -> Result<()> {
+    use oci_spec::runtime::LinuxSchedulerPolicy as P;
+    let f = "process.scheduler";
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(bad(
+            format!("{f}.nice"),
+            format!("{nice} is outside -20..19"),
+        ));
+    }
+    let rt = matches!(s.policy(), P::SchedFifo | P::SchedRr);
+    let priority = s.priority().unwrap_or(0);
+    if rt && !(1..=99).contains(&priority) {
+        return Err(bad(
+            format!("{f}.priority"),
+            format!("{priority} is outside 1..99 for a real-time policy"),
+        ));
+    }
+    if !rt && priority != 0 {
+        return Err(bad(
+            format!("{f}.priority"),
+            "only SCHED_FIFO and SCHED_RR take a priority",
+        ));
+    }
+    if !matches!(s.policy(), P::SchedDeadline) {
+        for (name, v) in [
+            ("runtime", s.runtime()),
+            ("deadline", s.deadline()),
+            ("period", s.period()),
+        ] {
+            if v.is_some_and(|v| v != 0) {
+                return Err(bad(
+                    format!("{f}.{name}"),
+                    "only SCHED_DEADLINE takes a runtime, deadline and period",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The namespace kind of an OCI namespace type.
+pub(crate) fn ns_kind(t: LinuxNamespaceType) -> Kind {
+    match t {
+        LinuxNamespaceType::Mount => Kind::Mount,
+        LinuxNamespaceType::Cgroup => Kind::Cgroup,
+        LinuxNamespaceType::Uts => Kind::Uts,
+        LinuxNamespaceType::Ipc => Kind::Ipc,
+        LinuxNamespaceType::User => Kind::User,
+        LinuxNamespaceType::Pid => Kind::Pid,
+        LinuxNamespaceType::Network => Kind::Net,
+        LinuxNamespaceType::Time => Kind::Time,
+    }
+}
+
+/// The namespaces `linux.namespaces` lists: made by the container (no path) or joined (a
+/// path). One not listed is the host's, shared.
+struct Listed {
+    made: Vec<Kind>,
+    joined: Vec<(Kind, PathBuf)>,
+}
+
+impl Listed {
+    fn creates(&self, k: Kind) -> bool {
+        self.made.contains(&k)
+    }
+
+    fn joined(&self, k: Kind) -> Option<&Path> {
+        self.joined
+            .iter()
+            .find(|(j, _)| *j == k)
+            .map(|(_, p)| p.as_path())
+    }
+
+    fn has(&self, k: Kind) -> bool {
+        self.creates(k) || self.joined(k).is_some()
+    }
+}
+
+/// `linux.namespaces`: each kind once, a path absolute.
+fn namespaces(linux: &Linux) -> Result<Listed> {
+    let mut nss = Listed {
+        made: Vec::new(),
+        joined: Vec::new(),
+    };
+    for (i, n) in linux.namespaces().iter().flatten().enumerate() {
+        let kind = ns_kind(n.typ());
+        let field = format!("linux.namespaces[{i}]");
+        if nss.has(kind) {
+            return Err(bad(field, format!("{kind} namespace listed twice")));
+        }
+        match n.path() {
+            // The spec: "This value MUST be an absolute path in the runtime mount namespace";
+            // a relative one would resolve against corral's cwd.
+            Some(p) if !p.is_absolute() => {
+                return Err(bad(
+                    format!("{field}.path"),
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
+            Some(p) => nss.joined.push((kind, p.clone())),
+            None => nss.made.push(kind),
+        }
+    }
+    Ok(nss)
+}
+
+/// The uid and gid maps: given with a new user namespace, and only then.
+fn id_maps(linux: &Linux, nss: &Listed) -> Result<()> {
+    let empty = |v: &Option<Vec<_>>| v.as_ref().is_none_or(|v| v.is_empty());
+    let (uid, gid) = (empty(linux.uid_mappings()), empty(linux.gid_mappings()));
+    if nss.creates(Kind::User) && (uid || gid) {
+        return Err(bad(
+            "linux.uidMappings",
+            "a new user namespace needs linux.uidMappings and linux.gidMappings",
+        ));
+    }
+    if !nss.creates(Kind::User) && (!uid || !gid) {
+        return Err(bad(
+            "linux.uidMappings",
+            "id mappings given without a new user namespace",
+        ));
+    }
+    Ok(())
+}
+
+/// `linux.sysctl`: only namespaced sysctls, each in a namespace that is not the host's.
+fn sysctls(linux: &Linux, nss: &Listed) -> Result<()> {
+    let mut keys: Vec<&String> = linux.sysctl().iter().flatten().map(|(k, _)| k).collect();
+    keys.sort();
+    for k in keys {
+        check_sysctl(k, nss).map_err(|r| bad(format!("linux.sysctl.{k}"), r))?;
+    }
+    Ok(())
+}
+
+/// Only namespaced sysctls may be set, and only in a namespace that is not the host's: one
+/// the container creates, or one it joins that is not the runtime's own (a pod's, as runc
+/// allows). A namespace that is not listed is the host's, shared.
+fn check_sysctl(k: &str, nss: &Listed) -> std::result::Result<(), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let (kind, name) = if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
+        (Kind::Ipc, "ipc")
+    } else if k.starts_with("net.") {
+        (Kind::Net, "network")
+    } else if k == "kernel.hostname" || k == "kernel.domainname" {
+        (Kind::Uts, "uts")
+    } else {
+        return Err("not a namespaced sysctl: it would change the host".into());
+    };
+    if nss.creates(kind) {
+        return Ok(());
+    }
+    let Some(path) = nss.joined(kind) else {
+        return Err(format!(
+            "needs a {name} namespace of the container's own: none is listed, so the host's is shared and the sysctl would change it"
+        ));
+    };
+    if is_hosts(kind, path) {
+        return Err(format!(
+            "the {name} namespace joined from {} is the host's (the runtime's own): the sysctl would change the host",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the namespace at `path` is the runtime's own, or the initial one (when it can be
+/// read). A path that cannot be read is reported where it is opened.
+fn is_hosts(kind: Kind, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let Some(joined) = id(path) else {
+        return false;
+    };
+    ["self", "1"]
+        .iter()
+        .any(|p| id(Path::new(&format!("/proc/{p}/ns/{}", kind.proc_name()))) == Some(joined))
+}
+
+/// `linux.timeOffsets`: the monotonic and boottime clocks, in a new time namespace.
+fn time_offsets(linux: &Linux, nss: &Listed) -> Result<()> {
+    let Some(map) = linux.time_offsets().as_ref().filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    if !nss.creates(Kind::Time) {
+        return Err(bad("linux.timeOffsets", "needs a new time namespace"));
+    }
+    for clock in map.keys() {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(bad(
+                format!("linux.timeOffsets.{clock}"),
+                "unknown clock (monotonic or boottime)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What needs a mount namespace of the container's own: a user namespace (its processes
+/// may not mount in the host's), `linux.rootfsPropagation` and `root.readonly` (both would
+/// change the host's mounts).
+fn mount_namespace(spec: &Spec, linux: &Linux, nss: &Listed) -> Result<()> {
+    let propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty());
+    if let Some(name) = propagation {
+        if crate::prepare::propagation(name).is_none() {
+            return Err(bad(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {name:?}"),
+            ));
+        }
+    }
+    if nss.has(Kind::Mount) {
+        return Ok(());
+    }
+    if nss.has(Kind::User) {
+        return Err(bad(
+            "linux.namespaces",
+            "a user namespace without a mount namespace: its processes may not mount in the host's mount namespace (add a mount namespace)",
+        ));
+    }
+    // Both would change the host's own mounts: the propagation of the mounts the root sits
+    // on, and (a read-only bind of root.path) the host's view of the root.
+    if propagation.is_some() {
+        return Err(bad(
+            "linux.rootfsPropagation",
+            "needs a mount namespace of the container's own (without one it would change the host's mounts)",
+        ));
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        return Err(bad(
+            "root.readonly",
+            "needs a mount namespace of the container's own (without one the read-only bind of root.path would be the host's view of it too)",
+        ));
+    }
+    Ok(())
+}
+
+/// `linux.memoryPolicy` (set_mempolicy(2)): the node list parses, the modes that need nodes
+/// have some, and MPOL_DEFAULT and MPOL_LOCAL have none (runc).
+fn memory_policy(linux: &Linux) -> Result<()> {
+    use oci_spec::runtime::MemoryPolicyModeType as M;
+    let Some(m) = linux.memory_policy() else {
+        return Ok(());
+    };
+    let f = "linux.memoryPolicy.nodes";
+    let nodes = crate::prepare::node_mask(f, m.nodes().as_deref().unwrap_or(""))?.0;
+    match m.mode() {
+        M::MpolBind | M::MpolInterleave | M::MpolPreferredMany | M::MpolWeightedInterleave
+            if nodes.is_empty() =>
+        {
+            Err(bad(f, "this mode needs nodes"))
+        }
+        M::MpolDefault | M::MpolLocal if !nodes.is_empty() => {
+            Err(bad(f, "MPOL_DEFAULT and MPOL_LOCAL take no nodes"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `linux.devices`: a path under /dev, a type the kernel can make.
+fn devices(linux: &Linux) -> Result<()> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let path = d.path().to_string_lossy();
+        if !path.starts_with("/dev/") {
+            return Err(bad(
+                format!("{field}.path"),
+                format!("{path:?} is not under /dev"),
+            ));
+        }
+        if matches!(d.typ(), T::A) {
+            return Err(bad(format!("{field}.type"), "\"a\" is not c, u, b or p"));
+        }
+    }
+    Ok(())
+}
+
+/// `hooks`: absolute paths, timeouts above zero (the spec's MUSTs). That the programs exist
+/// is checked at create ([`crate::hooks::check`]): a kept config stays loadable when one
+/// goes away.
+fn hooks(spec: &Spec) -> Result<()> {
+    let Some(h) = spec.hooks() else {
+        return Ok(());
+    };
+    for (name, v) in crate::hooks::all(h) {
+        for (i, hook) in v.iter().enumerate() {
+            let p = hook.path();
+            if !p.is_absolute() {
+                return Err(bad(
+                    format!("hooks.{name}[{i}].path"),
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
+            // The spec: "If set, timeout MUST be greater than zero."
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(bad(
+                    format!("hooks.{name}[{i}].timeout"),
+                    format!("{t} is not greater than zero"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `mounts`: a destination, options corral knows how to apply, and a type unless the mount
+/// is a bind. A relative destination is taken as relative to the container's "/" (as runc,
+/// which only warns).
+fn mounts(spec: &Spec) -> Result<()> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = format!("mounts[{i}]");
+        if m.destination().as_os_str().is_empty() {
+            return Err(bad(format!("{field}.destination"), "empty"));
+        }
+        let opts = m.options().as_deref().unwrap_or_default();
+        let bind = crate::prepare::mount_options(&format!("{field}.options"), opts)?
+            || m.typ().as_deref() == Some("bind");
+        if !bind && m.typ().as_deref().is_none_or(str::is_empty) {
+            return Err(bad(
+                format!("{field}.type"),
+                "missing (and not a bind mount)",
+            ));
+        }
     }
     Ok(())
 }
@@ -194,5 +680,343 @@ mod tests {
         let mut s = crate::spec::runc_spec().unwrap();
         s.set_version("2.0.0".into());
         assert!(spec(&s).unwrap_err().to_string().contains("ociVersion"));
+    }
+
+    /// The default spec with `f` applied, checked.
+    fn check(f: impl Fn(&mut serde_json::Value)) -> Result<()> {
+        let mut v = crate::default_spec();
+        f(&mut v);
+        spec(&serde_json::from_value(v).unwrap())
+    }
+
+    fn without_ns(v: &mut serde_json::Value, kind: &str) {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != kind);
+    }
+
+    fn add_ns(v: &mut serde_json::Value, n: serde_json::Value) {
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(n);
+    }
+
+    #[test]
+    fn the_default_spec_passes() {
+        check(|_| {}).unwrap();
+    }
+
+    #[test]
+    fn fields_that_contradict_each_other_are_refused_by_name() {
+        use serde_json::json;
+        type Case = (
+            &'static str,
+            Box<dyn Fn(&mut serde_json::Value)>,
+            &'static [&'static str],
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a namespace twice",
+                Box::new(|v| add_ns(v, json!({"type": "pid"}))),
+                &["linux.namespaces[", "pid namespace listed twice"],
+            ),
+            (
+                "a relative namespace path",
+                Box::new(|v| {
+                    without_ns(v, "network");
+                    add_ns(v, json!({"type": "network", "path": "proc/1/ns/net"}));
+                }),
+                &["linux.namespaces[", "].path", "not an absolute path"],
+            ),
+            (
+                "a user namespace without maps",
+                Box::new(|v| add_ns(v, json!({"type": "user"}))),
+                &[
+                    "linux.uidMappings",
+                    "needs linux.uidMappings and linux.gidMappings",
+                ],
+            ),
+            (
+                "maps without a user namespace",
+                Box::new(|v| {
+                    v["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                }),
+                &["linux.uidMappings", "without a new user namespace"],
+            ),
+            (
+                "a hostname without uts",
+                Box::new(|v| {
+                    without_ns(v, "uts");
+                    v["hostname"] = json!("box");
+                }),
+                &["hostname", "needs a uts namespace"],
+            ),
+            (
+                "a domainname without uts",
+                Box::new(|v| {
+                    without_ns(v, "uts");
+                    v.as_object_mut().unwrap().remove("hostname");
+                    v["domainname"] = json!("example.org");
+                }),
+                &["domainname", "needs a uts namespace"],
+            ),
+            (
+                "a sysctl of the host",
+                Box::new(|v| {
+                    v["linux"]["sysctl"] = json!({"kernel.panic": "1"});
+                }),
+                &["linux.sysctl.kernel.panic", "not a namespaced sysctl"],
+            ),
+            (
+                "a net sysctl without a network namespace",
+                Box::new(|v| {
+                    without_ns(v, "network");
+                    v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+                }),
+                &["linux.sysctl.net.ipv4.ip_forward", "network namespace"],
+            ),
+            (
+                "a net sysctl in the joined host's namespace",
+                Box::new(|v| {
+                    without_ns(v, "network");
+                    add_ns(v, json!({"type": "network", "path": "/proc/self/ns/net"}));
+                    v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+                }),
+                &["linux.sysctl.net.ipv4.ip_forward", "is the host's"],
+            ),
+            (
+                "time offsets without a time namespace",
+                Box::new(|v| {
+                    v["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1}});
+                }),
+                &["linux.timeOffsets", "needs a new time namespace"],
+            ),
+            (
+                "an unknown clock",
+                Box::new(|v| {
+                    add_ns(v, json!({"type": "time"}));
+                    v["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1}});
+                }),
+                &["linux.timeOffsets.realtime", "unknown clock"],
+            ),
+            (
+                "a user namespace without a mount namespace",
+                Box::new(|v| {
+                    without_ns(v, "mount");
+                    add_ns(v, json!({"type": "user"}));
+                    v["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                    v["linux"]["gidMappings"] =
+                        json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                }),
+                &["linux.namespaces", "without a mount namespace"],
+            ),
+            (
+                "an unknown root propagation",
+                Box::new(|v| {
+                    v["linux"]["rootfsPropagation"] = json!("rbind");
+                }),
+                &["linux.rootfsPropagation", "unknown propagation"],
+            ),
+            (
+                "a root propagation without a mount namespace",
+                Box::new(|v| {
+                    without_ns(v, "mount");
+                    v["linux"]["rootfsPropagation"] = json!("rslave");
+                }),
+                &["linux.rootfsPropagation", "mount namespace"],
+            ),
+            (
+                "a read-only root without a mount namespace",
+                Box::new(|v| {
+                    without_ns(v, "mount");
+                    v["root"]["readonly"] = json!(true);
+                }),
+                &["root.readonly", "mount namespace"],
+            ),
+            (
+                "a network device without a network namespace",
+                Box::new(|v| {
+                    without_ns(v, "network");
+                    v["linux"]["netDevices"] = json!({"dummy0": {}});
+                }),
+                &["linux.netDevices.dummy0", "new network namespace"],
+            ),
+            (
+                "a systemd slice",
+                Box::new(|v| {
+                    v["linux"]["cgroupsPath"] = json!("system.slice:corral:x");
+                }),
+                &["linux.cgroupsPath", "systemd slice"],
+            ),
+            (
+                "deadline fields on another policy",
+                Box::new(|v| {
+                    v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "runtime": 1000});
+                }),
+                &["process.scheduler.runtime", "only SCHED_DEADLINE"],
+            ),
+            (
+                "a nice out of range",
+                Box::new(|v| {
+                    v["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 20});
+                }),
+                &["process.scheduler.nice", "outside -20..19"],
+            ),
+            (
+                "a priority on a policy without one",
+                Box::new(|v| {
+                    v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5});
+                }),
+                &["process.scheduler.priority", "only SCHED_FIFO and SCHED_RR"],
+            ),
+            (
+                "an I/O priority out of range",
+                Box::new(|v| {
+                    v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
+                }),
+                &["process.ioPriority.priority", "outside 0..7"],
+            ),
+            (
+                "an OOM score out of range",
+                Box::new(|v| {
+                    v["process"]["oomScoreAdj"] = json!(1001);
+                }),
+                &["process.oomScoreAdj", "outside -1000..1000"],
+            ),
+            (
+                "an rlimit twice",
+                Box::new(|v| {
+                    v["process"]["rlimits"] = json!([
+                    {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+                    {"type": "RLIMIT_NOFILE", "soft": 2, "hard": 2}]);
+                }),
+                &["process.rlimits[1]", "given twice"],
+            ),
+            (
+                "a soft rlimit above its hard one",
+                Box::new(|v| {
+                    v["process"]["rlimits"] =
+                        json!([{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]);
+                }),
+                &["process.rlimits[0]", "above hard limit"],
+            ),
+            (
+                "no args",
+                Box::new(|v| v["process"]["args"] = json!([])),
+                &["process.args", "must not be empty"],
+            ),
+            (
+                "an env entry without =",
+                Box::new(|v| v["process"]["env"] = json!(["PATH"])),
+                &["process.env[0]", "KEY=VALUE"],
+            ),
+            (
+                "a relative cwd",
+                Box::new(|v| v["process"]["cwd"] = json!("tmp")),
+                &["process.cwd", "not an absolute path"],
+            ),
+            (
+                "a binding policy without nodes",
+                Box::new(|v| {
+                    v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"});
+                }),
+                &["linux.memoryPolicy.nodes", "needs nodes"],
+            ),
+            (
+                "MPOL_LOCAL with nodes",
+                Box::new(|v| {
+                    v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_LOCAL", "nodes": "0"});
+                }),
+                &["linux.memoryPolicy.nodes", "take no nodes"],
+            ),
+            (
+                "a device outside /dev",
+                Box::new(|v| {
+                    v["linux"]["devices"] =
+                        json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]);
+                }),
+                &["linux.devices[0].path", "not under /dev"],
+            ),
+            (
+                "a device of type a",
+                Box::new(|v| {
+                    v["linux"]["devices"] =
+                        json!([{"path": "/dev/x", "type": "a", "major": 1, "minor": 3}]);
+                }),
+                &["linux.devices[0].type", "is not c, u, b or p"],
+            ),
+            (
+                "a mount without a destination",
+                Box::new(|v| {
+                    v["mounts"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"destination": "", "type": "tmpfs"}));
+                }),
+                &["mounts[", "].destination", "empty"],
+            ),
+            (
+                "a mount without a type",
+                Box::new(|v| {
+                    v["mounts"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"destination": "/x", "source": "/x"}));
+                }),
+                &["mounts[", "].type", "not a bind mount"],
+            ),
+            (
+                "an option corral cannot apply",
+                Box::new(|v| {
+                    v["mounts"].as_array_mut().unwrap().push(
+                        json!({"destination": "/x", "type": "tmpfs", "options": ["tmpcopyup"]}),
+                    );
+                }),
+                &["mounts[", "].options", "tmpcopyup"],
+            ),
+            (
+                "a relative hook",
+                Box::new(|v| {
+                    v["hooks"] = json!({"poststop": [{"path": "bin/true"}]});
+                }),
+                &["hooks.poststop[0].path", "not an absolute path"],
+            ),
+            (
+                "a hook timeout of zero",
+                Box::new(|v| {
+                    v["hooks"] = json!({"poststop": [{"path": "/bin/true", "timeout": 0}]});
+                }),
+                &["hooks.poststop[0].timeout", "not greater than zero"],
+            ),
+            (
+                "personality flags",
+                Box::new(|v| {
+                    v["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["x"]});
+                }),
+                &["linux.personality.flags", "not supported"],
+            ),
+        ];
+        for (what, f, want) in cases {
+            let e = check(&*f).expect_err(what).to_string();
+            for w in want {
+                assert!(e.contains(w), "{what}: {e:?} lacks {w:?}");
+            }
+        }
+        // And what the same rules allow: a net sysctl in a network namespace of its own, a
+        // hostname in a joined uts namespace, a bind mount without a type, a relative mount
+        // destination (runc only warns), a missing hook program (checked at create).
+        check(|v| {
+            v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "100"});
+            without_ns(v, "uts");
+            add_ns(v, json!({"type": "uts", "path": "/proc/self/ns/uts"}));
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "x", "source": "/x", "options": ["rbind", "ro"]}));
+            v["hooks"] = json!({"poststop": [{"path": "/no/such/hook"}]});
+            v["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "runtime": 1000});
+        })
+        .unwrap();
     }
 }

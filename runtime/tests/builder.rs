@@ -154,10 +154,14 @@ fn a_failed_built_container_names_the_field_and_leaves_nothing() {
         root: state.path().to_path_buf(),
         ..Options::default()
     };
-    // A hostname without a UTS namespace of its own is refused before anything is made.
+    // A hostname without a UTS namespace of its own is refused before anything is made: by
+    // the validator, when the bundle is made.
     let mut b = SpecBuilder::new(rootfs.rootfs());
     b.hostname("x").namespace(Namespace::Uts, NsMode::Host);
-    let e = Container::create_from(&id, &b.build().unwrap(), &opts).unwrap_err();
+    let e = b
+        .build()
+        .and_then(|bundle| Container::create_from(&id, &bundle, &opts).map(drop))
+        .unwrap_err();
     assert!(e.to_string().contains("hostname"), "{e}");
     assert_eq!((e.errno(), e.step().as_str()), (libc::EINVAL, "config"));
     // A program that does not exist fails create, naming it.

@@ -116,12 +116,18 @@ fn a_failed_take_names_the_program_and_leaves_nothing() {
     drop(pool);
     testkit::assert_no_leaks(&id, Some(state.path()));
 
-    // A template that cannot run fails the pool at once, naming what is wrong.
+    // A template that cannot run fails the pool at once, naming what is wrong: a hostname
+    // without a UTS namespace is refused when the bundle is made, and again at create when
+    // it was set on the bundle's (public) spec afterwards.
     let mut b = SpecBuilder::new(rootfs.rootfs());
-    b.hostname("x")
-        .namespace(runtime::Namespace::Uts, runtime::NsMode::Host);
+    b.namespace(runtime::Namespace::Uts, runtime::NsMode::Host);
+    let mut bundle = b.build().unwrap();
+    b.hostname("x");
+    let e = b.build().unwrap_err();
+    assert!(e.to_string().contains("hostname"), "{e}");
+    bundle.spec.set_hostname(Some("x".into()));
     let e = Pool::new(
-        b.build().unwrap(),
+        bundle,
         opts,
         PoolOptions {
             size: 2,

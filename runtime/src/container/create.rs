@@ -40,8 +40,9 @@ struct Checked {
 fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
     let spec = &b.spec;
     state::check_id(id)?;
-    // Refuse what is not honoured before anything is made.
-    prepare::refuse_unsupported(spec)?;
+    // Refuse what is not honoured or contradicts itself before anything is made (again: a
+    // bundle's spec is public, so it may have changed since it was loaded).
+    crate::validate::spec(spec)?;
     if opts.layers.is_empty() {
         // (An overlay root is not there yet: the child holds to the same rule.)
         prepare::refuse_symlinked_mount_points(spec, &b.rootfs()?)?;
@@ -54,15 +55,8 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
     let path = match linux.cgroups_path() {
         None => CgroupPath::Relative(id.to_string()),
         Some(p) => {
+            // (A systemd slice path is refused by crate::validate.)
             let s = p.to_string_lossy().into_owned();
-            if s.contains(':') {
-                return Err(Error::Config {
-                    field: "linux.cgroupsPath".into(),
-                    reason: format!(
-                        "{s:?} is a systemd slice path; corral manages cgroupfs paths only"
-                    ),
-                });
-            }
             if p.is_absolute() {
                 CgroupPath::Absolute(s)
             } else {
@@ -346,13 +340,8 @@ fn plan(
         .collect();
     devs.sort_by(|a, b| a.0.cmp(&b.0));
     for (host, d) in devs {
+        // (A new network namespace to move it into: crate::validate.)
         let field = format!("linux.netDevices.{host}");
-        if !plan.new_ns.contains(&ns::Kind::Net) {
-            return Err(Error::Config {
-                field,
-                reason: "moving a network device needs a new network namespace".into(),
-            });
-        }
         let name = d.name().clone().unwrap_or_else(|| host.clone());
         let idx = crate::netdev::check(&field, &host, &name)?;
         netdevs.push((host, name, idx));

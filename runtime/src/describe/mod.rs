@@ -174,17 +174,11 @@ impl Description {
 }
 
 impl Description {
-    /// The checked bundle of a description with a directory root: the program must be
-    /// given, the root filesystem must be a directory; the spec ([`Description::to_spec`])
+    /// The checked bundle of a description with a directory root (the program `/bin/sh`
+    /// unless [`Description::args`] names one): the root filesystem must be a directory; the spec ([`Description::to_spec`])
     /// is checked as a `config.json` is. Its bundle directory (the state's `bundle`) is the
     /// root filesystem's parent.
     pub fn bundle(&self) -> Result<Bundle> {
-        if self.args.is_empty() {
-            return Err(Error::Config {
-                field: "process.args".into(),
-                reason: "empty: give the program to run".into(),
-            });
-        }
         let Root::Dir(rootfs) = &self.root else {
             return Err(Error::Config {
                 field: "root.path".into(),

@@ -2,16 +2,19 @@
 //! number the child needs, checked and converted before the clone.
 //!
 //! One file per part of the plan: `namespaces`, `mounts` (the root, its mounts and
-//! devices) and `process`; this file assembles them ([`plan`], [`exec_plan`]).
+//! devices) and `process`; this file assembles them ([`plan`], [`exec_plan`]). The rules a
+//! spec must keep are checked before, by [`crate::validate`]; what is checked here is what
+//! only converting (a NUL byte in a string) or the host (a path, a sysctl) can tell.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod mounts;
 mod namespaces;
 mod process;
 
-pub use mounts::refuse_symlinked_mount_points;
-pub(crate) use process::personality;
+pub(crate) use mounts::{mount_options, propagation};
+pub use mounts::{refuse_symlinked_mount_points, MOUNT_OPTIONS};
 pub use process::{exec_candidates, exec_cpu_affinity, process_of, CpuMask};
+pub(crate) use process::{node_mask, personality};
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -65,52 +68,23 @@ fn target(field: &str, p: &str) -> Result<Target> {
     Target::new(p).map_err(|e| cfg(field, e.to_string()))
 }
 
-/// Fields corral does not honour yet: refused by name, never silently ignored. Security
-/// labels are checked against the host where they are applied (`lsm`).
-pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
-    if let Some(p) = spec.process() {
-        // Not applicable to the init process (the spec's words); checked here, applied to
-        // the container's exec'd processes that name none of their own.
-        if let Some(a) = p.exec_cpu_affinity() {
-            exec_cpu_affinity("process.execCPUAffinity", a)?;
-        }
-    }
-    if let Some(l) = spec.linux() {
-        if l.intel_rdt().is_some() {
-            let why = if Path::new("/sys/fs/resctrl").exists() {
-                "not supported by corral yet"
-            } else {
-                "this host has no Intel RDT (/sys/fs/resctrl is missing)"
-            };
-            return Err(cfg("linux.intelRdt", why));
-        }
-    }
-    Ok(())
-}
-
-/// Builds the plan.
+/// Builds the plan of a spec that passed [`crate::validate::spec`] (every [`crate::Bundle`]'s
+/// has; create checks it again before anything is made).
 pub fn plan(inp: Inputs<'_>) -> Result<Plan> {
     let spec = inp.spec;
-    refuse_unsupported(spec)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let nss = namespaces::of(&linux)?;
     let userns = nss.has(Kind::User);
-    let (uid_map, gid_map) = namespaces::id_maps(&linux, &nss)?;
-    let hostname = namespaces::uts_name("hostname", spec.hostname(), &nss)?;
-    let domainname = namespaces::uts_name("domainname", spec.domainname(), &nss)?;
-    let sysctls = namespaces::sysctls(&linux, &nss)?;
-    let time_offsets = namespaces::time_offsets(&linux, &nss)?;
+    let (uid_map, gid_map) = namespaces::id_maps(&linux);
+    let hostname = namespaces::uts_name("hostname", spec.hostname())?;
+    let domainname = namespaces::uts_name("domainname", spec.domainname())?;
+    let sysctls = namespaces::sysctls(&linux)?;
+    let time_offsets = namespaces::time_offsets(&linux)?;
     let process = process::of_container(spec, &linux, userns, &inp)?;
     let oom_score_adj = process::oom_score_adj(spec)?;
 
     // Without a mount namespace (the spec allows sharing the host's), the mounts are made
     // inside the root in the host's namespace and the process is chrooted there (runc).
-    if !nss.has(Kind::Mount) && userns {
-        return Err(cfg(
-            "linux.namespaces",
-            "a user namespace without a mount namespace: its processes may not mount in the host's mount namespace (add a mount namespace)",
-        ));
-    }
     let rootfs = Some(mounts::rootfs(
         &inp,
         &linux,

@@ -78,21 +78,127 @@ pub fn refuse_symlinked_mount_points(spec: &Spec, rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a mount option does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Effect {
+    /// `mount(2)` flags it sets and clears.
+    Flags(c_ulong, c_ulong),
+    /// A bind mount (`rbind`: with the mounts under the source).
+    Bind { rec: bool },
+    /// The propagation flags it gives the mount (as `linux.rootfsPropagation` too).
+    Propagation(c_ulong),
+    /// An idmapped bind (`ridmap`: the mounts under it too).
+    Idmap { rec: bool },
+    /// A `MOUNT_ATTR_*` bit `mount_setattr` sets (true) or clears on the whole tree, as runc
+    /// lists them (`rnoexec`, `rexec`).
+    Recursive(u64, bool),
+    /// The atime mode a recursive atime option selects. The kernel keeps one of three modes
+    /// per mount, so the options that only undo one (`ratime`, `rnorelatime`,
+    /// `rnostrictatime`) select the kernel's default, relatime, as `atime`, `norelatime` and
+    /// `nostrictatime` do with `mount(2)`; the last atime option wins.
+    RecursiveAtime(u64),
+}
+
+use Effect::{Bind, Flags, Idmap, Propagation, Recursive, RecursiveAtime};
+
+/// Every mount option corral applies itself, and what it does. Any other option is the
+/// filesystem's own, passed in the mount's data (refused on a bind, which has none).
+const OPTIONS: [(&str, Effect); 61] = [
+    ("ro", Flags(libc::MS_RDONLY, 0)),
+    ("rw", Flags(0, libc::MS_RDONLY)),
+    ("nosuid", Flags(libc::MS_NOSUID, 0)),
+    ("suid", Flags(0, libc::MS_NOSUID)),
+    ("nodev", Flags(libc::MS_NODEV, 0)),
+    ("dev", Flags(0, libc::MS_NODEV)),
+    ("noexec", Flags(libc::MS_NOEXEC, 0)),
+    ("exec", Flags(0, libc::MS_NOEXEC)),
+    ("sync", Flags(libc::MS_SYNCHRONOUS, 0)),
+    ("async", Flags(0, libc::MS_SYNCHRONOUS)),
+    ("dirsync", Flags(libc::MS_DIRSYNC, 0)),
+    ("remount", Flags(libc::MS_REMOUNT, 0)),
+    // mount(8)'s: "defaults" sets nothing of its own here (as runc).
+    ("defaults", Flags(0, 0)),
+    ("silent", Flags(libc::MS_SILENT, 0)),
+    ("loud", Flags(0, libc::MS_SILENT)),
+    ("iversion", Flags(libc::MS_I_VERSION, 0)),
+    ("noiversion", Flags(0, libc::MS_I_VERSION)),
+    ("mand", Flags(libc::MS_MANDLOCK, 0)),
+    ("nomand", Flags(0, libc::MS_MANDLOCK)),
+    ("atime", Flags(0, libc::MS_NOATIME)),
+    ("noatime", Flags(libc::MS_NOATIME, 0)),
+    ("diratime", Flags(0, libc::MS_NODIRATIME)),
+    ("nodiratime", Flags(libc::MS_NODIRATIME, 0)),
+    ("relatime", Flags(libc::MS_RELATIME, 0)),
+    ("norelatime", Flags(0, libc::MS_RELATIME)),
+    ("strictatime", Flags(libc::MS_STRICTATIME, 0)),
+    ("nostrictatime", Flags(0, libc::MS_STRICTATIME)),
+    ("nosymfollow", Flags(libc::MS_NOSYMFOLLOW, 0)),
+    ("symfollow", Flags(0, libc::MS_NOSYMFOLLOW)),
+    ("lazytime", Flags(libc::MS_LAZYTIME, 0)),
+    ("nolazytime", Flags(0, libc::MS_LAZYTIME)),
+    ("bind", Bind { rec: false }),
+    ("rbind", Bind { rec: true }),
+    ("private", Propagation(libc::MS_PRIVATE)),
+    ("rprivate", Propagation(libc::MS_PRIVATE | libc::MS_REC)),
+    ("shared", Propagation(libc::MS_SHARED)),
+    ("rshared", Propagation(libc::MS_SHARED | libc::MS_REC)),
+    ("slave", Propagation(libc::MS_SLAVE)),
+    ("rslave", Propagation(libc::MS_SLAVE | libc::MS_REC)),
+    ("unbindable", Propagation(libc::MS_UNBINDABLE)),
+    (
+        "runbindable",
+        Propagation(libc::MS_UNBINDABLE | libc::MS_REC),
+    ),
+    ("idmap", Idmap { rec: false }),
+    ("ridmap", Idmap { rec: true }),
+    ("rro", Recursive(libc::MOUNT_ATTR_RDONLY, true)),
+    ("rrw", Recursive(libc::MOUNT_ATTR_RDONLY, false)),
+    ("rnosuid", Recursive(libc::MOUNT_ATTR_NOSUID, true)),
+    ("rsuid", Recursive(libc::MOUNT_ATTR_NOSUID, false)),
+    ("rnodev", Recursive(libc::MOUNT_ATTR_NODEV, true)),
+    ("rdev", Recursive(libc::MOUNT_ATTR_NODEV, false)),
+    ("rnoexec", Recursive(libc::MOUNT_ATTR_NOEXEC, true)),
+    ("rexec", Recursive(libc::MOUNT_ATTR_NOEXEC, false)),
+    ("rnodiratime", Recursive(libc::MOUNT_ATTR_NODIRATIME, true)),
+    ("rdiratime", Recursive(libc::MOUNT_ATTR_NODIRATIME, false)),
+    (
+        "rnosymfollow",
+        Recursive(libc::MOUNT_ATTR_NOSYMFOLLOW, true),
+    ),
+    ("rsymfollow", Recursive(libc::MOUNT_ATTR_NOSYMFOLLOW, false)),
+    ("rnoatime", RecursiveAtime(libc::MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", RecursiveAtime(libc::MOUNT_ATTR_STRICTATIME)),
+    ("rrelatime", RecursiveAtime(libc::MOUNT_ATTR_RELATIME)),
+    ("ratime", RecursiveAtime(libc::MOUNT_ATTR_RELATIME)),
+    ("rnorelatime", RecursiveAtime(libc::MOUNT_ATTR_RELATIME)),
+    ("rnostrictatime", RecursiveAtime(libc::MOUNT_ATTR_RELATIME)),
+];
+
+const fn names<const N: usize>(t: &[(&'static str, Effect); N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = t[i].0;
+        i += 1;
+    }
+    out
+}
+
+/// The mount options corral recognises (`mounts[].options`), from the table its parser
+/// uses: the OCI features document lists them. Other options go to the filesystem.
+pub const MOUNT_OPTIONS: &[&str] = &names(&OPTIONS);
+
+fn effect(name: &str) -> Option<Effect> {
+    OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+}
+
 /// The mount flags of a propagation name (`rprivate` -> `MS_PRIVATE|MS_REC`), as mount
 /// options and `linux.rootfsPropagation` spell them.
-fn propagation(name: &str) -> Option<c_ulong> {
-    let (base, rec) = match name.strip_prefix('r') {
-        Some(b @ ("private" | "shared" | "slave" | "unbindable")) => (b, libc::MS_REC),
-        _ => (name, 0),
-    };
-    let flag = match base {
-        "private" => libc::MS_PRIVATE,
-        "shared" => libc::MS_SHARED,
-        "slave" => libc::MS_SLAVE,
-        "unbindable" => libc::MS_UNBINDABLE,
-        _ => return None,
-    };
-    Some(flag | rec)
+pub(crate) fn propagation(name: &str) -> Option<c_ulong> {
+    match effect(name) {
+        Some(Propagation(p)) => Some(p),
+        _ => None,
+    }
 }
 
 /// Parsed mount options.
@@ -111,40 +217,10 @@ struct MountOpts {
 /// The atime modes of `mount_setattr` (an enum in `MOUNT_ATTR__ATIME`, not bits).
 const ATIME_MASK: u64 = libc::MOUNT_ATTR__ATIME;
 
-/// A recursive mount attribute option, as runc lists them: the `MOUNT_ATTR_*` bit and
-/// whether the option sets it (`rnoexec`) or clears it (`rexec`). The atime options are
-/// [`recursive_atime`].
-fn recursive_flag(name: &str) -> Option<(u64, bool)> {
-    Some(match name {
-        "rro" => (libc::MOUNT_ATTR_RDONLY, true),
-        "rrw" => (libc::MOUNT_ATTR_RDONLY, false),
-        "rnosuid" => (libc::MOUNT_ATTR_NOSUID, true),
-        "rsuid" => (libc::MOUNT_ATTR_NOSUID, false),
-        "rnodev" => (libc::MOUNT_ATTR_NODEV, true),
-        "rdev" => (libc::MOUNT_ATTR_NODEV, false),
-        "rnoexec" => (libc::MOUNT_ATTR_NOEXEC, true),
-        "rexec" => (libc::MOUNT_ATTR_NOEXEC, false),
-        "rnodiratime" => (libc::MOUNT_ATTR_NODIRATIME, true),
-        "rdiratime" => (libc::MOUNT_ATTR_NODIRATIME, false),
-        "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, true),
-        "rsymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, false),
-        _ => return None,
-    })
-}
-
-/// The atime mode a recursive atime option selects. The kernel keeps one of three modes per
-/// mount, so the options that only undo one (`ratime`, `rnorelatime`, `rnostrictatime`)
-/// select the kernel's default, relatime, as `atime`, `norelatime` and `nostrictatime` do
-/// with `mount(2)`; the last atime option wins.
-fn recursive_atime(name: &str) -> Option<u64> {
-    match name {
-        "rnoatime" => Some(libc::MOUNT_ATTR_NOATIME),
-        "rstrictatime" => Some(libc::MOUNT_ATTR_STRICTATIME),
-        "rrelatime" | "ratime" | "rnorelatime" | "rnostrictatime" => {
-            Some(libc::MOUNT_ATTR_RELATIME)
-        }
-        _ => None,
-    }
+/// Checks the options of a mount (`field`: `mounts[i].options`) as they will be parsed when
+/// it is made; whether they make it a bind mount.
+pub(crate) fn mount_options(field: &str, opts: &[String]) -> Result<bool> {
+    Ok(parse_options(field, opts)?.bind)
 }
 
 fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
@@ -160,63 +236,23 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
     };
     let mut atime: Option<u64> = None;
     for opt in opts {
-        let (set, clear): (c_ulong, c_ulong) = match opt.as_str() {
-            "ro" => (libc::MS_RDONLY, 0),
-            "rw" => (0, libc::MS_RDONLY),
-            "nosuid" => (libc::MS_NOSUID, 0),
-            "suid" => (0, libc::MS_NOSUID),
-            "nodev" => (libc::MS_NODEV, 0),
-            "dev" => (0, libc::MS_NODEV),
-            "noexec" => (libc::MS_NOEXEC, 0),
-            "exec" => (0, libc::MS_NOEXEC),
-            "sync" => (libc::MS_SYNCHRONOUS, 0),
-            "async" => (0, libc::MS_SYNCHRONOUS),
-            "dirsync" => (libc::MS_DIRSYNC, 0),
-            "remount" => (libc::MS_REMOUNT, 0),
-            // mount(8)'s: "defaults" sets nothing of its own here (as runc).
-            "defaults" => (0, 0),
-            "silent" => (libc::MS_SILENT, 0),
-            "loud" => (0, libc::MS_SILENT),
-            "iversion" => (libc::MS_I_VERSION, 0),
-            "noiversion" => (0, libc::MS_I_VERSION),
-            "mand" => (libc::MS_MANDLOCK, 0),
-            "nomand" => (0, libc::MS_MANDLOCK),
-            "atime" => (0, libc::MS_NOATIME),
-            "noatime" => (libc::MS_NOATIME, 0),
-            "diratime" => (0, libc::MS_NODIRATIME),
-            "nodiratime" => (libc::MS_NODIRATIME, 0),
-            "relatime" => (libc::MS_RELATIME, 0),
-            "norelatime" => (0, libc::MS_RELATIME),
-            "strictatime" => (libc::MS_STRICTATIME, 0),
-            "nostrictatime" => (0, libc::MS_STRICTATIME),
-            "nosymfollow" => (libc::MS_NOSYMFOLLOW, 0),
-            "symfollow" => (0, libc::MS_NOSYMFOLLOW),
-            "lazytime" => (libc::MS_LAZYTIME, 0),
-            "nolazytime" => (0, libc::MS_LAZYTIME),
-            "bind" => {
+        let (set, clear): (c_ulong, c_ulong) = match effect(opt) {
+            Some(Flags(set, clear)) => (set, clear),
+            Some(Bind { rec }) => {
                 o.bind = true;
+                o.rec |= rec;
                 (0, 0)
             }
-            "rbind" => {
-                o.bind = true;
-                o.rec = true;
+            Some(Propagation(p)) => {
+                o.propagation = p;
                 (0, 0)
             }
-            p if propagation(p).is_some() => {
-                o.propagation = propagation(p).unwrap_or(0);
-                (0, 0)
-            }
-            "idmap" => {
+            Some(Idmap { rec }) => {
                 o.idmap = true;
+                o.rec |= rec;
                 (0, 0)
             }
-            "ridmap" => {
-                o.idmap = true;
-                o.rec = true;
-                (0, 0)
-            }
-            r if recursive_flag(r).is_some() => {
-                let (attr, on) = recursive_flag(r).unwrap_or((0, false));
+            Some(Recursive(attr, on)) => {
                 let (mut set, mut clr) = o.recursive.unwrap_or((0, 0));
                 if on {
                     set |= attr;
@@ -228,17 +264,19 @@ fn parse_options(field: &str, opts: &[String]) -> Result<MountOpts> {
                 o.recursive = Some((set, clr));
                 (0, 0)
             }
-            r if recursive_atime(r).is_some() => {
-                atime = recursive_atime(r);
+            Some(RecursiveAtime(mode)) => {
+                atime = Some(mode);
                 o.recursive.get_or_insert((0, 0));
                 (0, 0)
             }
-            "tmpcopyup" => return Err(cfg(field, "option \"tmpcopyup\" is not supported")),
-            other => {
-                if other.contains(',') {
-                    return Err(cfg(field, format!("option {other:?} contains a comma")));
+            None if opt == "tmpcopyup" => {
+                return Err(cfg(field, "option \"tmpcopyup\" is not supported"))
+            }
+            None => {
+                if opt.contains(',') {
+                    return Err(cfg(field, format!("option {opt:?} contains a comma")));
                 }
-                o.data.push(other.to_string());
+                o.data.push(opt.to_string());
                 (0, 0)
             }
         };
@@ -273,7 +311,7 @@ pub(super) fn rootfs(
         .as_ref()
         .and_then(|r| r.readonly())
         .unwrap_or(false);
-    let (propagation, root_propagation) = propagations(linux, readonly, mount_ns)?;
+    let (propagation, root_propagation) = propagations(linux)?;
     let context = inp.security.mount_context(linux.mount_label().as_deref())?;
     let made = spec_mounts(inp, userns, new_net, context.as_deref())?;
     let (devices, symlinks) = if made.dev_bound {
@@ -320,11 +358,8 @@ pub(super) fn rootfs(
 
 /// The propagation of `/` while the root is set up, and the one the root itself gets once it
 /// is the root (0: none of its own), from `linux.rootfsPropagation`.
-fn propagations(
-    linux: &oci_spec::runtime::Linux,
-    readonly: bool,
-    mount_ns: bool,
-) -> Result<(c_ulong, c_ulong)> {
+/// (That it needs a mount namespace of the container's own is [`crate::validate`]'s.)
+fn propagations(linux: &oci_spec::runtime::Linux) -> Result<(c_ulong, c_ulong)> {
     let requested = match linux.rootfs_propagation().as_deref() {
         None | Some("") => None,
         Some(name) => Some(propagation(name).ok_or_else(|| {
@@ -334,22 +369,6 @@ fn propagations(
             )
         })?),
     };
-    if !mount_ns {
-        // Both would change the host's own mounts: the propagation of the mounts the root
-        // sits on, and (a read-only bind of root.path) the host's view of the root.
-        if requested.is_some() {
-            return Err(cfg(
-                "linux.rootfsPropagation",
-                "needs a mount namespace of the container's own (without one it would change the host's mounts)",
-            ));
-        }
-        if readonly {
-            return Err(cfg(
-                "root.readonly",
-                "needs a mount namespace of the container's own (without one the read-only bind of root.path would be the host's view of it too)",
-            ));
-        }
-    }
     // `/` first gets a propagation that shares nothing with the host, except for shared
     // values, which keep the host's peer groups (so that a shared bind mount reaches the
     // host, as engines expect of rshared); the root itself gets a shared or unbindable value
@@ -414,9 +433,6 @@ fn spec_mount(
     let mounts = &mut out.mounts;
     let field = format!("mounts[{i}]");
     let dest = m.destination().to_string_lossy().into_owned();
-    if dest.is_empty() {
-        return Err(cfg(format!("{field}.destination"), "empty"));
-    }
     let t = target(&format!("{field}.destination"), &dest)?;
     let opts = parse_options(
         &format!("{field}.options"),
@@ -449,12 +465,6 @@ fn spec_mount(
         }
         mounts.push(bind_mount(inp, i, m, &field, t, &opts)?);
         return Ok(());
-    }
-    if typ.is_empty() {
-        return Err(cfg(
-            format!("{field}.type"),
-            "missing (and not a bind mount)",
-        ));
     }
     if typ == "devpts" {
         out.has_pts = true;
@@ -601,13 +611,8 @@ fn devices(linux: &oci_spec::runtime::Linux, has_pts: bool) -> Result<(Vec<Devic
         .enumerate()
     {
         let field = format!("linux.devices[{i}]");
+        // Under /dev, and a type it can make: crate::validate.
         let path = d.path().to_string_lossy().into_owned();
-        if !path.starts_with("/dev/") {
-            return Err(cfg(
-                format!("{field}.path"),
-                format!("{path:?} is not under /dev"),
-            ));
-        }
         use oci_spec::runtime::LinuxDeviceType as T;
         let kind = match d.typ() {
             T::C | T::U => libc::S_IFCHR,
@@ -765,6 +770,35 @@ mod tests {
         );
         assert_eq!(propagation("rbind"), None);
         assert_eq!(propagation("ro"), None);
+    }
+
+    #[test]
+    fn every_listed_mount_option_parses_as_one_of_corrals() {
+        assert_eq!(MOUNT_OPTIONS.len(), OPTIONS.len());
+        for name in MOUNT_OPTIONS {
+            let o = parse_options("mounts[0].options", &[name.to_string()]).unwrap();
+            assert!(
+                o.data.is_empty(),
+                "{name} went to the filesystem: {:?}",
+                o.data
+            );
+            let e = effect(name).unwrap();
+            let seen = match e {
+                Effect::Flags(set, clear) => o.flags == set && o.clear == clear,
+                Effect::Bind { rec } => o.bind && o.rec == rec,
+                Effect::Propagation(p) => o.propagation == p && propagation(name) == Some(p),
+                Effect::Idmap { rec } => o.idmap && o.rec == rec,
+                Effect::Recursive(..) | Effect::RecursiveAtime(_) => o.recursive.is_some(),
+            };
+            assert!(seen, "{name}: {e:?} not applied");
+        }
+        let mut names = MOUNT_OPTIONS.to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), MOUNT_OPTIONS.len(), "a name listed twice");
+        // What is not listed goes to the filesystem.
+        let o = parse_options("mounts[0].options", &["size=1m".into()]).unwrap();
+        assert_eq!(o.data, ["size=1m"]);
     }
 
     #[test]

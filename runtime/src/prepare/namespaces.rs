@@ -1,5 +1,7 @@
 //! The namespaces of a plan: those made and those joined, id maps, and what needs a namespace
-//! of the container's own (hostname, domainname, sysctls, time offsets).
+//! of the container's own (hostname, domainname, sysctls, time offsets). Their rules (each
+//! kind once, maps with a new user namespace only...) are [`crate::validate`]'s; this file
+//! converts a checked spec, opening what it joins.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -8,7 +10,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use ns::{IdMap, JoinNs, Kind};
-use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::{Linux, LinuxIdMapping};
 
 use super::mounts::chroot_only;
 use super::{cfg, cstr};
@@ -33,7 +35,7 @@ impl Namespaces {
     }
 }
 
-/// `linux.namespaces`: each kind once; a path is absolute and opened (and checked) now.
+/// `linux.namespaces`: a path is opened (and checked to be a namespace of its kind) now.
 pub(super) fn of(linux: &Linux) -> Result<Namespaces> {
     let mut new_ns = Vec::new();
     let mut join_ns: Vec<JoinNs> = Vec::new();
@@ -45,20 +47,10 @@ pub(super) fn of(linux: &Linux) -> Result<Namespaces> {
         .iter()
         .enumerate()
     {
-        let kind = ns_kind(n.typ());
+        let kind = crate::validate::ns_kind(n.typ());
         let field = format!("linux.namespaces[{i}]");
-        if !listed.insert(kind) {
-            return Err(cfg(field, format!("{kind} namespace listed twice")));
-        }
+        listed.insert(kind);
         match n.path() {
-            // The spec: "This value MUST be an absolute path in the runtime mount namespace";
-            // a relative one would resolve against corral's cwd.
-            Some(p) if !p.is_absolute() => {
-                return Err(cfg(
-                    format!("{field}.path"),
-                    format!("{} is not an absolute path", p.display()),
-                ));
-            }
             Some(p) => join_ns.push(
                 JoinNs::open(kind, p).map_err(|e| cfg(format!("{field}.path"), e.to_string()))?,
             ),
@@ -72,8 +64,8 @@ pub(super) fn of(linux: &Linux) -> Result<Namespaces> {
     })
 }
 
-/// The uid and gid maps: given with a new user namespace, and only then.
-pub(super) fn id_maps(linux: &Linux, nss: &Namespaces) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
+/// The uid and gid maps.
+pub(super) fn id_maps(linux: &Linux) -> (Vec<IdMap>, Vec<IdMap>) {
     let maps = |v: &Option<Vec<LinuxIdMapping>>| -> Vec<IdMap> {
         v.clone()
             .unwrap_or_default()
@@ -85,46 +77,21 @@ pub(super) fn id_maps(linux: &Linux, nss: &Namespaces) -> Result<(Vec<IdMap>, Ve
             })
             .collect()
     };
-    let uid_map = maps(linux.uid_mappings());
-    let gid_map = maps(linux.gid_mappings());
-    if nss.creates(Kind::User) && (uid_map.is_empty() || gid_map.is_empty()) {
-        return Err(cfg(
-            "linux.uidMappings",
-            "a new user namespace needs linux.uidMappings and linux.gidMappings",
-        ));
-    }
-    if !nss.creates(Kind::User) && (!uid_map.is_empty() || !gid_map.is_empty()) {
-        return Err(cfg(
-            "linux.uidMappings",
-            "id mappings given without a new user namespace",
-        ));
-    }
-    Ok((uid_map, gid_map))
+    (maps(linux.uid_mappings()), maps(linux.gid_mappings()))
 }
 
-/// `hostname` or `domainname` (`field`), which needs a uts namespace when it is set.
-pub(super) fn uts_name(
-    field: &str,
-    v: &Option<String>,
-    nss: &Namespaces,
-) -> Result<Option<CString>> {
+/// `hostname` or `domainname` (`field`), when it is set.
+pub(super) fn uts_name(field: &str, v: &Option<String>) -> Result<Option<CString>> {
     match v {
-        Some(h) if !h.is_empty() => {
-            if !nss.has(Kind::Uts) {
-                return Err(cfg(
-                    field,
-                    format!("setting the {field} needs a uts namespace"),
-                ));
-            }
-            Ok(Some(cstr(field, h.as_str())?))
-        }
+        Some(h) if !h.is_empty() => Ok(Some(cstr(field, h.as_str())?)),
         _ => Ok(None),
     }
 }
 
-/// `linux.sysctl` as (path under /proc/sys, value), sorted by key; each one namespaced and
-/// known to this kernel.
-pub(super) fn sysctls(linux: &Linux, nss: &Namespaces) -> Result<Vec<(CString, CString)>> {
+/// `linux.sysctl` as (path under /proc/sys, value), sorted by key; each one known to this
+/// kernel (that it is namespaced, in a namespace not the host's, is
+/// [`crate::validate::spec`]'s).
+pub(super) fn sysctls(linux: &Linux) -> Result<Vec<(CString, CString)>> {
     let mut sysctls = Vec::new();
     let mut keys: Vec<_> = linux
         .sysctl()
@@ -135,7 +102,6 @@ pub(super) fn sysctls(linux: &Linux, nss: &Namespaces) -> Result<Vec<(CString, C
     keys.sort();
     for (k, v) in keys {
         let field = format!("linux.sysctl.{k}");
-        check_sysctl(&k, &nss.new_ns, &nss.join_ns).map_err(|r| cfg(&field, r))?;
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         if !Path::new(&path).exists() {
             return Err(cfg(
@@ -148,21 +114,12 @@ pub(super) fn sysctls(linux: &Linux, nss: &Namespaces) -> Result<Vec<(CString, C
     Ok(sysctls)
 }
 
-/// `linux.timeOffsets` as the kernel's `timens_offsets` text; needs a new time namespace.
-pub(super) fn time_offsets(linux: &Linux, nss: &Namespaces) -> Result<Option<CString>> {
+/// `linux.timeOffsets` as the kernel's `timens_offsets` text.
+pub(super) fn time_offsets(linux: &Linux) -> Result<Option<CString>> {
     match linux.time_offsets() {
         Some(map) if !map.is_empty() => {
-            if !nss.creates(Kind::Time) {
-                return Err(cfg("linux.timeOffsets", "needs a new time namespace"));
-            }
             let mut s = String::new();
             for (clock, off) in map {
-                if clock != "monotonic" && clock != "boottime" {
-                    return Err(cfg(
-                        format!("linux.timeOffsets.{clock}"),
-                        "unknown clock (monotonic or boottime)",
-                    ));
-                }
                 s.push_str(&format!(
                     "{clock} {} {}\n",
                     off.secs().unwrap_or(0),
@@ -215,76 +172,4 @@ pub(super) fn exec_root(pid: i32, join_ns: &[JoinNs]) -> Result<Option<ns::Rootf
             Err(cfg("exec", format!("the container's root {theirs}: {e}")))
         }
     }
-}
-
-fn ns_kind(t: LinuxNamespaceType) -> Kind {
-    match t {
-        LinuxNamespaceType::Mount => Kind::Mount,
-        LinuxNamespaceType::Cgroup => Kind::Cgroup,
-        LinuxNamespaceType::Uts => Kind::Uts,
-        LinuxNamespaceType::Ipc => Kind::Ipc,
-        LinuxNamespaceType::User => Kind::User,
-        LinuxNamespaceType::Pid => Kind::Pid,
-        LinuxNamespaceType::Network => Kind::Net,
-        LinuxNamespaceType::Time => Kind::Time,
-    }
-}
-
-/// Only namespaced sysctls may be set, and only in a namespace that is not the host's: one
-/// the container creates, or one it joins that is not the runtime's own (a pod's, as runc
-/// allows). A namespace that is not listed is the host's, shared.
-pub(super) fn check_sysctl(
-    k: &str,
-    new_ns: &[Kind],
-    join_ns: &[JoinNs],
-) -> std::result::Result<(), String> {
-    const IPC: [&str; 8] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    let (kind, name) = if IPC.contains(&k) || k.starts_with("fs.mqueue.") {
-        (Kind::Ipc, "ipc")
-    } else if k.starts_with("net.") {
-        (Kind::Net, "network")
-    } else if k == "kernel.hostname" || k == "kernel.domainname" {
-        (Kind::Uts, "uts")
-    } else {
-        return Err("not a namespaced sysctl: it would change the host".into());
-    };
-    if new_ns.contains(&kind) {
-        return Ok(());
-    }
-    let Some(j) = join_ns.iter().find(|j| j.kind == kind) else {
-        return Err(format!(
-            "needs a {name} namespace of the container's own: none is listed, so the host's is shared and the sysctl would change it"
-        ));
-    };
-    if is_hosts(kind, j) {
-        return Err(format!(
-            "the {name} namespace joined from {} is the host's (the runtime's own): the sysctl would change the host",
-            j.path.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Whether a joined namespace is the runtime's own, or the initial one (when it can be read).
-fn is_hosts(kind: Kind, j: &JoinNs) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |p: String| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
-    let Some(joined) = id(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&j.fd)
-    )) else {
-        return false;
-    };
-    ["self", "1"]
-        .iter()
-        .any(|p| id(format!("/proc/{p}/ns/{}", kind.proc_name())) == Some(joined))
 }

@@ -2,7 +2,6 @@
 //! I/O priority, personality, memory policy and CPU affinity.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use std::collections::HashSet;
 use std::ffi::CString;
 
 use ns::{CStringArray, Caps, Process, Rlimit};
@@ -44,15 +43,7 @@ pub(super) fn oom_score_adj(spec: &Spec) -> Result<Option<CString>> {
     spec.process()
         .as_ref()
         .and_then(|p| p.oom_score_adj())
-        .map(|v| {
-            if !(-1000..=1000).contains(&v) {
-                return Err(cfg(
-                    "process.oomScoreAdj",
-                    format!("{v} is outside -1000..1000"),
-                ));
-            }
-            cstr("process.oomScoreAdj", v.to_string())
-        })
+        .map(|v| cstr("process.oomScoreAdj", v.to_string()))
         .transpose()
 }
 
@@ -79,56 +70,24 @@ pub fn exec_candidates(arg0: &str, env: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
-/// The process part of a plan, from an OCI process (the spec's, or `exec`'s).
+/// The process part of a plan, from an OCI process (the spec's, or `exec`'s), checked first
+/// ([`crate::validate::process`]).
 pub fn process_of(
     p: &oci_spec::runtime::Process,
     userns: bool,
     preserve_fds: u32,
     stdio: [libc::c_int; 3],
 ) -> Result<Process> {
+    crate::validate::process(p)?;
     let args = p.args().clone().unwrap_or_default();
-    if args.is_empty() || args[0].is_empty() {
-        return Err(cfg("process.args", "must not be empty"));
-    }
     let env = p.env().clone().unwrap_or_default();
-    for (i, e) in env.iter().enumerate() {
-        if !e.contains('=') {
-            return Err(cfg(
-                format!("process.env[{i}]"),
-                format!("{e:?} is not KEY=VALUE"),
-            ));
-        }
-    }
-    let exec_candidates = exec_candidates(&args[0], &env)?;
+    let exec_candidates = exec_candidates(args.first().map_or("", String::as_str), &env)?;
     let cwd = p.cwd().to_string_lossy().into_owned();
-    if !cwd.starts_with('/') {
-        return Err(cfg(
-            "process.cwd",
-            format!("{cwd:?} is not an absolute path"),
-        ));
-    }
     let user = p.user();
     let mut rlimits = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, r) in p.rlimits().clone().unwrap_or_default().iter().enumerate() {
-        let name = r.typ();
-        let field = format!("process.rlimits[{i}]");
-        let resource = rlimit_resource(name);
-        if !seen.insert(resource) {
-            return Err(cfg(field, format!("{name} given twice")));
-        }
-        if r.soft() > r.hard() {
-            return Err(cfg(
-                field,
-                format!(
-                    "{name}: soft limit {} above hard limit {}",
-                    r.soft(),
-                    r.hard()
-                ),
-            ));
-        }
+    for r in p.rlimits().iter().flatten() {
         rlimits.push(Rlimit {
-            resource,
+            resource: rlimit_resource(r.typ()),
             soft: r.soft(),
             hard: r.hard(),
         });
@@ -228,7 +187,6 @@ fn held_caps() -> u64 {
 }
 
 fn sched_attr(s: &oci_spec::runtime::Scheduler) -> Result<ns::SchedAttr> {
-    let f = "process.scheduler";
     use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
     // The kernel's SCHED_* numbers (sched(7)).
     let policy = match s.policy() {
@@ -253,26 +211,9 @@ fn sched_attr(s: &oci_spec::runtime::Scheduler) -> Result<ns::SchedAttr> {
             F::SchedFlagUtilClampMax => 0x40,
         };
     }
+    // Ranges: crate::validate::process.
     let nice = s.nice().unwrap_or(0);
-    if !(-20..=19).contains(&nice) {
-        return Err(cfg(
-            format!("{f}.nice"),
-            format!("{nice} is outside -20..19"),
-        ));
-    }
     let priority = s.priority().unwrap_or(0);
-    if (policy == 1 || policy == 2) && !(1..=99).contains(&priority) {
-        return Err(cfg(
-            format!("{f}.priority"),
-            format!("{priority} is outside 1..99 for a real-time policy"),
-        ));
-    }
-    if (policy != 1 && policy != 2) && priority != 0 {
-        return Err(cfg(
-            format!("{f}.priority"),
-            "only SCHED_FIFO and SCHED_RR take a priority",
-        ));
-    }
     Ok(ns::SchedAttr {
         size: std::mem::size_of::<ns::SchedAttr>() as u32,
         policy,
@@ -292,23 +233,12 @@ fn ioprio(p: &oci_spec::runtime::LinuxIOPriority) -> Result<libc::c_int> {
         C::IoprioClassBe => 2,
         C::IoprioClassIdle => 3,
     };
-    let prio = p.priority();
-    if !(0..=7).contains(&prio) {
-        return Err(cfg(
-            "process.ioPriority.priority",
-            format!("{prio} is outside 0..7"),
-        ));
-    }
-    Ok((class << 13) | prio as libc::c_int)
+    // 0..7: crate::validate::process.
+    Ok((class << 13) | p.priority() as libc::c_int)
 }
 
 pub(crate) fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<u64> {
-    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(cfg(
-            "linux.personality.flags",
-            "personality flags are not supported",
-        ));
-    }
+    // Flags are refused by crate::validate::spec.
     use oci_spec::runtime::LinuxPersonalityDomain as D;
     // PER_LINUX and PER_LINUX32 (include/uapi/linux/personality.h).
     Ok(match p.domain() {
@@ -347,7 +277,7 @@ fn bit_mask(field: &str, list: &str, what: &str, limit: u64) -> Result<Vec<libc:
 }
 
 /// Parses a node list such as "0-3,7" into mask words and the maxnode of set_mempolicy.
-fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ulong)> {
+pub(crate) fn node_mask(field: &str, nodes: &str) -> Result<(Vec<libc::c_ulong>, libc::c_ulong)> {
     let mask = bit_mask(field, nodes, "node", 1024)?;
     let maxnode = if mask.is_empty() {
         0
@@ -404,9 +334,6 @@ fn mempolicy(
         };
     }
     let (mask, maxnode) = node_mask(&format!("{f}.nodes"), m.nodes().as_deref().unwrap_or(""))?;
-    if matches!(mode & 0xff, 2 | 3 | 5 | 6) && mask.is_empty() {
-        return Err(cfg(format!("{f}.nodes"), "this mode needs nodes"));
-    }
     Ok((mode, mask, maxnode))
 }
 

@@ -1,0 +1,462 @@
+//! The command line: every command, its arguments and flags (clap). Nothing else of the
+//! CLI is imported here; each command's module maps these to the libraries.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral",
+    version,
+    about = "corral: a daemonless OCI container runtime",
+    after_help = "Exit status: the container's own for run and exec (128+N if signal N \
+                  killed it); 1 if corral failed (as runc)."
+)]
+pub struct Cli {
+    /// Directory for container state (default /run/corral; for a non-root user
+    /// $XDG_RUNTIME_DIR/corral)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// Image store directory (default $CORRAL_STORE, else /var/lib/corral)
+    #[arg(long, global = true)]
+    pub store: Option<PathBuf>,
+    /// Write logs to this file instead of stderr
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Log debug messages
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not supported: a clear error)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a container: its process is set up and waits for `start`
+    Create {
+        /// The container id
+        id: String,
+        #[command(flatten)]
+        c: CreateArgs,
+    },
+    /// Start a created container: its process execs
+    Start {
+        /// The container id
+        id: String,
+    },
+    /// Create and run a container (from a bundle, or an image with --image); in the
+    /// foreground, exit with its status
+    Run {
+        /// The container id (with --image: optional, as --name)
+        id: Option<String>,
+        #[command(flatten)]
+        c: CreateArgs,
+        #[command(flatten)]
+        img: RunImageArgs,
+        /// Do not wait: leave the container running and exit
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits (until `delete`)
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print the state of a container (OCI state JSON)
+    State {
+        /// The container id
+        id: String,
+    },
+    /// Send a signal to the container's init process (default SIGTERM)
+    Kill {
+        /// The container id
+        id: String,
+        /// Signal name (TERM, SIGKILL) or number
+        signal: Option<String>,
+        /// Send it to every process of the container
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete a container and everything it made
+    Delete {
+        /// The container id
+        id: String,
+        /// Kill it first if it is running
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers
+    #[command(alias = "ls")]
+    List {
+        /// Output format: table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only print ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the processes of a container
+    Ps {
+        /// The container id
+        id: String,
+        /// Output format: table or json
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Options for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Run another process in a running container; exit with its status
+    Exec(ExecArgs),
+    /// Freeze every process of a container
+    Pause {
+        /// The container id
+        id: String,
+    },
+    /// Thaw a paused container
+    Resume {
+        /// The container id
+        id: String,
+    },
+    /// Change a container's limits
+    Update(UpdateArgs),
+    /// Print resource usage of a container
+    Events {
+        /// The container id
+        id: String,
+        /// Print stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
+    /// Print the OCI features document of this build and host
+    Features,
+    /// Manage images: import, export, ls, inspect, rm, prune, tag, history, build
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Make an image of a container made from an image: its writable layer on top
+    Commit {
+        /// The container id
+        id: String,
+        /// NAME[:TAG] of the new image
+        reference: String,
+        /// A comment kept in the image's history
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Show the image store, storage driver, cgroup layout and counts
+    Info,
+    /// Write a default config.json (as `runc spec` does)
+    Spec {
+        /// Directory to write config.json into
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for a container run by a non-root user
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Not supported: corral does not checkpoint containers
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported: corral does not restore containers
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// Path to the bundle (holding config.json)
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Root the container on an overlay of these read-only layer dirs (bottom first)
+    /// instead of root.path; its writes go to a layer in the state dir
+    #[arg(long = "layer", value_name = "DIR")]
+    pub layers: Vec<PathBuf>,
+    /// Do not use pivot_root (for roots on initramfs)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of giving the container its own
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Write the container's pid to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's pty master to (process.terminal)
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Print how long each phase of the spawn took, on stderr
+    #[arg(long)]
+    pub timings: bool,
+}
+
+/// `corral exec` flags (runc's).
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// The container id
+    pub id: String,
+    /// The command and its arguments (unless --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// An OCI process.json to run instead of a command
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a terminal (process.terminal)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket to send the terminal's pty master to
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Do not wait for the process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Add an environment variable (KEY=VALUE)
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// User as uid[:gid]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (CAP_NAME) to the process's sets
+    #[arg(short, long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the process
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// SELinux label of the process (needs SELinux on the host)
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process (needs AppArmor on the host)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Exec into a paused container too (the process waits, frozen, until it resumes)
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's:
+    /// [CONTROLLER[,CONTROLLER...]:]PATH (repeatable; without controllers, every hierarchy)
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
+}
+
+/// `corral update` flags (runc's).
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    /// The container id
+    pub id: String,
+    /// Resources as OCI linux.resources JSON ("-" for stdin)
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long)]
+    pub memory: Option<i64>,
+    /// Memory plus swap limit in bytes (-1 for unlimited)
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<i64>,
+    /// Memory reservation in bytes
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<i64>,
+    /// CPU shares
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CPUs the container may use (cpuset)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (cpuset)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+}
+
+impl CreateArgs {
+    pub fn options(&self, root: &std::path::Path) -> runtime::Options {
+        runtime::Options {
+            root: root.to_path_buf(),
+            layers: self.layers.clone(),
+            no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds,
+            preserve_holes: crate::fds::preserve_holes(),
+            console_socket: self.console_socket.clone(),
+            no_new_keyring: self.no_new_keyring,
+            ..runtime::Options::default()
+        }
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import a root filesystem (tarball or dir), a `docker save` tarball or an OCI image
+    /// layout (dir or tar) as an image
+    Import {
+        /// The tarball or directory
+        src: PathBuf,
+        /// NAME[:TAG] (default: the names the archive carries)
+        reference: Option<String>,
+    },
+    /// Write an image as an OCI image layout: a directory, or a tar when DEST ends in .tar
+    Export {
+        /// NAME[:TAG] or image ID
+        image: String,
+        /// Destination dir or .tar
+        dest: PathBuf,
+    },
+    /// List images
+    #[command(alias = "list")]
+    Ls {
+        /// Only print image IDs
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print an image's manifest and config as JSON
+    Inspect {
+        /// NAME[:TAG] or image ID
+        image: String,
+    },
+    /// Remove an image (a tag; the image and its unused layers with its last tag)
+    #[command(alias = "remove")]
+    Rm {
+        /// NAME[:TAG] or image ID
+        images: Vec<String>,
+    },
+    /// Remove every layer, blob, cache entry and container record nothing uses
+    Prune,
+    /// Give an image another name
+    Tag {
+        /// NAME[:TAG] or image ID
+        source: String,
+        /// The new NAME[:TAG]
+        target: String,
+    },
+    /// Show an image's layers and the steps that made them
+    History {
+        /// NAME[:TAG] or image ID
+        image: String,
+    },
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+}
+
+/// `corral run --image` flags (docker's).
+#[derive(clap::Args, Debug)]
+pub struct RunImageArgs {
+    /// Run a container from this image (NAME[:TAG] or ID) instead of a bundle
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The container id (default: a random one)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the container when it exits (else it is kept, stopped, until `delete`)
+    #[arg(long)]
+    pub rm: bool,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// User (name or uid, optionally :group)
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Memory limit (bytes, or with b, k, m, g)
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Bind mount SRC:DST[:ro]
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep stdin open (corral passes its stdin to the container in the foreground)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Use the host's network (as --network host) instead of a private one
+    #[arg(long = "net-host")]
+    pub net_host: bool,
+    /// Give the container every capability, every host device and no seccomp filter, masked
+    /// or read-only paths (as docker's --privileged)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined, seccomp=PROFILE.json (a linux.seccomp object in OCI form) or
+    /// no-new-privileges (default: docker's seccomp profile, noNewPrivileges false)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Give the container a host device: HOST[:CONTAINER][:PERMS] (PERMS of r, w, m)
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    /// The command and its arguments, after `--` (default: the image's)
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// NAME[:TAG] of the image
+    #[arg(short = 't', long = "tag")]
+    pub tag: String,
+    /// The Dockerfile (default CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// A build argument (KEY=VALUE)
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Run every step again (the results still go to the cache)
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// The network of RUN steps: `none` (the default: a network namespace of their own,
+    /// loopback only) or `host` (the host's network, as `docker build --network host`)
+    #[arg(long = "network", default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
+    /// The build context directory
+    pub context: PathBuf,
+}
