@@ -127,6 +127,15 @@ impl Core {
         }
     }
 
+    /// The image store whose record of the container goes with it: its image's store, else
+    /// the default one (a loaded container may be of an image of it).
+    fn store_dir(&self) -> PathBuf {
+        match &self.source {
+            Some(Source::Described { store, .. }) => store.clone(),
+            _ => corral_image::default_store(),
+        }
+    }
+
     /// Tells Python (`warnings.warn(..., corral.CorralWarning)`) of the container's warnings
     /// it was not told of yet: a limit the host does not enforce, a failed startContainer
     /// hook. A warning filter that makes them errors raises here.
@@ -453,10 +462,8 @@ impl Core {
             let was_alive = st != runtime::Status::Stopped;
             g.phase = Phase::Deleted;
             reap_execs(&self.execs, true);
-            let r = c.delete();
-            if let Some(store) = self.source.as_ref().and_then(Source::image_store) {
-                corral_image::forget_container(store, &self.root, &self.id);
-            }
+            // Checked above: a live one only with force.
+            let r = corral_image::delete(&self.store_dir(), c, true);
             if g.exit.is_none() && was_alive {
                 g.exit = Some(ExitStatus::Signaled(libc::SIGKILL));
             }
@@ -660,14 +667,10 @@ impl Drop for Core {
         // holding the GIL.
         let execs = &self.execs;
         Python::with_gil(|py| {
-            let store = self.source.as_ref().and_then(Source::image_store);
-            let (root, id) = (&self.root, &self.id);
+            let store = self.store_dir();
             py.allow_threads(move || {
                 reap_execs(execs, true);
-                drop(c);
-                if let Some(store) = store {
-                    corral_image::forget_container(store, root, id);
-                }
+                let _ = corral_image::delete(&store, c, true);
             })
         });
     }

@@ -25,23 +25,6 @@ pub(crate) enum Source {
     Described { d: Description, store: PathBuf },
 }
 
-impl Source {
-    /// A container from an image: the store keeps a record of it until it is deleted.
-    pub(crate) fn image_store(&self) -> Option<&std::path::Path> {
-        match self {
-            Source::Described {
-                d:
-                    Description {
-                        root: Root::Image(_),
-                        ..
-                    },
-                store,
-            } => Some(store),
-            _ => None,
-        }
-    }
-}
-
 /// The keyword arguments of `Core(...)` that describe the container.
 pub(crate) struct Kw<'a, 'py> {
     pub(crate) args: Option<&'a Bound<'py, PyAny>>,
