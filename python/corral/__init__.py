@@ -23,6 +23,10 @@ What is here:
   context manager; ``await c.wait_async()`` for asyncio.
 * :class:`Limits`, :class:`Mount` -- what a container may use, and what it sees.
 * :func:`list` -- the containers under a state root.
+* :class:`ImageStore` (module :mod:`corral.images`) -- images: ``import_``, ``build``,
+  ``tag``, ``list``, ``remove``, ``prune``; ``Container(image=..., store=...)`` runs one.
+* :class:`CorralWarning` -- what the runtime warns of (``warnings.warn``), e.g. a limit the
+  host does not enforce.
 * :class:`Error` and its subclasses (see :mod:`corral.errors`): every failure says its
   ``step``, ``errno`` and ``path``.
 
@@ -52,12 +56,15 @@ from ._corral import Limits, Mount, default_root, parse_size
 from .errors import (
     CalledProcessError,
     ConfigError,
+    CorralWarning,
     Error,
+    ImageError,
     NotFoundError,
     SpawnError,
     StateError,
     TimeoutExpired,
 )
+from .images import ImageStore, default_store
 
 __all__ = [
     "run",
@@ -69,7 +76,9 @@ __all__ = [
     "Limits",
     "Mount",
     "list",
+    "ImageStore",
     "default_root",
+    "default_store",
     "parse_size",
     "PIPE",
     "STDOUT",
@@ -80,6 +89,8 @@ __all__ = [
     "NotFoundError",
     "StateError",
     "SpawnError",
+    "ImageError",
+    "CorralWarning",
     "TimeoutExpired",
     "CalledProcessError",
 ]
@@ -483,11 +494,11 @@ class Container(_Process):
 
         Container(bundle="/path/bundle")
 
-    or from an image of corral's image store (``corral image import``/``build``; ``store``
-    defaults to ``$CORRAL_STORE`` or ``/var/lib/corral``): its layers, shared and read-only,
-    under a writable layer of the container's own, and its entrypoint, command, environment,
-    working directory and user, with ``args`` (the command), ``env``, ``cwd``, ``hostname``,
-    ``user``, ``limits`` and bind ``mounts`` on top::
+    or from an image of corral's image store (:class:`corral.images.ImageStore`, or ``corral
+    image import``/``build``; ``store`` is an :class:`ImageStore` or its directory, default
+    ``$CORRAL_STORE`` or ``/var/lib/corral``): its layers, shared and read-only, under a
+    writable layer of the container's own, and its entrypoint, command, environment, working
+    directory and user, with the other arguments on top (``args`` is the command)::
 
         Container(["echo", "hi"], image="debian:12", limits=Limits(memory="64M"))
 
@@ -505,10 +516,15 @@ class Container(_Process):
     ``PATH``); ``cwd``; ``hostname``; ``user`` (a uid, ``(uid, gid)`` or ``(uid, gid,
     [gids])``); ``namespaces`` (name to ``"new"``, ``"host"`` or a namespace path to join);
     ``mounts``; ``limits``; ``seccomp`` (a default filter that refuses what containers have no
-    business calling); ``readonly_root``; ``annotations``; ``stdin``, ``stdout``, ``stderr``
+    business calling); ``readonly_root`` (default: read-only for ``rootfs``, writable for an
+    image); ``annotations``; ``stdin``, ``stdout``, ``stderr``
     (None: this process's own; PIPE, DEVNULL, STDOUT, an fd or a file object, as
     ``subprocess``). Bad input raises ``TypeError`` or :class:`ConfigError` naming the
     argument, before anything is made.
+
+    What the runtime warns of while it makes or starts the container (a limit the host does
+    not enforce, a failed ``startContainer`` hook) is issued with ``warnings.warn`` as a
+    :class:`CorralWarning` after :meth:`create` or :meth:`start`.
 
     As a context manager it is created and started on entry (if it was not yet) and deleted,
     killed first if need be, on exit. A container neither deleted nor detached is deleted when
@@ -531,10 +547,10 @@ class Container(_Process):
         mounts: Optional[Iterable[Mount]] = None,
         limits: Optional[Limits] = None,
         seccomp: Union[bool, str, "os.PathLike[str]", None] = None,
-        readonly_root: bool = True,
+        readonly_root: Optional[bool] = None,
         annotations: Optional[Mapping[str, str]] = None,
         image: Optional[str] = None,
-        store: Union[str, "os.PathLike[str]", None] = None,
+        store: Union[str, "os.PathLike[str]", ImageStore, None] = None,
         privileged: bool = False,
         cap_add: Optional[Iterable[str]] = None,
         cap_drop: Optional[Iterable[str]] = None,
@@ -565,7 +581,7 @@ class Container(_Process):
                 mounts=mounts,
                 limits=limits,
                 seccomp=seccomp if image is not None or seccomp is None else _flag("seccomp", seccomp),
-                readonly_root=_flag("readonly_root", readonly_root),
+                readonly_root=None if readonly_root is None else _flag("readonly_root", readonly_root),
                 annotations=annotations,
                 image=image,
                 store=store,

@@ -27,6 +27,8 @@ __all__ = [
     "NotFoundError",
     "StateError",
     "SpawnError",
+    "ImageError",
+    "CorralWarning",
     "TimeoutExpired",
     "CalledProcessError",
 ]
@@ -64,7 +66,8 @@ class ConfigError(Error, ValueError):
 
 
 class NotFoundError(Error, LookupError):
-    """No container has this id under this state root. Also a ``LookupError``."""
+    """No container has this id under this state root, or no image this name in the image
+    store. Also a ``LookupError``."""
 
 
 class StateError(Error):
@@ -75,6 +78,18 @@ class StateError(Error):
 class SpawnError(Error):
     """Making, starting or running the container failed: ``step`` says which step (a
     cgroup, a mount, the exec...), ``errno`` why and ``path`` on what."""
+
+
+class ImageError(Error):
+    """The image store failed (``step`` is ``"image"``): a file or a layer of the store could
+    not be read or written (``path`` names it), a layer was refused. A missing image raises
+    :class:`NotFoundError` and a bad name or archive :class:`ConfigError` instead."""
+
+
+class CorralWarning(RuntimeWarning):
+    """What the runtime warns of while it makes or starts a container (``warnings.warn``):
+    a limit the host cannot enforce (a swap limit without swap accounting...), a
+    ``startContainer`` hook that failed (the container's program did not run)."""
 
 
 class TimeoutExpired(Error, TimeoutError):

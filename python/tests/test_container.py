@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import threading
 import time
 from pathlib import Path
@@ -317,3 +318,115 @@ def test_the_init_exits_while_an_exec_handle_waits_for_nobody(env):
         p = c.exec_process(["sleep", "60"])
         assert c.wait(timeout=10) == 0
         assert p.poll() == -9 and p.signal == 9
+
+
+def _block_device() -> str:
+    """A block device of the host (the loop devices are there on any Linux with loop)."""
+    for name in sorted(os.listdir("/dev")):
+        p = f"/dev/{name}"
+        try:
+            if stat.S_ISBLK(os.stat(p).st_mode):
+                return p
+        except OSError:
+            continue
+    raise AssertionError("no block device under /dev")
+
+
+def _blkio_file(pid: int, name: str) -> str:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if "blkio" in ctrls.split(","):
+            return (Path("/sys/fs/cgroup/blkio") / path.lstrip("/") / f"blkio.{name}").read_text()
+        if ctrls == "":
+            v2 = Path("/sys/fs/cgroup") / path.lstrip("/") / "io.max"
+            if v2.exists():
+                return v2.read_text()
+    raise AssertionError("no blkio cgroup")
+
+
+def test_block_io_limits_are_set_per_device_and_updated(env):
+    dev = _block_device()
+    rdev = os.stat(dev).st_rdev
+    mm = f"{os.major(rdev)}:{os.minor(rdev)}"
+    lim = corral.Limits(device_read_bps={dev: "1M"}, device_write_bps={dev: 2 << 20},
+                        device_read_iops={dev: 100}, device_write_iops={dev: 200})
+    assert lim.device_read_bps == {dev: 1 << 20} and lim.device_write_bps == {dev: 2 << 20}
+    assert (lim.device_read_iops, lim.device_write_iops) == ({dev: 100}, {dev: 200})
+    assert lim.blkio_weight is None and f"device_read_bps={{'{dev}': 1048576}}" in repr(lim)
+    with corral.Container(["sleep", "60"], limits=lim, **env.kw()) as c:
+        v1 = not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+        if v1:
+            assert f"{mm} {1 << 20}" in _blkio_file(c.pid, "throttle.read_bps_device")
+            assert f"{mm} {2 << 20}" in _blkio_file(c.pid, "throttle.write_bps_device")
+            assert f"{mm} 100" in _blkio_file(c.pid, "throttle.read_iops_device")
+            assert f"{mm} 200" in _blkio_file(c.pid, "throttle.write_iops_device")
+        else:
+            io = _blkio_file(c.pid, "")
+            assert f"{mm} rbps={1 << 20} wbps={2 << 20} riops=100 wiops=200" in io, io
+        c.update(device_read_bps={dev: "3M"})
+        if v1:
+            assert f"{mm} {3 << 20}" in _blkio_file(c.pid, "throttle.read_bps_device")
+        else:
+            assert f"rbps={3 << 20}" in _blkio_file(c.pid, "")
+
+
+def test_bad_block_io_limits_are_config_errors_naming_the_limit(tmp_path):
+    dev = _block_device()
+    for kw, arg in [({"blkio_weight": 5}, "blkio_weight"), ({"blkio_weight": 70000}, "blkio_weight"),
+                    ({"device_read_bps": {dev: 0}}, f"device_read_bps[{dev!r}]".replace("'", '"')),
+                    ({"device_write_bps": {dev: "lots"}}, f"device_write_bps[{dev!r}]".replace("'", '"')),
+                    ({"device_read_iops": {dev: -1}}, f"device_read_iops[{dev!r}]".replace("'", '"')),
+                    ({"device_write_iops": {"/dev/null": 5}}, "device_write_iops"),
+                    ({"device_read_bps": {str(tmp_path / "nope"): 5}}, "device_read_bps")]:
+        with pytest.raises(corral.ConfigError) as ei:
+            corral.Limits(**kw)
+        assert str(ei.value).startswith(f"{arg}:"), (kw, str(ei.value))
+    for kw, arg in [({"device_read_bps": [dev]}, "device_read_bps"), ({"blkio_weight": "heavy"}, "blkio_weight"),
+                    ({"device_read_iops": {dev: "1M"}}, "device_read_iops")]:
+        with pytest.raises(TypeError, match=f"^{arg}"):
+            corral.Limits(**kw)
+
+
+def test_a_warning_of_the_runtime_is_a_python_warning(env, tmp_path):
+    """Issue 17: Container::warnings() reached no face. A failed startContainer hook is one
+    (start succeeds as runc's does; the program does not run)."""
+    import json
+    import shutil
+    import warnings
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(env.rootfs, bundle / "rootfs", symlinks=True)
+    config = {
+        "ociVersion": "1.0.2",
+        "process": {"args": ["sh", "-c", "echo ran > /dev/null"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                    "env": ["PATH=/bin"]},
+        "root": {"path": "rootfs", "readonly": True},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "hooks": {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope; exit 4"]}]},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]},
+    }
+    (bundle / "config.json").write_text(json.dumps(config))
+    c = corral.Container(bundle=str(bundle), root=str(env.root), id=env.id())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c.create()
+        assert caught == []
+        c.start()
+    try:
+        assert [w.category for w in caught] == [corral.CorralWarning], [str(w.message) for w in caught]
+        msg = str(caught[0].message)
+        assert "error running hook #0" in msg and "nope" in msg and c.id in msg, msg
+        assert issubclass(corral.CorralWarning, RuntimeWarning)
+        assert c.wait() == 127
+    finally:
+        c.delete(force=True)
+    # A filter that makes them errors raises them.
+    c = corral.Container(bundle=str(bundle), root=str(env.root), id=env.id())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", corral.CorralWarning)
+            c.create()
+            with pytest.raises(corral.CorralWarning):
+                c.start()
+    finally:
+        c.delete(force=True)

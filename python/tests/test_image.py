@@ -1,25 +1,22 @@
-"""corral.Container(image=...): a container from an image of corral's image store."""
+"""corral.Container(image=...): a container from an image of corral's image store, and the
+store itself from Python (corral.ImageStore: import, build, tag, list, remove, prune)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import errno
 from pathlib import Path
 
 import pytest
 
 import corral
 
-CORRAL = Path(__file__).resolve().parents[2] / "target" / "debug" / "corral"
-
 
 @pytest.fixture
 def store(tmp_path: Path, rootfs: str) -> Path:
-    """A store holding the test rootfs as the image `pybase:1` (imported by the CLI)."""
+    """A store holding the test rootfs as the image `pybase:1`."""
     s = tmp_path / "store"
-    bin_ = os.environ.get("CORRAL_TEST_BIN", str(CORRAL))
-    subprocess.run([bin_, "--store", str(s), "image", "import", rootfs, "pybase:1"],
-                   check=True, capture_output=True)
+    made = corral.ImageStore(s).import_(rootfs, "pybase:1")
+    assert len(made) == 1 and made[0]["names"] == ["pybase:1"], made
     return s
 
 
@@ -50,6 +47,9 @@ def test_a_missing_image_and_bad_combinations_raise(env, store):
     assert ei.value.path == "rootfs"
     with pytest.raises(corral.ConfigError) as ei:
         corral.Container(["true"], image="Bad Name!", **kw)
+    assert ei.value.path == "image"
+    with pytest.raises(corral.ConfigError) as ei:
+        corral.Pool(1, image="pybase:1", store=str(store), root=str(env.root))
     assert ei.value.path == "image"
     assert corral.list(env.root) == []
 
@@ -112,3 +112,115 @@ def test_a_container_from_an_image_opts_out_by_name(env, store, tmp_path):
         corral.Container(["true"], **env.kw(privileged=True))
     assert ei.value.path == "privileged"
     assert corral.list(env.root) == []
+
+
+def test_images_are_imported_tagged_listed_removed_and_pruned(store, tmp_path):
+    s = corral.ImageStore(store)
+    assert s.path == str(store) and corral.ImageStore(str(store)) == s
+    [row] = s.list()
+    assert (row["reference"], row["name"], row["tag"]) == ("pybase:1", "pybase", "1")
+    assert row["id"].startswith("sha256:") and row["id"][7:19] == row["short_id"]
+    assert row["size"] > 0
+    s.tag("pybase:1", "pybase:other")
+    s.tag(row["short_id"], "third")
+    assert [r["reference"] for r in s.list()] == ["pybase:1", "pybase:other", "third:latest"]
+    assert {r["id"] for r in s.list()} == {row["id"]}
+    # A name of an image that keeps others goes alone; the last one takes the image along.
+    assert s.remove("pybase:other") == {"untagged": ["pybase:other"], "deleted": []}
+    assert s.remove("third") == {"untagged": ["third:latest"], "deleted": []}
+    gone = s.remove("pybase:1")
+    assert gone["untagged"] == ["pybase:1"] and row["id"] in gone["deleted"], gone
+    assert s.list() == []
+    report = s.prune()
+    assert set(report) == {"layers", "blobs", "containers", "cache", "temp", "bytes"}
+    assert all(isinstance(v, int) and v >= 0 for v in report.values()), report
+
+
+def test_image_calls_refuse_bad_input_by_name(store, tmp_path):
+    s = corral.ImageStore(store)
+    with pytest.raises(corral.NotFoundError) as ei:
+        s.tag("nope:1", "x:1")
+    assert ei.value.step == "image" and "nope" in str(ei.value)
+    with pytest.raises(corral.NotFoundError):
+        s.remove("nope:1")
+    with pytest.raises(corral.ConfigError) as ei:
+        s.tag("pybase:1", "Bad Name!")
+    assert ei.value.path == "target"
+    with pytest.raises(corral.ImageError) as ei:
+        s.import_(tmp_path / "no-such-dir", "x:1")
+    assert ei.value.errno == errno.ENOENT and ei.value.path == str(tmp_path / "no-such-dir")
+    with pytest.raises(corral.ConfigError) as ei:
+        s.import_(tmp_path, "Bad Name!")
+    assert ei.value.path == "name"
+    with pytest.raises(TypeError, match="^path"):
+        s.import_(5, "x:1")
+    with pytest.raises(TypeError, match="^no_cache"):
+        s.build(tmp_path, no_cache="yes")
+    with pytest.raises(corral.ConfigError) as ei:
+        s.build(tmp_path, network="bridge")
+    assert ei.value.path == "network"
+    with pytest.raises(TypeError, match="^progress"):
+        s.build(tmp_path, progress=5)
+    assert [r["reference"] for r in s.list()] == ["pybase:1"]
+
+
+def test_an_image_is_built_with_progress_and_its_container_runs(env, store, tmp_path):
+    s = corral.ImageStore(store)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "greeting.txt").write_text("hello from the context\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM pybase:1\n"
+        "ARG WHO=nobody\n"
+        "COPY greeting.txt /greeting.txt\n"
+        "RUN echo built-for-$WHO > /who\n"
+        'CMD ["cat", "/greeting.txt", "/who"]\n'
+    )
+    events = []
+    built = s.build(ctx, tags=["pyapp:1"], build_args={"WHO": "python"}, root=env.root,
+                    progress=events.append)
+    assert built["tags"] == ["pyapp:1"] and built["id"].startswith("sha256:")
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "step" and events[0]["n"] == 1 and events[0]["total"] == 5
+    assert "running" in kinds and kinds[-2:] == ["built", "tagged"], kinds
+    assert events[-1]["reference"] == "pyapp:1" and events[-1]["line"] == "Successfully tagged pyapp:1"
+    assert events[-2]["id"] == built["short_id"]
+    kw = env.kw(image="pyapp:1", store=s)
+    del kw["rootfs"]
+    r = corral.run(capture_output=True, **kw)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hello from the context\nbuilt-for-python\n"
+    # The same build again comes from the cache: the same image.
+    events.clear()
+    again = s.build(ctx, tags=["pyapp:1"], build_args={"WHO": "python"}, root=env.root,
+                    progress=events.append)
+    assert again["id"] == built["id"]
+    assert "cached" in [e["event"] for e in events] and "running" not in [e["event"] for e in events]
+    # An exception of progress is raised once the build is done.
+
+    def boom(ev):
+        raise KeyError("from progress")
+
+    with pytest.raises(KeyError, match="from progress"):
+        s.build(ctx, tags=["pyapp:2"], root=env.root, progress=boom)
+    assert "pyapp:2" in [r["reference"] for r in s.list()]
+    with pytest.raises(corral.ConfigError) as ei:
+        s.build(ctx, dockerfile=ctx / "greeting.txt", root=env.root)
+    assert "greeting.txt" in str(ei.value)
+
+
+def test_an_image_container_keeps_every_limit(env, store):
+    """Issue 17: memory_swap and cpu_shares were dropped for a container from an image."""
+    kw = env.kw(image="pybase:1", store=str(store),
+                limits=corral.Limits(memory="64M", memory_swap="128M", cpu_shares=512, pids=32))
+    del kw["rootfs"]
+    with corral.Container(["sleep", "60"], **kw) as c:
+        cg = {l.split(":")[1]: l.split(":")[2] for l in Path(f"/proc/{c.pid}/cgroup").read_text().splitlines()}
+        cpu = next(k for k in cg if "cpu" in k.split(",") or k == "cpu")
+        mem = Path("/sys/fs/cgroup/memory") / cg["memory"].lstrip("/")
+        assert (mem / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+        assert (mem / "memory.memsw.limit_in_bytes").read_text().strip() == str(128 << 20)
+        cpu_dir = Path("/sys/fs/cgroup") / cpu / cg[cpu].lstrip("/")
+        if not cpu_dir.exists():
+            cpu_dir = Path("/sys/fs/cgroup/cpu") / cg[cpu].lstrip("/")
+        assert (cpu_dir / "cpu.shares").read_text().strip() == "512"
