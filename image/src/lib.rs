@@ -40,7 +40,7 @@ pub mod record;
 pub mod reference;
 pub mod store;
 
-pub use describe::{describe_image, find_in_layers, resolve_user, RunConfig};
+pub use describe::{describe_image, find_in_layers, resolve_user};
 pub use error::{Error, ImageError, Result};
 pub use prune::{PruneReport, STEP_CONTAINER};
 pub use record::{create, delete, forget_container, prepare_container, remove, ContainerRecord};
