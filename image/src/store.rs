@@ -236,8 +236,9 @@ impl ImageStore {
         let layers =
             LayerStore::open(&root.join("layers")).map_err(layer_err("opening the layer store"))?;
         let max_layer = match std::env::var(MAX_LAYER_ENV) {
-            Ok(v) if !v.is_empty() => runtime::builder::parse_size(MAX_LAYER_ENV, &v)
-                .map_err(|e| invalid(e.to_string()))? as u64,
+            Ok(v) if !v.is_empty() => {
+                runtime::parse_size(MAX_LAYER_ENV, &v).map_err(|e| invalid(e.to_string()))? as u64
+            }
             _ => unionfs::DEFAULT_MAX_LAYER_BYTES,
         };
         Ok(ImageStore {

@@ -13,11 +13,11 @@
 //! belong to the faces (`cli`, `ffi-c`, `python`).
 
 pub mod atomic_file;
-pub mod builder;
 pub mod config;
 mod container;
 pub mod describe;
 mod error;
+mod exec_spec;
 pub mod fault;
 pub mod filter;
 pub mod hooks;
@@ -35,7 +35,6 @@ pub mod state;
 pub mod timings;
 pub mod validate;
 
-pub use builder::{ExecSpec, SpecBuilder};
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
 pub use container::{poll_readable, Container, ExecPlacement, ExecProcess, ExitStatus, Options};
@@ -44,6 +43,7 @@ pub use describe::{
     NsMode, Root, UserSpec,
 };
 pub use error::{Error, Result};
+pub use exec_spec::ExecSpec;
 pub use lsm::Security;
 pub use ns::MAX_PRESERVE_FDS;
 pub use pool::{Pool, PoolOptions};

@@ -101,7 +101,7 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Makes a pool of containers from `bundle` (a [`crate::SpecBuilder`]'s, or a config's:
+    /// Makes a pool of containers from `bundle` ([`crate::Description::bundle`]'s, or a config's:
     /// its `process.args` are replaced at take time, the rest holds for every container),
     /// created with `opts` under `opts.root`. The first container is made before this
     /// returns, so a template that cannot run fails here, naming what is wrong.

@@ -5,7 +5,9 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use runtime::{Container, ExitStatus, Limits, Options, Pool, PoolOptions, SpecBuilder};
+use runtime::{
+    Container, Description, ExitStatus, Limits, Namespace, NsMode, Options, Pool, PoolOptions, Root,
+};
 use testkit::{pipe, read_all, state_root, TestRootfs};
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -30,19 +32,19 @@ fn taken_containers_run_the_callers_program_with_its_env_and_stdio() {
     let id = testkit::unique_id("pool-run");
     let rootfs = TestRootfs::with_id(&id);
     let state = state_root();
-    let mut b = SpecBuilder::new(rootfs.rootfs());
-    b.hostname("pooled")
-        .env("FROM_TEMPLATE", "t")
-        .limits(Limits {
-            pids: Some(16),
-            ..Default::default()
-        });
+    let mut d = Description::new(Root::Dir(rootfs.rootfs().into()));
+    d.hostname = Some("pooled".into());
+    d.env.push(("FROM_TEMPLATE".into(), "t".into()));
+    d.limits = Limits {
+        pids: Some(16),
+        ..Default::default()
+    };
     let opts = Options {
         root: state.path().to_path_buf(),
         ..Options::default()
     };
     let pool = Pool::new(
-        b.build().unwrap(),
+        d.bundle().unwrap(),
         opts,
         PoolOptions {
             size: 3,
@@ -91,7 +93,9 @@ fn a_failed_take_names_the_program_and_leaves_nothing() {
         ..Options::default()
     };
     let pool = Pool::new(
-        SpecBuilder::new(rootfs.rootfs()).build().unwrap(),
+        Description::new(Root::Dir(rootfs.rootfs().into()))
+            .bundle()
+            .unwrap(),
         opts.clone(),
         PoolOptions {
             size: 1,
@@ -119,11 +123,11 @@ fn a_failed_take_names_the_program_and_leaves_nothing() {
     // A template that cannot run fails the pool at once, naming what is wrong: a hostname
     // without a UTS namespace is refused when the bundle is made, and again at create when
     // it was set on the bundle's (public) spec afterwards.
-    let mut b = SpecBuilder::new(rootfs.rootfs());
-    b.namespace(runtime::Namespace::Uts, runtime::NsMode::Host);
-    let mut bundle = b.build().unwrap();
-    b.hostname("x");
-    let e = b.build().unwrap_err();
+    let mut d = Description::new(Root::Dir(rootfs.rootfs().into()));
+    d.namespaces.insert(Namespace::Uts, NsMode::Host);
+    let mut bundle = d.bundle().unwrap();
+    d.hostname = Some("x".into());
+    let e = d.bundle().unwrap_err();
     assert!(e.to_string().contains("hostname"), "{e}");
     bundle.spec.set_hostname(Some("x".into()));
     let e = Pool::new(
@@ -201,7 +205,9 @@ fn a_killed_host_leaves_only_what_the_next_pool_removes() {
     // What is left (state dirs, cgroups) goes with the next pool of the same prefix.
     assert!(!testkit::find_leaks(&id, Some(state.path())).is_empty());
     let pool = Pool::new(
-        SpecBuilder::new(rootfs.rootfs()).build().unwrap(),
+        Description::new(Root::Dir(rootfs.rootfs().into()))
+            .bundle()
+            .unwrap(),
         Options {
             root: state.path().to_path_buf(),
             ..Options::default()
@@ -244,7 +250,7 @@ fn host_process_holding_a_pool() {
         .try_into()
         .expect("ROOTFS\\nROOT\\nPREFIX");
     let pool = Pool::new(
-        SpecBuilder::new(rootfs).build().unwrap(),
+        Description::new(Root::Dir(rootfs.into())).bundle().unwrap(),
         Options {
             root: root.into(),
             ..Options::default()

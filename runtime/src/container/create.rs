@@ -563,7 +563,7 @@ impl Container {
     }
 
     /// Creates the container from a loaded bundle (from a directory, a config JSON string, or
-    /// a [`crate::SpecBuilder`]): its process has done all its set-up and waits at the start
+    /// [`crate::Description::bundle`]): its process has done all its set-up and waits at the start
     /// gate. The phases of [`crate::timings::CREATE_PHASES`] run in order, timed
     /// ([`Container::timings`]); everything made on the way is undone if any of them fails.
     pub fn create_from(id: &str, b: &Bundle, opts: &Options) -> Result<Container> {

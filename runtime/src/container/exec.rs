@@ -110,7 +110,7 @@ impl ExecPlacement {
 impl Container {
     /// Runs `e` in the running container: the container's own process settings with
     /// `e`'s arguments, environment, cwd, user and terminal (see [`Container::exec`]).
-    pub fn exec_with(&self, e: &crate::builder::ExecSpec, opts: &Options) -> Result<ExecProcess> {
+    pub fn exec_with(&self, e: &crate::ExecSpec, opts: &Options) -> Result<ExecProcess> {
         let base = self.config()?.process().clone().unwrap_or_default();
         self.exec(&e.process(&base)?, opts)
     }
