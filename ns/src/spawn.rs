@@ -441,17 +441,24 @@ impl Spawning {
             )
         };
         if n < 0 {
-            // The child is gone; it may have said why before it went.
+            // The child is gone; it may have said why before it went. A pending
+            // ECONNRESET (our message unread) is reported first, once: then the queue.
             let mut m = Msg::default();
-            // SAFETY: receiving a plain struct into this frame.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    (&mut m as *mut Msg).cast(),
-                    std::mem::size_of::<Msg>(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let mut n = -1;
+            for _ in 0..2 {
+                // SAFETY: receiving a plain struct into this frame.
+                n = unsafe {
+                    libc::recv(
+                        self.sock.as_raw_fd(),
+                        (&mut m as *mut Msg).cast(),
+                        std::mem::size_of::<Msg>(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n >= 0 || Errno::last() != Errno::ECONNRESET {
+                    break;
+                }
+            }
             if n == std::mem::size_of::<Msg>() as isize && m.tag == msg::ERR {
                 self.done = true;
                 return Err(self.child_error(&m));
@@ -464,47 +471,7 @@ impl Spawning {
 
     /// Receives one message; `None` at end of file.
     fn recv(&mut self) -> Result<Option<Msg>, Error> {
-        let mut m = Msg::default();
-        loop {
-            let mut iov = libc::iovec {
-                iov_base: (&mut m as *mut Msg).cast(),
-                iov_len: std::mem::size_of::<Msg>(),
-            };
-            // Room for one SCM_RIGHTS fd (the pty master).
-            let mut cbuf = [0u64; 4];
-            // SAFETY: all-zero is a valid msghdr; the pointers below outlive the call.
-            let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
-            mh.msg_iov = &mut iov;
-            mh.msg_iovlen = 1;
-            mh.msg_control = cbuf.as_mut_ptr().cast();
-            mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-            // SAFETY: receiving into buffers owned by this frame.
-            let n =
-                unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut mh, libc::MSG_CMSG_CLOEXEC) };
-            if n < 0 {
-                match Errno::last() {
-                    Errno::EINTR => continue,
-                    // The child died with a message of ours unread: as good as end of file.
-                    Errno::ECONNRESET => return Ok(None),
-                    _ => return Err(sys_err("receiving from the container process")),
-                }
-            }
-            if n == 0 {
-                return Ok(None);
-            }
-            // SAFETY: walking the control messages the kernel wrote into cbuf.
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(&mh);
-                while !c.is_null() {
-                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int);
-                        self.received = Some(OwnedFd::from_raw_fd(fd));
-                    }
-                    c = libc::CMSG_NXTHDR(&mh, c);
-                }
-            }
-            return Ok(Some(m));
-        }
+        recv_msg(self.sock.as_raw_fd(), &mut self.received)
     }
 
     /// Sends `tag` with a memfd holding `bytes` (SCM_RIGHTS).
@@ -1030,5 +997,114 @@ fn subject(plan: &Plan, step: Step, i: usize, errno: Errno) -> Option<String> {
             .first()
             .map(|a| exec_subject(&a.to_string_lossy(), errno)),
         _ => None,
+    }
+}
+
+/// Receives one message from the container process on `sock` (an fd it passed goes to
+/// `received`); `None` at end of file.
+fn recv_msg(sock: RawFd, received: &mut Option<OwnedFd>) -> Result<Option<Msg>, Error> {
+    let mut m = Msg::default();
+    let mut reset_seen = false;
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: (&mut m as *mut Msg).cast(),
+            iov_len: std::mem::size_of::<Msg>(),
+        };
+        // Room for one SCM_RIGHTS fd (the pty master).
+        let mut cbuf = [0u64; 4];
+        // SAFETY: all-zero is a valid msghdr; the pointers below outlive the call.
+        let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
+        mh.msg_iov = &mut iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf.as_mut_ptr().cast();
+        mh.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        // SAFETY: receiving into buffers owned by this frame.
+        let n = unsafe { libc::recvmsg(sock, &mut mh, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                // The child died with a message of ours unread. The kernel reports that
+                // (once) before what the child sent last, so receive again: its error
+                // message, if it sent one, is still queued; else end of file.
+                Errno::ECONNRESET if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
+                Errno::ECONNRESET => return Ok(None),
+                _ => return Err(sys_err("receiving from the container process")),
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        // SAFETY: walking the control messages the kernel wrote into cbuf.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&mh);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int);
+                    *received = Some(OwnedFd::from_raw_fd(fd));
+                }
+                c = libc::CMSG_NXTHDR(&mh, c);
+            }
+        }
+        return Ok(Some(m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::msg;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    fn send(fd: RawFd, m: &Msg) {
+        // SAFETY: a plain struct viewed as bytes for the duration of the call.
+        let b = unsafe {
+            std::slice::from_raw_parts((m as *const Msg).cast::<u8>(), std::mem::size_of::<Msg>())
+        };
+        assert_eq!(
+            nix::sys::socket::send(fd, b, nix::sys::socket::MsgFlags::empty()),
+            Ok(b.len())
+        );
+    }
+
+    /// A child that fails before it reads our GO sends its error and exits with GO unread:
+    /// the kernel then reports ECONNRESET once, before the error still queued for us. The
+    /// error must come through (it was lost as "exited during set-up" now and then).
+    #[test]
+    fn an_error_sent_before_exit_survives_our_unread_message() {
+        let (parent, child) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        send(
+            parent.as_raw_fd(),
+            &Msg {
+                tag: msg::GO,
+                ..Msg::default()
+            },
+        );
+        send(
+            child.as_raw_fd(),
+            &Msg {
+                tag: msg::ERR,
+                a: 3,
+                b: 2,
+                c: 0,
+            },
+        );
+        drop(child);
+        let mut received = None;
+        let m = recv_msg(parent.as_raw_fd(), &mut received)
+            .expect("recv")
+            .expect("the child's error, not end of file");
+        assert_eq!((m.tag, m.a, m.b), (msg::ERR, 3, 2));
+        assert!(recv_msg(parent.as_raw_fd(), &mut received)
+            .expect("recv")
+            .is_none());
     }
 }
