@@ -705,15 +705,26 @@ mod tests {
         check(|_| {}).unwrap();
     }
 
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&mut serde_json::Value)>,
+        &'static [&'static str],
+    );
+
+    /// Each case's spec is refused with an error holding every one of its words.
+    fn refused(cases: Vec<Case>) {
+        for (what, f, want) in cases {
+            let e = check(&*f).expect_err(what).to_string();
+            for w in want {
+                assert!(e.contains(w), "{what}: {e:?} lacks {w:?}");
+            }
+        }
+    }
+
     #[test]
-    fn fields_that_contradict_each_other_are_refused_by_name() {
+    fn namespaces_maps_hostnames_sysctls_and_time_that_contradict_are_refused_by_name() {
         use serde_json::json;
-        type Case = (
-            &'static str,
-            Box<dyn Fn(&mut serde_json::Value)>,
-            &'static [&'static str],
-        );
-        let cases: Vec<Case> = vec![
+        refused(vec![
             (
                 "a namespace twice",
                 Box::new(|v| add_ns(v, json!({"type": "pid"}))),
@@ -811,6 +822,13 @@ mod tests {
                 }),
                 &["linux.namespaces", "without a mount namespace"],
             ),
+        ]);
+    }
+
+    #[test]
+    fn root_net_devices_cgroups_and_process_values_that_contradict_are_refused_by_name() {
+        use serde_json::json;
+        refused(vec![
             (
                 "an unknown root propagation",
                 Box::new(|v| {
@@ -930,6 +948,13 @@ mod tests {
                 }),
                 &["linux.memoryPolicy.nodes", "take no nodes"],
             ),
+        ]);
+    }
+
+    #[test]
+    fn devices_mounts_hooks_and_personality_that_cannot_apply_are_refused_by_name() {
+        use serde_json::json;
+        refused(vec![
             (
                 "a device outside /dev",
                 Box::new(|v| {
@@ -996,13 +1021,12 @@ mod tests {
                 }),
                 &["linux.personality.flags", "not supported"],
             ),
-        ];
-        for (what, f, want) in cases {
-            let e = check(&*f).expect_err(what).to_string();
-            for w in want {
-                assert!(e.contains(w), "{what}: {e:?} lacks {w:?}");
-            }
-        }
+        ]);
+    }
+
+    #[test]
+    fn what_the_same_rules_allow_passes() {
+        use serde_json::json;
         // And what the same rules allow: a net sysctl in a network namespace of its own, a
         // hostname in a joined uts namespace, a bind mount without a type, a relative mount
         // destination (runc only warns), a missing hook program (checked at create).
