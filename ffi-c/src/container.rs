@@ -382,9 +382,8 @@ pub extern "C" fn corral_resume(c: *mut corral_container) -> c_int {
 #[no_mangle]
 pub extern "C" fn corral_update(c: *mut corral_container, limits: *const corral_limits) -> c_int {
     call("corral_update", || {
-        let l = to_limits(limits)?;
-        let r = l.to_resources()?;
-        with_container(c, |c| Ok(c.update(&r)?))
+        let r = to_limits(limits)?.to_linux_resources()?;
+        with_container(c, |c| Ok(c.update_resources(&r)?))
     })
 }
 
