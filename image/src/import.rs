@@ -12,7 +12,7 @@ use unionfs::{Digest, UnpackOptions};
 use crate::error::{invalid, io_err, layer_err, ImageError, Result};
 use crate::reference::Reference;
 use crate::store::{
-    desc_digest, descriptor, host_arch, rootfs_config, Image, ImageStore, ANNOTATION_NAME,
+    desc_digest, host_arch, manifest_bytes, rootfs_config, Image, ImageStore, ANNOTATION_NAME,
     ANNOTATION_REF, MAX_METADATA_BYTES,
 };
 
@@ -389,24 +389,7 @@ impl ImageStore {
                 layers.push(layer);
             }
             let cid = self.put_blob_noting(&cbytes, added)?;
-            let manifest = oci_spec::image::ImageManifestBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageManifest)
-                .config(descriptor(
-                    "application/vnd.oci.image.config.v1+json",
-                    &cid,
-                    cbytes.len() as u64,
-                )?)
-                .layers(
-                    layers
-                        .iter()
-                        .map(|l| l.descriptor.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .build()
-                .map_err(|err| invalid(format!("building manifest: {err}")))?;
-            let mbytes = serde_json::to_vec(&manifest)
-                .map_err(|err| invalid(format!("encoding manifest: {err}")))?;
+            let (manifest, mbytes) = manifest_bytes(&cid, cbytes.len() as u64, &layers)?;
             let mid = self.put_blob_noting(&mbytes, added)?;
             let mut f = Found::new(Image {
                 manifest_digest: mid,

@@ -448,24 +448,7 @@ impl ImageStore {
             .and_then(|v| serde_json::to_vec(&v))
             .map_err(|e| invalid(format!("encoding image config: {e}")))?;
         let cid = self.put_blob(&cbytes)?;
-        let manifest = oci_spec::image::ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(
-                "application/vnd.oci.image.config.v1+json",
-                &cid,
-                cbytes.len() as u64,
-            )?)
-            .layers(
-                layers
-                    .iter()
-                    .map(|l| l.descriptor.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .build()
-            .map_err(|e| invalid(format!("building manifest: {e}")))?;
-        let mbytes = serde_json::to_vec(&manifest)
-            .map_err(|e| invalid(format!("encoding manifest: {e}")))?;
+        let (manifest, mbytes) = manifest_bytes(&cid, cbytes.len() as u64, layers)?;
         let mid = self.put_blob(&mbytes)?;
         Ok(Image {
             manifest_digest: mid,
@@ -625,6 +608,34 @@ pub fn rootfs_config(created_by: &str) -> ImageConfiguration {
     h.set_created_by(Some(created_by.to_string()));
     c.set_history(Some(vec![h]));
     c
+}
+
+/// The OCI manifest of an image whose config blob is `cid` (`clen` bytes) over `layers`,
+/// and its encoding.
+pub(crate) fn manifest_bytes(
+    cid: &Digest,
+    clen: u64,
+    layers: &[Layer],
+) -> Result<(oci_spec::image::ImageManifest, Vec<u8>)> {
+    let manifest = oci_spec::image::ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(
+            "application/vnd.oci.image.config.v1+json",
+            cid,
+            clen,
+        )?)
+        .layers(
+            layers
+                .iter()
+                .map(|l| l.descriptor.clone())
+                .collect::<Vec<_>>(),
+        )
+        .build()
+        .map_err(|e| invalid(format!("building manifest: {e}")))?;
+    let bytes =
+        serde_json::to_vec(&manifest).map_err(|e| invalid(format!("encoding manifest: {e}")))?;
+    Ok((manifest, bytes))
 }
 
 #[cfg(test)]
