@@ -38,6 +38,7 @@ pub mod validate;
 pub use cgroup::Resources as CgroupResources;
 pub use config::{Bundle, OCI_VERSION};
 pub use container::{poll_readable, Container, ExecPlacement, ExecProcess, ExitStatus, Options};
+pub use corral_net as net;
 pub use describe::{
     parse_size, Baseline, Description, IdRange, Limits, Mount, Namespace, Network, NetworkMode,
     NsMode, Root, UserSpec,

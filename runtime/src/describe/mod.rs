@@ -66,27 +66,46 @@ pub enum UserSpec {
     Name(String),
 }
 
-/// The network of the container.
+/// The network namespace of the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NetworkMode {
-    /// A network namespace of its own, with only loopback.
+    /// A network namespace of its own: loopback, and an interface on each of
+    /// [`Network::networks`] (CNI networks, attached by `corral_image::create`).
     #[default]
     Private,
     /// The host's network namespace (docker's `--network host`: the host's
     /// `/etc/resolv.conf` and `/etc/hosts` too, for the Docker baseline).
     Host,
-    /// A network namespace of its own with nothing configured in it.
+    /// A network namespace of its own with loopback only, whatever
+    /// [`Network::networks`] says (docker's `--network none`).
     None,
-    /// The network namespace at this path.
+    /// The network namespace at this path (docker's `--network container:ID` is the
+    /// other container's `/proc/PID/ns/net`).
     Join(PathBuf),
 }
 
-/// The network settings of a container. Attachments to networks and published ports come
-/// with networking (issue 18); this is where they will go.
+/// The network settings of a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Network {
     /// Which network namespace.
     pub mode: NetworkMode,
+    /// The CNI networks to attach with [`NetworkMode::Private`], in order (`eth0`,
+    /// `eth1`...): names of networks of the store (`bridge` is the default network).
+    /// Empty: loopback only.
+    pub networks: Vec<String>,
+    /// Published ports (on the first network).
+    pub ports: Vec<corral_net::PortMapping>,
+    /// Publish every port the image exposes (`-P`) on a free host port.
+    pub publish_all: bool,
+    /// Network rate limits (CNI's bandwidth plugin, on every attachment).
+    pub rate: corral_net::Rate,
+}
+
+impl Network {
+    /// The container gets CNI networks: a namespace of its own and at least one network.
+    pub fn attaches(&self) -> bool {
+        self.mode == NetworkMode::Private && !self.networks.is_empty()
+    }
 }
 
 /// A container, as every face describes it. [`Description::new`] fills the baseline's
@@ -148,6 +167,7 @@ impl Description {
             } else {
                 NetworkMode::Private
             },
+            ..Network::default()
         };
         Description {
             root,
