@@ -182,16 +182,18 @@ pub fn network(cli: &Cli, root: &Path, cmd: &NetworkCmd) -> R {
             }
         }
         NetworkCmd::Connect { network, id } => {
-            let netns = own_netns(root, id, "connect")?;
+            let c = runtime::Container::load(root, id)?;
+            let netns = own_netns(&c, id, "connect")?;
             let a = net.connect(id, root, &netns, network)?;
             println!("{} {} {}", a.network, a.ifname, a.ips.join(","));
         }
         NetworkCmd::Disconnect { network, id } => {
             // A stopped container's interfaces went with its namespace: what is left (the
             // plugins' rules, leases, the cache) is undone without one.
-            let netns = match runtime::Container::load(root, id) {
-                Ok(c) if c.status() != runtime::Status::Stopped => {
-                    Some(own_netns(root, id, "disconnect")?)
+            let c = runtime::Container::load(root, id).ok();
+            let netns = match &c {
+                Some(c) if c.status() != runtime::Status::Stopped => {
+                    Some(own_netns(c, id, "disconnect")?)
                 }
                 _ => None,
             };
@@ -203,8 +205,7 @@ pub fn network(cli: &Cli, root: &Path, cmd: &NetworkCmd) -> R {
 
 /// The network namespace of a live container that has one of its own (not the host's, not
 /// another container's), for `network connect`/`disconnect`.
-fn own_netns(root: &Path, id: &str, what: &str) -> R<PathBuf> {
-    let c = runtime::Container::load(root, id)?;
+fn own_netns(c: &runtime::Container, id: &str, what: &str) -> R<PathBuf> {
     if !matches!(
         c.status(),
         runtime::Status::Running | runtime::Status::Created | runtime::Status::Paused
