@@ -28,7 +28,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,10 @@ use crate::error::{invalid, io_err, Error, Result};
 
 /// The highest CNI version this runtime speaks.
 pub const MAX_VERSION: &str = "1.1.0";
+
+/// How long output pipes are still read after a plugin exited (a child it left may hold
+/// them open).
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// The default time a plugin may run before it is killed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -740,7 +744,7 @@ impl Cni {
         // timeout is kept.
         let mut input = child.stdin.take();
         let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             if let Some(w) = input.as_mut() {
                 let _ = w.write_all(&data);
             }
@@ -761,7 +765,9 @@ impl Cni {
         .into_iter()
         .zip([out_buf.clone(), err_buf.clone()])
         .map(|(r, buf)| {
+            let (done, wait) = mpsc::channel::<()>();
             std::thread::spawn(move || {
+                let _done = done;
                 let Some(mut r) = r else { return };
                 let mut chunk = [0u8; 8192];
                 loop {
@@ -776,24 +782,26 @@ impl Cni {
                         Err(_) => break,
                     }
                 }
-            })
+            });
+            wait
         })
         .collect();
         let deadline = Instant::now() + self.timeout;
-        let mut nap = Duration::from_micros(200);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) => {}
-                Err(e) => {
-                    kill_group();
-                    let _ = child.wait();
-                    return Err(call.err(0, format!("waiting for {}: {e}", exe.display()), ""));
-                }
-            }
-            if Instant::now() >= deadline {
+        // A thread waits for the plugin, so that its end is seen at once; the timeout is
+        // a receive with a deadline.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(self.timeout) {
+            Ok(Ok(st)) => st,
+            Ok(Err(e)) => {
                 kill_group();
-                let _ = child.wait();
+                return Err(call.err(0, format!("waiting for {}: {e}", exe.display()), ""));
+            }
+            Err(_) => {
+                kill_group();
+                let _ = rx.recv_timeout(Duration::from_secs(5));
                 let stderr = err_buf.lock().map(|b| excerpt(&b)).unwrap_or_default();
                 return Err(call.err(
                     0,
@@ -805,19 +813,14 @@ impl Cni {
                     },
                 ));
             }
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(20));
         };
-        // The plugin is gone; something it left behind may still hold the pipes open
-        // (a daemon): wait for them until the deadline, then take what was read.
-        let _ = writer.join();
-        for r in readers {
-            while !r.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if r.is_finished() {
-                let _ = r.join();
-            }
+        // The plugin is gone, and what it printed is in the pipes; something it left
+        // behind may still hold them open (a daemon it started): wait a moment for the
+        // readers, then take what they read.
+        let grace = deadline.min(Instant::now() + EXIT_GRACE);
+        for done in readers {
+            let left = grace.saturating_duration_since(Instant::now());
+            let _ = done.recv_timeout(left);
         }
         let stdout = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
         let stderr = err_buf.lock().map(|b| b.clone()).unwrap_or_default();
@@ -1213,7 +1216,7 @@ impl CacheEntry {
 }
 
 /// The cache of attachments: one JSON file per `(container, network, ifname)` in a
-/// directory, `<container>-<network>-<ifname>.json`, each written whole (a temporary file
+/// directory, `<container>@<network>@<ifname>.json`, each written whole (a temporary file
 /// renamed over it).
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -1232,19 +1235,27 @@ impl Cache {
     }
 
     fn path(&self, id: &str, network: &str, ifname: &str) -> Result<PathBuf> {
-        for (what, v) in [
-            ("container id", id),
-            ("network", network),
-            ("ifname", ifname),
-        ] {
-            if v.is_empty() || v.contains('/') || v.starts_with('.') || v.contains('\0') {
+        // Ids and network names are CNI names (no '@'), so the first two '@' end them:
+        // one file per attachment, which `-` (allowed in both) could not promise.
+        for (what, v) in [("container id", id), ("network", network)] {
+            if !valid_name(v) {
                 return Err(invalid(
                     format!("CNI cache {what}"),
-                    format!("{v:?} cannot name a file"),
+                    format!("{v:?} (want an alphanumeric then alphanumerics, '_', '.' or '-')"),
                 ));
             }
         }
-        Ok(self.dir.join(format!("{id}-{network}-{ifname}.json")))
+        if ifname.is_empty()
+            || ifname.contains('/')
+            || ifname.contains('\0')
+            || ifname.starts_with('.')
+        {
+            return Err(invalid(
+                "CNI cache ifname",
+                format!("{ifname:?} cannot name a file"),
+            ));
+        }
+        Ok(self.dir.join(format!("{id}@{network}@{ifname}.json")))
     }
 
     /// Writes `e`, replacing any entry of the same attachment, atomically (readers see the

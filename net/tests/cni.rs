@@ -469,6 +469,13 @@ fn cache_round_trip() {
         "{names:?}"
     );
     assert!(cache.put(&entry("../x", "bridge", "eth0", None)).is_err());
+    // Names with '-' do not collide: ("a-b", "c") and ("a", "b-c") are two attachments.
+    let x = entry("a-b", "c", "eth0", None);
+    let y = entry("a", "b-c", "eth0", None);
+    cache.put(&x).unwrap();
+    cache.put(&y).unwrap();
+    assert_eq!(cache.get("a-b", "c", "eth0").unwrap(), Some(x));
+    assert_eq!(cache.get("a", "b-c", "eth0").unwrap(), Some(y));
 }
 
 #[test]
@@ -644,4 +651,27 @@ fn debian_bridge_host_local_portmap() {
         cni.gc(&l, &[]).unwrap();
         cni.status(&l).unwrap();
     });
+}
+
+#[test]
+fn a_child_left_holding_stdout_does_not_hide_the_result() {
+    let f = Fakes::new();
+    let pidfile = f.rec.join("daemon.pid");
+    f.plugin(
+        "spawner",
+        V10,
+        &format!(
+            "ADD) sleep 600 & echo $! > '{}'; echo '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.9.9.9/24\"}}]}}' ;;",
+            pidfile.display()
+        ),
+    );
+    let res = f.cni().add(&list("d", json!([{"type": "spawner"}])), &rt());
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the sleep this test's plugin started; no memory involved.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(res.unwrap().ips[0].address, "10.9.9.9/24");
 }
