@@ -624,6 +624,13 @@ fn version_memo() -> &'static Mutex<HashMap<VersionKey, Vec<String>>> {
     MEMO.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+impl Default for Cni {
+    /// [`Cni::default_dirs`], [`DEFAULT_TIMEOUT`].
+    fn default() -> Cni {
+        Cni::new(Cni::default_dirs())
+    }
+}
+
 impl Cni {
     /// A runtime searching `dirs`, with the default timeout.
     pub fn new(dirs: Vec<PathBuf>) -> Cni {
@@ -1025,7 +1032,7 @@ impl Cni {
         rt.validate("DEL", false)?;
         let env = Self::attach_env("DEL", rt);
         let prev = prev.filter(|_| version_at_least(&list.cni_version, "0.4.0"));
-        let mut first = None;
+        let mut errors = Vec::new();
         for i in (0..list.plugins.len()).rev() {
             let call = Call {
                 network: &list.name,
@@ -1034,10 +1041,10 @@ impl Cni {
             };
             let req = Self::request(list, i, &list.cni_version, Some(rt), prev);
             if let Err(e) = self.invoke(&call, &env, &req) {
-                first.get_or_insert(e);
+                errors.push(e);
             }
         }
-        first.map_or(Ok(()), Err)
+        first_of(errors)
     }
 
     /// Whether plugin `i` of `list` speaks CNI 1.1.0 (VERSION lists it). A plugin that
@@ -1079,13 +1086,13 @@ impl Cni {
             .collect();
         let version = max_version(&list.cni_version, "1.1.0");
         let env = [("CNI_COMMAND", OsString::from("GC"))];
-        let mut first = None;
+        let mut errors = Vec::new();
         for i in 0..list.plugins.len() {
             match self.speaks_1_1(list, i) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    first.get_or_insert(e);
+                    errors.push(e);
                     continue;
                 }
             }
@@ -1102,10 +1109,10 @@ impl Cni {
                 );
             }
             if let Err(e) = self.invoke(&call, &env, &req) {
-                first.get_or_insert(e);
+                errors.push(e);
             }
         }
-        first.map_or(Ok(()), Err)
+        first_of(errors)
     }
 
     /// STATUS: asks every plugin that speaks CNI 1.1.0 whether it can serve ADD; the first
@@ -1173,6 +1180,25 @@ impl Cni {
     }
 }
 
+/// The first of `errors` (none: success); when there were more, its details say how many
+/// and what they were, so that no failure of a DEL or GC goes unseen.
+fn first_of(errors: Vec<Error>) -> Result<()> {
+    let mut it = errors.into_iter();
+    let Some(mut first) = it.next() else {
+        return Ok(());
+    };
+    let rest: Vec<String> = it.map(|e| e.to_string()).collect();
+    if !rest.is_empty() {
+        let more = format!("{} more error(s): {}", rest.len(), rest.join("; "));
+        match &mut first {
+            Error::Plugin { details, .. } if details.is_empty() => *details = more,
+            Error::Plugin { details, .. } => *details = format!("{details}; {more}"),
+            _ => {}
+        }
+    }
+    Err(first)
+}
+
 fn max_version(a: &str, b: &str) -> String {
     if parse_version(a) >= parse_version(b) {
         a.to_string()
@@ -1203,6 +1229,15 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
+    /// The configuration list the ADD ran with (errors name the entry).
+    pub fn conf_list(&self) -> Result<ConfList> {
+        let origin = PathBuf::from(format!(
+            "CNI cache entry {}@{}@{}",
+            self.container_id, self.network, self.ifname
+        ));
+        ConfList::parse(self.config.to_string().as_bytes(), &origin)
+    }
+
     /// The attachment parameters to run CHECK or DEL with.
     pub fn runtime_conf(&self) -> RuntimeConf {
         RuntimeConf {
