@@ -1232,7 +1232,7 @@ impl CacheEntry {
     /// The configuration list the ADD ran with (errors name the entry).
     pub fn conf_list(&self) -> Result<ConfList> {
         let origin = PathBuf::from(format!(
-            "CNI cache entry {}@{}@{}",
+            "CNI cache entry {}@{}@{}.json",
             self.container_id, self.network, self.ifname
         ));
         ConfList::parse(self.config.to_string().as_bytes(), &origin)
@@ -1267,6 +1267,11 @@ impl Cache {
     /// The cache directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The file that holds (or would hold) one attachment's entry.
+    pub fn file(&self, id: &str, network: &str, ifname: &str) -> Result<PathBuf> {
+        self.path(id, network, ifname)
     }
 
     fn path(&self, id: &str, network: &str, ifname: &str) -> Result<PathBuf> {

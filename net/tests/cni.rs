@@ -513,7 +513,9 @@ fn cache_round_trip() {
     cache.put(&x).unwrap();
     cache.put(&y).unwrap();
     assert_eq!(cache.get("a-b", "c", "eth0").unwrap(), Some(x));
-    assert_eq!(cache.get("a", "b-c", "eth0").unwrap(), Some(y));
+    assert_eq!(cache.get("a", "b-c", "eth0").unwrap(), Some(y.clone()));
+    assert!(cache.file("a", "b-c", "eth0").unwrap().exists());
+    assert_eq!(y.conf_list().unwrap().name, "b-c");
 }
 
 #[test]
