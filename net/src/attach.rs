@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::cni::{CacheEntry, CniResult, ConfList, RuntimeConf};
 use crate::error::{invalid, Error, Result};
 use crate::hosts::check_id;
-use crate::network::{check_network_name, NetRoot};
+use crate::network::{check_network_name, lock_file, NetRoot};
 use crate::types::{Attachment, PortMapping, Protocol, Rate, Request, DEFAULT_NETWORK};
 
 /// The smallest token bucket the bandwidth plugin is given, in bits (64 KiB).
@@ -95,20 +95,43 @@ fn ports_of(args: &Map<String, Value>) -> Vec<PortMapping> {
         .collect()
 }
 
-/// Chooses the free host ports of `ports` whose `host_port` is 0 (binding port 0 on the
-/// host address, in the calling thread's network namespace, and reading it back). The
-/// sockets are held until every port is chosen, so two are never the same.
-fn choose_ports(ports: &[PortMapping]) -> Result<Vec<PortMapping>> {
+/// Whether two published ports would catch the same packets.
+fn clash(a: &PortMapping, b: &PortMapping) -> bool {
+    a.protocol == b.protocol
+        && a.host_port == b.host_port
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+/// The host ports of `ports`, checked and chosen: a port another attachment publishes
+/// (`published`, with its container) or a socket of the host holds is refused; a
+/// `host_port` 0 gets a free port (port 0 bound on the host address, in the calling
+/// thread's network namespace, and read back), one no attachment publishes. The sockets
+/// are held until every port is chosen, so two are never the same.
+fn choose_ports(
+    ports: &[PortMapping],
+    published: &[(String, PortMapping)],
+) -> Result<Vec<PortMapping>> {
     let mut tcp: Vec<TcpListener> = Vec::new();
     let mut udp: Vec<UdpSocket> = Vec::new();
-    let mut out = Vec::with_capacity(ports.len());
+    let mut out: Vec<PortMapping> = Vec::with_capacity(ports.len());
     for p in ports {
         let mut p = *p;
-        if p.host_port == 0 {
-            let ip = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let addr = SocketAddr::new(ip, 0);
-            let bad = |e: std::io::Error| invalid("-p", format!("{p}: no free host port: {e}"));
-            p.host_port = match p.protocol {
+        let ip = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let fixed = p.host_port != 0;
+        let mut tries = 0;
+        loop {
+            let bad = |e: std::io::Error| {
+                if fixed {
+                    invalid(
+                        "-p",
+                        format!("{p}: host port {} is in use: {e}", p.host_port),
+                    )
+                } else {
+                    invalid("-p", format!("{p}: no free host port: {e}"))
+                }
+            };
+            let addr = SocketAddr::new(ip, if fixed { p.host_port } else { 0 });
+            let port = match p.protocol {
                 Protocol::Tcp => {
                     let l = TcpListener::bind(addr).map_err(bad)?;
                     let port = l.local_addr().map_err(bad)?.port();
@@ -122,6 +145,36 @@ fn choose_ports(ports: &[PortMapping]) -> Result<Vec<PortMapping>> {
                     port
                 }
             };
+            let candidate = PortMapping {
+                host_port: port,
+                ..p
+            };
+            let theirs = published.iter().find(|(_, q)| clash(q, &candidate));
+            let ours = out.iter().any(|q| clash(q, &candidate));
+            match (theirs, fixed) {
+                (Some((id, _)), true) => {
+                    return Err(invalid(
+                        "-p",
+                        format!("{p}: host port {port} is published by container {id}"),
+                    ))
+                }
+                (None, true) if ours => {
+                    return Err(invalid(
+                        "-p",
+                        format!("{p}: host port {port} is named twice"),
+                    ))
+                }
+                (None, _) if !ours => {
+                    p.host_port = port;
+                    break;
+                }
+                _ => {
+                    tries += 1;
+                    if tries > 64 {
+                        return Err(invalid("-p", format!("{p}: no free host port")));
+                    }
+                }
+            }
         }
         out.push(p);
     }
@@ -378,7 +431,14 @@ impl NetRoot {
             args: vec![],
             capability_args,
         };
-        match self.cni.add(&list, &rt) {
+        // One ADD at a time per root: the plugins make their shared chains (firewall's
+        // CNI-ADMIN, portmap's CNI-HOSTPORT-*) with a check then a create, which races
+        // under iptables' nf_tables backend ("CHAIN_USER_ADD failed (File exists)").
+        let added = {
+            let _serial = lock_file(&self.locks_dir().join("add.lock"))?;
+            self.cni.add(&list, &rt)
+        };
+        match added {
             Ok(res) => {
                 entry.result = Some(res.raw);
                 cache.put(&entry)?;
@@ -419,7 +479,18 @@ impl NetRoot {
                 return Err(invalid("network", format!("{n:?} is named twice")));
             }
         }
-        let ports = choose_ports(&req.ports)?;
+        let published: Vec<(String, PortMapping)> = self
+            .cache()
+            .list()?
+            .into_iter()
+            .filter(|e| e.container_id != id)
+            .flat_map(|e| {
+                ports_of(&e.capability_args)
+                    .into_iter()
+                    .map(move |p| (e.container_id.clone(), p))
+            })
+            .collect();
+        let ports = choose_ports(&req.ports, &published)?;
         let mut meta = self.read_meta(id).unwrap_or_default();
         let made_files = self.files(id).is_none();
         if made_files {
@@ -623,13 +694,17 @@ impl NetRoot {
             }
         }
         // CNI GC, for the plugins that speak it (Cni::gc skips the others).
-        for info in self.list()? {
-            let Ok(list) = self.conflist(&info.name) else {
-                continue;
+        for name in self.names()? {
+            let list = match self.conflist(&name) {
+                Ok(l) => l,
+                Err(e) => {
+                    first.get_or_insert(e);
+                    continue;
+                }
             };
             let valid: Vec<(String, String)> = remaining
                 .iter()
-                .filter(|e| e.network == info.name)
+                .filter(|e| e.network == name)
                 .map(|e| (e.container_id.clone(), e.ifname.clone()))
                 .collect();
             if let Err(e) = self.cni.gc(&list, &valid) {

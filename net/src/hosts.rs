@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cni::valid_name;
+use crate::cni::{valid_name, CacheEntry};
 use crate::error::{invalid, io_err, Result};
-use crate::network::{lock_file, write_atomic, NetRoot};
+use crate::network::{lock_in_dir, write_atomic, NetRoot};
 use crate::types::{Rate, Request};
 
 /// The files of one container, to bind at `/etc/hosts`, `/etc/hostname` and
@@ -144,15 +144,19 @@ fn host_resolv_conf() -> String {
 /// Rewrites `path` in place: the same inode (a bind mount's source keeps showing it), the
 /// new text written over the old and the file cut to its length.
 fn rewrite_in_place(path: &Path, text: &str) -> Result<()> {
-    let mut f = File::options()
+    let f = File::options()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .map_err(io_err("open", path))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.set_len(text.len() as u64))
-        .map_err(io_err("write", path))
+    write_over(f, text).map_err(io_err("write", path))
+}
+
+/// Writes `text` from the start of `f` and cuts the file to its length.
+fn write_over(mut f: File, text: &str) -> std::io::Result<()> {
+    f.write_all(text.as_bytes())?;
+    f.set_len(text.len() as u64)
 }
 
 impl NetRoot {
@@ -215,6 +219,10 @@ impl NetRoot {
     /// Removes a container's files (none: nothing to do).
     pub(crate) fn remove_files(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
+        // Not while a rewrite of its hosts file holds it.
+        let Some(_lock) = lock_in_dir(&dir.join(".lock"))? else {
+            return Ok(());
+        };
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -222,20 +230,15 @@ impl NetRoot {
         }
     }
 
-    /// Rewrites the hosts file of container `id` from the cache, under its lock. A
-    /// container without files (never prepared, or detached) is skipped.
-    pub(crate) fn write_hosts(&self, id: &str) -> Result<()> {
-        let dir = self.container_dir(id);
-        if !dir.join("hosts").exists() {
-            return Ok(());
-        }
-        let _lock = lock_file(&dir.join(".lock"))?;
-        let hosts = dir.join("hosts");
-        if !hosts.exists() {
-            return Ok(());
-        }
-        let entries = self.cache().list()?;
-        let attached = |e: &crate::cni::CacheEntry| -> Vec<IpAddr> {
+    /// The hosts file text of container `id` from the cache entries `entries`;
+    /// `hostnames` memoises the peers' hostnames.
+    fn hosts_text(
+        &self,
+        id: &str,
+        entries: &[CacheEntry],
+        hostnames: &mut BTreeMap<String, String>,
+    ) -> String {
+        let addrs = |e: &CacheEntry| -> Vec<IpAddr> {
             e.result
                 .as_ref()
                 .and_then(|r| crate::attach::attachment_of(e, r).ok())
@@ -247,36 +250,82 @@ impl NetRoot {
                 })
                 .unwrap_or_default()
         };
-        let mine: Vec<&crate::cni::CacheEntry> =
-            entries.iter().filter(|e| e.container_id == id).collect();
-        let own: Vec<IpAddr> = mine.iter().flat_map(|e| attached(e)).collect();
+        let mut hostname_of = |cid: &str| -> String {
+            hostnames
+                .entry(cid.to_string())
+                .or_insert_with(|| {
+                    self.read_meta(cid)
+                        .map(|m| m.hostname)
+                        .unwrap_or_else(|| default_hostname(cid))
+                })
+                .clone()
+        };
+        let mine: Vec<&CacheEntry> = entries.iter().filter(|e| e.container_id == id).collect();
+        let own: Vec<IpAddr> = mine.iter().flat_map(|e| addrs(e)).collect();
         let my_networks: Vec<&str> = mine.iter().map(|e| e.network.as_str()).collect();
         // Peers, in the order of their entries, one line per address.
         let mut peers: Vec<(IpAddr, Vec<String>)> = Vec::new();
-        let mut hostnames: BTreeMap<String, String> = BTreeMap::new();
         for e in entries
             .iter()
             .filter(|e| e.container_id != id && my_networks.contains(&e.network.as_str()))
         {
-            let hn = hostnames
-                .entry(e.container_id.clone())
-                .or_insert_with(|| {
-                    self.read_meta(&e.container_id)
-                        .map(|m| m.hostname)
-                        .unwrap_or_default()
-                })
-                .clone();
-            for ip in attached(e) {
+            let hn = hostname_of(&e.container_id);
+            for ip in addrs(e) {
                 if !peers.iter().any(|(p, _)| *p == ip) {
                     peers.push((ip, vec![e.container_id.clone(), hn.clone()]));
                 }
             }
         }
-        let hostname = self
-            .read_meta(id)
-            .map(|m| m.hostname)
-            .unwrap_or_else(|| default_hostname(id));
-        rewrite_in_place(&hosts, &render_hosts(&hostname, id, &own, &peers))
+        let hostname = hostname_of(id);
+        render_hosts(&hostname, id, &own, &peers)
+    }
+
+    /// Rewrites the hosts files of `ids` (those that have one) from one reading of the
+    /// cache made while holding all their locks (taken in order: two rewrites never wait
+    /// on each other crosswise). A file is thus written from a cache at least as new as
+    /// any change made before the lock was taken; a change made after it is followed by
+    /// its own rewrite.
+    fn write_hosts_of(&self, ids: &[String]) -> Result<()> {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        let mut locked = Vec::new();
+        for id in ids {
+            let dir = self.container_dir(id);
+            if dir.join("hosts").exists() {
+                if let Some(l) = lock_in_dir(&dir.join(".lock"))? {
+                    locked.push((id, l));
+                }
+            }
+        }
+        if locked.is_empty() {
+            return Ok(());
+        }
+        let entries = self.cache().list()?;
+        let mut hostnames = BTreeMap::new();
+        let mut first = None;
+        for (id, _lock) in &locked {
+            let hosts = self.container_dir(id).join("hosts");
+            let text = self.hosts_text(id, &entries, &mut hostnames);
+            match File::options().write(true).open(&hosts) {
+                Ok(f) => {
+                    if let Err(e) = write_over(f, &text) {
+                        first.get_or_insert(io_err("write", &hosts)(e));
+                    }
+                }
+                // Detached while we waited: its directory is gone, nothing to write.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first.get_or_insert(io_err("open", &hosts)(e));
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Rewrites the hosts file of container `id` from the cache.
+    pub(crate) fn write_hosts(&self, id: &str) -> Result<()> {
+        self.write_hosts_of(&[id.to_string()])
     }
 
     /// Rewrites the hosts files of every container on `network` and of `also`, under the
@@ -291,15 +340,7 @@ impl NetRoot {
             .map(|e| e.container_id)
             .collect();
         ids.extend(also.iter().map(|s| s.to_string()));
-        ids.sort();
-        ids.dedup();
-        let mut first = None;
-        for id in ids {
-            if let Err(e) = self.write_hosts(&id) {
-                first.get_or_insert(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
+        self.write_hosts_of(&ids)
     }
 }
 

@@ -169,6 +169,28 @@ pub(crate) fn lock_file(path: &Path) -> Result<Flock<File>> {
     })
 }
 
+/// An exclusive `flock` on `path`, made if missing, in a directory that must exist:
+/// `None` when the directory is gone (what it locked was removed).
+pub(crate) fn lock_in_dir(path: &Path) -> Result<Option<Flock<File>>> {
+    let f = match File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open", path)(e)),
+    };
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map(Some)
+        .map_err(|(_, errno)| Error::Io {
+            op: "lock",
+            path: path.to_path_buf(),
+            source: errno.into(),
+        })
+}
+
 /// Checks a network name given by a user or a request.
 pub(crate) fn check_network_name(name: &str) -> Result<()> {
     if RESERVED.contains(&name) || name.starts_with("container:") {
@@ -357,7 +379,7 @@ impl NetRoot {
     }
 
     /// The names of the networks written, sorted, without making the default one.
-    fn names(&self) -> Result<Vec<String>> {
+    pub(crate) fn names(&self) -> Result<Vec<String>> {
         let dir = self.networks_dir();
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,

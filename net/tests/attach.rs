@@ -176,6 +176,10 @@ impl World {
                 }
             }
         }
+        let files = self.root.path().join("cni/containers");
+        for f in std::fs::read_dir(&files).into_iter().flatten().flatten() {
+            out.push(format!("container files {}", f.path().display()));
+        }
         let results = self.root.path().join("cni/results");
         for f in std::fs::read_dir(&results).into_iter().flatten().flatten() {
             out.push(format!("cache entry {}", f.path().display()));
@@ -346,6 +350,16 @@ fn two_networks_with_ports_and_rates_then_detach_leaves_nothing() {
         .ip(&["-o", "link", "show", "type", "ifb"])
         .trim()
         .is_empty());
+    let qdiscs = String::from_utf8(
+        Command::new("tc")
+            .args(["-n", &w.host.name, "qdisc", "show"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // One token bucket each way on each of the two attachments.
+    assert_eq!(qdiscs.matches("qdisc tbf").count(), 4, "{qdiscs}");
     let ipt = w.iptables();
     assert!(
         ipt.contains("--dport 8080") && ipt.contains(r#"id: \"ctr\""#),
@@ -394,12 +408,17 @@ fn a_failing_second_network_leaves_nothing() {
         "only lo in the container"
     );
     w.host.ip(&["link", "delete", "corralbad"]);
-    w.assert_clean();
-    // The files prepare made stay, and name no address.
+    // Nothing but the files prepare made, which name no address.
+    let left = w.leftovers();
+    assert!(
+        left.len() == 1 && left[0].starts_with("container files "),
+        "{left:?}"
+    );
     let hosts = std::fs::read_to_string(net.files("ctr").unwrap().hosts).unwrap();
     assert!(!hosts.contains("10.89."), "{hosts}");
     w.host.run(|| net.detach("ctr", None)).unwrap();
     assert!(net.files("ctr").is_none());
+    w.assert_clean();
 }
 
 #[test]
@@ -500,6 +519,42 @@ fn a_published_port_with_host_port_0_gets_a_free_port_that_reaches_the_container
     });
     server.join().unwrap();
     assert_eq!(got, "published");
+
+    // A port published already, or held by a socket of the host, is refused.
+    let c2 = Netns::new("net-port-c2");
+    let again = Request {
+        ports: vec![PortMapping { host_ip: None, ..p }],
+        ..Request::default()
+    };
+    let e = w
+        .host
+        .run(|| net.attach("other", w.owner.path(), &c2.path(), &again))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("-p: ") && e.contains("published by container web"),
+        "{e}"
+    );
+    let e = w.host.run(|| {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let r = Request {
+            ports: vec![PortMapping::parse(&format!(
+                "127.0.0.1:{}:80",
+                held.local_addr().unwrap().port()
+            ))
+            .unwrap()],
+            ..Request::default()
+        };
+        net.attach("other", w.owner.path(), &c2.path(), &r)
+            .unwrap_err()
+            .to_string()
+    });
+    assert!(e.starts_with("-p: ") && e.contains("in use"), "{e}");
+    assert!(net.attachments("other").unwrap().is_empty());
+    assert!(
+        net.files("other").is_none(),
+        "a refused attach makes no files"
+    );
     w.host.run(|| net.detach("web", Some(&c.path()))).unwrap();
     w.assert_clean();
 }
@@ -562,5 +617,51 @@ fn detach_after_the_namespace_is_gone_leaves_nothing() {
     c.delete();
     // The stale path is given, as a runtime that does not know the process died would.
     w.host.run(|| net.detach("x", Some(&path))).unwrap();
+    w.assert_clean();
+}
+
+#[test]
+fn containers_attached_at_once_get_distinct_addresses_and_all_name_each_other() {
+    let w = World::new("net-many");
+    let net = w.net();
+    let ctrs: Vec<Netns> = (0..8)
+        .map(|i| Netns::new(&format!("net-many-{i}")))
+        .collect();
+    let ids: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    std::thread::scope(|s| {
+        for (c, id) in ctrs.iter().zip(&ids) {
+            let (net, w) = (&net, &w);
+            s.spawn(move || {
+                w.host
+                    .run(|| net.attach(id, w.owner.path(), &c.path(), &req(&[])))
+                    .unwrap()
+            });
+        }
+    });
+    let ips: Vec<IpAddr> = ids
+        .iter()
+        .map(|id| addr(&net.attachments(id).unwrap()[0].ips[0]))
+        .collect();
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "{ips:?}");
+    for id in &ids {
+        let h = std::fs::read_to_string(net.files(id).unwrap().hosts).unwrap();
+        for (other, ip) in ids.iter().zip(&ips) {
+            if other != id {
+                assert!(
+                    h.contains(&format!("{ip}\t{other}\n")),
+                    "{id}'s hosts:\n{h}"
+                );
+            }
+        }
+    }
+    std::thread::scope(|s| {
+        for (c, id) in ctrs.iter().zip(&ids) {
+            let (net, w) = (&net, &w);
+            s.spawn(move || w.host.run(|| net.detach(id, Some(&c.path()))).unwrap());
+        }
+    });
     w.assert_clean();
 }
