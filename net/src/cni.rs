@@ -28,7 +28,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,10 @@ use crate::error::{invalid, io_err, Error, Result};
 
 /// The highest CNI version this runtime speaks.
 pub const MAX_VERSION: &str = "1.1.0";
+
+/// How long output pipes are still read after a plugin exited (a child it left may hold
+/// them open).
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// The default time a plugin may run before it is killed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -620,6 +624,13 @@ fn version_memo() -> &'static Mutex<HashMap<VersionKey, Vec<String>>> {
     MEMO.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+impl Default for Cni {
+    /// [`Cni::default_dirs`], [`DEFAULT_TIMEOUT`].
+    fn default() -> Cni {
+        Cni::new(Cni::default_dirs())
+    }
+}
+
 impl Cni {
     /// A runtime searching `dirs`, with the default timeout.
     pub fn new(dirs: Vec<PathBuf>) -> Cni {
@@ -740,7 +751,7 @@ impl Cni {
         // timeout is kept.
         let mut input = child.stdin.take();
         let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             if let Some(w) = input.as_mut() {
                 let _ = w.write_all(&data);
             }
@@ -761,7 +772,9 @@ impl Cni {
         .into_iter()
         .zip([out_buf.clone(), err_buf.clone()])
         .map(|(r, buf)| {
+            let (done, wait) = mpsc::channel::<()>();
             std::thread::spawn(move || {
+                let _done = done;
                 let Some(mut r) = r else { return };
                 let mut chunk = [0u8; 8192];
                 loop {
@@ -776,24 +789,26 @@ impl Cni {
                         Err(_) => break,
                     }
                 }
-            })
+            });
+            wait
         })
         .collect();
         let deadline = Instant::now() + self.timeout;
-        let mut nap = Duration::from_micros(200);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) => {}
-                Err(e) => {
-                    kill_group();
-                    let _ = child.wait();
-                    return Err(call.err(0, format!("waiting for {}: {e}", exe.display()), ""));
-                }
-            }
-            if Instant::now() >= deadline {
+        // A thread waits for the plugin, so that its end is seen at once; the timeout is
+        // a receive with a deadline.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(self.timeout) {
+            Ok(Ok(st)) => st,
+            Ok(Err(e)) => {
                 kill_group();
-                let _ = child.wait();
+                return Err(call.err(0, format!("waiting for {}: {e}", exe.display()), ""));
+            }
+            Err(_) => {
+                kill_group();
+                let _ = rx.recv_timeout(Duration::from_secs(5));
                 let stderr = err_buf.lock().map(|b| excerpt(&b)).unwrap_or_default();
                 return Err(call.err(
                     0,
@@ -805,19 +820,14 @@ impl Cni {
                     },
                 ));
             }
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(20));
         };
-        // The plugin is gone; something it left behind may still hold the pipes open
-        // (a daemon): wait for them until the deadline, then take what was read.
-        let _ = writer.join();
-        for r in readers {
-            while !r.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if r.is_finished() {
-                let _ = r.join();
-            }
+        // The plugin is gone, and what it printed is in the pipes; something it left
+        // behind may still hold them open (a daemon it started): wait a moment for the
+        // readers, then take what they read.
+        let grace = deadline.min(Instant::now() + EXIT_GRACE);
+        for done in readers {
+            let left = grace.saturating_duration_since(Instant::now());
+            let _ = done.recv_timeout(left);
         }
         let stdout = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
         let stderr = err_buf.lock().map(|b| b.clone()).unwrap_or_default();
@@ -1022,7 +1032,7 @@ impl Cni {
         rt.validate("DEL", false)?;
         let env = Self::attach_env("DEL", rt);
         let prev = prev.filter(|_| version_at_least(&list.cni_version, "0.4.0"));
-        let mut first = None;
+        let mut errors = Vec::new();
         for i in (0..list.plugins.len()).rev() {
             let call = Call {
                 network: &list.name,
@@ -1031,10 +1041,10 @@ impl Cni {
             };
             let req = Self::request(list, i, &list.cni_version, Some(rt), prev);
             if let Err(e) = self.invoke(&call, &env, &req) {
-                first.get_or_insert(e);
+                errors.push(e);
             }
         }
-        first.map_or(Ok(()), Err)
+        first_of(errors)
     }
 
     /// Whether plugin `i` of `list` speaks CNI 1.1.0 (VERSION lists it). A plugin that
@@ -1076,13 +1086,13 @@ impl Cni {
             .collect();
         let version = max_version(&list.cni_version, "1.1.0");
         let env = [("CNI_COMMAND", OsString::from("GC"))];
-        let mut first = None;
+        let mut errors = Vec::new();
         for i in 0..list.plugins.len() {
             match self.speaks_1_1(list, i) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    first.get_or_insert(e);
+                    errors.push(e);
                     continue;
                 }
             }
@@ -1099,10 +1109,10 @@ impl Cni {
                 );
             }
             if let Err(e) = self.invoke(&call, &env, &req) {
-                first.get_or_insert(e);
+                errors.push(e);
             }
         }
-        first.map_or(Ok(()), Err)
+        first_of(errors)
     }
 
     /// STATUS: asks every plugin that speaks CNI 1.1.0 whether it can serve ADD; the first
@@ -1170,6 +1180,25 @@ impl Cni {
     }
 }
 
+/// The first of `errors` (none: success); when there were more, its details say how many
+/// and what they were, so that no failure of a DEL or GC goes unseen.
+fn first_of(errors: Vec<Error>) -> Result<()> {
+    let mut it = errors.into_iter();
+    let Some(mut first) = it.next() else {
+        return Ok(());
+    };
+    let rest: Vec<String> = it.map(|e| e.to_string()).collect();
+    if !rest.is_empty() {
+        let more = format!("{} more error(s): {}", rest.len(), rest.join("; "));
+        match &mut first {
+            Error::Plugin { details, .. } if details.is_empty() => *details = more,
+            Error::Plugin { details, .. } => *details = format!("{details}; {more}"),
+            _ => {}
+        }
+    }
+    Err(first)
+}
+
 fn max_version(a: &str, b: &str) -> String {
     if parse_version(a) >= parse_version(b) {
         a.to_string()
@@ -1200,6 +1229,15 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
+    /// The configuration list the ADD ran with (errors name the entry).
+    pub fn conf_list(&self) -> Result<ConfList> {
+        let origin = PathBuf::from(format!(
+            "CNI cache entry {}@{}@{}.json",
+            self.container_id, self.network, self.ifname
+        ));
+        ConfList::parse(self.config.to_string().as_bytes(), &origin)
+    }
+
     /// The attachment parameters to run CHECK or DEL with.
     pub fn runtime_conf(&self) -> RuntimeConf {
         RuntimeConf {
@@ -1213,7 +1251,7 @@ impl CacheEntry {
 }
 
 /// The cache of attachments: one JSON file per `(container, network, ifname)` in a
-/// directory, `<container>-<network>-<ifname>.json`, each written whole (a temporary file
+/// directory, `<container>@<network>@<ifname>.json`, each written whole (a temporary file
 /// renamed over it).
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -1231,20 +1269,33 @@ impl Cache {
         &self.dir
     }
 
+    /// The file that holds (or would hold) one attachment's entry.
+    pub fn file(&self, id: &str, network: &str, ifname: &str) -> Result<PathBuf> {
+        self.path(id, network, ifname)
+    }
+
     fn path(&self, id: &str, network: &str, ifname: &str) -> Result<PathBuf> {
-        for (what, v) in [
-            ("container id", id),
-            ("network", network),
-            ("ifname", ifname),
-        ] {
-            if v.is_empty() || v.contains('/') || v.starts_with('.') || v.contains('\0') {
+        // Ids and network names are CNI names (no '@'), so the first two '@' end them:
+        // one file per attachment, which `-` (allowed in both) could not promise.
+        for (what, v) in [("container id", id), ("network", network)] {
+            if !valid_name(v) {
                 return Err(invalid(
                     format!("CNI cache {what}"),
-                    format!("{v:?} cannot name a file"),
+                    format!("{v:?} (want an alphanumeric then alphanumerics, '_', '.' or '-')"),
                 ));
             }
         }
-        Ok(self.dir.join(format!("{id}-{network}-{ifname}.json")))
+        if ifname.is_empty()
+            || ifname.contains('/')
+            || ifname.contains('\0')
+            || ifname.starts_with('.')
+        {
+            return Err(invalid(
+                "CNI cache ifname",
+                format!("{ifname:?} cannot name a file"),
+            ));
+        }
+        Ok(self.dir.join(format!("{id}@{network}@{ifname}.json")))
     }
 
     /// Writes `e`, replacing any entry of the same attachment, atomically (readers see the

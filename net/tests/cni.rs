@@ -206,6 +206,7 @@ fn del_runs_in_reverse_and_past_a_failing_plugin() {
     r.netns = None;
     let e = f.cni().del(&l, &r, Some(&prev)).unwrap_err();
     assert_eq!(f.log(), vec!["c DEL", "b DEL", "a DEL"]);
+    assert!(!e.to_string().contains("more error"), "{e}");
     match &e {
         Error::Plugin {
             network,
@@ -234,6 +235,30 @@ fn del_runs_in_reverse_and_past_a_failing_plugin() {
             Some("")
         );
     }
+}
+
+#[test]
+fn del_reports_every_failure() {
+    let f = Fakes::new();
+    for p in ["x", "y"] {
+        f.plugin(
+            p,
+            V10,
+            &format!(r#"DEL) echo '{{"code":7,"msg":"{p} failed"}}'; exit 1 ;;"#),
+        );
+    }
+    let l = list("two", json!([{"type": "x"}, {"type": "y"}]));
+    let e = f.cni().del(&l, &rt(), None).unwrap_err();
+    let s = e.to_string();
+    // y runs first (reverse order): its error is the one returned, x's is in the details.
+    assert!(
+        matches!(&e, Error::Plugin { plugin, .. } if plugin == "y"),
+        "{e:?}"
+    );
+    assert!(
+        s.contains("1 more error(s)") && s.contains("x failed"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -397,16 +422,29 @@ fn a_hung_plugin_is_killed_at_the_timeout() {
         matches!(&e, Error::Plugin { msg, plugin, .. } if msg.contains("killed") && plugin == "hang"),
         "{e:?}"
     );
-    // The plugin's own children went with it (its process group was killed).
+    // The plugin's own children went with it (its process group was killed). SIGKILL
+    // is delivered asynchronously: wait (up to 10 s) for the sleep to be dead.
     let pid = fs::read_to_string(&pidfile).unwrap();
-    let stat = fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .chars()
-        .next();
+    let state_of = || {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .chars()
+            .next();
+        (state, stat)
+    };
+    let mut tries = 0;
+    let (state, stat) = loop {
+        let (state, stat) = state_of();
+        tries += 1;
+        if matches!(state, None | Some('Z') | Some('X')) || tries > 1000 {
+            break (state, stat);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert!(
         matches!(state, None | Some('Z') | Some('X')),
         "sleep {} still runs: {stat}",
@@ -469,6 +507,15 @@ fn cache_round_trip() {
         "{names:?}"
     );
     assert!(cache.put(&entry("../x", "bridge", "eth0", None)).is_err());
+    // Names with '-' do not collide: ("a-b", "c") and ("a", "b-c") are two attachments.
+    let x = entry("a-b", "c", "eth0", None);
+    let y = entry("a", "b-c", "eth0", None);
+    cache.put(&x).unwrap();
+    cache.put(&y).unwrap();
+    assert_eq!(cache.get("a-b", "c", "eth0").unwrap(), Some(x));
+    assert_eq!(cache.get("a", "b-c", "eth0").unwrap(), Some(y.clone()));
+    assert!(cache.file("a", "b-c", "eth0").unwrap().exists());
+    assert_eq!(y.conf_list().unwrap().name, "b-c");
 }
 
 #[test]
@@ -644,4 +691,27 @@ fn debian_bridge_host_local_portmap() {
         cni.gc(&l, &[]).unwrap();
         cni.status(&l).unwrap();
     });
+}
+
+#[test]
+fn a_child_left_holding_stdout_does_not_hide_the_result() {
+    let f = Fakes::new();
+    let pidfile = f.rec.join("daemon.pid");
+    f.plugin(
+        "spawner",
+        V10,
+        &format!(
+            "ADD) sleep 600 & echo $! > '{}'; echo '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.9.9.9/24\"}}]}}' ;;",
+            pidfile.display()
+        ),
+    );
+    let res = f.cni().add(&list("d", json!([{"type": "spawner"}])), &rt());
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the sleep this test's plugin started; no memory involved.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(res.unwrap().ips[0].address, "10.9.9.9/24");
 }
