@@ -51,6 +51,9 @@ impl Mount {
 pub struct Hierarchy {
     mounts: Vec<Mount>,
     version: Version,
+    /// The controllers the kernel has and enables, mounted or not (`/proc/cgroups`); `None`
+    /// when not known.
+    kernel: Option<Vec<String>>,
 }
 
 /// Mount options of v1 cgroup mounts that are not controllers.
@@ -66,11 +69,45 @@ const NON_CONTROLLER_OPTS: &[&str] = &[
 ];
 
 impl Hierarchy {
-    /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`, and `/proc/cgroups` (the
+    /// controllers the kernel has, mounted or not: see [`Hierarchy::kernel_controllers`]).
     pub fn detect() -> Result<Hierarchy> {
         let mi = crate::fs::read(Path::new("/proc/self/mountinfo"))?;
         let cg = crate::fs::read(Path::new("/proc/self/cgroup"))?;
-        Self::from_parts(&mi, &cg)
+        let h = Self::from_parts(&mi, &cg)?;
+        // Only used to explain a missing controller: a kernel without the file (none since
+        // 2.6.24) just gets the plainer message.
+        Ok(match std::fs::read_to_string("/proc/cgroups") {
+            Ok(pc) => h.with_proc_cgroups(&pc),
+            Err(_) => h,
+        })
+    }
+
+    /// Takes the controllers the kernel has from the text of a `/proc/cgroups` file (those
+    /// with `enabled` 1), so that a setting whose controller no hierarchy mounts can be told
+    /// apart from one the kernel lacks. [`Hierarchy::detect`] reads the real file; this is
+    /// for tests against a fake layout.
+    pub fn with_proc_cgroups(mut self, proc_cgroups: &str) -> Self {
+        self.kernel = Some(
+            proc_cgroups
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    match f.as_slice() {
+                        [name, _, _, "1"] => Some(name.to_string()),
+                        _ => None,
+                    }
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// The controllers the kernel has and enables, whether a hierarchy mounts them or not
+    /// (`/proc/cgroups`); `None` when that was not read.
+    pub fn kernel_controllers(&self) -> Option<&[String]> {
+        self.kernel.as_deref()
     }
 
     /// Builds a hierarchy from the text of a mountinfo file and a
@@ -128,7 +165,11 @@ impl Hierarchy {
                     .unwrap_or_default()
             };
         }
-        let mut h = Hierarchy { mounts, version };
+        let mut h = Hierarchy {
+            mounts,
+            version,
+            kernel: None,
+        };
         h.read_v2_controllers();
         Ok(h)
     }
@@ -373,6 +414,19 @@ mod tests {
             _ => Version::V2,
         };
         assert_eq!(h.version(), want);
+    }
+
+    #[test]
+    fn proc_cgroups_lists_enabled_controllers() {
+        let pc = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                  cpu\t1\t1\t1\nnet_cls\t0\t1\t1\nnet_prio\t0\t1\t1\nrdma\t0\t1\t0\n";
+        let h = Hierarchy::from_parts(V1_MOUNTINFO, V1_CGROUP).unwrap();
+        assert_eq!(h.kernel_controllers(), None);
+        let h = h.with_proc_cgroups(pc);
+        assert_eq!(
+            h.kernel_controllers().unwrap(),
+            ["cpu", "net_cls", "net_prio"]
+        );
     }
 
     #[test]
