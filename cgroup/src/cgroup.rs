@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use crate::controller::{Controller, ALL};
 use crate::error::{Error, Result};
 use crate::fs::{read, read_keyed, read_opt, read_u64_opt, write};
-use crate::hierarchy::{Hierarchy, Mount, Version};
+use crate::hierarchy::{Hierarchy, KernelControllers, Mount, Version};
 use crate::{CgroupPath, Resources, Stats};
 
 /// One hierarchy's leaf directory of a [`Cgroup`], as returned by
@@ -45,7 +45,7 @@ pub struct Cgroup {
     warnings: Mutex<Vec<String>>,
     /// The host's layout and the controllers its kernel has (to explain a missing one).
     version: Version,
-    kernel: Option<Vec<String>>,
+    kernel: KernelControllers,
 }
 
 /// Which directory serves a controller.
@@ -135,7 +135,7 @@ impl Cgroup {
             created: Vec::new(),
             warnings: Mutex::new(Vec::new()),
             version: h.version(),
-            kernel: h.kernel_controllers().map(<[String]>::to_vec),
+            kernel: h.kernel().clone(),
         })
     }
 
@@ -164,7 +164,7 @@ impl Cgroup {
             created: Vec::new(),
             warnings: Mutex::new(Vec::new()),
             version: h.version(),
-            kernel: h.kernel_controllers().map(<[String]>::to_vec),
+            kernel: h.kernel().clone(),
         })
     }
 
@@ -386,7 +386,7 @@ impl Cgroup {
         if self.version == Version::V2 {
             return Error::unsupported(setting, vec![], c.v2_missing_reason());
         }
-        let has = self.kernel.as_ref().map(|k| k.iter().any(|x| x == name));
+        let has = self.kernel.get().map(|k| k.iter().any(|x| x == name));
         if has == Some(false) {
             return Error::unsupported(
                 setting,
