@@ -1,8 +1,8 @@
 //! `linux.resources.network` on a cgroup v1 (or hybrid) host, for real containers: the
 //! class id and the interface priorities reach the container's `net_cls.classid` and
 //! `net_prio.ifpriomap`, at create and on update, are checked like every other limit, and the
-//! cgroup goes with delete. (The refusal on a pure v2 host, and the error when the kernel
-//! has the controllers unmounted, are tested against fixtures in cgroup/tests.)
+//! cgroup goes with delete; where the kernel has them unmounted the error says how to mount
+//! them. (The refusal on a pure v2 host is tested against a fixture in cgroup/tests.)
 
 use std::path::PathBuf;
 
@@ -185,4 +185,62 @@ fn network_priority_names_are_checked() {
             .to_string();
         assert!(err.contains(field) && err.contains(why), "{prios}: {err}");
     }
+}
+
+const UNMOUNTED: &str = "CORRAL_T_NET_CGROUPS_UNMOUNTED";
+
+/// The kernel has net_cls and net_prio but this mount namespace mounts no hierarchy for them
+/// (this machine before scripts/setup-deps.sh): the create fails naming the field, saying
+/// they are not mounted and how to mount them, and makes nothing. Run by the test binary
+/// itself again under `unshare --mount`, which unmounts the hierarchy in its own private
+/// mount namespace only (the host keeps it).
+#[test]
+fn unmounted_net_cgroups_are_named_with_how_to_mount_them() {
+    require_net_cgroups();
+    let name = "unmounted_net_cgroups_are_named_with_how_to_mount_them";
+    if std::env::var_os(UNMOUNTED).is_none() {
+        let out = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(UNMOUNTED, "1")
+            .output()
+            .expect("running unshare (util-linux)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains(&format!("test {name} ... ok")),
+            "{text}"
+        );
+        return;
+    }
+    // In the private mount namespace: unmount every net_cls or net_prio hierarchy here.
+    let h = cgroup::Hierarchy::detect().unwrap();
+    for m in h
+        .mounts()
+        .iter()
+        .filter(|m| m.has("net_cls") || m.has("net_prio"))
+    {
+        nix::mount::umount2(&m.mount_point, nix::mount::MntFlags::MNT_DETACH)
+            .unwrap_or_else(|e| panic!("umount {}: {e}", m.mount_point.display()));
+    }
+    let (id, rootfs, state) = setup("netcg-unmounted", json!({"classID": 0x0010_0001}));
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let err = Container::create(&id, rootfs.bundle(), &opts)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+    assert!(
+        err.contains("linux.resources.network.classID")
+            && err.contains("the kernel has the net_cls controller but no cgroup v1 hierarchy mounts it")
+            && err.contains("mount -t cgroup -o net_cls,net_prio net_cls,net_prio /sys/fs/cgroup/net_cls,net_prio"),
+        "{err}"
+    );
 }
