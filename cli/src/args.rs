@@ -530,11 +530,10 @@ pub struct BuildArgs {
     /// Run every step again (the results still go to the cache)
     #[arg(long = "no-cache")]
     pub no_cache: bool,
-    /// The network of RUN steps: `default` or `bridge` (the default network), `none` (a
-    /// network namespace of their own, loopback only) or `host` (the host's network, as
-    /// `docker build --network host`)
-    #[arg(long = "network", default_value = "default",
-          value_parser = ["default", "bridge", "none", "host"])]
+    /// The network of RUN steps: `default` or `bridge` (the default network), a network's
+    /// NAME, `none` (a network namespace of their own, loopback only) or `host` (the host's
+    /// network, as `docker build --network host`)
+    #[arg(long = "network", default_value = "default")]
     pub network: String,
     /// The build context directory
     pub context: PathBuf,

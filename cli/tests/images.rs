@@ -69,6 +69,7 @@ impl Img {
 
     /// corral with this store and root, bounded in time.
     fn run(&self, args: &[&str]) -> Output {
+        names_its_network(args);
         let mut c = Command::new(common::corral());
         c.arg("--store")
             .arg(self.store())
@@ -81,6 +82,7 @@ impl Img {
 
     /// corral with this store and root, killed (and the test failed) after `limit`.
     fn run_for(&self, args: &[&str], limit: Duration) -> Output {
+        names_its_network(args);
         let mut c = Command::new(common::corral());
         c.arg("--store")
             .arg(self.store())
@@ -159,6 +161,18 @@ impl Drop for Img {
             assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
         }
     }
+}
+
+/// A container of an image, and a build's RUN steps, join the default bridge network unless
+/// told otherwise; these tests run in the host's network namespace, where no test may make a
+/// bridge (the network tests make theirs in a namespace of their own): every such command
+/// here names its network.
+fn names_its_network(args: &[&str]) {
+    let makes = args.contains(&"--image") || args.windows(2).any(|w| w == ["image", "build"]);
+    assert!(
+        !makes || args.contains(&"--network"),
+        "corral {args:?}: pass --network none (or host) in the host's namespace"
+    );
 }
 
 fn bounded(mut c: Command, limit: Duration) -> Output {

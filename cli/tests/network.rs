@@ -412,7 +412,7 @@ fn containers_reach_each_other_by_name_on_a_network_and_not_across() {
     assert!(hosts.contains(&other), "{hosts}");
     let web_ip = w.addr("front", &web);
     assert!(hosts.contains(&web_ip.to_string()), "{hosts}");
-    // Not across networks: the name is unknown there, and the address unreachable.
+    // Not across networks: the name is unknown there (the address: the next test).
     let far = w.id("far");
     let out = w.corral(&[
         "run",
@@ -428,25 +428,10 @@ fn containers_reach_each_other_by_name_on_a_network_and_not_across() {
         "-c",
         &format!("ping -c 1 -W 2 {web}"),
     ]);
-    assert_ne!(out.status.code(), Some(0), "{out:?}");
-    let out = w.corral(&[
-        "run",
-        "--rm",
-        "--image",
-        "bb",
-        "--network",
-        "back",
-        "--name",
-        &far,
-        "--",
-        "sh",
-        "-c",
-        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {web_ip} 80"),
-    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.code() != Some(0) && !String::from_utf8_lossy(&out.stdout).contains("hello"),
-        "a container of network back reached {web_ip} on front: {}",
-        String::from_utf8_lossy(&out.stdout)
+        out.status.code() != Some(0) && err.contains("bad address"),
+        "{out:?}"
     );
     // Two networks at once: eth0 and eth1, and the name on either.
     let both = w.id("both");
@@ -477,6 +462,72 @@ fn containers_reach_each_other_by_name_on_a_network_and_not_across() {
     assert!(!ls.contains("front") && !ls.contains("back"), "{ls}");
     let left = w.leftovers(&[&web, &cli, &other, &far, &both]);
     assert!(left.is_empty(), "{left:#?}");
+}
+
+/// As docker isolates its networks: a container of one network does not reach a container
+/// of another by its address either (the two bridges share the namespace's routing).
+#[test]
+fn networks_do_not_reach_each_other_by_address() {
+    let w = World::new();
+    w.ok(&["network", "create", "front"]);
+    w.ok(&["network", "create", "back"]);
+    let web = w.id("web");
+    w.ok(&[
+        "run",
+        "-d",
+        "--image",
+        "bb",
+        "--network",
+        "front",
+        "--name",
+        &web,
+        "--",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let web_ip = w.addr("front", &web).to_string();
+    // It answers on its own network (so the refusal below is the network's)...
+    let near = w.id("near");
+    let got = w.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "bb",
+        "--network",
+        "front",
+        "--name",
+        &near,
+        "--",
+        "sh",
+        "-c",
+        &get_retrying(&web_ip),
+    ]);
+    assert_eq!(got, "hello from corral\n");
+    // ...and not from another, nor from the default network.
+    for net in ["back", "bridge"] {
+        let far = w.id("far");
+        let out = w.corral(&[
+            "run",
+            "--rm",
+            "--image",
+            "bb",
+            "--network",
+            net,
+            "--name",
+            &far,
+            "--",
+            "sh",
+            "-c",
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {web_ip} 80"),
+        ]);
+        assert!(
+            out.status.code() != Some(0) && !String::from_utf8_lossy(&out.stdout).contains("hello"),
+            "a container of network {net} reached {web_ip} on front: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    w.ok(&["delete", "--force", &web]);
 }
 
 #[test]
