@@ -156,6 +156,11 @@ pub enum Cmd {
         #[arg(short, long)]
         message: Option<String>,
     },
+    /// List a container's published ports (docker's `port`): CTRPORT/PROTO -> HOSTIP:HOSTPORT
+    Port {
+        /// The container id
+        id: String,
+    },
     /// Manage networks: create, ls, inspect, rm, connect, disconnect
     Network {
         #[command(subcommand)]

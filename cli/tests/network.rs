@@ -580,16 +580,23 @@ fn published_tcp_and_udp_ports_answer_from_the_namespace() {
         "httpd -p 80 -h /www; exec /probe udp-echo 5353",
     ]);
     let gw = w.gateway("bridge");
-    // The port chosen for 127.0.0.1::80, from the container's attachment.
-    let ports = w.inspect("bridge");
-    assert!(
-        !ports["Containers"].as_array().unwrap().is_empty(),
-        "{ports:#}"
-    );
+    // The port chosen for 127.0.0.1::80, as `corral port` shows it.
+    let ports = w.ok(&["port", &id]);
+    assert!(ports.contains("80/tcp -> 0.0.0.0:8080\n"), "{ports}");
+    assert!(ports.contains("5353/udp -> 0.0.0.0:5353\n"), "{ports}");
+    let chosen: u16 = ports
+        .lines()
+        .find_map(|l| l.strip_prefix("80/tcp -> 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{ports}"))
+        .parse()
+        .unwrap();
+    assert_ne!(chosen, 0);
     let (tcp, tcp_local, udp) = w.within(|| {
         let tcp = retry(10, || http_get(SocketAddr::new(IpAddr::V4(gw), 8080)));
         // The localhost path (portmap's SNAT of 127.0.0.1).
         let tcp_local = retry(10, || http_get("127.0.0.1:8080".parse().unwrap()));
+        let chosen = retry(10, || http_get(SocketAddr::from(([127, 0, 0, 1], chosen))));
+        assert!(chosen.contains("hello from corral"), "{chosen}");
         let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
@@ -608,6 +615,66 @@ fn published_tcp_and_udp_ports_answer_from_the_namespace() {
     // Gone with the container: nothing answers, nothing is left.
     let gone = w.within(|| http_get(SocketAddr::new(IpAddr::V4(gw), 8080)).is_err());
     assert!(gone, "port 8080 still answers after delete");
+    let left = w.leftovers(&[&id]);
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn publish_all_publishes_what_the_image_exposes() {
+    let w = World::new();
+    let ctx = w.dir.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM bb\nEXPOSE 80 5353/udp\n").unwrap();
+    w.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "web",
+        ctx.to_str().unwrap(),
+    ]);
+    let id = w.id("all");
+    w.ok(&[
+        "run",
+        "-d",
+        "--image",
+        "web",
+        "-P",
+        "--name",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "httpd -p 80 -h /www; exec /probe udp-echo 5353",
+    ]);
+    let ports = w.ok(&["port", &id]);
+    let host_port = |what: &str| -> u16 {
+        ports
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{what} -> 0.0.0.0:")))
+            .unwrap_or_else(|| panic!("{what} not published: {ports}"))
+            .parse()
+            .unwrap()
+    };
+    let (tcp, udp) = (host_port("80/tcp"), host_port("5353/udp"));
+    let gw = w.gateway("bridge");
+    let (page, echo) = w.within(|| {
+        let page = retry(10, || http_get(SocketAddr::new(IpAddr::V4(gw), tcp)));
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let echo = retry(10, || {
+            sock.send_to(b"exposed", (gw, udp))?;
+            let mut buf = [0u8; 64];
+            let (n, _) = sock.recv_from(&mut buf)?;
+            Ok(buf[..n].to_vec())
+        });
+        (page, echo)
+    });
+    assert!(page.contains("hello from corral"), "{page}");
+    assert_eq!(echo, b"exposed");
+    w.ok(&["delete", "--force", &id]);
     let left = w.leftovers(&[&id]);
     assert!(left.is_empty(), "{left:#?}");
 }
