@@ -1138,3 +1138,103 @@ fn a_hundred_containers_on_one_bridge_start_and_stop_leaving_nothing() {
     let left = w.leftovers(&refs);
     assert!(left.is_empty(), "{left:#?}");
 }
+
+#[test]
+fn network_commands_refuse_bad_input_naming_it() {
+    let w = World::new();
+    w.ok(&["network", "create", "ok1"]);
+    for (args, want) in [
+        (
+            &["network", "create", "--subnet", "10.0.0.0/33", "x"][..],
+            "--subnet",
+        ),
+        (&["network", "create", "--subnet", "foo", "x"], "--subnet"),
+        (
+            &[
+                "network",
+                "create",
+                "--gateway",
+                "10.1.0.1",
+                "--subnet",
+                "10.2.0.0/24",
+                "x",
+            ],
+            "--gateway",
+        ),
+        (&["network", "create", "bad/name"], "bad/name"),
+        (&["network", "create", "ok1"], "ok1"),
+        (
+            &["network", "create", "--subnet", "10.90.0.0/24", "clash"],
+            "overlaps",
+        ),
+        (&["network", "rm", "bridge"], "bridge"),
+        (&["network", "inspect", "nosuch"], "nosuch"),
+        (&["network", "rm", "nosuch"], "nosuch"),
+        (&["network", "connect", "ok1", "nosuch"], "nosuch"),
+        (&["port", "nosuch"], "nosuch"),
+        (
+            &[
+                "run",
+                "--rm",
+                "--image",
+                "bb",
+                "--network",
+                "",
+                "--",
+                "true",
+            ],
+            "--network",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--image",
+                "bb",
+                "--network",
+                "ok1",
+                "--network",
+                "ok1",
+                "--",
+                "true",
+            ],
+            "twice",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--image",
+                "bb",
+                "--net-host",
+                "--network",
+                "ok1",
+                "--",
+                "true",
+            ],
+            "--net-host",
+        ),
+        (
+            &[
+                "create",
+                "--image",
+                "bb",
+                "--rm",
+                "--network",
+                "none",
+                "--",
+                "true",
+            ],
+            "--rm",
+        ),
+    ] {
+        let e = w.fails(args);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    // Nothing was made by the refused commands.
+    let ls = w.ok(&["network", "ls", "-q"]);
+    assert_eq!(ls, "bridge\nok1\n");
+    assert!(w.ok(&["list", "-q"]).is_empty());
+    let left = w.leftovers(&[]);
+    assert!(left.is_empty(), "{left:#?}");
+}
