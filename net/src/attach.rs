@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::cni::{CacheEntry, CniResult, RuntimeConf};
 use crate::error::{invalid, Error, Result};
 use crate::hosts::check_id;
-use crate::network::{check_network_name, lock_file, NetRoot};
+use crate::network::{check_network_name, lock_file, NetRoot, Subnet};
 use crate::types::{Attachment, PortMapping, Protocol, Rate, Request, DEFAULT_NETWORK};
 
 /// The smallest token bucket the bandwidth plugin is given, in bits (64 KiB).
@@ -299,21 +299,19 @@ fn leased_ips(config: &Value, id: &str, ifname: &str) -> Vec<String> {
     let Some(name) = config.get("name").and_then(Value::as_str) else {
         return out;
     };
-    let dirs = config
+    let ipams = config
         .get("plugins")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|p| p.get("ipam"))
-        .filter(|i| i.get("type").and_then(Value::as_str) == Some("host-local"))
-        .map(|i| {
-            i.get("dataDir")
-                .and_then(Value::as_str)
-                .unwrap_or("/var/lib/cni/networks")
-                .to_string()
-        });
-    for d in dirs {
-        let dir = Path::new(&d).join(name);
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("host-local"));
+    for ipam in ipams {
+        let d = ipam
+            .get("dataDir")
+            .and_then(Value::as_str)
+            .unwrap_or("/var/lib/cni/networks");
+        let dir = Path::new(d).join(name);
         let Ok(rd) = fs::read_dir(&dir) else { continue };
         for ent in rd.flatten() {
             let f = ent.file_name().to_string_lossy().to_string();
@@ -325,11 +323,36 @@ fn leased_ips(config: &Value, id: &str, ifname: &str) -> Vec<String> {
             };
             let mut lines = text.lines().map(str::trim);
             if lines.next() == Some(id) && lines.next().is_none_or(|l| l == ifname) {
-                out.push(f);
+                out.push(lease_cidr(ipam, &f));
             }
         }
     }
     out
+}
+
+/// `ip` with the prefix length of the host-local range (of `ipam`) that holds it (an
+/// IPv4 range; else a host route's).
+fn lease_cidr(ipam: &Value, ip: &str) -> String {
+    let subnets = ipam
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .chain(std::iter::once(ipam))
+        .filter_map(|r| r.get("subnet").and_then(Value::as_str));
+    if let Ok(IpAddr::V4(a)) = ip.parse::<IpAddr>() {
+        for s in subnets {
+            if let Ok(sub) = Subnet::parse("subnet", s) {
+                if sub.contains(a) {
+                    return format!("{ip}/{}", sub.len);
+                }
+            }
+        }
+        return format!("{ip}/32");
+    }
+    format!("{ip}/128")
 }
 
 impl NetRoot {
@@ -338,15 +361,27 @@ impl NetRoot {
     fn del_entry(&self, e: &CacheEntry, netns: Option<&Path>) -> Result<()> {
         let list = e.conf_list()?;
         let mut rt = e.runtime_conf();
-        let live = netns.filter(|p| p.exists());
+        // An ADD that did not finish has no result: its addresses are host-local's leases,
+        // and a result naming them lets the plugins that find their rules by address
+        // (firewall) remove them.
+        let (ips, made_prev) = match &e.result {
+            Some(r) => (attachment_of(e, r).map(|a| a.ips).unwrap_or_default(), None),
+            None => {
+                let ips = leased_ips(&e.config, &e.container_id, &e.ifname);
+                let prev = (!ips.is_empty()).then(|| {
+                    json!({
+                        "cniVersion": list.cni_version,
+                        "interfaces": [{ "name": e.ifname, "sandbox": netns.map(|p| p.display().to_string()).unwrap_or_default() }],
+                        "ips": ips.iter().map(|a| json!({ "address": a, "interface": 0 })).collect::<Vec<_>>(),
+                    })
+                });
+                (ips, prev)
+            }
+        };
         let stand_in;
-        rt.netns = match live {
+        rt.netns = match netns.filter(|p| p.exists()) {
             Some(p) => Some(p.to_path_buf()),
             None => {
-                let ips: Vec<String> = match &e.result {
-                    Some(r) => attachment_of(e, r).map(|a| a.ips).unwrap_or_default(),
-                    None => leased_ips(&e.config, &e.container_id, &e.ifname),
-                };
                 // Without `ip` or addresses, DEL runs without a namespace (what can be
                 // undone without one is).
                 stand_in = if ips.is_empty() {
@@ -357,7 +392,8 @@ impl NetRoot {
                 stand_in.as_ref().map(StandIn::path)
             }
         };
-        self.cni.del(&list, &rt, e.result.as_ref())
+        self.cni
+            .del(&list, &rt, e.result.as_ref().or(made_prev.as_ref()))
     }
 
     /// DELs one entry and removes it when the DEL succeeded.
@@ -739,6 +775,16 @@ mod tests {
         let mut m = Map::new();
         m.insert("portMappings".into(), v);
         assert_eq!(ports_of(&m), vec![p]);
+    }
+
+    #[test]
+    fn leases_get_their_range_prefix() {
+        let ipam = json!({"type": "host-local", "ranges": [[{"subnet": "10.90.3.0/24"}]]});
+        assert_eq!(lease_cidr(&ipam, "10.90.3.7"), "10.90.3.7/24");
+        assert_eq!(lease_cidr(&ipam, "10.1.1.1"), "10.1.1.1/32");
+        let old = json!({"type": "host-local", "subnet": "10.89.0.0/16"});
+        assert_eq!(lease_cidr(&old, "10.89.2.2"), "10.89.2.2/16");
+        assert_eq!(lease_cidr(&old, "fd00::2"), "fd00::2/128");
     }
 
     #[test]

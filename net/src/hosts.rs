@@ -188,6 +188,16 @@ impl NetRoot {
     /// again, it rewrites them in place.
     pub fn prepare(&self, id: &str, req: &Request) -> Result<ContainerFiles> {
         check_id(id)?;
+        let h = &req.hostname;
+        if h.len() > 253
+            || h.chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'))
+        {
+            return Err(invalid(
+                "hostname",
+                format!("{h:?} (want at most 253 letters, digits, '-', '_' or '.')"),
+            ));
+        }
         let dir = self.container_dir(id);
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let mut meta = self.read_meta(id).unwrap_or_default();

@@ -665,3 +665,64 @@ fn containers_attached_at_once_get_distinct_addresses_and_all_name_each_other() 
     });
     w.assert_clean();
 }
+
+#[test]
+fn gc_collects_an_attach_killed_before_its_result_was_kept() {
+    let w = World::new("net-half");
+    let mut c = Netns::new("net-half-c");
+    let net = w.net();
+    let gone_owner = tempfile::tempdir().unwrap();
+    w.host
+        .run(|| net.attach("half", gone_owner.path(), &c.path(), &req(&[])))
+        .unwrap();
+    // As if killed while the plugins ran: the entry written before ADD has no result.
+    let cache = corral_net::cni::Cache::new(w.root.path().join("cni/results"));
+    let mut e = cache.get("half", "bridge", "eth0").unwrap().unwrap();
+    e.result = None;
+    cache.put(&e).unwrap();
+    assert!(net.attachments("half").unwrap().is_empty());
+    assert!(w.iptables().contains(r#"id: \"half\""#));
+    c.delete();
+    drop(gone_owner);
+    let n = w
+        .host
+        .run(|| net.gc(&|_: &str, o: &Path| o.exists()))
+        .unwrap();
+    assert_eq!(n, 1);
+    // The lease and the masquerade chain were found from host-local's lease file.
+    w.assert_clean();
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_made() {
+    let w = World::new("net-bad");
+    let c = Netns::new("net-bad-c");
+    let net = w.net();
+    let cases: [(&str, Request, &str); 5] = [
+        ("a/b", req(&[]), "container id: "),
+        ("ok", req(&["none"]), "network: "),
+        ("ok", req(&["bridge", "bridge"]), "network: "),
+        (
+            "ok",
+            Request {
+                hostname: "bad host\n".into(),
+                ..req(&[])
+            },
+            "hostname: ",
+        ),
+        (
+            "ok",
+            req(&["nosuch"]),
+            "network \"nosuch\": no such network",
+        ),
+    ];
+    for (id, r, want) in cases {
+        let e = w
+            .host
+            .run(|| net.attach(id, w.owner.path(), &c.path(), &r))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(want), "{id} {r:?}: {e}");
+    }
+    w.assert_clean();
+}
