@@ -471,9 +471,14 @@ impl NetRoot {
         match added {
             Ok(res) => {
                 entry.result = Some(res.raw);
-                cache.put(&entry)?;
-                let raw = entry.result.as_ref().cloned().unwrap_or(Value::Null);
-                attachment_of(&entry, &raw)
+                let kept = cache.put(&entry).and_then(|()| {
+                    attachment_of(&entry, entry.result.as_ref().unwrap_or(&Value::Null))
+                });
+                if kept.is_err() {
+                    // Not kept, not half-made: DEL with the result in hand.
+                    let _ = self.undo(&entry, Some(netns));
+                }
+                kept
             }
             Err(err) => {
                 let _ = self.undo(&entry, Some(netns));
