@@ -12,6 +12,7 @@
 //! removes none; with the stand-in it finds them, deletes the stand-in's interface, and
 //! the rules go. (The stand-in is made with `ip`, in that new namespace only.)
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,7 +21,7 @@ use std::process::Command;
 
 use serde_json::{json, Map, Value};
 
-use crate::cni::{CacheEntry, CniResult, RuntimeConf};
+use crate::cni::{CacheEntry, CniResult, ConfList, RuntimeConf};
 use crate::error::{invalid, Error, Result};
 use crate::hosts::check_id;
 use crate::network::{check_network_name, lock_file, NetRoot, Subnet};
@@ -355,7 +356,64 @@ fn lease_cidr(ipam: &Value, ip: &str) -> String {
     format!("{ip}/128")
 }
 
+/// Whether a plugin's VERSION answer names CNI 1.1.0 or later (GC and STATUS).
+fn speaks_1_1(versions: &[String]) -> bool {
+    versions
+        .iter()
+        .any(|v| crate::cni::parse_version(v) >= crate::cni::parse_version("1.1.0"))
+}
+
 impl NetRoot {
+    /// Whether a plugin of `list` speaks CNI GC. The answers are kept in
+    /// `<root>/cni/versions.json`, by plugin file, size and modification time: asking
+    /// every plugin its VERSION costs a few milliseconds each, and a runtime that
+    /// collects at every create (a new process each time) would pay it every time. A
+    /// plugin that cannot be found or asked counts as speaking it (the GC then reports it).
+    fn any_speaks_gc(&self, list: &ConfList) -> bool {
+        let memo_path = self.root.join("cni").join("versions.json");
+        let mut memo: BTreeMap<String, bool> = fs::read(&memo_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut changed = false;
+        let mut any = false;
+        for i in 0..list.plugins.len() {
+            let t = list.plugin_type(i);
+            let Ok(exe) = self.cni.find(t) else {
+                return true;
+            };
+            let Ok(m) = fs::metadata(&exe) else {
+                return true;
+            };
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let key = format!("{}:{}:{}", exe.display(), m.len(), mtime);
+            let speaks = match memo.get(&key) {
+                Some(s) => *s,
+                None => match self.cni.versions(t) {
+                    Ok(v) => {
+                        let s = speaks_1_1(&v);
+                        memo.insert(key, s);
+                        changed = true;
+                        s
+                    }
+                    Err(_) => return true,
+                },
+            };
+            any |= speaks;
+        }
+        if changed {
+            if let Ok(b) = serde_json::to_vec_pretty(&memo) {
+                let _ = crate::network::write_atomic(&memo_path, &b);
+            }
+        }
+        any
+    }
+
     /// Runs DEL for a cache entry: with `netns` when it is given and still there, else with
     /// a stand-in (see the module's documentation). The entry stays; the caller removes it.
     fn del_entry(&self, e: &CacheEntry, netns: Option<&Path>) -> Result<()> {
@@ -737,6 +795,9 @@ impl NetRoot {
                     continue;
                 }
             };
+            if list.disable_gc || !self.any_speaks_gc(&list) {
+                continue;
+            }
             let valid: Vec<(String, String)> = remaining
                 .iter()
                 .filter(|e| e.network == name)

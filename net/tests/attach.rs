@@ -726,3 +726,63 @@ fn bad_requests_are_refused_before_anything_is_made() {
     }
     w.assert_clean();
 }
+
+#[test]
+fn gc_sends_cni_gc_with_the_valid_attachments_to_plugins_that_speak_it() {
+    testkit::require_root();
+    let root = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    let log = plugins.path().join("log");
+    let exe = plugins.path().join("gcspeaker");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\necho \"$CNI_COMMAND\" >> {log}\ncase \"$CNI_COMMAND\" in\n\
+             VERSION) echo '{{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"1.0.0\",\"1.1.0\"]}}' ;;\n\
+             GC) cat >> {log} ;;\nesac\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = root.path().join("networks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("fake.conflist"),
+        r#"{"cniVersion": "1.1.0", "name": "fake", "plugins": [{"type": "gcspeaker"}]}"#,
+    )
+    .unwrap();
+    let net = NetRoot::with_cni(
+        root.path(),
+        corral_net::cni::Cni::new(vec![plugins.path().to_path_buf(), "/usr/lib/cni".into()]),
+    );
+    let cache = corral_net::cni::Cache::new(root.path().join("cni/results"));
+    let list = net.conflist("fake").unwrap();
+    cache
+        .put(&corral_net::cni::CacheEntry {
+            container_id: "alive".into(),
+            network: "fake".into(),
+            ifname: "eth0".into(),
+            netns: None,
+            config: list.to_json(),
+            capability_args: Default::default(),
+            args: vec![],
+            result: Some(serde_json::json!({"cniVersion": "1.1.0", "ips": []})),
+            owner: root.path().to_path_buf(),
+        })
+        .unwrap();
+    assert_eq!(net.gc(&|_: &str, _: &Path| true).unwrap(), 0);
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert!(got.starts_with("VERSION\nGC\n"), "{got}");
+    let sent: serde_json::Value = serde_json::from_str(got.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(
+        sent["cni.dev/valid-attachments"],
+        serde_json::json!([{"containerID": "alive", "ifname": "eth0"}])
+    );
+    // The VERSION answer is kept in the root, for the next process.
+    let memo = std::fs::read_to_string(root.path().join("cni/versions.json")).unwrap();
+    assert!(
+        memo.contains("gcspeaker") && memo.contains("true"),
+        "{memo}"
+    );
+}
