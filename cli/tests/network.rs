@@ -1124,17 +1124,51 @@ fn a_hundred_containers_on_one_bridge_start_and_stop_leaving_nothing() {
     assert_eq!(veths.lines().count(), N);
     // The last one knows the first by name.
     w.ok(&["exec", &ids[N - 1], "ping", "-c", "1", "-W", "5", &ids[0]]);
+    // One after the other (deletes at the same time: the next test).
+    for id in &ids {
+        w.ok(&["delete", "--force", id]);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let left = w.leftovers(&refs);
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+/// Containers of one store deleted at the same time, while others are made: each command
+/// undoes its own container's attachments, and none fails for another's (a delete and a
+/// create also collect what killed commands left: a container being deleted is not one).
+#[test]
+fn concurrent_deletes_and_creates_do_not_undo_each_other() {
+    const N: usize = 8;
+    let w = World::new();
+    let old: Vec<String> = (0..N).map(|i| w.id(&format!("old{i}"))).collect();
+    for id in &old {
+        w.ok(&[
+            "run", "-d", "--image", "bb", "--name", id, "--", "sleep", "1000",
+        ]);
+    }
+    let new: Vec<String> = (0..N).map(|i| w.id(&format!("new{i}"))).collect();
     std::thread::scope(|s| {
-        for chunk in ids.chunks(N / 4) {
+        for (o, n) in old.iter().zip(&new) {
             let w = &w;
+            s.spawn(move || w.ok(&["delete", "--force", o]));
             s.spawn(move || {
-                for id in chunk {
-                    w.ok(&["delete", "--force", id]);
-                }
+                w.ok(&[
+                    "run", "-d", "--image", "bb", "--name", n, "--", "sleep", "1000",
+                ])
             });
         }
     });
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // The new ones kept their addresses and reach each other.
+    let v = w.inspect("bridge");
+    assert_eq!(v["Containers"].as_array().unwrap().len(), N, "{v:#}");
+    w.ok(&["exec", &new[0], "ping", "-c", "1", "-W", "5", &new[N - 1]]);
+    std::thread::scope(|s| {
+        for n in &new {
+            let w = &w;
+            s.spawn(move || w.ok(&["delete", "--force", n]));
+        }
+    });
+    let refs: Vec<&str> = old.iter().chain(&new).map(String::as_str).collect();
     let left = w.leftovers(&refs);
     assert!(left.is_empty(), "{left:#?}");
 }
