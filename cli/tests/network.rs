@@ -1272,3 +1272,45 @@ fn network_commands_refuse_bad_input_naming_it() {
     let left = w.leftovers(&[]);
     assert!(left.is_empty(), "{left:#?}");
 }
+
+#[test]
+fn build_run_steps_are_on_the_default_network_unless_told() {
+    let w = World::new();
+    let ctx = w.dir.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    // The step fails unless it has eth0 and reaches the namespace's side of the bridge.
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb\nRUN ip -o link show eth0 && ping -c 1 -W 5 10.89.0.1 && ip -o link > /links\n",
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    w.ok(&["image", "build", "-t", "onnet", c]);
+    let links = w.ok(&[
+        "run",
+        "--rm",
+        "--image",
+        "onnet",
+        "--network",
+        "none",
+        "--",
+        "cat",
+        "/links",
+    ]);
+    assert!(links.contains("eth0"), "{links}");
+    // --network none: loopback only, so the same step fails.
+    let e = w.fails(&[
+        "image",
+        "build",
+        "--no-cache",
+        "--network",
+        "none",
+        "-t",
+        "offnet",
+        c,
+    ]);
+    assert!(e.contains("non-zero"), "{e}");
+    // Nothing of the steps' containers is left on the network.
+    let left = w.leftovers(&[]);
+    assert!(left.is_empty(), "{left:#?}");
+}
