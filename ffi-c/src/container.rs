@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use runtime::{Container, ExitStatus, Options, Root};
+use runtime::{Container, ExitStatus, Options};
 
 use crate::args::*;
 use crate::error::*;
@@ -94,7 +94,8 @@ pub(crate) fn to_options(p: *const corral_options) -> Result<Options, Fail> {
 pub(crate) struct ContainerObj {
     /// `None` once deleted.
     pub(crate) c: Mutex<Option<Container>>,
-    /// The image store of a container made from an image: its record there goes with it.
+    /// The image store of a container made from a description (a root directory or an
+    /// image): its record there (an image's) and its networks go with it.
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -128,6 +129,20 @@ pub(crate) fn with_container<T>(
     }
 }
 
+/// Runs `f` on the live container behind `h` and the store it was made in (None: opened,
+/// or made from a bundle).
+pub(crate) fn with_container_store<T>(
+    h: *mut corral_container,
+    f: impl FnOnce(&mut Container, Option<&std::path::Path>) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    let obj = CONTAINERS.get("container", h as usize)?;
+    let mut g = lock(&obj.c);
+    match g.as_mut() {
+        Some(c) => f(c, obj.store.as_deref()),
+        None => Err(fail(libc::ENOENT, "the container was deleted")),
+    }
+}
+
 /// Makes container `id` of `spec`: a description (a root directory or an image) through
 /// the one create of every face, a bundle as it is; then starts it if `start`.
 pub(crate) fn create_impl(
@@ -141,10 +156,11 @@ pub(crate) fn create_impl(
     out_ptr("out", out)?;
     let o = to_options(opts)?;
     let (made, store) = match spec_of(spec)? {
-        SpecKind::Described { d, store } => {
-            let image = matches!(d.root, Root::Image(_)).then(|| store.clone());
-            (corral_image::create(&store, &o.root, id, &d, &o)?, image)
-        }
+        // The store goes with the handle: an image's record and the networks are there.
+        SpecKind::Described { d, store } => (
+            corral_image::create(&store, &o.root, id, &d, &o)?,
+            Some(store),
+        ),
         SpecKind::Bundle(b) => (Container::create_from(id, &b, &o)?, None),
     };
     let mut c = made;
