@@ -31,6 +31,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The errno that best says what went wrong (positive): the I/O error's own, `ENOENT`
+    /// for a network that does not exist, `EIO` for a failing plugin, else `EINVAL`.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Error::Network { reason, .. } if reason.contains("no such network") => libc::ENOENT,
+            Error::Plugin { .. } => libc::EIO,
+            _ => libc::EINVAL,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

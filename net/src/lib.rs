@@ -23,7 +23,7 @@
 //! | path | what |
 //! |---|---|
 //! | `networks/<name>.conflist` | a network: a CNI config list |
-//! | `cni/results/<container>-<network>-<ifname>.json` | the cache: what ADD was given and returned |
+//! | `cni/results/<container>@<network>@<ifname>.json` | the cache: what ADD was given and returned |
 //! | `cni/leases/<network>/` | host-local's address leases |
 //! | `cni/containers/<id>/` | a container's `hosts`, `hostname`, `resolv.conf` |
 

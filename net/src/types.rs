@@ -186,7 +186,7 @@ pub fn parse_rate(field: &str, s: &str) -> Result<u64> {
         }
     };
     let v = n * mult;
-    if !v.is_finite() || v < 1000.0 || v > 1e13 {
+    if !v.is_finite() || !(1000.0..=1e13).contains(&v) {
         return Err(invalid(
             field,
             format!("{s:?}: a rate is between 1kbit and 10000gbit"),
