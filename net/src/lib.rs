@@ -15,8 +15,10 @@
 //! address comes from host-local's lease files, which survive a crash and are never handed
 //! out twice; errors name the network, the plugin, the CNI error code and message.
 //!
-//! **Never:** writes netlink or firewall rules itself (the plugins do), touches another
-//! corral crate, or panics outside tests.
+//! **Never:** writes firewall rules or changes the host's links itself (the plugins do;
+//! the two exceptions run `ip`: a network's own bridge device is deleted with the network,
+//! and a DEL whose container namespace is gone gets a throwaway stand-in namespace, see
+//! [`attach`]), touches another corral crate, or panics outside tests.
 //!
 //! A network root directory (the image store's, `<store>/`) holds:
 //!
@@ -35,6 +37,8 @@ pub mod network;
 mod types;
 
 pub use error::{Error, Result};
+pub use hosts::ContainerFiles;
+pub use network::NetRoot;
 pub use types::{
     parse_rate, Attachment, NetworkInfo, NetworkOptions, PortMapping, Protocol, Rate, Request,
     DEFAULT_NETWORK,
