@@ -10,24 +10,8 @@ use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
 
 use runtime::describe::NetworkMode;
-use runtime::net::{self, NetworkOptions, PortMapping};
-use tmp_netroot::NetRoot;
+use runtime::net::{self, NetRoot, NetworkOptions, PortMapping};
 
-// TEMPORARY: stands for runtime::net::NetRoot until the netroot branch lands.
-mod tmp_netroot {
-    use std::path::{Path, PathBuf};
-    pub(crate) struct NetRoot(#[allow(dead_code)] PathBuf);
-    fn no() -> runtime::net::Error {
-        runtime::net::Error::Network { name: String::new(), reason: "not yet".into() }
-    }
-    impl NetRoot {
-        pub(crate) fn open(p: &Path) -> NetRoot { NetRoot(p.to_path_buf()) }
-        pub(crate) fn attachments(&self, _: &str) -> runtime::net::Result<Vec<runtime::net::Attachment>> { Err(no()) }
-        pub(crate) fn create(&self, _: &str, _: &runtime::net::NetworkOptions) -> runtime::net::Result<runtime::net::NetworkInfo> { Err(no()) }
-        pub(crate) fn list(&self) -> runtime::net::Result<Vec<runtime::net::NetworkInfo>> { Err(no()) }
-        pub(crate) fn remove(&self, _: &str) -> runtime::net::Result<()> { Err(no()) }
-    }
-}
 
 use crate::args::*;
 use crate::container::with_container_store;
@@ -38,25 +22,15 @@ use crate::spec::*;
 /// The error of a networking call: `arg` names the argument the error is about (its field
 /// in the message is replaced by it).
 pub(crate) fn net_fail(arg: Option<&str>, e: net::Error) -> Fail {
-    let (code, path) = match &e {
-        net::Error::Invalid { field, .. } => (libc::EINVAL, Some(field.clone())),
-        net::Error::Network { reason, .. } => (
-            if reason.contains("no such") || reason.contains("not found") {
-                libc::ENOENT
-            } else if reason.contains("in use") || reason.contains("attached") {
-                libc::EBUSY
-            } else if reason.contains("exists") {
-                libc::EEXIST
-            } else {
-                libc::EINVAL
-            },
-            None,
-        ),
-        net::Error::Plugin { .. } => (libc::EIO, None),
-        net::Error::Io { path, source, .. } => (
-            source.raw_os_error().unwrap_or(libc::EIO),
-            Some(path.display().to_string()),
-        ),
+    let code = match &e {
+        net::Error::Network { reason, .. } if reason.contains("attached") => libc::EBUSY,
+        net::Error::Network { reason, .. } if reason.contains("exists") => libc::EEXIST,
+        e => e.errno(),
+    };
+    let path = match &e {
+        net::Error::Invalid { field, .. } => Some(field.clone()),
+        net::Error::Io { path, .. } => Some(path.display().to_string()),
+        _ => None,
     };
     let message = match (arg, &e) {
         (Some(a), net::Error::Invalid { reason, .. }) => format!("{a}: {reason}"),

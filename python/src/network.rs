@@ -7,50 +7,14 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use runtime::describe::NetworkMode;
-use runtime::net::{self, NetworkOptions, PortMapping};
+use runtime::net::{self, NetRoot, NetworkOptions, PortMapping};
 use runtime::Description;
 
 use crate::args::{int_arg, list_of, path_arg, str_arg, type_err};
 use crate::errors::{config_err, raise};
 use crate::image::store_arg;
 
-use tmp_netroot::NetRoot;
 
-// TEMPORARY: stands for runtime::net::NetRoot until the netroot branch lands.
-mod tmp_netroot {
-    use std::path::{Path, PathBuf};
-    pub(crate) struct NetRoot(#[allow(dead_code)] PathBuf);
-    fn no() -> runtime::net::Error {
-        runtime::net::Error::Network {
-            name: String::new(),
-            reason: "not yet".into(),
-        }
-    }
-    impl NetRoot {
-        pub(crate) fn open(p: &Path) -> NetRoot {
-            NetRoot(p.to_path_buf())
-        }
-        pub(crate) fn attachments(
-            &self,
-            _: &str,
-        ) -> runtime::net::Result<Vec<runtime::net::Attachment>> {
-            Err(no())
-        }
-        pub(crate) fn create(
-            &self,
-            _: &str,
-            _: &runtime::net::NetworkOptions,
-        ) -> runtime::net::Result<runtime::net::NetworkInfo> {
-            Err(no())
-        }
-        pub(crate) fn list(&self) -> runtime::net::Result<Vec<runtime::net::NetworkInfo>> {
-            Err(no())
-        }
-        pub(crate) fn remove(&self, _: &str) -> runtime::net::Result<()> {
-            Err(no())
-        }
-    }
-}
 
 /// The network keywords of `Container(...)`.
 pub(crate) struct NetKw<'a, 'py> {
@@ -85,32 +49,24 @@ impl NetKw<'_, '_> {
 /// (else the field the error names), a missing network a `NotFoundError`, a network in use
 /// a `StateError`, a plugin's or a file's failure a `SpawnError` (step "network").
 pub(crate) fn net_err(py: Python<'_>, arg: Option<&str>, e: net::Error) -> PyErr {
-    let (class, errno, path) = match &e {
-        net::Error::Invalid { field, .. } => (
-            "ConfigError",
-            libc::EINVAL,
-            Some(arg.map(str::to_string).unwrap_or_else(|| field.clone())),
-        ),
-        net::Error::Network { reason, .. }
-            if reason.contains("no such") || reason.contains("not found") =>
-        {
-            ("NotFoundError", libc::ENOENT, None)
+    let errno = match &e {
+        net::Error::Network { reason, .. } if reason.contains("attached") => libc::EBUSY,
+        net::Error::Network { reason, .. } if reason.contains("exists") => libc::EEXIST,
+        e => e.errno(),
+    };
+    let class = match (&e, errno) {
+        (net::Error::Invalid { .. }, _) => "ConfigError",
+        (net::Error::Network { .. }, libc::ENOENT) => "NotFoundError",
+        (net::Error::Network { .. }, libc::EBUSY | libc::EEXIST) => "StateError",
+        (net::Error::Network { .. }, _) => "ConfigError",
+        _ => "SpawnError",
+    };
+    let path = match &e {
+        net::Error::Invalid { field, .. } => {
+            Some(arg.map(str::to_string).unwrap_or_else(|| field.clone()))
         }
-        net::Error::Network { reason, .. }
-            if reason.contains("in use") || reason.contains("attached") =>
-        {
-            ("StateError", libc::EBUSY, None)
-        }
-        net::Error::Network { reason, .. } if reason.contains("exists") => {
-            ("StateError", libc::EEXIST, None)
-        }
-        net::Error::Network { .. } => ("ConfigError", libc::EINVAL, None),
-        net::Error::Plugin { .. } => ("SpawnError", libc::EIO, None),
-        net::Error::Io { path, source, .. } => (
-            "SpawnError",
-            source.raw_os_error().unwrap_or(libc::EIO),
-            Some(path.display().to_string()),
-        ),
+        net::Error::Io { path, .. } => Some(path.display().to_string()),
+        _ => None,
     };
     let message = match (arg, &e) {
         (Some(a), net::Error::Invalid { reason, .. }) => format!("{a}: {reason}"),
