@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use runtime::describe::NetworkMode;
 use runtime::net::{self, NetRoot, NetworkOptions, PortMapping};
 
-
 use crate::args::*;
 use crate::container::with_container_store;
 use crate::error::*;
@@ -113,7 +112,8 @@ pub extern "C" fn corral_spec_add_network(spec: *mut corral_spec, name: *const c
 #[no_mangle]
 pub extern "C" fn corral_spec_add_port(spec: *mut corral_spec, port: *const c_char) -> c_int {
     with_desc("corral_spec_add_port", spec, |d| {
-        let p = PortMapping::parse(str_arg("port", port)?).map_err(|e| net_fail(Some("port"), e))?;
+        let p =
+            PortMapping::parse(str_arg("port", port)?).map_err(|e| net_fail(Some("port"), e))?;
         if !d.network.ports.contains(&p) {
             d.network.ports.push(p);
         }

@@ -136,8 +136,9 @@ fn c_test_on(name: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path, &Path
     c_test_in(name, env, prepare, None)
 }
 
-/// [`c_test_on`], the program run in the network namespace `netns` (`ip netns exec`) if
-/// one is given.
+/// [`c_test_on`], the program run in the network namespace `netns` (`/run/netns/NAME`) if
+/// one is given: `nsenter --net`, which changes nothing else (`ip netns exec` would also
+/// mount a sysfs of that namespace over /sys, hiding the cgroup mounts).
 fn c_test_in(
     name: &str,
     env: &[(&str, &str)],
@@ -161,8 +162,8 @@ fn c_test_in(
     prepare(rootfs.rootfs(), &exe);
     let mut cmd = match netns {
         Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(&exe);
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}")).arg(&exe);
             c
         }
         None => Command::new(&exe),
@@ -396,7 +397,11 @@ fn network_leftovers(store: &Path) -> Vec<String> {
         }
     }
     for sub in ["cni/results", "cni/containers"] {
-        for f in std::fs::read_dir(store.join(sub)).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(store.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             out.push(format!("{sub}: {}", f.path().display()));
         }
     }

@@ -593,6 +593,7 @@ impl Core {
     /// What the networks gave the container, one dict per interface in the order of its
     /// networks: `network`, `ifname`, `ips`, `gateway`, `mac`, `ports` (with the host
     /// ports chosen). Empty for a container on no network (or not created yet).
+    #[allow(clippy::result_large_err)] // corral_net's error, made an exception at once
     fn networks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let created = py.allow_threads(|| {
             let g = lock(&self.inner);

@@ -260,10 +260,12 @@ fn fill(py: Python<'_>, d: &mut Description, kw: &Kw<'_, '_>, dir: bool) -> PyRe
     }
     let netns_too = given(kw.namespaces)
         .and_then(|n| n.downcast::<PyDict>().ok())
-        .is_some_and(|n| n.keys().iter().any(|k| {
-            k.extract::<String>()
-                .is_ok_and(|k| k == "network" || k == "net")
-        }));
+        .is_some_and(|n| {
+            n.keys().iter().any(|k| {
+                k.extract::<String>()
+                    .is_ok_and(|k| k == "network" || k == "net")
+            })
+        });
     if netns_too && given(kw.net.network).is_some() {
         return Err(config_err(
             py,

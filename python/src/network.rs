@@ -2,6 +2,10 @@
 //! and `egress_rate` of `Container(...)` into a [`Description`]'s network; a container's
 //! attachments as dicts; the named networks of a store (`runtime::net`'s, CNI).
 
+// corral_net's error holds a plugin's whole answer; it is made into a Python exception at
+// once.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
@@ -13,8 +17,6 @@ use runtime::Description;
 use crate::args::{int_arg, list_of, path_arg, str_arg, type_err};
 use crate::errors::{config_err, raise};
 use crate::image::store_arg;
-
-
 
 /// The network keywords of `Container(...)`.
 pub(crate) struct NetKw<'a, 'py> {
@@ -141,7 +143,11 @@ fn rate_arg(arg: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
 /// The network keywords into `d`. `network`: "private", "none", "host", the path of a
 /// network namespace to join, or a network's name (as `networks=[name]`); `networks`: the
 /// names of the networks to join, in order (eth0, eth1...).
-pub(crate) fn fill_network(py: Python<'_>, d: &mut Description, kw: &NetKw<'_, '_>) -> PyResult<()> {
+pub(crate) fn fill_network(
+    py: Python<'_>,
+    d: &mut Description,
+    kw: &NetKw<'_, '_>,
+) -> PyResult<()> {
     let mut names = match kw.networks.filter(|v| !v.is_none()) {
         Some(v) => list_of("networks", v, name_arg)?,
         None => Vec::new(),
