@@ -6,7 +6,8 @@
 # ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
 # (the Debian base of scripts/image-demo.sh), a Rust toolchain if none is on PATH, and for the
 # Python module (python/) a venv in target/pyenv, made with Debian's python3, holding maturin
-# and pytest.
+# and pytest. On a cgroup v1 or hybrid host it also mounts the net_cls and net_prio
+# hierarchies when the kernel has them unmounted (see the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
@@ -31,4 +32,21 @@ if ! target/pyenv/bin/python -c 'import maturin, pytest, pytest_timeout' >/dev/n
   rm -rf target/pyenv
   "$PY" -m venv target/pyenv
   target/pyenv/bin/pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7' 'pytest-timeout>=2'
+fi
+# cgroup v1 net_cls and net_prio (linux.resources.network): on a v1 or hybrid host whose
+# kernel has them but mounts no hierarchy with them, mount them as systemd does on such a host
+# (one hierarchy, /sys/fs/cgroup/net_cls,net_prio, with a link for each name); one left alone
+# when the other is mounted. Not on a pure cgroup v2 host: v2 has no such controllers (and
+# /sys/fs/cgroup is then the cgroup2 mount itself).
+if [[ $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) == tmpfs ]]; then
+  unmounted=$(awk '($1 == "net_cls" || $1 == "net_prio") && $2 == 0 && $4 == 1 { print $1 }' /proc/cgroups | sort | paste -sd, -)
+  if [[ -n $unmounted ]]; then
+    mkdir -p "/sys/fs/cgroup/$unmounted"
+    mount -t cgroup -o "$unmounted" "$unmounted" "/sys/fs/cgroup/$unmounted"
+    if [[ $unmounted == *,* ]]; then
+      for c in net_cls net_prio; do
+        [[ -e /sys/fs/cgroup/$c ]] || ln -s "$unmounted" "/sys/fs/cgroup/$c"
+      done
+    fi
+  fi
 fi

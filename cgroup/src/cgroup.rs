@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use crate::controller::{Controller, ALL};
 use crate::error::{Error, Result};
 use crate::fs::{read, read_keyed, read_opt, read_u64_opt, write};
-use crate::hierarchy::{Hierarchy, Mount};
+use crate::hierarchy::{Hierarchy, KernelControllers, Mount, Version};
 use crate::{CgroupPath, Resources, Stats};
 
 /// One hierarchy's leaf directory of a [`Cgroup`], as returned by
@@ -43,6 +43,9 @@ pub struct Cgroup {
     entries: Vec<Entry>,
     created: Vec<PathBuf>,
     warnings: Mutex<Vec<String>>,
+    /// The host's layout and the controllers its kernel has (to explain a missing one).
+    version: Version,
+    kernel: KernelControllers,
 }
 
 /// Which directory serves a controller.
@@ -131,6 +134,8 @@ impl Cgroup {
             entries,
             created: Vec::new(),
             warnings: Mutex::new(Vec::new()),
+            version: h.version(),
+            kernel: h.kernel().clone(),
         })
     }
 
@@ -158,6 +163,8 @@ impl Cgroup {
             entries,
             created: Vec::new(),
             warnings: Mutex::new(Vec::new()),
+            version: h.version(),
+            kernel: h.kernel().clone(),
         })
     }
 
@@ -354,9 +361,7 @@ impl Cgroup {
                     dir: &e.dir,
                     v2: true,
                 }),
-                (None, Some(_)) => {
-                    return Err(Error::unsupported(setting, vec![], c.v2_missing_reason()))
-                }
+                (None, _) if !c.v2_builtin() => return Err(self.v1_only_missing(c, setting)),
                 (n, _) => {
                     let name = match n {
                         Some(n) if n != c.v1_name() => format!("{} (v2: {n})", c.v1_name()),
@@ -371,6 +376,51 @@ impl Cgroup {
             }
         }
         Ok(out)
+    }
+
+    /// Why a controller that only cgroup v1 has (`net_cls`, `net_prio`) cannot be used: a
+    /// pure v2 host has no such controller; on a v1 or hybrid host, either the kernel lacks
+    /// it or no hierarchy mounts it (then the error says how to mount it, as systemd does).
+    fn v1_only_missing(&self, c: &dyn Controller, setting: &str) -> Error {
+        let name = c.v1_name();
+        if self.version == Version::V2 {
+            return Error::unsupported(setting, vec![], c.v2_missing_reason());
+        }
+        let has = self.kernel.get().map(|k| k.iter().any(|x| x == name));
+        if has == Some(false) {
+            return Error::unsupported(
+                setting,
+                vec![],
+                format!("the kernel has no {name} controller (not enabled in /proc/cgroups)"),
+            );
+        }
+        // Where the other v1 hierarchies are mounted (/sys/fs/cgroup on every distribution).
+        let base = self
+            .entries
+            .iter()
+            .find(|e| !e.mount.v2)
+            .and_then(|e| e.mount.mount_point.parent())
+            .unwrap_or(Path::new("/sys/fs/cgroup"))
+            .to_path_buf();
+        let o = c.v1_mount_options();
+        let dir = base.join(o);
+        let mut how = format!(
+            "mkdir -p {d} && mount -t cgroup -o {o} {o} {d}",
+            d = dir.display()
+        );
+        if o.contains(',') {
+            // systemd's links, as for cpu,cpuacct.
+            for part in o.split(',') {
+                how.push_str(&format!(" && ln -sfn {o} {}", base.join(part).display()));
+            }
+        }
+        let what = match has {
+            Some(_) => {
+                format!("the kernel has the {name} controller but no cgroup v1 hierarchy mounts it")
+            }
+            None => format!("no cgroup v1 hierarchy mounts the {name} controller"),
+        };
+        Error::unsupported(setting, vec![], format!("{what}; mount it as root: {how}"))
     }
 
     fn v2_needed(&self, plan: &[Target<'_>]) -> Vec<&'static str> {
@@ -497,6 +547,8 @@ impl Cgroup {
             entries,
             created: self.created.clone(),
             warnings: Mutex::new(Vec::new()),
+            version: self.version,
+            kernel: self.kernel.clone(),
         })
     }
 

@@ -20,6 +20,11 @@ pub(crate) trait Controller: Sync {
     fn v2_missing_reason(&self) -> &'static str {
         "no cgroup hierarchy has this controller"
     }
+    /// The mount options (and directory name) a v1 hierarchy of this controller is usually
+    /// mounted with, for the hint of the "not mounted" error (`"net_cls,net_prio"`).
+    fn v1_mount_options(&self) -> &'static str {
+        self.v1_name()
+    }
     /// The first [`Resources`] field set for this controller, if any.
     fn requested(&self, r: &Resources) -> Option<&'static str>;
     /// Takes every setting of this controller out of `r`.
@@ -39,4 +44,6 @@ pub(crate) static ALL: &[&dyn Controller] = &[
     &crate::blkio::Blkio,
     &crate::hugetlb::HugeTlb,
     &crate::devices::Devices,
+    &crate::net::NetCls,
+    &crate::net::NetPrio,
 ];

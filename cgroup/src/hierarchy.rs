@@ -51,6 +51,48 @@ impl Mount {
 pub struct Hierarchy {
     mounts: Vec<Mount>,
     version: Version,
+    /// Where to learn which controllers the kernel has, mounted or not.
+    kernel: KernelControllers,
+}
+
+/// Where the controllers the kernel has (mounted or not) come from: only needed to explain a
+/// missing one, so the host's `/proc/cgroups` is read then, not at detection (reading it
+/// costs the kernel a walk of every cgroup: some 300 µs on a busy host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KernelControllers {
+    /// Not known (a layout from [`Hierarchy::from_parts`]).
+    Unknown,
+    /// The host's `/proc/cgroups`, read when asked.
+    Host,
+    /// Given by [`Hierarchy::with_proc_cgroups`].
+    Listed(Vec<String>),
+}
+
+impl KernelControllers {
+    /// The controllers with `enabled` 1; `None` when not known.
+    pub(crate) fn get(&self) -> Option<Vec<String>> {
+        match self {
+            KernelControllers::Unknown => None,
+            KernelControllers::Host => std::fs::read_to_string("/proc/cgroups")
+                .ok()
+                .map(|t| parse_proc_cgroups(&t)),
+            KernelControllers::Listed(v) => Some(v.clone()),
+        }
+    }
+}
+
+/// The controllers of a `/proc/cgroups` text whose `enabled` column is 1.
+fn parse_proc_cgroups(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [name, _, _, "1"] => Some(name.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Mount options of v1 cgroup mounts that are not controllers.
@@ -66,11 +108,35 @@ const NON_CONTROLLER_OPTS: &[&str] = &[
 ];
 
 impl Hierarchy {
-    /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`. (`/proc/cgroups`, the
+    /// controllers the kernel has whether mounted or not, is read only to explain a missing
+    /// one: see [`Hierarchy::kernel_controllers`].)
     pub fn detect() -> Result<Hierarchy> {
         let mi = crate::fs::read(Path::new("/proc/self/mountinfo"))?;
         let cg = crate::fs::read(Path::new("/proc/self/cgroup"))?;
-        Self::from_parts(&mi, &cg)
+        let mut h = Self::from_parts(&mi, &cg)?;
+        h.kernel = KernelControllers::Host;
+        Ok(h)
+    }
+
+    /// Takes the controllers the kernel has from the text of a `/proc/cgroups` file (those
+    /// with `enabled` 1), so that a setting whose controller no hierarchy mounts can be told
+    /// apart from one the kernel lacks. A [`Hierarchy::detect`]ed one reads the real file
+    /// when needed; this is for tests against a fake layout.
+    pub fn with_proc_cgroups(mut self, proc_cgroups: &str) -> Self {
+        self.kernel = KernelControllers::Listed(parse_proc_cgroups(proc_cgroups));
+        self
+    }
+
+    /// The controllers the kernel has and enables, whether a hierarchy mounts them or not:
+    /// the host's `/proc/cgroups` (read now) for a detected hierarchy, what
+    /// [`Hierarchy::with_proc_cgroups`] gave, or `None` when not known.
+    pub fn kernel_controllers(&self) -> Option<Vec<String>> {
+        self.kernel.get()
+    }
+
+    pub(crate) fn kernel(&self) -> &KernelControllers {
+        &self.kernel
     }
 
     /// Builds a hierarchy from the text of a mountinfo file and a
@@ -128,7 +194,11 @@ impl Hierarchy {
                     .unwrap_or_default()
             };
         }
-        let mut h = Hierarchy { mounts, version };
+        let mut h = Hierarchy {
+            mounts,
+            version,
+            kernel: KernelControllers::Unknown,
+        };
         h.read_v2_controllers();
         Ok(h)
     }
@@ -373,6 +443,27 @@ mod tests {
             _ => Version::V2,
         };
         assert_eq!(h.version(), want);
+    }
+
+    #[test]
+    fn proc_cgroups_lists_enabled_controllers() {
+        let pc = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                  cpu\t1\t1\t1\nnet_cls\t0\t1\t1\nnet_prio\t0\t1\t1\nrdma\t0\t1\t0\n";
+        let h = Hierarchy::from_parts(V1_MOUNTINFO, V1_CGROUP).unwrap();
+        assert_eq!(h.kernel_controllers(), None);
+        let h = h.with_proc_cgroups(pc);
+        assert_eq!(
+            h.kernel_controllers().unwrap(),
+            ["cpu", "net_cls", "net_prio"]
+        );
+        // The host's, read when asked: every controller mounted here is among them.
+        let host = Hierarchy::detect().unwrap();
+        let k = host.kernel_controllers().unwrap();
+        for m in host.mounts().iter().filter(|m| !m.v2) {
+            for c in m.controllers.iter().filter(|c| !c.starts_with("name=")) {
+                assert!(k.contains(c), "{c} not in {k:?}");
+            }
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod devices_bpf;
 mod freezer;
 mod hugetlb;
 mod memory;
+mod net;
 mod pids;
 
 pub use cgroup::{Cgroup, CgroupDir};
@@ -75,6 +76,10 @@ pub enum CgroupPath {
 ///   (`"maj:min w"`); leaf weights: unsupported.
 /// * throttles → `io.max` lines `"maj:min rbps=N"`, `wbps`, `riops`, `wiops`.
 /// * `hugetlb` → `hugetlb.<size>.max`.
+/// * `net_cls_classid` and `net_prio_ifpriomap` (v1 `net_cls.classid`, `net_prio.ifpriomap`):
+///   cgroup v2 has no such controllers, so they are [`Error::Unsupported`] on a pure v2 host,
+///   and on a v1 or hybrid host whose kernel has them but mounts no hierarchy with them the
+///   error says so and how to mount them.
 /// * `devices` → an eBPF device filter attached to the cgroup (`devices_bpf`); rules are
 ///   decided last to first, as v1 applies them in order; what no rule matches is denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +111,20 @@ pub struct Resources {
     /// `devices.allow`/`devices.deny`; cgroup2: what no rule matches is denied). Empty: no
     /// device rules at all (the cgroup keeps what it has).
     pub devices: Vec<DeviceRule>,
+    /// v1 `net_cls.classid`: the class id given to the packets of the cgroup's sockets
+    /// (`0xAAAABBBB` is tc class `AAAA:BBBB`), for tc filters and netfilter's `cgroup` match.
+    pub net_cls_classid: Option<u32>,
+    /// v1 `net_prio.ifpriomap`: the priority (`SO_PRIORITY`) of the cgroup's packets per
+    /// interface, one write each. Interfaces are the host's (the initial network namespace's).
+    pub net_prio_ifpriomap: Vec<InterfacePriority>,
+}
+
+/// The priority of a cgroup's packets on one network interface (`net_prio.ifpriomap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfacePriority {
+    /// The interface name in the host's (initial) network namespace.
+    pub name: String,
+    pub priority: u32,
 }
 
 /// A per-device block I/O weight.

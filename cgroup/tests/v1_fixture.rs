@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 
 use cgroup::{
-    Cgroup, CgroupPath, DeviceRule, Hierarchy, HugeTlbLimit, Resources, ThrottleDevice, Version,
+    Cgroup, CgroupPath, DeviceRule, Hierarchy, HugeTlbLimit, InterfacePriority, Resources,
+    ThrottleDevice, Version,
 };
 
 const MOUNTINFO: &str = "\
@@ -143,6 +144,145 @@ fn v1_exact_values() {
     assert!(
         err.to_string()
             .contains("no cgroup hierarchy has the pids controller"),
+        "{err}"
+    );
+}
+
+/// net_cls and net_prio mounted together, as systemd does (`net_cls,net_prio`, like
+/// `cpu,cpuacct`): one hierarchy serves both settings, under one directory.
+#[test]
+fn v1_net_cls_net_prio_combined_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mi = "\
+32 31 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+38 31 0:34 / /sys/fs/cgroup/net_cls,net_prio rw,nosuid,nodev,noexec,relatime shared:19 - cgroup cgroup rw,net_cls,net_prio
+";
+    let h = Hierarchy::from_parts(mi, "2:net_cls,net_prio:/a\n1:memory:/\n")
+        .unwrap()
+        .with_root_prefix(tmp.path());
+    let m = h.v1_mount("net_prio").unwrap();
+    assert_eq!(m.controllers, ["net_cls", "net_prio"]);
+    assert_eq!(m.name, "net_cls,net_prio");
+    assert_eq!(h.v1_mount("net_cls"), Some(m));
+    let cgr = |c: &str| tmp.path().join("sys/fs/cgroup").join(c);
+    fs::create_dir_all(cgr("memory")).unwrap();
+    fs::create_dir_all(cgr("net_cls,net_prio/a")).unwrap();
+    let mut cg = Cgroup::new(&h, &CgroupPath::Relative("c".into())).unwrap();
+    let r = Resources {
+        net_cls_classid: Some(0x0010_0001),
+        net_prio_ifpriomap: vec![InterfacePriority {
+            name: "eth0".into(),
+            priority: 5,
+        }],
+        ..Default::default()
+    };
+    cg.create(&r).unwrap();
+    let leaf = cgr("net_cls,net_prio/a/c");
+    fs::write(leaf.join("net_cls.classid"), "").unwrap();
+    fs::write(leaf.join("net_prio.ifpriomap"), "").unwrap();
+    cg.apply(&r).unwrap();
+    assert_eq!(read(&leaf.join("net_cls.classid")), "1048577");
+    assert_eq!(read(&leaf.join("net_prio.ifpriomap")), "eth0 5");
+}
+
+/// A fake hybrid host (v1 memory and a cgroup2 mount, no net_cls or net_prio hierarchy).
+fn hybrid_without_net(tmp: &Path) -> Hierarchy {
+    let mi = "\
+32 31 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    for d in ["memory", "unified"] {
+        fs::create_dir_all(tmp.join("sys/fs/cgroup").join(d)).unwrap();
+    }
+    Hierarchy::from_parts(mi, "1:memory:/\n0::/\n")
+        .unwrap()
+        .with_root_prefix(tmp)
+}
+
+/// The kernel has net_cls and net_prio but no hierarchy mounts them (this machine before
+/// scripts/setup-deps.sh): the error names the setting, says they are not mounted and how
+/// to mount them as systemd does; nothing is made.
+#[test]
+fn v1_net_cls_not_mounted_says_how_to_mount_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc_cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                        memory\t4\t99\t1\nnet_cls\t0\t1\t1\nnet_prio\t0\t1\t1\n";
+    let h = hybrid_without_net(tmp.path()).with_proc_cgroups(proc_cgroups);
+    assert_eq!(h.version(), Version::Hybrid);
+    let base = tmp.path().join("sys/fs/cgroup");
+    let mount = format!(
+        "mkdir -p {b}/net_cls,net_prio && mount -t cgroup -o net_cls,net_prio net_cls,net_prio {b}/net_cls,net_prio",
+        b = base.display()
+    );
+    for (r, setting, ctrl) in [
+        (
+            Resources {
+                net_cls_classid: Some(1),
+                ..Default::default()
+            },
+            "net_cls_classid",
+            "net_cls",
+        ),
+        (
+            Resources {
+                net_prio_ifpriomap: vec![InterfacePriority {
+                    name: "lo".into(),
+                    priority: 1,
+                }],
+                ..Default::default()
+            },
+            "net_prio_ifpriomap",
+            "net_prio",
+        ),
+    ] {
+        let mut cg = Cgroup::new(&h, &CgroupPath::Absolute("c".into())).unwrap();
+        let err = cg.create(&r).unwrap_err();
+        assert_eq!(err.setting(), Some(setting), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!(
+                "the kernel has the {ctrl} controller but no cgroup v1 hierarchy mounts it"
+            )) && msg.contains(&mount)
+                && msg.contains(&format!(
+                    "ln -sfn net_cls,net_prio {}/net_cls",
+                    base.display()
+                )),
+            "{msg}"
+        );
+        assert!(!base.join("memory/c").exists(), "create made a directory");
+        // apply (update) says the same.
+        let err = cg.apply(&r).unwrap_err();
+        assert_eq!(err.to_string(), msg);
+    }
+
+    // A kernel without them: that is what the error says.
+    let h =
+        hybrid_without_net(tmp.path()).with_proc_cgroups("memory\t4\t99\t1\nnet_cls\t0\t1\t0\n");
+    let cg = Cgroup::new(&h, &CgroupPath::Absolute("c".into())).unwrap();
+    let err = cg
+        .apply(&Resources {
+            net_cls_classid: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the kernel has no net_cls controller"),
+        "{err}"
+    );
+    // Without /proc/cgroups read: still the hint.
+    let h = hybrid_without_net(tmp.path());
+    let cg = Cgroup::new(&h, &CgroupPath::Absolute("c".into())).unwrap();
+    let err = cg
+        .apply(&Resources {
+            net_cls_classid: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no cgroup v1 hierarchy mounts the net_cls controller")
+            && err.to_string().contains(&mount),
         "{err}"
     );
 }

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use cgroup::{Cgroup, CgroupPath, DeviceRule, Error, Hierarchy, HugeTlbLimit, Resources, Version};
+use cgroup::{
+    Cgroup, CgroupPath, DeviceRule, Error, Hierarchy, HugeTlbLimit, InterfacePriority, Resources,
+    Version,
+};
 use nix::sys::signal::Signal;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -495,4 +498,62 @@ fn host_mount_names() {
     if h.version() == Version::Hybrid {
         assert!(names.contains(&"unified".to_string()), "{names:?}");
     }
+}
+
+/// net_cls and net_prio for real (mounted as systemd does, `net_cls,net_prio`; the tests'
+/// set-up, scripts/setup-deps.sh, mounts them where the kernel has them unmounted): the class
+/// id and the priority on `lo` read back from the kernel, updated in place, and the leaf goes
+/// with `remove`. An interface the host lacks is the kernel's ENODEV, naming the file.
+#[test]
+fn v1_net_cls_and_net_prio() {
+    let h = host();
+    let (Some(cls), Some(prio)) = (h.v1_mount("net_cls"), h.v1_mount("net_prio")) else {
+        panic!(
+            "this test needs v1 net_cls and net_prio hierarchies (scripts/setup-deps.sh mounts them)"
+        );
+    };
+    let mut g = Guard::new(Cgroup::new(&h, &CgroupPath::Relative(unique("net"))).unwrap());
+    let r = |classid: u32, lo: u32| Resources {
+        net_cls_classid: Some(classid),
+        net_prio_ifpriomap: vec![InterfacePriority {
+            name: "lo".into(),
+            priority: lo,
+        }],
+        ..Default::default()
+    };
+    g.cg.create(&r(0x0010_0001, 5)).unwrap();
+    g.cg.apply(&r(0x0010_0001, 5)).unwrap();
+    let cls_dir = dir_of(&g.cg, &cls.name);
+    let prio_dir = dir_of(&g.cg, &prio.name);
+    let lo_prio = |d: &Path| -> Option<String> {
+        read(&d.join("net_prio.ifpriomap"))
+            .lines()
+            .find_map(|l| l.strip_prefix("lo ").map(str::to_string))
+    };
+    assert_eq!(read(&cls_dir.join("net_cls.classid")), "1048577");
+    assert_eq!(lo_prio(&prio_dir).as_deref(), Some("5"));
+    let pid = g.spawn();
+    g.cg.add_pid(pid).unwrap();
+    // An update changes both in place.
+    g.cg.apply(&r(0x0010_0002, 7)).unwrap();
+    assert_eq!(read(&cls_dir.join("net_cls.classid")), "1048578");
+    assert_eq!(lo_prio(&prio_dir).as_deref(), Some("7"));
+
+    let err =
+        g.cg.apply(&Resources {
+            net_prio_ifpriomap: vec![InterfacePriority {
+                name: "nosuchif0".into(),
+                priority: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::ENODEV), "{err}");
+    assert_eq!(err.file_name(), Some("net_prio.ifpriomap"), "{err}");
+    assert!(err.to_string().contains("nosuchif0 1"), "{err}");
+
+    g.cg.kill_all(Signal::SIGKILL).unwrap();
+    g.child.take().unwrap().wait().unwrap();
+    g.cg.remove().unwrap();
+    assert!(!cls_dir.exists() && !prio_dir.exists());
 }

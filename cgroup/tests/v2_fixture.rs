@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cgroup::{
-    Cgroup, CgroupPath, DeviceRule, Error, Hierarchy, HugeTlbLimit, Resources, ThrottleDevice,
-    Version, WeightDevice,
+    Cgroup, CgroupPath, DeviceRule, Error, Hierarchy, HugeTlbLimit, InterfacePriority, Resources,
+    ThrottleDevice, Version, WeightDevice,
 };
 
 const MOUNTINFO: &str =
@@ -422,4 +422,47 @@ fn v2_is_frozen_reads_cgroup_freeze() {
     assert_eq!(cg.is_frozen().unwrap(), Some(false));
     fs::remove_file(dir.join("cgroup.freeze")).unwrap();
     cg.remove().unwrap();
+}
+
+/// cgroup v2 has no net_cls or net_prio: a pure v2 host refuses both settings, naming the
+/// setting and saying why (whatever /proc/cgroups lists: v1-only controllers cannot be used
+/// on a v2 host), at create (before anything is made) and at apply.
+#[test]
+fn v2_refuses_net_cls_and_net_prio() {
+    let f = fixture();
+    let h =
+        f.h.clone()
+            .with_proc_cgroups("net_cls\t0\t1\t1\nnet_prio\t0\t1\t1\n");
+    for r in [
+        Resources {
+            net_cls_classid: Some(0x0010_0001),
+            ..Default::default()
+        },
+        Resources {
+            net_prio_ifpriomap: vec![InterfacePriority {
+                name: "lo".into(),
+                priority: 3,
+            }],
+            ..Default::default()
+        },
+    ] {
+        let setting = if r.net_cls_classid.is_some() {
+            "net_cls_classid"
+        } else {
+            "net_prio_ifpriomap"
+        };
+        let mut cg = Cgroup::new(&h, &CgroupPath::Relative("n".into())).unwrap();
+        let err = cg.create(&r).unwrap_err();
+        assert_eq!(err.setting(), Some(setting), "{err}");
+        assert!(
+            err.to_string()
+                .contains("cgroup v2 has no net_cls or net_prio controller"),
+            "{err}"
+        );
+        assert!(!f.root.join("user.slice/n").exists());
+        cg.create(&Resources::default()).unwrap();
+        let err = cg.apply(&r).unwrap_err();
+        assert_eq!(err.setting(), Some(setting), "{err}");
+        cg.remove().unwrap();
+    }
 }

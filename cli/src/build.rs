@@ -24,6 +24,11 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
         target: None,
         no_cache: a.no_cache,
         host_network: a.network == "host",
+        networks: match a.network.as_str() {
+            "host" | "none" => Vec::new(),
+            "default" => vec![runtime::net::DEFAULT_NETWORK.to_string()],
+            n => vec![n.to_string()],
+        },
         state_root: cli
             .root
             .clone()

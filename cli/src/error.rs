@@ -31,6 +31,7 @@ impl From<corral_image::Error> for CliError {
         match e {
             corral_image::Error::Runtime(e) => CliError::Runtime(e),
             corral_image::Error::Image(e) => CliError::Msg(e.to_string()),
+            corral_image::Error::Net(e) => CliError::Msg(e.to_string()),
         }
     }
 }

@@ -43,6 +43,12 @@ impl From<corral_image::Error> for Fail {
         match e {
             corral_image::Error::Image(e) => e.into(),
             corral_image::Error::Runtime(e) => e.into(),
+            corral_image::Error::Net(e) => Fail {
+                code: e.errno(),
+                message: e.to_string(),
+                step: Some("network".into()),
+                path: None,
+            },
         }
     }
 }

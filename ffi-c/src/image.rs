@@ -163,6 +163,7 @@ fn build_options(
         target: opt_str_arg("opts.target", o.target)?.map(str::to_string),
         no_cache: o.flags & CORRAL_BUILD_NO_CACHE != 0,
         host_network: o.flags & CORRAL_BUILD_HOST_NETWORK != 0,
+        networks: Vec::new(),
         state_root: root_of(opt_str_arg("opts.state_root", o.state_root)?),
     })
 }

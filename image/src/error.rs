@@ -71,6 +71,8 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
+    #[error(transparent)]
+    Net(#[from] runtime::net::Error),
 }
 
 impl Error {
@@ -79,6 +81,7 @@ impl Error {
         match self {
             Error::Image(e) => e.errno(),
             Error::Runtime(e) => e.errno(),
+            Error::Net(e) => e.errno(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | `layers/sha256/<diff id>/` | each layer unpacked once, in overlay form (`unionfs::LayerStore`) |
 //! | `blobs/sha256/<digest>` | layer tars as imported or made (compressed), image configs and manifests (OCI JSON) |
 //! | `images.json` | tags: `name:tag` -> manifest digest |
+//! | `networks/`, `cni/` | CNI networks, the results cache, address leases and containers' hosts files (`corral_net`) |
 //! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives) |
 //! | `cache/<key>.json` | the build cache: a step's key -> its layer and time |
 //! | `gc.lock`, `index.lock` | `flock`s: every command holds `gc.lock` shared while it adds or uses content; `image rm` and `prune` hold it exclusive; `index.lock` serialises changes of `images.json` |
@@ -28,6 +29,7 @@
 //! | [`record`] | containers made from images: their records and bundles, [`create`], [`remove`] |
 //! | [`build`] | Dockerfile builds: the parser, `.dockerignore`, the in-root copier, the step cache |
 //! | [`describe`] | an image's config merged into a container's [`runtime::describe::Description`] |
+//! | `network` | a container's CNI networks: hosts files bound in, attach after create, detach at remove |
 //! | [`error`] | [`ImageError`] and [`Error`] (an image error or the runtime's) |
 
 pub mod build;
@@ -35,6 +37,7 @@ pub mod describe;
 pub mod error;
 mod export;
 mod import;
+mod network;
 mod prune;
 pub mod record;
 pub mod reference;

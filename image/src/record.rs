@@ -213,13 +213,48 @@ pub fn create(
         root: state_root.to_path_buf(),
         ..opts.clone()
     };
+    let mut d = d.clone();
+    // The networks' hosts files, bound into the root, exist before the container.
+    let plan = crate::network::plan(store_dir, id, &mut d)?;
+    let made = make(store_dir, state_root, id, &d, &opts);
+    let (Some(plan), Ok(c)) = (&plan, &made) else {
+        if let (Some(p), Err(_)) = (&plan, &made) {
+            p.undo(id);
+        }
+        return made;
+    };
+    // The container's network namespace exists now (its process waits for start): attach.
+    match plan.attach(id, state_root, c.pid()) {
+        Ok(_) => made,
+        Err(e) => {
+            if let Ok(c) = made {
+                let _ = c.delete_checked(true);
+            }
+            plan.undo(id);
+            forget_container(store_dir, state_root, id);
+            Err(e)
+        }
+    }
+}
+
+/// The container of [`create`], before its networks.
+fn make(
+    store_dir: &Path,
+    state_root: &Path,
+    id: &str,
+    d: &Description,
+    opts: &runtime::Options,
+) -> std::result::Result<runtime::Container, crate::Error> {
     if let Root::Dir(_) = d.root {
-        return Ok(runtime::Container::create_from(id, &d.bundle()?, &opts)?);
+        return Ok(runtime::Container::create_from(id, &d.bundle()?, opts)?);
     }
     let store = ImageStore::open(store_dir)?;
     // The record keeps the layers in use from here on: no lock is held while it runs.
     let (bundle, layers) = prepare_container(&store, id, d, state_root)?;
-    let opts = runtime::Options { layers, ..opts };
+    let opts = runtime::Options {
+        layers,
+        ..opts.clone()
+    };
     match runtime::Container::create_from(id, &bundle, &opts) {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -246,8 +281,14 @@ pub fn remove(
     } else {
         runtime::Container::load(state_root, id).and_then(|c| c.delete_checked(false))
     };
+    let net = if res.is_ok() || !state_root.join(id).exists() {
+        crate::network::detach(store_dir, id, force)
+    } else {
+        Ok(())
+    };
     forget_container(store_dir, state_root, id);
-    Ok(res?)
+    res?;
+    net
 }
 
 /// Deletes container `c` through the handle that owns it (a running or paused one only
@@ -260,8 +301,14 @@ pub fn delete(
 ) -> std::result::Result<(), crate::Error> {
     let (state_root, id) = (c.state_root(), c.id().to_string());
     let res = c.delete_checked(force);
+    let net = if res.is_ok() || !state_root.join(&id).exists() {
+        crate::network::detach(store_dir, &id, force)
+    } else {
+        Ok(())
+    };
     forget_container(store_dir, &state_root, &id);
-    Ok(res?)
+    res?;
+    net
 }
 
 impl ImageStore {

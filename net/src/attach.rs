@@ -20,7 +20,7 @@ use std::process::Command;
 
 use serde_json::{json, Map, Value};
 
-use crate::cni::{CacheEntry, CniResult, ConfList, RuntimeConf};
+use crate::cni::{CacheEntry, CniResult, RuntimeConf};
 use crate::error::{invalid, Error, Result};
 use crate::hosts::check_id;
 use crate::network::{check_network_name, lock_file, NetRoot};
@@ -336,13 +336,7 @@ impl NetRoot {
     /// Runs DEL for a cache entry: with `netns` when it is given and still there, else with
     /// a stand-in (see the module's documentation). The entry stays; the caller removes it.
     fn del_entry(&self, e: &CacheEntry, netns: Option<&Path>) -> Result<()> {
-        let origin = self.cache().dir().join(format!(
-            "{}-{}-{}.json",
-            e.container_id, e.network, e.ifname
-        ));
-        let bytes = serde_json::to_vec(&e.config)
-            .map_err(|err| invalid(origin.display().to_string(), err.to_string()))?;
-        let list = ConfList::parse(&bytes, &origin)?;
+        let list = e.conf_list()?;
         let mut rt = e.runtime_conf();
         let live = netns.filter(|p| p.exists());
         let stand_in;

@@ -27,7 +27,8 @@
 //! | `networks/<name>.conflist` | a network: a CNI config list |
 //! | `cni/results/<container>@<network>@<ifname>.json` | the cache: what ADD was given and returned |
 //! | `cni/leases/<network>/` | host-local's address leases |
-//! | `cni/containers/<id>/` | a container's `hosts`, `hostname`, `resolv.conf` |
+//! | `cni/containers/<id>/` | a container's `hosts`, `hostname`, `resolv.conf` (and `meta.json`: its hostname, owner, rates) |
+//! | `cni/locks/` | `flock`s: one per network, one for making networks, one that serialises ADDs |
 
 pub mod attach;
 pub mod cni;

@@ -81,6 +81,9 @@ pub(crate) enum Fail {
     Interrupted,
     /// The image store said no (a missing image: `NotFoundError`).
     Image(ImageError),
+    /// Networking said no (bad input: `ConfigError`; a missing network: `NotFoundError`;
+    /// a failing CNI plugin: `SpawnError` at step `network`).
+    Net(runtime::net::Error),
 }
 
 impl From<corral_image::Error> for Fail {
@@ -88,6 +91,7 @@ impl From<corral_image::Error> for Fail {
         match e {
             corral_image::Error::Image(e) => Fail::Image(e),
             corral_image::Error::Runtime(e) => Fail::Rt(e),
+            corral_image::Error::Net(e) => Fail::Net(e),
         }
     }
 }
@@ -114,6 +118,7 @@ pub(crate) fn fail_err(py: Python<'_>, id: &str, f: Fail) -> PyErr {
             None,
         ),
         Fail::Image(e) => image_err(py, Some(id), e),
+        Fail::Net(e) => net_err(py, e),
         Fail::Interrupted => match py.check_signals() {
             Err(e) => e,
             Ok(()) => raise(
@@ -154,5 +159,23 @@ pub(crate) fn image_err(py: Python<'_>, id: Option<&str>, e: ImageError) -> PyEr
         Some("image".into()),
         Some(e.errno()),
         path,
+    )
+}
+
+/// A networking error as the Python exception that says what kind it is.
+pub(crate) fn net_err(py: Python<'_>, e: runtime::net::Error) -> PyErr {
+    let errno = e.errno();
+    let class = match &e {
+        runtime::net::Error::Invalid { .. } => "ConfigError",
+        _ if errno == libc::ENOENT => "NotFoundError",
+        _ => "SpawnError",
+    };
+    raise(
+        py,
+        class,
+        e.to_string(),
+        Some("network".into()),
+        Some(errno),
+        None,
     )
 }

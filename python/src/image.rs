@@ -168,6 +168,7 @@ pub(crate) fn image_build<'py>(
         },
         no_cache,
         host_network,
+        networks: Vec::new(),
         state_root: root_arg(root)?,
     };
     let progress = progress

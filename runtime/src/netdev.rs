@@ -1,40 +1,46 @@
 //! `linux.netDevices`: moving host network devices into the container's network namespace
-//! (and renaming them there), with one rtnetlink request each.
+//! (and renaming them there), with one rtnetlink request each. The messages are
+//! `netlink-packet-route`'s, sent on a `netlink-sys` socket (blocking, no async runtime).
+//!
+//! (Loopback is brought up elsewhere: by the container's child itself, between clone and
+//! execve, with one `SIOCSIFFLAGS` ioctl, since that code may not allocate.)
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::errno::Errno;
 
 use crate::{Error, Result};
 
-const RTM_NEWLINK: u16 = 16;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_NET_NS_FD: u16 = 28;
-const RTM_NEWADDR: u16 = 20;
-const RTM_GETADDR: u16 = 22;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-const IFA_FLAGS: u16 = 8;
-const IFA_F_PERMANENT: u32 = 0x80;
-const RT_SCOPE_UNIVERSE: u8 = 0;
-
-fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(data);
-    while !buf.len().is_multiple_of(4) {
-        buf.push(0);
+/// Whether `name` is a name the kernel accepts for a network device (its `dev_valid_name`):
+/// 1 to 15 bytes, not `.` or `..`, without `/`, `:`, whitespace or NUL. The reason when not.
+pub fn interface_name(name: &str) -> std::result::Result<(), String> {
+    let bad = name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace());
+    if bad {
+        return Err(format!(
+            "{name:?} is not a valid interface name (1 to 15 characters, not \".\" or \"..\", \
+             without '/', ':' or whitespace)"
+        ));
     }
+    Ok(())
 }
 
 /// Checks the device exists on the host and the new name is valid; returns its index.
@@ -43,15 +49,7 @@ pub fn check(field: &str, host: &str, name: &str) -> Result<u32> {
         field: field.to_string(),
         reason,
     };
-    if name.is_empty()
-        || name.len() > 15
-        || name.contains('/')
-        || name.contains(char::is_whitespace)
-    {
-        return Err(cfg(format!(
-            "{name:?} is not a valid interface name (1 to 15 characters)"
-        )));
-    }
+    interface_name(name).map_err(cfg)?;
     let c = CString::new(host).map_err(|_| cfg("contains a NUL byte".into()))?;
     // SAFETY: `c` is a NUL-terminated name alive for the call; if_nametoindex only reads it.
     // (nix wraps it only behind its `net` feature, which the workspace does not enable.)
@@ -68,7 +66,8 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
         .map_err(|e| format!("network namespace of pid {pid}: {e}"))?;
     // Its permanent global addresses, read before the move (the kernel drops them in it)
     // and given back inside, as the spec requires.
-    let addrs = permanent_global_addrs(index)?;
+    let sock = Rtnl::open()?;
+    let addrs = permanent_global_addrs(&sock, index)?;
     // The spec: check that the move is possible before making it. A name already taken in the
     // container's namespace would fail the rename only after the kernel moved the device,
     // which would then die with that namespace. (A `%d` template names no device yet.)
@@ -78,27 +77,20 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
             Errno::EEXIST.desc()
         ));
     }
-    let sock = nl_socket()?;
-    let mut body = Vec::new();
-    // struct ifinfomsg: family, pad, type, index, flags, change.
-    body.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-    body.extend_from_slice(&(index as i32).to_ne_bytes());
-    // flags and change: IFF_UP. The kernel applies them after the move (do_setlink), so
-    // the device is up in the container's namespace, as the spec requires.
-    body.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
-    body.extend_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
-    attr(
-        &mut body,
-        IFLA_NET_NS_FD,
-        &(ns.as_raw_fd() as u32).to_ne_bytes(),
-    );
-    let mut nm = name.as_bytes().to_vec();
-    nm.push(0);
-    attr(&mut body, IFLA_IFNAME, &nm);
-    nl_send(&sock, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, &body)?;
-    nl_replies(&sock, |_, _| {}).map_err(|e| {
-        format!("moving network device {host:?} into the container as {name:?}: {e}")
-    })?;
+    let mut link = LinkMessage::default();
+    link.header.interface_family = AddressFamily::Unspec;
+    link.header.index = index;
+    // Up, as the spec requires: the kernel applies the flags after the move (do_setlink), so
+    // the device is up in the container's namespace.
+    link.header.flags = LinkFlags::Up;
+    link.header.change_mask = LinkFlags::Up;
+    link.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+    link.attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    sock.request(RouteNetlinkMessage::SetLink(link), NLM_F_ACK)
+        .map_err(|e| {
+            format!("moving network device {host:?} into the container as {name:?}: {e}")
+        })?;
     if !addrs.is_empty() {
         add_addrs(&ns, name, &addrs)
             .map_err(|e| format!("network device {name:?} in the container: {e}"))?;
@@ -106,133 +98,126 @@ pub fn move_into(pid: i32, index: u32, host: &str, name: &str) -> std::result::R
     Ok(())
 }
 
-/// An address of a device: family, prefix length, the address bytes.
-struct Addr {
-    family: u8,
-    prefix: u8,
-    addr: Vec<u8>,
+/// A blocking rtnetlink socket of this thread's network namespace.
+struct Rtnl {
+    sock: Socket,
+    seq: std::cell::Cell<u32>,
 }
 
-fn nl_socket() -> std::result::Result<OwnedFd, String> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
-    socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkRoute,
-    )
-    .map_err(|e| format!("netlink socket: {e}"))
-}
+impl Rtnl {
+    fn open() -> std::result::Result<Rtnl, String> {
+        let sock = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+        // To the kernel (port 0); replies come from it only.
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| format!("netlink socket: {e}"))?;
+        Ok(Rtnl {
+            sock,
+            seq: std::cell::Cell::new(0),
+        })
+    }
 
-/// Sends one netlink request (header + `body`).
-fn nl_send(sock: &OwnedFd, kind: u16, flags: u16, body: &[u8]) -> std::result::Result<(), String> {
-    let mut msg = Vec::with_capacity(16 + body.len());
-    msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-    msg.extend_from_slice(&kind.to_ne_bytes());
-    msg.extend_from_slice(&flags.to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes());
-    msg.extend_from_slice(&0u32.to_ne_bytes());
-    msg.extend_from_slice(body);
-    use nix::sys::socket::{sendto, MsgFlags, NetlinkAddr};
-    // To the kernel: port id 0.
-    sendto(
-        sock.as_raw_fd(),
-        &msg,
-        &NetlinkAddr::new(0, 0),
-        MsgFlags::empty(),
-    )
-    .map_err(|e| format!("netlink send: {e}"))?;
-    Ok(())
-}
-
-/// Reads netlink replies until `NLMSG_DONE` or an ack, calling `each(type, payload)` for the
-/// others; an error reply is returned as its errno.
-fn nl_replies(sock: &OwnedFd, mut each: impl FnMut(u16, &[u8])) -> std::result::Result<(), String> {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = nix::sys::socket::recv(
-            sock.as_raw_fd(),
-            &mut buf,
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .map_err(|e| format!("netlink reply: {e}"))?;
-        let mut rest = buf.get(..n).unwrap_or_default();
-        while rest.len() >= 16 {
-            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-            if len < 16 || len > rest.len() {
-                return Err("netlink reply: truncated message".into());
-            }
-            let payload = &rest[16..len];
-            match kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let err = payload
-                        .get(..4)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(0);
-                    if err != 0 {
-                        return Err(Errno::from_raw(-err).desc().to_string());
-                    }
-                    return Ok(());
+    /// Sends one request (`NLM_F_REQUEST` plus `flags`) and reads the replies until the ack
+    /// (or `NLMSG_DONE` of a dump), returning the messages that came before it; an error
+    /// reply is returned as its errno's text.
+    fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, String> {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = seq;
+        let mut nl = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        nl.finalize();
+        let mut buf = vec![0u8; nl.buffer_len()];
+        nl.serialize(&mut buf);
+        self.sock
+            .send(&buf, 0)
+            .map_err(|e| format!("netlink send: {e}"))?;
+        let mut out = Vec::new();
+        let mut rbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        loop {
+            rbuf.clear();
+            let n = self
+                .sock
+                .recv(&mut rbuf, 0)
+                .map_err(|e| format!("netlink reply: {e}"))?;
+            let mut rest = rbuf.get(..n).unwrap_or_default();
+            while !rest.is_empty() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                    .map_err(|e| format!("netlink reply: {e}"))?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    return Err("netlink reply: a message of length 0".into());
                 }
-                k => each(k, payload),
+                rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+                if reply.header.sequence_number != seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return match e.raw_code() {
+                            0 => Ok(out),
+                            c => Err(Errno::from_raw(-c).desc().to_string()),
+                        }
+                    }
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    _ => {}
+                }
             }
-            rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
         }
     }
 }
 
+/// An address of a device: prefix length and the address.
+struct Addr {
+    prefix: u8,
+    addr: IpAddr,
+}
+
 /// The permanent addresses of global scope (IPv4 and IPv6) of device `index`.
-fn permanent_global_addrs(index: u32) -> std::result::Result<Vec<Addr>, String> {
-    let sock = nl_socket()?;
-    // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-    let body = [libc::AF_UNSPEC as u8, 0, 0, 0, 0, 0, 0, 0];
-    nl_send(&sock, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
+fn permanent_global_addrs(sock: &Rtnl, index: u32) -> std::result::Result<Vec<Addr>, String> {
+    let mut req = AddressMessage::default();
+    req.header.family = AddressFamily::Unspec;
+    let replies = sock
+        .request(RouteNetlinkMessage::GetAddress(req), NLM_F_DUMP)
+        .map_err(|e| format!("listing the addresses of device {index}: {e}"))?;
     let mut out = Vec::new();
-    nl_replies(&sock, |kind, p| {
-        if kind != RTM_NEWADDR || p.len() < 8 {
-            return;
+    for m in replies {
+        let RouteNetlinkMessage::NewAddress(a) = m else {
+            continue;
+        };
+        let h = &a.header;
+        if h.index != index || h.scope != AddressScope::Universe {
+            continue;
         }
-        let (family, prefix, flags8, scope) = (p[0], p[1], p[2], p[3]);
-        let idx = u32::from_ne_bytes([p[4], p[5], p[6], p[7]]);
-        if idx != index || scope != RT_SCOPE_UNIVERSE {
-            return;
+        if !matches!(h.family, AddressFamily::Inet | AddressFamily::Inet6) {
+            continue;
         }
-        if i32::from(family) != libc::AF_INET && i32::from(family) != libc::AF_INET6 {
-            return;
-        }
-        let mut flags = u32::from(flags8);
+        // IFA_FLAGS, when there, holds all of them; the header's byte only the low eight.
+        let mut permanent = h.flags.contains(AddressHeaderFlags::Permanent);
         let (mut local, mut address) = (None, None);
-        let mut a = &p[8..];
-        while a.len() >= 4 {
-            let alen = u16::from_ne_bytes([a[0], a[1]]) as usize;
-            let akind = u16::from_ne_bytes([a[2], a[3]]);
-            if alen < 4 || alen > a.len() {
-                break;
-            }
-            let data = &a[4..alen];
-            match akind {
-                IFA_LOCAL => local = Some(data.to_vec()),
-                IFA_ADDRESS => address = Some(data.to_vec()),
-                IFA_FLAGS if data.len() == 4 => {
-                    flags = u32::from_ne_bytes([data[0], data[1], data[2], data[3]])
-                }
+        for attr in &a.attributes {
+            match attr {
+                AddressAttribute::Local(ip) => local = Some(*ip),
+                AddressAttribute::Address(ip) => address = Some(*ip),
+                AddressAttribute::Flags(f) => permanent = f.contains(AddressFlags::Permanent),
                 _ => {}
             }
-            a = a.get(alen.next_multiple_of(4)..).unwrap_or_default();
         }
-        if flags & IFA_F_PERMANENT == 0 {
-            return;
+        if !permanent {
+            continue;
         }
         if let Some(addr) = local.or(address) {
             out.push(Addr {
-                family,
-                prefix,
+                prefix: h.prefix_len,
                 addr,
             });
         }
-    })?;
+    }
     Ok(out)
 }
 
@@ -251,20 +236,24 @@ fn add_addrs(ns: &std::fs::File, name: &str, addrs: &[Addr]) -> std::result::Res
             if index == 0 {
                 return Err("not found after the move".into());
             }
-            let sock = nl_socket()?;
+            // Opened after setns: a netlink socket talks to the namespace it was made in.
+            let sock = Rtnl::open()?;
             for a in addrs {
-                let mut body = vec![a.family, a.prefix, 0, RT_SCOPE_UNIVERSE];
-                body.extend_from_slice(&index.to_ne_bytes());
-                attr(&mut body, IFA_LOCAL, &a.addr);
-                attr(&mut body, IFA_ADDRESS, &a.addr);
-                nl_send(
-                    &sock,
-                    RTM_NEWADDR,
-                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                    &body,
-                )?;
-                nl_replies(&sock, |_, _| {})
-                    .map_err(|e| format!("adding address of family {} back: {e}", a.family))?;
+                let mut m = AddressMessage::default();
+                m.header.family = match a.addr {
+                    IpAddr::V4(_) => AddressFamily::Inet,
+                    IpAddr::V6(_) => AddressFamily::Inet6,
+                };
+                m.header.prefix_len = a.prefix;
+                m.header.scope = AddressScope::Universe;
+                m.header.index = index;
+                m.attributes.push(AddressAttribute::Local(a.addr));
+                m.attributes.push(AddressAttribute::Address(a.addr));
+                sock.request(
+                    RouteNetlinkMessage::NewAddress(m),
+                    NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                )
+                .map_err(|e| format!("adding address {}/{} back: {e}", a.addr, a.prefix))?;
             }
             Ok(())
         })
@@ -290,4 +279,91 @@ fn name_taken_in(ns: &std::fs::File, name: &str) -> std::result::Result<bool, St
         .join()
         .unwrap_or_else(|_| Err("network namespace lookup failed".into()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_follow_the_kernel() {
+        for ok in ["eth0", "lo", "a", "veth-x_1.2", "123456789012345", "eth%d"] {
+            assert!(interface_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "1234567890123456",
+            "a/b",
+            "a:1",
+            "a b",
+            "a\tb",
+            "a\0",
+        ] {
+            let e = interface_name(bad).unwrap_err();
+            assert!(e.contains("not a valid interface name"), "{bad:?}: {e}");
+        }
+    }
+
+    /// What the move keeps: of a device's addresses, only the permanent ones of global scope
+    /// (a lifetime-limited one and a host-scope one are left out), IPv4 and IPv6. Read in a
+    /// network namespace of its own (addresses from documentation ranges on its loopback), so
+    /// nothing depends on the host's devices.
+    #[test]
+    fn only_permanent_global_addresses_are_kept() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test needs root (a network namespace)"
+        );
+        let got = std::thread::spawn(|| {
+            // This thread only; `ip` forked from it runs in the same namespace.
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            for args in [
+                &["addr", "add", "192.0.2.9/24", "dev", "lo"][..],
+                &["addr", "add", "2001:db8::9/64", "dev", "lo", "nodad"],
+                &[
+                    "addr",
+                    "add",
+                    "198.51.100.9/24",
+                    "dev",
+                    "lo",
+                    "valid_lft",
+                    "300",
+                    "preferred_lft",
+                    "300",
+                ],
+                &[
+                    "addr",
+                    "add",
+                    "203.0.113.9/24",
+                    "dev",
+                    "lo",
+                    "scope",
+                    "host",
+                ],
+            ] {
+                let o = std::process::Command::new("ip")
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "ip {args:?}: {o:?}");
+            }
+            let sock = Rtnl::open().unwrap();
+            let lo = CString::new("lo").unwrap();
+            // SAFETY: `lo` is a NUL-terminated name alive for the call.
+            let idx = unsafe { libc::if_nametoindex(lo.as_ptr()) };
+            assert_ne!(idx, 0);
+            let mut v: Vec<String> = permanent_global_addrs(&sock, idx)
+                .unwrap()
+                .iter()
+                .map(|a| format!("{}/{}", a.addr, a.prefix))
+                .collect();
+            v.sort();
+            v
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, ["192.0.2.9/24", "2001:db8::9/64"]);
+    }
 }

@@ -1,6 +1,8 @@
 //! OCI `linux.resources` to the `cgroup` crate's plain [`cgroup::Resources`].
 
-use cgroup::{DeviceRule, HugeTlbLimit, Resources, ThrottleDevice, WeightDevice};
+use cgroup::{
+    DeviceRule, HugeTlbLimit, InterfacePriority, Resources, ThrottleDevice, WeightDevice,
+};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
 use crate::Result;
@@ -161,6 +163,18 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
         r.blkio_throttle_read_iops = thr(b.throttle_read_iops_device());
         r.blkio_throttle_write_iops = thr(b.throttle_write_iops_device());
     }
+    if let Some(n) = res.network() {
+        r.net_cls_classid = n.class_id();
+        r.net_prio_ifpriomap = n
+            .priorities()
+            .iter()
+            .flatten()
+            .map(|p| InterfacePriority {
+                name: p.name().clone(),
+                priority: p.priority(),
+            })
+            .collect();
+    }
     for h in res.hugepage_limits().iter().flatten() {
         r.hugetlb.push(HugeTlbLimit {
             page_size: h.page_size().clone(),
@@ -197,6 +211,8 @@ pub fn field_of(file: &str) -> Option<&'static str> {
         "blkio.throttle.write_iops_device" => "linux.resources.blockIO.throttleWriteIOPSDevice",
         "io.max" => "linux.resources.blockIO.throttle*",
         "devices.allow" | "devices.deny" => "linux.resources.devices",
+        "net_cls.classid" => "linux.resources.network.classID",
+        "net_prio.ifpriomap" => "linux.resources.network.priorities",
         f if f.starts_with("hugetlb.") => "linux.resources.hugepageLimits",
         _ => return None,
     })
@@ -209,6 +225,11 @@ pub fn field_of_setting(setting: &str) -> Option<String> {
     }
     if setting.starts_with("devices") {
         return Some("linux.resources.devices".into());
+    }
+    match setting {
+        "net_cls_classid" => return Some("linux.resources.network.classID".into()),
+        "net_prio_ifpriomap" => return Some("linux.resources.network.priorities".into()),
+        _ => {}
     }
     let (group, rest) = setting.split_once('_')?;
     let group = match group {
@@ -238,4 +259,52 @@ pub fn field_of_setting(setting: &str) -> Option<String> {
         _ => camel,
     };
     Some(format!("linux.resources.{group}.{camel}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `linux.resources.network` becomes the cgroup crate's net_cls/net_prio settings, and
+    /// their errors (a pure v2 host's refusal names the setting; a write names the file) map
+    /// back to the OCI fields.
+    #[test]
+    fn network_resources_and_their_fields() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({"network": {
+            "classID": 0x0010_0001u32,
+            "priorities": [{"name": "lo", "priority": 5}, {"name": "eth0", "priority": 0}],
+        }}))
+        .unwrap();
+        let r = limits(&res).unwrap();
+        assert_eq!(r.net_cls_classid, Some(0x0010_0001));
+        assert_eq!(
+            r.net_prio_ifpriomap,
+            [
+                InterfacePriority {
+                    name: "lo".into(),
+                    priority: 5
+                },
+                InterfacePriority {
+                    name: "eth0".into(),
+                    priority: 0
+                }
+            ]
+        );
+        assert_eq!(
+            field_of_setting("net_cls_classid").as_deref(),
+            Some("linux.resources.network.classID")
+        );
+        assert_eq!(
+            field_of_setting("net_prio_ifpriomap").as_deref(),
+            Some("linux.resources.network.priorities")
+        );
+        assert_eq!(
+            field_of("net_cls.classid"),
+            Some("linux.resources.network.classID")
+        );
+        assert_eq!(
+            field_of("net_prio.ifpriomap"),
+            Some("linux.resources.network.priorities")
+        );
+    }
 }

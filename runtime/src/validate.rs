@@ -635,11 +635,18 @@ pub fn resources(res: &LinuxResources) -> Result<()> {
             }
         }
     }
-    if res.network().is_some() {
-        return Err(bad(
-            format!("{R}.network"),
-            "net_cls/net_prio limits are not supported",
-        ));
+    if let Some(n) = res.network() {
+        // classID: any u32 (0xAAAABBBB is tc class AAAA:BBBB; 0 is no class). Priorities:
+        // one per interface, by the kernel's rules for a device name (the interface itself
+        // is looked up when the cgroup is written, in the host's initial namespace).
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in n.priorities().iter().flatten().enumerate() {
+            let field = format!("{R}.network.priorities[{i}].name");
+            crate::netdev::interface_name(p.name()).map_err(|e| bad(&field, e))?;
+            if !seen.insert(p.name().as_str()) {
+                return Err(bad(field, format!("{:?} is given twice", p.name())));
+            }
+        }
     }
     if res.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
         return Err(bad(format!("{R}.rdma"), "rdma limits are not supported"));

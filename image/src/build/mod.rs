@@ -2,8 +2,9 @@
 //!
 //! Each RUN, COPY and ADD step runs on an overlay of the layers so far plus a new upper
 //! dir (mounted under the store's temp dir); that upper dir becomes the step's layer.
-//! RUN runs in a container with a network namespace of its own (loopback only); the host's
-//! network only with [`BuildOptions::host_network`] (as `docker build --network host`).
+//! RUN runs in a container with a network namespace of its own, attached to
+//! [`BuildOptions::networks`] (none: loopback only); the host's network only with
+//! [`BuildOptions::host_network`] (as `docker build --network host`).
 //! Every step is cached under a key chained from the base image, the instruction (after
 //! substitution), the environment a RUN sees and the content a COPY or ADD brings, so an
 //! unchanged rebuild makes no new layer and the same image.
@@ -71,6 +72,10 @@ pub struct BuildOptions {
     /// RUN steps on the host's network (default: a network namespace of their own,
     /// loopback only).
     pub host_network: bool,
+    /// The CNI networks of RUN steps without [`BuildOptions::host_network`] (the CLI's
+    /// default: the `bridge` network, so `apt-get` reaches the archive without the host's
+    /// network); empty: loopback only.
+    pub networks: Vec<String>,
     /// The state root of the RUN steps' containers.
     pub state_root: PathBuf,
 }

@@ -227,10 +227,13 @@ pub(super) fn run_step(
     d.hostname = Some("corral-build".into());
     if host_network {
         d.network.mode = NetworkMode::Host;
+    } else {
+        d.network.networks = opts.networks.clone();
     }
     let mut d = crate::describe::describe_image(&id, &image_cfg, &layer_dirs, &d)
         .map_err(|e| e.to_string())?;
     d.root = Root::Dir(merged.clone());
+    let net = crate::network::plan(&store.root, &id, &mut d).map_err(|e| e.to_string())?;
     let spec = d.to_spec().map_err(|e| e.to_string())?;
     let bundle = sr.tmp.join("bundle");
     fs::create_dir(&bundle).map_err(|e| e.to_string())?;
@@ -258,15 +261,32 @@ pub(super) fn run_step(
         ..runtime::Options::default()
     };
     let status = {
-        let mut ct =
-            runtime::Container::create_from(&id, &bundle, &opts).map_err(|e| e.to_string())?;
-        if let Err(e) = ct.start() {
-            let _ = ct.delete();
-            return Err(e.to_string());
+        let made = runtime::Container::create_from(&id, &bundle, &opts);
+        let attached = match (&made, &net) {
+            (Ok(ct), Some(p)) => p.attach(&id, &opts.root, ct.pid()).map(|_| ()),
+            _ => Ok(()),
+        };
+        let ran = match (made, attached) {
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(ct), Err(e)) => {
+                let _ = ct.delete_checked(true);
+                Err(e.to_string())
+            }
+            (Ok(mut ct), Ok(())) => match ct.start() {
+                Err(e) => {
+                    let _ = ct.delete();
+                    Err(e.to_string())
+                }
+                Ok(()) => {
+                    let s = ct.wait().map_err(|e| e.to_string());
+                    ct.delete().map_err(|e| e.to_string()).and(s)
+                }
+            },
+        };
+        if let Some(p) = &net {
+            p.undo(&id);
         }
-        let s = ct.wait().map_err(|e| e.to_string());
-        ct.delete().map_err(|e| e.to_string())?;
-        s?
+        ran?
     };
     drop(guard);
     sr.unmount()?;
