@@ -481,7 +481,7 @@ pub extern "C" fn corral_detach(c: *mut corral_container) -> c_int {
 }
 
 /// Frees the handle. A container this handle created, and did not delete or detach, is
-/// removed (its processes killed); one opened with corral_open() is left as it is. NULL is
+/// removed (its processes killed, its networks left); one opened with corral_open() is left as it is. NULL is
 /// ignored.
 /// A handle made by another process (inherited through fork()) is left as it is (last
 /// error -EXDEV).
@@ -495,6 +495,10 @@ pub extern "C" fn corral_container_free(c: *mut corral_container) {
             let where_ = ct.as_ref().map(|c| (c.state_root(), c.id().to_string()));
             drop(ct);
             if let (Some(s), Some((root, id))) = (&obj.store, where_) {
+                // Gone with the handle (not detached, not another's): its networks go too.
+                if !root.join(&id).exists() {
+                    let _ = runtime::net::NetRoot::open(s).detach(&id, None);
+                }
                 corral_image::forget_container(s, &root, &id);
             }
         }

@@ -196,6 +196,19 @@ int main(int argc, char **argv) {
     FAIL("veths after delete: %s", sh_out("ip -o link show type veth"));
   OK(corral_network_remove(store, "faces"));
 
+  /* A container freed without a delete leaves its network too. */
+  s = sh_spec(rootfs, "exec sleep 60");
+  OK(corral_spec_set_store(s, store));
+  OK(corral_spec_add_network(s, "bridge"));
+  make_id(id, sizeof id, prefix, "freed");
+  OK(corral_run(s, id, &o, &c));
+  if (sh_out("ip -o link show type veth")[0] == '\0')
+    FAIL("no veth for a container on bridge");
+  corral_container_free(c);
+  corral_spec_free(s);
+  if (sh_out("ip -o link show type veth")[0] != '\0')
+    FAIL("veths after free: %s", sh_out("ip -o link show type veth"));
+
   /* "none": loopback only, whatever networks were added. */
   s = sh_spec(rootfs, "exec sleep 60");
   OK(corral_spec_set_store(s, store));
