@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use runtime::{Container, ExitStatus, Options};
+use runtime::{Container, ExitStatus, Options, Root};
 
 use crate::args::*;
 use crate::error::*;
@@ -94,8 +94,8 @@ pub(crate) fn to_options(p: *const corral_options) -> Result<Options, Fail> {
 pub(crate) struct ContainerObj {
     /// `None` once deleted.
     pub(crate) c: Mutex<Option<Container>>,
-    /// The image store of a container made from a description (a root directory or an
-    /// image): its record there (an image's) and its networks go with it.
+    /// The image store of a container made from an image, or on networks: its record there
+    /// and its networks go with it.
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -156,11 +156,15 @@ pub(crate) fn create_impl(
     out_ptr("out", out)?;
     let o = to_options(opts)?;
     let (made, store) = match spec_of(spec)? {
-        // The store goes with the handle: an image's record and the networks are there.
-        SpecKind::Described { d, store } => (
-            corral_image::create(&store, &o.root, id, &d, &o)?,
-            Some(store),
-        ),
+        // The store goes with the handle of a container of an image (its record is there)
+        // or on networks (their leases and caches are there): its delete goes through it.
+        SpecKind::Described { d, store } => {
+            let keep = matches!(d.root, Root::Image(_)) || d.network.attaches();
+            (
+                corral_image::create(&store, &o.root, id, &d, &o)?,
+                keep.then_some(store),
+            )
+        }
         SpecKind::Bundle(b) => (Container::create_from(id, &b, &o)?, None),
     };
     let mut c = made;
