@@ -807,7 +807,8 @@ class Container(_Process):
         ``network``, ``ifname`` (``"eth0"``...), ``ips`` (CIDR strs, ``"10.89.0.5/16"``),
         ``gateway``, ``mac`` (str or None), ``ports`` (dicts ``host_ip``, ``host_port``,
         ``container_port``, ``protocol``; a free host port asked for is the one chosen).
-        Empty for a container on no network, or not created yet."""
+        Empty for a container on no network, or not created yet. A container from
+        :meth:`load` is looked up in :func:`default_store`."""
         return builtins.list(self._h.networks())
 
     def oci_state(self) -> Dict[str, Any]:

@@ -170,7 +170,7 @@ def test_network_none_and_a_missing_network(env, netns, tmp_path):
     assert out["none"] == []
     assert "eth0" not in out["links"], out["links"]
     cls, msg, err = out["missing"]
-    assert "nosuchnet" in msg and err == 2, out["missing"]  # ENOENT
+    assert cls == "NotFoundError" and "nosuchnet" in msg and err == 2, out["missing"]  # ENOENT
     assert leftovers(store) == []
 
 
@@ -224,3 +224,42 @@ def test_bad_network_management_arguments(tmp_path):
         corral.network_remove("nope", store=tmp_path)
     with pytest.raises(corral.ConfigError, match="default network"):
         corral.network_remove("bridge", store=tmp_path)
+
+
+def test_publish_all_publishes_the_ports_an_image_exposes(env, netns, tmp_path):
+    store = tmp_path / "store"
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM netbase:1\nEXPOSE 80/tcp\n")
+    script = """
+    s = ARGS["store"]
+    st = corral.ImageStore(s)
+    st.import_(ARGS["rootfs"], "netbase:1")
+    st.build(ARGS["ctx"], tags=["netweb:1"])
+    out = {}
+    with corral.Container(["nc", "-ll", "-p", "80", "-e", "echo", "exposed"], image="netweb:1",
+                          store=s, root=ARGS["root"], id=ARGS["id"], networks=["bridge"],
+                          publish_all=True) as c:
+        out["networks"] = c.networks
+        port = out["networks"][0]["ports"][0]["host_port"]
+        for _ in range(200):
+            try:
+                k = socket.create_connection(("127.0.0.1", port))
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.02)
+        out["reply"] = k.makefile().read()
+        k.close()
+        out["hosts"] = c.exec(["cat", "/etc/hosts"], capture_output=True, text=True).stdout
+    print(json.dumps(out))
+    """
+    out = netns.python(script, {"store": str(store), "root": str(env.root), "rootfs": env.rootfs,
+                                "ctx": str(ctx), "id": env.id()})
+    (a,) = out["networks"]
+    (p,) = a["ports"]
+    assert (p["host_ip"], p["container_port"], p["protocol"]) == (None, 80, "tcp"), a
+    assert p["host_port"] > 0
+    assert out["reply"] == "exposed\n"
+    # Its /etc/hosts names it at its address.
+    assert a["ips"][0].split("/")[0] in out["hosts"], out["hosts"]
+    assert leftovers(store) == []
