@@ -752,6 +752,12 @@ impl Cni {
         let mut input = child.stdin.take();
         let data = stdin.to_vec();
         std::thread::spawn(move || {
+            // A plugin that exits before reading its config must give this write EPIPE,
+            // not kill a caller that leaves SIGPIPE at its default (a C program): the
+            // signal is blocked on this thread, and dropped with it.
+            let mut pipe = nix::sys::signal::SigSet::empty();
+            pipe.add(nix::sys::signal::Signal::SIGPIPE);
+            let _ = pipe.thread_block();
             if let Some(w) = input.as_mut() {
                 let _ = w.write_all(&data);
             }
