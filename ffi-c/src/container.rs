@@ -215,6 +215,9 @@ pub extern "C" fn corral_start(c: *mut corral_container) -> c_int {
 
 /// Opens the existing container `id` under the state directory `root` (NULL: /run/corral),
 /// made by any process. `*out` is a new handle; freeing it leaves the container as it is.
+/// Its store is taken to be the default one ($CORRAL_STORE, else /var/lib/corral): its
+/// attachments are read there, and corral_delete() removes its record and its networks
+/// there too, as `corral rm` does.
 #[no_mangle]
 pub extern "C" fn corral_open(
     root: *const c_char,
@@ -228,7 +231,7 @@ pub extern "C" fn corral_open(
         let mut c = Container::load(&r, id)?;
         // A long-lived handle must not block other processes' commands on it.
         c.unlock();
-        new_container(out, c)
+        new_container_of(out, c, Some(corral_image::default_store()))
     })
 }
 

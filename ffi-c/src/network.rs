@@ -176,8 +176,8 @@ fn attachments_json(store: &Path, id: &str) -> Result<String, Fail> {
 /// "ports": [{"host_ip": null, "host_port": 8080, "container_port": 80, "protocol":
 /// "tcp"}]}` (`gateway`, `mac`, `host_ip` may be null; a host port asked as 0 is the one
 /// chosen). `[]` for a container on no network. Free it with corral_string_free(). A
-/// container opened with corral_open() is looked up in the default store
-/// ($CORRAL_STORE, else /var/lib/corral).
+/// container opened with corral_open(), or made from a bundle, is looked up in the default
+/// store ($CORRAL_STORE, else /var/lib/corral).
 #[no_mangle]
 pub extern "C" fn corral_attachments_json(
     c: *mut corral_container,

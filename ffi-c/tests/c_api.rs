@@ -423,7 +423,10 @@ fn networks_ports_and_rates_from_c() {
     let store_path = store.path().to_string_lossy().into_owned();
     let out = c_test_in(
         "network",
-        &[("CORRAL_TEST_STORE", &store_path)],
+        &[
+            ("CORRAL_TEST_STORE", &store_path),
+            ("CORRAL_STORE", &store_path),
+        ],
         |_, _| {},
         Some(&ns.0),
     );

@@ -196,6 +196,29 @@ int main(int argc, char **argv) {
     FAIL("veths after delete: %s", sh_out("ip -o link show type veth"));
   OK(corral_network_remove(store, "faces"));
 
+  /* A container opened by id ($CORRAL_STORE is the test's store) has the same
+   * attachments, and its delete takes it off its network. */
+  s = sh_spec(rootfs, "exec sleep 60");
+  OK(corral_spec_set_store(s, store));
+  OK(corral_spec_add_network(s, "bridge"));
+  make_id(id, sizeof id, prefix, "opened");
+  OK(corral_run(s, id, &o, &c));
+  char *made_json = NULL;
+  OK(corral_attachments_json(c, &made_json));
+  OK(corral_detach(c));
+  corral_container_free(c);
+  OK(corral_open(root, id, &c));
+  OK(corral_attachments_json(c, &json));
+  if (strcmp(json, made_json) != 0 || !contains(json, "\"ifname\":\"eth0\""))
+    FAIL("opened: %s, made: %s", json, made_json);
+  corral_string_free(json);
+  corral_string_free(made_json);
+  OK(corral_delete(c, 1));
+  corral_container_free(c);
+  corral_spec_free(s);
+  if (sh_out("ip -o link show type veth")[0] != '\0')
+    FAIL("veths after deleting an opened container: %s", sh_out("ip -o link show type veth"));
+
   /* A container freed without a delete leaves its network too. */
   s = sh_spec(rootfs, "exec sleep 60");
   OK(corral_spec_set_store(s, store));
