@@ -43,13 +43,25 @@ pub(crate) fn net_fail(arg: Option<&str>, e: net::Error) -> Fail {
     }
 }
 
-/// A network name as given (checked by the store when the container is made).
+/// A network name as the store takes one: 1-64 characters, a letter or digit, then
+/// letters, digits, '_', '.' or '-' (the store refuses the names of modes, "none", "host"...).
+fn valid_network_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    n.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The network name argument `arg`.
 fn network_name(arg: &str, p: *const c_char) -> Result<String, Fail> {
     let n = str_arg(arg, p)?;
-    if n.is_empty() || n.contains('/') || n.contains('\0') || n.starts_with('.') {
+    if !valid_network_name(n) {
         return Err(invalid(
             arg,
-            &format!("{n:?} is not a network name (letters, digits, '-', '_', '.')"),
+            &format!(
+                "{n:?} is not a network name (1-64 characters: a letter or digit, then \
+                 letters, digits, '_', '.' or '-')"
+            ),
         ));
     }
     Ok(n.to_string())

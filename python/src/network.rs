@@ -84,14 +84,22 @@ pub(crate) fn net_err(py: Python<'_>, arg: Option<&str>, e: net::Error) -> PyErr
     )
 }
 
-/// A network name (checked by the store when the container is made).
+/// A network name as the store takes one: 1-64 characters, a letter or digit, then
+/// letters, digits, '_', '.' or '-' (the store refuses the names of modes, "none", "host"...).
 fn name_arg(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
     let n = str_arg(arg, v)?;
-    if n.is_empty() || n.contains('/') || n.starts_with('.') {
+    let mut chars = n.chars();
+    let valid = n.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
         return Err(config_err(
             v.py(),
             arg,
-            format!("{n:?} is not a network name (letters, digits, '-', '_', '.')"),
+            format!(
+                "{n:?} is not a network name (1-64 characters: a letter or digit, then \
+                 letters, digits, '_', '.' or '-')"
+            ),
         ));
     }
     Ok(n)

@@ -185,6 +185,8 @@ BAD = [
     ({"egress_rate": "10mb"}, corral.ConfigError, "egress_rate", "unknown unit"),
     ({"ingress_rate": 1.5}, TypeError, "ingress_rate", "an int"),
     ({"networks": ["a/b"]}, corral.ConfigError, "networks[0]", "not a network name"),
+    ({"networks": ["bridge", "-x"]}, corral.ConfigError, "networks[1]", "not a network name"),
+    ({"network": "n" * 65}, corral.ConfigError, "network", "not a network name"),
     ({"networks": ["bridge", "bridge"]}, corral.ConfigError, "networks[1]", "twice"),
     ({"networks": "bridge"}, TypeError, "networks", "not one str"),
     ({"network": "n1", "networks": ["n2"]}, corral.ConfigError, "network", "both given"),

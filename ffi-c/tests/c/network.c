@@ -91,6 +91,8 @@ int main(int argc, char **argv) {
   expect_arg_error("mode", "\"bogus\"");
   FAILS(corral_spec_add_network(s, "a/b"), EINVAL);
   expect_arg_error("name", "not a network name");
+  FAILS(corral_spec_add_network(s, "-x"), EINVAL);
+  expect_arg_error("name", "not a network name");
   FAILS(corral_spec_add_network(s, NULL), EINVAL);
   OK(corral_spec_add_network(s, "bridge"));
   FAILS(corral_spec_add_network(s, "bridge"), EEXIST);
