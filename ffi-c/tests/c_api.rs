@@ -297,6 +297,14 @@ fn handles_are_never_reused_and_do_not_cross_fork() {
     assert!(out.contains("handles: ok"));
 }
 
+/// A C program dies of SIGPIPE by default: a hook that exits without reading its stdin
+/// (the state, bigger than a pipe holds) must be an EPIPE inside the library, not the
+/// program's death.
+#[test]
+fn a_hook_that_does_not_read_its_stdin_does_not_kill_a_c_program() {
+    assert!(c_test("sigpipe", &[]).contains("sigpipe: ok"));
+}
+
 #[test]
 fn bad_handles_and_arguments_are_errors_not_crashes() {
     assert!(c_test("bad_args", &[]).contains("bad_args: ok"));
