@@ -121,8 +121,8 @@ pub(crate) fn quiet_panics() {
     });
 }
 
-/// Runs `f` with SIGPIPE blocked on this thread, and so on the threads it starts (a CNI
-/// plugin's stdin is written from one): a write to a pipe whose reader is gone is then an
+/// Runs `f` with SIGPIPE blocked on this thread, and so on the threads it starts (a hook's
+/// stdin is written on this thread, a CNI plugin's from another): a write to a pipe whose reader is gone is then an
 /// EPIPE error, never the death of the caller's process (SIGPIPE's default action in a C
 /// program; Rust and Python programs ignore it). A SIGPIPE left pending on this thread
 /// meanwhile is dropped (its write saw EPIPE). Processes the library starts do not inherit
