@@ -72,7 +72,13 @@ pub enum Error {
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
     #[error(transparent)]
-    Net(#[from] runtime::net::Error),
+    Net(Box<runtime::net::Error>),
+}
+
+impl From<runtime::net::Error> for Error {
+    fn from(e: runtime::net::Error) -> Error {
+        Error::Net(Box::new(e))
+    }
 }
 
 impl Error {

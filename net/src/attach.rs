@@ -12,6 +12,7 @@
 //! removes none; with the stand-in it finds them, deletes the stand-in's interface, and
 //! the rules go. (The stand-in is made with `ip`, in that new namespace only.)
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,10 +21,10 @@ use std::process::Command;
 
 use serde_json::{json, Map, Value};
 
-use crate::cni::{CacheEntry, CniResult, RuntimeConf};
+use crate::cni::{CacheEntry, CniResult, ConfList, RuntimeConf};
 use crate::error::{invalid, Error, Result};
 use crate::hosts::check_id;
-use crate::network::{check_network_name, lock_file, NetRoot};
+use crate::network::{check_network_name, lock_file, NetRoot, Subnet};
 use crate::types::{Attachment, PortMapping, Protocol, Rate, Request, DEFAULT_NETWORK};
 
 /// The smallest token bucket the bandwidth plugin is given, in bits (64 KiB).
@@ -299,21 +300,19 @@ fn leased_ips(config: &Value, id: &str, ifname: &str) -> Vec<String> {
     let Some(name) = config.get("name").and_then(Value::as_str) else {
         return out;
     };
-    let dirs = config
+    let ipams = config
         .get("plugins")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|p| p.get("ipam"))
-        .filter(|i| i.get("type").and_then(Value::as_str) == Some("host-local"))
-        .map(|i| {
-            i.get("dataDir")
-                .and_then(Value::as_str)
-                .unwrap_or("/var/lib/cni/networks")
-                .to_string()
-        });
-    for d in dirs {
-        let dir = Path::new(&d).join(name);
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("host-local"));
+    for ipam in ipams {
+        let d = ipam
+            .get("dataDir")
+            .and_then(Value::as_str)
+            .unwrap_or("/var/lib/cni/networks");
+        let dir = Path::new(d).join(name);
         let Ok(rd) = fs::read_dir(&dir) else { continue };
         for ent in rd.flatten() {
             let f = ent.file_name().to_string_lossy().to_string();
@@ -325,28 +324,122 @@ fn leased_ips(config: &Value, id: &str, ifname: &str) -> Vec<String> {
             };
             let mut lines = text.lines().map(str::trim);
             if lines.next() == Some(id) && lines.next().is_none_or(|l| l == ifname) {
-                out.push(f);
+                out.push(lease_cidr(ipam, &f));
             }
         }
     }
     out
 }
 
+/// `ip` with the prefix length of the host-local range (of `ipam`) that holds it (an
+/// IPv4 range; else a host route's).
+fn lease_cidr(ipam: &Value, ip: &str) -> String {
+    let subnets = ipam
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .chain(std::iter::once(ipam))
+        .filter_map(|r| r.get("subnet").and_then(Value::as_str));
+    if let Ok(IpAddr::V4(a)) = ip.parse::<IpAddr>() {
+        for s in subnets {
+            if let Ok(sub) = Subnet::parse("subnet", s) {
+                if sub.contains(a) {
+                    return format!("{ip}/{}", sub.len);
+                }
+            }
+        }
+        return format!("{ip}/32");
+    }
+    format!("{ip}/128")
+}
+
+/// Whether a plugin's VERSION answer names CNI 1.1.0 or later (GC and STATUS).
+fn speaks_1_1(versions: &[String]) -> bool {
+    versions
+        .iter()
+        .any(|v| crate::cni::parse_version(v) >= crate::cni::parse_version("1.1.0"))
+}
+
 impl NetRoot {
+    /// Whether a plugin of `list` speaks CNI GC. The answers are kept in
+    /// `<root>/cni/versions.json`, by plugin file, size and modification time: asking
+    /// every plugin its VERSION costs a few milliseconds each, and a runtime that
+    /// collects at every create (a new process each time) would pay it every time. A
+    /// plugin that cannot be found or asked counts as speaking it (the GC then reports it).
+    fn any_speaks_gc(&self, list: &ConfList) -> bool {
+        let memo_path = self.root.join("cni").join("versions.json");
+        let mut memo: BTreeMap<String, bool> = fs::read(&memo_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut changed = false;
+        let mut any = false;
+        for i in 0..list.plugins.len() {
+            let t = list.plugin_type(i);
+            let Ok(exe) = self.cni.find(t) else {
+                return true;
+            };
+            let Ok(m) = fs::metadata(&exe) else {
+                return true;
+            };
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let key = format!("{}:{}:{}", exe.display(), m.len(), mtime);
+            let speaks = match memo.get(&key) {
+                Some(s) => *s,
+                None => match self.cni.versions(t) {
+                    Ok(v) => {
+                        let s = speaks_1_1(&v);
+                        memo.insert(key, s);
+                        changed = true;
+                        s
+                    }
+                    Err(_) => return true,
+                },
+            };
+            any |= speaks;
+        }
+        if changed {
+            if let Ok(b) = serde_json::to_vec_pretty(&memo) {
+                let _ = crate::network::write_atomic(&memo_path, &b);
+            }
+        }
+        any
+    }
+
     /// Runs DEL for a cache entry: with `netns` when it is given and still there, else with
     /// a stand-in (see the module's documentation). The entry stays; the caller removes it.
     fn del_entry(&self, e: &CacheEntry, netns: Option<&Path>) -> Result<()> {
         let list = e.conf_list()?;
         let mut rt = e.runtime_conf();
-        let live = netns.filter(|p| p.exists());
+        // An ADD that did not finish has no result: its addresses are host-local's leases,
+        // and a result naming them lets the plugins that find their rules by address
+        // (firewall) remove them.
+        let (ips, made_prev) = match &e.result {
+            Some(r) => (attachment_of(e, r).map(|a| a.ips).unwrap_or_default(), None),
+            None => {
+                let ips = leased_ips(&e.config, &e.container_id, &e.ifname);
+                let prev = (!ips.is_empty()).then(|| {
+                    json!({
+                        "cniVersion": list.cni_version,
+                        "interfaces": [{ "name": e.ifname, "sandbox": netns.map(|p| p.display().to_string()).unwrap_or_default() }],
+                        "ips": ips.iter().map(|a| json!({ "address": a, "interface": 0 })).collect::<Vec<_>>(),
+                    })
+                });
+                (ips, prev)
+            }
+        };
         let stand_in;
-        rt.netns = match live {
+        rt.netns = match netns.filter(|p| p.exists()) {
             Some(p) => Some(p.to_path_buf()),
             None => {
-                let ips: Vec<String> = match &e.result {
-                    Some(r) => attachment_of(e, r).map(|a| a.ips).unwrap_or_default(),
-                    None => leased_ips(&e.config, &e.container_id, &e.ifname),
-                };
                 // Without `ip` or addresses, DEL runs without a namespace (what can be
                 // undone without one is).
                 stand_in = if ips.is_empty() {
@@ -357,7 +450,8 @@ impl NetRoot {
                 stand_in.as_ref().map(StandIn::path)
             }
         };
-        self.cni.del(&list, &rt, e.result.as_ref())
+        self.cni
+            .del(&list, &rt, e.result.as_ref().or(made_prev.as_ref()))
     }
 
     /// DELs one entry and removes it when the DEL succeeded.
@@ -435,9 +529,14 @@ impl NetRoot {
         match added {
             Ok(res) => {
                 entry.result = Some(res.raw);
-                cache.put(&entry)?;
-                let raw = entry.result.as_ref().cloned().unwrap_or(Value::Null);
-                attachment_of(&entry, &raw)
+                let kept = cache.put(&entry).and_then(|()| {
+                    attachment_of(&entry, entry.result.as_ref().unwrap_or(&Value::Null))
+                });
+                if kept.is_err() {
+                    // Not kept, not half-made: DEL with the result in hand.
+                    let _ = self.undo(&entry, Some(netns));
+                }
+                kept
             }
             Err(err) => {
                 let _ = self.undo(&entry, Some(netns));
@@ -696,6 +795,9 @@ impl NetRoot {
                     continue;
                 }
             };
+            if list.disable_gc || !self.any_speaks_gc(&list) {
+                continue;
+            }
             let valid: Vec<(String, String)> = remaining
                 .iter()
                 .filter(|e| e.network == name)
@@ -739,6 +841,16 @@ mod tests {
         let mut m = Map::new();
         m.insert("portMappings".into(), v);
         assert_eq!(ports_of(&m), vec![p]);
+    }
+
+    #[test]
+    fn leases_get_their_range_prefix() {
+        let ipam = json!({"type": "host-local", "ranges": [[{"subnet": "10.90.3.0/24"}]]});
+        assert_eq!(lease_cidr(&ipam, "10.90.3.7"), "10.90.3.7/24");
+        assert_eq!(lease_cidr(&ipam, "10.1.1.1"), "10.1.1.1/32");
+        let old = json!({"type": "host-local", "subnet": "10.89.0.0/16"});
+        assert_eq!(lease_cidr(&old, "10.89.2.2"), "10.89.2.2/16");
+        assert_eq!(lease_cidr(&old, "fd00::2"), "fd00::2/128");
     }
 
     #[test]

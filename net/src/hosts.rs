@@ -6,7 +6,7 @@
 //! container joins or leaves one of those networks, in place (same inode, since it is a
 //! bind mount's source), under the network's lock and the container's own lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::net::IpAddr;
@@ -39,6 +39,34 @@ pub(crate) struct Meta {
     /// Its rate limits, for every attachment.
     #[serde(default)]
     pub(crate) rate: Rate,
+}
+
+/// One attachment as the hosts files see it: a container, a network, its addresses.
+struct Member {
+    id: String,
+    network: String,
+    addrs: Vec<IpAddr>,
+}
+
+impl Member {
+    fn of(e: &CacheEntry) -> Member {
+        let addrs = e
+            .result
+            .as_ref()
+            .and_then(|r| crate::attach::attachment_of(e, r).ok())
+            .map(|a| {
+                a.ips
+                    .iter()
+                    .filter_map(|c| c.split('/').next().and_then(|s| s.parse().ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Member {
+            id: e.container_id.clone(),
+            network: e.network.clone(),
+            addrs,
+        }
+    }
 }
 
 /// Checks a container id (CNI's `CNI_CONTAINERID` rules; it names a directory too).
@@ -188,6 +216,16 @@ impl NetRoot {
     /// again, it rewrites them in place.
     pub fn prepare(&self, id: &str, req: &Request) -> Result<ContainerFiles> {
         check_id(id)?;
+        let h = &req.hostname;
+        if h.len() > 253
+            || h.chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'))
+        {
+            return Err(invalid(
+                "hostname",
+                format!("{h:?} (want at most 253 letters, digits, '-', '_' or '.')"),
+            ));
+        }
         let dir = self.container_dir(id);
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let mut meta = self.read_meta(id).unwrap_or_default();
@@ -230,26 +268,14 @@ impl NetRoot {
         }
     }
 
-    /// The hosts file text of container `id` from the cache entries `entries`;
-    /// `hostnames` memoises the peers' hostnames.
+    /// The hosts file text of container `id` from the attachments `members` (one per
+    /// cache entry); `hostnames` memoises the peers' hostnames.
     fn hosts_text(
         &self,
         id: &str,
-        entries: &[CacheEntry],
+        members: &[Member],
         hostnames: &mut BTreeMap<String, String>,
     ) -> String {
-        let addrs = |e: &CacheEntry| -> Vec<IpAddr> {
-            e.result
-                .as_ref()
-                .and_then(|r| crate::attach::attachment_of(e, r).ok())
-                .map(|a| {
-                    a.ips
-                        .iter()
-                        .filter_map(|c| c.split('/').next().and_then(|s| s.parse().ok()))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         let mut hostname_of = |cid: &str| -> String {
             hostnames
                 .entry(cid.to_string())
@@ -260,19 +286,20 @@ impl NetRoot {
                 })
                 .clone()
         };
-        let mine: Vec<&CacheEntry> = entries.iter().filter(|e| e.container_id == id).collect();
-        let own: Vec<IpAddr> = mine.iter().flat_map(|e| addrs(e)).collect();
-        let my_networks: Vec<&str> = mine.iter().map(|e| e.network.as_str()).collect();
+        let mine: Vec<&Member> = members.iter().filter(|m| m.id == id).collect();
+        let own: Vec<IpAddr> = mine.iter().flat_map(|m| m.addrs.iter().copied()).collect();
+        let my_networks: HashSet<&str> = mine.iter().map(|m| m.network.as_str()).collect();
         // Peers, in the order of their entries, one line per address.
         let mut peers: Vec<(IpAddr, Vec<String>)> = Vec::new();
-        for e in entries
+        let mut seen: HashSet<IpAddr> = own.iter().copied().collect();
+        for m in members
             .iter()
-            .filter(|e| e.container_id != id && my_networks.contains(&e.network.as_str()))
+            .filter(|m| m.id != id && my_networks.contains(m.network.as_str()))
         {
-            let hn = hostname_of(&e.container_id);
-            for ip in addrs(e) {
-                if !peers.iter().any(|(p, _)| *p == ip) {
-                    peers.push((ip, vec![e.container_id.clone(), hn.clone()]));
+            let hn = hostname_of(&m.id);
+            for ip in &m.addrs {
+                if seen.insert(*ip) {
+                    peers.push((*ip, vec![m.id.clone(), hn.clone()]));
                 }
             }
         }
@@ -301,12 +328,12 @@ impl NetRoot {
         if locked.is_empty() {
             return Ok(());
         }
-        let entries = self.cache().list()?;
+        let members: Vec<Member> = self.cache().list()?.iter().map(Member::of).collect();
         let mut hostnames = BTreeMap::new();
         let mut first = None;
         for (id, _lock) in &locked {
             let hosts = self.container_dir(id).join("hosts");
-            let text = self.hosts_text(id, &entries, &mut hostnames);
+            let text = self.hosts_text(id, &members, &mut hostnames);
             match File::options().write(true).open(&hosts) {
                 Ok(f) => {
                     if let Err(e) = write_over(f, &text) {

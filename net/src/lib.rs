@@ -29,6 +29,7 @@
 //! | `cni/leases/<network>/` | host-local's address leases |
 //! | `cni/containers/<id>/` | a container's `hosts`, `hostname`, `resolv.conf` (and `meta.json`: its hostname, owner, rates) |
 //! | `cni/locks/` | `flock`s: one per network, one for making networks, one that serialises ADDs |
+//! | `cni/versions.json` | which plugin files (by path, size, mtime) speak CNI GC, so a collection in a new process asks no plugin its VERSION again |
 
 pub mod attach;
 pub mod cni;

@@ -392,7 +392,7 @@ impl NetRoot {
             let f = ent.file_name();
             let f = f.to_string_lossy();
             if let Some(n) = f.strip_suffix(".conflist") {
-                if !n.starts_with('.') {
+                if n == DEFAULT_NETWORK || check_network_name(n).is_ok() {
                     names.push(n.to_string());
                 }
             }
@@ -573,7 +573,8 @@ impl NetRoot {
                 reason: "no such network".into(),
             });
         }
-        let list = ConfList::load(&path)?;
+        // A list that does not parse can still be removed (its bridge is then not known).
+        let list = ConfList::load(&path).ok();
         let mut ids: Vec<String> = self
             .cache()
             .list()?
@@ -595,7 +596,7 @@ impl NetRoot {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &leases)(e)),
         }
-        if let Some(b) = bridge_of(&list) {
+        if let Some(b) = list.as_ref().and_then(bridge_of) {
             remove_bridge(name, &b)?;
         }
         let _ = fs::remove_file(self.locks_dir().join(format!("net-{name}.lock")));
@@ -617,7 +618,18 @@ impl NetRoot {
                 reason: format!("no such network (no {})", path.display()),
             });
         }
-        ConfList::load(&path)
+        let list = ConfList::load(&path)?;
+        if list.name != name {
+            return Err(Error::Network {
+                name: name.into(),
+                reason: format!(
+                    "{} names network {:?} (a list's name is its file's)",
+                    path.display(),
+                    list.name
+                ),
+            });
+        }
+        Ok(list)
     }
 }
 

@@ -665,3 +665,124 @@ fn containers_attached_at_once_get_distinct_addresses_and_all_name_each_other() 
     });
     w.assert_clean();
 }
+
+#[test]
+fn gc_collects_an_attach_killed_before_its_result_was_kept() {
+    let w = World::new("net-half");
+    let mut c = Netns::new("net-half-c");
+    let net = w.net();
+    let gone_owner = tempfile::tempdir().unwrap();
+    w.host
+        .run(|| net.attach("half", gone_owner.path(), &c.path(), &req(&[])))
+        .unwrap();
+    // As if killed while the plugins ran: the entry written before ADD has no result.
+    let cache = corral_net::cni::Cache::new(w.root.path().join("cni/results"));
+    let mut e = cache.get("half", "bridge", "eth0").unwrap().unwrap();
+    e.result = None;
+    cache.put(&e).unwrap();
+    assert!(net.attachments("half").unwrap().is_empty());
+    assert!(w.iptables().contains(r#"id: \"half\""#));
+    c.delete();
+    drop(gone_owner);
+    let n = w
+        .host
+        .run(|| net.gc(&|_: &str, o: &Path| o.exists()))
+        .unwrap();
+    assert_eq!(n, 1);
+    // The lease and the masquerade chain were found from host-local's lease file.
+    w.assert_clean();
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_made() {
+    let w = World::new("net-bad");
+    let c = Netns::new("net-bad-c");
+    let net = w.net();
+    let cases: [(&str, Request, &str); 5] = [
+        ("a/b", req(&[]), "container id: "),
+        ("ok", req(&["none"]), "network: "),
+        ("ok", req(&["bridge", "bridge"]), "network: "),
+        (
+            "ok",
+            Request {
+                hostname: "bad host\n".into(),
+                ..req(&[])
+            },
+            "hostname: ",
+        ),
+        (
+            "ok",
+            req(&["nosuch"]),
+            "network \"nosuch\": no such network",
+        ),
+    ];
+    for (id, r, want) in cases {
+        let e = w
+            .host
+            .run(|| net.attach(id, w.owner.path(), &c.path(), &r))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(want), "{id} {r:?}: {e}");
+    }
+    w.assert_clean();
+}
+
+#[test]
+fn gc_sends_cni_gc_with_the_valid_attachments_to_plugins_that_speak_it() {
+    testkit::require_root();
+    let root = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    let log = plugins.path().join("log");
+    let exe = plugins.path().join("gcspeaker");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\necho \"$CNI_COMMAND\" >> {log}\ncase \"$CNI_COMMAND\" in\n\
+             VERSION) echo '{{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"1.0.0\",\"1.1.0\"]}}' ;;\n\
+             GC) cat >> {log} ;;\nesac\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = root.path().join("networks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("fake.conflist"),
+        r#"{"cniVersion": "1.1.0", "name": "fake", "plugins": [{"type": "gcspeaker"}]}"#,
+    )
+    .unwrap();
+    let net = NetRoot::with_cni(
+        root.path(),
+        corral_net::cni::Cni::new(vec![plugins.path().to_path_buf(), "/usr/lib/cni".into()]),
+    );
+    let cache = corral_net::cni::Cache::new(root.path().join("cni/results"));
+    let list = net.conflist("fake").unwrap();
+    cache
+        .put(&corral_net::cni::CacheEntry {
+            container_id: "alive".into(),
+            network: "fake".into(),
+            ifname: "eth0".into(),
+            netns: None,
+            config: list.to_json(),
+            capability_args: Default::default(),
+            args: vec![],
+            result: Some(serde_json::json!({"cniVersion": "1.1.0", "ips": []})),
+            owner: root.path().to_path_buf(),
+        })
+        .unwrap();
+    assert_eq!(net.gc(&|_: &str, _: &Path| true).unwrap(), 0);
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert!(got.starts_with("VERSION\nGC\n"), "{got}");
+    let sent: serde_json::Value = serde_json::from_str(got.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(
+        sent["cni.dev/valid-attachments"],
+        serde_json::json!([{"containerID": "alive", "ifname": "eth0"}])
+    );
+    // The VERSION answer is kept in the root, for the next process.
+    let memo = std::fs::read_to_string(root.path().join("cni/versions.json")).unwrap();
+    assert!(
+        memo.contains("gcspeaker") && memo.contains("true"),
+        "{memo}"
+    );
+}

@@ -224,3 +224,43 @@ fn a_named_network_with_a_subnet_gives_its_addresses_and_is_removed_only_when_em
     let names: Vec<String> = net.list().unwrap().into_iter().map(|n| n.name).collect();
     assert_eq!(names, ["bridge"]);
 }
+
+#[test]
+fn lists_written_by_hand_are_networks_too() {
+    let root = tempfile::tempdir().unwrap();
+    let net = NetRoot::open(root.path());
+    let dir = root.path().join("networks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mine.conflist"),
+        r#"{"cniVersion": "0.4.0", "name": "mine", "plugins": [
+            {"type": "bridge", "bridge": "br-mine", "ipam": {"type": "host-local", "subnet": "10.200.0.0/24"}},
+            {"type": "tuning"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("other.conflist"),
+        r#"{"cniVersion": "1.0.0", "name": "notother", "plugins": [{"type": "loopback"}]}"#,
+    )
+    .unwrap();
+    let mine = net.inspect("mine").unwrap();
+    assert_eq!(mine.plugins, ["bridge", "tuning"]);
+    assert_eq!(mine.bridge.as_deref(), Some("br-mine"));
+    assert_eq!(mine.subnets, ["10.200.0.0/24"]);
+    // A subnet is not handed out twice, whoever wrote the list.
+    let e = net
+        .create("clash", &opts(Some("10.200.0.0/16")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"mine\""), "{e}");
+    let e = net.inspect("other").unwrap_err().to_string();
+    assert!(e.contains("names network \"notother\""), "{e}");
+    // Broken or not, a list can be removed (in a namespace of the test's: removing a
+    // network looks for its bridge device).
+    let host = Netns::new("nets-hand");
+    host.run(|| {
+        net.remove("other").unwrap();
+        net.remove("mine").unwrap();
+    });
+    assert_eq!(net.list().unwrap().len(), 1);
+}

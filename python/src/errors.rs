@@ -83,7 +83,7 @@ pub(crate) enum Fail {
     Image(ImageError),
     /// Networking said no (bad input: `ConfigError`; a missing network: `NotFoundError`;
     /// a failing CNI plugin: `SpawnError` at step `network`).
-    Net(runtime::net::Error),
+    Net(Box<runtime::net::Error>),
 }
 
 impl From<corral_image::Error> for Fail {
@@ -118,7 +118,7 @@ pub(crate) fn fail_err(py: Python<'_>, id: &str, f: Fail) -> PyErr {
             None,
         ),
         Fail::Image(e) => image_err(py, Some(id), e),
-        Fail::Net(e) => crate::network::net_err(py, None, e),
+        Fail::Net(e) => crate::network::net_err(py, None, *e),
         Fail::Interrupted => match py.check_signals() {
             Err(e) => e,
             Ok(()) => raise(
