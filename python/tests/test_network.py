@@ -150,7 +150,7 @@ def test_a_container_on_two_networks_with_a_port_and_rates(env, netns, tmp_path)
     assert netns.ip("-o", "link", "show", "type", "veth") == ""
 
 
-def test_network_none_and_a_missing_network(env, netns, tmp_path):
+def test_network_none_a_network_by_name_and_a_missing_one(env, netns, tmp_path):
     store = tmp_path / "store"
     script = """
     s, root, rootfs = ARGS["store"], ARGS["root"], ARGS["rootfs"]
@@ -159,6 +159,9 @@ def test_network_none_and_a_missing_network(env, netns, tmp_path):
                           networks=["bridge"], network="none") as c:
         out["none"] = c.networks
         out["links"] = c.exec(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    with corral.Container(["sleep", "60"], rootfs=rootfs, root=root, id=ARGS["ids"][2], store=s,
+                          network="bridge") as c:
+        out["by_name"] = c.networks
     try:
         corral.run(["true"], rootfs=rootfs, root=root, id=ARGS["ids"][1], store=s, network="nosuchnet")
     except corral.Error as e:
@@ -166,8 +169,10 @@ def test_network_none_and_a_missing_network(env, netns, tmp_path):
     print(json.dumps(out))
     """
     out = netns.python(script, {"store": str(store), "root": str(env.root), "rootfs": env.rootfs,
-                                "ids": [env.id(), env.id()]})
+                                "ids": [env.id(), env.id(), env.id()]})
     assert out["none"] == []
+    # network=NAME is networks=[NAME].
+    assert [(a["network"], a["ifname"]) for a in out["by_name"]] == [("bridge", "eth0")], out["by_name"]
     assert "eth0" not in out["links"], out["links"]
     cls, msg, err = out["missing"]
     assert cls == "NotFoundError" and "nosuchnet" in msg and err == 2, out["missing"]  # ENOENT

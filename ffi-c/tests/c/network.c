@@ -105,6 +105,14 @@ int main(int argc, char **argv) {
   EXPECT(contains(corral_last_error_message(), "nosuchnet"));
   EXPECT(c == NULL);
   corral_spec_free(s);
+  /* Ports (and publish-all) need a network to go through. */
+  s = sh_spec(rootfs, "exit 0");
+  OK(corral_spec_set_store(s, store));
+  OK(corral_spec_set_publish_all(s, 1));
+  make_id(id, sizeof id, prefix, "noports");
+  FAILS(corral_run(s, id, &o, &c), EINVAL);
+  EXPECT(contains(corral_last_error_message(), "need a network"));
+  corral_spec_free(s);
 
   /* Named networks. */
   OK(corral_network_create(store, "faces", "10.90.200.0/24", NULL, &json));
