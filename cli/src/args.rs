@@ -39,12 +39,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create a container: its process is set up and waits for `start`
+    /// Create a container (from a bundle, or an image with --image): its process is set up
+    /// and waits for `start`
     Create {
-        /// The container id
-        id: String,
+        /// The container id (with --image: optional, as --name)
+        id: Option<String>,
         #[command(flatten)]
         c: CreateArgs,
+        #[command(flatten)]
+        img: RunImageArgs,
     },
     /// Start a created container: its process execs
     Start {
@@ -153,7 +156,17 @@ pub enum Cmd {
         #[arg(short, long)]
         message: Option<String>,
     },
-    /// Show the image store, storage driver, cgroup layout and counts
+    /// List a container's published ports (docker's `port`): CTRPORT/PROTO -> HOSTIP:HOSTPORT
+    Port {
+        /// The container id
+        id: String,
+    },
+    /// Manage networks: create, ls, inspect, rm, connect, disconnect
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
+    /// Show the image store, storage driver, cgroup layout, networks and counts
     Info,
     /// Write a default config.json (as `runc spec` does)
     Spec {
@@ -372,6 +385,57 @@ pub enum ImageCmd {
     Build(BuildArgs),
 }
 
+/// `corral network ...` (docker's).
+#[derive(clap::Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Make a network: a bridge of its own with a subnet (the next free 10.90.N.0/24 unless
+    /// --subnet), NAT to the outside, published ports and rate limits
+    Create {
+        /// Its IPv4 subnet, CIDR (e.g. 10.91.0.0/24)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Its gateway (default: the subnet's first address)
+        #[arg(long)]
+        gateway: Option<std::net::IpAddr>,
+        /// The network's name
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        /// Only print names
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print networks as JSON: their config, subnets and the containers attached
+    Inspect {
+        /// Network names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (refused while a container is attached)
+    #[command(alias = "remove")]
+    Rm {
+        /// Network names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Attach a running container to a network (its next interface: eth1...)
+    Connect {
+        /// The network
+        network: String,
+        /// The container id
+        id: String,
+    },
+    /// Detach a container from a network
+    Disconnect {
+        /// The network
+        network: String,
+        /// The container id
+        id: String,
+    },
+}
+
 /// `corral run --image` flags (docker's).
 #[derive(clap::Args, Debug)]
 pub struct RunImageArgs {
@@ -414,9 +478,27 @@ pub struct RunImageArgs {
     /// Keep stdin open (corral passes its stdin to the container in the foreground)
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Use the host's network (as --network host) instead of a private one
+    /// The network: `bridge` (the default network), a network's NAME (repeat to attach
+    /// several: eth0, eth1...), `none` (loopback only), `host` (the host's network) or
+    /// `container:ID` (that running container's network namespace)
+    #[arg(long = "network", alias = "net", value_name = "NETWORK")]
+    pub network: Vec<String>,
+    /// Use the host's network (as --network host)
     #[arg(long = "net-host")]
     pub net_host: bool,
+    /// Publish a container port on the host: [IP:]HOSTPORT:CTRPORT[/tcp|udp], or
+    /// [IP::]CTRPORT for a free host port (repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Limit the rate of what reaches the container (e.g. 10mbit, 500kbit, 2mbps)
+    #[arg(long = "ingress-rate", value_name = "RATE")]
+    pub ingress_rate: Option<String>,
+    /// Limit the rate of what the container sends (e.g. 10mbit, 500kbit, 2mbps)
+    #[arg(long = "egress-rate", value_name = "RATE")]
+    pub egress_rate: Option<String>,
     /// Give the container every capability, every host device and no seccomp filter, masked
     /// or read-only paths (as docker's --privileged)
     #[arg(long)]
@@ -453,9 +535,10 @@ pub struct BuildArgs {
     /// Run every step again (the results still go to the cache)
     #[arg(long = "no-cache")]
     pub no_cache: bool,
-    /// The network of RUN steps: `none` (the default: a network namespace of their own,
-    /// loopback only) or `host` (the host's network, as `docker build --network host`)
-    #[arg(long = "network", default_value = "none", value_parser = ["none", "host"])]
+    /// The network of RUN steps: `default` or `bridge` (the default network), a network's
+    /// NAME, `none` (a network namespace of their own, loopback only) or `host` (the host's
+    /// network, as `docker build --network host`)
+    #[arg(long = "network", default_value = "default")]
     pub network: String,
     /// The build context directory
     pub context: PathBuf,

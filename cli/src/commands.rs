@@ -6,7 +6,7 @@ use runtime::Container;
 use crate::args::{Cli, Cmd};
 use crate::error::{msg, R};
 use crate::output::print_json;
-use crate::{events, exec, features, image, lifecycle, list, signals, update};
+use crate::{events, exec, features, image, lifecycle, list, network, signals, update};
 
 pub fn dispatch(cli: &Cli) -> R {
     let root_buf = cli
@@ -15,7 +15,11 @@ pub fn dispatch(cli: &Cli) -> R {
         .unwrap_or_else(runtime::state::default_root);
     let root = root_buf.as_path();
     match &cli.cmd {
-        Cmd::Create { id, c } => lifecycle::create(root, id, c).map(|_| 0),
+        Cmd::Create { id, c, img } => match (&img.image, id) {
+            (Some(_), _) => image::create(cli, root, id.as_deref(), c, img),
+            (None, Some(id)) => lifecycle::create(root, id, c).map(|_| 0),
+            (None, None) => Err(msg("create needs a container id (or --image)")),
+        },
         Cmd::Start { id } => {
             Container::load(root, id)?.start()?;
             Ok(0)
@@ -85,6 +89,8 @@ pub fn dispatch(cli: &Cli) -> R {
             reference,
             message,
         } => image::commit(cli, id, reference, message.as_deref()),
+        Cmd::Network { cmd } => network::network(cli, root, cmd),
+        Cmd::Port { id } => network::port(cli, root, id),
         Cmd::Info => image::info(cli, root),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),

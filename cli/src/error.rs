@@ -48,6 +48,12 @@ impl From<runtime::Error> for CliError {
     }
 }
 
+impl From<runtime::net::Error> for CliError {
+    fn from(e: runtime::net::Error) -> Self {
+        CliError::Msg(e.to_string())
+    }
+}
+
 pub fn msg(s: impl Into<String>) -> CliError {
     CliError::Msg(s.into())
 }

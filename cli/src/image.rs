@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use corral_image::{ImageStore, Reference};
-use runtime::describe::{parse_size, Description, Mount, NetworkMode, Root, UserSpec};
+use runtime::describe::{parse_size, Description, Mount, Root, UserSpec};
 
 use crate::args::{Cli, CreateArgs, ImageCmd, RunImageArgs};
 use crate::error::{msg, R};
@@ -181,8 +181,20 @@ fn random_id() -> String {
     format!("corral-{hex}")
 }
 
+/// The container id of `run`/`create --image`: `--name` or ID (once), else a random one.
+fn container_id(id: Option<&str>, a: &RunImageArgs) -> R<String> {
+    Ok(match (&a.name, id) {
+        (Some(n), None) => n.clone(),
+        (None, Some(i)) => i.to_string(),
+        (Some(n), Some(i)) if n == i => n.clone(),
+        (Some(_), Some(_)) => return Err(msg("give the container id once (--name or ID)")),
+        (None, None) => random_id(),
+    })
+}
+
 /// `corral run --image`: the spec from the image's config, the root an overlay of its
-/// layers and a new writable layer; then the ordinary `run` (foreground or `-d`).
+/// layers and a new writable layer, the networks attached; then the ordinary `run`
+/// (foreground or `-d`).
 pub fn run(
     cli: &Cli,
     root: &Path,
@@ -192,13 +204,7 @@ pub fn run(
     detach: bool,
 ) -> R {
     let name = a.image.as_deref().unwrap_or_default();
-    let id = match (&a.name, id) {
-        (Some(n), None) => n.clone(),
-        (None, Some(i)) => i.to_string(),
-        (Some(n), Some(i)) if n == i => n.clone(),
-        (Some(_), Some(_)) => return Err(msg("give the container id once (--name or ID)")),
-        (None, None) => random_id(),
-    };
+    let id = container_id(id, a)?;
     if a.rm && detach {
         return Err(msg(
             "--rm and -d do not go together: delete a detached container with `corral delete`",
@@ -209,12 +215,16 @@ pub fn run(
             "process.terminal is true: a detached container needs --console-socket",
         ));
     }
-    let d = describe(name, a)?;
+    let d = describe(name, a, root)?;
     let store_dir = store_dir(cli);
     let opts = c.options(root);
-    let res = crate::lifecycle::run_with(c, detach, !a.rm, || {
-        Ok(corral_image::create(&store_dir, root, &id, &d, &opts)?)
-    });
+    let res = crate::lifecycle::run_with(
+        c,
+        detach,
+        !a.rm,
+        || Ok(corral_image::create(&store_dir, root, &id, &d, &opts)?),
+        |ct, force| Ok(corral_image::delete(&store_dir, ct, force)?),
+    );
     match &res {
         Ok(_) if detach => println!("{id}"),
         Ok(_) if !a.rm => {}
@@ -225,8 +235,46 @@ pub fn run(
     res
 }
 
+/// `corral create --image` (docker's `create`): the container made as `run --image` makes
+/// it, its process waiting for `start`; its id printed.
+pub fn create(cli: &Cli, root: &Path, id: Option<&str>, c: &CreateArgs, a: &RunImageArgs) -> R {
+    let name = a.image.as_deref().unwrap_or_default();
+    let id = container_id(id, a)?;
+    if a.rm {
+        return Err(msg(
+            "--rm: not for create (delete the container with `corral delete`)",
+        ));
+    }
+    if a.tty && c.console_socket.is_none() {
+        return Err(msg(
+            "process.terminal is true: a created container needs --console-socket",
+        ));
+    }
+    let d = describe(name, a, root)?;
+    let store_dir = store_dir(cli);
+    let res = crate::lifecycle::create_with(c, || {
+        Ok(corral_image::create(
+            &store_dir,
+            root,
+            &id,
+            &d,
+            &c.options(root),
+        )?)
+    });
+    match res {
+        Ok(()) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Err(e) => {
+            corral_image::forget_container(&store_dir, root, &id);
+            Err(e)
+        }
+    }
+}
+
 /// The description of a container of image `name` from `run --image`'s flags.
-fn describe(name: &str, a: &RunImageArgs) -> R<Description> {
+fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
     let mut d = Description::new(Root::Image(name.into()));
     d.args = a.command.clone();
     for kv in &a.env {
@@ -249,9 +297,7 @@ fn describe(name: &str, a: &RunImageArgs) -> R<Description> {
     for v in &a.volume {
         d.mounts.push(Mount::volume(v)?);
     }
-    if a.net_host {
-        d.network.mode = NetworkMode::Host;
-    }
+    d.network = crate::network::describe(a, root)?;
     d.security.privileged = a.privileged;
     for c in &a.cap_add {
         d.security.cap_add(c)?;
@@ -312,6 +358,7 @@ pub fn info(cli: &Cli, root: &Path) -> R {
         }
     );
     println!("State Root: {}", root.display());
+    crate::network::info(cli);
     match cgroup::Hierarchy::detect() {
         Ok(h) => {
             let v = match h.version() {

@@ -24,7 +24,15 @@ fn check_terminal(c: &CreateArgs) -> R<()> {
 
 pub fn create(root: &Path, id: &str, c: &CreateArgs) -> R<()> {
     check_terminal(c)?;
-    let ct = Container::create(id, &c.bundle, &c.options(root))?;
+    create_with(c, || {
+        Ok(Container::create(id, &c.bundle, &c.options(root))?)
+    })
+}
+
+/// `create` of the container `make` creates (from a bundle, or from an image): its timings
+/// and pid file written, left waiting for `start`.
+pub fn create_with(c: &CreateArgs, make: impl FnOnce() -> R<Container>) -> R<()> {
+    let ct = make()?;
     print_timings(c, &ct);
     write_pid_file(c, &ct)?;
     ct.detach()?;
@@ -55,18 +63,24 @@ pub fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R
     if detach {
         check_terminal(c)?;
     }
-    run_with(c, detach, keep, || {
-        Ok(Container::create(id, &c.bundle, &c.options(root))?)
-    })
+    run_with(
+        c,
+        detach,
+        keep,
+        || Ok(Container::create(id, &c.bundle, &c.options(root))?),
+        |ct, _| Ok(ct.delete()?),
+    )
 }
 
 /// `run` of the container `make` creates (from a bundle, or from an image): started, then
-/// detached (`detach`), or waited for with signals passed on and kept (`keep`) or deleted.
+/// detached (`detach`), or waited for with signals passed on and kept (`keep`) or deleted
+/// by `delete` (`true`: forced, it may still run).
 pub fn run_with(
     c: &CreateArgs,
     detach: bool,
     keep: bool,
     make: impl FnOnce() -> R<Container>,
+    delete: impl FnOnce(Container, bool) -> R<()>,
 ) -> R {
     if detach {
         let mut ct = make()?;
@@ -84,7 +98,7 @@ pub fn run_with(
     ct.start()?;
     print_timings(c, &ct);
     if let Err(e) = write_pid_file(c, &ct) {
-        let _ = ct.delete();
+        let _ = delete(ct, true);
         return Err(e);
     }
     let pidfd = ct.pidfd().unwrap_or(-1);
@@ -101,7 +115,7 @@ pub fn run_with(
     if keep {
         ct.detach()?;
     } else {
-        ct.delete()?;
+        delete(ct, false)?;
     }
     Ok(status.code())
 }

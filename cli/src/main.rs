@@ -20,6 +20,7 @@ mod image;
 mod lifecycle;
 mod list;
 mod log;
+mod network;
 mod output;
 mod signals;
 mod tty;

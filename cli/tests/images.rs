@@ -69,6 +69,7 @@ impl Img {
 
     /// corral with this store and root, bounded in time.
     fn run(&self, args: &[&str]) -> Output {
+        names_its_network(args);
         let mut c = Command::new(common::corral());
         c.arg("--store")
             .arg(self.store())
@@ -81,6 +82,7 @@ impl Img {
 
     /// corral with this store and root, killed (and the test failed) after `limit`.
     fn run_for(&self, args: &[&str], limit: Duration) -> Output {
+        names_its_network(args);
         let mut c = Command::new(common::corral());
         c.arg("--store")
             .arg(self.store())
@@ -159,6 +161,18 @@ impl Drop for Img {
             assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
         }
     }
+}
+
+/// A container of an image, and a build's RUN steps, join the default bridge network unless
+/// told otherwise; these tests run in the host's network namespace, where no test may make a
+/// bridge (the network tests make theirs in a namespace of their own): every such command
+/// here names its network.
+fn names_its_network(args: &[&str]) {
+    let makes = args.contains(&"--image") || args.windows(2).any(|w| w == ["image", "build"]);
+    assert!(
+        !makes || args.contains(&"--network"),
+        "corral {args:?}: pass --network none (or host) in the host's namespace"
+    );
 }
 
 fn bounded(mut c: Command, limit: Duration) -> Output {
@@ -310,7 +324,17 @@ fn hundred_containers_share_one_copy_of_the_image() {
     let ids: Vec<String> = (0..100).map(|_| t.id("share")).collect();
     for id in &ids {
         // Kept (no --rm), stopped: each holds its own thin upper dir.
-        t.ok(&["run", "--image", "base", "--name", id, "--", "/bin/true"]);
+        t.ok(&[
+            "run",
+            "--network",
+            "none",
+            "--image",
+            "base",
+            "--name",
+            id,
+            "--",
+            "/bin/true",
+        ]);
     }
     // The store grew only by the containers' small records; no layer was copied.
     assert_eq!(t.layers(), layers);
@@ -338,6 +362,8 @@ fn hundred_containers_share_one_copy_of_the_image() {
     let (a, b) = (t.id("cow-a"), t.id("cow-b"));
     t.ok(&[
         "run",
+        "--network",
+        "none",
         "--image",
         "base",
         "--name",
@@ -349,6 +375,8 @@ fn hundred_containers_share_one_copy_of_the_image() {
     ]);
     t.ok(&[
         "run",
+        "--network",
+        "none",
         "--image",
         "base",
         "--name",
@@ -386,7 +414,16 @@ fn hundred_containers_share_one_copy_of_the_image() {
     assert!(names(&t.store().join("containers")).is_empty());
     assert_eq!(t.layers(), layers);
     assert_eq!(du(&t.store().join("layers")), layers_before);
-    t.ok(&["run", "--rm", "--image", "base", "--", "/bin/true"]);
+    t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--image",
+        "base",
+        "--",
+        "/bin/true",
+    ]);
 }
 
 #[test]
@@ -402,11 +439,21 @@ fn whiteouts_and_opaque_dirs_in_built_layers() {
          RUN rm /gone /etc/group && rm -rf /d && mkdir /d && echo 3 > /d/c\n",
     )
     .unwrap();
-    t.ok(&["image", "build", "-t", "wh", ctx.to_str().unwrap()]);
+    t.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "wh",
+        ctx.to_str().unwrap(),
+    ]);
     let id = t.id("wh");
     let out = t.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--image",
         "wh",
         "--name",
@@ -579,6 +626,8 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     let out = t.ok(&[
         "image",
         "build",
+        "--network",
+        "none",
         "-t",
         "app:1",
         "--build-arg",
@@ -602,11 +651,13 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     assert!(cfg["ExposedPorts"].get("8080/tcp").is_some(), "{cfg}");
     assert!(cfg["ExposedPorts"].get("53/udp").is_some(), "{cfg}");
     // Run it: the image's Entrypoint, Cmd, User and WorkingDir.
-    let out = t.ok(&["run", "--rm", "--image", "app:1"]);
+    let out = t.ok(&["run", "--rm", "--network", "none", "--image", "app:1"]);
     assert_eq!(out, "hello world spicy\n65534\n/srv\n");
     let out = t.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--image",
         "app:1",
         "-u",
@@ -634,6 +685,8 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     let out = t.ok(&[
         "image",
         "build",
+        "--network",
+        "none",
         "-t",
         "app:2",
         "--build-arg",
@@ -649,6 +702,8 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     let out = t.ok(&[
         "image",
         "build",
+        "--network",
+        "none",
         "-t",
         "app:3",
         "--build-arg",
@@ -669,6 +724,8 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
         t.ok(&[
             "run",
             "--rm",
+            "--network",
+            "none",
             "--image",
             "app:3",
             "--",
@@ -681,6 +738,8 @@ CMD [\"cat /srv/greeting; id -u; pwd\"]
     let out = t.ok(&[
         "image",
         "build",
+        "--network",
+        "none",
         "-t",
         "app:3",
         "--build-arg",
@@ -699,14 +758,14 @@ fn build_errors_name_the_dockerfile_line_and_leave_nothing() {
     fs::create_dir(&bad).unwrap();
     let b = bad.to_str().unwrap();
     fs::write(bad.join("Dockerfile"), "FROM base\n\nFROBNICATE x\n").unwrap();
-    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "bad", b]);
     assert!(err.contains("Dockerfile:3: FROBNICATE"), "{err}");
     fs::write(
         bad.join("Dockerfile"),
         "FROM base\nRUN echo visible-output; exit 7\n",
     )
     .unwrap();
-    let out = t.run(&["image", "build", "-t", "bad", b]);
+    let out = t.run(&["image", "build", "--network", "none", "-t", "bad", b]);
     assert_eq!(out.status.code(), Some(1));
     let (so, se) = (
         String::from_utf8_lossy(&out.stdout),
@@ -721,13 +780,13 @@ fn build_errors_name_the_dockerfile_line_and_leave_nothing() {
         "{se}"
     );
     fs::write(bad.join("Dockerfile"), "FROM nosuchimage\n").unwrap();
-    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "bad", b]);
     assert!(
         err.contains("Dockerfile:1: FROM") && err.contains("nosuchimage"),
         "{err}"
     );
     fs::write(bad.join("Dockerfile"), "FROM base\nCOPY missing.txt /\n").unwrap();
-    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "bad", b]);
     assert!(
         err.contains("Dockerfile:2: COPY") && err.contains("missing.txt"),
         "{err}"
@@ -737,7 +796,7 @@ fn build_errors_name_the_dockerfile_line_and_leave_nothing() {
         "FROM base\nCOPY ../../etc/passwd /\n",
     )
     .unwrap();
-    let err = t.fails(&["image", "build", "-t", "bad", b]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "bad", b]);
     assert!(err.contains("leaves the build context"), "{err}");
     assert!(!t.ok(&["image", "ls"]).contains("bad "));
     // Nothing is left mounted or half-made by the failed builds.
@@ -753,8 +812,19 @@ fn build_from_scratch() {
     fs::create_dir(&s).unwrap();
     fs::copy(t.rootfs.rootfs().join("bin/busybox"), s.join("busybox")).unwrap();
     fs::write(s.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"from scratch\"]\n").unwrap();
-    t.ok(&["image", "build", "-t", "tiny", s.to_str().unwrap()]);
-    assert_eq!(t.ok(&["run", "--rm", "--image", "tiny"]), "from scratch\n");
+    t.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "tiny",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        t.ok(&["run", "--rm", "--network", "none", "--image", "tiny"]),
+        "from scratch\n"
+    );
 }
 
 #[test]
@@ -764,6 +834,8 @@ fn commit_and_history() {
     let id = t.id("commit");
     t.ok(&[
         "run",
+        "--network",
+        "none",
         "--image",
         "base",
         "--name",
@@ -778,6 +850,8 @@ fn commit_and_history() {
     let out = t.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--image",
         "snap:v1",
         "--",
@@ -854,12 +928,21 @@ fn import_docker_save_and_oci_layouts() {
         "{out}"
     );
     assert_eq!(
-        t.ok(&["run", "--rm", "--image", "saved/app:1.0"]),
+        t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--image",
+            "saved/app:1.0"
+        ]),
         "hi from layer 2\n"
     );
     let out = t.run(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--image",
         "saved/app:1.0",
         "--",
@@ -905,7 +988,7 @@ fn import_docker_save_and_oci_layouts() {
     assert!(err.contains("no image name"), "{err}");
     t.ok(&["image", "import", p.to_str().unwrap(), "oci/app:v2"]);
     assert_eq!(
-        t.ok(&["run", "--rm", "--image", "oci/app:v2"]),
+        t.ok(&["run", "--rm", "--network", "none", "--image", "oci/app:v2"]),
         "hi from layer 2\n"
     );
     // Same layers (by diff ID) as the docker-save import: no new layer dirs.
@@ -984,6 +1067,8 @@ fn podman_reads_an_export_and_corral_reads_podmans() {
     let out = t.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--image",
         "rt-back",
         "--",
@@ -1032,6 +1117,8 @@ fn detached_run_prune_and_concurrent_imports() {
     let out = t.ok(&[
         "run",
         "-d",
+        "--network",
+        "none",
         "--image",
         "con:0",
         "--name",
@@ -1063,7 +1150,17 @@ fn detached_run_prune_and_concurrent_imports() {
     let state: Value = serde_json::from_str(&t.ok(&["state", &id])).unwrap();
     assert_eq!(state["status"], "running");
     assert_eq!(
-        t.ok(&["run", "--rm", "--image", "live:1", "--", "cat", "/live"]),
+        t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--image",
+            "live:1",
+            "--",
+            "cat",
+            "/live"
+        ]),
         "live\n"
     );
     t.ok(&["image", "rm", "live:1"]);
@@ -1101,7 +1198,16 @@ fn detached_run_prune_and_concurrent_imports() {
     assert!(names(&t.store().join("containers")).is_empty());
 
     // Bad input is named.
-    let err = t.fails(&["run", "--rm", "--image", "nosuch", "--", "true"]);
+    let err = t.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--image",
+        "nosuch",
+        "--",
+        "true",
+    ]);
     assert!(err.contains("\"nosuch\" not found"), "{err}");
     let err = t.fails(&[
         "image",
@@ -1209,7 +1315,7 @@ fn build_sources_and_dockerfile_resolve_inside_the_context() {
     )
     .unwrap();
     let c = ctx.to_str().unwrap();
-    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "evil", c]);
     assert!(
         err.contains("hostetc/shadow: no such file or directory in the build context"),
         "{err}"
@@ -1223,20 +1329,40 @@ fn build_sources_and_dockerfile_resolve_inside_the_context() {
         "FROM base\nCOPY abs/f /y\nCOPY dir /d/\nCOPY hostetc /e/\n",
     )
     .unwrap();
-    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "evil", c]);
     assert!(err.contains("hostetc: no such file"), "{err}");
     fs::write(
         ctx.join("Dockerfile"),
         "FROM base\nCOPY abs/f /y\nCOPY dir /d/\n",
     )
     .unwrap();
-    t.ok(&["image", "build", "-t", "fine", c]);
+    t.ok(&["image", "build", "--network", "none", "-t", "fine", c]);
     assert_eq!(
-        t.ok(&["run", "--rm", "--image", "fine", "--", "cat", "/y"]),
+        t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--image",
+            "fine",
+            "--",
+            "cat",
+            "/y"
+        ]),
         "in the context\n"
     );
     assert_eq!(
-        t.ok(&["run", "--rm", "--image", "fine", "--", "readlink", "/d/sh"]),
+        t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--image",
+            "fine",
+            "--",
+            "readlink",
+            "/d/sh"
+        ]),
         "/etc/shadow\n"
     );
     // A Dockerfile that is a link to a host file is not read from the host.
@@ -1244,7 +1370,7 @@ fn build_sources_and_dockerfile_resolve_inside_the_context() {
     fs::write(&host_df, "FROM base\nLABEL from=host\n").unwrap();
     fs::remove_file(ctx.join("Dockerfile")).unwrap();
     std::os::unix::fs::symlink(&host_df, ctx.join("Dockerfile")).unwrap();
-    let err = t.fails(&["image", "build", "-t", "evil", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "evil", c]);
     assert!(err.contains("Dockerfile"), "{err}");
     assert!(!t.ok(&["image", "ls"]).contains("evil"));
 }
@@ -1275,7 +1401,7 @@ fn run_steps_get_a_network_of_their_own() {
     )
     .unwrap();
     let c = ctx.to_str().unwrap();
-    let err = t.fails(&["image", "build", "-t", "net", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "net", c]);
     assert!(err.contains("non-zero code"), "{err}");
     assert!(
         rx.try_recv().is_err(),
@@ -1319,7 +1445,15 @@ fn a_run_step_cannot_make_the_build_delete_host_files() {
         ),
     )
     .unwrap();
-    t.ok(&["image", "build", "-t", "swap", ctx.to_str().unwrap()]);
+    t.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "swap",
+        ctx.to_str().unwrap(),
+    ]);
     for f in ["resolv.conf", "hosts"] {
         assert!(host.join(f).exists(), "the build removed host file {f}");
     }
@@ -1336,12 +1470,12 @@ fn dockerignored_files_named_in_copy_are_not_copied() {
     fs::write(ctx.join("secret"), "s3cret").unwrap();
     fs::write(ctx.join(".dockerignore"), "secret\n").unwrap();
     fs::write(ctx.join("Dockerfile"), "FROM base\nCOPY secret /s\n").unwrap();
-    let err = t.fails(&["image", "build", "-t", "ign", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "ign", c]);
     assert!(err.contains("excluded by .dockerignore"), "{err}");
     // Nor through a link to it.
     std::os::unix::fs::symlink("secret", ctx.join("alias")).unwrap();
     fs::write(ctx.join("Dockerfile"), "FROM base\nCOPY alias /s\n").unwrap();
-    let err = t.fails(&["image", "build", "-t", "ign", c]);
+    let err = t.fails(&["image", "build", "--network", "none", "-t", "ign", c]);
     assert!(err.contains("excluded by .dockerignore"), "{err}");
 }
 
@@ -1390,16 +1524,36 @@ fn the_copy_cache_key_is_that_of_the_bytes_copied() {
             }
         }
     });
-    t.ok(&["image", "build", "-t", "race", c]);
+    t.ok(&["image", "build", "--network", "none", "-t", "race", c]);
     swapper.join().unwrap();
-    let got = t.ok(&["run", "--rm", "--image", "race", "--", "cat", "/f"]);
+    let got = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--image",
+        "race",
+        "--",
+        "cat",
+        "/f",
+    ]);
     assert!(got == a || got == b, "{got}");
     // Now each content alone: a build gets its own content, from the cache or not.
     for want in [a, b] {
         fs::write(ctx.join("f"), want).unwrap();
-        t.ok(&["image", "build", "-t", "race", c]);
+        t.ok(&["image", "build", "--network", "none", "-t", "race", c]);
         assert_eq!(
-            t.ok(&["run", "--rm", "--image", "race", "--", "cat", "/f"]),
+            t.ok(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--image",
+                "race",
+                "--",
+                "cat",
+                "/f"
+            ]),
             want,
             "the cache gave another content for this one"
         );
@@ -1476,6 +1630,8 @@ fn a_killed_build_takes_its_run_container_with_it() {
             .args([
                 "image",
                 "build",
+                "--network",
+                "none",
                 "--no-cache",
                 "-t",
                 "k",
@@ -1795,6 +1951,8 @@ fn pid_file_is_never_written_through_a_planted_link() {
     t.ok(&[
         "run",
         "-d",
+        "--network",
+        "none",
         "--image",
         "base",
         "--name",
@@ -1840,7 +1998,7 @@ fn all_caps() -> u64 {
 impl Img {
     /// `/probe report` in a container of `image` run with `flags`.
     fn report(&self, image: &str, flags: &[&str], files: &[&str]) -> Value {
-        let mut args = vec!["run", "--rm", "--image", image];
+        let mut args = vec!["run", "--rm", "--network", "none", "--image", image];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--", "/probe", "report"]);
         args.extend_from_slice(files);
@@ -1850,7 +2008,7 @@ impl Img {
 
     /// `sh -c script` in a container of `image` run with `flags`: exit code and output.
     fn sh(&self, image: &str, flags: &[&str], script: &str) -> (Option<i32>, String) {
-        let mut args = vec!["run", "--rm", "--image", image];
+        let mut args = vec!["run", "--rm", "--network", "none", "--image", image];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--", "/bin/sh", "-c", script]);
         let out = self.run(&args);
@@ -2027,7 +2185,7 @@ fn image_security_opt_outs() {
             "not a combination of r, w and m",
         ),
     ] {
-        let mut args = vec!["run", "--rm", "--image", "opt"];
+        let mut args = vec!["run", "--rm", "--network", "none", "--image", "opt"];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--", "/bin/true"]);
         let err = t.fails(&args);
@@ -2048,9 +2206,26 @@ fn build_run_steps_get_dockers_defaults() {
          busybox unshare -U -r true 2> /unshare || true\n",
     )
     .unwrap();
-    t.ok(&["image", "build", "-t", "sec:1", ctx.to_str().unwrap()]);
+    t.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "sec:1",
+        ctx.to_str().unwrap(),
+    ]);
     let out = t.ok(&[
-        "run", "--rm", "--image", "sec:1", "--", "cat", "/status", "/unshare",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--image",
+        "sec:1",
+        "--",
+        "cat",
+        "/status",
+        "/unshare",
     ]);
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(

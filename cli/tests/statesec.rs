@@ -74,8 +74,20 @@ fn other_users_cannot_reach_an_image_containers_root_through_a_searchable_state_
     suid_attack(
         &env,
         &[
-            "--store", &store_s, "run", "-d", "--image", "base", "--name", &env.id, "--", "sh",
-            "-c", MAKE_SUID,
+            "--store",
+            &store_s,
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--image",
+            "base",
+            "--name",
+            &env.id,
+            "--",
+            "sh",
+            "-c",
+            MAKE_SUID,
         ],
     );
     cli_ok(&env, &["--store", &store_s, "image", "rm", "base"]);

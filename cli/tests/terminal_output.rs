@@ -100,7 +100,15 @@ fn image_history_escapes_the_images_control_characters() {
         "FROM base\nLABEL evil=\"\x1b]0;owned\x07\x1b[2J\rx\u{202e}y\"\n",
     )
     .unwrap();
-    s.ok(&["image", "build", "-t", "evil", ctx.to_str().unwrap()]);
+    s.ok(&[
+        "image",
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "evil",
+        ctx.to_str().unwrap(),
+    ]);
     let hist = s.ok(&["image", "history", "evil"]);
     let ls = s.ok(&["image", "ls"]);
     s.ok(&["image", "rm", "evil"]);

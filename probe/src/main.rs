@@ -197,9 +197,22 @@ fn usage(msg: &str) -> ! {
     let _ = writeln!(
         io::stderr(),
         "corral-probe: {msg}\nusage: probe [report [PATH...] | exit N | kill SIG | sleep SECS|inf | \
-         hog MIB | forkbomb N | spin SECS | write PATH TEXT | echo-signals]"
+         hog MIB | forkbomb N | spin SECS | write PATH TEXT | echo-signals | udp-echo PORT]"
     );
     std::process::exit(2);
+}
+
+/// Sends every datagram that reaches UDP `port` (any address) back to its sender, forever
+/// (busybox's nc has no UDP): the far end of the network tests' published UDP port.
+fn udp_echo(port: u16) -> ! {
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", port))
+        .unwrap_or_else(|e| usage(&format!("udp-echo: bind port {port}: {e}")));
+    let mut buf = [0u8; 2048];
+    loop {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    }
 }
 
 fn lossy(s: OsString) -> String {
@@ -1017,6 +1030,7 @@ fn main() {
             }
         }
         "echo-signals" => echo_signals(),
+        "udp-echo" => udp_echo(num(arg(&args, 2, "PORT"), "port")),
         "race" => {
             let secs: f64 = num(arg(&args, 2, "SECS"), "seconds");
             emit_json(&race(secs, Path::new(arg(&args, 3, "STOPFILE"))));

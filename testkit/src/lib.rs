@@ -27,7 +27,8 @@ pub const ID_PREFIX: &str = "corral-t-";
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "true", "false", "echo", "sleep", "cat", "ls", "ps", "mount", "id", "head", "hostname",
     "env", "grep", "wc", "kill", "readlink", "mkdir", "touch", "rm", "stat", "umount", "uname",
-    "tail", "printf", "test", "pwd", "ln", "chmod", "ip",
+    "tail", "printf", "test", "pwd", "ln", "chmod", "ip", "nc", "wget", "httpd", "ping",
+    "ifconfig", "dd", "timeout", "route", "seq",
 ];
 
 /// Path of the statically linked probe binary (built by `build.rs`).
