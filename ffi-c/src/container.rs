@@ -94,7 +94,8 @@ pub(crate) fn to_options(p: *const corral_options) -> Result<Options, Fail> {
 pub(crate) struct ContainerObj {
     /// `None` once deleted.
     pub(crate) c: Mutex<Option<Container>>,
-    /// The image store of a container made from an image: its record there goes with it.
+    /// The image store of a container made from an image, or on networks: its record there
+    /// and its networks go with it.
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -128,6 +129,20 @@ pub(crate) fn with_container<T>(
     }
 }
 
+/// Runs `f` on the live container behind `h` and the store it was made in (None: opened,
+/// or made from a bundle).
+pub(crate) fn with_container_store<T>(
+    h: *mut corral_container,
+    f: impl FnOnce(&mut Container, Option<&std::path::Path>) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    let obj = CONTAINERS.get("container", h as usize)?;
+    let mut g = lock(&obj.c);
+    match g.as_mut() {
+        Some(c) => f(c, obj.store.as_deref()),
+        None => Err(fail(libc::ENOENT, "the container was deleted")),
+    }
+}
+
 /// Makes container `id` of `spec`: a description (a root directory or an image) through
 /// the one create of every face, a bundle as it is; then starts it if `start`.
 pub(crate) fn create_impl(
@@ -141,9 +156,14 @@ pub(crate) fn create_impl(
     out_ptr("out", out)?;
     let o = to_options(opts)?;
     let (made, store) = match spec_of(spec)? {
+        // The store goes with the handle of a container of an image (its record is there)
+        // or on networks (their leases and caches are there): its delete goes through it.
         SpecKind::Described { d, store } => {
-            let image = matches!(d.root, Root::Image(_)).then(|| store.clone());
-            (corral_image::create(&store, &o.root, id, &d, &o)?, image)
+            let keep = matches!(d.root, Root::Image(_)) || d.network.attaches();
+            (
+                corral_image::create(&store, &o.root, id, &d, &o)?,
+                keep.then_some(store),
+            )
         }
         SpecKind::Bundle(b) => (Container::create_from(id, &b, &o)?, None),
     };
@@ -195,6 +215,9 @@ pub extern "C" fn corral_start(c: *mut corral_container) -> c_int {
 
 /// Opens the existing container `id` under the state directory `root` (NULL: /run/corral),
 /// made by any process. `*out` is a new handle; freeing it leaves the container as it is.
+/// Its store is taken to be the default one ($CORRAL_STORE, else /var/lib/corral): its
+/// attachments are read there, and corral_delete() removes its record and its networks
+/// there too, as `corral rm` does.
 #[no_mangle]
 pub extern "C" fn corral_open(
     root: *const c_char,
@@ -208,7 +231,7 @@ pub extern "C" fn corral_open(
         let mut c = Container::load(&r, id)?;
         // A long-lived handle must not block other processes' commands on it.
         c.unlock();
-        new_container(out, c)
+        new_container_of(out, c, Some(corral_image::default_store()))
     })
 }
 
@@ -465,7 +488,7 @@ pub extern "C" fn corral_detach(c: *mut corral_container) -> c_int {
 }
 
 /// Frees the handle. A container this handle created, and did not delete or detach, is
-/// removed (its processes killed); one opened with corral_open() is left as it is. NULL is
+/// removed (its processes killed, its networks left); one opened with corral_open() is left as it is. NULL is
 /// ignored.
 /// A handle made by another process (inherited through fork()) is left as it is (last
 /// error -EXDEV).
@@ -479,6 +502,10 @@ pub extern "C" fn corral_container_free(c: *mut corral_container) {
             let where_ = ct.as_ref().map(|c| (c.state_root(), c.id().to_string()));
             drop(ct);
             if let (Some(s), Some((root, id))) = (&obj.store, where_) {
+                // Gone with the handle (not detached, not another's): its networks go too.
+                if !root.join(&id).exists() {
+                    let _ = runtime::net::NetRoot::open(s).detach(&id, None);
+                }
                 corral_image::forget_container(s, &root, &id);
             }
         }

@@ -121,11 +121,47 @@ pub(crate) fn quiet_panics() {
     });
 }
 
+/// Runs `f` with SIGPIPE blocked on this thread, and so on the threads it starts (a hook's
+/// stdin is written on this thread, a CNI plugin's from another): a write to a pipe whose reader is gone is then an
+/// EPIPE error, never the death of the caller's process (SIGPIPE's default action in a C
+/// program; Rust and Python programs ignore it). A SIGPIPE left pending on this thread
+/// meanwhile is dropped (its write saw EPIPE). Processes the library starts do not inherit
+/// the mask: the container's init empties it, and `std::process::Command` resets it.
+fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data, emptied before use; the calls only read and write the
+    // sets passed and this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut old);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let r = f();
+        if libc::sigismember(&old, libc::SIGPIPE) != 1 {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            if libc::sigpending(&mut pending) == 0
+                && libc::sigismember(&pending, libc::SIGPIPE) == 1
+            {
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        r
+    }
+}
+
 /// Runs the body of an exported function: its error becomes the thread's last error and a
-/// negative errno; a panic becomes `-ENOTRECOVERABLE`.
+/// negative errno; a panic becomes `-ENOTRECOVERABLE`. SIGPIPE is blocked while it runs
+/// ([`without_sigpipe`]).
 pub(crate) fn call(func: &str, body: impl FnOnce() -> Result<(), Fail>) -> c_int {
     quiet_panics();
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match without_sigpipe(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(Ok(())) => 0,
         Ok(Err(f)) => set_last(func, f),
         Err(_) => {

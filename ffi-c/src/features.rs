@@ -60,6 +60,7 @@ pub(crate) const FEATURES: &[&str] = &[
     "image-store",
     "blkio",
     "warnings",
+    "network",
 ];
 
 /// 1 if this library has the feature `name`, 0 if not, -EINVAL for NULL. Names: "spec-builder",
@@ -67,7 +68,8 @@ pub(crate) const FEATURES: &[&str] = &[
 /// "state-json", "exec", "pause", "resume", "update", "stats-json", "delete", "stdio-fds",
 /// "timings", "list", "terminal", "seccomp-default", "cgroup-v1", "cgroup-v2",
 /// "user-namespace", "overlay-layers", "pool", "image", "image-store" (import, build,
-/// tag, list, remove, prune), "blkio" (block IO limits), "warnings". A name this version
+/// tag, list, remove, prune), "blkio" (block IO limits), "warnings", "network" (CNI networks, published ports and rates
+/// of a spec; a container's attachments; a store's networks). A name this version
 /// does not know gets 0: probe before you use something newer than the library you run with.
 #[no_mangle]
 pub extern "C" fn corral_has_feature(name: *const c_char) -> c_int {

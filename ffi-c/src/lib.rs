@@ -25,6 +25,7 @@
 //! | `args` | reading C arguments (strings, arrays, out pointers, size-carrying structs, fds) |
 //! | `spec` | `corral_spec` and its `corral_spec_*` calls |
 //! | `limits` | `corral_limits`, for a spec and an update |
+//! | `network` | a spec's networks, ports and rates; a container's attachments; a store's networks |
 //! | `container` | create, run, open, start, wait, signal, state, update, delete, list |
 //! | `exec` | processes run in a running container |
 //! | `pool` | warm pools |
@@ -49,6 +50,7 @@ mod features;
 mod handles;
 mod image;
 mod limits;
+mod network;
 mod pool;
 mod spec;
 

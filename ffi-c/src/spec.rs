@@ -178,6 +178,32 @@ pub extern "C" fn corral_spec_from_image(
     })
 }
 
+/// Sets the store of a spec made field by field (NULL: $CORRAL_STORE, else
+/// /var/lib/corral): the image store of a spec from an image, and for every spec the
+/// networks it joins (corral_spec_add_network()) and their leases and caches.
+#[no_mangle]
+pub extern "C" fn corral_spec_set_store(spec: *mut corral_spec, store: *const c_char) -> c_int {
+    call("corral_spec_set_store", || {
+        let dir = opt_str_arg("store", store)?
+            .map(PathBuf::from)
+            .unwrap_or_else(corral_image::default_store);
+        let s = SPECS.get("spec", spec as usize)?;
+        let mut k = lock(&s.0);
+        match &mut *k {
+            SpecKind::Described { store, .. } => {
+                *store = dir;
+                Ok(())
+            }
+            SpecKind::Bundle(_) => Err(Fail {
+                code: libc::ENOTSUP,
+                message: "a spec from a bundle or config JSON has no store".into(),
+                step: Some("argument".into()),
+                path: Some("spec".into()),
+            }),
+        }
+    })
+}
+
 /// Sets the program and its arguments: `argv[0]` .. `argv[argc-1]` (copied). `argv[0]` is
 /// looked up in the container's PATH when it has no `/`. For a spec from an image: the
 /// command, after the image's entrypoint.
@@ -497,6 +523,12 @@ pub(crate) fn spec_of(spec: *mut corral_spec) -> Result<SpecKind, Fail> {
 /// The bundle of a spec for a pool (a directory root or a bundle; an image gets -ENOTSUP).
 pub(crate) fn bundle_for_pool(spec: *mut corral_spec) -> Result<Bundle, Fail> {
     match spec_of(spec)? {
+        SpecKind::Described { d, .. } if d.network.attaches() => Err(Fail {
+            code: libc::ENOTSUP,
+            message: "a pool's containers join no network (corral_spec_add_network)".into(),
+            step: Some("argument".into()),
+            path: Some("spec".into()),
+        }),
         SpecKind::Described { d, .. } => match d.root {
             Root::Dir(_) => Ok(d.bundle()?),
             Root::Image(_) => Err(Fail {

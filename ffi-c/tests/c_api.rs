@@ -133,6 +133,18 @@ fn c_test(name: &str, env: &[(&str, &str)]) -> String {
 
 /// [`c_test`], with `prepare(rootfs, program)` run on the test's root before the program.
 fn c_test_on(name: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path, &Path)) -> String {
+    c_test_in(name, env, prepare, None)
+}
+
+/// [`c_test_on`], the program run in the network namespace `netns` (`/run/netns/NAME`) if
+/// one is given: `nsenter --net`, which changes nothing else (`ip netns exec` would also
+/// mount a sysfs of that namespace over /sys, hiding the cgroup mounts).
+fn c_test_in(
+    name: &str,
+    env: &[(&str, &str)],
+    prepare: impl FnOnce(&Path, &Path),
+    netns: Option<&str>,
+) -> String {
     testkit::require_root();
     let id = testkit::unique_id(&format!("c-{name}"));
     let rootfs = testkit::TestRootfs::with_id(&id);
@@ -148,7 +160,14 @@ fn c_test_on(name: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path, &Path
     let exe = bin.path().join(name);
     compile(&src, &exe, true);
     prepare(rootfs.rootfs(), &exe);
-    let mut cmd = Command::new(&exe);
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}")).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
     cmd.arg(rootfs.rootfs()).arg(state.path()).arg(&id);
     // ASAN_OPTIONS in `env` are added to the usual ones.
     let mut asan = "detect_leaks=1:abort_on_error=0:exitcode=99".to_string();
@@ -278,6 +297,14 @@ fn handles_are_never_reused_and_do_not_cross_fork() {
     assert!(out.contains("handles: ok"));
 }
 
+/// A C program dies of SIGPIPE by default: a hook that exits without reading its stdin
+/// (the state, bigger than a pipe holds) must be an EPIPE inside the library, not the
+/// program's death.
+#[test]
+fn a_hook_that_does_not_read_its_stdin_does_not_kill_a_c_program() {
+    assert!(c_test("sigpipe", &[]).contains("sigpipe: ok"));
+}
+
 #[test]
 fn bad_handles_and_arguments_are_errors_not_crashes() {
     assert!(c_test("bad_args", &[]).contains("bad_args: ok"));
@@ -314,6 +341,108 @@ fn images_from_c_import_build_run_remove_and_prune() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "records left: {left:?}");
+}
+
+/// A network namespace made for a test (`ip netns add`), deleted on drop, even when the
+/// test fails: the networks a test's containers join live there, never in the host's.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        testkit::require_root();
+        let name = testkit::unique_id(tag);
+        let o = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("ip (apt-get install iproute2)");
+        assert!(
+            o.status.success(),
+            "ip netns add {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let ns = Netns(name);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n NS ARGS`'s stdout (must succeed).
+    fn ip(&self, args: &[&str]) -> String {
+        let o = Command::new("ip")
+            .arg("-n")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .expect("ip");
+        assert!(
+            o.status.success(),
+            "ip -n {} {args:?}: {}",
+            self.0,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+/// What a store's networks keep for containers: address leases, cached results,
+/// per-container files.
+fn network_leftovers(store: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let leases = store.join("cni/leases");
+    for d in std::fs::read_dir(&leases).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            let n = f.file_name().to_string_lossy().into_owned();
+            if n.parse::<std::net::IpAddr>().is_ok() {
+                out.push(format!("lease {}", f.path().display()));
+            }
+        }
+    }
+    for sub in ["cni/results", "cni/containers"] {
+        for f in std::fs::read_dir(store.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(format!("{sub}: {}", f.path().display()));
+        }
+    }
+    out
+}
+
+/// Networking from C, in a network namespace of the test's own: a spec's networks,
+/// published port and rates; the container's attachments against its interfaces; the
+/// port reached; the rates as token buckets; bad ports, rates, modes and names refused
+/// by name; named networks made, listed, refused while in use, removed. Afterwards no
+/// lease, cache entry, veth or qdisc is left.
+#[test]
+fn networks_ports_and_rates_from_c() {
+    let ns = Netns::new("c-net");
+    let store = tempfile::Builder::new()
+        .prefix("corral-store-")
+        .tempdir()
+        .expect("store dir");
+    let store_path = store.path().to_string_lossy().into_owned();
+    let out = c_test_in(
+        "network",
+        &[
+            ("CORRAL_TEST_STORE", &store_path),
+            ("CORRAL_STORE", &store_path),
+        ],
+        |_, _| {},
+        Some(&ns.0),
+    );
+    assert!(out.contains("network: ok"), "{out}");
+    let left = network_leftovers(store.path());
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let veths = ns.ip(&["-o", "link", "show", "type", "veth"]);
+    assert!(veths.trim().is_empty(), "veths left: {veths}");
 }
 
 #[test]

@@ -25,6 +25,10 @@ What is here:
 * :func:`list` -- the containers under a state root.
 * :class:`ImageStore` (module :mod:`corral.images`) -- images: ``import_``, ``build``,
   ``tag``, ``list``, ``remove``, ``prune``; ``Container(image=..., store=...)`` runs one.
+* Networks (CNI): ``Container(networks=["bridge"], ports=["8080:80"],
+  ingress_rate="10mbit")``, :attr:`Container.networks` (its addresses and published
+  ports); :func:`network_create`, :func:`network_list`, :func:`network_remove` -- the named
+  networks of a store.
 * :class:`CorralWarning` -- what the runtime warns of (``warnings.warn``), e.g. a limit the
   host does not enforce.
 * :class:`Error` and its subclasses (see :mod:`corral.errors`): every failure says its
@@ -80,6 +84,9 @@ __all__ = [
     "default_root",
     "default_store",
     "parse_size",
+    "network_create",
+    "network_list",
+    "network_remove",
     "PIPE",
     "STDOUT",
     "DEVNULL",
@@ -526,6 +533,22 @@ class Container(_Process):
     not enforce, a failed ``startContainer`` hook) is issued with ``warnings.warn`` as a
     :class:`CorralWarning` after :meth:`create` or :meth:`start`.
 
+    Networks (CNI, made and joined at :meth:`create`, left at :meth:`delete`): ``networks``
+    (names of networks of ``store``, joined in order as ``eth0``, ``eth1``...; ``"bridge"`` is
+    the default network, made on first use; others are made with :func:`network_create`);
+    ``network`` (``"private"``: a network namespace of its own, the default; ``"none"``:
+    loopback only, whatever ``networks`` says; ``"host"``: this host's; the path of a
+    network namespace to join; or a network's name, as ``networks=[name]``); ``ports``
+    (published on the first network, as docker's ``-p``: ``"8080:80"``,
+    ``"127.0.0.1:8080:80/udp"``, ``"80"`` or an int for a free host port);
+    ``publish_all`` (every port the image exposes, on free host ports: docker's ``-P``);
+    ``ingress_rate``, ``egress_rate`` (bits per second as an int, or a str such as
+    ``"10mbit"``, ``"500kbit"``, ``"2mbps"``: a token bucket on the host side of each of its
+    interfaces). A container joins no network unless asked (loopback only). ``store`` is
+    where the networks, their leases and caches live, for a ``rootfs`` too. What the
+    networks gave it (addresses, gateway, MAC, the host ports chosen) is
+    :attr:`networks`.
+
     As a context manager it is created and started on entry (if it was not yet) and deleted,
     killed first if need be, on exit. A container neither deleted nor detached is deleted when
     its handle is garbage-collected, or when the interpreter exits.
@@ -556,6 +579,12 @@ class Container(_Process):
         cap_drop: Optional[Iterable[str]] = None,
         security_opt: Optional[Iterable[str]] = None,
         devices: Optional[Iterable[str]] = None,
+        network: Optional[str] = None,
+        networks: Optional[Iterable[str]] = None,
+        ports: Optional[Iterable[Union[str, int]]] = None,
+        publish_all: bool = False,
+        ingress_rate: Union[int, str, None] = None,
+        egress_rate: Union[int, str, None] = None,
         stdin: StdioArg = None,
         stdout: StdioArg = None,
         stderr: StdioArg = None,
@@ -590,6 +619,12 @@ class Container(_Process):
                 cap_drop=cap_drop,
                 security_opt=security_opt,
                 devices=devices,
+                network=network,
+                networks=networks,
+                ports=ports,
+                publish_all=_flag("publish_all", publish_all),
+                ingress_rate=ingress_rate,
+                egress_rate=egress_rate,
             )
         except BaseException:
             self._stdio.close_all()
@@ -766,6 +801,16 @@ class Container(_Process):
         """Seconds per phase of its create and start, in order (see :data:`PHASES`)."""
         return dict(self._h.timings)
 
+    @property
+    def networks(self) -> "builtins.list[Dict[str, Any]]":
+        """What its networks gave it, one dict per interface in the order of its networks:
+        ``network``, ``ifname`` (``"eth0"``...), ``ips`` (CIDR strs, ``"10.89.0.5/16"``),
+        ``gateway``, ``mac`` (str or None), ``ports`` (dicts ``host_ip``, ``host_port``,
+        ``container_port``, ``protocol``; a free host port asked for is the one chosen).
+        Empty for a container on no network, or not created yet. A container from
+        :meth:`load` is looked up in :func:`default_store`."""
+        return builtins.list(self._h.networks())
+
     def oci_state(self) -> Dict[str, Any]:
         """Its OCI state as ``corral state`` prints it: ``id``, ``status``, ``pid``,
         ``bundle``, ``created``, ``annotations``."""
@@ -898,6 +943,33 @@ class Pool:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def network_create(
+    name: str,
+    *,
+    store: Union[str, "os.PathLike[str]", ImageStore, None] = None,
+    subnet: Optional[str] = None,
+    gateway: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Makes the network ``name`` in ``store`` (default :func:`default_store`): a bridge
+    with a subnet of its own (``subnet``, CIDR; default the next free ``/24`` of
+    10.90.0.0/16) and its ``gateway`` (default the subnet's first address). Containers on it
+    reach each other by name. Returns it as :func:`network_list` shows it."""
+    return dict(_corral.network_create(name, store, subnet, gateway))
+
+
+def network_list(store: Union[str, "os.PathLike[str]", ImageStore, None] = None) -> "builtins.list[Dict[str, Any]]":
+    """The networks of ``store`` (default :func:`default_store`), ``bridge`` first, as dicts:
+    ``name``, ``file``, ``cni_version``, ``plugins``, ``bridge``, ``subnets``, ``gateways``,
+    ``containers`` (container id to its addresses)."""
+    return builtins.list(_corral.network_list(store))
+
+
+def network_remove(name: str, *, store: Union[str, "os.PathLike[str]", ImageStore, None] = None) -> None:
+    """Removes the network ``name`` of ``store``; a network a container is on raises
+    :class:`StateError`, and the default network ``bridge`` is not removed."""
+    _corral.network_remove(name, store)
 
 
 def run(

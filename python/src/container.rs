@@ -17,6 +17,7 @@ use crate::describe::{source, Kw, Source};
 use crate::errors::{config_err, fail_err, rt_err, Fail};
 use crate::exec::{exec_fds, reap_execs, ExecSlot, Process};
 use crate::limits::Limits;
+use crate::network::{attachment_dict, attachments, net_err, NetKw};
 use crate::wait::{dup_fd, exit_tuple, lock, my_pid, poll_any};
 
 pub(crate) struct Inner {
@@ -171,7 +172,9 @@ impl Core {
                         env=None, cwd=None, hostname=None, user=None, namespaces=None,
                         mounts=None, limits=None, seccomp=None, readonly_root=None,
                         annotations=None, image=None, store=None, privileged=false,
-                        cap_add=None, cap_drop=None, security_opt=None, devices=None))]
+                        cap_add=None, cap_drop=None, security_opt=None, devices=None,
+                        network=None, networks=None, ports=None, publish_all=false,
+                        ingress_rate=None, egress_rate=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -198,6 +201,12 @@ impl Core {
         cap_drop: Option<&Bound<'_, PyAny>>,
         security_opt: Option<&Bound<'_, PyAny>>,
         devices: Option<&Bound<'_, PyAny>>,
+        network: Option<&Bound<'_, PyAny>>,
+        networks: Option<&Bound<'_, PyAny>>,
+        ports: Option<&Bound<'_, PyAny>>,
+        publish_all: bool,
+        ingress_rate: Option<&Bound<'_, PyAny>>,
+        egress_rate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Core> {
         let kw = Kw {
             args,
@@ -216,6 +225,14 @@ impl Core {
             cap_drop,
             security_opt,
             devices,
+            net: NetKw {
+                network,
+                networks,
+                ports,
+                publish_all,
+                ingress_rate,
+                egress_rate,
+            },
         };
         let id = str_arg("id", id)?;
         runtime::state::check_id(&id).map_err(|e| rt_err(py, e))?;
@@ -571,6 +588,29 @@ impl Core {
     #[getter]
     fn timings(&self, py: Python<'_>) -> Vec<(String, f64)> {
         py.allow_threads(|| lock(&self.inner).timings.clone())
+    }
+
+    /// What the networks gave the container, one dict per interface in the order of its
+    /// networks: `network`, `ifname`, `ips`, `gateway`, `mac`, `ports` (with the host
+    /// ports chosen). Empty for a container on no network (or not created yet).
+    #[allow(clippy::result_large_err)] // corral_net's error, made an exception at once
+    fn networks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let created = py.allow_threads(|| {
+            let g = lock(&self.inner);
+            g.phase == Phase::Live || g.phase == Phase::Detached
+        });
+        let l = pyo3::types::PyList::empty(py);
+        if !created {
+            return Ok(l);
+        }
+        let store = self.store_dir();
+        let a = py
+            .allow_threads(|| attachments(&store, &self.id))
+            .map_err(|e| net_err(py, None, e))?;
+        for a in &a {
+            l.append(attachment_dict(py, a)?)?;
+        }
+        Ok(l)
     }
 
     /// The OCI state (`id`, `status`, `pid`, `bundle`, `created`, `annotations`) as a dict.

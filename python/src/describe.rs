@@ -15,6 +15,7 @@ use crate::errors::{config_err, raise, rt_err};
 use crate::image::store_arg;
 use crate::limits::Limits;
 use crate::mounts::Mount;
+use crate::network::{fill_network, NetKw};
 
 /// What a handle makes at create (one per handle: its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -43,6 +44,7 @@ pub(crate) struct Kw<'a, 'py> {
     pub(crate) cap_drop: Option<&'a Bound<'py, PyAny>>,
     pub(crate) security_opt: Option<&'a Bound<'py, PyAny>>,
     pub(crate) devices: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) net: NetKw<'a, 'py>,
 }
 
 /// The argument, unless absent or None.
@@ -68,7 +70,6 @@ pub(crate) fn source(
         return image_description(py, image, store, kw);
     }
     let only_image = [
-        ("store", given(store).is_some()),
         ("cap_add", given(kw.cap_add).is_some()),
         ("cap_drop", given(kw.cap_drop).is_some()),
         ("security_opt", given(kw.security_opt).is_some()),
@@ -95,6 +96,9 @@ pub(crate) fn source(
             "missing: give rootfs (a root filesystem directory) or bundle",
         )),
         (None, Some(b)) => {
+            if given(store).is_some() {
+                return Err(config_err(py, "store", "cannot be combined with bundle"));
+            }
             refuse_with_bundle(py, kw)?;
             let dir = PathBuf::from(path_arg("bundle", b)?);
             let b = py
@@ -102,7 +106,7 @@ pub(crate) fn source(
                 .map_err(|e| rt_err(py, e))?;
             Ok(Source::Bundle(b))
         }
-        (Some(r), None) => dir_description(py, &path_arg("rootfs", r)?, seccomp, kw),
+        (Some(r), None) => dir_description(py, &path_arg("rootfs", r)?, seccomp, store, kw),
     }
 }
 
@@ -127,6 +131,13 @@ fn refuse_with_bundle(py: Python<'_>, kw: &Kw<'_, '_>) -> PyResult<()> {
             ));
         }
     }
+    if let Some(name) = kw.net.given().first() {
+        return Err(config_err(
+            py,
+            name,
+            "cannot be combined with bundle (its container joins no network)",
+        ));
+    }
     Ok(())
 }
 
@@ -136,6 +147,7 @@ fn dir_description(
     py: Python<'_>,
     rootfs: &str,
     seccomp: bool,
+    store: Option<&Bound<'_, PyAny>>,
     kw: &Kw<'_, '_>,
 ) -> PyResult<Source> {
     let mut d = Description::new(Root::Dir(PathBuf::from(rootfs)));
@@ -158,7 +170,7 @@ fn dir_description(
     })?;
     Ok(Source::Described {
         d,
-        store: corral_image::default_store(),
+        store: store_arg(store)?,
     })
 }
 
@@ -246,6 +258,22 @@ fn fill(py: Python<'_>, d: &mut Description, kw: &Kw<'_, '_>, dir: bool) -> PyRe
     if let Some(a) = given(kw.annotations) {
         d.annotations = str_map("annotations", a)?.into_iter().collect();
     }
+    let netns_too = given(kw.namespaces)
+        .and_then(|n| n.downcast::<PyDict>().ok())
+        .is_some_and(|n| {
+            n.keys().iter().any(|k| {
+                k.extract::<String>()
+                    .is_ok_and(|k| k == "network" || k == "net")
+            })
+        });
+    if netns_too && given(kw.net.network).is_some() {
+        return Err(config_err(
+            py,
+            "network",
+            "cannot be combined with namespaces[\"network\"]: give one of them",
+        ));
+    }
+    fill_network(py, d, &kw.net)?;
     Ok(())
 }
 

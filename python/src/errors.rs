@@ -118,7 +118,7 @@ pub(crate) fn fail_err(py: Python<'_>, id: &str, f: Fail) -> PyErr {
             None,
         ),
         Fail::Image(e) => image_err(py, Some(id), e),
-        Fail::Net(e) => net_err(py, *e),
+        Fail::Net(e) => crate::network::net_err(py, None, *e),
         Fail::Interrupted => match py.check_signals() {
             Err(e) => e,
             Ok(()) => raise(
@@ -159,23 +159,5 @@ pub(crate) fn image_err(py: Python<'_>, id: Option<&str>, e: ImageError) -> PyEr
         Some("image".into()),
         Some(e.errno()),
         path,
-    )
-}
-
-/// A networking error as the Python exception that says what kind it is.
-pub(crate) fn net_err(py: Python<'_>, e: runtime::net::Error) -> PyErr {
-    let errno = e.errno();
-    let class = match &e {
-        runtime::net::Error::Invalid { .. } => "ConfigError",
-        _ if errno == libc::ENOENT => "NotFoundError",
-        _ => "SpawnError",
-    };
-    raise(
-        py,
-        class,
-        e.to_string(),
-        Some("network".into()),
-        Some(errno),
-        None,
     )
 }

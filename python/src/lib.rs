@@ -13,6 +13,7 @@
 //! | `errors` | runtime and image errors as `corral.errors` classes |
 //! | `args` | Python values to strings, numbers, fds (errors name the argument) |
 //! | `limits`, `mounts` | `corral.Limits` and `corral.Mount` |
+//! | `network` | the network keywords, a container's attachments, a store's networks |
 //! | `describe` | `Container(...)`'s keywords to a `Description` (or a bundle) |
 //! | `container` | `Core`, the handle of one container; its warnings to `warnings.warn` |
 //! | `exec` | `Process`, a process exec'd into a container |
@@ -35,6 +36,7 @@ mod exec;
 mod image;
 mod limits;
 mod mounts;
+mod network;
 mod pool;
 mod wait;
 
@@ -129,6 +131,9 @@ fn _corral(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(image::image_list, m)?)?;
     m.add_function(wrap_pyfunction!(image::image_remove, m)?)?;
     m.add_function(wrap_pyfunction!(image::image_prune, m)?)?;
+    m.add_function(wrap_pyfunction!(network::network_create, m)?)?;
+    m.add_function(wrap_pyfunction!(network::network_list, m)?)?;
+    m.add_function(wrap_pyfunction!(network::network_remove, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let phases: Vec<&str> = runtime::timings::CREATE_PHASES
         .iter()

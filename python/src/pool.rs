@@ -53,6 +53,13 @@ impl PoolCore {
                 ))
             }
             Some(Source::Bundle(b)) => b.clone(),
+            Some(Source::Described { d, .. }) if d.network.attaches() => {
+                return Err(config_err(
+                    py,
+                    "networks",
+                    "a pool's containers join no network",
+                ))
+            }
             Some(Source::Described {
                 d:
                     d @ runtime::Description {
