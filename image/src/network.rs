@@ -61,7 +61,7 @@ pub(crate) fn plan(
     // Collect what killed commands left (a cache entry whose container's state is gone,
     // this id's own among them) before taking addresses, so a dead container's lease is
     // free again and its cache entries out of the way.
-    net.gc(&|cid: &str, o: &Path| o.join(cid).exists())?;
+    collect(&net);
     let files = net.prepare(id, &req)?;
     for (src, dst) in [
         (&files.hosts, "/etc/hosts"),
@@ -127,12 +127,21 @@ impl Plan {
     }
 }
 
+/// Collects what killed commands left: attachments whose container's state is gone. Not
+/// this command's failure if one of them cannot be undone (it stays cached for the next
+/// collection, and is logged).
+fn collect(net: &NetRoot) {
+    if let Err(e) = net.gc(&|cid: &str, o: &Path| o.join(cid).exists()) {
+        tracing::warn!("collecting the networks of containers that are gone: {e}");
+    }
+}
+
 /// Detaches container `id` (its process gone) from its networks, if it has any; with
 /// `collect`, also what killed commands left (`delete --force`).
 pub(crate) fn detach(store_dir: &Path, id: &str, collect: bool) -> Result<(), crate::Error> {
     let net = NetRoot::open(store_dir);
     if collect {
-        net.gc(&|cid: &str, o: &Path| o.join(cid).exists())?;
+        self::collect(&net);
     }
     Ok(net.detach(id, None)?)
 }

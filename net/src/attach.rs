@@ -455,9 +455,39 @@ impl NetRoot {
     }
 
     /// DELs one entry and removes it when the DEL succeeded.
+    ///
+    /// Two commands may undo one entry at once (a `delete` and another command's
+    /// [`NetRoot::gc`], which sees the container's state gone before its detach ends): the
+    /// entry's file is locked for the DEL and removed before the lock goes, and whoever
+    /// comes second finds it gone and does nothing (a second DEL would fail on the rules the
+    /// first removed).
     fn undo(&self, e: &CacheEntry, netns: Option<&Path>) -> Result<()> {
-        self.del_entry(e, netns)?;
-        self.cache().remove(&e.container_id, &e.network, &e.ifname)
+        use std::os::unix::fs::MetadataExt;
+        let cache = self.cache();
+        let path = cache.file(&e.container_id, &e.network, &e.ifname)?;
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(crate::error::io_err("open", &path)(err)),
+        };
+        let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(
+            |(_, errno)| Error::Io {
+                op: "lock",
+                path: path.clone(),
+                source: errno.into(),
+            },
+        )?;
+        let held = lock.metadata().map(|m| m.ino()).ok();
+        match fs::metadata(&path) {
+            Ok(m) if Some(m.ino()) == held => {}
+            // Undone (and perhaps made again) by another command meanwhile.
+            _ => return Ok(()),
+        }
+        let current = cache
+            .get(&e.container_id, &e.network, &e.ifname)?
+            .unwrap_or_else(|| e.clone());
+        self.del_entry(&current, netns)?;
+        cache.remove(&e.container_id, &e.network, &e.ifname)
     }
 
     /// ADD of one network: the entry written first (no result), then the result kept. A

@@ -85,8 +85,13 @@ fn default_hostname(id: &str) -> String {
     id.chars().take(63).collect()
 }
 
+/// The domain of a container's fully qualified name in its `/etc/hosts`
+/// (`HOSTNAME.corral.internal`; `.internal` is for private use).
+pub const DOMAIN: &str = "corral.internal";
+
 /// `/etc/hosts` for a container: the localhost lines, its own addresses (or `127.0.1.1`
-/// when it has none) with its hostname and id, then each peer's address and names.
+/// when it has none) with its fully qualified name, hostname and id, then each peer's
+/// address and names.
 pub fn render_hosts(
     hostname: &str,
     id: &str,
@@ -103,7 +108,14 @@ pub fn render_hosts(
         }
         v.join(" ")
     };
-    let me = names(&[hostname, id]);
+    // A name with a domain first, so that what asks for the host's fully qualified name
+    // (apache's ServerName guess, `hostname -f`) finds one.
+    let fqdn = if hostname.contains('.') || hostname.is_empty() {
+        String::new()
+    } else {
+        format!("{hostname}.{DOMAIN}")
+    };
+    let me = names(&[&fqdn, hostname, id]);
     if own.is_empty() {
         out.push_str(&format!("127.0.1.1\t{me}\n"));
     }
@@ -386,10 +398,12 @@ mod tests {
         assert_eq!(
             t,
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-             10.89.0.2\tweb a\n10.89.0.3\tb\n"
+             10.89.0.2\tweb.corral.internal web a\n10.89.0.3\tb\n"
         );
         let t = render_hosts("a", "a", &[], &[]);
-        assert!(t.ends_with("127.0.1.1\ta\n"), "{t}");
+        assert!(t.ends_with("127.0.1.1\ta.corral.internal a\n"), "{t}");
+        let t = render_hosts("web.example.org", "a", &[], &[]);
+        assert!(t.ends_with("127.0.1.1\tweb.example.org a\n"), "{t}");
     }
 
     #[test]

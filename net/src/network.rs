@@ -345,7 +345,9 @@ impl NetRoot {
                     }
                 },
                 { "type": "portmap", "capabilities": { "portMappings": true }, "snat": true },
-                { "type": "firewall" },
+                // Containers of different networks do not reach each other (docker's
+                // isolation of user networks); published ports still do.
+                { "type": "firewall", "ingressPolicy": "same-bridge" },
                 { "type": "bandwidth", "capabilities": { "bandwidth": true } }
             ]
         })
