@@ -18,7 +18,9 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::Create { id, c, img } => match (&img.image, id) {
             (Some(_), _) => image::create(cli, root, id.as_deref(), c, img),
             (None, Some(id)) => lifecycle::create(root, id, c).map(|_| 0),
-            (None, None) => Err(msg("create needs a container id (or --image)")),
+            (None, None) => Err(msg(
+                "create needs a container id: corral create [OPTIONS] <ID> (or --image IMAGE)",
+            )),
         },
         Cmd::Start { id } => {
             Container::load(root, id)?.start()?;
@@ -33,7 +35,9 @@ pub fn dispatch(cli: &Cli) -> R {
         } => match (&img.image, id) {
             (Some(_), _) => image::run(cli, root, id.as_deref(), c, img, *detach),
             (None, Some(id)) => lifecycle::run(root, id, c, *detach, *keep),
-            (None, None) => Err(msg("run needs a container id (or --image)")),
+            (None, None) => Err(msg(
+                "run needs a container id: corral run [OPTIONS] <ID> (or --image IMAGE)",
+            )),
         },
         Cmd::State { id } => {
             let c = Container::load(root, id)?;

@@ -71,6 +71,9 @@ struct Podman {
     conf: tempfile::TempDir,
     image: String,
     names: Vec<String>,
+    /// The network namespace podman runs in (its default network makes a bridge and NAT
+    /// rules: never in the host's own namespace).
+    netns: String,
     _cg: EngineCgroups,
 }
 
@@ -87,12 +90,24 @@ impl Podman {
         )
         .unwrap();
         let image = format!("localhost/{tag}:latest");
+        let netns = testkit::unique_id("podman-net");
+        let st = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip netns add {netns}");
         let p = Podman {
             conf,
             image,
             names: Vec::new(),
+            netns,
             _cg: cg,
         };
+        let st = Command::new("ip")
+            .args(["-n", &p.netns, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "lo up in {}", p.netns);
         let mut tar = Command::new("tar")
             .arg("-C")
             .arg(rootfs)
@@ -114,8 +129,12 @@ impl Podman {
         p
     }
 
+    /// podman in the test's network namespace (`nsenter --net`: `ip netns exec` would hide
+    /// the cgroup mounts behind a new /sys).
     fn cmd(&self) -> Command {
-        let mut c = Command::new("podman");
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("podman");
         c.env("CONTAINERS_CONF", self.conf.path().join("containers.conf"));
         c.args(["--runtime", &corral()]);
         c
@@ -132,6 +151,9 @@ impl Drop for Podman {
             let _ = self.run(&["rm", "-f", "-t", "0", n]);
         }
         let _ = self.run(&["rmi", "-f", &self.image]);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
@@ -241,7 +263,8 @@ fn podman_runs_containers_with_corral() {
         .args([
             "-qec",
             &format!(
-                "podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; sleep 1; exit 5'",
+                "nsenter --net=/run/netns/{} podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; sleep 1; exit 5'",
+                pm.netns,
                 corral()
             ),
             "/dev/null",

@@ -158,6 +158,8 @@ impl World {
                         | "CNI-HOSTPORT-DNAT"
                         | "CNI-HOSTPORT-MASQ"
                         | "CNI-HOSTPORT-SETMARK"
+                        | "CNI-ISOLATION-STAGE-1"
+                        | "CNI-ISOLATION-STAGE-2"
                 )
             };
             if chain_of_one
@@ -253,7 +255,10 @@ fn two_containers_get_addresses_and_their_hosts_files_name_each_other() {
 
     // Each names itself and the other; container 1's file is the same inode.
     let h1 = std::fs::read_to_string(&f1.hosts).unwrap();
-    assert!(h1.contains(&format!("{ip1}\tweb one\n")), "{h1}");
+    assert!(
+        h1.contains(&format!("{ip1}\tweb.corral.internal web one\n")),
+        "{h1}"
+    );
     assert!(h1.contains(&format!("{ip2}\ttwo\n")), "{h1}");
     assert_eq!(inode(&f1.hosts), ino);
     let f2 = net
@@ -261,7 +266,10 @@ fn two_containers_get_addresses_and_their_hosts_files_name_each_other() {
         .expect("attach made the files of a container not prepared");
     let h2 = std::fs::read_to_string(&f2.hosts).unwrap();
     assert!(h2.contains(&format!("{ip1}\tone web\n")), "{h2}");
-    assert!(h2.contains(&format!("{ip2}\ttwo\n")), "{h2}");
+    assert!(
+        h2.contains(&format!("{ip2}\ttwo.corral.internal two\n")),
+        "{h2}"
+    );
 
     // Traffic between them, by the addresses the hosts files give.
     let listener = c2.run(|| TcpListener::bind((ip2, 0)).unwrap());
