@@ -73,7 +73,7 @@ struct Podman {
     names: Vec<String>,
     /// The network namespace podman runs in (its default network makes a bridge and NAT
     /// rules: never in the host's own namespace).
-    netns: String,
+    netns: testkit::Netns,
     _cg: EngineCgroups,
 }
 
@@ -90,24 +90,13 @@ impl Podman {
         )
         .unwrap();
         let image = format!("localhost/{tag}:latest");
-        let netns = testkit::unique_id("podman-net");
-        let st = Command::new("ip")
-            .args(["netns", "add", &netns])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {netns}");
         let p = Podman {
             conf,
             image,
             names: Vec::new(),
-            netns,
+            netns: testkit::Netns::new("podman-net"),
             _cg: cg,
         };
-        let st = Command::new("ip")
-            .args(["-n", &p.netns, "link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(st.success(), "lo up in {}", p.netns);
         let mut tar = Command::new("tar")
             .arg("-C")
             .arg(rootfs)
@@ -129,12 +118,10 @@ impl Podman {
         p
     }
 
-    /// podman in the test's network namespace (`nsenter --net`: `ip netns exec` would hide
-    /// the cgroup mounts behind a new /sys).
+    /// podman in the test's network namespace (setns before exec: `ip netns exec` would
+    /// hide the cgroup mounts behind a new /sys).
     fn cmd(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.netns))
-            .arg("podman");
+        let mut c = self.netns.command("podman");
         c.env("CONTAINERS_CONF", self.conf.path().join("containers.conf"));
         c.args(["--runtime", &corral()]);
         c
@@ -151,9 +138,7 @@ impl Drop for Podman {
             let _ = self.run(&["rm", "-f", "-t", "0", n]);
         }
         let _ = self.run(&["rmi", "-f", &self.image]);
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
+        // The namespace (a field) is deleted after this.
     }
 }
 
@@ -263,8 +248,8 @@ fn podman_runs_containers_with_corral() {
         .args([
             "-qec",
             &format!(
-                "nsenter --net=/run/netns/{} podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; sleep 1; exit 5'",
-                pm.netns,
+                "nsenter --net={} podman --runtime {} run --rm -it {img} /bin/sh -c 'tty; sleep 1; exit 5'",
+                pm.netns.path().display(),
                 corral()
             ),
             "/dev/null",

@@ -15,9 +15,7 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -29,7 +27,7 @@ use testkit::TestRootfs;
 /// A network namespace, a store and a state root of one test, the busybox image `bb`
 /// imported, and the containers made (force-deleted, then the namespace deleted, on drop).
 struct World {
-    ns: String,
+    ns: testkit::Netns,
     dir: tempfile::TempDir,
     ids: Mutex<Vec<String>>,
     /// `CNI_PATH` for every corral call (None: the default plugin dirs).
@@ -38,13 +36,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        testkit::require_root();
-        let ns = testkit::unique_id("net");
-        let st = Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {ns}");
+        let ns = testkit::Netns::new("net");
         let dir = tempfile::Builder::new()
             .prefix("corral-network-")
             .tempdir()
@@ -56,7 +48,6 @@ impl World {
             ids: Default::default(),
             cni_path: None,
         };
-        w.ip(&["link", "set", "lo", "up"]);
         let r = rootfs.rootfs();
         fs::create_dir_all(r.join("www")).unwrap();
         fs::write(r.join("www/index.html"), "hello from corral\n").unwrap();
@@ -75,10 +66,6 @@ impl World {
         self.dir.path().join("state")
     }
 
-    fn netns_path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.ns)
-    }
-
     /// A container id this test uses (force-deleted at the end).
     fn id(&self, prefix: &str) -> String {
         let id = testkit::unique_id(prefix);
@@ -86,20 +73,10 @@ impl World {
         id
     }
 
-    /// A command that runs in the namespace (setns before exec).
+    /// A command that runs in the namespace (setns before exec), stdin /dev/null.
     fn in_ns(&self, program: &str) -> Command {
-        let f = fs::File::open(self.netns_path()).unwrap();
-        let mut c = Command::new(program);
+        let mut c = self.ns.command(program);
         c.stdin(Stdio::null());
-        // SAFETY: setns is async-signal-safe; the fd stays open (moved into the closure).
-        unsafe {
-            c.pre_exec(move || {
-                if libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
         c
     }
 
@@ -146,39 +123,12 @@ impl World {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
-    /// `ip ARGS` in the namespace, its stdout.
-    fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.ns)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ip {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// A program's stdout, run in the namespace (`iptables-save`, `tc`...); "" if missing.
     fn tool(&self, program: &str, args: &[&str]) -> String {
         match self.in_ns(program).args(args).output() {
             Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
             Err(_) => String::new(),
         }
-    }
-
-    /// Runs `f` on a thread in the namespace (its sockets are the namespace's).
-    fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let file = fs::File::open(self.netns_path()).unwrap();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                // SAFETY: plain syscall on an open fd; only this thread changes namespace.
-                let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap()
-        })
     }
 
     /// `network inspect NAME`'s object.
@@ -214,7 +164,7 @@ impl World {
     fn leftovers(&self, ids: &[&str]) -> Vec<String> {
         let mut left = Vec::new();
         for kind in ["veth", "ifb"] {
-            let links = self.ip(&["-o", "link", "show", "type", kind]);
+            let links = self.ns.ip(&["-o", "link", "show", "type", kind]);
             if !links.trim().is_empty() {
                 left.push(format!("{kind} links: {links}"));
             }
@@ -259,9 +209,7 @@ impl Drop for World {
             .iter()
             .flat_map(|id| testkit::find_leaks(id, Some(&self.state())))
             .collect();
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.ns])
-            .status();
+        // The namespace (a field) is deleted after this.
         if !std::thread::panicking() {
             assert!(leaks.is_empty(), "leaked: {leaks:#?}");
         }
@@ -591,7 +539,7 @@ fn published_tcp_and_udp_ports_answer_from_the_namespace() {
         .parse()
         .unwrap();
     assert_ne!(chosen, 0);
-    let (tcp, tcp_local, udp) = w.within(|| {
+    let (tcp, tcp_local, udp) = w.ns.run(|| {
         let tcp = retry(10, || http_get(SocketAddr::new(IpAddr::V4(gw), 8080)));
         // The localhost path (portmap's SNAT of 127.0.0.1).
         let tcp_local = retry(10, || http_get("127.0.0.1:8080".parse().unwrap()));
@@ -613,7 +561,8 @@ fn published_tcp_and_udp_ports_answer_from_the_namespace() {
     assert_eq!(udp, b"ping over udp");
     w.ok(&["delete", "--force", &id]);
     // Gone with the container: nothing answers, nothing is left.
-    let gone = w.within(|| http_get(SocketAddr::new(IpAddr::V4(gw), 8080)).is_err());
+    let gone =
+        w.ns.run(|| http_get(SocketAddr::new(IpAddr::V4(gw), 8080)).is_err());
     assert!(gone, "port 8080 still answers after delete");
     let left = w.leftovers(&[&id]);
     assert!(left.is_empty(), "{left:#?}");
@@ -659,7 +608,7 @@ fn publish_all_publishes_what_the_image_exposes() {
     };
     let (tcp, udp) = (host_port("80/tcp"), host_port("5353/udp"));
     let gw = w.gateway("bridge");
-    let (page, echo) = w.within(|| {
+    let (page, echo) = w.ns.run(|| {
         let page = retry(10, || http_get(SocketAddr::new(IpAddr::V4(gw), tcp)));
         let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(300)))
@@ -702,7 +651,7 @@ fn network_none_host_and_container_modes() {
     let left = w.leftovers(&[&none]);
     assert!(left.is_empty(), "{left:#?}");
     // Nothing was made for it: no bridge either.
-    let all = w.ip(&["-o", "link"]);
+    let all = w.ns.ip(&["-o", "link"]);
     assert!(!all.contains("corral0"), "{all}");
     // Publishing or limiting without a network of its own is refused, naming the flag.
     for (mode, flag, val) in [
@@ -801,7 +750,7 @@ fn network_none_host_and_container_modes() {
     ]);
     assert_eq!(
         links.lines().count(),
-        w.ip(&["-o", "link"]).lines().count(),
+        w.ns.ip(&["-o", "link"]).lines().count(),
         "{links}"
     );
     let links2 = w.ok(&[
@@ -899,7 +848,8 @@ fn rate_limits_hold_in_each_direction() {
     let id = w.id("rate");
     let gw_port = 5002;
     // Egress (what the container sends): it sends BYTES to the namespace once it listens.
-    let listener = w.within(|| TcpListener::bind(("0.0.0.0", gw_port)).unwrap());
+    let listener =
+        w.ns.run(|| TcpListener::bind(("0.0.0.0", gw_port)).unwrap());
     w.ok(&[
         "run", "-d", "--image", "bb", "--name", &id, "--ingress-rate", "16mbit",
         "--egress-rate", "16mbit", "--", "sh", "-c",
@@ -924,7 +874,7 @@ fn rate_limits_hold_in_each_direction() {
     };
     let ip = w.addr("bridge", &id);
     // Ingress (what reaches the container): BYTES to it, until it says it read them all.
-    let ingress = w.within(|| {
+    let ingress = w.ns.run(|| {
         let mut s = retry(10, || TcpStream::connect((ip, 5001)));
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let start = Instant::now();
@@ -1050,7 +1000,7 @@ fn delete_force_after_kill_9_of_create_and_run_leaves_nothing() {
         .spawn()
         .unwrap();
     let hung = retry(60, || fs::read_to_string(dir.join("hung")));
-    let veths = w.ip(&["-o", "link", "show", "type", "veth"]);
+    let veths = w.ns.ip(&["-o", "link", "show", "type", "veth"]);
     assert!(!veths.trim().is_empty(), "no veth made before the kill");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -1120,7 +1070,7 @@ fn a_hundred_containers_on_one_bridge_start_and_stop_leaving_nothing() {
     addrs.sort();
     addrs.dedup();
     assert_eq!(addrs.len(), N, "an address handed out twice");
-    let veths = w.ip(&["-o", "link", "show", "type", "veth"]);
+    let veths = w.ns.ip(&["-o", "link", "show", "type", "veth"]);
     assert_eq!(veths.lines().count(), N);
     // The last one knows the first by name.
     w.ok(&["exec", &ids[N - 1], "ping", "-c", "1", "-W", "5", &ids[0]]);

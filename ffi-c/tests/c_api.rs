@@ -136,14 +136,14 @@ fn c_test_on(name: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path, &Path
     c_test_in(name, env, prepare, None)
 }
 
-/// [`c_test_on`], the program run in the network namespace `netns` (`/run/netns/NAME`) if
-/// one is given: `nsenter --net`, which changes nothing else (`ip netns exec` would also
+/// [`c_test_on`], the program run in the network namespace `netns` if one is given
+/// ([`testkit::Netns::command`], which changes nothing else: `ip netns exec` would also
 /// mount a sysfs of that namespace over /sys, hiding the cgroup mounts).
 fn c_test_in(
     name: &str,
     env: &[(&str, &str)],
     prepare: impl FnOnce(&Path, &Path),
-    netns: Option<&str>,
+    netns: Option<&testkit::Netns>,
 ) -> String {
     testkit::require_root();
     let id = testkit::unique_id(&format!("c-{name}"));
@@ -161,11 +161,7 @@ fn c_test_in(
     compile(&src, &exe, true);
     prepare(rootfs.rootfs(), &exe);
     let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net=/run/netns/{ns}")).arg(&exe);
-            c
-        }
+        Some(ns) => ns.command(&exe),
         None => Command::new(&exe),
     };
     cmd.arg(rootfs.rootfs()).arg(state.path()).arg(&id);
@@ -343,54 +339,6 @@ fn images_from_c_import_build_run_remove_and_prune() {
     assert!(left.is_empty(), "records left: {left:?}");
 }
 
-/// A network namespace made for a test (`ip netns add`), deleted on drop, even when the
-/// test fails: the networks a test's containers join live there, never in the host's.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        testkit::require_root();
-        let name = testkit::unique_id(tag);
-        let o = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("ip (apt-get install iproute2)");
-        assert!(
-            o.status.success(),
-            "ip netns add {name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let ns = Netns(name);
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n NS ARGS`'s stdout (must succeed).
-    fn ip(&self, args: &[&str]) -> String {
-        let o = Command::new("ip")
-            .arg("-n")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("ip");
-        assert!(
-            o.status.success(),
-            "ip -n {} {args:?}: {}",
-            self.0,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
-}
-
 /// What a store's networks keep for containers: address leases, cached results,
 /// per-container files.
 fn network_leftovers(store: &Path) -> Vec<String> {
@@ -423,7 +371,8 @@ fn network_leftovers(store: &Path) -> Vec<String> {
 /// lease, cache entry, veth or qdisc is left.
 #[test]
 fn networks_ports_and_rates_from_c() {
-    let ns = Netns::new("c-net");
+    // The networks the containers join live here, never in the host's namespace.
+    let ns = testkit::Netns::new("c-net");
     let store = tempfile::Builder::new()
         .prefix("corral-store-")
         .tempdir()
@@ -436,7 +385,7 @@ fn networks_ports_and_rates_from_c() {
             ("CORRAL_STORE", &store_path),
         ],
         |_, _| {},
-        Some(&ns.0),
+        Some(&ns),
     );
     assert!(out.contains("network: ok"), "{out}");
     let left = network_leftovers(store.path());

@@ -7,103 +7,15 @@
 // Closures here return corral_net's Result, whose error holds a plugin's whole answer.
 #![allow(clippy::result_large_err)]
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use corral_net::network::NetRoot;
 use corral_net::{NetworkOptions, PortMapping, Rate, Request};
-
-/// A network namespace made for a test (`/run/netns/<name>`), deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        testkit::require_root();
-        let name = testkit::unique_id(tag);
-        let o = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("run ip");
-        assert!(
-            o.status.success(),
-            "ip netns add {name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    /// `ip -n NS ARGS`, which must succeed; its stdout.
-    fn ip(&self, args: &[&str]) -> String {
-        let o = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run ip");
-        assert!(
-            o.status.success(),
-            "ip -n {} {args:?}: {}",
-            self.name,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `ip netns exec NS CMD...`'s stdout (must succeed).
-    fn exec(&self, cmd: &[&str]) -> String {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(cmd)
-            .output()
-            .expect("run ip netns exec");
-        assert!(
-            o.status.success(),
-            "{cmd:?} in {}: {}",
-            self.name,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Runs `f` on a thread that joined this namespace (what it spawns runs here too).
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let ns = File::open(&path).expect("open netns");
-                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
-    }
-
-    /// Deletes the namespace now (a container whose process is gone).
-    fn delete(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.delete();
-    }
-}
+use testkit::Netns;
 
 /// A test's world: a host namespace and a network root of its own.
 struct World {
@@ -139,7 +51,7 @@ impl World {
             }
         }
         let q = Command::new("tc")
-            .args(["-n", &self.host.name, "qdisc", "show"])
+            .args(["-n", self.host.name(), "qdisc", "show"])
             .output()
             .expect("run tc");
         for l in String::from_utf8_lossy(&q.stdout).lines() {
@@ -360,7 +272,7 @@ fn two_networks_with_ports_and_rates_then_detach_leaves_nothing() {
         .is_empty());
     let qdiscs = String::from_utf8(
         Command::new("tc")
-            .args(["-n", &w.host.name, "qdisc", "show"])
+            .args(["-n", w.host.name(), "qdisc", "show"])
             .output()
             .unwrap()
             .stdout,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use corral_net::cni::{Cache, CacheEntry, Cni, ConfList, RuntimeConf};
 use corral_net::Error;
 use serde_json::{json, Map, Value};
+use testkit::Netns;
 
 fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -554,36 +555,6 @@ fn cache_put_is_atomic() {
 // ---------------------------------------------------------------------------------------
 // Debian's plugins in network namespaces made here
 
-/// Two network namespaces (`host`, `container`), deleted on drop.
-struct Netns {
-    host: String,
-    ctr: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root");
-        let n = Netns {
-            host: unique("corral-t-cni-h"),
-            ctr: unique("corral-t-cni-c"),
-        };
-        for ns in [&n.host, &n.ctr] {
-            run(Command::new("ip").args(["netns", "add", ns]));
-        }
-        run(Command::new("ip").args(["-n", &n.host, "link", "set", "lo", "up"]));
-        n
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in [&self.host, &self.ctr] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-    }
-}
-
 fn run(c: &mut Command) -> String {
     let out = c.output().unwrap();
     assert!(
@@ -594,23 +565,11 @@ fn run(c: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs `f` on a thread that has joined the network namespace `ns` (what it spawns runs
-/// there too); the test's own thread, and the host, are left alone.
-fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = fs::File::open(format!("/run/netns/{ns}")).unwrap();
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
 #[test]
 fn debian_bridge_host_local_portmap() {
-    let ns = Netns::new();
+    // The plugins run in `host`; `ctr` is the container's namespace.
+    let host = Netns::new("cni-h");
+    let ctr = Netns::new("cni-c");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("leases");
     let l = list(
@@ -626,7 +585,7 @@ fn debian_bridge_host_local_portmap() {
     let cni = Cni::new(vec![PathBuf::from("/usr/lib/cni")]);
     let mut r = RuntimeConf {
         container_id: unique("cnitest"),
-        netns: Some(PathBuf::from(format!("/run/netns/{}", ns.ctr))),
+        netns: Some(ctr.path()),
         ifname: "eth0".into(),
         ..RuntimeConf::default()
     };
@@ -634,15 +593,14 @@ fn debian_bridge_host_local_portmap() {
         "portMappings".into(),
         json!([{"hostPort": 18080, "containerPort": 80, "protocol": "tcp"}]),
     );
-    in_netns(&ns.host, || {
+    host.run(|| {
         let res = cni.add(&l, &r).unwrap();
         let ip = res.container_ips();
         assert_eq!(ip.len(), 1, "{:?}", res.raw);
         let ip = ip[0].to_string();
         assert!(ip.starts_with("10.123.0."), "{ip}");
         assert_eq!(res.ips[0].gateway, Some("10.123.0.1".parse().unwrap()));
-        let eth0 =
-            run(Command::new("ip").args(["-n", &ns.ctr, "-o", "addr", "show", "dev", "eth0"]));
+        let eth0 = ctr.ip(&["-o", "addr", "show", "dev", "eth0"]);
         assert!(eth0.contains(&format!("{ip}/24")), "{eth0}");
         let veths = run(Command::new("ip").args(["-o", "link", "show", "type", "veth"]));
         assert_eq!(veths.lines().count(), 1, "{veths}");
@@ -670,10 +628,7 @@ fn debian_bridge_host_local_portmap() {
         }
 
         cni.del(&l, &r, Some(&res.raw)).unwrap();
-        let gone = Command::new("ip")
-            .args(["-n", &ns.ctr, "link", "show", "eth0"])
-            .output()
-            .unwrap();
+        let gone = ctr.try_ip(&["link", "show", "eth0"]);
         assert!(!gone.status.success(), "eth0 still there after DEL");
         let veths = run(Command::new("ip").args(["-o", "link", "show", "type", "veth"]));
         assert_eq!(veths.trim(), "", "host veth left after DEL");

@@ -5,66 +5,15 @@
 // Closures here return corral_net's Result, whose error holds a plugin's whole answer.
 #![allow(clippy::result_large_err)]
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use corral_net::network::NetRoot;
 use corral_net::{Error, NetworkOptions, Request};
+use testkit::Netns;
 
-/// A network namespace made for a test, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        testkit::require_root();
-        let name = testkit::unique_id(tag);
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("run ip")
-            .success();
-        assert!(ok, "ip netns add {name}");
-        Netns { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    /// Whether device `dev` exists in this namespace.
-    fn has_link(&self, dev: &str) -> bool {
-        Command::new("ip")
-            .args(["-n", &self.name, "link", "show", "dev", dev])
-            .output()
-            .expect("run ip")
-            .status
-            .success()
-    }
-
-    /// Runs `f` on a thread that joined this namespace.
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let ns = File::open(&path).expect("open netns");
-                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-    }
+/// Whether device `dev` exists in namespace `ns`.
+fn has_link(ns: &Netns, dev: &str) -> bool {
+    ns.try_ip(&["link", "show", "dev", dev]).status.success()
 }
 
 fn opts(subnet: Option<&str>) -> NetworkOptions {
@@ -208,7 +157,7 @@ fn a_named_network_with_a_subnet_gives_its_addresses_and_is_removed_only_when_em
         "{a:?}"
     );
     assert_eq!(a[0].gateway, Some("172.31.200.1".parse().unwrap()));
-    assert!(host.has_link(&dev));
+    assert!(has_link(&host, &dev));
     let info = net.inspect("lab").unwrap();
     assert_eq!(info.containers, [("box".to_string(), a[0].ips.clone())]);
 
@@ -218,7 +167,7 @@ fn a_named_network_with_a_subnet_gives_its_addresses_and_is_removed_only_when_em
 
     host.run(|| net.detach("box", Some(&ctr.path()))).unwrap();
     host.run(|| net.remove("lab")).unwrap();
-    assert!(!host.has_link(&dev), "the bridge goes with the network");
+    assert!(!has_link(&host, &dev), "the bridge goes with the network");
     assert!(!root.path().join("cni/leases/lab").exists());
     assert!(net.inspect("lab").is_err());
     let names: Vec<String> = net.list().unwrap().into_iter().map(|n| n.name).collect();

@@ -7,10 +7,14 @@
 //!   state dirs) mentioning an id survived a test.
 //! * [`require_root`]: fail loudly when a test is not run as root.
 //! * [`soak`]: what the soak tests measure (fds, threads, RSS, children, a parent cgroup).
+//! * [`Netns`]: a network namespace made for a test, deleted on drop.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod netns;
 pub mod soak;
+
+pub use netns::Netns;
 
 use std::fs;
 use std::io::Read;
