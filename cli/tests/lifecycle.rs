@@ -793,3 +793,62 @@ fn exec_ignore_paused() {
     ok(&env, &["delete", "--force", &env.id]);
     reap(pid);
 }
+
+/// `exec -t` runs the process on a pty of its own, bridged to corral's terminal: it owns
+/// the pty (its `tty` names it), its output comes back and its exit status is corral's. The
+/// pty master was closed before the process ran, so its TIOCSCTTY'd session was hung up
+/// (SIGHUP: exit 129, nothing printed). Driven through a real pty, as a user's terminal.
+#[test]
+fn exec_with_a_terminal_runs_on_its_own_pty() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let env = Env::new("exectty");
+    let spec = env.spec(&["/probe", "sleep", "inf"]);
+    env.rootfs.write_config(&spec);
+    let bundle = env.bundle().to_string_lossy().into_owned();
+    ok(&env, &["run", "-d", "-b", &bundle, &env.id]);
+    let pid = state(&env)["pid"].as_i64().unwrap();
+
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = |fd: &OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
+    let mut child = env
+        .command()
+        .args(["exec", "-t", &env.id, "/bin/sh", "-c"])
+        .arg("tty; echo hi-from-the-tty; exit 3")
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(slave(&pty.slave))
+        .spawn()
+        .expect("spawn corral exec -t");
+    drop(pty.slave);
+    // The master reads until every slave is closed (EIO), corral's copies among them.
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(pty.master);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("corral exec -t did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let text = reader.join().unwrap();
+    ok(&env, &["delete", "--force", &env.id]);
+    reap(pid);
+    assert_eq!(status.code(), Some(3), "{status:?}: {text:?}");
+    assert!(text.contains("hi-from-the-tty"), "{text:?}");
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+}

@@ -191,8 +191,12 @@ impl Container {
             .map_err(|e| listener_err.take().unwrap_or_else(|| ns_error(&self.id, e)))?;
         crate::fault::point("exec:after-go");
         let mut console = sp.take_console();
-        if let (Some(sock), Some(m)) = (&opts.console_socket, console.take()) {
-            send_console(&self.id, sock, m)?;
+        // The master goes to the console socket if there is one, else it stays ours: taken
+        // out of `console` only then (dropping it would hang up the process's session).
+        if let Some(sock) = &opts.console_socket {
+            if let Some(m) = console.take() {
+                send_console(&self.id, sock, m)?;
+            }
         }
         let s = sp.start().map_err(|e| ns_error(&self.id, e))?;
         let reaper = Arc::new(ExecReaper {
