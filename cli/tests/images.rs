@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{bounded, names};
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -173,51 +175,6 @@ fn names_its_network(args: &[&str]) {
         !makes || args.contains(&"--network"),
         "corral {args:?}: pass --network none (or host) in the host's namespace"
     );
-}
-
-fn bounded(mut c: Command, limit: Duration) -> Output {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let mut child = c
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{c:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let read = |mut f: fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.rewind().unwrap();
-        f.read_to_end(&mut v).unwrap();
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
-fn names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(p)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Bytes on disk under `p` (blocks), not following symlinks.

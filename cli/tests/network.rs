@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::{bounded, names};
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -214,53 +216,6 @@ impl Drop for World {
             assert!(leaks.is_empty(), "leaked: {leaks:#?}");
         }
     }
-}
-
-fn bounded(mut c: Command, limit: Duration) -> Output {
-    // Files, not pipes: a detached container inherits them and would hold a pipe open.
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let mut child = c
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{c:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let read = |mut f: fs::File| {
-        use std::io::Seek;
-        let mut v = Vec::new();
-        f.rewind().unwrap();
-        f.read_to_end(&mut v).unwrap();
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
-fn names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Tries `f` every 100 ms for up to `secs` seconds (a server in a container starting).

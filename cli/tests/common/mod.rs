@@ -302,3 +302,53 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// Runs `c` with its stdout and stderr in files, failing the test if it has not ended
+/// within `limit`.
+pub fn bounded(mut c: Command, limit: std::time::Duration) -> Output {
+    // Files, not pipes: a detached container inherits them and would hold a pipe open.
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut child = c
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{c:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// The names in directory `p`, sorted (none if it is missing).
+pub fn names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
