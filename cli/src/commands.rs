@@ -98,5 +98,6 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::Info => image::info(cli, root),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
+        Cmd::Monitor { id } => Ok(crate::monitor::monitor(cli, root, id)),
     }
 }

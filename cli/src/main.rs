@@ -20,6 +20,7 @@ mod image;
 mod lifecycle;
 mod list;
 mod log;
+mod monitor;
 mod network;
 mod output;
 mod signals;
