@@ -561,3 +561,63 @@ fn a_command_that_is_not_there_is_127() {
     assert!(!st.error.is_empty());
     t.no_leaks(&id);
 }
+
+#[test]
+fn a_kept_record_is_live_for_the_store_and_commits_from_its_own_layer() {
+    let t = T::new();
+    let id = t.create(&["sh", "-c", "echo made > /made"], CreateOptions::default());
+    t.engine.start(&id).unwrap();
+    assert_eq!(t.wait(&id), 0);
+    // The runtime container is gone; the record is not forgotten, nor pruned, and its
+    // image cannot be removed from under it.
+    corral_image::forget_container(&t.store(), &t.state(), &id);
+    let store = corral_image::ImageStore::open(&t.store()).unwrap();
+    {
+        let _l = store.lock_exclusive().unwrap();
+        store.prune().unwrap();
+        let e = store.remove_image(IMAGE).unwrap_err().to_string();
+        assert!(e.contains(&id), "{e}");
+    }
+    let rec = store.container(&id).unwrap().unwrap();
+    assert!(rec.keep && rec.live());
+    assert_eq!(
+        rec.upper_dir(),
+        t.store().join("containers").join(&id).join("upper")
+    );
+    // commit of the exited container: its layer is in the record.
+    let r = corral_image::Reference::parse("committed:1").unwrap();
+    let img = store.commit(&id, &r, None).unwrap();
+    store
+        .tag(
+            &img,
+            &corral_image::Reference::parse("committed:2").unwrap(),
+        )
+        .unwrap();
+    let c = t.create(&["cat", "/made"], CreateOptions::default());
+    let mut d = T::describe(&["cat", "/made"]);
+    d.root = Root::Image("committed:2".into());
+    let c2 = t.engine.create(&d, &CreateOptions::default()).unwrap();
+    t.ids.borrow_mut().push(c2.clone());
+    t.engine.start(&c).unwrap();
+    t.engine.start(&c2).unwrap();
+    assert_eq!(t.wait(&c), 1);
+    assert_eq!(t.wait(&c2), 0);
+    assert_eq!(t.logs(&c2, &LogOptions::default()).0, "made\n");
+    // The image is pinned at create: its name moved to another image, it runs the same.
+    {
+        let _l = store.lock_shared().unwrap();
+        let base = store.resolve(IMAGE).unwrap();
+        store
+            .tag(
+                &base,
+                &corral_image::Reference::parse("committed:2").unwrap(),
+            )
+            .unwrap();
+    }
+    t.engine.start(&c2).unwrap();
+    assert_eq!(t.wait(&c2), 0);
+    assert_eq!(t.logs(&c2, &LogOptions::default()).0, "made\nmade\n");
+    for i in [&id, &c, &c2] {
+        t.no_leaks(i);
+    }
+}
