@@ -621,3 +621,39 @@ fn a_kept_record_is_live_for_the_store_and_commits_from_its_own_layer() {
         t.no_leaks(i);
     }
 }
+
+#[test]
+fn a_detached_terminal_is_held_by_the_monitor_and_logged() {
+    let t = T::new();
+    let id = t.create(
+        &["sh", "-c", "tty; echo hi"],
+        CreateOptions {
+            tty: true,
+            ..CreateOptions::default()
+        },
+    );
+    t.engine.start(&id).unwrap();
+    assert_eq!(t.wait(&id), 0);
+    let (out, err) = t.logs(&id, &LogOptions::default());
+    // One stream through the terminal, its line ends the terminal's.
+    assert_eq!(out, "/dev/pts/0\r\nhi\r\n");
+    assert_eq!(err, "");
+    assert_eq!(t.engine.inspect(&id).unwrap()["Config"]["Tty"], true);
+    t.no_leaks(&id);
+}
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    let t = T::new();
+    let mut d = T::describe(&["sh", "-c", "a=xxxxxxxx; while :; do a=$a$a; done"]);
+    d.limits.memory = Some(16 << 20);
+    d.limits.memory_swap = Some(16 << 20);
+    let id = t.engine.create(&d, &CreateOptions::default()).unwrap();
+    t.ids.borrow_mut().push(id.clone());
+    t.engine.start(&id).unwrap();
+    assert_eq!(t.wait(&id), 137);
+    let i = t.engine.inspect(&id).unwrap();
+    assert_eq!(i["State"]["OOMKilled"], true, "{i}");
+    assert_eq!(i["HostConfig"]["Memory"], 16 << 20);
+    t.no_leaks(&id);
+}
