@@ -397,8 +397,12 @@ impl Engine {
                 let _ = ct.signal_all(libc::SIGKILL);
             }
         }
-        let st = self.wait_recorded(id, MONITOR_GRACE)?;
-        if st.unsupervised || st.status == Status::Running {
+        if st.unsupervised {
+            // Nobody records its end: this command does.
+            return self.cleanup_unsupervised(id);
+        }
+        let now = self.wait_recorded(id, MONITOR_GRACE)?;
+        if now.unsupervised || now.status == Status::Running {
             self.cleanup_unsupervised(id)?;
         }
         Ok(())

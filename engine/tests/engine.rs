@@ -696,3 +696,27 @@ fn rm_f_of_a_container_between_restarts_leaves_nothing() {
     assert!(t.engine.resolve("flappy").is_err());
     t.no_leaks(&id);
 }
+
+#[test]
+fn stop_of_a_container_whose_monitor_was_killed_cleans_up_after_it() {
+    let t = T::new();
+    let id = t.create(
+        &["sleep", "1000"],
+        CreateOptions {
+            stop_timeout: Some(1),
+            ..CreateOptions::default()
+        },
+    );
+    let pid = t.engine.start(&id).unwrap();
+    let mon = monitor_of(&t, &id);
+    kill9_and_reap_nothing(mon);
+    t.until("the monitor to die", || gone(mon));
+    t.engine.stop(&id, None).unwrap();
+    assert!(gone(pid));
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.exit_code), (Status::Exited, None));
+    // The runtime container is gone with it; the record stays.
+    assert!(!t.state().join(&id).exists());
+    t.no_leaks(&id);
+    assert!(t.store().join("containers").join(&id).is_dir());
+}
