@@ -564,6 +564,34 @@ impl Engine {
         crate::jsonlog::read(&path, o, out, err, &mut running)
     }
 
+    pub(crate) fn volumes_in_use_impl(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let vdir = self.store.join("volumes");
+        for id in engine_ids(&self.store) {
+            let Ok(cfg) = self.config_impl(&id) else {
+                continue;
+            };
+            let mut names: Vec<String> = cfg.volumes.iter().map(|v| v.name.clone()).collect();
+            for m in &cfg.description.mounts {
+                if let Some(n) = Path::new(&m.source)
+                    .strip_prefix(&vdir)
+                    .ok()
+                    .and_then(|r| r.components().next())
+                {
+                    names.push(n.as_os_str().to_string_lossy().into_owned());
+                }
+            }
+            names.sort();
+            names.dedup();
+            for n in names {
+                out.entry(n).or_default().push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn summary(&self, cfg: &Config, st: &RunState) -> Summary {
         let status_text = status_text(st);
         let ports = if st.status == Status::Running {

@@ -37,11 +37,12 @@ impl T {
             let r = corral_image::Reference::parse(IMAGE).unwrap();
             store.import(rootfs.rootfs(), Some(&r)).unwrap();
         }
-        let engine = Engine::new(
-            &store_dir,
-            dir.path().join("state"),
-            env!("CARGO_BIN_EXE_corral-engine-monitor"),
-        );
+        // The monitor alone; `CORRAL_ENGINE_MONITOR=/path/to/corral` runs these tests with
+        // the CLI's `_monitor` verb instead.
+        let exe = std::env::var_os("CORRAL_ENGINE_MONITOR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_corral-engine-monitor").into());
+        let engine = Engine::new(&store_dir, dir.path().join("state"), exe);
         T {
             dir,
             _rootfs: rootfs,
@@ -453,6 +454,45 @@ fn a_killed_monitor_and_a_gone_process_are_exited_with_the_code_lost() {
     assert_eq!(t.engine.status(&id).unwrap().status, Status::Running);
     t.engine.remove(&id, true, false).unwrap();
     t.no_leaks(&id);
+}
+
+#[test]
+fn volumes_named_by_containers_are_in_use_and_rm_v_removes_anonymous_ones() {
+    let t = T::new();
+    let vols = t.store().join("volumes");
+    for v in [
+        "data",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        fs::create_dir_all(vols.join(v).join("_data")).unwrap();
+    }
+    let anon = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut d = T::describe(&["true"]);
+    d.mounts.push(runtime::describe::Mount::bind(
+        vols.join("data/_data").to_str().unwrap(),
+        "/data",
+        false,
+    ));
+    let o = CreateOptions {
+        volumes: vec![corral_engine::VolumeUse {
+            name: anon.into(),
+            destination: "/anon".into(),
+            anonymous: true,
+        }],
+        ..CreateOptions::default()
+    };
+    let id = t.engine.create(&d, &o).unwrap();
+    t.ids.borrow_mut().push(id.clone());
+    let used = t.engine.volumes_in_use().unwrap();
+    assert_eq!(used["data"], vec![id.clone()]);
+    assert_eq!(used[anon], vec![id.clone()]);
+    let i = t.engine.inspect(&id).unwrap();
+    assert_eq!(i["Mounts"][0]["Type"], "volume");
+    assert_eq!(i["Mounts"][0]["Name"], "data");
+    t.engine.remove(&id, false, true).unwrap();
+    assert!(vols.join("data").exists());
+    assert!(!vols.join(anon).exists());
+    assert!(t.engine.volumes_in_use().unwrap().is_empty());
 }
 
 #[test]
