@@ -285,6 +285,7 @@ impl Engine {
 
     pub(crate) fn start_impl(&self, id: &str) -> Result<i32> {
         self.config_impl(id)?;
+        let _one = files::lock_start(&self.store, id)?;
         let st = self.status_impl(id)?;
         match st.status {
             Status::Running => return Ok(st.pid),
@@ -302,6 +303,7 @@ impl Engine {
 
     pub(crate) fn run_attached_impl(&self, id: &str, stdin: bool) -> Result<i32> {
         let cfg = self.config_impl(id)?;
+        let one = files::lock_start(&self.store, id)?;
         let st = self.status_impl(id)?;
         if matches!(st.status, Status::Running | Status::Restarting) {
             return Err(Error::State(format!("container {id} is already running")));
@@ -327,6 +329,7 @@ impl Engine {
         };
         let pid = l.ct.pid();
         let _ = self.record_running(id, pid);
+        drop(one);
         let (code, after) = self.supervise(&cfg, l, Some(&fg));
         // Signals that came meanwhile were the container's: drop them before unblocking.
         while supervise_read_pending(&fg) {}

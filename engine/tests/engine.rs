@@ -760,3 +760,26 @@ fn stop_of_a_container_whose_monitor_was_killed_cleans_up_after_it() {
     t.no_leaks(&id);
     assert!(t.store().join("containers").join(&id).is_dir());
 }
+
+#[test]
+fn two_starts_at_once_make_one_container() {
+    let t = T::new();
+    let id = t.create(&["sleep", "1000"], CreateOptions::default());
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let e = t.engine.clone();
+            let id = id.clone();
+            std::thread::spawn(move || e.start(&id))
+        })
+        .collect();
+    let pids: Vec<i32> = starts
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.pid), (Status::Running, pids[0]));
+    assert!(st.error.is_empty(), "{}", st.error);
+    t.engine.remove(&id, true, false).unwrap();
+    t.no_leaks(&id);
+}
