@@ -783,3 +783,91 @@ fn two_starts_at_once_make_one_container() {
     t.engine.remove(&id, true, false).unwrap();
     t.no_leaks(&id);
 }
+
+/// The child half of `a_foreground_terminal_is_bridged`: run in a process of its own whose
+/// stdio is a pty (ignored otherwise).
+#[test]
+#[ignore = "run by a_foreground_terminal_is_bridged in a process on a pty"]
+fn foreground_terminal_child() {
+    let (Some(store), Some(state), Some(id)) = (
+        std::env::var_os("ENGINE_TEST_STORE"),
+        std::env::var_os("ENGINE_TEST_STATE"),
+        std::env::var("ENGINE_TEST_ID").ok(),
+    ) else {
+        return;
+    };
+    let e = Engine::new(store, state, env!("CARGO_BIN_EXE_corral-engine-monitor"));
+    let code = e.run_attached(&id, true).unwrap();
+    std::process::exit(code);
+}
+
+#[test]
+fn a_foreground_terminal_is_bridged() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    let t = T::new();
+    let id = t.create(
+        &["sh"],
+        CreateOptions {
+            tty: true,
+            interactive: true,
+            ..CreateOptions::default()
+        },
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = |fd: &OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "foreground_terminal_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ENGINE_TEST_STORE", t.store())
+        .env("ENGINE_TEST_STATE", t.state())
+        .env("ENGINE_TEST_ID", &id)
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(slave(&pty.slave))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // Typed before the container runs: the terminal keeps it until it is read.
+    writer
+        .write_all(b"tty; echo hi-$((40+2)); exit 7\r")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the foreground run did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(writer);
+    let text = reader.join().unwrap();
+    assert_eq!(status.code(), Some(7), "{status:?}: {text:?}");
+    assert!(text.contains("hi-42"), "{text:?}");
+    assert!(text.contains("/dev/pts/0"), "{text:?}");
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.exit_code), (Status::Exited, Some(7)));
+    assert!(t.logs(&id, &LogOptions::default()).0.contains("hi-42"));
+    t.no_leaks(&id);
+}
