@@ -871,3 +871,67 @@ fn a_foreground_terminal_is_bridged() {
     assert!(t.logs(&id, &LogOptions::default()).0.contains("hi-42"));
     t.no_leaks(&id);
 }
+
+/// An HTTP GET of `/` at `addr`: the whole response.
+fn http_get(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    if out.is_empty() {
+        return Err(std::io::Error::other("empty response"));
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_published_port_answers_and_is_shown_while_the_container_runs() {
+    let t = T::new();
+    let ns = testkit::Netns::new("engine");
+    let mut d = T::describe(&[
+        "sh",
+        "-c",
+        "mkdir -p /www; echo hello-engine > /www/index.html; exec httpd -f -p 80 -h /www",
+    ]);
+    d.network.mode = NetworkMode::Private;
+    d.network.networks = vec!["bridge".into()];
+    d.network.ports = vec![runtime::net::PortMapping {
+        host_ip: None,
+        host_port: 18080,
+        container_port: 80,
+        protocol: runtime::net::Protocol::Tcp,
+    }];
+    let id = t.engine.create(&d, &CreateOptions::default()).unwrap();
+    t.ids.borrow_mut().push(id.clone());
+    // The monitor (and the CNI plugins it runs) in the test's namespace.
+    let page = ns.run(|| {
+        t.engine.start(&id).unwrap();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            match http_get("127.0.0.1:18080".parse().unwrap()) {
+                Ok(p) => break p,
+                Err(e) if Instant::now() > end => panic!("no answer: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+    assert!(page.contains("hello-engine"), "{page}");
+    let ps = t.engine.list(false).unwrap();
+    assert_eq!(ps[0].ports, "0.0.0.0:18080->80/tcp");
+    let i = t.engine.inspect(&id).unwrap();
+    assert_eq!(
+        i["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        "18080"
+    );
+    let ip = i["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{i}");
+    ns.run(|| t.engine.remove(&id, true, false).unwrap());
+    let gone = ns.run(|| http_get("127.0.0.1:18080".parse().unwrap()).is_err());
+    assert!(gone, "the port still answers after rm -f");
+    t.no_leaks(&id);
+}
