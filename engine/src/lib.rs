@@ -84,7 +84,9 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over the store at `store` and the state root `state_root`; `exe` is the
-    /// program whose `--root R --store S _monitor ID` runs a monitor (the `corral` binary).
+    /// program whose `--root R --store S _monitor ID` runs a monitor: the `corral` binary
+    /// (`std::env::current_exe()` in the CLI), or `corral-engine-monitor`. Nothing is made
+    /// on disk until a container is.
     pub fn new(
         store: impl Into<PathBuf>,
         state_root: impl Into<PathBuf>,
