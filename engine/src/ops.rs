@@ -239,6 +239,22 @@ impl Engine {
         self.config_impl(id)?;
         let mut st = files::read_state(&self.store, id)?;
         if !matches!(st.status, Status::Running | Status::Restarting) {
+            // A monitor killed between making the container and recording it left it
+            // running unrecorded.
+            if matches!(st.status, Status::Created | Status::Exited) && self.root.join(id).exists()
+            {
+                if let Ok(rt) = runtime::Container::listed_state(&self.root, id) {
+                    if matches!(
+                        rt.status,
+                        runtime::Status::Running | runtime::Status::Paused
+                    ) {
+                        st.status = Status::Running;
+                        st.unsupervised = true;
+                        st.paused = rt.status == runtime::Status::Paused;
+                        st.pid = rt.pid;
+                    }
+                }
+            }
             return Ok(st);
         }
         let rt = runtime::Container::listed_state(&self.root, id).ok();
