@@ -232,6 +232,16 @@ fn a_container_killed_by_a_signal_exits_128_plus_n() {
     assert!(t.engine.list(false).unwrap()[0]
         .status_text
         .starts_with("Up "));
+    // Its monitor holds no lock of the store: prune and image rm can run meanwhile.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = t.store();
+    std::thread::spawn(move || {
+        let s = corral_image::ImageStore::open(&store).unwrap();
+        let _l = s.lock_exclusive().unwrap();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the store stays locked while a container runs");
     t.engine.kill(&id, libc::SIGKILL).unwrap();
     assert_eq!(t.wait(&id), 137);
     let st = t.engine.status(&id).unwrap();
