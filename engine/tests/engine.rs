@@ -139,6 +139,7 @@ fn a_detached_container_logs_both_streams_and_keeps_its_exit_code() {
     assert_eq!(t.engine.status(&id).unwrap().status, Status::Created);
     assert_eq!(t.engine.list(false).unwrap().len(), 0);
     assert_eq!(t.engine.list(true).unwrap()[0].status_text, "Created");
+    assert_eq!(t.wait(&id), 0);
     let pid = t.engine.start(&id).unwrap();
     assert!(pid > 0);
     assert_eq!(t.wait(&id), 3);
