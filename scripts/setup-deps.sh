@@ -7,7 +7,8 @@
 # (the Debian base of scripts/image-demo.sh), a Rust toolchain if none is on PATH, and for the
 # Python module (python/) a venv in target/pyenv, made with Debian's python3, holding maturin
 # and pytest. On a cgroup v1 or hybrid host it also mounts the net_cls and net_prio
-# hierarchies when the kernel has them unmounted (see the end).
+# hierarchies when the kernel has them unmounted (see the end). docker.io gives dockerd 20.10
+# for the Docker engine test, its service left stopped and disabled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
@@ -18,6 +19,23 @@ done
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# docker.io (dockerd 20.10, for cli/tests/dockerd.rs): installed without its recommends and
+# with its service neither started nor enabled (the test starts a dockerd of its own). A
+# policy-rc.d refusing every start covers the install; one already there is kept.
+if ! dpkg -s docker.io >/dev/null 2>&1; then
+  apt-get update -qq
+  made_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  [[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   [[ -x $HOME/.cargo/bin/cargo ]] || {

@@ -52,18 +52,7 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
     // limits hold from the first instruction.
     let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
     let linux = spec.linux().clone().unwrap_or_default();
-    let path = match linux.cgroups_path() {
-        None => CgroupPath::Relative(id.to_string()),
-        Some(p) => {
-            // (A systemd slice path is refused by crate::validate.)
-            let s = p.to_string_lossy().into_owned();
-            if p.is_absolute() {
-                CgroupPath::Absolute(s)
-            } else {
-                CgroupPath::Relative(s)
-            }
-        }
-    };
+    let path = cgroup_path(id, &linux);
     // Device rules go to the v1 devices controller, or to an eBPF filter on cgroup2.
     let device_rules = hier.v1_mount("devices").is_some() || hier.version() != Version::V1;
     let mut res = resources::from_spec(spec, device_rules)?;
@@ -106,6 +95,38 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
         planned,
         rootless,
     })
+}
+
+/// Where the container's cgroup goes, as runc's cgroupfs driver (the one runc uses without
+/// `--systemd-cgroup`) places it: the id when `linux.cgroupsPath` is unset; an absolute
+/// path under each hierarchy's root; a relative one under the caller's cgroup (v1) or its
+/// parent (v2).
+///
+/// The systemd form `slice:prefix:name` is one of the relative paths: containerd's CRI
+/// builds `test.slice:cri-containerd:<id>` from a pod's cgroup parent ending in `.slice`
+/// even with `SystemdCgroup = false`, and runc's cgroupfs driver then makes one directory
+/// of that literal name beside the shim's cgroup (it does not expand `a-b.slice` into
+/// `a.slice/a-b.slice` nor name a `prefix-name.scope`: that is what its systemd driver asks
+/// systemd for). corral does the same, so a container lands where runc would put it.
+///
+/// A systemd driver (`--systemd-cgroup`, refused by the CLI) is not worth having yet: it
+/// needs a D-Bus client to ask systemd for a transient scope with the limits as unit
+/// properties, and it only matters on hosts where systemd owns the cgroup tree (pure
+/// cgroup v2 with kubelet's `cgroupDriver: systemd`), where an operator sets
+/// `SystemdCgroup = false` for corral's handler and kubelet's `cgroupDriver: cgroupfs` (the
+/// pods' cgroups are then plain directories, as here).
+fn cgroup_path(id: &str, linux: &Linux) -> CgroupPath {
+    match linux.cgroups_path() {
+        None => CgroupPath::Relative(id.to_string()),
+        Some(p) => {
+            let s = p.to_string_lossy().into_owned();
+            if p.is_absolute() {
+                CgroupPath::Absolute(s)
+            } else {
+                CgroupPath::Relative(s)
+            }
+        }
+    }
 }
 
 /// `record`: the state dir, the kept config, and the state `creating`, which records what is
