@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what corral's demo and tests need on Debian: busybox-static (the demo and test
-# root filesystems), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
+# root filesystems), containerd and containernetworking-plugins (the CRI test's containerd and
+# its pods' bridge), protobuf-compiler (protoc, for the k8s-cri bindings of that test's client), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
 # rootless tests' multi-range id maps), libseccomp-dev (seccomp's differential test links
 # libseccomp to compare filters; corral itself never does), binutils (objdump, for
 # ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd containernetworking-plugins protobuf-compiler uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

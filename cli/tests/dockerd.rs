@@ -44,6 +44,9 @@ struct Dockerd {
     _netns: testkit::Netns,
     image: String,
     names: std::cell::Cell<u32>,
+    /// `/run/containerd` (the shims' sockets go there whatever the exec root) unless it was
+    /// there before: removed at the end.
+    run_dir: Option<&'static str>,
 }
 
 impl Dockerd {
@@ -58,6 +61,7 @@ impl Dockerd {
         let id = testkit::unique_id("dockerd");
         // Short: the socket paths under the exec root must fit in sun_path.
         let dir = tempfile::Builder::new().prefix("cd-").tempdir().unwrap();
+        let run_dir = Some("/run/containerd").filter(|d| !Path::new(d).exists());
         let netns = testkit::Netns::new("dockerd-net");
         let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
         let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
@@ -86,6 +90,7 @@ impl Dockerd {
             _netns: netns,
             image: format!("{id}:latest"),
             names: std::cell::Cell::new(0),
+            run_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -229,6 +234,9 @@ impl Dockerd {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        if let Some(d) = self.run_dir {
+            let _ = std::fs::remove_dir_all(d);
         }
         let mut mounts = self.mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
