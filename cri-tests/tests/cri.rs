@@ -361,6 +361,97 @@ async fn connect(sock: PathBuf) -> RuntimeServiceClient<Channel> {
 
 type R<T> = Result<T, String>;
 
+/// What the streaming server sent on each channel of a `v4.channel.k8s.io` websocket
+/// (1 stdout, 2 stderr, 3 the error channel's status), until it closed.
+#[derive(Debug, Default)]
+struct Streamed {
+    stdout: String,
+    stderr: String,
+    status: String,
+}
+
+/// Runs an exec through containerd's streaming server as `kubectl exec` does over a
+/// websocket (`v4.channel.k8s.io`): the URL from the CRI `Exec` call, no stdin. A minimal
+/// RFC 6455 client (one with nothing to send needs no masking), on a blocking socket of the
+/// calling thread's network namespace.
+fn ws_exec(url: &str) -> R<Streamed> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("url {url:?}"))?;
+    let (host, path) = rest.split_once('/').ok_or_else(|| format!("url {url:?}"))?;
+    let mut sock = std::net::TcpStream::connect(host).map_err(|e| format!("{host}: {e}"))?;
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        sock,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: Y29ycmFsLXRlc3Qta2V5MQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match sock.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            r => {
+                return Err(format!(
+                    "handshake: {r:?}: {}",
+                    String::from_utf8_lossy(&head)
+                ))
+            }
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(format!("handshake: {head:?}"));
+    }
+    let mut out = Streamed::default();
+    let mut read = |n: usize| -> R<Vec<u8>> {
+        let mut v = vec![0u8; n];
+        sock.read_exact(&mut v).map_err(|e| format!("frame: {e}"))?;
+        Ok(v)
+    };
+    // Until a close frame, or the server closing the connection.
+    while let Ok(h) = read(2) {
+        let opcode = h[0] & 0x0f;
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let l = read(2)?;
+            len = u64::from(u16::from_be_bytes([l[0], l[1]]));
+        } else if len == 127 {
+            let l = read(8)?;
+            len = u64::from_be_bytes(l.try_into().unwrap());
+        }
+        let mask = if h[1] & 0x80 != 0 {
+            Some(read(4)?)
+        } else {
+            None
+        };
+        let mut payload = read(len as usize)?;
+        if let Some(m) = mask {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= m[i % 4];
+            }
+        }
+        match opcode {
+            8 => break,
+            0..=2 if !payload.is_empty() => {
+                let data = String::from_utf8_lossy(&payload[1..]).into_owned();
+                match payload[0] {
+                    1 => out.stdout.push_str(&data),
+                    2 => out.stderr.push_str(&data),
+                    3 => out.status.push_str(&data),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 fn e(what: &str) -> impl Fn(tonic::Status) -> String + '_ {
     move |s| format!("{what}: {}: {}", s.code(), s.message())
 }
@@ -788,11 +879,18 @@ async fn cases(s: &mut Session<'_>, out: &mut Vec<(String, R<()>)>) {
     .await;
     rec("ReopenContainerLog", r);
     let r = async {
-        let u =
+        let url =
             s.c.exec(ExecRequest {
                 container_id: a.clone(),
-                cmd: vec!["/bin/sh".into(), "-c".into(), "tty".into()],
+                cmd: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "tty; echo in-exec-tty; exit 4".into(),
+                ],
+                // As `kubectl exec -it`: stdin too (without it containerd 1.6 loses the
+                // output now and then, with runc as with corral).
                 tty: true,
+                stdin: true,
                 stdout: true,
                 ..Default::default()
             })
@@ -800,10 +898,46 @@ async fn cases(s: &mut Session<'_>, out: &mut Vec<(String, R<()>)>) {
             .map_err(e("Exec"))?
             .into_inner()
             .url;
-        check(u.starts_with("http://127.0.0.1:"), || format!("url {u:?}"))
+        // The streaming server listens in containerd's network namespace.
+        let got = tokio::task::block_in_place(|| s.cd._netns.run(|| ws_exec(&url)))?;
+        check(
+            got.stdout.contains("/dev/pts/")
+                && got.stdout.contains("in-exec-tty")
+                && got
+                    .status
+                    .contains(r#"{"reason":"ExitCode","message":"4"}"#),
+            || format!("{got:?}"),
+        )
     }
     .await;
-    rec("Exec (streaming URL only)", r);
+    rec("Exec through the streaming server (tty, websocket)", r);
+    let r = async {
+        let url =
+            s.c.exec(ExecRequest {
+                container_id: a.clone(),
+                cmd: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "echo out-stream; echo err-stream >&2; sleep 1".into(),
+                ],
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(e("Exec"))?
+            .into_inner()
+            .url;
+        let got = tokio::task::block_in_place(|| s.cd._netns.run(|| ws_exec(&url)))?;
+        check(
+            got.stdout == "out-stream\n"
+                && got.stderr == "err-stream\n"
+                && got.status.contains(r#""status":"Success""#),
+            || format!("{got:?}"),
+        )
+    }
+    .await;
+    rec("Exec through the streaming server (stdout, stderr)", r);
     let r = async {
         s.c.stop_container(StopContainerRequest {
             container_id: a.clone(),
