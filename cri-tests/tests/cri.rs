@@ -1009,6 +1009,47 @@ async fn cases(s: &mut Session<'_>, out: &mut Vec<(String, R<()>)>) {
     rec("a .slice cgroup parent (slice:prefix:name)", r);
 }
 
+/// With `CORRAL_CRI_POD_STARTS=N`, times N pod starts (RunPodSandbox, CreateContainer and
+/// StartContainer of one container) with the session's handler and prints the median and
+/// the range: a measurement for a report, never asserted. Off by default (CI).
+async fn pod_starts(s: &mut Session<'_>) {
+    let n: usize = std::env::var("CORRAL_CRI_POD_STARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = async {
+            let pod = s.run_pod(None).await?;
+            let c = s.create(&pod, "timed", SLEEPER, None, false).await?;
+            s.start(&c).await?;
+            Ok::<_, String>((pod, c))
+        }
+        .await;
+        let took = t.elapsed();
+        match r {
+            Ok((pod, c)) => {
+                times.push(took);
+                let _ = s.stop_and_remove(&c).await;
+                let _ = s.remove_pod(&pod.id).await;
+            }
+            Err(err) => eprintln!("pod start with {}: {err}", s.handler),
+        }
+    }
+    if !times.is_empty() {
+        times.sort();
+        eprintln!(
+            "pod start (RunPodSandbox + CreateContainer + StartContainer), {}: median {:?}, min {:?}, max {:?}, {} runs",
+            s.handler,
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            times.len()
+        );
+    }
+}
+
 #[test]
 fn kubernetes_cri_runs_pods_with_corral() {
     let rootfs = testkit::TestRootfs::with_id(&testkit::unique_id("cri-img"));
@@ -1065,6 +1106,7 @@ fn kubernetes_cri_runs_pods_with_corral() {
             };
             let mut out = Vec::new();
             cases(&mut s, &mut out).await;
+            pod_starts(&mut s).await;
             for p in s.pods.clone() {
                 let _ = s.remove_pod(&p).await;
             }
