@@ -105,16 +105,19 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
 /// The systemd form `slice:prefix:name` is one of the relative paths: containerd's CRI
 /// builds `test.slice:cri-containerd:<id>` from a pod's cgroup parent ending in `.slice`
 /// even with `SystemdCgroup = false`, and runc's cgroupfs driver then makes one directory
-/// of that literal name beside the shim's cgroup (it does not expand `a-b.slice` into
-/// `a.slice/a-b.slice` nor name a `prefix-name.scope`: that is what its systemd driver asks
-/// systemd for). corral does the same, so a container lands where runc would put it.
+/// of that literal name under the shim's cgroup (v1) or beside it (v2) (no expansion of
+/// `a-b.slice` into `a.slice/a-b.slice`, no `prefix-name.scope`: that is what its systemd
+/// driver asks systemd for). corral does the same, so a container lands where runc would
+/// put it.
 ///
-/// A systemd driver (`--systemd-cgroup`, refused by the CLI) is not worth having yet: it
-/// needs a D-Bus client to ask systemd for a transient scope with the limits as unit
-/// properties, and it only matters on hosts where systemd owns the cgroup tree (pure
-/// cgroup v2 with kubelet's `cgroupDriver: systemd`), where an operator sets
-/// `SystemdCgroup = false` for corral's handler and kubelet's `cgroupDriver: cgroupfs` (the
-/// pods' cgroups are then plain directories, as here).
+/// A systemd driver (`--systemd-cgroup`, refused by the CLI) is not worth having yet. It would
+/// need a D-Bus client asking systemd for a transient scope per container, with the limits as
+/// unit properties, and a second way to update, stat and delete them. It matters only where
+/// the kubelet (or dockerd) uses its systemd cgroup driver: pods' parents are then slices
+/// (`kubepods-burstable-pod<uid>.slice`), and a container placed by this cgroupfs rule runs
+/// outside its pod's slice (pod limits and accounting miss it), as it would under runc's
+/// cgroupfs driver. With the kubelet's `cgroupDriver: cgroupfs` (the set-up docs/kubernetes.md
+/// gives) every path is a plain cgroupfs path and nothing is lost.
 fn cgroup_path(id: &str, linux: &Linux) -> CgroupPath {
     match linux.cgroups_path() {
         None => CgroupPath::Relative(id.to_string()),
