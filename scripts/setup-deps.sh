@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
 # Installs what corral's demo and tests need on Debian: busybox-static (the demo and test
-# root filesystems), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
+# root filesystems), containerd and containernetworking-plugins (the CRI test's containerd and
+# its pods' bridge), protobuf-compiler (protoc, for the k8s-cri bindings of that test's client), jq, util-linux (unshare, setpriv), uidmap (newuidmap/newgidmap, for the
 # rootless tests' multi-range id maps), libseccomp-dev (seccomp's differential test links
 # libseccomp to compare filters; corral itself never does), binutils (objdump, for
 # ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
 # (the Debian base of scripts/image-demo.sh), a Rust toolchain if none is on PATH, and for the
 # Python module (python/) a venv in target/pyenv, made with Debian's python3, holding maturin
 # and pytest. On a cgroup v1 or hybrid host it also mounts the net_cls and net_prio
-# hierarchies when the kernel has them unmounted (see the end).
+# hierarchies when the kernel has them unmounted (see the end). docker.io gives dockerd 20.10
+# for the Docker engine test, its service left stopped and disabled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd containernetworking-plugins protobuf-compiler uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# docker.io (dockerd 20.10, for cli/tests/dockerd.rs): installed without its recommends and
+# with its service neither started nor enabled (the test starts a dockerd of its own). A
+# policy-rc.d refusing every start covers the install; one already there is kept.
+if ! dpkg -s docker.io >/dev/null 2>&1; then
+  apt-get update -qq
+  made_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  [[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   [[ -x $HOME/.cargo/bin/cargo ]] || {

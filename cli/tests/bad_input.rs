@@ -317,7 +317,7 @@ fn a_fifo_as_a_namespace_path_is_refused_at_once() {
 fn update_refuses_what_config_json_refuses() {
     let env = Env::new("badupdate");
     let cases: [(&[&str], serde_json::Value); 4] = [
-        (&["--memory", "0"], json!({"memory": {"limit": 0}})),
+        (&["--pids-limit=-2"], json!({"pids": {"limit": -2}})),
         (&["--cpu-shares", "1"], json!({"cpu": {"shares": 1}})),
         (&["--blkio-weight", "5"], json!({"blockIO": {"weight": 5}})),
         (

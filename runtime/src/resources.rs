@@ -100,12 +100,19 @@ pub fn from_spec(spec: &Spec, device_rules: bool) -> Result<Resources> {
 pub fn limits(res: &LinuxResources) -> Result<Resources> {
     crate::validate::resources(res)?;
     let mut r = Resources::default();
+    // 0 is "unset" wherever runc's cgroup drivers write nothing for it (`!= 0` before each
+    // write in runc 1.1's fs and fs2 drivers): cpu shares, quota, period and realtime
+    // budget, memory limit, reservation and swap, blkio weights. Engines send such zeros:
+    // containerd's CRI an update's unset fields, podman and `runc update` flags not given.
+    // (A swappiness of 0 and a pids limit of 0 are values; pids 0 means no limit, as -1.)
+    let set = |v: Option<i64>| v.filter(|v| *v != 0);
+    let set_u = |v: Option<u64>| v.filter(|v| *v != 0);
     if let Some(c) = res.cpu() {
-        r.cpu_shares = c.shares();
-        r.cpu_quota = c.quota();
-        r.cpu_period = c.period();
-        r.cpu_realtime_runtime = c.realtime_runtime();
-        r.cpu_realtime_period = c.realtime_period();
+        r.cpu_shares = set_u(c.shares());
+        r.cpu_quota = set(c.quota());
+        r.cpu_period = set_u(c.period());
+        r.cpu_realtime_runtime = set(c.realtime_runtime());
+        r.cpu_realtime_period = set_u(c.realtime_period());
         r.cpuset_cpus = c.cpus().clone().filter(|s| !s.is_empty());
         r.cpuset_mems = c.mems().clone().filter(|s| !s.is_empty());
     }
@@ -119,9 +126,9 @@ pub fn limits(res: &LinuxResources) -> Result<Resources> {
                 );
             }
         }
-        r.memory_limit = m.limit();
-        r.memory_reservation = m.reservation();
-        r.memory_swap = m.swap();
+        r.memory_limit = set(m.limit());
+        r.memory_reservation = set(m.reservation());
+        r.memory_swap = set(m.swap());
         r.memory_swappiness = m.swappiness();
         r.memory_disable_oom_killer = m.disable_oom_killer();
     }
@@ -306,5 +313,44 @@ mod tests {
             field_of("net_prio.ifpriomap"),
             Some("linux.resources.network.priorities")
         );
+    }
+
+    /// Zeros runc's cgroupfs drivers write nothing for become "unset" (nothing written, so
+    /// an update keeps the current value); what is not zero is kept.
+    #[test]
+    fn zeros_that_mean_unset_write_nothing() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0},
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "swappiness": 0},
+            "blockIO": {"weight": 0, "leafWeight": 0},
+        }))
+        .unwrap();
+        let r = limits(&res).unwrap();
+        assert_eq!(
+            (r.cpu_shares, r.cpu_quota, r.cpu_period),
+            (None, None, None)
+        );
+        assert_eq!(
+            (r.cpu_realtime_runtime, r.cpu_realtime_period),
+            (None, None)
+        );
+        assert_eq!(
+            (r.memory_limit, r.memory_reservation, r.memory_swap),
+            (None, None, None)
+        );
+        assert_eq!((r.blkio_weight, r.blkio_leaf_weight), (None, None));
+        assert_eq!(r.memory_swappiness, Some(0), "swappiness 0 is a value");
+
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "cpu": {"shares": 512, "quota": -1, "period": 50000},
+            "memory": {"limit": 1048576, "swap": -1},
+        }))
+        .unwrap();
+        let r = limits(&res).unwrap();
+        assert_eq!(
+            (r.cpu_shares, r.cpu_quota, r.cpu_period),
+            (Some(512), Some(-1), Some(50000))
+        );
+        assert_eq!((r.memory_limit, r.memory_swap), (Some(1048576), Some(-1)));
     }
 }

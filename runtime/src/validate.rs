@@ -70,15 +70,8 @@ pub fn spec(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    if let Some(p) = l.cgroups_path() {
-        let s = p.to_string_lossy();
-        if s.contains(':') {
-            return Err(bad(
-                "linux.cgroupsPath",
-                format!("{s:?} is a systemd slice path; corral manages cgroupfs paths only"),
-            ));
-        }
-    }
+    // (`linux.cgroupsPath` in the systemd form `slice:prefix:name` is a cgroupfs path like
+    // any other, as runc's cgroupfs driver takes it: see `crate::container::create`.)
     if l.intel_rdt().is_some() {
         let why = if Path::new("/sys/fs/resctrl").exists() {
             "not supported by corral yet"
@@ -558,7 +551,8 @@ pub fn resources(res: &LinuxResources) -> Result<()> {
             ("swap", m.swap()),
         ] {
             if let Some(v) = v {
-                if v < -1 || v == 0 && name == "limit" {
+                // 0 is "unset" (crate::resources::limits), as runc.
+                if v < -1 {
                     return Err(bad(
                         format!("{R}.memory.{name}"),
                         format!("{v} is not a valid byte count (-1 means unlimited)"),
@@ -674,7 +668,13 @@ mod tests {
 
     #[test]
     fn each_refusal_names_its_field() {
-        for (v, ok) in [(0, false), (-2, false), (-1, true), (1 << 20, true)] {
+        for (v, ok) in [
+            (-5, false),
+            (-2, false),
+            (-1, true),
+            (0, true),
+            (1 << 20, true),
+        ] {
             let r = resources(&memory(v));
             assert_eq!(r.is_ok(), ok, "{v}: {r:?}");
             if let Err(e) = r {
@@ -868,13 +868,6 @@ mod tests {
                 &["linux.netDevices.dummy0", "new network namespace"],
             ),
             (
-                "a systemd slice",
-                Box::new(|v| {
-                    v["linux"]["cgroupsPath"] = json!("system.slice:corral:x");
-                }),
-                &["linux.cgroupsPath", "systemd slice"],
-            ),
-            (
                 "deadline fields on another policy",
                 Box::new(|v| {
                     v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "runtime": 1000});
@@ -1049,5 +1042,45 @@ mod tests {
             v["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "runtime": 1000});
         })
         .unwrap();
+    }
+
+    /// What engines send and runc accepts: a `cgroupsPath` in the systemd form (containerd's
+    /// CRI with a pod cgroup parent ending in `.slice`, even with `SystemdCgroup = false`),
+    /// and zeros that mean "unset" in every field where runc's cgroupfs drivers write
+    /// nothing for 0 (dockerd 20.10 sends `blockIO.weight: 0` for every container).
+    #[test]
+    fn what_engines_send_and_runc_accepts_passes() {
+        use serde_json::json;
+        let cases: [(&str, serde_json::Value); 11] = [
+            ("cgroupsPath", json!("test.slice:cri-containerd:0123abcd")),
+            (
+                "cgroupsPath",
+                json!("kubepods-burstable-pod1.slice:cri-containerd:x"),
+            ),
+            (
+                "resources",
+                json!({"blockIO": {"weight": 0, "leafWeight": 0}}),
+            ),
+            ("resources", json!({"cpu": {"shares": 0}})),
+            ("resources", json!({"cpu": {"quota": 0, "period": 0}})),
+            (
+                "resources",
+                json!({"cpu": {"realtimeRuntime": 0, "realtimePeriod": 0}}),
+            ),
+            ("resources", json!({"memory": {"limit": 0}})),
+            ("resources", json!({"memory": {"limit": 0, "swap": 0}})),
+            ("resources", json!({"memory": {"reservation": 0}})),
+            ("resources", json!({"pids": {"limit": 0}})),
+            (
+                "resources",
+                json!({"memory": {"limit": 0, "reservation": 0, "swap": 0, "swappiness": 0},
+                       "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+                       "pids": {"limit": 0}, "blockIO": {"weight": 0}}),
+            ),
+        ];
+        for (field, value) in cases {
+            check(|v| v["linux"][field] = value.clone())
+                .unwrap_or_else(|e| panic!("linux.{field} {value}: {e}"));
+        }
     }
 }

@@ -52,18 +52,7 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
     // limits hold from the first instruction.
     let hier = Hierarchy::detect().map_err(|e| cgroup_err(id, e))?;
     let linux = spec.linux().clone().unwrap_or_default();
-    let path = match linux.cgroups_path() {
-        None => CgroupPath::Relative(id.to_string()),
-        Some(p) => {
-            // (A systemd slice path is refused by crate::validate.)
-            let s = p.to_string_lossy().into_owned();
-            if p.is_absolute() {
-                CgroupPath::Absolute(s)
-            } else {
-                CgroupPath::Relative(s)
-            }
-        }
-    };
+    let path = cgroup_path(id, &linux);
     // Device rules go to the v1 devices controller, or to an eBPF filter on cgroup2.
     let device_rules = hier.v1_mount("devices").is_some() || hier.version() != Version::V1;
     let mut res = resources::from_spec(spec, device_rules)?;
@@ -106,6 +95,41 @@ fn check(id: &str, b: &Bundle, opts: &Options) -> Result<Checked> {
         planned,
         rootless,
     })
+}
+
+/// Where the container's cgroup goes, as runc's cgroupfs driver (the one runc uses without
+/// `--systemd-cgroup`) places it: the id when `linux.cgroupsPath` is unset; an absolute
+/// path under each hierarchy's root; a relative one under the caller's cgroup (v1) or its
+/// parent (v2).
+///
+/// The systemd form `slice:prefix:name` is one of the relative paths: containerd's CRI
+/// builds `test.slice:cri-containerd:<id>` from a pod's cgroup parent ending in `.slice`
+/// even with `SystemdCgroup = false`, and runc's cgroupfs driver then makes one directory
+/// of that literal name under the shim's cgroup (v1) or beside it (v2) (no expansion of
+/// `a-b.slice` into `a.slice/a-b.slice`, no `prefix-name.scope`: that is what its systemd
+/// driver asks systemd for). corral does the same, so a container lands where runc would
+/// put it.
+///
+/// A systemd driver (`--systemd-cgroup`, refused by the CLI) is not worth having yet. It would
+/// need a D-Bus client asking systemd for a transient scope per container, with the limits as
+/// unit properties, and a second way to update, stat and delete them. It matters only where
+/// the kubelet (or dockerd) uses its systemd cgroup driver: pods' parents are then slices
+/// (`kubepods-burstable-pod<uid>.slice`), and a container placed by this cgroupfs rule runs
+/// outside its pod's slice (pod limits and accounting miss it), as it would under runc's
+/// cgroupfs driver. With the kubelet's `cgroupDriver: cgroupfs` (the set-up docs/kubernetes.md
+/// gives) every path is a plain cgroupfs path and nothing is lost.
+fn cgroup_path(id: &str, linux: &Linux) -> CgroupPath {
+    match linux.cgroups_path() {
+        None => CgroupPath::Relative(id.to_string()),
+        Some(p) => {
+            let s = p.to_string_lossy().into_owned();
+            if p.is_absolute() {
+                CgroupPath::Absolute(s)
+            } else {
+                CgroupPath::Relative(s)
+            }
+        }
+    }
 }
 
 /// `record`: the state dir, the kept config, and the state `creating`, which records what is
