@@ -242,6 +242,17 @@ impl Limits {
         *self != process
     }
 
+    /// `self` with the ulimits of `base` it does not name (a description's defaults, such
+    /// as the Docker baseline's open files limit, kept under limits set as a whole).
+    pub fn keeping_ulimits_of(mut self, base: &Limits) -> Limits {
+        for u in &base.ulimits {
+            if !self.ulimits.iter().any(|x| x.name == u.name) {
+                self.ulimits.push(u.clone());
+            }
+        }
+        self
+    }
+
     /// Sets `u` over the ulimit of the same name.
     pub fn set_ulimit(&mut self, u: Ulimit) {
         self.ulimits.retain(|x| x.name != u.name);
