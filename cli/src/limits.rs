@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use runtime::describe::{parse_size, Description, DeviceRate, Mount, Ulimit};
+use runtime::describe::{parse_size, Description, DeviceRate, HostFacts, Mount, Ulimit};
 
 use crate::args_limits::ResourceArgs;
 use crate::error::{msg, CliError, R};
@@ -168,7 +168,10 @@ pub fn apply(a: &ResourceArgs, d: &mut Description) -> R<()> {
     if let Some(v) = &a.shm_size {
         l.shm_size = Some(size(v, "--shm-size", false)?);
     }
-    l.check_host().map_err(|e| msg(reason(e)))?;
+    let host = HostFacts::detect();
+    l.check_against(&host)
+        .and_then(|_| l.check_support(&host))
+        .map_err(|e| msg(reason(e)))?;
     if a.read_only {
         d.readonly_root = Some(true);
     }

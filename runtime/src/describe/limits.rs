@@ -501,6 +501,9 @@ pub struct HostFacts {
     pub cpuset_cpus: String,
     /// The memory nodes a cpuset may name.
     pub cpuset_mems: String,
+    /// The kernel has a block IO weight (CFQ's or BFQ's `blkio.weight`, cgroup v2's `io`
+    /// controller).
+    pub blkio_weight: bool,
 }
 
 impl HostFacts {
@@ -538,6 +541,12 @@ impl HostFacts {
                 "/sys/fs/cgroup/cpuset.mems.effective",
                 "/sys/devices/system/node/online",
             ]),
+            blkio_weight: ["blkio.weight", "blkio.bfq.weight"].iter().any(|f| {
+                std::path::Path::new("/sys/fs/cgroup/blkio")
+                    .join(f)
+                    .exists()
+            }) || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+                .is_ok_and(|c| c.split_whitespace().any(|x| x == "io")),
         }
     }
 }
@@ -572,6 +581,31 @@ impl Limits {
     /// process may give, the block devices of the rate limits. Then [`Limits::check`].
     pub fn check_host(&self) -> Result<()> {
         self.check_against(&HostFacts::detect())
+    }
+
+    /// The kernel has what the limits need, else docker's words for what it lacks (a
+    /// block IO weight without CFQ or BFQ). Apart from [`Limits::check_host`]: a spec may
+    /// be made on one kernel and run on another, and the cgroup write names what is
+    /// missing too.
+    pub fn check_support(&self, h: &HostFacts) -> Result<()> {
+        let bad = |field: &str, reason: String| Error::Config {
+            field: field.into(),
+            reason,
+        };
+        if self.blkio_weight.is_some() && !h.blkio_weight {
+            return Err(bad(
+                "blkio_weight",
+                "Your kernel does not support Block I/O weight or the cgroup is not mounted".into(),
+            ));
+        }
+        if !self.blkio_weight_device.is_empty() && !h.blkio_weight {
+            return Err(bad(
+                "blkio_weight_device",
+                "Your kernel does not support Block I/O weight_device or the cgroup is not mounted"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// [`Limits::check_host`] against the facts `h`.
