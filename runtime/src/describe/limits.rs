@@ -796,3 +796,125 @@ fn show_rlim(v: u64) -> String {
         v.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostFacts {
+        HostFacts {
+            cpus: 2,
+            cpuset_cpus: "0-1".into(),
+            cpuset_mems: "0".into(),
+            blkio_weight: false,
+        }
+    }
+
+    fn refused(l: Limits, words: &str) {
+        let e = l.check_against(&host()).unwrap_err().to_string();
+        assert!(e.contains(words), "want {words:?} in {e}");
+    }
+
+    #[test]
+    fn host_checks_use_dockers_words() {
+        let two = "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available";
+        for c in [0.001, 2.5, 64.0, f64::NAN] {
+            refused(
+                Limits {
+                    cpus: Some(c),
+                    ..Limits::default()
+                },
+                two,
+            );
+        }
+        refused(
+            Limits {
+                memory: Some(1 << 20),
+                ..Limits::default()
+            },
+            "Minimum memory limit allowed is 6MB",
+        );
+        refused(
+            Limits {
+                memory: Some(64 << 20),
+                memory_swap: Some(32 << 20),
+                ..Limits::default()
+            },
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        );
+        refused(
+            Limits {
+                cpuset_cpus: Some("0-9".into()),
+                ..Limits::default()
+            },
+            "Requested CPUs are not available - requested 0-9, available: 0-1",
+        );
+        refused(
+            Limits {
+                cpuset_mems: Some("x".into()),
+                ..Limits::default()
+            },
+            "Invalid value x for cpuset mems",
+        );
+        refused(
+            Limits {
+                blkio_weight: Some(5),
+                ..Limits::default()
+            },
+            "Range of blkio weight is from 10 to 1000",
+        );
+        refused(
+            Limits {
+                oom_score_adj: Some(-1001),
+                ..Limits::default()
+            },
+            "range for oom score adj is [-1000, 1000]",
+        );
+        let ok = Limits {
+            cpus: Some(1.5),
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            cpuset_cpus: Some("1".into()),
+            memory_reservation: Some(32 << 20),
+            ..Limits::default()
+        };
+        ok.check_against(&host()).unwrap();
+        let w = Limits {
+            blkio_weight: Some(500),
+            ..Limits::default()
+        };
+        assert!(w
+            .check_support(&host())
+            .unwrap_err()
+            .to_string()
+            .contains("Your kernel does not support Block I/O weight"));
+    }
+
+    #[test]
+    fn ulimits_parse_as_dockers() {
+        assert_eq!(
+            Ulimit::parse("nofile=1024:2048").unwrap(),
+            Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }
+        );
+        assert_eq!(Ulimit::parse("core=-1").unwrap().hard, u64::MAX);
+        for (s, words) in [
+            ("nofile", "invalid ulimit argument: nofile"),
+            ("bogus=1", "invalid ulimit type: bogus"),
+            ("nofile=5:1", "soft limit must be less than or equal to hard limit: 5 > 1"),
+            ("nofile=x", "invalid ulimit argument"),
+        ] {
+            let e = Ulimit::parse(s).unwrap_err().to_string();
+            assert!(e.contains(words), "{s}: {e}");
+        }
+        // The image baseline's nofile: docker's, capped at what this process may give.
+        let d = default_ulimits();
+        assert_eq!(d[0].name, "nofile");
+        assert_eq!(d[0].soft, DOCKER_NOFILE.min(raisable_to(libc::RLIMIT_NOFILE)));
+        assert_eq!(parse_cpuset("0-2,5"), Some([0, 1, 2, 5].into()));
+        assert_eq!(parse_cpuset("2-1"), None);
+    }
+}
