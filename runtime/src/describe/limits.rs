@@ -904,7 +904,10 @@ mod tests {
         for (s, words) in [
             ("nofile", "invalid ulimit argument: nofile"),
             ("bogus=1", "invalid ulimit type: bogus"),
-            ("nofile=5:1", "soft limit must be less than or equal to hard limit: 5 > 1"),
+            (
+                "nofile=5:1",
+                "soft limit must be less than or equal to hard limit: 5 > 1",
+            ),
             ("nofile=x", "invalid ulimit argument"),
         ] {
             let e = Ulimit::parse(s).unwrap_err().to_string();
@@ -913,7 +916,10 @@ mod tests {
         // The image baseline's nofile: docker's, capped at what this process may give.
         let d = default_ulimits();
         assert_eq!(d[0].name, "nofile");
-        assert_eq!(d[0].soft, DOCKER_NOFILE.min(raisable_to(libc::RLIMIT_NOFILE)));
+        assert_eq!(
+            d[0].soft,
+            DOCKER_NOFILE.min(raisable_to(libc::RLIMIT_NOFILE))
+        );
         assert_eq!(parse_cpuset("0-2,5"), Some([0, 1, 2, 5].into()));
         assert_eq!(parse_cpuset("2-1"), None);
     }
