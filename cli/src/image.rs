@@ -230,7 +230,12 @@ pub fn run(
         Ok(_) if !a.rm => {}
         // Removed with the container (--rm), or never made: the record goes too, unless
         // another command made a container of that id meanwhile.
-        _ => corral_image::forget_container(&store_dir, root, &id),
+        _ => {
+            corral_image::forget_container(&store_dir, root, &id);
+            // Its anonymous volumes go with it (docker's `run --rm`), once no record
+            // names them.
+            corral_image::volume::remove_anonymous_of(&store_dir, &id);
+        }
     }
     res
 }
@@ -268,6 +273,7 @@ pub fn create(cli: &Cli, root: &Path, id: Option<&str>, c: &CreateArgs, a: &RunI
         }
         Err(e) => {
             corral_image::forget_container(&store_dir, root, &id);
+            corral_image::volume::remove_anonymous_of(&store_dir, &id);
             Err(e)
         }
     }

@@ -235,8 +235,9 @@ fn volumes_outlive_containers_are_shared_filled_from_the_image_and_never_through
         fs::read_link(d.join("passwd")).unwrap(),
         Path::new("/etc/passwd")
     );
+    // Its anonymous volume went with it (--rm), as docker's.
     let evil = anonymous_name(&a, "/evil");
-    assert!(names(&t.data(&evil)).is_empty());
+    assert!(!t.data(&evil).exists());
     assert_eq!(names(&canary), ["secret"]);
     // A volume at a path that is a link to a host dir: nothing read from it (the
     // container itself may or may not start: its mount point resolves inside its root).
@@ -258,10 +259,7 @@ fn volumes_outlive_containers_are_shared_filled_from_the_image_and_never_through
     assert!(names(&t.data("canaryvol")).is_empty());
     assert_eq!(names(&canary), ["secret"]);
     let ls = t.ok(&["volume", "ls", "-q"]);
-    assert!(
-        ls.lines().any(|l| l == "named") && ls.lines().any(|l| l == evil),
-        "{ls}"
-    );
+    assert!(ls.lines().any(|l| l == "named"), "{ls}");
 
     // Shared by two containers: one running writes, the other (read-only) reads; not
     // filled again (it has content).
@@ -316,7 +314,7 @@ fn volumes_outlive_containers_are_shared_filled_from_the_image_and_never_through
         "{err}"
     );
     let out = t.ok(&["volume", "prune", "-f", "--all"]);
-    assert!(out.contains(&evil) && out.contains("canaryvol"), "{out}");
+    assert!(out.contains("canaryvol") && !out.contains("named"), "{out}");
     assert!(t.data("named").is_dir());
     let b_evil = anonymous_name(&b, "/evil");
     assert!(t.data(&b_evil).is_dir());

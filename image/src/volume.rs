@@ -44,6 +44,10 @@ pub struct Volume {
     /// `--all`, and by `rm -v` with its container).
     #[serde(default)]
     pub anonymous: bool,
+    /// The container an anonymous volume was made for (removed with it by `run --rm`,
+    /// `rm -v`: [`remove_anonymous_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// The directory of the store's volumes.
@@ -105,6 +109,17 @@ pub fn create(
     labels: &BTreeMap<String, String>,
     anonymous: bool,
 ) -> Result<Volume> {
+    make(store_dir, name, labels, anonymous, None)
+}
+
+/// [`create`], an anonymous volume recording the container it is for.
+fn make(
+    store_dir: &Path,
+    name: Option<&str>,
+    labels: &BTreeMap<String, String>,
+    anonymous: bool,
+    container: Option<&str>,
+) -> Result<Volume> {
     let name = match name {
         Some(n) => n.to_string(),
         None => random_name(),
@@ -125,6 +140,7 @@ pub fn create(
         driver: "local".into(),
         labels: labels.clone(),
         anonymous,
+        container: container.map(String::from),
     };
     let made = (|| {
         fs::DirBuilder::new()
@@ -248,6 +264,21 @@ pub fn prune(store_dir: &Path, all: bool) -> Result<(Vec<String>, u64)> {
     Ok((names, bytes))
 }
 
+/// Removes the anonymous volumes made for container `id` that no container uses any more
+/// (docker's `run --rm` and `rm -v`). Returns their names.
+pub fn remove_anonymous_of(store_dir: &Path, id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in list(store_dir).unwrap_or_default() {
+        if v.anonymous
+            && v.container.as_deref() == Some(id)
+            && remove(store_dir, &v.name, false).is_ok()
+        {
+            out.push(v.name);
+        }
+    }
+    out
+}
+
 /// The named volumes a description mounts (anonymous ones are named when the container
 /// is made: [`volumes_for`]).
 pub fn volumes_of(d: &Description) -> Vec<String> {
@@ -324,7 +355,8 @@ pub fn mount_volumes(
             .find(|m| m.kind == "volume" && &m.destination == dst);
         let ro = from.is_some_and(|m| m.options.iter().any(|o| o == "ro"));
         let nocopy = from.is_some_and(|m| m.options.iter().any(|o| o == "nocopy"));
-        create(store_dir, Some(name), &BTreeMap::new(), *anonymous)?;
+        let owner = anonymous.then_some(id);
+        make(store_dir, Some(name), &BTreeMap::new(), *anonymous, owner)?;
         let data = data_dir(store_dir, name);
         if !nocopy {
             populate(&data, layers, dst)?;
