@@ -168,8 +168,19 @@ fn every_limit_flag_is_seen_inside_the_container() {
         "echo run=$(grep ' /run ' /proc/mounts);".into(),
         "touch /x 2>/dev/null && echo root=rw || echo root=ro;".into(),
         "touch /run/x && echo tmpfs=rw;".into(),
+        "echo scratch=$(grep ' /scratch ' /proc/mounts);".into(),
+        "echo hostro=$(cat /hostro/f; touch /hostro/g 2>/dev/null || echo ro);".into(),
+        "echo hostrw=$(echo w > /hostrw/g && cat /hostrw/g);".into(),
     ]
     .concat();
+    let host = t.dir.path().join("host");
+    fs::create_dir(&host).unwrap();
+    fs::write(host.join("f"), "from the host\n").unwrap();
+    let ro = format!(
+        "type=bind,source={},target=/hostro,readonly",
+        host.display()
+    );
+    let rw = format!("{}:/hostrw", host.display());
     let dr = format!("{dev}:1mb");
     let dw = format!("{dev}:2mb");
     let ir = format!("{dev}:100");
@@ -210,6 +221,12 @@ fn every_limit_flag_is_seen_inside_the_container() {
             "--tmpfs",
             "/run:size=8m",
             "--read-only",
+            "--mount",
+            "type=tmpfs,target=/scratch,tmpfs-size=4m",
+            "--mount",
+            &ro,
+            "-v",
+            &rw,
         ],
         &script,
     );
@@ -263,6 +280,14 @@ fn every_limit_flag_is_seen_inside_the_container() {
     );
     assert_eq!(value(&o, "root"), "ro", "{o}");
     assert_eq!(value(&o, "tmpfs"), "rw", "{o}");
+    let scratch = value(&o, "scratch");
+    assert!(
+        scratch.contains("tmpfs") && scratch.contains("size=4096k"),
+        "{o}"
+    );
+    assert_eq!(value(&o, "hostro"), "from the host ro", "{o}");
+    assert_eq!(value(&o, "hostrw"), "w", "{o}");
+    assert_eq!(fs::read_to_string(host.join("g")).unwrap(), "w\n");
     // The block IO weight where the kernel has one (CFQ, BFQ, cgroup v2's io), else
     // refused in docker's words.
     let out = t.sh(
