@@ -479,11 +479,45 @@ impl Limits {
         if let Some(v) = l.blkio_weight {
             parts.push(format!("blkio_weight={v}"));
         }
+        if let Some(v) = l.cpu_period {
+            parts.push(format!("cpu_period={v}"));
+        }
+        if let Some(v) = l.cpu_quota {
+            parts.push(format!("cpu_quota={v}"));
+        }
+        if let Some(v) = &l.cpuset_cpus {
+            parts.push(format!("cpuset_cpus={v:?}"));
+        }
+        if let Some(v) = &l.cpuset_mems {
+            parts.push(format!("cpuset_mems={v:?}"));
+        }
+        if let Some(v) = l.memory_reservation {
+            parts.push(format!("memory_reservation={v}"));
+        }
+        if let Some(v) = l.memory_swappiness {
+            parts.push(format!("memory_swappiness={v}"));
+        }
+        if let Some(v) = l.oom_kill_disable {
+            parts.push(format!(
+                "oom_kill_disable={}",
+                if v { "True" } else { "False" }
+            ));
+        }
+        if let Some(v) = l.oom_score_adj {
+            parts.push(format!("oom_score_adj={v}"));
+        }
+        if let Some(v) = l.shm_size {
+            parts.push(format!("shm_size={v}"));
+        }
+        if !l.ulimits.is_empty() {
+            parts.push(format!("ulimits={}", self.ulimits(py)?.repr()?));
+        }
         for (name, rates) in [
             ("device_read_bps", &l.device_read_bps),
             ("device_write_bps", &l.device_write_bps),
             ("device_read_iops", &l.device_read_iops),
             ("device_write_iops", &l.device_write_iops),
+            ("blkio_weight_device", &l.blkio_weight_device),
         ] {
             if !rates.is_empty() {
                 parts.push(format!("{name}={}", rates_dict(py, rates)?.repr()?));

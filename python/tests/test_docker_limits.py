@@ -32,6 +32,7 @@ def test_dockers_limits_hold_inside_an_image_container(env, store):
                         shm_size="16M", ulimits={"nproc": (50, 60)}, memory_swappiness=10)
     assert (lim.cpuset_cpus, lim.oom_score_adj, lim.shm_size) == ("0", 400, 16 << 20)
     assert lim.ulimits == {"nproc": (50, 60)} and lim.memory_reservation == 32 << 20
+    assert "oom_score_adj=400" in repr(lim) and "ulimits={'nproc': (50, 60)}" in repr(lim), repr(lim)
     kw = env.kw(image="pylim:1", store=str(store), limits=lim)
     del kw["rootfs"]
     script = ("cg=/sys/fs/cgroup; "
