@@ -94,6 +94,7 @@ pub fn dispatch(cli: &Cli) -> R {
             message,
         } => image::commit(cli, id, reference, message.as_deref()),
         Cmd::Network { cmd } => network::network(cli, root, cmd),
+        Cmd::Volume { cmd } => crate::volume::volume(cli, cmd),
         Cmd::Port { id } => network::port(cli, root, id),
         Cmd::Info => image::info(cli, root),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use corral_image::{ImageStore, Reference};
-use runtime::describe::{parse_size, Description, Mount, Root, UserSpec};
+use runtime::describe::{Description, Root, UserSpec};
 
 use crate::args::{Cli, CreateArgs, ImageCmd, RunImageArgs};
 use crate::error::{msg, R};
@@ -230,7 +230,12 @@ pub fn run(
         Ok(_) if !a.rm => {}
         // Removed with the container (--rm), or never made: the record goes too, unless
         // another command made a container of that id meanwhile.
-        _ => corral_image::forget_container(&store_dir, root, &id),
+        _ => {
+            corral_image::forget_container(&store_dir, root, &id);
+            // Its anonymous volumes go with it (docker's `run --rm`), once no record
+            // names them.
+            corral_image::volume::remove_anonymous_of(&store_dir, &id);
+        }
     }
     res
 }
@@ -268,6 +273,7 @@ pub fn create(cli: &Cli, root: &Path, id: Option<&str>, c: &CreateArgs, a: &RunI
         }
         Err(e) => {
             corral_image::forget_container(&store_dir, root, &id);
+            corral_image::volume::remove_anonymous_of(&store_dir, &id);
             Err(e)
         }
     }
@@ -287,16 +293,7 @@ fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
     d.user = a.user.clone().map(UserSpec::Name);
     d.hostname = a.hostname.clone();
     d.terminal = a.tty;
-    d.limits.memory = a
-        .memory
-        .as_deref()
-        .map(|m| parse_size("--memory", m))
-        .transpose()?;
-    d.limits.cpus = a.cpus;
-    d.limits.pids = a.pids_limit;
-    for v in &a.volume {
-        d.mounts.push(Mount::volume(v)?);
-    }
+    crate::limits::apply(&a.res, &mut d)?;
     d.network = crate::network::describe(a, root)?;
     d.security.privileged = a.privileged;
     for c in &a.cap_add {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod args_limits;
 mod build;
 mod commands;
 mod error;
@@ -18,6 +19,7 @@ mod fds;
 mod features;
 mod image;
 mod lifecycle;
+mod limits;
 mod list;
 mod log;
 mod monitor;
@@ -26,6 +28,7 @@ mod output;
 mod signals;
 mod tty;
 mod update;
+mod volume;
 
 use args::{Cli, Cmd};
 use error::EXIT_RUNTIME_ERROR;

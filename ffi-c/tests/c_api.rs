@@ -277,6 +277,11 @@ fn limits_hold_inside_and_update() {
     assert!(c_test("limits", &[("CORRAL_TEST_BLKDEV", &dev)]).contains("limits: ok"));
 }
 
+#[test]
+fn dockers_limits_hold_inside_and_are_refused_in_dockers_words() {
+    assert!(c_test("docker_limits", &[]).contains("docker_limits: ok"));
+}
+
 /// corral_warnings: none for a plain run; a failed startContainer hook's.
 #[test]
 fn warnings_reach_c() {

@@ -266,7 +266,7 @@ def test_a_handle_that_is_dropped_removes_its_container(env):
 def test_repr_and_help_read_well(env):
     c = corral.Container(["true"], **env.kw())
     assert repr(c) == f"<corral.Container id={c.id!r} state='new' pid=0>"
-    assert repr(corral.Limits(memory=1 << 20, pids=3)) == "Limits(memory=1048576, pids=3)"
+    assert repr(corral.Limits(memory=8 << 20, pids=3)) == "Limits(memory=8388608, pids=3)"
     assert "subprocess" in corral.__doc__
     for obj in (corral.run, corral.Container, corral.Container.create, corral.Container.wait_async,
                 corral.Limits, corral.Mount, corral.Mount.bind, corral.list, corral.Error,
