@@ -9,14 +9,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod args_image;
 mod build;
 mod commands;
+mod docker_image;
 mod error;
 mod events;
 mod exec;
 mod fds;
 mod features;
 mod image;
+mod info;
 mod lifecycle;
 mod list;
 mod log;

@@ -25,7 +25,8 @@
 //! | [`reference`](mod@reference) | `NAME[:TAG]` |
 //! | [`store`] | the store: open, blobs, layers, images, tags, resolve, the build cache |
 //! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out |
-//! | `prune` | reference counts, `image rm`, `prune`, usage |
+//! | `prune` | reference counts, `image rm`, `prune`, usage, `system df` figures |
+//! | `commit` | a container's writable layer as a new image ([`CommitOptions`]) |
 //! | [`record`] | containers made from images: their records and bundles, [`create`], [`remove`] |
 //! | [`build`] | Dockerfile builds: the parser, `.dockerignore`, the in-root copier, the step cache |
 //! | [`describe`] | an image's config merged into a container's [`runtime::describe::Description`] |
@@ -33,6 +34,7 @@
 //! | [`error`] | [`ImageError`] and [`Error`] (an image error or the runtime's) |
 
 pub mod build;
+mod commit;
 pub mod describe;
 pub mod error;
 mod export;
@@ -43,9 +45,10 @@ pub mod record;
 pub mod reference;
 pub mod store;
 
+pub use commit::CommitOptions;
 pub use describe::{describe_image, find_in_layers, resolve_user};
 pub use error::{Error, ImageError, Result};
-pub use prune::{PruneReport, STEP_CONTAINER};
+pub use prune::{DiskUsage, PruneReport, STEP_CONTAINER};
 pub use record::{create, delete, forget_container, prepare_container, remove, ContainerRecord};
 pub use reference::Reference;
 pub use store::{
