@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `layers/sha256/<diff id>/` | each layer unpacked once, in overlay form (`unionfs::LayerStore`) |
 //! | `blobs/sha256/<digest>` | layer tars as imported or made (compressed), image configs and manifests (OCI JSON) |
-//! | `images.json` | tags: `name:tag` -> manifest digest |
+//! | `images.json` | tags: `name:tag` -> manifest digest; `untagged`: the images kept without a name |
 //! | `networks/`, `cni/` | CNI networks, the results cache, address leases and containers' hosts files (`corral_net`) |
 //! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives) |
 //! | `cache/<key>.json` | the build cache: a step's key -> its layer and time |
@@ -24,7 +24,7 @@
 //! |---|---|
 //! | [`reference`](mod@reference) | `NAME[:TAG]` |
 //! | [`store`] | the store: open, blobs, layers, images, tags, resolve, the build cache |
-//! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out |
+//! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out, and `save`'s tars (an OCI layout and a `docker save` archive at once) |
 //! | `prune` | reference counts, `image rm`, `prune`, usage, `system df` figures |
 //! | `commit` | a container's writable layer as a new image ([`CommitOptions`]) |
 //! | [`record`] | containers made from images: their records and bundles, [`create`], [`remove`] |
