@@ -207,6 +207,12 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The monitor of an engine container (spawned by `start`; not for users)
+    #[command(hide = true, name = "_monitor")]
+    Monitor {
+        /// The engine container's id
+        id: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]

@@ -105,5 +105,6 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::System { cmd } => docker_image::system(cli, root, cmd),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
+        Cmd::Monitor { id } => Ok(crate::monitor::monitor(cli, root, id)),
     }
 }

@@ -23,6 +23,7 @@ mod info;
 mod lifecycle;
 mod list;
 mod log;
+mod monitor;
 mod network;
 mod output;
 mod signals;

@@ -49,7 +49,9 @@ pub use commit::CommitOptions;
 pub use describe::{describe_image, find_in_layers, resolve_user};
 pub use error::{Error, ImageError, Result};
 pub use prune::{DiskUsage, PruneReport, STEP_CONTAINER};
-pub use record::{create, delete, forget_container, prepare_container, remove, ContainerRecord};
+pub use record::{
+    create, delete, forget_container, prepare_container, remove, resolve_pinned, ContainerRecord,
+};
 pub use reference::Reference;
 pub use store::{
     default_store, host_arch, now_rfc3339, rfc3339, rootfs_config, CacheEntry, HistoryEntry, Image,

@@ -27,11 +27,25 @@ pub struct ContainerRecord {
     /// that process lives, even before the container's state dir exists.
     pub creator_pid: i32,
     pub creator_start_time: u64,
+    /// Kept until it is removed on purpose (an engine's container, `corral_engine`): live
+    /// for prune whatever its state, never forgotten by [`forget_container`], and its dir
+    /// (with the writable layer in it) survives a new create of the same id.
+    #[serde(default)]
+    pub keep: bool,
+    /// The dir of the writable layer (`upper/`, `work/`) when it is not in the state dir
+    /// ([`runtime::Options::upper`]): a kept record's own dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<PathBuf>,
 }
 
 impl ContainerRecord {
-    /// Is the container there (its state dir) or being made?
+    /// Is the record in use: kept, or its container there (its state dir) or being made?
     pub fn live(&self) -> bool {
+        self.keep || self.in_use()
+    }
+
+    /// Is the container there (its state dir) or being made (its creator alive)?
+    pub fn in_use(&self) -> bool {
         if self.state_root.join(&self.id).exists() {
             return true;
         }
@@ -40,9 +54,13 @@ impl ContainerRecord {
             && self.creator_start_time != 0
     }
 
-    /// Its writable layer (overlay upper dir) in its state dir.
+    /// Its writable layer (overlay upper dir): in [`ContainerRecord::upper`] when set, else
+    /// in its state dir.
     pub fn upper_dir(&self) -> PathBuf {
-        runtime::state::overlay_paths(&self.state_root.join(&self.id)).1
+        match &self.upper {
+            Some(d) => d.join("upper"),
+            None => runtime::state::overlay_paths(&self.state_root.join(&self.id)).1,
+        }
     }
 }
 
@@ -62,7 +80,7 @@ pub fn prepare_container(
         return Err(invalid("not an image container: its root is a directory").into());
     };
     let _lock = store.lock_shared()?;
-    let img = store.resolve(image)?;
+    let img = resolve_pinned(store, image)?;
     let dirs = store.layer_dirs(&img.diff_ids()?)?;
     let spec = crate::describe::describe_image(id, &img.config, &dirs, d)?.to_spec()?;
     let value =
@@ -71,10 +89,26 @@ pub fn prepare_container(
     match runtime::Bundle::from_spec(dir, spec) {
         Ok(b) => Ok((b, dirs)),
         Err(e) => {
-            let _ = store.remove_container(id);
+            let _ = store.forget_unkept(id);
             Err(e.into())
         }
     }
+}
+
+/// The image `name` names: a reference or an id of a tagged image ([`ImageStore::resolve`]),
+/// or a manifest digest in full (`sha256:` and 64 hex digits), which names the image even
+/// when no tag is left on it (a kept container's image, pinned at its create).
+pub fn resolve_pinned(store: &ImageStore, name: &str) -> Result<Image> {
+    if let Some(hex) = name.strip_prefix("sha256:") {
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if let Ok(d) = unionfs::Digest::parse(name) {
+                if let Ok(img) = store.image_by_manifest(&d) {
+                    return Ok(img);
+                }
+            }
+        }
+    }
+    store.resolve(name)
 }
 
 /// Forgets the store's record of container `id` once its state under `state_root` is gone
@@ -85,7 +119,7 @@ pub fn forget_container(store_dir: &Path, state_root: &Path, id: &str) {
     }
     if let Ok(store) = ImageStore::open(store_dir) {
         if let Ok(Some(rec)) = store.container(id) {
-            if rec.state_root == state_root && !state_root.join(id).exists() {
+            if rec.state_root == state_root && !rec.keep && !state_root.join(id).exists() {
                 let _ = store.remove_container(id);
             }
         }
@@ -112,8 +146,11 @@ impl ImageStore {
         spec: &serde_json::Value,
     ) -> Result<PathBuf> {
         runtime::state::check_id(id).map_err(|e| invalid(e.to_string()))?;
-        if let Some(old) = self.container(id)? {
-            if old.live() {
+        let old = self.container(id)?;
+        if let Some(old) = &old {
+            // A kept record is made on again and again (its engine starts it); its container
+            // is there only if its state dir is (checked below).
+            if !old.keep && old.in_use() {
                 return Err(invalid(format!("container {id:?} already exists")));
             }
         }
@@ -124,7 +161,11 @@ impl ImageStore {
             )));
         }
         let dir = self.container_dir(id);
-        let _ = fs::remove_dir_all(&dir);
+        // A kept record's dir holds its writable layer and its engine's files: kept.
+        let kept = old.filter(|o| o.keep);
+        if kept.is_none() {
+            let _ = fs::remove_dir_all(&dir);
+        }
         mkdir(&dir)?;
         // SAFETY: plain getter.
         let me = unsafe { libc::getpid() };
@@ -132,10 +173,15 @@ impl ImageStore {
             id: id.to_string(),
             state_root: state_root.to_path_buf(),
             manifest: image.manifest_digest.to_string(),
-            image: image_name.to_string(),
+            image: kept
+                .as_ref()
+                .map(|k| k.image.clone())
+                .unwrap_or_else(|| image_name.to_string()),
             layers: image.diff_ids()?.iter().map(|d| d.to_string()).collect(),
             creator_pid: me,
             creator_start_time: runtime::state::pid_start_time(me),
+            keep: kept.is_some(),
+            upper: kept.and_then(|k| k.upper),
         };
         let text = serde_json::to_vec_pretty(&rec)
             .map_err(|e| invalid(format!("encoding container record: {e}")))?;
@@ -144,6 +190,60 @@ impl ImageStore {
             .map_err(|e| invalid(format!("encoding config.json: {e}")))?;
         write_atomic(&dir.join("config.json"), &spec_text)?;
         Ok(dir)
+    }
+
+    /// Records container `id` (state under `state_root`) of `image` (named `image_name` by
+    /// its user) as a **kept** record: live until [`ImageStore::remove_container`], its
+    /// writable layer in its own dir (`upper/`, `work/`; see [`runtime::Options::upper`]).
+    /// Nothing runs; a later [`create`] of that id (the engine's start) makes the container
+    /// on this record, keeping its dir. Returns the dir. An id that has a record is refused.
+    pub fn record_kept(
+        &self,
+        id: &str,
+        state_root: &Path,
+        image: &Image,
+        image_name: &str,
+    ) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        runtime::state::check_id(id).map_err(|e| invalid(e.to_string()))?;
+        let dir = self.container_dir(id);
+        // Only root enters it: the writable layer is in it (a set-user-ID binary the
+        // container wrote must not be reachable through the host's paths).
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => {
+                    invalid(format!("container {id:?} already has a record"))
+                }
+                _ => io_err("mkdir", &dir)(e),
+            })?;
+        let rec = ContainerRecord {
+            id: id.to_string(),
+            state_root: state_root.to_path_buf(),
+            manifest: image.manifest_digest.to_string(),
+            image: image_name.to_string(),
+            layers: image.diff_ids()?.iter().map(|d| d.to_string()).collect(),
+            creator_pid: 0,
+            creator_start_time: 0,
+            keep: true,
+            upper: Some(dir.clone()),
+        };
+        let text = serde_json::to_vec_pretty(&rec)
+            .map_err(|e| invalid(format!("encoding container record: {e}")))?;
+        if let Err(e) = write_atomic(&dir.join("image.json"), &text) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(dir)
+    }
+
+    /// Forgets container `id`'s record unless it is kept (the undo of a failed create).
+    pub fn forget_unkept(&self, id: &str) -> Result<()> {
+        match self.container(id) {
+            Ok(Some(r)) if r.keep => Ok(()),
+            _ => self.remove_container(id),
+        }
     }
 
     /// The record of container `id`, if it was made from an image of this store.
@@ -258,7 +358,7 @@ fn make(
         Ok(c) => Ok(c),
         Err(e) => {
             if !state_root.join(id).exists() {
-                store.remove_container(id)?;
+                store.forget_unkept(id)?;
             }
             Err(e.into())
         }

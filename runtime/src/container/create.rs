@@ -156,7 +156,10 @@ fn rootfs(
         return Ok((b.rootfs()?, None));
     }
     use std::os::unix::fs::DirBuilderExt;
-    let (target, upper, work) = state::overlay_paths(state_dir.path());
+    let (target, mut upper, mut work) = state::overlay_paths(state_dir.path());
+    if let Some(dir) = &opts.upper {
+        (upper, work) = (dir.join("upper"), dir.join("work"));
+    }
     // The overlay's dirs live in a dir only the caller may enter, whatever the mode of the
     // state root: another user must not reach the container's files (a set-user-ID binary
     // the image or the container put there) through the host's paths.

@@ -36,6 +36,12 @@ pub struct Options {
     /// these layers under a writable upper layer kept in the state dir, instead of
     /// `root.path`.
     pub layers: Vec<PathBuf>,
+    /// With [`Options::layers`]: the dir that holds the writable layer (`upper/` and
+    /// `work/` in it, made when missing), so that it outlives the container's state dir
+    /// (an engine's container started again keeps its files). `None`: in the state dir
+    /// ([`crate::state::overlay_paths`]), removed with it. The caller keeps the dir private
+    /// (only root may enter it).
+    pub upper: Option<PathBuf>,
     /// Move the root instead of `pivot_root` (for roots on initramfs).
     pub no_pivot: bool,
     /// Number of fds after stdio that the process inherits (3 .. 3+N), at most
@@ -70,6 +76,7 @@ impl Default for Options {
         Options {
             root: PathBuf::from(state::DEFAULT_ROOT),
             layers: Vec::new(),
+            upper: None,
             no_pivot: false,
             preserve_fds: 0,
             preserve_holes: Vec::new(),

@@ -12,7 +12,8 @@ use crate::{Error, Result};
 
 /// Resource limits, for [`super::Description::limits`] and [`crate::Container::update`].
 /// `None` (or an empty list) leaves a limit as it is (unlimited for a new container).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Memory limit in bytes (`linux.resources.memory.limit`; positive).
     pub memory: Option<i64>,
@@ -38,7 +39,7 @@ pub struct Limits {
 }
 
 /// A rate limit on one block device (docker's `--device-read-bps /dev/sda:1mb`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceRate {
     /// The block device node on the host.
     pub path: PathBuf,

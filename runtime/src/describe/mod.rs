@@ -37,7 +37,7 @@ pub(crate) fn built(field: &'static str) -> impl Fn(oci_spec::OciSpecError) -> E
 }
 
 /// Where the container's root filesystem comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Root {
     /// A directory (`root.path`; relative paths are relative to the bundle).
     Dir(PathBuf),
@@ -47,7 +47,7 @@ pub enum Root {
 }
 
 /// The defaults a description starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Baseline {
     /// `runc spec`'s (`runc spec --rootless`'s for a caller that is not root).
     Runc,
@@ -57,7 +57,7 @@ pub enum Baseline {
 }
 
 /// Who the process runs as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UserSpec {
     /// Numeric ids.
     Ids { uid: u32, gid: u32 },
@@ -67,7 +67,7 @@ pub enum UserSpec {
 }
 
 /// The network namespace of the container.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetworkMode {
     /// A network namespace of its own: loopback, and an interface on each of
     /// [`Network::networks`] (CNI networks, attached by `corral_image::create`).
@@ -85,7 +85,8 @@ pub enum NetworkMode {
 }
 
 /// The network settings of a container.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Network {
     /// Which network namespace.
     pub mode: NetworkMode,
@@ -110,7 +111,7 @@ impl Network {
 
 /// A container, as every face describes it. [`Description::new`] fills the baseline's
 /// defaults; set the fields, then [`Description::to_spec`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Description {
     /// The root filesystem.
     pub root: Root,
@@ -232,7 +233,9 @@ pub(crate) fn rootless() -> bool {
 
 /// A namespace kind, by its OCI name (`pid`, `network`, `ipc`, `uts`, `mount`, `user`,
 /// `cgroup`, `time`; `net` and `mnt` are accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Namespace {
     Pid,
     Network,
@@ -297,7 +300,7 @@ impl std::str::FromStr for Namespace {
 }
 
 /// What the container gets of one namespace kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NsMode {
     /// A new namespace of its own.
     New,
@@ -308,7 +311,7 @@ pub enum NsMode {
 }
 
 /// One mount of the container (`mounts[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mount {
     /// Where it goes inside the container (absolute).
     pub destination: String,
@@ -381,7 +384,7 @@ impl Mount {
 }
 
 /// One range of a user namespace's id map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdRange {
     /// First id inside the container.
     pub container: u32,

@@ -77,7 +77,7 @@ pub const IMAGE_READONLY_PATHS: &[&str] = &[
 ];
 
 /// Which seccomp filter an image container gets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Seccomp {
     /// The baseline's: docker's default profile ([`DOCKER_SECCOMP`]) for
     /// [`crate::describe::Baseline::Docker`], none for `Runc` (as `runc spec`).
@@ -92,7 +92,7 @@ pub enum Seccomp {
 }
 
 /// A host device given to the container (`--device HOST[:CONTAINER][:PERMS]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceMap {
     /// The device node on the host.
     pub host: PathBuf,
@@ -105,7 +105,8 @@ pub struct DeviceMap {
 /// The security settings of a container: its baseline's defaults unless changed, and each
 /// change named as docker names it. Every face fills this through [`Security::option`]
 /// and friends, so they parse the same words the same way.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Security {
     /// `--privileged`: every capability, no seccomp, no masked or read-only paths, every
     /// host device, /sys and the cgroup mount writable.
