@@ -164,6 +164,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: NetworkCmd,
     },
+    /// Manage volumes (create, ls, inspect, rm, prune)
+    Volume {
+        #[command(subcommand)]
+        cmd: crate::volume::VolumeCmd,
+    },
     /// Show what `docker info` shows: containers, images, storage driver, cgroups,
     /// security options, the host (changes nothing on disk)
     Info(InfoArgs),
@@ -488,18 +493,9 @@ pub struct RunImageArgs {
     /// User (name or uid, optionally :group)
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
-    /// Memory limit (bytes, or with b, k, m, g)
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// CPUs (e.g. 0.5)
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Maximum number of processes
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
-    /// Bind mount SRC:DST[:ro]
-    #[arg(short = 'v', long = "volume")]
-    pub volume: Vec<String>,
+    /// Limits, mounts and volumes
+    #[command(flatten)]
+    pub res: crate::args_limits::ResourceArgs,
     /// Hostname
     #[arg(long)]
     pub hostname: Option<String>,

@@ -92,6 +92,7 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::Image { cmd } => image::image(cli, cmd),
         Cmd::Commit(a) => docker_image::commit(cli, a),
         Cmd::Network { cmd } => network::network(cli, root, cmd),
+        Cmd::Volume { cmd } => crate::volume::volume(cli, cmd),
         Cmd::Port { id } => network::port(cli, root, id),
         Cmd::Info(a) => info::info(cli, root, a),
         Cmd::Version(a) => info::version(a),

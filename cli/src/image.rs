@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use corral_image::{ImageStore, Reference};
-use runtime::describe::{parse_size, Description, Mount, Root, UserSpec};
+use runtime::describe::{Description, Root, UserSpec};
 
 use crate::args::{Cli, CreateArgs, ImageCmd, RunImageArgs};
 use crate::error::{msg, R};
@@ -282,16 +282,7 @@ fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
     d.user = a.user.clone().map(UserSpec::Name);
     d.hostname = a.hostname.clone();
     d.terminal = a.tty;
-    d.limits.memory = a
-        .memory
-        .as_deref()
-        .map(|m| parse_size("--memory", m))
-        .transpose()?;
-    d.limits.cpus = a.cpus;
-    d.limits.pids = a.pids_limit;
-    for v in &a.volume {
-        d.mounts.push(Mount::volume(v)?);
-    }
+    crate::limits::apply(&a.res, &mut d)?;
     d.network = crate::network::describe(a, root)?;
     d.security.privileged = a.privileged;
     for c in &a.cap_add {

@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod args;
 mod args_image;
+mod args_limits;
 mod build;
 mod commands;
 mod docker_image;
@@ -21,6 +22,7 @@ mod features;
 mod image;
 mod info;
 mod lifecycle;
+mod limits;
 mod list;
 mod log;
 mod monitor;
@@ -29,6 +31,7 @@ mod output;
 mod signals;
 mod tty;
 mod update;
+mod volume;
 
 use args::{Cli, Cmd};
 use error::EXIT_RUNTIME_ERROR;

@@ -329,7 +329,7 @@ pub extern "C" fn corral_spec_set_limits(
     limits: *const corral_limits,
 ) -> c_int {
     with_desc("corral_spec_set_limits", spec, |d| {
-        d.limits = to_limits(limits)?;
+        d.limits = to_limits(limits)?.keeping_ulimits_of(&d.limits);
         Ok(())
     })
 }

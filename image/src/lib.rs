@@ -12,6 +12,7 @@
 //! | `images.json` | tags: `name:tag` -> manifest digest; `untagged`: the images kept without a name |
 //! | `networks/`, `cni/` | CNI networks, the results cache, address leases and containers' hosts files (`corral_net`) |
 //! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives) |
+//! | `volumes/<name>/` | a volume: `_data` (what containers see) and `volume.json` ([`volume::Volume`]) |
 //! | `cache/<key>.json` | the build cache: a step's key -> its layer and time |
 //! | `gc.lock`, `index.lock` | `flock`s: every command holds `gc.lock` shared while it adds or uses content; `image rm` and `prune` hold it exclusive; `index.lock` serialises changes of `images.json` |
 //!
@@ -32,6 +33,7 @@
 //! | [`describe`] | an image's config merged into a container's [`runtime::describe::Description`] |
 //! | `network` | a container's CNI networks: hosts files bound in, attach after create, detach at remove |
 //! | [`error`] | [`ImageError`] and [`Error`] (an image error or the runtime's) |
+//! | [`volume`] | named and anonymous volumes: `volumes/<name>/_data` and `volume.json`, filled from the image on first use |
 
 pub mod build;
 mod commit;
@@ -44,6 +46,7 @@ mod prune;
 pub mod record;
 pub mod reference;
 pub mod store;
+pub mod volume;
 
 pub use commit::CommitOptions;
 pub use describe::{describe_image, find_in_layers, resolve_user};

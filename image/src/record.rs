@@ -82,7 +82,9 @@ pub fn prepare_container(
     let _lock = store.lock_shared()?;
     let img = resolve_pinned(store, image)?;
     let dirs = store.layer_dirs(&img.diff_ids()?)?;
-    let spec = crate::describe::describe_image(id, &img.config, &dirs, d)?.to_spec()?;
+    let mut d = d.clone();
+    crate::volume::mount_volumes(store.root(), id, &img.config, &dirs, &mut d)?;
+    let spec = crate::describe::describe_image(id, &img.config, &dirs, &d)?.to_spec()?;
     let value =
         serde_json::to_value(&spec).map_err(|e| invalid(format!("encoding config.json: {e}")))?;
     let dir = store.record_container(id, state_root, &img, image, &value)?;

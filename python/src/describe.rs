@@ -253,7 +253,7 @@ fn fill(py: Python<'_>, d: &mut Description, kw: &Kw<'_, '_>, dir: bool) -> PyRe
         d.mounts = mounts_arg(ms)?;
     }
     if let Some(l) = given(kw.limits) {
-        d.limits = limits_arg(l)?;
+        d.limits = limits_arg(l)?.keeping_ulimits_of(&d.limits);
     }
     if let Some(a) = given(kw.annotations) {
         d.annotations = str_map("annotations", a)?.into_iter().collect();

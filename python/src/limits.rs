@@ -18,7 +18,15 @@ use crate::errors::{config_err, raise, rt_err};
 /// relative CPU weight (2..262144). blkio_weight: the relative block IO weight (10..1000).
 /// device_read_bps, device_write_bps: {block device path: bytes per second} (sizes as
 /// memory: 1048576 or "1M"); device_read_iops, device_write_iops: {block device path: IO
-/// operations per second}. A limit left at None is not set (unlimited for a new container,
+/// operations per second}. blkio_weight_device: {block device path: weight 10..1000}.
+/// cpu_period, cpu_quota: the CFS period and quota in microseconds (not with cpus).
+/// cpuset_cpus, cpuset_mems: "0-1,3". memory_reservation: a soft limit (a size, at least
+/// 6M). memory_swappiness: 0..100. oom_kill_disable: True. oom_score_adj: -1000..1000.
+/// shm_size: the size of /dev/shm. ulimits: {name: limit or (soft, hard)} ("nofile",
+/// "nproc"...; -1: unlimited), over the defaults (an image container's open files limit is
+/// 1048576, capped at the caller's own hard limit without CAP_SYS_RESOURCE). Values are
+/// checked against the host (docker's wording: "Range of CPUs is from 0.01 to 2.00, as
+/// there are only 2 CPUs available"). A limit left at None is not set (unlimited for a new container,
 /// unchanged for an update). A bad value raises corral.ConfigError naming it.
 #[pyclass(frozen, eq, module = "corral")]
 #[derive(Clone, PartialEq)]
@@ -89,6 +97,11 @@ fn rates_arg(arg: &str, v: Option<&Bound<'_, PyAny>>, sizes: bool) -> PyResult<V
     Ok(out)
 }
 
+/// An argument given and not None.
+fn given<'py>(v: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
+    v.filter(|v| !v.is_none()).cloned()
+}
+
 /// The Python argument that names an OCI resource field.
 pub(crate) fn limit_arg_of(field: &str) -> &'static str {
     let f = field.trim_start_matches("linux.resources.");
@@ -104,6 +117,26 @@ pub(crate) fn limit_arg_of(field: &str) -> &'static str {
         "blockIO.throttleWriteBpsDevice" => "device_write_bps",
         "blockIO.throttleReadIOPSDevice" => "device_read_iops",
         "blockIO.throttleWriteIOPSDevice" => "device_write_iops",
+        "blockIO.weightDevice" => "blkio_weight_device",
+        "cpu.period" => "cpu_period",
+        "cpu.cpus" => "cpuset_cpus",
+        "cpu.mems" => "cpuset_mems",
+        "memory.reservation" => "memory_reservation",
+        "memory.swappiness" => "memory_swappiness",
+        "cpus" => "cpus",
+        "cpu_period" => "cpu_period",
+        "cpu_quota" => "cpu_quota",
+        "cpu_shares" => "cpu_shares",
+        "cpuset_cpus" => "cpuset_cpus",
+        "cpuset_mems" => "cpuset_mems",
+        "memory" => "memory",
+        "memory_swap" => "memory_swap",
+        "memory_reservation" => "memory_reservation",
+        "memory_swappiness" => "memory_swappiness",
+        "blkio_weight" => "blkio_weight",
+        "oom_score_adj" => "oom_score_adj",
+        "shm_size" => "shm_size",
+        "ulimit" => "ulimits",
         _ => "limits",
     }
 }
@@ -122,7 +155,10 @@ impl Limits {
     #[new]
     #[pyo3(signature = (*, memory=None, memory_swap=None, pids=None, cpus=None, cpu_shares=None,
                         blkio_weight=None, device_read_bps=None, device_write_bps=None,
-                        device_read_iops=None, device_write_iops=None))]
+                        device_read_iops=None, device_write_iops=None, blkio_weight_device=None,
+                        cpu_period=None, cpu_quota=None, cpuset_cpus=None, cpuset_mems=None,
+                        memory_reservation=None, memory_swappiness=None, oom_kill_disable=None,
+                        oom_score_adj=None, shm_size=None, ulimits=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -136,7 +172,82 @@ impl Limits {
         device_write_bps: Option<&Bound<'_, PyAny>>,
         device_read_iops: Option<&Bound<'_, PyAny>>,
         device_write_iops: Option<&Bound<'_, PyAny>>,
+        blkio_weight_device: Option<&Bound<'_, PyAny>>,
+        cpu_period: Option<&Bound<'_, PyAny>>,
+        cpu_quota: Option<&Bound<'_, PyAny>>,
+        cpuset_cpus: Option<&Bound<'_, PyAny>>,
+        cpuset_mems: Option<&Bound<'_, PyAny>>,
+        memory_reservation: Option<&Bound<'_, PyAny>>,
+        memory_swappiness: Option<&Bound<'_, PyAny>>,
+        oom_kill_disable: Option<&Bound<'_, PyAny>>,
+        oom_score_adj: Option<&Bound<'_, PyAny>>,
+        shm_size: Option<&Bound<'_, PyAny>>,
+        ulimits: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Limits> {
+        let opt_int = |arg: &str, v: Option<&Bound<'_, PyAny>>| -> PyResult<Option<i64>> {
+            given(v).map(|v| int_arg(arg, &v)).transpose()
+        };
+        let opt_str = |arg: &str, v: Option<&Bound<'_, PyAny>>| -> PyResult<Option<String>> {
+            given(v)
+                .map(|v| {
+                    v.extract::<String>()
+                        .map_err(|_| type_err(arg, "a str such as \"0-1\"", &v))
+                })
+                .transpose()
+        };
+        let nonneg = |arg: &str, n: Option<i64>| -> PyResult<Option<u64>> {
+            n.map(|n| {
+                u64::try_from(n)
+                    .map_err(|_| config_err(py, arg, format!("{n}: must not be negative")))
+            })
+            .transpose()
+        };
+        let oom_kill_disable = match given(oom_kill_disable) {
+            None => None,
+            Some(v) => Some(
+                v.extract::<bool>()
+                    .map_err(|_| type_err("oom_kill_disable", "a bool", &v))?,
+            ),
+        };
+        let oom_score_adj = match opt_int("oom_score_adj", oom_score_adj)? {
+            None => None,
+            Some(n) => Some(i32::try_from(n).map_err(|_| {
+                config_err(
+                    py,
+                    "oom_score_adj",
+                    format!("Invalid value {n}, range for oom score adj is [-1000, 1000]"),
+                )
+            })?),
+        };
+        let mut uls: Vec<runtime::describe::Ulimit> = Vec::new();
+        if let Some(v) = given(ulimits) {
+            let want = "a dict of ulimit name to a limit or (soft, hard)";
+            let items = match v.downcast::<PyDict>() {
+                Ok(d) => d.items().into_any(),
+                Err(_) => v
+                    .call_method0("items")
+                    .map_err(|_| type_err("ulimits", want, &v))?,
+            };
+            for kv in items.try_iter()? {
+                let (k, lim): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
+                let name: String = k.extract().map_err(|_| type_err("ulimits", want, &k))?;
+                let item = format!("ulimits[{name:?}]");
+                let (soft, hard) = match lim.extract::<(i64, i64)>() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let n = int_arg(&item, &lim)?;
+                        (n, n)
+                    }
+                };
+                let u = runtime::describe::Ulimit::parse(&format!("{name}={soft}:{hard}"))
+                    .map_err(|e| match e {
+                        RtError::Config { reason, .. } => config_err(py, &item, reason),
+                        e => rt_err(py, e),
+                    })?;
+                uls.retain(|x| x.name != u.name);
+                uls.push(u);
+            }
+        }
         let cpus = match cpus.filter(|v| !v.is_none()) {
             None => None,
             Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
@@ -180,8 +291,24 @@ impl Limits {
             device_write_bps: rates_arg("device_write_bps", device_write_bps, true)?,
             device_read_iops: rates_arg("device_read_iops", device_read_iops, false)?,
             device_write_iops: rates_arg("device_write_iops", device_write_iops, false)?,
+            blkio_weight_device: rates_arg("blkio_weight_device", blkio_weight_device, false)?,
+            cpu_period: nonneg("cpu_period", opt_int("cpu_period", cpu_period)?)?,
+            cpu_quota: opt_int("cpu_quota", cpu_quota)?,
+            cpuset_cpus: opt_str("cpuset_cpus", cpuset_cpus)?,
+            cpuset_mems: opt_str("cpuset_mems", cpuset_mems)?,
+            memory_reservation: size_arg("memory_reservation", memory_reservation, false)?,
+            memory_swappiness: nonneg(
+                "memory_swappiness",
+                opt_int("memory_swappiness", memory_swappiness)?,
+            )?,
+            oom_kill_disable,
+            oom_score_adj,
+            shm_size: size_arg("shm_size", shm_size, false)?,
+            ulimits: uls,
         };
-        if let Err(e) = inner.check() {
+        // The checks of a config.json first (their errors name the spec's field), then the
+        // host's (docker's wording).
+        if let Err(e) = inner.check().and_then(|_| inner.check_host()) {
             return Err(match e {
                 RtError::Config { field, reason } => {
                     let arg = limit_arg_of(&field);
@@ -258,6 +385,77 @@ impl Limits {
     #[getter]
     fn device_write_iops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         rates_dict(py, &self.inner.device_write_iops)
+    }
+
+    /// The CFS period in microseconds, or None.
+    #[getter]
+    fn cpu_period(&self) -> Option<u64> {
+        self.inner.cpu_period
+    }
+
+    /// The CFS quota in microseconds, or None.
+    #[getter]
+    fn cpu_quota(&self) -> Option<i64> {
+        self.inner.cpu_quota
+    }
+
+    /// The CPUs the container may run on, or None.
+    #[getter]
+    fn cpuset_cpus(&self) -> Option<String> {
+        self.inner.cpuset_cpus.clone()
+    }
+
+    /// The memory nodes the container may use, or None.
+    #[getter]
+    fn cpuset_mems(&self) -> Option<String> {
+        self.inner.cpuset_mems.clone()
+    }
+
+    /// The soft memory limit in bytes, or None.
+    #[getter]
+    fn memory_reservation(&self) -> Option<i64> {
+        self.inner.memory_reservation
+    }
+
+    /// The memory swappiness, or None.
+    #[getter]
+    fn memory_swappiness(&self) -> Option<u64> {
+        self.inner.memory_swappiness
+    }
+
+    /// The OOM killer is off, or None.
+    #[getter]
+    fn oom_kill_disable(&self) -> Option<bool> {
+        self.inner.oom_kill_disable
+    }
+
+    /// The OOM score adjustment, or None.
+    #[getter]
+    fn oom_score_adj(&self) -> Option<i32> {
+        self.inner.oom_score_adj
+    }
+
+    /// The size of /dev/shm in bytes, or None.
+    #[getter]
+    fn shm_size(&self) -> Option<i64> {
+        self.inner.shm_size
+    }
+
+    /// Block IO weight per device, `{device path: weight}`.
+    #[getter]
+    fn blkio_weight_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        rates_dict(py, &self.inner.blkio_weight_device)
+    }
+
+    /// The ulimits set, `{name: (soft, hard)}` (-1: unlimited).
+    #[getter]
+    fn ulimits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let n = |v: u64| if v == u64::MAX { -1 } else { v as i64 };
+        for u in &self.inner.ulimits {
+            d.set_item(&u.name, (n(u.soft), n(u.hard)))?;
+        }
+        Ok(d)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -22,7 +22,10 @@ pub mod security;
 mod to_spec;
 pub mod user;
 
-pub use limits::{parse_size, DeviceRate, Limits, CPU_PERIOD_US};
+pub use limits::{
+    default_ulimits, parse_cpuset, parse_size, raisable_to, DeviceRate, HostFacts, Limits, Ulimit,
+    CPU_PERIOD_US, DOCKER_NOFILE, MIN_MEMORY, ULIMIT_NAMES,
+};
 pub use security::{
     default_seccomp, DeviceMap, Seccomp, Security, DOCKER_SECCOMP, IMAGE_CAPS, IMAGE_MASKED_PATHS,
     IMAGE_READONLY_PATHS,
@@ -185,7 +188,14 @@ impl Description {
             namespaces: BTreeMap::new(),
             uid_map: Vec::new(),
             gid_map: Vec::new(),
-            limits: Limits::default(),
+            limits: Limits {
+                ulimits: if baseline == Baseline::Docker {
+                    default_ulimits()
+                } else {
+                    Vec::new()
+                },
+                ..Limits::default()
+            },
             mounts: Vec::new(),
             security: Security::default(),
             network,
@@ -340,22 +350,48 @@ impl Mount {
         }
     }
 
-    /// A volume as docker's `-v SRC:DST[:ro|rw]` writes it: the host path SRC (absolute,
-    /// existing) bound at DST (absolute), read-only with `ro`.
+    /// A volume as docker's `-v SRC:DST[:OPTS]` writes it: the host path SRC (absolute,
+    /// existing) bound at DST (absolute); or, when SRC is a name (not starting with `/` or
+    /// `.`), the named volume SRC of the store ([`Mount::named_volume`]); or `-v DST` alone,
+    /// an anonymous volume. OPTS: `ro`, `rw`, and docker's `z`, `Z`, `nocopy`,
+    /// propagations, comma-separated.
     pub fn volume(spec: &str) -> Result<Mount> {
         let bad = |reason: String| Error::Config {
             field: "mounts".into(),
             reason: format!("volume {spec:?}: {reason}"),
         };
         let parts: Vec<&str> = spec.split(':').collect();
-        let (src, dst, ro) = match parts.as_slice() {
-            [src, dst] => (*src, *dst, false),
-            [src, dst, "ro"] => (*src, *dst, true),
-            [src, dst, "rw"] => (*src, *dst, false),
-            _ => return Err(bad("want SRC:DST[:ro|rw]".into())),
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => ("", *dst, ""),
+            [src, dst] => (*src, *dst, ""),
+            [src, dst, o] => (*src, *dst, *o),
+            _ => return Err(bad("want [SRC:]DST[:ro|rw]".into())),
         };
-        if !src.starts_with('/') || !dst.starts_with('/') {
-            return Err(bad("both paths must be absolute".into()));
+        let mut ro = false;
+        let mut nocopy = false;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" | "readonly" => ro = true,
+                "rw" | "z" | "Z" => {}
+                "nocopy" => nocopy = true,
+                "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => {}
+                _ => return Err(bad(format!("invalid mode: {o}"))),
+            }
+        }
+        if !dst.starts_with('/') {
+            return Err(bad(format!(
+                "invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
+        if src.is_empty() || !(src.starts_with('/') || src.starts_with('.')) {
+            let mut m = Mount::named_volume(src, dst, ro)?;
+            if nocopy {
+                m.options.push("nocopy".into());
+            }
+            return Ok(m);
+        }
+        if !src.starts_with('/') {
+            return Err(bad("the host path must be absolute".into()));
         }
         if !Path::new(src).exists() {
             return Err(bad(format!("{src} does not exist")));
@@ -372,6 +408,147 @@ impl Mount {
         })
     }
 
+    /// The named volume `name` of the store at `destination` (`name` empty: an anonymous
+    /// volume, named when the container is made). The image crate makes it on first use,
+    /// fills an empty one from the image, and binds its `_data` directory (kind
+    /// `volume`: a description with one is for an image container).
+    pub fn named_volume(name: &str, destination: &str, readonly: bool) -> Result<Mount> {
+        if !name.is_empty() {
+            check_volume_name(name)?;
+        }
+        if !destination.starts_with('/') {
+            return Err(Error::Config {
+                field: "mounts".into(),
+                reason: format!("invalid mount path: '{destination}' mount path must be absolute"),
+            });
+        }
+        let mut options = Vec::new();
+        if readonly {
+            options.push("ro".into());
+        }
+        Ok(Mount {
+            destination: destination.into(),
+            kind: "volume".into(),
+            source: name.into(),
+            options,
+        })
+    }
+
+    /// A tmpfs as docker's `--tmpfs PATH[:OPTS]` writes it: `rw,noexec,nosuid,nodev` and
+    /// the options given (`size=64m`, `mode=1777`, `exec`...).
+    pub fn tmpfs_spec(spec: &str) -> Result<Mount> {
+        let (dst, opts) = spec.split_once(':').unwrap_or((spec, ""));
+        if !dst.starts_with('/') {
+            return Err(Error::Config {
+                field: "mounts".into(),
+                reason: format!("invalid mount path: '{dst}' mount path must be absolute"),
+            });
+        }
+        let mut m = Mount::tmpfs(dst);
+        m.options = vec![
+            "rw".into(),
+            "noexec".into(),
+            "nosuid".into(),
+            "nodev".into(),
+        ];
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            set_tmpfs_option(&mut m.options, o);
+        }
+        Ok(m)
+    }
+
+    /// A mount as docker's `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly]`
+    /// writes it (also `src`, `destination`/`dst`, `ro`, `bind-propagation`,
+    /// `volume-nocopy`, `tmpfs-size`, `tmpfs-mode`).
+    pub fn parse_mount(spec: &str) -> Result<Mount> {
+        let bad = |reason: String| Error::Config {
+            field: "mounts".into(),
+            reason: format!("--mount {spec:?}: {reason}"),
+        };
+        let mut kind = "volume".to_string();
+        let mut src = String::new();
+        let mut dst = String::new();
+        let mut ro = false;
+        let mut nocopy = false;
+        let mut propagation = None;
+        let mut tmpfs_opts: Vec<String> = Vec::new();
+        for f in spec.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match f.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim()),
+                None => (f.trim().to_ascii_lowercase(), "true"),
+            };
+            let yes = || match v {
+                "true" | "1" | "" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(bad(format!("invalid value for {k}: {v}"))),
+            };
+            match k.as_str() {
+                "type" => kind = v.to_string(),
+                "source" | "src" => src = v.to_string(),
+                "target" | "destination" | "dst" => dst = v.to_string(),
+                "readonly" | "ro" => ro = yes()?,
+                "volume-nocopy" => nocopy = yes()?,
+                "bind-propagation" => propagation = Some(v.to_string()),
+                "tmpfs-size" => {
+                    let n = limits::parse_size("tmpfs-size", v)?;
+                    tmpfs_opts.push(format!("size={n}"));
+                }
+                "tmpfs-mode" => {
+                    u32::from_str_radix(v, 8)
+                        .map_err(|_| bad(format!("invalid value for tmpfs-mode: {v}")))?;
+                    tmpfs_opts.push(format!("mode={v}"));
+                }
+                "consistency" | "volume-driver" => {}
+                _ => return Err(bad(format!("unexpected key '{k}' in '{f}'"))),
+            }
+        }
+        if dst.is_empty() {
+            return Err(bad("target is required".into()));
+        }
+        match kind.as_str() {
+            "bind" => {
+                if src.is_empty() {
+                    return Err(bad(
+                        "source is required when specifying volume-driver".into()
+                    ));
+                }
+                if !Path::new(&src).exists() {
+                    return Err(bad(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                    )));
+                }
+                let mut m = Mount::volume(&format!("{src}:{dst}{}", if ro { ":ro" } else { "" }))?;
+                if let Some(p) = propagation {
+                    m.options.retain(|o| o != "rprivate");
+                    m.options.push(p);
+                }
+                Ok(m)
+            }
+            "volume" => {
+                let mut m = Mount::named_volume(&src, &dst, ro)?;
+                if nocopy {
+                    m.options.push("nocopy".into());
+                }
+                Ok(m)
+            }
+            "tmpfs" => {
+                if !src.is_empty() {
+                    return Err(bad("source is not allowed for tmpfs mounts".into()));
+                }
+                let mut m = Mount::tmpfs_spec(&dst)?;
+                m.options = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+                if ro {
+                    m.options.push("ro".into());
+                }
+                for o in &tmpfs_opts {
+                    set_tmpfs_option(&mut m.options, o);
+                }
+                Ok(m)
+            }
+            other => Err(bad(format!("invalid mount type: {other:?}"))),
+        }
+    }
+
     /// An empty tmpfs at `destination`.
     pub fn tmpfs(destination: impl Into<String>) -> Mount {
         Mount {
@@ -380,6 +557,48 @@ impl Mount {
             source: "tmpfs".into(),
             options: vec!["nosuid".into(), "nodev".into(), "mode=1777".into()],
         }
+    }
+}
+
+/// Sets tmpfs option `o` over the one of the same key in `opts` (`exec` over `noexec`...).
+fn set_tmpfs_option(opts: &mut Vec<String>, o: &str) {
+    let key = |x: &str| x.split('=').next().unwrap_or_default().to_string();
+    let k = key(o);
+    let opposite = |a: &str| match a {
+        "exec" => Some("noexec"),
+        "noexec" => Some("exec"),
+        "suid" => Some("nosuid"),
+        "nosuid" => Some("suid"),
+        "dev" => Some("nodev"),
+        "nodev" => Some("dev"),
+        "ro" => Some("rw"),
+        "rw" => Some("ro"),
+        _ => None,
+    };
+    opts.retain(|x| key(x) != k && Some(x.as_str()) != opposite(&k));
+    opts.push(o.to_string());
+}
+
+/// A volume name as docker allows: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_volume_name(name: &str) -> Result<()> {
+    let ok = name.len() >= 2
+        && name.len() <= 255
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config {
+            field: "mounts".into(),
+            reason: format!(
+                "\"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            ),
+        })
     }
 }
 

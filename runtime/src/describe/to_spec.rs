@@ -95,7 +95,7 @@ impl Description {
             (None, None)
         };
         let seccomp = seccomp_of(sec, self.baseline)?;
-        let limits = if self.limits.is_empty() {
+        let limits = if !self.limits.has_resources() {
             None
         } else {
             Some(self.limits.to_linux_resources()?)
@@ -207,6 +207,28 @@ impl Description {
             p.set_no_new_privileges(Some(runc || sec.no_new_privileges));
             p.set_apparmor_profile(sec.apparmor.clone());
             p.set_selinux_label(sec.label.clone());
+            if let Some(o) = self.limits.oom_score_adj {
+                p.set_oom_score_adj(Some(o));
+            }
+            if !self.limits.ulimits.is_empty() {
+                let mut rl = p.rlimits().clone().unwrap_or_default();
+                for u in &self.limits.ulimits {
+                    let t = u.oci_type();
+                    let typ: oci_spec::runtime::PosixRlimitType = t
+                        .parse()
+                        .map_err(|_| cfg("process.rlimits", format!("{t}: unknown")))?;
+                    rl.retain(|r| r.typ() != typ);
+                    rl.push(
+                        oci_spec::runtime::PosixRlimitBuilder::default()
+                            .typ(typ)
+                            .soft(u.soft)
+                            .hard(u.hard)
+                            .build()
+                            .map_err(built("process.rlimits"))?,
+                    );
+                }
+                p.set_rlimits(Some(rl));
+            }
         }
         Ok(())
     }
@@ -298,7 +320,26 @@ impl Description {
                 }
             }
         }
+        if let Some(size) = self.limits.shm_size {
+            for m in mounts.iter_mut() {
+                if m.destination().as_os_str() == "/dev/shm" {
+                    if let Some(o) = m.options_mut() {
+                        o.retain(|x| !x.starts_with("size="));
+                        o.push(format!("size={size}"));
+                    }
+                }
+            }
+        }
         for m in &self.mounts {
+            if m.kind == "volume" {
+                return Err(cfg(
+                    "mounts",
+                    format!(
+                        "volume {:?} at {}: named volumes are for image containers (their store keeps them)",
+                        m.source, m.destination
+                    ),
+                ));
+            }
             let mut b = MountBuilder::default()
                 .destination(m.destination.clone())
                 .typ(m.kind.clone())
