@@ -560,22 +560,46 @@ pub fn system(cli: &Cli, root: &Path, cmd: &SystemCmd) -> R {
     }
 }
 
-/// A container of an image of this store whose runtime state is under `root`: its record,
-/// whether it runs (or is paused), and its writable layer's bytes.
+/// A container of this store under `root`: the engine's, or one `run --image` made whose
+/// runtime state is there; whether it runs (or is paused), is the engine's, and its
+/// writable layer's bytes.
 struct Ctr {
     id: String,
     running: bool,
+    engine: bool,
     bytes: u64,
 }
 
-/// The containers of the store's records whose state is under `root` (read only).
-// TODO(engine): count the engine's containers (`<store>/containers/<id>/state.json`,
-// `corral_engine`) once that branch is merged; until then a container is a record of this
-// store with its runtime state under `root`.
+/// The containers of the store under `root` (read only).
 fn containers(store: &ImageStore, root: &Path) -> Vec<Ctr> {
     let mut out = Vec::new();
+    let upper = |id: &str| {
+        store
+            .container(id)
+            .ok()
+            .flatten()
+            .map_or(0, |r| crate::info::du(&r.upper_dir()))
+    };
+    for c in crate::info::engine(store.root(), root)
+        .list(true)
+        .unwrap_or_default()
+    {
+        out.push(Ctr {
+            running: matches!(
+                c.status,
+                corral_engine::Status::Running | corral_engine::Status::Restarting
+            ),
+            engine: true,
+            bytes: upper(&c.id),
+            id: c.id,
+        });
+    }
     for c in store.containers().unwrap_or_default() {
-        if c.state_root != root || !root.join(&c.id).is_dir() {
+        if c.keep
+            || c.state_root != root
+            || !root.join(&c.id).is_dir()
+            || out.iter().any(|o| o.id == c.id)
+        {
             continue;
         }
         let running = crate::info::runtime_status(root, &c.id)
@@ -584,6 +608,7 @@ fn containers(store: &ImageStore, root: &Path) -> Vec<Ctr> {
             bytes: crate::info::du(&c.upper_dir()),
             id: c.id,
             running,
+            engine: false,
         });
     }
     out
@@ -604,6 +629,7 @@ fn df(cli: &Cli, root: &Path, verbose: bool, format: Option<&str>) -> R {
     let c_bytes: u64 = ctrs.iter().map(|c| c.bytes).sum();
     let c_reclaim: u64 = ctrs.iter().filter(|c| !c.running).map(|c| c.bytes).sum();
     let v_bytes: u64 = vols.iter().map(|v| v.1).sum();
+    let v_reclaim: u64 = vols.iter().filter(|v| !v.2).map(|v| v.1).sum();
     let rows = [
         (
             "Images",
@@ -619,9 +645,13 @@ fn df(cli: &Cli, root: &Path, verbose: bool, format: Option<&str>) -> R {
             c_bytes,
             c_reclaim,
         ),
-        // TODO(limits): a volume's users come with `corral_image::volume`; until then none
-        // is counted active.
-        ("Local Volumes", vols.len(), 0, v_bytes, v_bytes),
+        (
+            "Local Volumes",
+            vols.len(),
+            vols.iter().filter(|v| v.2).count(),
+            v_bytes,
+            v_reclaim,
+        ),
         (
             "Build Cache",
             du.cache_entries,
@@ -700,7 +730,7 @@ fn df(cli: &Cli, root: &Path, verbose: bool, format: Option<&str>) -> R {
         print!("{}", table(&t));
         println!("\nLocal Volumes space usage:\n");
         let mut t = vec![vec!["VOLUME NAME".to_string(), "SIZE".into()]];
-        for (name, bytes) in &vols {
+        for (name, bytes, _) in &vols {
             t.push(vec![printable(name).into_owned(), size(*bytes)]);
         }
         print!("{}", table(&t));
@@ -740,26 +770,36 @@ fn system_prune(cli: &Cli, root: &Path, all: bool, force: bool, volumes: bool) -
     if !force && !confirm(&warning)? {
         return Ok(0);
     }
-    if volumes {
-        // TODO(limits): remove the unused anonymous volumes through `corral_image::volume`
-        // once that branch is merged.
-        return Err(msg(
-            "system prune --volumes: volumes are not pruned by this build yet (nothing was \
-             removed)",
-        ));
-    }
     let store = open_store(cli)?;
     let before = store.disk_bytes();
-    // Stopped containers: those made from this store's images, their state under `root`.
+    // Stopped containers: the engine's that are created or exited, and those `run --image`
+    // made and left stopped, their state under `root`.
     let mut deleted_ctrs = Vec::new();
+    let engine = crate::info::engine(store.root(), root);
     for c in containers(&store, root) {
-        if !c.running
-            && crate::info::runtime_status(root, &c.id) == Some(runtime::Status::Stopped)
-            && corral_image::remove(store.root(), root, &c.id, false).is_ok()
-        {
+        if c.running {
+            continue;
+        }
+        let removed = if c.engine {
+            let st = engine.status(&c.id).map(|s| s.status);
+            matches!(
+                st,
+                Ok(corral_engine::Status::Created | corral_engine::Status::Exited)
+            ) && engine.remove(&c.id, false, false).is_ok()
+        } else {
+            crate::info::runtime_status(root, &c.id) == Some(runtime::Status::Stopped)
+                && corral_image::remove(store.root(), root, &c.id, false).is_ok()
+        };
+        if removed {
             deleted_ctrs.push(c.id);
         }
     }
+    // Anonymous volumes no container uses (docker's `--volumes`).
+    let (deleted_vols, vol_bytes) = if volumes {
+        corral_image::volume::prune(store.root(), false)?
+    } else {
+        (Vec::new(), 0)
+    };
     // Networks no container is attached to (never the default one).
     let net = crate::network::net_root(cli);
     let mut deleted_nets = Vec::new();
@@ -789,10 +829,17 @@ fn system_prune(cli: &Cli, root: &Path, all: bool, force: bool, volumes: bool) -
         }
     }
     store.prune()?;
-    let reclaimed = before.saturating_sub(store.disk_bytes());
+    let reclaimed = before.saturating_sub(store.disk_bytes()) + vol_bytes;
     if !deleted_ctrs.is_empty() {
         println!("Deleted Containers:");
         deleted_ctrs.iter().for_each(|c| println!("{c}"));
+        println!();
+    }
+    if !deleted_vols.is_empty() {
+        println!("Deleted Volumes:");
+        deleted_vols
+            .iter()
+            .for_each(|v| println!("{}", printable(v)));
         println!();
     }
     if !deleted_nets.is_empty() {

@@ -47,22 +47,49 @@ pub fn runtime_status(root: &Path, id: &str) -> Option<runtime::Status> {
     })
 }
 
-/// The store's volumes (`<store>/volumes/<name>/`) and their bytes, read only.
-// TODO(limits): take them from `corral_image::volume` once that branch is merged.
-pub fn volumes(store: &Path) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = std::fs::read_dir(store.join("volumes"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| {
-                    let bytes = du(&e.path().join("_data"));
-                    (e.file_name().to_string_lossy().into_owned(), bytes)
-                })
-                .collect()
+/// The store's volumes: name, bytes of its data, whether a container uses it (read only).
+pub fn volumes(store: &Path) -> Vec<(String, u64, bool)> {
+    corral_image::volume::list(store)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| {
+            let bytes = du(&corral_image::volume::data_dir(store, &v.name));
+            let used = !corral_image::volume::users(store, &v.name).is_empty();
+            (v.name, bytes, used)
         })
-        .unwrap_or_default();
-    v.sort();
-    v
+        .collect()
+}
+
+/// The engine over the store and state root of this command.
+pub fn engine(store: &Path, root: &Path) -> corral_engine::Engine {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("corral"));
+    corral_engine::Engine::new(store, root, exe)
+}
+
+/// The containers under `root` as `info` counts them: the engine's (running, paused,
+/// created or exited), then the runtime's own that are not the engine's (made by the runc
+/// verbs or `run --image`): (running, paused, stopped).
+fn count_containers(store: &Path, root: &Path, runtime_ids: &[String]) -> (usize, usize, usize) {
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    let listed = engine(store, root).list(true).unwrap_or_default();
+    for c in &listed {
+        match c.status {
+            _ if c.paused => paused += 1,
+            corral_engine::Status::Running | corral_engine::Status::Restarting => running += 1,
+            _ => stopped += 1,
+        }
+    }
+    for id in runtime_ids {
+        if listed.iter().any(|c| c.id == *id) {
+            continue;
+        }
+        match runtime_status(root, id) {
+            Some(runtime::Status::Running) => running += 1,
+            Some(runtime::Status::Paused) => paused += 1,
+            _ => stopped += 1,
+        }
+    }
+    (running, paused, stopped)
 }
 
 /// `statfs` magic numbers -> docker's names of backing filesystems.
@@ -230,10 +257,8 @@ fn swap_limit(h: &cgroup::Hierarchy) -> bool {
 fn gather(cli: &Cli, root: &Path) -> serde_json::Value {
     let dir = store_dir(cli);
     let mut warnings: Vec<String> = Vec::new();
-    // Containers: the runtime states under the state root.
-    // TODO(engine): count the engine's containers (`<store>/containers/<id>/state.json`
-    // through `corral_engine`) once that branch is merged: stopped ones whose runtime
-    // container is gone are not counted here.
+    // Containers: the engine's (their records in the store), and the runtime's own under
+    // the state root.
     let ids = match runtime::state::list_ids(root) {
         Ok(ids) => ids,
         Err(e) => {
@@ -244,14 +269,7 @@ fn gather(cli: &Cli, root: &Path) -> serde_json::Value {
             Vec::new()
         }
     };
-    let (mut running, mut paused, mut stopped) = (0, 0, 0);
-    for id in &ids {
-        match runtime_status(root, id) {
-            Some(runtime::Status::Running) => running += 1,
-            Some(runtime::Status::Paused) => paused += 1,
-            _ => stopped += 1,
-        }
-    }
+    let (running, paused, stopped) = count_containers(&dir, root, &ids);
     let store = match ImageStore::open_read(&dir) {
         Ok(s) => s,
         Err(e) => {
@@ -359,7 +377,7 @@ fn gather(cli: &Cli, root: &Path) -> serde_json::Value {
     let version = env!("CARGO_PKG_VERSION");
     serde_json::json!({
         "ID": id,
-        "Containers": ids.len(),
+        "Containers": running + paused + stopped,
         "ContainersRunning": running,
         "ContainersPaused": paused,
         "ContainersStopped": stopped,

@@ -718,3 +718,86 @@ fn image_prune_system_df_and_system_prune() {
         "{df}"
     );
 }
+
+/// The engine's containers (kept records) and the store's volumes: counted by `info` and
+/// `system df`, the stopped ones removed by `system prune`, a running one left alone, a
+/// named volume kept by `--volumes` (only anonymous ones go).
+#[test]
+fn engine_containers_and_volumes_in_info_df_and_prune() {
+    use corral_engine::{CreateOptions, Engine};
+    use runtime::describe::{Description, NetworkMode, Root};
+
+    let t = T::new();
+    t.busybox("bb");
+    let engine = Engine::new(t.store(), t.state(), common::corral());
+    struct Guard<'a>(&'a Engine, Vec<String>);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            for id in &self.1 {
+                let _ = self.0.remove(id, true, true);
+            }
+        }
+    }
+    let mut g = Guard(&engine, Vec::new());
+    let describe = |args: &[&str]| {
+        let mut d = Description::new(Root::Image("bb".into()));
+        d.args = args.iter().map(|s| s.to_string()).collect();
+        d.network.mode = NetworkMode::None;
+        d
+    };
+    let mut create = |args: &[&str]| {
+        let id = engine
+            .create(&describe(args), &CreateOptions::default())
+            .unwrap();
+        g.1.push(id.clone());
+        id
+    };
+    let running = create(&["sleep", "1000"]);
+    let created = create(&["true"]);
+    let exited = create(&["sh", "-c", "echo x > /f; exit 3"]);
+    engine.start(&running).unwrap();
+    engine.start(&exited).unwrap();
+    assert_eq!(engine.wait(&exited).unwrap(), 3);
+    t.ok(&["volume", "create", "keepme"]);
+
+    let v: serde_json::Value = serde_json::from_str(&t.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(v["Containers"], 3, "{v}");
+    assert_eq!(v["ContainersRunning"], 1, "{v}");
+    assert_eq!(v["ContainersStopped"], 2, "{v}");
+    let df = t.ok(&["system", "df"]);
+    let row = |ty: &str| -> String {
+        df.lines()
+            .find(|l| l.starts_with(ty))
+            .unwrap_or_else(|| panic!("{ty} in {df}"))
+            .to_string()
+    };
+    assert!(
+        row("Containers").starts_with("Containers      3         1 "),
+        "{df}"
+    );
+    assert!(
+        row("Local Volumes").starts_with("Local Volumes   1         0 "),
+        "{df}"
+    );
+    // The image is in use: not reclaimable while its containers are there.
+    let err = t.fails(&["rmi", "bb"]);
+    assert!(err.contains("must force"), "{err}");
+
+    let out = t.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Containers:\n"), "{out}");
+    assert!(out.contains(&created) && out.contains(&exited), "{out}");
+    assert!(!out.contains(&running), "{out}");
+    assert!(!out.contains("keepme"), "a named volume stays: {out}");
+    let left: Vec<String> = engine
+        .list(true)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, std::slice::from_ref(&running));
+    assert!(t.ok(&["volume", "ls"]).contains("keepme"));
+    let v: serde_json::Value = serde_json::from_str(&t.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(v["Containers"], 1, "{v}");
+    engine.remove(&running, true, false).unwrap();
+    t.ok(&["volume", "rm", "keepme"]);
+}
