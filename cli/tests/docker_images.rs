@@ -760,6 +760,7 @@ fn engine_containers_and_volumes_in_info_df_and_prune() {
     assert_eq!(engine.wait(&exited).unwrap(), 3);
     t.ok(&["volume", "create", "keepme"]);
 
+    let before = (tree(&t.store()), tree(&t.state()));
     let v: serde_json::Value = serde_json::from_str(&t.ok(&["info", "--format", "json"])).unwrap();
     assert_eq!(v["Containers"], 3, "{v}");
     assert_eq!(v["ContainersRunning"], 1, "{v}");
@@ -778,6 +779,11 @@ fn engine_containers_and_volumes_in_info_df_and_prune() {
     assert!(
         row("Local Volumes").starts_with("Local Volumes   1         0 "),
         "{df}"
+    );
+    assert_eq!(
+        (tree(&t.store()), tree(&t.state())),
+        before,
+        "info and system df change nothing"
     );
     // The image is in use: not reclaimable while its containers are there.
     let err = t.fails(&["rmi", "bb"]);
@@ -800,4 +806,24 @@ fn engine_containers_and_volumes_in_info_df_and_prune() {
     assert_eq!(v["Containers"], 1, "{v}");
     engine.remove(&running, true, false).unwrap();
     t.ok(&["volume", "rm", "keepme"]);
+}
+
+/// Every path under `p` with its size and modification time (not following symlinks).
+fn tree(p: &Path) -> Vec<(PathBuf, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![p.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(md) = fs::symlink_metadata(&d) else {
+            continue;
+        };
+        out.push((d.clone(), md.len(), md.mtime(), md.mtime_nsec()));
+        if md.is_dir() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }
