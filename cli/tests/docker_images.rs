@@ -554,7 +554,50 @@ fn save_then_load_gives_the_same_image_and_the_tar_is_docker_and_oci() {
     for id in [&app, &bb] {
         assert!(pids.contains(id.as_str()), "{id} not in podman's {pids}");
     }
+    // And what podman writes as a docker archive loads back with the same ID.
+    let back = t.path("from-podman.tar");
+    podman(&[
+        "save",
+        "--format",
+        "docker-archive",
+        "-o",
+        back.to_str().unwrap(),
+        "localhost/app:1",
+    ]);
+    let fourth = t.path("fourth-store");
+    let mut c = Command::new(common::corral());
+    c.arg("--store")
+        .arg(&fourth)
+        .arg("load")
+        .arg("-i")
+        .arg(&back);
+    let out = bounded(c, Duration::from_secs(120));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: localhost/app:1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ids(&fourth), std::slice::from_ref(&app));
     podman(&["rmi", "-a", "-f"]);
+
+    // To a terminal: refused, as docker refuses.
+    let mut c = Command::new("script");
+    c.arg("-qec")
+        .arg(format!(
+            "{} --store {} save bb",
+            common::corral(),
+            t.store().display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null());
+    let out = bounded(c, Duration::from_secs(60));
+    assert_ne!(out.status.code(), Some(0));
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        all.contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"),
+        "{all}"
+    );
 }
 
 #[test]
