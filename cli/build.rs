@@ -58,18 +58,16 @@ fn output(cmd: &mut Command) -> Option<String> {
 fn version_info() {
     let git = |args: &[&str]| output(Command::new("git").args(args));
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    // Built again when HEAD moves (a commit, a checkout).
-    for p in [
-        git(&["rev-parse", "--git-path", "HEAD"]),
-        git(&["rev-parse", "--git-path", "index"]),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        println!("cargo:rerun-if-changed={p}");
-    }
+    // Built again when HEAD moves (a commit, a checkout): HEAD and the branch's ref (or the
+    // packed refs holding it). Only files that exist are named: a missing one would make
+    // cargo run this script, and so rebuild the binary, every time.
+    let mut watch = vec![git(&["rev-parse", "--git-path", "HEAD"])];
     if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&["rev-parse", "--git-path", &r]) {
+        watch.push(git(&["rev-parse", "--git-path", &r]));
+        watch.push(git(&["rev-parse", "--git-path", "packed-refs"]));
+    }
+    for p in watch.into_iter().flatten() {
+        if std::path::Path::new(&p).exists() {
             println!("cargo:rerun-if-changed={p}");
         }
     }
