@@ -732,8 +732,14 @@ fn image_prune_system_df_and_system_prune() {
     assert!(out.contains("Total reclaimed space: "), "{out}");
     assert!(!t.ok(&["images"]).contains("<none>"));
 
-    // system prune: the stopped container, the build cache; -a: every unused image.
+    // A network no container is attached to (its list only: no device is made before a
+    // container attaches).
+    t.ok(&["network", "create", "prune-me"]);
+    // system prune: the stopped container, the network, the build cache; -a: every unused
+    // image.
     let out = t.ok(&["system", "prune", "-f", "-a"]);
+    assert!(out.contains("Deleted Networks:\nprune-me\n"), "{out}");
+    assert!(!t.ok(&["network", "ls"]).contains("prune-me"));
     assert!(
         out.contains(&format!("Deleted Containers:\n{c}\n")),
         "{out}"
