@@ -51,6 +51,10 @@ pub struct ImagesArgs {
     /// (`{{.Repository}}:{{.Tag}}`: Repository, Tag, ID, CreatedAt, CreatedSince, Size)
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter: `dangling=true|false` (untagged or not), `reference=REPO[:TAG]` (`*` matches
+    /// any run of characters but `/`); repeatable, all must hold
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
     /// Only the images of this repository (and tag)
     pub reference: Option<String>,
 }

@@ -242,9 +242,65 @@ fn rows(store: &ImageStore, filter: Option<&str>) -> R<Vec<Row>> {
     Ok(out)
 }
 
+/// `*` matches any run of characters but `/` (docker's `reference=` filter).
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .take_while(|&i| i == 0 || !tail[..i].contains('/'))
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// Does `images --filter F` keep this row?
+fn keep(row: &Row, filter: &str) -> R<bool> {
+    let (k, v) = filter
+        .split_once('=')
+        .ok_or_else(|| msg(format!("--filter {filter:?}: want KEY=VALUE")))?;
+    match k {
+        "dangling" => {
+            let want = match v {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(msg(format!(
+                        "--filter {filter:?}: want dangling=true|false"
+                    )))
+                }
+            };
+            Ok((row.repo == "<none>") == want)
+        }
+        "reference" => {
+            let (name, tag) = match v.rfind(':') {
+                Some(i) if !v[i..].contains('/') => (&v[..i], Some(&v[i + 1..])),
+                _ => (v, None),
+            };
+            Ok(glob(name, &row.repo) && tag.is_none_or(|t| glob(t, &row.tag)))
+        }
+        _ => Err(msg(format!(
+            "--filter {filter:?}: corral filters by dangling and reference"
+        ))),
+    }
+}
+
 pub fn images(cli: &Cli, a: &ImagesArgs) -> R {
     let store = open_store(cli)?;
-    let rows = rows(&store, a.reference.as_deref())?;
+    let mut rows = rows(&store, a.reference.as_deref())?;
+    for f in &a.filter {
+        let mut kept = Vec::new();
+        for r in rows {
+            if keep(&r, f)? {
+                kept.push(r);
+            }
+        }
+        rows = kept;
+    }
     let id = |img: &Image| {
         if a.no_trunc {
             img.id.to_string()
@@ -888,6 +944,16 @@ mod tests {
         assert_eq!(human_duration(7200), "2 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
         assert_eq!(human_duration(20 * 86400), "2 weeks");
+    }
+
+    #[test]
+    fn reference_globs() {
+        assert!(glob("app", "app"));
+        assert!(glob("ap*", "app"));
+        assert!(glob("*", "app"));
+        assert!(!glob("*", "team/app"));
+        assert!(glob("*/app", "team/app"));
+        assert!(!glob("ap", "app"));
     }
 
     #[test]

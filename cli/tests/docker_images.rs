@@ -233,6 +233,22 @@ fn build_with_dot_several_tags_target_and_build_args() {
             .any(|l| l.starts_with("<none>") && l.contains(&short)),
         "{images}"
     );
+    assert_eq!(
+        t.ok(&["images", "-q", "--filter", "dangling=true"]),
+        format!("{short}\n")
+    );
+    let named = t.ok(&[
+        "images",
+        "-q",
+        "-f",
+        "dangling=false",
+        "-f",
+        "reference=app:*",
+    ]);
+    assert_eq!(
+        named,
+        format!("{}\n", &t.image_id("app:1")["sha256:".len()..][..12])
+    );
     let o = t.run_image(&short, &["cat", "/two"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "two\n");
     // -q: the full ID alone, the same image again (from the cache).
