@@ -42,8 +42,11 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
             .clone()
             .unwrap_or_else(runtime::state::default_root),
     };
+    // Held until the image is kept (untagged): no prune runs in between.
+    let _l = store.lock_shared()?;
     if !a.quiet {
-        corral_image::build::build(store, &opts, &mut |ev| println!("{ev}"))?;
+        let img = corral_image::build::build(store, &opts, &mut |ev| println!("{ev}"))?;
+        keep(store, a, &img)?;
         return Ok(0);
     }
     // -q: the steps and what RUN steps print (they write to this process's stdout) go
@@ -62,7 +65,18 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
     // SAFETY: as above.
     unsafe { libc::dup2(out.as_raw_fd(), 1) };
     let img = res?;
+    keep(store, a, &img)?;
     let mut o = std::io::stdout();
     let _ = writeln!(o, "{}", img.id);
     Ok(0)
+}
+
+/// An image built without `-t` is kept untagged (docker's `<none>:<none>`), so that its
+/// printed ID names it (the library leaves an untagged build to the next prune). The
+/// caller holds the store's shared lock.
+fn keep(store: &ImageStore, a: &BuildArgs, img: &corral_image::Image) -> R<()> {
+    if a.tag.is_empty() {
+        store.keep_untagged(img)?;
+    }
+    Ok(())
 }

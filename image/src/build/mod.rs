@@ -220,9 +220,7 @@ pub fn build(
     for t in &opts.tags {
         store.tag(&img, t)?;
     }
-    if opts.tags.is_empty() {
-        store.keep_untagged(&img)?;
-    }
+
     progress(BuildEvent::Built {
         short_id: img.short_id().to_string(),
     });
