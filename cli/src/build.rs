@@ -44,9 +44,10 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
     };
     // Held until the image is kept (untagged): no prune runs in between.
     let _l = store.lock_shared()?;
+    let before = store.tags()?;
     if !a.quiet {
         let img = corral_image::build::build(store, &opts, &mut |ev| println!("{ev}"))?;
-        keep(store, a, &img)?;
+        keep(store, a, &img, &before)?;
         return Ok(0);
     }
     // -q: the steps and what RUN steps print (they write to this process's stdout) go
@@ -65,18 +66,24 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
     // SAFETY: as above.
     unsafe { libc::dup2(out.as_raw_fd(), 1) };
     let img = res?;
-    keep(store, a, &img)?;
+    keep(store, a, &img, &before)?;
     let mut o = std::io::stdout();
     let _ = writeln!(o, "{}", img.id);
     Ok(0)
 }
 
 /// An image built without `-t` is kept untagged (docker's `<none>:<none>`), so that its
-/// printed ID names it (the library leaves an untagged build to the next prune). The
-/// caller holds the store's shared lock.
-fn keep(store: &ImageStore, a: &BuildArgs, img: &corral_image::Image) -> R<()> {
+/// printed ID names it (the library leaves an untagged build to the next prune); so is an
+/// image a `-t` took its last name from (`before`: the tags before the build), as docker
+/// lists it. The caller holds the store's shared lock.
+fn keep(
+    store: &ImageStore,
+    a: &BuildArgs,
+    img: &corral_image::Image,
+    before: &[(Reference, unionfs::Digest)],
+) -> R<()> {
     if a.tag.is_empty() {
         store.keep_untagged(img)?;
     }
-    Ok(())
+    crate::docker_image::orphans(store, before, &img.manifest_digest)
 }

@@ -394,8 +394,29 @@ pub fn tag(cli: &Cli, a: &TagArgs) -> R {
     let store = open_store(cli)?;
     let _l = store.lock_shared()?;
     let img = store.resolve(&a.source)?;
+    let before = store.tags()?;
     store.tag(&img, &t)?;
+    orphans(&store, &before, &img.manifest_digest)?;
     Ok(0)
+}
+
+/// The images that had a name in `before` and have none now (a tag moved to `now`):
+/// kept untagged, as docker lists them (`<none>:<none>`), until `rmi` or `image prune`.
+pub fn orphans(
+    store: &ImageStore,
+    before: &[(Reference, unionfs::Digest)],
+    now: &unionfs::Digest,
+) -> R<()> {
+    let after: BTreeSet<unionfs::Digest> = store.tags()?.into_iter().map(|(_, m)| m).collect();
+    let mut seen = BTreeSet::new();
+    for (_, m) in before {
+        if m != now && !after.contains(m) && seen.insert(m.clone()) {
+            if let Ok(img) = store.image_by_manifest(m) {
+                store.keep_untagged(&img)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---- history ----

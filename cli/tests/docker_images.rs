@@ -255,6 +255,35 @@ fn build_with_dot_several_tags_target_and_build_args() {
     let q = t.ok_in(Some(&ctx), &["build", "-q", "--network", "none", "."]);
     assert_eq!(q.lines().count(), 1, "{q}");
     assert!(q.starts_with(&format!("sha256:{short}")), "{q} vs {short}");
+    // A name moved to a new build, or by `tag`, leaves the image that had it untagged, as
+    // docker lists it; `image prune` takes it.
+    let old = t.image_id("app:1");
+    assert_eq!(t.ok(&["rmi", "app:2"]), "Untagged: app:2\n");
+    fs::write(ctx.join("message"), "changed\n").unwrap();
+    t.ok_in(
+        Some(&ctx),
+        &[
+            "build",
+            "-t",
+            "app:1",
+            "--target",
+            "base",
+            "--network",
+            "none",
+            ".",
+        ],
+    );
+    let new = t.image_id("app:1");
+    assert_ne!(new, old);
+    t.ok(&["tag", "bb", "app:1"]);
+    let dangling = t.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]);
+    for id in [&old, &new] {
+        assert!(dangling.lines().any(|l| l == id), "{id} in {dangling}");
+    }
+    let out = t.ok(&["image", "prune", "-f"]);
+    for id in [&old, &new] {
+        assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    }
     // `image build` takes the same flags.
     let out = t.ok(&[
         "image",
