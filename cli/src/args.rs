@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use crate::args_image::BuildArgs;
+use crate::args_image::{
+    CommitArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, InfoArgs, LoadArgs, RmiArgs, SaveArgs,
+    SystemCmd, TagArgs, VersionArgs,
+};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "corral",
@@ -147,15 +153,7 @@ pub enum Cmd {
         cmd: ImageCmd,
     },
     /// Make an image of a container made from an image: its writable layer on top
-    Commit {
-        /// The container id
-        id: String,
-        /// NAME[:TAG] of the new image
-        reference: String,
-        /// A comment kept in the image's history
-        #[arg(short, long)]
-        message: Option<String>,
-    },
+    Commit(CommitArgs),
     /// List a container's published ports (docker's `port`): CTRPORT/PROTO -> HOSTIP:HOSTPORT
     Port {
         /// The container id
@@ -171,8 +169,30 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: crate::volume::VolumeCmd,
     },
-    /// Show the image store, storage driver, cgroup layout, networks and counts
-    Info,
+    /// Show what `docker info` shows: containers, images, storage driver, cgroups,
+    /// security options, the host (changes nothing on disk)
+    Info(InfoArgs),
+    /// Show corral's version, its build and the OCI runtime spec it implements
+    Version(VersionArgs),
+    /// Build an image from a Dockerfile (as `docker build`)
+    Build(BuildArgs),
+    /// List images (as `docker images`)
+    Images(ImagesArgs),
+    /// Remove images (as `docker rmi`)
+    Rmi(RmiArgs),
+    /// Give an image another name (as `docker tag`)
+    Tag(TagArgs),
+    /// Show an image's history (as `docker history`)
+    History(HistoryArgs),
+    /// Write images to a tar archive that `docker load` and `corral load` read
+    Save(SaveArgs),
+    /// Load images from a tar archive (`docker save`, `corral save`, an OCI layout)
+    Load(LoadArgs),
+    /// Disk usage and clean-up: df, prune, info
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
     /// Write a default config.json (as `runc spec` does)
     Spec {
         /// Directory to write config.json into
@@ -378,8 +398,13 @@ pub enum ImageCmd {
         /// NAME[:TAG] or image ID
         images: Vec<String>,
     },
-    /// Remove every layer, blob, cache entry and container record nothing uses
-    Prune,
+    /// Remove the untagged images no container uses (-a: every such image), then every
+    /// layer, blob, cache entry and container record nothing uses
+    Prune(ImagePruneArgs),
+    /// Write images to a tar archive that `docker load` and `corral load` read
+    Save(SaveArgs),
+    /// Load images from a tar archive
+    Load(LoadArgs),
     /// Give an image another name
     Tag {
         /// NAME[:TAG] or image ID
@@ -521,27 +546,4 @@ pub struct RunImageArgs {
     /// The command and its arguments, after `--` (default: the image's)
     #[arg(last = true)]
     pub command: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct BuildArgs {
-    /// NAME[:TAG] of the image
-    #[arg(short = 't', long = "tag")]
-    pub tag: String,
-    /// The Dockerfile (default CONTEXT/Dockerfile)
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
-    /// A build argument (KEY=VALUE)
-    #[arg(long = "build-arg")]
-    pub build_arg: Vec<String>,
-    /// Run every step again (the results still go to the cache)
-    #[arg(long = "no-cache")]
-    pub no_cache: bool,
-    /// The network of RUN steps: `default` or `bridge` (the default network), a network's
-    /// NAME, `none` (a network namespace of their own, loopback only) or `host` (the host's
-    /// network, as `docker build --network host`)
-    #[arg(long = "network", default_value = "default")]
-    pub network: String,
-    /// The build context directory
-    pub context: PathBuf,
 }

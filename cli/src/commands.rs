@@ -6,7 +6,9 @@ use runtime::Container;
 use crate::args::{Cli, Cmd};
 use crate::error::{msg, R};
 use crate::output::print_json;
-use crate::{events, exec, features, image, lifecycle, list, network, signals, update};
+use crate::{
+    docker_image, events, exec, features, image, info, lifecycle, list, network, signals, update,
+};
 
 pub fn dispatch(cli: &Cli) -> R {
     let root_buf = cli
@@ -88,15 +90,20 @@ pub fn dispatch(cli: &Cli) -> R {
         }
         Cmd::Spec { bundle, rootless } => features::spec(bundle, *rootless),
         Cmd::Image { cmd } => image::image(cli, cmd),
-        Cmd::Commit {
-            id,
-            reference,
-            message,
-        } => image::commit(cli, id, reference, message.as_deref()),
+        Cmd::Commit(a) => docker_image::commit(cli, a),
         Cmd::Network { cmd } => network::network(cli, root, cmd),
         Cmd::Volume { cmd } => crate::volume::volume(cli, cmd),
         Cmd::Port { id } => network::port(cli, root, id),
-        Cmd::Info => image::info(cli, root),
+        Cmd::Info(a) => info::info(cli, root, a),
+        Cmd::Version(a) => info::version(a),
+        Cmd::Build(a) => docker_image::build(cli, a),
+        Cmd::Images(a) => docker_image::images(cli, a),
+        Cmd::Rmi(a) => docker_image::rmi(cli, a),
+        Cmd::Tag(a) => docker_image::tag(cli, a),
+        Cmd::History(a) => docker_image::history(cli, a),
+        Cmd::Save(a) => docker_image::save(cli, a),
+        Cmd::Load(a) => docker_image::load(cli, a),
+        Cmd::System { cmd } => docker_image::system(cli, root, cmd),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
         Cmd::Monitor { id } => Ok(crate::monitor::monitor(cli, root, id)),

@@ -1,4 +1,5 @@
-//! Image commands: `corral image ...`, `corral run --image`, `corral commit`, `corral info`.
+//! Image commands: `corral image ...` and `corral run --image` (docker's top-level image
+//! verbs are `docker_image.rs`'s).
 //! The store itself is `corral_image`; this file maps arguments and prints.
 
 use std::path::{Path, PathBuf};
@@ -75,15 +76,9 @@ pub fn image(cli: &Cli, cmd: &ImageCmd) -> R {
                 }
             }
         }
-        ImageCmd::Prune => {
-            let _l = store.lock_exclusive()?;
-            let r = store.prune()?;
-            println!(
-                "Removed {} layers, {} blobs, {} stale containers, {} cache entries, {} temp leftovers",
-                r.layers, r.blobs, r.containers, r.cache, r.temp
-            );
-            println!("Total reclaimed space: {}", human(r.bytes));
-        }
+        ImageCmd::Prune(a) => return crate::docker_image::image_prune(cli, a),
+        ImageCmd::Save(a) => return crate::docker_image::save(cli, a),
+        ImageCmd::Load(a) => return crate::docker_image::load(cli, a),
         ImageCmd::Tag { source, target } => {
             let t = reference(target)?;
             let _l = store.lock_shared()?;
@@ -309,79 +304,4 @@ fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
         d.security.device(dev)?;
     }
     Ok(d)
-}
-
-/// `corral commit ID NAME[:TAG]`: the container's writable layer on top of its image.
-pub fn commit(cli: &Cli, id: &str, target: &str, message: Option<&str>) -> R {
-    let t = reference(target)?;
-    let img = open_store(cli)?.commit(id, &t, message)?;
-    println!("{}", img.id);
-    Ok(0)
-}
-
-/// `corral info`: the store, the storage driver, the cgroup layout, counts.
-pub fn info(cli: &Cli, root: &Path) -> R {
-    let store = open_store(cli)?;
-    let (images, layers, blob_bytes, layer_bytes) = store.usage()?;
-    let records = store.containers()?;
-    let live = records.iter().filter(|r| r.live()).count();
-    let mut running = 0;
-    let mut stopped = 0;
-    let mut other = 0;
-    let ids = runtime::state::list_ids(root).unwrap_or_default();
-    for id in &ids {
-        match runtime::Container::listed_state(root, id).map(|s| s.status) {
-            Ok(runtime::Status::Running) => running += 1,
-            Ok(runtime::Status::Stopped) => stopped += 1,
-            _ => other += 1,
-        }
-    }
-    println!("Containers: {}", ids.len());
-    println!(" Running: {running}");
-    println!(" Stopped: {stopped}");
-    println!(" Other: {other}");
-    println!(" From images: {live}");
-    println!("Images: {images}");
-    println!("Storage Driver: overlay");
-    println!(" Store: {}", store.root().display());
-    println!(" Layers: {layers} ({} unpacked)", human(layer_bytes));
-    println!(" Blobs: {}", human(blob_bytes));
-    println!(
-        " Device nodes in layers: {}",
-        if unionfs::privileged() {
-            "yes (privileged)"
-        } else {
-            "no (unprivileged)"
-        }
-    );
-    println!("State Root: {}", root.display());
-    crate::network::info(cli);
-    match cgroup::Hierarchy::detect() {
-        Ok(h) => {
-            let v = match h.version() {
-                cgroup::Version::V1 => "1",
-                cgroup::Version::V2 => "2",
-                cgroup::Version::Hybrid => "hybrid (v1 controllers + cgroup2)",
-            };
-            println!("Cgroup Driver: cgroupfs");
-            println!("Cgroup Version: {v}");
-            for m in h.mounts() {
-                println!(
-                    " {} {}: {}",
-                    if m.v2 { "cgroup2" } else { "cgroup v1" },
-                    m.mount_point.display(),
-                    if m.controllers.is_empty() {
-                        "-".to_string()
-                    } else {
-                        m.controllers.join(",")
-                    }
-                );
-            }
-        }
-        Err(e) => println!("Cgroup: {e}"),
-    }
-    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    println!("Kernel Version: {}", rel.trim());
-    println!("Architecture: {}", std::env::consts::ARCH);
-    Ok(0)
 }

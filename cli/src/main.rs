@@ -9,15 +9,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod args_image;
 mod args_limits;
 mod build;
 mod commands;
+mod docker_image;
 mod error;
 mod events;
 mod exec;
 mod fds;
 mod features;
 mod image;
+mod info;
 mod lifecycle;
 mod limits;
 mod list;

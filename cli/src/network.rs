@@ -262,31 +262,3 @@ fn joined(v: &[String]) -> String {
         v.join(",")
     }
 }
-
-/// `corral info`'s networks and plugin directories.
-pub fn info(cli: &Cli) {
-    let net = net_root(cli);
-    let dirs: Vec<String> = net
-        .plugin_dirs()
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect();
-    println!("Network:");
-    println!(" CNI Plugin Dirs: {}", dirs.join(":"));
-    match net.list() {
-        Ok(list) => {
-            for n in list {
-                println!(
-                    "  {} ({}): {} {}",
-                    printable(&n.name),
-                    n.plugins.join(","),
-                    joined(&n.subnets),
-                    n.bridge
-                        .as_deref()
-                        .map_or(String::new(), |b| format!("on {b}"))
-                );
-            }
-        }
-        Err(e) => println!(" Networks: {e}"),
-    }
-}

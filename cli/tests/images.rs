@@ -362,7 +362,7 @@ fn hundred_containers_share_one_copy_of_the_image() {
     );
     let info = t.ok(&["info"]);
     assert!(info.contains("Storage Driver: overlay"), "{info}");
-    assert!(info.contains("From images: 102"), "{info}");
+    assert!(info.contains(" Containers: 102"), "{info}");
 
     // Deleting every container leaves the image whole.
     for id in ids.iter().chain([&a, &b]) {

@@ -34,10 +34,26 @@ impl ImageStore {
         src: &Path,
         reference: Option<&Reference>,
     ) -> Result<Vec<(Image, Vec<Reference>)>> {
+        self.import_with(src, reference, false)
+    }
+
+    /// `docker load`: an image archive (`docker save`, an OCI layout) imported under the
+    /// names it carries; an image it gives no name is kept untagged (docker's
+    /// `<none>:<none>`, found by its ID) instead of being refused.
+    pub fn load(&self, src: &Path) -> Result<Vec<(Image, Vec<Reference>)>> {
+        self.import_with(src, None, true)
+    }
+
+    fn import_with(
+        &self,
+        src: &Path,
+        reference: Option<&Reference>,
+        keep_unnamed: bool,
+    ) -> Result<Vec<(Image, Vec<Reference>)>> {
         let mut added = Added::default();
         let res = self
             .import_noting(src, reference, &mut added)
-            .and_then(|found| self.tag_imported(src, found, reference));
+            .and_then(|found| self.tag_imported(src, found, reference, keep_unnamed));
         if res.is_err() {
             self.roll_back(&added);
         }
@@ -50,6 +66,7 @@ impl ImageStore {
         src: &Path,
         found: Vec<Found>,
         reference: Option<&Reference>,
+        keep_unnamed: bool,
     ) -> Result<Vec<(Image, Vec<Reference>)>> {
         if found.is_empty() {
             return Err(invalid(format!("{}: no images", src.display())));
@@ -74,7 +91,7 @@ impl ImageStore {
             None => {
                 let mut out = Vec::new();
                 for f in found {
-                    if f.refs.is_empty() {
+                    if f.refs.is_empty() && !keep_unnamed {
                         return Err(invalid(f.unnamed));
                     }
                     out.push((f.img, f.refs));
@@ -86,8 +103,25 @@ impl ImageStore {
             for r in refs {
                 self.tag(img, r)?;
             }
+            if refs.is_empty() {
+                self.keep_untagged(img)?;
+            }
         }
-        Ok(out)
+        if !keep_unnamed {
+            return Ok(out);
+        }
+        // One entry per image (an OCI index names each tag in an entry of its own).
+        let mut merged: Vec<(Image, Vec<Reference>)> = Vec::new();
+        for (img, refs) in out {
+            match merged
+                .iter_mut()
+                .find(|(i, _)| i.manifest_digest == img.manifest_digest)
+            {
+                Some((_, r)) => r.extend(refs),
+                None => merged.push((img, refs)),
+            }
+        }
+        Ok(merged)
     }
 
     /// Remove the layers and blobs a failed import added (not those it found there).

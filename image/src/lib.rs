@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `layers/sha256/<diff id>/` | each layer unpacked once, in overlay form (`unionfs::LayerStore`) |
 //! | `blobs/sha256/<digest>` | layer tars as imported or made (compressed), image configs and manifests (OCI JSON) |
-//! | `images.json` | tags: `name:tag` -> manifest digest |
+//! | `images.json` | tags: `name:tag` -> manifest digest; `untagged`: the images kept without a name |
 //! | `networks/`, `cni/` | CNI networks, the results cache, address leases and containers' hosts files (`corral_net`) |
 //! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives; `keep` for an engine's container, whose dir also holds its writable layer and the engine's files, see `corral_engine`) |
 //! | `names/<name>`, `waits/` | the engine's container names (symlinks to ids), and its `wait`s' tickets |
@@ -26,8 +26,9 @@
 //! |---|---|
 //! | [`reference`](mod@reference) | `NAME[:TAG]` |
 //! | [`store`] | the store: open, blobs, layers, images, tags, resolve, the build cache |
-//! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out |
-//! | `prune` | reference counts, `image rm`, `prune`, usage |
+//! | `import`, `export` | `docker save` archives, OCI layouts and root filesystems in; OCI layouts out, and `save`'s tars (an OCI layout and a `docker save` archive at once) |
+//! | `prune` | reference counts, `image rm`, `prune`, usage, `system df` figures |
+//! | `commit` | a container's writable layer as a new image ([`CommitOptions`]) |
 //! | [`record`] | containers made from images: their records and bundles, [`create`], [`remove`] |
 //! | [`build`] | Dockerfile builds: the parser, `.dockerignore`, the in-root copier, the step cache |
 //! | [`describe`] | an image's config merged into a container's [`runtime::describe::Description`] |
@@ -36,6 +37,7 @@
 //! | [`volume`] | named and anonymous volumes: `volumes/<name>/_data` and `volume.json`, filled from the image on first use |
 
 pub mod build;
+mod commit;
 pub mod describe;
 pub mod error;
 mod export;
@@ -47,9 +49,10 @@ pub mod reference;
 pub mod store;
 pub mod volume;
 
+pub use commit::CommitOptions;
 pub use describe::{describe_image, find_in_layers, resolve_user};
 pub use error::{Error, ImageError, Result};
-pub use prune::{PruneReport, STEP_CONTAINER};
+pub use prune::{DiskUsage, PruneReport, STEP_CONTAINER};
 pub use record::{
     create, delete, forget_container, prepare_container, remove, resolve_pinned, ContainerRecord,
 };

@@ -15,6 +15,23 @@ use crate::store::{desc_digest, dir_size, CacheEntry, ImageStore};
 /// (`{"state_root": ..., "id": ...}`).
 pub const STEP_CONTAINER: &str = "container.json";
 
+/// What `system df` shows of a store's images and build cache.
+#[derive(Debug, Default, Clone)]
+pub struct DiskUsage {
+    /// Images (tagged or kept untagged).
+    pub images: usize,
+    /// Of them, those a live container was made from.
+    pub active_images: usize,
+    /// Bytes of the layers of every image, each layer once.
+    pub images_bytes: u64,
+    /// Bytes of the layers no active image uses.
+    pub images_reclaimable: u64,
+    /// Build cache entries.
+    pub cache_entries: usize,
+    /// Bytes of the layers only the build cache keeps (no image, no container).
+    pub cache_bytes: u64,
+}
+
 /// What `prune` removed.
 #[derive(Debug, Default, Clone)]
 pub struct PruneReport {
@@ -59,6 +76,7 @@ impl ImageStore {
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
         let mut manifests: BTreeSet<Digest> = self.tags()?.into_iter().map(|(_, m)| m).collect();
+        manifests.extend(self.untagged()?);
         for c in self.containers()? {
             if c.live() {
                 layers.extend(c.layers.iter().cloned());
@@ -85,30 +103,84 @@ impl ImageStore {
     /// what only it used (manifest, config, layers). Returns docker-like lines (`Untagged:`,
     /// `Deleted:`). The caller holds the exclusive lock.
     pub fn remove_image(&self, name: &str) -> Result<Vec<String>> {
+        self.remove_image_with(name, false)
+    }
+
+    /// `docker rmi [-f]`: [`ImageStore::remove_image`] with docker's rules and words. By a
+    /// tag, the tag goes; the image goes with its last name unless a container uses it
+    /// (refused; with `force` the image stays, untagged, for the container). By ID, every
+    /// tag goes with it: an image with several names only with `force`, one a container
+    /// uses never (a running one) or only untagged (`force`, a stopped one).
+    pub fn remove_image_with(&self, name: &str, force: bool) -> Result<Vec<String>> {
         let img = self.resolve(name)?;
         let tags = self.tags_of(&img.manifest_digest)?;
         let mut out = Vec::new();
         let by_tag = Reference::parse(name).ok().filter(|r| tags.contains(r));
-        let users: Vec<String> = self
+        let users: Vec<(String, bool)> = self
             .containers()?
             .into_iter()
             .filter(|c| c.live() && c.manifest == img.manifest_digest.as_str())
-            .map(|c| c.id)
+            .map(|c| {
+                let running = runtime::Container::listed_state(&c.state_root, &c.id)
+                    .map(|s| matches!(s.status, runtime::Status::Running | runtime::Status::Paused))
+                    .unwrap_or(false);
+                (c.id, running)
+            })
             .collect();
-        let last = by_tag.is_none() || tags.len() == 1;
-        if last && !users.is_empty() {
+        let short = img.short_id().to_string();
+        if by_tag.is_none() && tags.len() > 1 && !force {
             return Err(invalid(format!(
-                "image {name:?} is used by container(s) {}: delete them first",
-                users.join(", ")
+                "conflict: unable to delete {short} (must be forced) - image is referenced in \
+                 multiple repositories"
             )));
         }
+        let last = by_tag.is_none() || tags.len() == 1;
         let drop_tags: Vec<Reference> = match &by_tag {
             Some(r) => vec![r.clone()],
             None => tags.clone(),
         };
+        let mid = img.manifest_digest.to_string();
+        if last && !users.is_empty() {
+            let (cid, running) = &users[0];
+            let cid = short_container(cid);
+            match &by_tag {
+                Some(r) if !force => {
+                    return Err(invalid(format!(
+                        "conflict: unable to remove repository reference \"{r}\" (must force) - \
+                         container {cid} is using its referenced image {short}"
+                    )))
+                }
+                None if *running => {
+                    return Err(invalid(format!(
+                        "conflict: unable to delete {short} (cannot be forced) - image is being \
+                         used by running container {cid}"
+                    )))
+                }
+                None if !force => {
+                    return Err(invalid(format!(
+                        "conflict: unable to delete {short} (must be forced) - image is being \
+                         used by stopped container {cid}"
+                    )))
+                }
+                _ => {}
+            }
+            // Forced: the names go, the image stays (untagged) for its container.
+            self.update_index(|idx| {
+                for r in &drop_tags {
+                    idx.images.remove(&r.to_string());
+                }
+                idx.untagged.insert(mid.clone());
+                Ok(())
+            })?;
+            out.extend(drop_tags.iter().map(|r| format!("Untagged: {r}")));
+            return Ok(out);
+        }
         self.update_index(|idx| {
             for r in &drop_tags {
                 idx.images.remove(&r.to_string());
+            }
+            if last {
+                idx.untagged.remove(&mid);
             }
             Ok(())
         })?;
@@ -120,13 +192,14 @@ impl ImageStore {
         }
         let (blobs, layers) = self.in_use()?;
         let mut gone = vec![img.manifest_digest.clone(), img.id.clone()];
+        let mut deleted_layers = Vec::new();
         for l in img.layers()? {
             gone.push(desc_digest(&l.descriptor)?);
             if !layers.contains(l.diff_id.as_str()) && self.layers.contains(&l.diff_id) {
                 self.layers
                     .remove(&l.diff_id)
                     .map_err(layer_err("removing a layer"))?;
-                out.push(format!("Deleted: {}", l.diff_id));
+                deleted_layers.push(format!("Deleted: {}", l.diff_id));
             }
         }
         for b in gone {
@@ -140,7 +213,98 @@ impl ImageStore {
                 }
             }
         }
+        out.extend(deleted_layers);
         Ok(out)
+    }
+
+    /// `docker image prune`: the images kept without a name (`all`: every image) that no
+    /// live container uses are removed, then whatever nothing uses ([`ImageStore::prune`]).
+    /// Returns docker's lines (`untagged: ...`, `deleted: sha256:...`), what the sweep
+    /// after them removed, and the bytes freed in all. The caller holds the exclusive lock.
+    pub fn prune_images(&self, all: bool) -> Result<(Vec<String>, PruneReport, u64)> {
+        let before = self.disk_bytes();
+        let used: BTreeSet<String> = self
+            .containers()?
+            .into_iter()
+            .filter(|c| c.live())
+            .map(|c| c.manifest)
+            .collect();
+        let mut lines = Vec::new();
+        for (img, refs) in self.images()? {
+            if used.contains(img.manifest_digest.as_str()) || (!all && !refs.is_empty()) {
+                continue;
+            }
+            let name = img.id.to_string();
+            if !refs.is_empty() {
+                // Every name goes, then the image.
+                for r in &refs {
+                    for l in self.remove_image_with(&r.to_string(), true)? {
+                        lines.push(lower_first(&l));
+                    }
+                }
+                continue;
+            }
+            for l in self.remove_image_with(&name, true)? {
+                lines.push(lower_first(&l));
+            }
+        }
+        let rep = self.prune()?;
+        Ok((lines, rep, before.saturating_sub(self.disk_bytes())))
+    }
+
+    /// The figures of `system df` (reads only).
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let mut du = DiskUsage::default();
+        let live: Vec<crate::ContainerRecord> = match self.containers() {
+            Ok(v) => v.into_iter().filter(|c| c.live()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let used: BTreeSet<&str> = live.iter().map(|c| c.manifest.as_str()).collect();
+        let mut all_layers = BTreeSet::new();
+        let mut active_layers = BTreeSet::new();
+        for (img, _) in self.images()? {
+            du.images += 1;
+            let active = used.contains(img.manifest_digest.as_str());
+            if active {
+                du.active_images += 1;
+            }
+            for d in img.diff_ids()? {
+                if active {
+                    active_layers.insert(d.to_string());
+                }
+                all_layers.insert(d);
+            }
+        }
+        for c in &live {
+            active_layers.extend(c.layers.iter().cloned());
+        }
+        for d in &all_layers {
+            let n = self.layer_size(d);
+            du.images_bytes += n;
+            if !active_layers.contains(d.as_str()) {
+                du.images_reclaimable += n;
+            }
+        }
+        let cdir = self.root.join("cache");
+        du.cache_entries = fs::read_dir(&cdir).map(|rd| rd.count()).unwrap_or(0);
+        if let Ok(list) = self.layers.list() {
+            for l in list {
+                if !active_layers.contains(&l) && !all_layers.iter().any(|d| d.as_str() == l) {
+                    if let Ok(d) = Digest::parse(&l) {
+                        du.cache_bytes += self.layer_size(&d);
+                    }
+                }
+            }
+        }
+        Ok(du)
+    }
+
+    /// Bytes on disk of the store's content (layers, blobs, records, cache).
+    pub fn disk_bytes(&self) -> u64 {
+        ["layers", "blobs", "containers", "cache"]
+            .iter()
+            .map(|d| dir_size(&self.root.join(d)))
+            .sum()
     }
 
     /// Remove everything nothing uses: stale container records, layers and blobs of no
@@ -259,7 +423,8 @@ impl ImageStore {
 
     /// Usage figures: (images, layers, blobs' bytes, layers' bytes).
     pub fn usage(&self) -> Result<(usize, usize, u64, u64)> {
-        let imgs: BTreeSet<Digest> = self.tags()?.into_iter().map(|(_, m)| m).collect();
+        let mut imgs: BTreeSet<Digest> = self.tags()?.into_iter().map(|(_, m)| m).collect();
+        imgs.extend(self.untagged()?);
         let layers = self.layers.list().map_err(layer_err("listing layers"))?;
         Ok((
             imgs.len(),
@@ -267,5 +432,23 @@ impl ImageStore {
             dir_size(&self.root.join("blobs")),
             dir_size(&self.root.join("layers")),
         ))
+    }
+}
+
+/// A container id as docker shows it: the first 12 of a 64-hex id, else the id.
+fn short_container(id: &str) -> &str {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..12]
+    } else {
+        id
+    }
+}
+
+/// `Deleted: x` -> `deleted: x` (docker's prune lists in lower case).
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
     }
 }

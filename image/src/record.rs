@@ -9,7 +9,6 @@ use runtime::describe::{Description, Root};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, io_err, ImageError, Result};
-use crate::reference::Reference;
 use crate::store::{mkdir, write_atomic, Image, ImageStore};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -411,62 +410,4 @@ pub fn delete(
     forget_container(store_dir, &state_root, &id);
     res?;
     net
-}
-
-impl ImageStore {
-    /// `commit`: container `id`'s writable layer on top of the image it was made from, as a
-    /// new image named `target` (its history says `corral commit ID`, with `message`). A
-    /// running container is frozen while its layer is read (as docker pauses it), so the
-    /// layer is one moment of it.
-    pub fn commit(
-        &self,
-        id: &str,
-        target: &Reference,
-        message: Option<&str>,
-    ) -> std::result::Result<Image, crate::Error> {
-        let _l = self.lock_shared()?;
-        let rec = self.container(id)?.ok_or_else(|| {
-            invalid(format!(
-                "container {id:?} was not made from an image of {} (corral run --image)",
-                self.root.display()
-            ))
-        })?;
-        let upper = rec.upper_dir();
-        if !upper.is_dir() {
-            return Err(invalid(format!(
-                "container {id:?} has no writable layer at {} (was it deleted?)",
-                upper.display()
-            ))
-            .into());
-        }
-        let mid = unionfs::Digest::parse(&rec.manifest).map_err(|e| invalid(e.to_string()))?;
-        let parent = self.image_by_manifest(&mid)?;
-        let mut frozen = match runtime::Container::load(&rec.state_root, id) {
-            Ok(mut c) if c.status() == runtime::Status::Running => {
-                c.pause()?;
-                Some(c)
-            }
-            _ => None,
-        };
-        let layer = self.add_layer_from_upper(&upper);
-        if let Some(c) = frozen.as_mut() {
-            c.resume()?;
-        }
-        let layer = layer?;
-        let mut config = parent.config.clone();
-        let now = crate::store::now_rfc3339();
-        config.set_created(Some(now.clone()));
-        let mut hist = config.history().clone().unwrap_or_default();
-        let mut h = oci_spec::image::History::default();
-        h.set_created(Some(now));
-        h.set_created_by(Some(format!("corral commit {id}")));
-        h.set_comment(message.map(str::to_string));
-        hist.push(h);
-        config.set_history(Some(hist));
-        let mut layers = parent.layers()?;
-        layers.push(layer);
-        let img = self.write_image(config, &layers)?;
-        self.tag(&img, target)?;
-        Ok(img)
-    }
 }

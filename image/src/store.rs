@@ -87,6 +87,10 @@ impl Image {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Index {
     pub(crate) images: BTreeMap<String, String>,
+    /// Images kept without a name (docker's `<none>:<none>`): a build without `-t`, a
+    /// loaded archive's unnamed image. Manifest digests.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub(crate) untagged: BTreeSet<String>,
 }
 
 /// The store of images, layers and image containers.
@@ -246,6 +250,30 @@ impl ImageStore {
             layers,
             max_layer,
         })
+    }
+
+    /// The store at `root` for reading only: nothing is created or changed, and no lock is
+    /// taken (`corral info`, `system df`, also for a user who may not write it). `None` when
+    /// there is no store there yet. Its content is read as figures to show, never trusted
+    /// for making anything (no ownership checks: use [`ImageStore::open`] for that).
+    pub fn open_read(root: &Path) -> Result<Option<ImageStore>> {
+        match fs::symlink_metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(invalid(format!(
+                    "the image store {} is not a directory",
+                    root.display()
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("stat", root)(e)),
+        }
+        fs::read_dir(root).map_err(io_err("read the image store", root))?;
+        Ok(Some(ImageStore {
+            root: root.to_path_buf(),
+            layers: LayerStore::at(&root.join("layers")),
+            max_layer: unionfs::DEFAULT_MAX_LAYER_BYTES,
+        }))
     }
 
     /// The store's directory.
@@ -509,9 +537,45 @@ impl ImageStore {
     pub fn tag(&self, image: &Image, reference: &Reference) -> Result<()> {
         let mid = image.manifest_digest.to_string();
         self.update_index(|idx| {
+            idx.untagged.remove(&mid);
             idx.images.insert(reference.to_string(), mid);
             Ok(())
         })
+    }
+
+    /// Keep `image` without a name (docker's `<none>:<none>`): listed, found by its ID,
+    /// in use until `image rm` or `image prune`. Nothing changes for a tagged image.
+    pub fn keep_untagged(&self, image: &Image) -> Result<()> {
+        let mid = image.manifest_digest.to_string();
+        self.update_index(|idx| {
+            if !idx.images.values().any(|m| *m == mid) {
+                idx.untagged.insert(mid);
+            }
+            Ok(())
+        })
+    }
+
+    /// The images kept without a name (manifest digests).
+    pub fn untagged(&self) -> Result<Vec<Digest>> {
+        self.read_index()?
+            .untagged
+            .iter()
+            .map(|m| Digest::parse(m).map_err(layer_err("images.json")))
+            .collect()
+    }
+
+    /// Every image of the store, each once, with its tags (none for an untagged one).
+    pub fn images(&self) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let mut by: BTreeMap<Digest, Vec<Reference>> = BTreeMap::new();
+        for (r, m) in self.tags()? {
+            by.entry(m).or_default().push(r);
+        }
+        for m in self.untagged()? {
+            by.entry(m).or_default();
+        }
+        by.into_iter()
+            .map(|(m, refs)| Ok((self.image_by_manifest(&m)?, refs)))
+            .collect()
     }
 
     /// Every tag and the image it names, sorted by tag.
@@ -539,7 +603,12 @@ impl ImageStore {
         if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut found: Vec<Image> = Vec::new();
             let mut seen = BTreeSet::new();
-            for (_, m) in &tags {
+            let all: Vec<Digest> = tags
+                .iter()
+                .map(|(_, m)| m.clone())
+                .chain(self.untagged()?)
+                .collect();
+            for m in &all {
                 if !seen.insert(m.clone()) {
                     continue;
                 }

@@ -105,6 +105,14 @@ impl LayerStore {
         })
     }
 
+    /// A store rooted at `root` as it is, for reading: nothing is created (a missing
+    /// directory lists no layers only where the caller treats that as empty).
+    pub fn at(root: &Path) -> Self {
+        LayerStore {
+            root: root.to_path_buf(),
+        }
+    }
+
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root

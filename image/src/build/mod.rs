@@ -220,6 +220,7 @@ pub fn build(
     for t in &opts.tags {
         store.tag(&img, t)?;
     }
+
     progress(BuildEvent::Built {
         short_id: img.short_id().to_string(),
     });
@@ -558,6 +559,32 @@ fn config_step(
             )
             .into())
         }
+    })
+}
+
+/// `docker commit --change`: one Dockerfile instruction that changes the config only (CMD,
+/// ENTRYPOINT, ENV, LABEL, EXPOSE, USER, WORKDIR) applied to `cfg`. No variables are
+/// substituted but the instruction's own; the shell form runs under `/bin/sh -c`.
+pub fn apply_change(change: &str, cfg: &mut oci_spec::image::Config) -> Result<String> {
+    let ins = parse(change)
+        .map_err(|e| invalid(format!("--change {change:?}: {e}")))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| invalid(format!("--change {change:?}: no instruction")))?;
+    if !matches!(
+        ins.keyword.as_str(),
+        "CMD" | "ENTRYPOINT" | "ENV" | "LABEL" | "EXPOSE" | "USER" | "WORKDIR"
+    ) {
+        return Err(invalid(format!(
+            "--change {change:?}: {} is not supported (CMD ENTRYPOINT ENV LABEL EXPOSE USER \
+             WORKDIR are)",
+            ins.keyword
+        )));
+    }
+    let shell = ["/bin/sh".to_string(), "-c".to_string()];
+    config_step(&ins, &HashMap::new(), cfg, &shell).map_err(|e| match e {
+        Fail::At(m) => invalid(format!("--change {change:?}: {m}")),
+        Fail::Store(e) => e,
     })
 }
 
