@@ -10,7 +10,7 @@ use crate::args::ExecArgs;
 use crate::error::{msg, R};
 use crate::signals::{block_signals, wait_forwarding};
 
-pub fn exec(root: &Path, a: &ExecArgs) -> R {
+pub fn exec(root: &Path, id: &str, a: &ExecArgs) -> R {
     let place = runtime::ExecPlacement {
         ignore_paused: a.ignore_paused,
         sub_cgroups: a
@@ -19,7 +19,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> R {
             .map(|v| runtime::ExecPlacement::parse_cgroup(v))
             .collect::<Result<_, _>>()?,
     };
-    let mut c = Container::load(root, &a.id)?;
+    let mut c = Container::load(root, id)?;
     let p = process(&c, a)?;
     let opts = Options {
         preserve_fds: a.preserve_fds,

@@ -10,9 +10,9 @@ use runtime::Container;
 use crate::args::UpdateArgs;
 use crate::error::{msg, R};
 
-pub fn update(root: &Path, a: &UpdateArgs) -> R {
+pub fn update(root: &Path, id: &str, a: &UpdateArgs) -> R {
     let r = resources(a)?;
-    Container::load(root, &a.id)?.update_resources(&r)?;
+    Container::load(root, id)?.update_resources(&r)?;
     Ok(0)
 }
 
