@@ -69,7 +69,6 @@ pub fn start_code(e: &runtime::Error) -> i32 {
     125
 }
 
-#[allow(dead_code)]
 pub(crate) fn io_err(
     what: &'static str,
     path: impl Into<PathBuf>,

@@ -45,7 +45,11 @@
 use std::path::{Path, PathBuf};
 
 mod error;
+mod files;
+pub mod jsonlog;
 mod model;
+mod ops;
+mod supervise;
 pub mod time;
 
 pub use error::{start_code, Error, Result};
@@ -53,6 +57,8 @@ pub use model::{
     Config, CreateOptions, LogConfig, LogOptions, RestartPolicy, RunState, Status, Summary, Time,
     VolumeUse,
 };
+pub use ops::status_text;
+pub use supervise::{FORWARDED, READY_FD_ENV, UNKNOWN_EXIT};
 
 /// What a name, id or prefix names: a container of the engine, or a runtime container that is
 /// not the engine's (made by the runc verbs).
@@ -65,8 +71,7 @@ pub enum Target {
 /// Resolves `s` for any verb: a name of the engine, an engine container's full id, a runtime
 /// container's id (under `state_root`), or a unique prefix of either kind of id.
 pub fn resolve(store: &Path, state_root: &Path, s: &str) -> Result<Target> {
-    let _ = (store, state_root);
-    Err(Error::NoSuchContainer(s.to_string()))
+    ops::resolve(store, state_root, s)
 }
 
 /// The engine over one image store and one state root.
@@ -75,10 +80,6 @@ pub struct Engine {
     store: PathBuf,
     root: PathBuf,
     exe: PathBuf,
-}
-
-fn not_yet<T>(what: &str) -> Result<T> {
-    Err(Error::Invalid(format!("{what}: not yet")))
 }
 
 impl Engine {
@@ -112,15 +113,13 @@ impl Engine {
     /// `create`: the kept record, `container.json` and the state `created`; the name
     /// claimed. `d`'s root must be an image of the store. Nothing runs. Returns the id.
     pub fn create(&self, d: &runtime::describe::Description, o: &CreateOptions) -> Result<String> {
-        let _ = (d, o);
-        not_yet("create")
+        self.create_impl(d, o)
     }
 
     /// `start` (detached): spawns the monitor and returns once the container runs (its init
     /// pid), or with the monitor's error. A running container is left as it is.
     pub fn start(&self, id: &str) -> Result<i32> {
-        let _ = id;
-        not_yet("start")
+        self.start_impl(id)
     }
 
     /// Foreground `run`/`start -a`: this process supervises the container: its output goes
@@ -129,42 +128,37 @@ impl Engine {
     /// recorded, then `--rm` or the restart policy (a restart goes to a monitor). Returns
     /// the container's exit code.
     pub fn run_attached(&self, id: &str, stdin: bool) -> Result<i32> {
-        let _ = (id, stdin);
-        not_yet("run")
+        self.run_attached_impl(id, stdin)
     }
 
     /// `stop`: the stop signal, then SIGKILL after `timeout` seconds (default: the
     /// container's stop timeout); returns once the exit is recorded. A container that is
     /// not running is left as it is.
     pub fn stop(&self, id: &str, timeout: Option<u32>) -> Result<()> {
-        let _ = (id, timeout);
-        not_yet("stop")
+        self.stop_impl(id, timeout)
     }
 
     /// `kill`: `signal` to the container's init (no restart after it).
     pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
-        let _ = (id, signal);
-        not_yet("kill")
+        self.kill_impl(id, signal)
     }
 
     /// `restart`: stop (if running), then start.
     pub fn restart(&self, id: &str, timeout: Option<u32>) -> Result<i32> {
-        let _ = (id, timeout);
-        not_yet("restart")
+        self.stop_impl(id, timeout)?;
+        self.start_impl(id)
     }
 
     /// `rm`: refused for a running container without `force`; removes the runtime
     /// container, its network attachments, the name, the record, the log; `volumes`: its
     /// anonymous volumes too.
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
-        let _ = (id, force, volumes);
-        not_yet("rm")
+        self.remove_impl(id, force, volumes)
     }
 
     /// `wait`: blocks until the container is not running; its exit code (-1: not known).
     pub fn wait(&self, id: &str) -> Result<i32> {
-        let _ = id;
-        not_yet("wait")
+        self.wait_impl(id)
     }
 
     /// The engine container `s` names (name, full id, unique prefix).
@@ -178,27 +172,23 @@ impl Engine {
     /// Every engine container of this store and state root (`all`: not only running ones),
     /// newest first.
     pub fn list(&self, all: bool) -> Result<Vec<Summary>> {
-        let _ = all;
-        not_yet("ps")
+        self.list_impl(all)
     }
 
     /// The container's `container.json`.
     pub fn config(&self, id: &str) -> Result<Config> {
-        let _ = id;
-        not_yet("config")
+        self.config_impl(id)
     }
 
     /// The container's state, checked against the kernel (see the crate doc).
     pub fn status(&self, id: &str) -> Result<RunState> {
-        let _ = id;
-        not_yet("status")
+        self.status_impl(id)
     }
 
     /// `inspect`: docker's shape (Id, Created, Path, Args, State, Image, Name, RestartCount,
     /// LogPath, HostConfig, Mounts, Config, NetworkSettings).
     pub fn inspect(&self, id: &str) -> Result<serde_json::Value> {
-        let _ = id;
-        not_yet("inspect")
+        self.inspect_impl(id)
     }
 
     /// `logs`: the log's lines to `out` (stdout's) and `err` (stderr's).
@@ -209,14 +199,12 @@ impl Engine {
         out: &mut dyn std::io::Write,
         err: &mut dyn std::io::Write,
     ) -> Result<()> {
-        let _ = (id, o, out, err);
-        not_yet("logs")
+        self.logs_impl(id, o, out, err)
     }
 
     /// `rename`: claims `new`, then lets the old name go.
     pub fn rename(&self, id: &str, new: &str) -> Result<()> {
-        let _ = (id, new);
-        not_yet("rename")
+        self.rename_impl(id, new)
     }
 
     /// The path of the container's current log file.
@@ -232,6 +220,5 @@ impl Engine {
 /// removed or will not be restarted. Reports readiness on the fd named by
 /// `CORRAL_MONITOR_READY_FD`, if set. Returns the process's exit code.
 pub fn monitor_main(store: &Path, state_root: &Path, id: &str) -> i32 {
-    let _ = (store, state_root, id);
-    125
+    supervise::monitor_main(store, state_root, id)
 }

@@ -192,6 +192,18 @@ pub struct Config {
     /// The image's config, as `inspect` shows it (Env, Cmd, Entrypoint, WorkingDir...).
     #[serde(default)]
     pub image_config: serde_json::Value,
+    /// The environment it gets (the image's, then the caller's), `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Its working directory.
+    #[serde(default)]
+    pub working_dir: String,
+    /// Its user as given (`--user`, else the image's), empty for root.
+    #[serde(default)]
+    pub user: String,
+    /// Its hostname.
+    #[serde(default)]
+    pub hostname: String,
     pub restart: RestartPolicy,
     pub auto_remove: bool,
     /// The stop signal (the image's `StopSignal`, else `--stop-signal`, else SIGTERM).
@@ -297,6 +309,12 @@ pub struct RunState {
     pub stopped_by_user: bool,
     /// What went wrong (a start that failed, a monitor that was killed).
     pub error: String,
+    /// Frozen (`pause`): seen by [`crate::Engine::status`], never written.
+    #[serde(skip)]
+    pub paused: bool,
+    /// Running with its monitor gone: seen by [`crate::Engine::status`], never written.
+    #[serde(skip)]
+    pub unsupervised: bool,
 }
 
 /// One line of `ps`.
