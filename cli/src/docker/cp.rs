@@ -181,22 +181,21 @@ fn copy_out(rootfd: &OwnedFd, src: &Path, dst: &Path, follow: bool, archive: boo
     let mut st =
         lstat_at(parent.as_raw_fd(), &name).map_err(|e| err("in the container,", src, e))?;
     // -L: a symlink SRC is followed, inside the container's root.
-    let (parent, name) = if follow && kind(&st) == libc::S_IFLNK {
-        let target = openat2(rootfd.as_raw_fd(), &r, libc::O_PATH, IN_ROOT)
-            .map_err(|e| err("in the container,", src, e))?;
-        st = lstat_at(target.as_raw_fd(), Path::new(""))
-            .or_else(|_| {
-                let mut s: libc::stat = unsafe_zeroed_stat();
-                // SAFETY: fstat of an fd we own into a stat of ours.
-                if unsafe { libc::fstat(target.as_raw_fd(), &mut s) } < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(s)
-            })
-            .map_err(|e| err("in the container,", src, e))?;
-        (target, PathBuf::from(""))
+    let followed = if follow && kind(&st) == libc::S_IFLNK {
+        let fd = openat2(
+            rootfd.as_raw_fd(),
+            &r,
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+            IN_ROOT,
+        )
+        .map_err(|e| err("in the container,", src, e))?;
+        // SAFETY: fstat of an fd we own into a stat of ours.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+            return Err(err("in the container,", src, io::Error::last_os_error()));
+        }
+        Some(fd)
     } else {
-        (parent, name)
+        None
     };
     // docker's rule: into DST when it is a directory, else as DST.
     let base = src
@@ -208,17 +207,43 @@ fn copy_out(rootfd: &OwnedFd, src: &Path, dst: &Path, follow: bool, archive: boo
     } else {
         dst.to_path_buf()
     };
-    out_entry(&parent, &name, &st, &out, archive)
+    match followed {
+        Some(fd) if kind(&st) == libc::S_IFREG => copy_file_out(File::from(fd), &st, &out),
+        Some(fd) if kind(&st) == libc::S_IFDIR => copy_dir_out(&fd, &st, &out, archive),
+        Some(_) => Err(msg(format!(
+            "cp: {}: not a regular file or directory",
+            src.display()
+        ))),
+        None => out_entry(&parent, &name, &st, &out, archive),
+    }
 }
 
-fn unsafe_zeroed_stat() -> libc::stat {
-    // SAFETY: a stat of zeroes is a valid value of the C struct.
-    unsafe { std::mem::zeroed() }
+fn copy_file_out(mut from: File, st: &libc::stat, out: &Path) -> R<()> {
+    if !from.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return Err(msg(format!("cp: {}: not a regular file", out.display())));
+    }
+    let mut to = File::create(out).map_err(|e| err("writing", out, e))?;
+    io::copy(&mut from, &mut to).map_err(|e| err("writing", out, e))?;
+    to.set_permissions(std::fs::Permissions::from_mode(st.st_mode & 0o7777))
+        .map_err(|e| err("writing", out, e))
+}
+
+fn copy_dir_out(sub: &OwnedFd, st: &libc::stat, out: &Path, archive: bool) -> R<()> {
+    match std::fs::create_dir(out) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && out.is_dir() => {}
+        Err(e) => return Err(err("making", out, e)),
+    }
+    for e in entries(sub).map_err(|e| err("reading", out, e))? {
+        let est = lstat_at(sub.as_raw_fd(), &e).map_err(|x| err("reading", &e, x))?;
+        out_entry(sub, &e, &est, &out.join(&e), archive)?;
+    }
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(st.st_mode & 0o7777))
+        .map_err(|e| err("writing", out, e))
 }
 
 /// Copies `name` under the container's dir `dir` to `out` on the host.
 fn out_entry(dir: &OwnedFd, name: &Path, st: &libc::stat, out: &Path, archive: bool) -> R<()> {
-    let shown = || out.display().to_string();
     match kind(st) {
         libc::S_IFREG => {
             let fd = openat2(
@@ -228,14 +253,7 @@ fn out_entry(dir: &OwnedFd, name: &Path, st: &libc::stat, out: &Path, archive: b
                 BELOW,
             )
             .map_err(|e| err("reading", name, e))?;
-            let mut from = File::from(fd);
-            if !from.metadata().map(|m| m.is_file()).unwrap_or(false) {
-                return Err(msg(format!("cp: {}: not a regular file", name.display())));
-            }
-            let mut to = File::create(out).map_err(|e| err("writing", out, e))?;
-            io::copy(&mut from, &mut to).map_err(|e| err("writing", out, e))?;
-            to.set_permissions(std::fs::Permissions::from_mode(st.st_mode & 0o7777))
-                .map_err(|e| err("writing", out, e))?;
+            copy_file_out(File::from(fd), st, out)?;
         }
         libc::S_IFDIR => {
             let sub = openat2(
@@ -245,17 +263,7 @@ fn out_entry(dir: &OwnedFd, name: &Path, st: &libc::stat, out: &Path, archive: b
                 BELOW,
             )
             .map_err(|e| err("reading", name, e))?;
-            match std::fs::create_dir(out) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && out.is_dir() => {}
-                Err(e) => return Err(err("making", out, e)),
-            }
-            for e in entries(&sub).map_err(|e| msg(format!("cp: reading {}: {e}", shown())))? {
-                let est = lstat_at(sub.as_raw_fd(), &e).map_err(|x| err("reading", &e, x))?;
-                out_entry(&sub, &e, &est, &out.join(&e), archive)?;
-            }
-            std::fs::set_permissions(out, std::fs::Permissions::from_mode(st.st_mode & 0o7777))
-                .map_err(|e| err("writing", out, e))?;
+            copy_dir_out(&sub, st, out, archive)?;
         }
         libc::S_IFLNK => {
             // The link itself, as docker copies it (its text is only data on the host).
