@@ -318,20 +318,17 @@ impl Engine {
         };
         let pid = l.ct.pid();
         let _ = self.record_running(id, pid);
-        let began = Instant::now();
-        let code = self.supervise(&cfg, l, Some(&fg));
+        let (code, after) = self.supervise(&cfg, l, Some(&fg));
         // Signals that came meanwhile were the container's: drop them before unblocking.
         while supervise_read_pending(&fg) {}
         drop(fg);
         supervise::unblock_signals();
-        match self.after_exit(&cfg, code, began.elapsed()) {
+        match after {
             After::Done => {}
             After::Remove => self.remove_all(&cfg, true)?,
             After::Restart => {
-                files::update_state(&self.store, id, |s| {
-                    s.status = Status::Restarting;
-                    s.restart_count += 1;
-                })?;
+                // The monitor carries on with the restarts (the backoff's first step).
+                std::thread::sleep(Duration::from_millis(100));
                 if let Err(e) = self.spawn_monitor(id) {
                     tracing::warn!("restarting {id}: {e}");
                 }

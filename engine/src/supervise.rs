@@ -116,15 +116,25 @@ impl Engine {
     }
 
     /// After the container's process ended: the OOM kill read, the runtime container
-    /// deleted (the record kept), the exit recorded. Returns the exit code.
-    pub(crate) fn finish(&self, id: &str, ct: Container, st: ExitStatus) -> i32 {
+    /// deleted (the record kept), the exit recorded with what follows it (`--rm`, a restart
+    /// by the policy: the state says `restarting` at once, never `exited` in between).
+    /// Returns the exit code and what follows.
+    pub(crate) fn finish(
+        &self,
+        cfg: &Config,
+        ct: Container,
+        st: ExitStatus,
+        ran: Duration,
+    ) -> (i32, After) {
+        let id = cfg.id.as_str();
         let oom = oom_killed(&ct);
         let code = match st {
             ExitStatus::Unknown => UNKNOWN_EXIT,
             s => s.code(),
         };
         let gone = corral_image::delete(&self.store, ct, true).err();
-        let _ = files::update_state(&self.store, id, |s| {
+        let _ = ran;
+        let after = files::update_state(&self.store, id, |s| {
             s.status = Status::Exited;
             s.pid = 0;
             s.exit_code = (code != UNKNOWN_EXIT).then_some(code);
@@ -133,8 +143,15 @@ impl Engine {
             if let Some(e) = gone {
                 s.error = format!("removing its runtime container: {e}");
             }
-        });
-        code
+            let after = decide(cfg, s, code);
+            if let After::Restart = after {
+                s.status = Status::Restarting;
+                s.restart_count += 1;
+            }
+            after
+        })
+        .unwrap_or(After::Done);
+        (code, after)
     }
 
     /// Records a start that failed.
@@ -197,7 +214,13 @@ impl Engine {
     /// Supervises a launched container until its process ends, its output copied to the
     /// log (and to this process's stdout and stderr with `fg`); records the exit. Returns the
     /// exit code.
-    pub(crate) fn supervise(&self, cfg: &Config, l: Launched, fg: Option<&Foreground>) -> i32 {
+    pub(crate) fn supervise(
+        &self,
+        cfg: &Config,
+        l: Launched,
+        fg: Option<&Foreground>,
+    ) -> (i32, After) {
+        let began = Instant::now();
         let id = cfg.id.as_str();
         let log_path = self.log_path(id);
         let mut log = LogWriter::open(&log_path, cfg.log).ok();
@@ -211,33 +234,33 @@ impl Engine {
         if let Some(l) = log.as_mut() {
             l.flush();
         }
-        self.finish(id, ct, st)
-    }
-
-    /// What follows an exit: `--rm`, or the restart policy's decision (the delay before the
-    /// restart), or nothing.
-    pub(crate) fn after_exit(&self, cfg: &Config, code: i32, ran: Duration) -> After {
-        if cfg.auto_remove {
-            return After::Remove;
-        }
-        let st = files::read_state(&self.store, &cfg.id).unwrap_or_default();
-        if st.stopped_by_user {
-            return After::Done;
-        }
-        let again = match cfg.restart {
-            RestartPolicy::No => false,
-            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
-            RestartPolicy::OnFailure { max } => code != 0 && (max == 0 || st.restart_count < max),
-        };
-        if !again {
-            return After::Done;
-        }
-        let _ = ran;
-        After::Restart
+        self.finish(cfg, ct, st, began.elapsed())
     }
 }
 
-/// What a monitor does after an exit.
+/// What follows an exit of `cfg`'s container whose state is `s`: `--rm`, a restart by the
+/// policy (never after a user's stop), or nothing.
+fn decide(cfg: &Config, s: &RunState, code: i32) -> After {
+    if cfg.auto_remove {
+        return After::Remove;
+    }
+    if s.stopped_by_user {
+        return After::Done;
+    }
+    let again = match cfg.restart {
+        RestartPolicy::No => false,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        RestartPolicy::OnFailure { max } => code != 0 && (max == 0 || s.restart_count < max),
+    };
+    if again {
+        After::Restart
+    } else {
+        After::Done
+    }
+}
+
+/// What a supervisor does after an exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum After {
     Done,
     Remove,
@@ -625,9 +648,9 @@ pub fn monitor_main(store: &Path, state_root: &Path, id: &str) -> i32 {
         }
         tell(&mut ready, &format!("ok {pid}\n"));
         let began = Instant::now();
-        let code = e.supervise(&cfg, l, None);
+        let (_, after) = e.supervise(&cfg, l, None);
         let ran = began.elapsed();
-        match e.after_exit(&cfg, code, ran) {
+        match after {
             After::Done => return 0,
             After::Remove => {
                 let _ = e.remove_all(&cfg, true);
@@ -639,10 +662,6 @@ pub fn monitor_main(store: &Path, state_root: &Path, id: &str) -> i32 {
         if ran >= Duration::from_secs(10) {
             delay = Duration::from_millis(100);
         }
-        let _ = files::update_state(store, id, |s| {
-            s.status = Status::Restarting;
-            s.restart_count += 1;
-        });
         let until = Instant::now() + delay;
         delay = (delay * 2).min(Duration::from_secs(60));
         loop {

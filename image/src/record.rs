@@ -149,7 +149,9 @@ impl ImageStore {
         runtime::state::check_id(id).map_err(|e| invalid(e.to_string()))?;
         let old = self.container(id)?;
         if let Some(old) = &old {
-            if old.in_use() {
+            // A kept record is made on again and again (its engine starts it); its container
+            // is there only if its state dir is (checked below).
+            if !old.keep && old.in_use() {
                 return Err(invalid(format!("container {id:?} already exists")));
             }
         }

@@ -482,6 +482,48 @@ mod tests {
     }
 
     #[test]
+    fn a_description_round_trips_through_json() {
+        let mut d = Description::new(Root::Image("bb:1".into()));
+        d.args = vec!["sh".into(), "-c".into(), "exit 3".into()];
+        d.env = vec![("A".into(), "1".into())];
+        d.user = Some(UserSpec::Ids { uid: 1, gid: 2 });
+        d.namespaces.insert(Namespace::Ipc, NsMode::Host);
+        d.namespaces
+            .insert(Namespace::Uts, NsMode::Join("/proc/1/ns/uts".into()));
+        d.uid_map.push(IdRange {
+            container: 0,
+            host: 1000,
+            size: 1,
+        });
+        d.limits.memory = Some(64 << 20);
+        d.limits.cpus = Some(0.5);
+        d.limits.device_read_bps.push(DeviceRate {
+            path: "/dev/sda".into(),
+            rate: 1 << 20,
+        });
+        d.mounts.push(Mount::tmpfs("/scratch"));
+        d.security.seccomp = Seccomp::Profile("/p.json".into());
+        d.security.cap_add.push("NET_ADMIN".into());
+        d.network.mode = NetworkMode::None;
+        d.network.ports.push(corral_net::PortMapping {
+            host_ip: None,
+            host_port: 8080,
+            container_port: 80,
+            protocol: corral_net::Protocol::Tcp,
+        });
+        d.annotations.insert("k".into(), "v".into());
+        let text = serde_json::to_string(&d).unwrap();
+        let back: Description = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, d);
+        // Fields added later default when an older text lacks them.
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["limits"].as_object_mut().unwrap().remove("pids");
+        v["security"].as_object_mut().unwrap().remove("label");
+        let back: Description = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
     fn network_modes_are_namespaces() {
         let mut d = Description::new(Root::Dir("/r".into()));
         d.network.mode = NetworkMode::Join("/proc/1/ns/net".into());
