@@ -328,15 +328,15 @@ pub struct UpdateArgs {
     /// Resources as OCI linux.resources JSON ("-" for stdin)
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit in bytes
-    #[arg(long)]
-    pub memory: Option<i64>,
-    /// Memory plus swap limit in bytes (-1 for unlimited)
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<i64>,
-    /// Memory reservation in bytes
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<i64>,
+    /// Memory limit: bytes, or with docker's units (512m, 1g)
+    #[arg(long, short = 'm', allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit: bytes or with units (-1 for unlimited)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory reservation: bytes or with units
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
     /// CPU shares
     #[arg(long = "cpu-shares")]
     pub cpu_shares: Option<u64>,

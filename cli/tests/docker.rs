@@ -344,6 +344,14 @@ fn a_detached_containers_exit_code_in_ps_inspect_and_wait() {
         n
     );
     assert_eq!(d.ok(&["ps", "-a", "--filter", "status=running", "-q"]), "");
+    // Images too, in docker's shape.
+    let img: Value = serde_json::from_str(&d.ok(&["inspect", "--type", "image", "bb"])).unwrap();
+    assert_eq!(img[0]["RepoTags"][0], "bb:latest");
+    assert_eq!(img[0]["RootFS"]["Type"], "layers");
+    assert!(d
+        .ok(&["inspect", "--format", "{{.Id}}", "bb"])
+        .starts_with("sha256:"));
+    assert_eq!(d.code(&["inspect", "--type", "container", "bb"]).0, 125);
     d.ok(&["rm", &n]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
@@ -697,6 +705,10 @@ fn rename_top_stats_pause_and_names_on_runcs_verbs() {
         ]),
         format!("{b} 1\n")
     );
+    // update takes docker's units.
+    d.ok(&["update", "--memory", "64m", &b]);
+    let mem = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &b]);
+    assert!(mem.trim().ends_with("/ 64MiB"), "{mem}");
     // runc's verbs take the name (and the id prefix) too.
     let st: Value = serde_json::from_str(&d.ok(&["state", &b])).unwrap();
     assert_eq!(st["id"], id.as_str());

@@ -143,7 +143,15 @@ pub fn start(cli: &Cli, root: &Path, ids: &[String], attach: bool) -> R {
 /// (docker's), SIGTERM for a runtime one (runc's).
 pub fn kill(cli: &Cli, root: &Path, args: &[String], signal: Option<&str>, all: bool) -> R {
     use crate::signals::parse_signal;
-    if signal.is_none() && args.len() == 2 && parse_signal(&args[1]).is_ok() {
+    // A second argument that is a signal, or looks like one (a number, an upper-case
+    // name: runc's `kill ID SIGNOPE` gets runc's error, not a container lookup).
+    let looks_like_signal = |s: &str| {
+        parse_signal(s).is_ok()
+            || (!s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'))
+    };
+    if signal.is_none() && args.len() == 2 && looks_like_signal(&args[1]) {
         let sig = parse_signal(&args[1])?;
         return kill_one(cli, root, &args[0], Some(sig), all).map(|_| 0);
     }
