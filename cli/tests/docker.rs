@@ -782,3 +782,85 @@ fn a_docker_users_session() {
     d.ok(&["rm", "-f", &web]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn stop_kills_what_ignores_the_stop_signal_and_logs_f_follows() {
+    let d = Dk::new();
+    let n = name("stubborn");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &n,
+        "bb",
+        "sh",
+        "-c",
+        "trap '' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
+    d.until("up", || d.ok(&["logs", &n]).contains("up"));
+    // SIGTERM ignored: SIGKILL after the timeout, 137 recorded.
+    assert_eq!(d.ok(&["stop", "-t", "1", &n]).trim(), n);
+    assert_eq!(d.inspect(&n)["State"]["ExitCode"], 137);
+    // logs -f of a live container follows it until it ends.
+    let f = name("follow");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &f,
+        "bb",
+        "sh",
+        "-c",
+        "echo first; sleep 1; echo second >&2; sleep 1; echo third",
+    ]);
+    let out = d.run(&["logs", "-f", &f]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nthird\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "second\n");
+    d.ok(&["rm", &n, &f]);
+}
+
+#[test]
+fn a_killed_monitor_leaves_ps_telling_the_truth_and_rm_f_cleaning_up() {
+    let d = Dk::new();
+    let n = name("orphan");
+    let id = d
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &n,
+            "bb",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_string();
+    let pid = d.inspect(&n)["State"]["Pid"].as_i64().unwrap();
+    // The monitor: the process whose command line is `... _monitor ID`.
+    let monitor: i32 = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            let cmd = fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains("_monitor") && cmd.contains(&id))
+                .then(|| e.file_name().to_str()?.parse().ok())
+                .flatten()
+        })
+        .expect("the container's monitor");
+    // SAFETY: plain kill of the monitor found above.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    d.until("the monitor gone", || d.monitors().is_empty());
+    let st = d.ok(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(st.starts_with("Up ") && st.contains("no monitor"), "{st}");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    d.ok(&["rm", "-f", &n]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
