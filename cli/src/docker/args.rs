@@ -300,6 +300,68 @@ mod tests {
     }
 
     #[test]
+    fn ps_kill_and_exec_take_both_forms() {
+        use crate::args::{Cli, Cmd};
+        let parse = |a: &[&str]| {
+            Cli::try_parse_from(std::iter::once("corral").chain(a.iter().copied()))
+                .unwrap()
+                .cmd
+        };
+        match parse(&["ps", "ctr", "-ef"]) {
+            Cmd::Ps { id, ps_args, .. } => {
+                assert_eq!(id.as_deref(), Some("ctr"));
+                assert_eq!(ps_args, ["-ef"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["ps", "-f", "json", "ctr"]) {
+            Cmd::Ps { id, f, .. } => {
+                assert_eq!(id.as_deref(), Some("ctr"));
+                assert_eq!(f, ["json"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            "status=exited",
+            "-f",
+            "name=x",
+        ]) {
+            Cmd::Ps {
+                id,
+                all,
+                quiet,
+                f,
+                filter,
+                ..
+            } => {
+                assert!(id.is_none() && all && quiet);
+                assert_eq!(filter, ["status=exited"]);
+                assert_eq!(f, ["name=x"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["kill", "-s", "HUP", "a", "b"]) {
+            Cmd::Kill { args, signal, .. } => {
+                assert_eq!(args, ["a", "b"]);
+                assert_eq!(signal.as_deref(), Some("HUP"));
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["exec", "-it", "-w", "/tmp", "ctr", "sh", "-c", "ls -l"]) {
+            Cmd::Exec(e) => {
+                assert!(e.interactive && e.tty);
+                assert_eq!(e.cwd.as_deref(), Some("/tmp"));
+                assert_eq!(e.command, ["sh", "-c", "ls -l"]);
+            }
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
     fn forms() {
         assert!(matches!(
             make_form(true, &v(&["-b", "/x", "id"])),
