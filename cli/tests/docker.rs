@@ -864,3 +864,65 @@ fn a_killed_monitor_leaves_ps_telling_the_truth_and_rm_f_cleaning_up() {
     d.ok(&["rm", "-f", &n]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn create_then_start_attached_and_kill_with_a_signal() {
+    let d = Dk::new();
+    let c = name("created");
+    let id = d
+        .ok(&[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            &c,
+            "-l",
+            "tier=test",
+            "bb",
+            "sh",
+            "-c",
+            "echo ran; exit 5",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=tier=test",
+            "--format",
+            "{{.Names}} {{.State}} {{.Labels}}"
+        ])
+        .trim(),
+        format!("{c} created tier=test")
+    );
+    let (code, out, _) = d.code(&["start", "-a", &c]);
+    assert_eq!((code, out.as_str()), (5, "ran\n"));
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", &c]), "5\n");
+    // kill -s: the signal given, its code recorded.
+    let k = name("killed");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &k,
+        "bb",
+        "sh",
+        "-c",
+        "trap 'exit 42' HUP; while true; do sleep 0.1; done",
+    ]);
+    d.until("its trap set", || d.ok(&["top", &k]).contains("sleep"));
+    assert_eq!(d.ok(&["kill", "-s", "HUP", &k]).trim(), k);
+    assert_eq!(d.ok(&["wait", &k]).trim(), "42");
+    assert_eq!(
+        d.ok(&["ps", "-a", "--filter", "ancestor=bb", "-q"])
+            .lines()
+            .count(),
+        2
+    );
+    d.ok(&["rm", &c, &k]);
+}

@@ -156,7 +156,11 @@ pub fn kill(cli: &Cli, root: &Path, args: &[String], signal: Option<&str>, all: 
         return kill_one(cli, root, &args[0], Some(sig), all).map(|_| 0);
     }
     let sig = signal.map(parse_signal).transpose()?;
-    if args.len() == 1 {
+    // runc's `kill ID` prints nothing; docker's prints each container it signalled.
+    let runc = args.len() == 1
+        && signal.is_none()
+        && !matches!(resolve(cli, root, &args[0]), Ok(Target::Engine(_)));
+    if runc {
         return kill_one(cli, root, &args[0], sig, all).map(|_| 0);
     }
     each_printed(args, |s| kill_one(cli, root, s, sig, all))
