@@ -66,10 +66,11 @@ fn engine_ids(store: &Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(rd) = fs::read_dir(store.join("containers")) {
         for e in rd.flatten() {
-            if e.path().join(files::CONFIG).is_file() {
-                if let Some(n) = e.file_name().to_str() {
-                    out.push(n.to_string());
-                }
+            let Some(n) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if runtime::state::check_id(&n).is_ok() && e.path().join(files::CONFIG).is_file() {
+                out.push(n);
             }
         }
     }
@@ -123,15 +124,17 @@ impl Engine {
             files::check_name(n)?;
         }
         let store = corral_image::ImageStore::open(&self.store)?;
-        let (img, described) = {
+        let id = files::new_id()?;
+        // The image's config merged and the spec made now: a description that cannot be
+        // run is refused at create, as docker does.
+        let (img, described, spec) = {
             let _l = store.lock_shared()?;
             let img = corral_image::resolve_pinned(&store, image)?;
             let dirs = store.layer_dirs(&img.diff_ids()?)?;
-            let id_for_host = "000000000000";
-            let described = corral_image::describe_image(id_for_host, &img.config, &dirs, d)?;
-            (img, described)
+            let described = corral_image::describe_image(&id, &img.config, &dirs, d)?;
+            let spec = described.to_spec()?;
+            (img, described, spec)
         };
-        let id = files::new_id()?;
         let dir = store.record_kept(&id, &self.root, &img, image)?;
         let undo = |name: Option<&str>| {
             if let Some(n) = name {
@@ -213,7 +216,13 @@ impl Engine {
             volumes: o.volumes.clone(),
             state_root: self.root.clone(),
         };
-        let written = files::write_config(&self.store, &cfg)
+        // The bundle's spec as it will be (each start writes it again): what the container
+        // mounts is known from its record before it ever runs.
+        let spec_text = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| Error::Invalid(format!("encoding config.json: {e}")));
+        let written = spec_text
+            .and_then(|t| files::write_atomic(&dir.join("config.json"), &t))
+            .and_then(|()| files::write_config(&self.store, &cfg))
             .and_then(|()| files::write_state(&self.store, &id, &RunState::default()));
         if let Err(e) = written {
             undo(Some(&name));
@@ -475,9 +484,24 @@ impl Engine {
                 }
             }
         }
-        let store = corral_image::ImageStore::open(&self.store)?;
-        store.remove_container(id)?;
-        Ok(())
+        // The record goes at once (a rename out of the store's sight), then its files (a
+        // writable layer may take a while); what a killed rm left is swept here too.
+        let dir = record_dir(&self.store, id);
+        let gone = self.store.join("containers").join(format!(".rm-{id}"));
+        fs::rename(&dir, &gone).map_err(io_err("rename", &dir))?;
+        let res = match fs::remove_dir_all(&gone) {
+            // (Another rm's sweep may be removing it too.)
+            Err(e) if gone.exists() => Err(io_err("remove", &gone)(e)),
+            _ => Ok(()),
+        };
+        if let Ok(rd) = fs::read_dir(self.store.join("containers")) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".rm-") {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        res
     }
 
     pub(crate) fn wait_impl(&self, id: &str) -> Result<i32> {

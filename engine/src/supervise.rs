@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use runtime::describe::Root;
@@ -99,8 +99,10 @@ impl Engine {
         })
     }
 
-    /// Records that the container runs, supervised by this process.
-    pub(crate) fn record_running(&self, id: &str, pid: i32) -> Result<()> {
+    /// Records that the container runs, supervised by this process. Returns whether a user
+    /// stopped it meanwhile (a `stop` or `rm -f` while it was being restarted): then it is
+    /// to be killed at once.
+    pub(crate) fn record_running(&self, id: &str, pid: i32) -> Result<bool> {
         let (me, me_start) = files::me();
         files::update_state(&self.store, id, |s| {
             s.status = Status::Running;
@@ -112,6 +114,7 @@ impl Engine {
             s.exit_code = None;
             s.oom_killed = false;
             s.error.clear();
+            s.stopped_by_user
         })
     }
 
@@ -170,11 +173,21 @@ impl Engine {
     pub(crate) fn spawn_monitor(&self, id: &str) -> Result<i32> {
         let (r, w) = pipe()?;
         let wfd = w.as_raw_fd();
-        let mut cmd = std::process::Command::new(&self.exe);
-        cmd.arg("--root")
-            .arg(&self.root)
+        // The monitor runs in `/` (it must not keep the caller's cwd busy), so its paths are
+        // absolute.
+        let abs = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir().unwrap_or_default().join(p)
+            }
+        };
+        let mut cmd = std::process::Command::new(abs(&self.exe));
+        cmd.current_dir("/")
+            .arg("--root")
+            .arg(abs(&self.root))
             .arg("--store")
-            .arg(&self.store)
+            .arg(abs(&self.store))
             .arg("_monitor")
             .arg(id)
             .env(READY_FD_ENV, "3")
@@ -643,8 +656,12 @@ pub fn monitor_main(store: &Path, state_root: &Path, id: &str) -> i32 {
             }
         };
         let pid = l.ct.pid();
-        if let Err(err) = e.record_running(id, pid) {
-            tracing::warn!("recording the start of {id}: {err}");
+        match e.record_running(id, pid) {
+            Ok(true) => {
+                let _ = l.ct.signal_all(libc::SIGKILL);
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!("recording the start of {id}: {err}"),
         }
         tell(&mut ready, &format!("ok {pid}\n"));
         let began = Instant::now();

@@ -657,3 +657,42 @@ fn an_oom_kill_is_recorded() {
     assert_eq!(i["HostConfig"]["Memory"], 16 << 20);
     t.no_leaks(&id);
 }
+
+#[test]
+fn a_foreground_run_hands_its_restarts_to_a_monitor() {
+    let t = T::new();
+    let id = t.create(
+        &["sh", "-c", "echo run; exit 1"],
+        CreateOptions {
+            restart: RestartPolicy::parse("on-failure:1").unwrap(),
+            ..CreateOptions::default()
+        },
+    );
+    assert_eq!(t.engine.run_attached(&id, false).unwrap(), 1);
+    assert_eq!(t.wait(&id), 1);
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.restart_count), (Status::Exited, 1));
+    assert_eq!(t.logs(&id, &LogOptions::default()).0, "run\nrun\n");
+    t.no_leaks(&id);
+}
+
+#[test]
+fn rm_f_of_a_container_between_restarts_leaves_nothing() {
+    let t = T::new();
+    let id = t.create(
+        &["false"],
+        CreateOptions {
+            restart: RestartPolicy::Always,
+            name: Some("flappy".into()),
+            ..CreateOptions::default()
+        },
+    );
+    t.engine.start(&id).unwrap();
+    t.until("a few restarts", || {
+        t.engine.status(&id).unwrap().restart_count >= 3
+    });
+    t.engine.remove(&id, true, false).unwrap();
+    assert!(!t.store().join("containers").join(&id).exists());
+    assert!(t.engine.resolve("flappy").is_err());
+    t.no_leaks(&id);
+}
