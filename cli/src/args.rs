@@ -55,7 +55,7 @@ pub enum Cmd {
     /// container that exited runs again
     Start {
         /// Containers (id, id prefix or name)
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
         /// Attach its output and wait for it (docker's `start -a`)
         #[arg(short, long)]
@@ -80,7 +80,7 @@ pub enum Cmd {
     /// SIGTERM) or `kill [-s SIGNAL] ID...` (docker's, default SIGKILL)
     Kill {
         /// The container, and runc's signal (name or number) or more containers
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "ID")]
         args: Vec<String>,
         /// The signal (docker's)
         #[arg(short, long = "signal")]
@@ -146,14 +146,14 @@ pub enum Cmd {
     /// Freeze every process of containers
     Pause {
         /// Containers
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
     /// Thaw paused containers (docker's `unpause`)
     #[command(alias = "unpause")]
     Resume {
         /// Containers
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
     /// Change a container's limits

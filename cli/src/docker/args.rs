@@ -269,6 +269,19 @@ pub fn make_form(run: bool, args: &[String]) -> MakeForm {
                 d.img.command = d.command.clone();
                 MakeForm::Docker(Box::new(d))
             }
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                    && !args.iter().any(|a| !a.starts_with('-')) =>
+            {
+                // Nothing positional at all: say both forms.
+                let verb = if run { "run" } else { "create" };
+                eprintln!(
+                    "corral: error: {verb} needs an image: corral {verb} [OPTIONS] IMAGE \
+                     [COMMAND] [ARG...] (docker's), or a bundle: corral {verb} -b BUNDLE \
+                     [OPTIONS] <ID> (runc's)"
+                );
+                std::process::exit(125);
+            }
             Err(e) => {
                 use clap::error::ErrorKind;
                 let code = match e.kind() {
@@ -424,7 +437,7 @@ pub enum DockerCmd {
         /// Seconds to wait before killing it (default: its --stop-timeout, else 10)
         #[arg(short = 't', long = "time", alias = "timeout")]
         time: Option<i64>,
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "CONTAINER")]
         ids: Vec<String>,
     },
     /// Stop and start containers again
@@ -432,7 +445,7 @@ pub enum DockerCmd {
         /// Seconds to wait before killing it (default 10)
         #[arg(short = 't', long = "time", alias = "timeout")]
         time: Option<i64>,
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "CONTAINER")]
         ids: Vec<String>,
     },
     /// Remove containers (refused for a running one without -f)
@@ -443,7 +456,7 @@ pub enum DockerCmd {
         /// Remove its anonymous volumes too
         #[arg(short, long)]
         volumes: bool,
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "CONTAINER")]
         ids: Vec<String>,
     },
     /// Print a container's logs
@@ -509,7 +522,7 @@ pub enum DockerCmd {
     },
     /// Block until containers stop, then print their exit codes
     Wait {
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "CONTAINER")]
         ids: Vec<String>,
     },
     /// Rename a container
