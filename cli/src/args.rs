@@ -485,7 +485,8 @@ pub struct RunImageArgs {
     /// Run a container from this image (NAME[:TAG] or ID) instead of a bundle
     #[arg(long)]
     pub image: Option<String>,
-    /// The container's name (default: a generated one)
+    /// The container's name (default: a generated one; with --image, its id, default a
+    /// random one)
     #[arg(long)]
     pub name: Option<String>,
     /// Remove the container when it exits (else it is kept, stopped, until `delete`)
