@@ -85,7 +85,17 @@ pub fn update_state<T>(store: &Path, id: &str, f: impl FnOnce(&mut RunState) -> 
 pub struct StateLock(#[allow(dead_code)] fs::File);
 
 pub fn lock_state(store: &Path, id: &str) -> Result<StateLock> {
-    let p = record_dir(store, id).join(STATE_LOCK);
+    lock(store, id, STATE_LOCK)
+}
+
+/// An exclusive `flock` on the container's `start.lock`: one start at a time (held until
+/// the container runs or its start failed).
+pub fn lock_start(store: &Path, id: &str) -> Result<StateLock> {
+    lock(store, id, "start.lock")
+}
+
+fn lock(store: &Path, id: &str, name: &str) -> Result<StateLock> {
+    let p = record_dir(store, id).join(name);
     let f = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -207,6 +207,13 @@ impl Engine {
         self.rename_impl(id, new)
     }
 
+    /// The volumes the engine's containers use (any status): volume name -> the ids of
+    /// the containers that name it (in [`CreateOptions::volumes`], or a mount of
+    /// `<store>/volumes/<name>/...`). A volume is in use while one names it.
+    pub fn volumes_in_use(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        self.volumes_in_use_impl()
+    }
+
     /// The path of the container's current log file.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.store

@@ -285,6 +285,7 @@ impl Engine {
 
     pub(crate) fn start_impl(&self, id: &str) -> Result<i32> {
         self.config_impl(id)?;
+        let _one = files::lock_start(&self.store, id)?;
         let st = self.status_impl(id)?;
         match st.status {
             Status::Running => return Ok(st.pid),
@@ -302,6 +303,7 @@ impl Engine {
 
     pub(crate) fn run_attached_impl(&self, id: &str, stdin: bool) -> Result<i32> {
         let cfg = self.config_impl(id)?;
+        let one = files::lock_start(&self.store, id)?;
         let st = self.status_impl(id)?;
         if matches!(st.status, Status::Running | Status::Restarting) {
             return Err(Error::State(format!("container {id} is already running")));
@@ -327,6 +329,7 @@ impl Engine {
         };
         let pid = l.ct.pid();
         let _ = self.record_running(id, pid);
+        drop(one);
         let (code, after) = self.supervise(&cfg, l, Some(&fg));
         // Signals that came meanwhile were the container's: drop them before unblocking.
         while supervise_read_pending(&fg) {}
@@ -397,8 +400,12 @@ impl Engine {
                 let _ = ct.signal_all(libc::SIGKILL);
             }
         }
-        let st = self.wait_recorded(id, MONITOR_GRACE)?;
-        if st.unsupervised || st.status == Status::Running {
+        if st.unsupervised {
+            // Nobody records its end: this command does.
+            return self.cleanup_unsupervised(id);
+        }
+        let now = self.wait_recorded(id, MONITOR_GRACE)?;
+        if now.unsupervised || now.status == Status::Running {
             self.cleanup_unsupervised(id)?;
         }
         Ok(())
@@ -560,12 +567,66 @@ impl Engine {
         crate::jsonlog::read(&path, o, out, err, &mut running)
     }
 
+    pub(crate) fn volumes_in_use_impl(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let vdir = self.store.join("volumes");
+        for id in engine_ids(&self.store) {
+            let Ok(cfg) = self.config_impl(&id) else {
+                continue;
+            };
+            let mut names: Vec<String> = cfg.volumes.iter().map(|v| v.name.clone()).collect();
+            for m in &cfg.description.mounts {
+                if let Some(n) = Path::new(&m.source)
+                    .strip_prefix(&vdir)
+                    .ok()
+                    .and_then(|r| r.components().next())
+                {
+                    names.push(n.as_os_str().to_string_lossy().into_owned());
+                }
+            }
+            names.sort();
+            names.dedup();
+            for n in names {
+                out.entry(n).or_default().push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The network attachments of a running container (none for another).
+    fn attachments(&self, id: &str, st: &RunState) -> Vec<runtime::net::Attachment> {
+        if st.status != Status::Running {
+            return Vec::new();
+        }
+        runtime::net::NetRoot::open(&self.store)
+            .attachments(id)
+            .unwrap_or_default()
+    }
+
+    /// The published ports of a running container: as attached (`-P`'s chosen host ports),
+    /// else as asked.
+    fn ports(&self, cfg: &Config, st: &RunState) -> Vec<runtime::net::PortMapping> {
+        if st.status != Status::Running {
+            return Vec::new();
+        }
+        let attached: Vec<_> = self
+            .attachments(&cfg.id, st)
+            .into_iter()
+            .flat_map(|a| a.ports)
+            .collect();
+        if attached.is_empty() {
+            cfg.description.network.ports.clone()
+        } else {
+            attached
+        }
+    }
+
     fn summary(&self, cfg: &Config, st: &RunState) -> Summary {
         let status_text = status_text(st);
         let ports = if st.status == Status::Running {
-            cfg.description
-                .network
-                .ports
+            self.ports(cfg, st)
                 .iter()
                 .map(|p| {
                     let ip = p
@@ -679,19 +740,25 @@ impl Engine {
                 }));
             }
         }
-        let mut ports = Map::new();
-        let mut bindings = Map::new();
-        for p in &d.network.ports {
-            let key = format!("{}/{}", p.container_port, p.protocol);
-            let b = json!({
+        let binding = |p: &runtime::net::PortMapping| {
+            json!({
                 "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
                 "HostPort": p.host_port.to_string(),
-            });
-            for map in [&mut ports, &mut bindings] {
-                if let Value::Array(a) = map.entry(key.clone()).or_insert_with(|| json!([])) {
-                    a.push(b.clone());
-                }
+            })
+        };
+        let add = |map: &mut Map<String, Value>, p: &runtime::net::PortMapping| {
+            let key = format!("{}/{}", p.container_port, p.protocol);
+            if let Value::Array(a) = map.entry(key).or_insert_with(|| json!([])) {
+                a.push(binding(p));
             }
+        };
+        let mut bindings = Map::new();
+        for p in &d.network.ports {
+            add(&mut bindings, p);
+        }
+        let mut ports = Map::new();
+        for p in &self.ports(&cfg, &st) {
+            add(&mut ports, p);
         }
         let network_mode = match &d.network.mode {
             runtime::describe::NetworkMode::Host => "host".to_string(),
@@ -705,13 +772,32 @@ impl Engine {
                 .unwrap_or_else(|| "none".into()),
         };
         let mut networks = Map::new();
+        let attached = self.attachments(id, &st);
         if d.network.attaches() {
             for n in &d.network.networks {
-                networks.insert(n.clone(), json!({ "NetworkID": n }));
+                let a = attached.iter().find(|a| &a.network == n);
+                let ip = a.and_then(|a| a.ips.first()).cloned().unwrap_or_default();
+                let (addr, len) = ip.split_once('/').unwrap_or((ip.as_str(), "0"));
+                networks.insert(
+                    n.clone(),
+                    json!({
+                        "NetworkID": n,
+                        "IPAddress": addr,
+                        "IPPrefixLen": len.parse::<u32>().unwrap_or(0),
+                        "Gateway": a.and_then(|a| a.gateway).map(|g| g.to_string()).unwrap_or_default(),
+                        "MacAddress": a.and_then(|a| a.mac.clone()).unwrap_or_default(),
+                    }),
+                );
             }
         } else {
             networks.insert(network_mode.clone(), json!({}));
         }
+        let first_ip = networks
+            .values()
+            .next()
+            .and_then(|n| n.get("IPAddress"))
+            .cloned()
+            .unwrap_or_else(|| json!(""));
         let running = st.status == Status::Running;
         let ic = &cfg.image_config;
         let l = &d.limits;
@@ -794,6 +880,7 @@ impl Engine {
                 "Volumes": ic.get("Volumes").cloned().unwrap_or(Value::Null),
             },
             "NetworkSettings": {
+                "IPAddress": first_ip,
                 "Ports": ports,
                 "Networks": networks,
             },

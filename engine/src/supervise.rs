@@ -212,6 +212,10 @@ impl Engine {
                 } else if libc::dup2(wfd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // Nothing else of the caller's (a pipe someone waits on for its end) lives
+                // on in the monitor. (An old kernel without close_range: the fds the caller
+                // did not mark close-on-exec stay.)
+                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
                 Ok(())
             });
         }

@@ -37,11 +37,12 @@ impl T {
             let r = corral_image::Reference::parse(IMAGE).unwrap();
             store.import(rootfs.rootfs(), Some(&r)).unwrap();
         }
-        let engine = Engine::new(
-            &store_dir,
-            dir.path().join("state"),
-            env!("CARGO_BIN_EXE_corral-engine-monitor"),
-        );
+        // The monitor alone; `CORRAL_ENGINE_MONITOR=/path/to/corral` runs these tests with
+        // the CLI's `_monitor` verb instead.
+        let exe = std::env::var_os("CORRAL_ENGINE_MONITOR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_corral-engine-monitor").into());
+        let engine = Engine::new(&store_dir, dir.path().join("state"), exe);
         T {
             dir,
             _rootfs: rootfs,
@@ -456,6 +457,45 @@ fn a_killed_monitor_and_a_gone_process_are_exited_with_the_code_lost() {
 }
 
 #[test]
+fn volumes_named_by_containers_are_in_use_and_rm_v_removes_anonymous_ones() {
+    let t = T::new();
+    let vols = t.store().join("volumes");
+    for v in [
+        "data",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        fs::create_dir_all(vols.join(v).join("_data")).unwrap();
+    }
+    let anon = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut d = T::describe(&["true"]);
+    d.mounts.push(runtime::describe::Mount::bind(
+        vols.join("data/_data").to_str().unwrap(),
+        "/data",
+        false,
+    ));
+    let o = CreateOptions {
+        volumes: vec![corral_engine::VolumeUse {
+            name: anon.into(),
+            destination: "/anon".into(),
+            anonymous: true,
+        }],
+        ..CreateOptions::default()
+    };
+    let id = t.engine.create(&d, &o).unwrap();
+    t.ids.borrow_mut().push(id.clone());
+    let used = t.engine.volumes_in_use().unwrap();
+    assert_eq!(used["data"], vec![id.clone()]);
+    assert_eq!(used[anon], vec![id.clone()]);
+    let i = t.engine.inspect(&id).unwrap();
+    assert_eq!(i["Mounts"][0]["Type"], "volume");
+    assert_eq!(i["Mounts"][0]["Name"], "data");
+    t.engine.remove(&id, false, true).unwrap();
+    assert!(vols.join("data").exists());
+    assert!(!vols.join(anon).exists());
+    assert!(t.engine.volumes_in_use().unwrap().is_empty());
+}
+
+#[test]
 fn names_are_unique_and_resolve() {
     let t = T::new();
     let a = t.create(
@@ -694,5 +734,204 @@ fn rm_f_of_a_container_between_restarts_leaves_nothing() {
     t.engine.remove(&id, true, false).unwrap();
     assert!(!t.store().join("containers").join(&id).exists());
     assert!(t.engine.resolve("flappy").is_err());
+    t.no_leaks(&id);
+}
+
+#[test]
+fn stop_of_a_container_whose_monitor_was_killed_cleans_up_after_it() {
+    let t = T::new();
+    let id = t.create(
+        &["sleep", "1000"],
+        CreateOptions {
+            stop_timeout: Some(1),
+            ..CreateOptions::default()
+        },
+    );
+    let pid = t.engine.start(&id).unwrap();
+    let mon = monitor_of(&t, &id);
+    kill9_and_reap_nothing(mon);
+    t.until("the monitor to die", || gone(mon));
+    t.engine.stop(&id, None).unwrap();
+    assert!(gone(pid));
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.exit_code), (Status::Exited, None));
+    // The runtime container is gone with it; the record stays.
+    assert!(!t.state().join(&id).exists());
+    t.no_leaks(&id);
+    assert!(t.store().join("containers").join(&id).is_dir());
+}
+
+#[test]
+fn two_starts_at_once_make_one_container() {
+    let t = T::new();
+    let id = t.create(&["sleep", "1000"], CreateOptions::default());
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let e = t.engine.clone();
+            let id = id.clone();
+            std::thread::spawn(move || e.start(&id))
+        })
+        .collect();
+    let pids: Vec<i32> = starts
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.pid), (Status::Running, pids[0]));
+    assert!(st.error.is_empty(), "{}", st.error);
+    t.engine.remove(&id, true, false).unwrap();
+    t.no_leaks(&id);
+}
+
+/// The child half of `a_foreground_terminal_is_bridged`: run in a process of its own whose
+/// stdio is a pty (ignored otherwise).
+#[test]
+#[ignore = "run by a_foreground_terminal_is_bridged in a process on a pty"]
+fn foreground_terminal_child() {
+    let (Some(store), Some(state), Some(id)) = (
+        std::env::var_os("ENGINE_TEST_STORE"),
+        std::env::var_os("ENGINE_TEST_STATE"),
+        std::env::var("ENGINE_TEST_ID").ok(),
+    ) else {
+        return;
+    };
+    let e = Engine::new(store, state, env!("CARGO_BIN_EXE_corral-engine-monitor"));
+    let code = e.run_attached(&id, true).unwrap();
+    std::process::exit(code);
+}
+
+#[test]
+fn a_foreground_terminal_is_bridged() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    let t = T::new();
+    let id = t.create(
+        &["sh"],
+        CreateOptions {
+            tty: true,
+            interactive: true,
+            ..CreateOptions::default()
+        },
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = |fd: &OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "foreground_terminal_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ENGINE_TEST_STORE", t.store())
+        .env("ENGINE_TEST_STATE", t.state())
+        .env("ENGINE_TEST_ID", &id)
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(slave(&pty.slave))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // Typed before the container runs: the terminal keeps it until it is read.
+    writer
+        .write_all(b"tty; echo hi-$((40+2)); exit 7\r")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the foreground run did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(writer);
+    let text = reader.join().unwrap();
+    assert_eq!(status.code(), Some(7), "{status:?}: {text:?}");
+    assert!(text.contains("hi-42"), "{text:?}");
+    assert!(text.contains("/dev/pts/0"), "{text:?}");
+    let st = t.engine.status(&id).unwrap();
+    assert_eq!((st.status, st.exit_code), (Status::Exited, Some(7)));
+    assert!(t.logs(&id, &LogOptions::default()).0.contains("hi-42"));
+    t.no_leaks(&id);
+}
+
+/// An HTTP GET of `/` at `addr`: the whole response.
+fn http_get(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    if out.is_empty() {
+        return Err(std::io::Error::other("empty response"));
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_published_port_answers_and_is_shown_while_the_container_runs() {
+    let t = T::new();
+    let ns = testkit::Netns::new("engine");
+    let mut d = T::describe(&[
+        "sh",
+        "-c",
+        "mkdir -p /www; echo hello-engine > /www/index.html; exec httpd -f -p 80 -h /www",
+    ]);
+    d.network.mode = NetworkMode::Private;
+    d.network.networks = vec!["bridge".into()];
+    d.network.ports = vec![runtime::net::PortMapping {
+        host_ip: None,
+        host_port: 18080,
+        container_port: 80,
+        protocol: runtime::net::Protocol::Tcp,
+    }];
+    let id = t.engine.create(&d, &CreateOptions::default()).unwrap();
+    t.ids.borrow_mut().push(id.clone());
+    // The monitor (and the CNI plugins it runs) in the test's namespace.
+    let page = ns.run(|| {
+        t.engine.start(&id).unwrap();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            match http_get("127.0.0.1:18080".parse().unwrap()) {
+                Ok(p) => break p,
+                Err(e) if Instant::now() > end => panic!("no answer: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+    assert!(page.contains("hello-engine"), "{page}");
+    let ps = t.engine.list(false).unwrap();
+    assert_eq!(ps[0].ports, "0.0.0.0:18080->80/tcp");
+    let i = t.engine.inspect(&id).unwrap();
+    assert_eq!(
+        i["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        "18080"
+    );
+    let ip = i["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{i}");
+    ns.run(|| t.engine.remove(&id, true, false).unwrap());
+    let gone = ns.run(|| http_get("127.0.0.1:18080".parse().unwrap()).is_err());
+    assert!(gone, "the port still answers after rm -f");
     t.no_leaks(&id);
 }
