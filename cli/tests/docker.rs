@@ -34,7 +34,7 @@ impl Dk {
         let rootfs = TestRootfs::new();
         fs::write(
             rootfs.rootfs().join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\n",
+            "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n",
         )
         .unwrap();
         let d = Dk { dir, rootfs };
@@ -433,6 +433,14 @@ fn exec_it_runs_on_a_pty_of_its_own_and_gives_the_exit_status() {
     // exec's own failures in a docker container: 127 and 126.
     assert_eq!(d.code(&["exec", &n, "no-such-program"]).0, 127);
     assert_eq!(d.code(&["exec", &n, "/etc/passwd"]).0, 126);
+    // -u by name (the container's /etc/passwd), and docker's stdin: none without -i.
+    assert_eq!(d.ok(&["exec", "-u", "web", &n, "id", "-u"]), "1000\n");
+    assert_eq!(d.ok(&["exec", "-u", "web", &n, "id", "-g"]), "1001\n");
+    assert_eq!(d.code(&["exec", "-u", "nosuchuser", &n, "true"]).0, 125);
+    let mut c = d.command();
+    c.args(["exec", &n, "cat"]).stdin(Stdio::piped());
+    let out = bounded(c, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0));
     // -w and -e.
     assert_eq!(
         d.ok(&[

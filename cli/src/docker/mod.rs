@@ -17,6 +17,7 @@ pub mod ps;
 pub mod run;
 mod stats;
 pub mod template;
+pub mod users;
 
 pub use corral_engine::Target;
 
@@ -191,7 +192,8 @@ fn kill_one(cli: &Cli, root: &Path, s: &str, sig: Option<i32>, all: bool) -> R<(
 
 /// `exec`: one form for both (runc's flags and docker's `-i`, `-w`). A container of the
 /// engine or made from an image gets docker's exit codes for corral's failures (126, 127,
-/// else 125); one from a bundle keeps runc's 1.
+/// else 125) and docker's stdin (the caller's only with `-i` or `-t`); one from a bundle
+/// keeps runc's 1 and its stdin passed on.
 pub fn exec(cli: &Cli, root: &Path, a: &ExecArgs) -> R {
     let (id, docker) = match resolve(cli, root, &a.id) {
         Ok(Target::Engine(id)) => (id, true),
@@ -204,6 +206,13 @@ pub fn exec(cli: &Cli, root: &Path, a: &ExecArgs) -> R {
         }
         Err(_) => (a.id.clone(), false),
     };
+    if docker && !a.interactive && !a.tty {
+        // docker's: without -i the process's stdin is not the caller's (it reads nothing).
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            // SAFETY: dup2 onto our own stdin of an fd we hold.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) };
+        }
+    }
     match crate::exec::exec(root, &id, a) {
         Err(e) if docker => Err(CliError::Docker(Box::new(e))),
         r => r,
