@@ -776,6 +776,13 @@ fn a_docker_users_session() {
     let ps = d.ok(&["ps", "-a", "--format", "{{.Names}}: {{.Status}}"]);
     assert!(ps.contains(&format!("{web}: Exited (0)")), "{ps}");
     assert!(d.ok(&["logs", &web]).ends_with("bye\n"));
+    // cp works on a stopped container too (its layer mounted for the copy only).
+    let note = d.dir.path().join("note");
+    fs::write(&note, "left while stopped\n").unwrap();
+    d.ok(&["cp", note.to_str().unwrap(), &format!("{web}:/tmp/note")]);
+    let built = d.dir.path().join("built");
+    d.ok(&["cp", &format!("{web}:/built"), built.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&built).unwrap(), "built\n");
     // Started again, on the same writable layer.
     assert_ne!(d.code(&["exec", &web, "true"]).0, 0);
     d.ok(&["start", &web]);
@@ -783,6 +790,10 @@ fn a_docker_users_session() {
     d.until("served twice", || {
         d.ok(&["logs", &web]).matches("serving").count() == 2
     });
+    assert_eq!(
+        d.ok(&["exec", &web, "cat", "/tmp/note"]),
+        "left while stopped\n"
+    );
     d.ok(&["restart", "-t", "5", &web]);
     d.until("served three times", || {
         d.ok(&["logs", &web]).matches("serving").count() == 3

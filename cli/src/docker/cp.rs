@@ -1,7 +1,10 @@
-//! docker's `cp`: files between a running container and the host, both ways. Every path in
-//! the container is resolved by the kernel inside its root (`openat2` with
-//! `RESOLVE_IN_ROOT` on `/proc/PID/root`, so its mounts are seen as the container sees
-//! them), and below a directory once found with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`:
+//! docker's `cp`: files between a container and the host, both ways. The container's root:
+//! a running one's `/proc/PID/root` (its mounts seen as the container sees them); a stopped
+//! docker container's writable layer over its image's layers, an overlay made detached with
+//! the new mount API (in no mount table, gone with its fd), its start lock held meanwhile.
+//! Every path in the container is resolved by the kernel inside that root (`openat2` with
+//! `RESOLVE_IN_ROOT`), and below a directory once found with `RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS`:
 //! a symlink the image holds (to `/`, to `../../..`) resolves inside the container or is
 //! refused, and can never make `cp` read or write a file of the host.
 
@@ -40,11 +43,11 @@ pub fn cp(cli: &Cli, root: &Path, src: &str, dst: &str, follow: bool, archive: b
     }
     match (split(src), split(dst)) {
         (Some((c, p)), None) => {
-            let rootfd = container_root(cli, root, c)?;
+            let (rootfd, _lock) = container_root(cli, root, c)?;
             copy_out(&rootfd, Path::new(p), Path::new(dst), follow, archive)?;
         }
         (None, Some((c, p))) => {
-            let rootfd = container_root(cli, root, c)?;
+            let (rootfd, _lock) = container_root(cli, root, c)?;
             copy_in(Path::new(src), &rootfd, Path::new(p), follow, archive)?;
         }
         (Some(_), Some(_)) => return Err(msg("cp: copying between containers is not supported")),
@@ -57,37 +60,182 @@ pub fn cp(cli: &Cli, root: &Path, src: &str, dst: &str, follow: bool, archive: b
     Ok(0)
 }
 
-/// The root of a running (or created) container as its processes see it.
-fn container_root(cli: &Cli, root: &Path, name: &str) -> R<OwnedFd> {
-    let id = match super::resolve(cli, root, name)? {
-        super::Target::Engine(id) | super::Target::Runtime(id) => id,
+/// The root of a container as its processes see it: a running (or created) one's through
+/// `/proc/PID/root`; a docker container that is not running has its writable layer over its
+/// image's layers mounted in a mount namespace of this process's own (gone when it exits).
+/// The lock a stopped container's copy holds (its start waits meanwhile).
+fn container_root(cli: &Cli, root: &Path, name: &str) -> R<(OwnedFd, Option<File>)> {
+    let (id, engine) = match super::resolve(cli, root, name)? {
+        super::Target::Engine(id) => (id, true),
+        super::Target::Runtime(id) => (id, false),
     };
-    let c = runtime::Container::try_load(root, &id)?.ok_or_else(|| {
-        msg(format!(
-            "cp: container {name} is not running (corral copies to and from running containers only)"
-        ))
-    })?;
-    if !matches!(
-        c.status(),
-        runtime::Status::Running | runtime::Status::Created | runtime::Status::Paused
-    ) || c.pid() <= 0
-    {
-        return Err(msg(format!(
-            "cp: container {name} is not running (corral copies to and from running containers only)"
-        )));
-    }
+    // Not loadable (none, or going away): not running.
+    let live = runtime::Container::try_load(root, &id)
+        .ok()
+        .flatten()
+        .filter(|c| {
+            matches!(
+                c.status(),
+                runtime::Status::Running | runtime::Status::Created | runtime::Status::Paused
+            ) && c.pid() > 0
+        });
+    let Some(c) = live else {
+        if engine {
+            return stopped_root(cli, root, &id);
+        }
+        return Err(msg(format!("cp: container {name} is not running")));
+    };
     let p = PathBuf::from(format!("/proc/{}/root", c.pid()));
+    drop(c);
+    Ok((open_dir_path(&p)?, None))
+}
+
+fn open_dir_path(p: &Path) -> R<OwnedFd> {
     let f = nix::fcntl::open(
-        &p,
+        p,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| err("opening the root of", &p, e.into()))?;
+    .map_err(|e| err("opening the root of", p, e.into()))?;
     // SAFETY: open returned a new fd that nothing else owns.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(f) };
-    // The pid must still be the container's (it cannot be recycled while we hold it loaded).
-    drop(c);
-    Ok(fd)
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(f) })
+}
+
+/// A stopped docker container's root: its record's writable layer (`upper/`, `work/`) over
+/// its image's layers, mounted in a private mount namespace of this process.
+fn stopped_root(cli: &Cli, root: &Path, id: &str) -> R<(OwnedFd, Option<File>)> {
+    let store = crate::image::open_store(cli)?;
+    let rec = store
+        .container(id)?
+        .ok_or_else(|| msg(format!("cp: container {id} has no record in the store")))?;
+    let Some(dir) = rec.upper.clone() else {
+        return Err(msg(format!(
+            "cp: container {id} keeps no writable layer of its own"
+        )));
+    };
+    let digests = rec
+        .layers
+        .iter()
+        .map(|d| unionfs::Digest::parse(d).map_err(|e| msg(format!("cp: layer {d}: {e}"))))
+        .collect::<R<Vec<_>>>()?;
+    let lowers = store.layer_dirs(&digests)?;
+    // The engine's start lock, held while the layer is mounted here: a start waits (two
+    // overlays on one upper dir at once are undefined). Then it must still not run.
+    let lock_path = dir.join("start.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| err("opening", &lock_path, e))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } < 0 {
+        return Err(err("locking", &lock_path, io::Error::last_os_error()));
+    }
+    if root.join(id).exists() {
+        return Err(msg(format!(
+            "cp: container {id} started meanwhile: copy again"
+        )));
+    }
+    let fd = detached_overlay(&lowers, &dir.join("upper"), &dir.join("work"))
+        .map_err(|e| msg(format!("cp: mounting container {id}'s layers: {e}")))?;
+    Ok((fd, Some(lock)))
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// An overlay (`lowers` bottom first) made with the new mount API and left detached: no
+/// mount point, nothing in any mount table; it goes when the fd is closed.
+fn detached_overlay(lowers: &[PathBuf], upper: &Path, work: &Path) -> io::Result<OwnedFd> {
+    fn sys(r: libc::c_long) -> io::Result<libc::c_long> {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }
+    fn own(fd: libc::c_long) -> OwnedFd {
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) }
+    }
+    let set = |fd: &OwnedFd, key: &std::ffi::CStr, val: &std::ffi::CStr| {
+        // SAFETY: both strings are NUL-terminated and alive for the call; fd is ours.
+        sys(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fd.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                val.as_ptr(),
+                0,
+            )
+        })
+        .map(|_| ())
+    };
+    let fsopen = || {
+        // SAFETY: a NUL-terminated name; the fd returned is owned at once.
+        sys(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })
+            .map(own)
+    };
+    let fs = fsopen()?;
+    let colon: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
+    let mut plus = Ok(());
+    for l in lowers.iter().rev() {
+        plus = set(&fs, c"lowerdir+", &cstr(l)?);
+        if plus.is_err() {
+            break;
+        }
+    }
+    if plus.is_err() {
+        // Kernels before 6.8: the whole list at once, top first.
+        let fs2 = fsopen()?;
+        set(
+            &fs2,
+            c"lowerdir",
+            &CString::new(colon.join(":"))
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        )?;
+        return finish(fs2, upper, work, set);
+    }
+    finish(fs, upper, work, set)
+}
+
+fn finish(
+    fs: OwnedFd,
+    upper: &Path,
+    work: &Path,
+    set: impl Fn(&OwnedFd, &std::ffi::CStr, &std::ffi::CStr) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
+    set(&fs, c"upperdir", &cstr(upper)?)?;
+    set(&fs, c"workdir", &cstr(work)?)?;
+    // SAFETY: a command with no key or value on our fs context fd.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsmount of our configured context; the fd returned is owned below.
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if m < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(m as RawFd) })
 }
 
 /// A path in the container made relative to its root (`/a/b` -> `a/b`).
