@@ -192,21 +192,21 @@ fn kill_one(cli: &Cli, root: &Path, s: &str, sig: Option<i32>, all: bool) -> R<(
 
 /// `exec`: one form for both (runc's flags and docker's `-i`, `-w`). A container of the
 /// engine or made from an image gets docker's exit codes for corral's failures (126, 127,
-/// else 125) and docker's stdin (the caller's only with `-i` or `-t`); one from a bundle
-/// keeps runc's 1 and its stdin passed on.
+/// else 125); a docker container, docker's stdin too (the caller's only with `-i` or `-t`).
+/// One from a bundle keeps runc's 1, and runc-level containers their stdin passed on.
 pub fn exec(cli: &Cli, root: &Path, a: &ExecArgs) -> R {
-    let (id, docker) = match resolve(cli, root, &a.id) {
-        Ok(Target::Engine(id)) => (id, true),
+    let (id, docker, engine) = match resolve(cli, root, &a.id) {
+        Ok(Target::Engine(id)) => (id, true, true),
         Ok(Target::Runtime(id)) => {
             let imaged = corral_image::ImageStore::open(&crate::image::store_dir(cli))
                 .ok()
                 .and_then(|s| s.container(&id).ok().flatten())
                 .is_some();
-            (id, imaged)
+            (id, imaged, false)
         }
-        Err(_) => (a.id.clone(), false),
+        Err(_) => (a.id.clone(), false, false),
     };
-    if docker && !a.interactive && !a.tty {
+    if engine && !a.interactive && !a.tty {
         // docker's: without -i the process's stdin is not the caller's (it reads nothing).
         if let Ok(null) = std::fs::File::open("/dev/null") {
             // SAFETY: dup2 onto our own stdin of an fd we hold.
