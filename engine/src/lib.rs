@@ -19,7 +19,9 @@
 //!   with `keep`, and `config.json`, the bundle's spec), `container.json` ([`Config`]),
 //!   `state.json` ([`RunState`], written by rename under `state.lock`), `upper/` and
 //!   `work/` (the writable layer, through [`runtime::Options::upper`]), and the log
-//!   `<id>-json.log` (+ `.1`, `.2`... when rotated).
+//!   `<id>-json.log` (+ `.1`, `.2`... when rotated). `<store>/waits/` holds the tickets of
+//!   `wait`s, into which the remover of a container writes its exit code (a `--rm`
+//!   container's record is gone when its waiter looks).
 //! - **The monitor.** `start` spawns `EXE --root R --store S _monitor ID` (its own session,
 //!   stdio `/dev/null`, detached from the caller by a double fork) and waits on a readiness
 //!   pipe for `ok PID` or the error. The monitor makes the runtime container with
@@ -84,7 +86,9 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over the store at `store` and the state root `state_root`; `exe` is the
-    /// program whose `--root R --store S _monitor ID` runs a monitor (the `corral` binary).
+    /// program whose `--root R --store S _monitor ID` runs a monitor: the `corral` binary
+    /// (`std::env::current_exe()` in the CLI), or `corral-engine-monitor`. Nothing is made
+    /// on disk until a container is.
     pub fn new(
         store: impl Into<PathBuf>,
         state_root: impl Into<PathBuf>,

@@ -239,6 +239,22 @@ impl Engine {
         self.config_impl(id)?;
         let mut st = files::read_state(&self.store, id)?;
         if !matches!(st.status, Status::Running | Status::Restarting) {
+            // A monitor killed between making the container and recording it left it
+            // running unrecorded.
+            if matches!(st.status, Status::Created | Status::Exited) && self.root.join(id).exists()
+            {
+                if let Ok(rt) = runtime::Container::listed_state(&self.root, id) {
+                    if matches!(
+                        rt.status,
+                        runtime::Status::Running | runtime::Status::Paused
+                    ) {
+                        st.status = Status::Running;
+                        st.unsupervised = true;
+                        st.paused = rt.status == runtime::Status::Paused;
+                        st.pid = rt.pid;
+                    }
+                }
+            }
             return Ok(st);
         }
         let rt = runtime::Container::listed_state(&self.root, id).ok();
@@ -491,6 +507,7 @@ impl Engine {
                 }
             }
         }
+        self.tell_waiters(id);
         // The record goes at once (a rename out of the store's sight), then its files (a
         // writable layer may take a while); what a killed rm left is swept here too.
         let dir = record_dir(&self.store, id);
@@ -512,13 +529,21 @@ impl Engine {
     }
 
     pub(crate) fn wait_impl(&self, id: &str) -> Result<i32> {
-        let mut last = None;
-        loop {
+        self.config_impl(id)?;
+        // A ticket the remover writes the exit code into (a `--rm` container's record is
+        // gone when it ends).
+        let waits = self.store.join("waits");
+        fs::create_dir_all(&waits).map_err(io_err("mkdir", &waits))?;
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ticket = waits.join(format!("{id}.{}.{n}", std::process::id()));
+        fs::write(&ticket, b"").map_err(io_err("create", &ticket))?;
+        let res = (|| loop {
             let st = match self.status_impl(id) {
                 Ok(s) => s,
-                // Removed meanwhile (--rm): what was last seen.
-                Err(Error::NoSuchContainer(_)) if last.is_some() => {
-                    return Ok(last.flatten().unwrap_or(supervise::UNKNOWN_EXIT))
+                Err(Error::NoSuchContainer(_)) => {
+                    let code = fs::read_to_string(&ticket).unwrap_or_default();
+                    return Ok(code.trim().parse().unwrap_or(supervise::UNKNOWN_EXIT));
                 }
                 Err(e) => return Err(e),
             };
@@ -528,8 +553,34 @@ impl Engine {
             ) {
                 return Ok(st.exit_code.unwrap_or(supervise::UNKNOWN_EXIT));
             }
-            last = Some(st.exit_code);
             std::thread::sleep(Duration::from_millis(50));
+        })();
+        let _ = fs::remove_file(&ticket);
+        res
+    }
+
+    /// Gives the waiters of a container being removed its exit code; tickets of waiters
+    /// that died are swept.
+    fn tell_waiters(&self, id: &str) {
+        let Ok(rd) = fs::read_dir(self.store.join("waits")) else {
+            return;
+        };
+        let code = files::read_state(&self.store, id)
+            .ok()
+            .and_then(|s| s.exit_code)
+            .unwrap_or(supervise::UNKNOWN_EXIT);
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let mut parts = name.rsplitn(3, '.');
+            let (_, pid, of) = (parts.next(), parts.next(), parts.next());
+            let alive = pid
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let _ = fs::remove_file(e.path());
+            } else if of == Some(id) {
+                let _ = fs::write(e.path(), code.to_string());
+            }
         }
     }
 

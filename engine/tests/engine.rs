@@ -335,7 +335,7 @@ fn a_user_stop_is_not_restarted() {
 fn rm_detached_removes_itself() {
     let t = T::new();
     let id = t.create(
-        &["sh", "-c", "echo bye"],
+        &["sh", "-c", "sleep 1; exit 4"],
         CreateOptions {
             auto_remove: true,
             name: Some("gone".into()),
@@ -343,6 +343,8 @@ fn rm_detached_removes_itself() {
         },
     );
     t.engine.start(&id).unwrap();
+    // wait gets its exit code though its record is gone.
+    assert_eq!(t.wait(&id), 4);
     t.until("the container to remove itself", || {
         matches!(t.engine.status(&id), Err(Error::NoSuchContainer(_)))
     });

@@ -12,7 +12,7 @@
 //! | `images.json` | tags: `name:tag` -> manifest digest |
 //! | `networks/`, `cni/` | CNI networks, the results cache, address leases and containers' hosts files (`corral_net`) |
 //! | `containers/<id>/` | a container made from an image: its bundle (`config.json`) and `image.json` (which image, which layers, where its state lives; `keep` for an engine's container, whose dir also holds its writable layer and the engine's files, see `corral_engine`) |
-//! | `names/<name>` | the engine's container names: symlinks to ids |
+//! | `names/<name>`, `waits/` | the engine's container names (symlinks to ids), and its `wait`s' tickets |
 //! | `cache/<key>.json` | the build cache: a step's key -> its layer and time |
 //! | `gc.lock`, `index.lock` | `flock`s: every command holds `gc.lock` shared while it adds or uses content; `image rm` and `prune` hold it exclusive; `index.lock` serialises changes of `images.json` |
 //!
