@@ -507,8 +507,10 @@ fn rm_d_removes_the_container_when_it_exits() {
         "bb",
         "sh",
         "-c",
-        "sleep 0.2",
+        "sleep 0.5; exit 4",
     ]);
+    // wait gets its exit code though it removes itself.
+    assert_eq!(d.ok(&["wait", &n]).trim(), "4");
     d.until("the --rm -d container removed", || {
         !d.ok(&["ps", "-a", "--format", "{{.Names}}"]).contains(&n)
     });
