@@ -22,10 +22,22 @@ use testkit::TestRootfs;
 struct Dk {
     dir: tempfile::TempDir,
     rootfs: TestRootfs,
+    /// A network namespace of the test's own that every corral runs in (for networks).
+    ns: Option<testkit::Netns>,
 }
 
 impl Dk {
     fn new() -> Dk {
+        Dk::with_ns(None)
+    }
+
+    /// In a network namespace of its own: containers may then use the default network.
+    fn in_netns() -> Dk {
+        testkit::require_root();
+        Dk::with_ns(Some(testkit::Netns::new("dk")))
+    }
+
+    fn with_ns(ns: Option<testkit::Netns>) -> Dk {
         testkit::require_root();
         let dir = tempfile::Builder::new()
             .prefix("corral-docker-")
@@ -37,7 +49,7 @@ impl Dk {
             "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n",
         )
         .unwrap();
-        let d = Dk { dir, rootfs };
+        let d = Dk { dir, rootfs, ns };
         let r = d.rootfs.rootfs().to_str().unwrap().to_string();
         d.ok(&["image", "import", &r, "bb"]);
         d
@@ -52,7 +64,10 @@ impl Dk {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(common::corral());
+        let mut c = match &self.ns {
+            Some(ns) => ns.command(common::corral()),
+            None => Command::new(common::corral()),
+        };
         c.arg("--store")
             .arg(self.store())
             .arg("--root")
@@ -946,4 +961,34 @@ fn create_then_start_attached_and_kill_with_a_signal() {
         2
     );
     d.ok(&["rm", &c, &k]);
+}
+
+#[test]
+fn port_lists_what_is_published() {
+    let d = Dk::in_netns();
+    let n = name("ports");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &n,
+        "-p",
+        "8080:80",
+        "-p",
+        "127.0.0.1:5353:53/udp",
+        "bb",
+        "sleep",
+        "1000",
+    ]);
+    let all = d.ok(&["port", &n]);
+    assert!(all.contains("80/tcp -> 0.0.0.0:8080"), "{all}");
+    assert!(all.contains("53/udp -> 127.0.0.1:5353"), "{all}");
+    assert_eq!(d.ok(&["port", &n, "80"]), "0.0.0.0:8080\n");
+    assert_eq!(d.ok(&["port", &n, "53/udp"]), "127.0.0.1:5353\n");
+    let (c, _, e) = d.code(&["port", &n, "81"]);
+    assert_eq!(c, 125, "{e}");
+    assert!(e.contains("No public port '81' published"), "{e}");
+    let ports = d.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ports.contains("0.0.0.0:8080->80/tcp"), "{ports}");
+    d.ok(&["rm", "-f", &n]);
 }
