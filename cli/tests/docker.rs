@@ -441,6 +441,26 @@ fn exec_it_runs_on_a_pty_of_its_own_and_gives_the_exit_status() {
     assert_eq!(status.code(), Some(3), "{text:?}");
     assert!(text.contains("/dev/pts/"), "{text:?}");
     assert!(text.contains("hi-from-the-tty"), "{text:?}");
+    // run -it: the container's own terminal, bridged to this one.
+    let (status, text) = on_a_pty(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-it",
+            "--network",
+            "none",
+            "bb",
+            "sh",
+            "-c",
+            "tty; echo run-on-a-tty; exit 5",
+        ],
+    );
+    assert_eq!(status.code(), Some(5), "{text:?}");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("run-on-a-tty"),
+        "{text:?}"
+    );
     // Without -t: no terminal.
     let (c, out, _) = d.code(&["exec", &n, "sh", "-c", "tty; exit 4"]);
     assert_eq!(c, 4);

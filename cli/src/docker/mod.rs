@@ -318,8 +318,11 @@ pub fn dispatch(cli: &Cli, root: &Path, cmd: &DockerCmd) -> R {
             kind,
             names,
         } => inspect::inspect(cli, root, names, kind.as_deref(), format.as_deref()),
-        DockerCmd::Top { id, ps_args } => {
-            let id = runtime_id(cli, root, id);
+        DockerCmd::Top { id: name, ps_args } => {
+            let id = runtime_id(cli, root, name);
+            if !root.join(&id).exists() {
+                return Err(msg(format!("container {name} is not running")));
+            }
             crate::list::ps(root, &id, "table", ps_args)
         }
         DockerCmd::Stats {
