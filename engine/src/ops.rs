@@ -551,6 +551,10 @@ impl Engine {
                 st.status,
                 Status::Running | Status::Restarting | Status::Removing
             ) {
+                // (docker's "not-running": a created container's code is 0.)
+                if st.status == Status::Created {
+                    return Ok(0);
+                }
                 return Ok(st.exit_code.unwrap_or(supervise::UNKNOWN_EXIT));
             }
             std::thread::sleep(Duration::from_millis(50));

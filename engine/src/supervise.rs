@@ -122,13 +122,7 @@ impl Engine {
     /// deleted (the record kept), the exit recorded with what follows it (`--rm`, a restart
     /// by the policy: the state says `restarting` at once, never `exited` in between).
     /// Returns the exit code and what follows.
-    pub(crate) fn finish(
-        &self,
-        cfg: &Config,
-        ct: Container,
-        st: ExitStatus,
-        ran: Duration,
-    ) -> (i32, After) {
+    pub(crate) fn finish(&self, cfg: &Config, ct: Container, st: ExitStatus) -> (i32, After) {
         let id = cfg.id.as_str();
         let oom = oom_killed(&ct);
         let code = match st {
@@ -136,7 +130,6 @@ impl Engine {
             s => s.code(),
         };
         let gone = corral_image::delete(&self.store, ct, true).err();
-        let _ = ran;
         let after = files::update_state(&self.store, id, |s| {
             s.status = Status::Exited;
             s.pid = 0;
@@ -237,7 +230,6 @@ impl Engine {
         l: Launched,
         fg: Option<&Foreground>,
     ) -> (i32, After) {
-        let began = Instant::now();
         let id = cfg.id.as_str();
         let log_path = self.log_path(id);
         let mut log = LogWriter::open(&log_path, cfg.log).ok();
@@ -251,7 +243,7 @@ impl Engine {
         if let Some(l) = log.as_mut() {
             l.flush();
         }
-        self.finish(cfg, ct, st, began.elapsed())
+        self.finish(cfg, ct, st)
     }
 }
 

@@ -139,6 +139,7 @@ fn a_detached_container_logs_both_streams_and_keeps_its_exit_code() {
     assert_eq!(t.engine.status(&id).unwrap().status, Status::Created);
     assert_eq!(t.engine.list(false).unwrap().len(), 0);
     assert_eq!(t.engine.list(true).unwrap()[0].status_text, "Created");
+    assert_eq!(t.wait(&id), 0);
     let pid = t.engine.start(&id).unwrap();
     assert!(pid > 0);
     assert_eq!(t.wait(&id), 3);
@@ -232,6 +233,16 @@ fn a_container_killed_by_a_signal_exits_128_plus_n() {
     assert!(t.engine.list(false).unwrap()[0]
         .status_text
         .starts_with("Up "));
+    // Its monitor holds no lock of the store: prune and image rm can run meanwhile.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = t.store();
+    std::thread::spawn(move || {
+        let s = corral_image::ImageStore::open(&store).unwrap();
+        let _l = s.lock_exclusive().unwrap();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the store stays locked while a container runs");
     t.engine.kill(&id, libc::SIGKILL).unwrap();
     assert_eq!(t.wait(&id), 137);
     let st = t.engine.status(&id).unwrap();
