@@ -476,6 +476,21 @@ fn exec_it_runs_on_a_pty_of_its_own_and_gives_the_exit_status() {
     c.args(["exec", &n, "cat"]).stdin(Stdio::piped());
     let out = bounded(c, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0));
+    // A hostile image's /etc/passwd leading to a host file: read inside the container.
+    let host = PathBuf::from(format!("/tmp/{}", name("corral-users-attack")));
+    fs::create_dir(&host).unwrap();
+    let _cleanup = Remove(host.clone());
+    fs::write(host.join("passwd"), "evil:x:4242:4242::/:/bin/sh\n").unwrap();
+    d.ok(&[
+        "exec",
+        &n,
+        "sh",
+        "-c",
+        &format!("ln -sf {}/passwd /etc/passwd", host.display()),
+    ]);
+    let (c, out, e) = d.code(&["exec", "-u", "evil", &n, "id", "-u"]);
+    assert_eq!(c, 125, "{out} {e}");
+    assert!(!out.contains("4242"), "{out}");
     // -w and -e.
     assert_eq!(
         d.ok(&[
