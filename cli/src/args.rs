@@ -17,7 +17,9 @@ use crate::args_image::{
     version,
     about = "corral: a daemonless OCI container runtime",
     after_help = "Exit status: the container's own for run and exec (128+N if signal N \
-                  killed it); 1 if corral failed (as runc)."
+                  killed it); if corral failed, 1 for runc's verbs (as runc) and docker's \
+                  codes for docker's (125; 126 the command cannot be invoked, 127 it is not \
+                  found)."
 )]
 pub struct Cli {
     /// Directory for container state (default /run/corral; for a non-root user
@@ -45,47 +47,49 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create a container (from a bundle, or an image with --image): its process is set up
-    /// and waits for `start`
+    /// Create a container: `create [OPTIONS] IMAGE [COMMAND] [ARG...]` (docker's), or from
+    /// an OCI bundle with `-b BUNDLE ID` (runc's); its process waits for `start`
+    #[command(disable_help_flag = true)]
     Create {
-        /// The container id (with --image: optional, as --name)
-        id: Option<String>,
-        #[command(flatten)]
-        c: CreateArgs,
-        #[command(flatten)]
-        img: RunImageArgs,
+        /// The arguments, read by the form they are in (see `corral create --help`)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+        #[arg(skip)]
+        form: Option<crate::docker::args::MakeForm>,
     },
-    /// Start a created container: its process execs
+    /// Start containers: a created one's process execs (runc's `start ID`); a docker
+    /// container that exited runs again
     Start {
-        /// The container id
-        id: String,
-    },
-    /// Create and run a container (from a bundle, or an image with --image); in the
-    /// foreground, exit with its status
-    Run {
-        /// The container id (with --image: optional, as --name)
-        id: Option<String>,
-        #[command(flatten)]
-        c: CreateArgs,
-        #[command(flatten)]
-        img: RunImageArgs,
-        /// Do not wait: leave the container running and exit
+        /// Containers (id, id prefix or name)
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Attach its output and wait for it (docker's `start -a`)
         #[arg(short, long)]
-        detach: bool,
-        /// Keep the container's state after it exits (until `delete`)
-        #[arg(long)]
-        keep: bool,
+        attach: bool,
+    },
+    /// Run a container: `run [OPTIONS] IMAGE [COMMAND] [ARG...]` (docker's), or from an
+    /// OCI bundle with `-b BUNDLE ID` (runc's); in the foreground, exit with its status
+    #[command(disable_help_flag = true)]
+    Run {
+        /// The arguments, read by the form they are in (see `corral run --help`)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+        #[arg(skip)]
+        form: Option<crate::docker::args::MakeForm>,
     },
     /// Print the state of a container (OCI state JSON)
     State {
         /// The container id
         id: String,
     },
-    /// Send a signal to the container's init process (default SIGTERM)
+    /// Send a signal to containers' init processes: `kill ID [SIGNAL]` (runc's, default
+    /// SIGTERM) or `kill [-s SIGNAL] ID...` (docker's, default SIGKILL)
     Kill {
-        /// The container id
-        id: String,
-        /// Signal name (TERM, SIGKILL) or number
+        /// The container, and runc's signal (name or number) or more containers
+        #[arg(required = true, value_name = "ID")]
+        args: Vec<String>,
+        /// The signal (docker's)
+        #[arg(short, long = "signal")]
         signal: Option<String>,
         /// Send it to every process of the container
         #[arg(short, long)]
@@ -109,28 +113,54 @@ pub enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// List the processes of a container
+    /// List containers (docker's `ps [-a] [-q]`), or with an ID the processes of that
+    /// container (runc's `ps ID [ps options]`)
     Ps {
-        /// The container id
-        id: String,
-        /// Output format: table or json
-        #[arg(short, long, default_value = "table")]
-        format: String,
+        /// The container (runc's form)
+        id: Option<String>,
         /// Options for ps(1) (default -ef)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
+        /// Format: runc's `table` or `json` (with an ID); docker's Go template, `table
+        /// TEMPLATE` or `json`
+        #[arg(long)]
+        format: Option<String>,
+        /// runc's --format with an ID, docker's --filter without
+        #[arg(short = 'f', hide = true)]
+        f: Vec<String>,
+        /// Filter: status=, name=, id=, label=, ancestor=
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Show every container (default: running ones)
+        #[arg(short, long)]
+        all: bool,
+        /// Only print container ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate ids and commands
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// Show the N last created containers (every status)
+        #[arg(short = 'n', long = "last")]
+        last: Option<usize>,
+        /// Show the last created container (every status)
+        #[arg(short = 'l', long)]
+        latest: bool,
     },
     /// Run another process in a running container; exit with its status
     Exec(ExecArgs),
-    /// Freeze every process of a container
+    /// Freeze every process of containers
     Pause {
-        /// The container id
-        id: String,
+        /// Containers
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
     },
-    /// Thaw a paused container
+    /// Thaw paused containers (docker's `unpause`)
+    #[command(alias = "unpause")]
     Resume {
-        /// The container id
-        id: String,
+        /// Containers
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
     },
     /// Change a container's limits
     Update(UpdateArgs),
@@ -156,9 +186,13 @@ pub enum Cmd {
     Commit(CommitArgs),
     /// List a container's published ports (docker's `port`): CTRPORT/PROTO -> HOSTIP:HOSTPORT
     Port {
-        /// The container id
+        /// The container
         id: String,
+        /// Only this port: PORT[/PROTO]
+        port: Option<String>,
     },
+    #[command(flatten)]
+    Docker(crate::docker::args::DockerCmd),
     /// Manage networks: create, ls, inspect, rm, connect, disconnect
     Network {
         #[command(subcommand)]
@@ -276,8 +310,11 @@ pub struct ExecArgs {
     #[arg(short, long = "env")]
     pub env: Vec<String>,
     /// Working directory in the container
-    #[arg(long)]
+    #[arg(long, short = 'w', visible_alias = "workdir")]
     pub cwd: Option<String>,
+    /// Keep stdin open (docker's; corral's exec always passes its stdin on)
+    #[arg(short, long)]
+    pub interactive: bool,
     /// User as uid[:gid]
     #[arg(short, long)]
     pub user: Option<String>,
@@ -316,15 +353,15 @@ pub struct UpdateArgs {
     /// Resources as OCI linux.resources JSON ("-" for stdin)
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit in bytes
-    #[arg(long)]
-    pub memory: Option<i64>,
-    /// Memory plus swap limit in bytes (-1 for unlimited)
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<i64>,
-    /// Memory reservation in bytes
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<i64>,
+    /// Memory limit: bytes, or with docker's units (512m, 1g)
+    #[arg(long, short = 'm', allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit: bytes or with units (-1 for unlimited)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory reservation: bytes or with units
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
     /// CPU shares
     #[arg(long = "cpu-shares")]
     pub cpu_shares: Option<u64>,
@@ -473,12 +510,13 @@ pub enum NetworkCmd {
 }
 
 /// `corral run --image` flags (docker's).
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct RunImageArgs {
     /// Run a container from this image (NAME[:TAG] or ID) instead of a bundle
     #[arg(long)]
     pub image: Option<String>,
-    /// The container id (default: a random one)
+    /// The container's name (default: a generated one; with --image, its id, default a
+    /// random one)
     #[arg(long)]
     pub name: Option<String>,
     /// Remove the container when it exits (else it is kept, stopped, until `delete`)
@@ -543,7 +581,7 @@ pub struct RunImageArgs {
     /// Give the container a host device: HOST[:CONTAINER][:PERMS] (PERMS of r, w, m)
     #[arg(long = "device")]
     pub device: Vec<String>,
-    /// The command and its arguments, after `--` (default: the image's)
-    #[arg(last = true)]
+    /// The command and its arguments (the positionals of the form in use)
+    #[arg(skip)]
     pub command: Vec<String>,
 }

@@ -10,7 +10,7 @@ use crate::args::ExecArgs;
 use crate::error::{msg, R};
 use crate::signals::{block_signals, wait_forwarding};
 
-pub fn exec(root: &Path, a: &ExecArgs) -> R {
+pub fn exec(root: &Path, id: &str, a: &ExecArgs) -> R {
     let place = runtime::ExecPlacement {
         ignore_paused: a.ignore_paused,
         sub_cgroups: a
@@ -19,7 +19,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> R {
             .map(|v| runtime::ExecPlacement::parse_cgroup(v))
             .collect::<Result<_, _>>()?,
     };
-    let mut c = Container::load(root, &a.id)?;
+    let mut c = Container::load(root, id)?;
     let p = process(&c, a)?;
     let opts = Options {
         preserve_fds: a.preserve_fds,
@@ -128,12 +128,27 @@ fn process(c: &Container, a: &ExecArgs) -> R<Process> {
     }
     if let Some(u) = &a.user {
         // A bare UID keeps the process's gid (the config's or --process's), as runc does.
-        let (uid, gid) = match u.split_once(':') {
-            Some((a, b)) => (a.parse::<u32>().ok(), b.parse::<u32>().ok()),
-            None => (u.parse::<u32>().ok(), Some(p.user().gid())),
+        // A name (docker's `-u nobody`, `-u web:staff`) is looked up in the container's own
+        // /etc/passwd and /etc/group; a bare user name takes its primary group.
+        let (user, group) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
         };
-        let (Some(uid), Some(gid)) = (uid, gid) else {
-            return Err(msg(format!("--user {u:?}: want numeric uid[:gid]")));
+        let (uid, primary) = match user.parse::<u32>() {
+            Ok(n) => (n, None),
+            Err(_) => {
+                let (uid, gid) = crate::docker::users::user(c.pid(), user)
+                    .map_err(|e| msg(format!("--user {u:?}: {e}")))?;
+                (uid, Some(gid))
+            }
+        };
+        let gid = match group {
+            Some(g) => match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => crate::docker::users::group(c.pid(), g)
+                    .map_err(|e| msg(format!("--user {u:?}: {e}")))?,
+            },
+            None => primary.unwrap_or(p.user().gid()),
         };
         let mut usr = p.user().clone();
         usr.set_uid(uid);

@@ -275,7 +275,7 @@ pub fn create(cli: &Cli, root: &Path, id: Option<&str>, c: &CreateArgs, a: &RunI
 }
 
 /// The description of a container of image `name` from `run --image`'s flags.
-fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
+pub fn describe(name: &str, a: &RunImageArgs, root: &Path) -> R<Description> {
     let mut d = Description::new(Root::Image(name.into()));
     d.args = a.command.clone();
     for kv in &a.env {

@@ -1,8 +1,10 @@
 //! `corral`: an OCI runtime command line over the `runtime` crate.
 //!
 //! Exit codes: a container's own status (its exit code, or 128+N when signal N killed it) for
-//! `run` and `exec`; 1 when corral itself fails (bad input, a set-up step, a command in the
-//! wrong state, an executable that cannot be run), as runc exits.
+//! `run` and `exec`. corral's own failures: 1 for runc's verbs (bad input, a set-up step, a
+//! command in the wrong state, an executable that cannot be run), as runc exits; docker's
+//! codes for docker's (125 corral failed, 126 the command cannot be invoked, 127 it is not
+//! found).
 
 use std::process::ExitCode;
 
@@ -13,6 +15,7 @@ mod args_image;
 mod args_limits;
 mod build;
 mod commands;
+mod docker;
 mod docker_image;
 mod error;
 mod events;
@@ -37,11 +40,14 @@ use args::{Cli, Cmd};
 use error::EXIT_RUNTIME_ERROR;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `run` and `create` keep their arguments raw until their form is known (runc's with
+    // -b/--bundle, the legacy --image one, docker's IMAGE [COMMAND]).
+    docker::args::settle(&mut cli);
     // Before corral opens anything: the fds the caller passes with --preserve-fds must be
     // the caller's alone (no signalfd, log file or state-dir fd of ours may land there).
     let preserved = match &cli.cmd {
-        Cmd::Create { c, .. } | Cmd::Run { c, .. } => c.preserve_fds,
+        Cmd::Create { form: Some(f), .. } | Cmd::Run { form: Some(f), .. } => f.preserve_fds(),
         Cmd::Exec(e) => e.preserve_fds,
         _ => 0,
     };
@@ -49,13 +55,13 @@ fn main() -> ExitCode {
         Ok(h) => h,
         Err(msg) => {
             eprintln!("corral: error: {msg}");
-            return ExitCode::from(EXIT_RUNTIME_ERROR);
+            return ExitCode::from(error_exit(&cli));
         }
     };
     fds::set_holes(holes);
     if let Err(msg) = init_logging(&cli) {
         eprintln!("corral: error: {msg}");
-        return ExitCode::from(EXIT_RUNTIME_ERROR);
+        return ExitCode::from(error_exit(&cli));
     }
     if cli.systemd_cgroup {
         report_error(&cli, "--systemd-cgroup: corral manages cgroups through cgroupfs only; systemd cgroup driver is not supported");
@@ -67,7 +73,11 @@ fn main() -> ExitCode {
             Ok(Ok(code)) => code,
             Ok(Err(e)) => {
                 report_error(&cli, &e.to_string());
-                e.exit_code()
+                if e.docker() || commands::docker_form(&cli) {
+                    e.docker_exit_code()
+                } else {
+                    e.exit_code()
+                }
             }
             // The reader of our stdout went away (`corral image ls | head -1`): what was being
             // done has been undone on the way out (the unwinding dropped it); exit as a C tool
@@ -76,6 +86,15 @@ fn main() -> ExitCode {
             Err(p) => std::panic::resume_unwind(p),
         };
     ExitCode::from(code as u8)
+}
+
+/// The status of a failure before the command ran: docker's 125 for its verbs, else 1.
+fn error_exit(cli: &Cli) -> u8 {
+    if commands::docker_form(cli) {
+        error::EXIT_DOCKER_ERROR
+    } else {
+        EXIT_RUNTIME_ERROR
+    }
 }
 
 /// Where logs go, in runc's format (see `log.rs`): the `--log` file, or stderr.

@@ -236,25 +236,6 @@ fn own_netns(c: &runtime::Container, id: &str, what: &str) -> R<PathBuf> {
     }
 }
 
-/// `corral port ID`: the container's published ports, as docker prints them
-/// (`80/tcp -> 0.0.0.0:8080`), with the host ports chosen for `-p CTRPORT` and `-P`.
-pub fn port(cli: &Cli, root: &Path, id: &str) -> R {
-    // The container must be one of this state root's (its attachments are the store's).
-    runtime::Container::load(root, id)?;
-    for a in net_root(cli).attachments(id)? {
-        for p in &a.ports {
-            let ip = p
-                .host_ip
-                .map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string());
-            println!(
-                "{}/{} -> {ip}:{}",
-                p.container_port, p.protocol, p.host_port
-            );
-        }
-    }
-    Ok(0)
-}
-
 fn joined(v: &[String]) -> String {
     if v.is_empty() {
         "-".into()

@@ -10,9 +10,9 @@ use runtime::Container;
 use crate::args::UpdateArgs;
 use crate::error::{msg, R};
 
-pub fn update(root: &Path, a: &UpdateArgs) -> R {
+pub fn update(root: &Path, id: &str, a: &UpdateArgs) -> R {
     let r = resources(a)?;
-    Container::load(root, &a.id)?.update_resources(&r)?;
+    Container::load(root, id)?.update_resources(&r)?;
     Ok(0)
 }
 
@@ -33,9 +33,20 @@ fn resources(a: &UpdateArgs) -> R<LinuxResources> {
     };
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
         let mut m = r.memory().unwrap_or_default();
-        m.set_limit(a.memory.or(m.limit()));
-        m.set_swap(a.memory_swap.or(m.swap()));
-        m.set_reservation(a.memory_reservation.or(m.reservation()));
+        let size = |flag: &str, v: &Option<String>| -> R<Option<i64>> {
+            v.as_deref()
+                .map(|s| match s.trim().parse::<i64>() {
+                    // A number of bytes (-1: unlimited) as it is: the validator judges it,
+                    // as it judges config.json's.
+                    Ok(n) => Ok(n),
+                    // docker's units (512m, 1g).
+                    Err(_) => Ok(runtime::describe::parse_size(flag, s)?),
+                })
+                .transpose()
+        };
+        m.set_limit(size("--memory", &a.memory)?.or(m.limit()));
+        m.set_swap(size("--memory-swap", &a.memory_swap)?.or(m.swap()));
+        m.set_reservation(size("--memory-reservation", &a.memory_reservation)?.or(m.reservation()));
         r.set_memory(Some(m));
     }
     let cpuset = [&a.cpuset_cpus, &a.cpuset_mems];

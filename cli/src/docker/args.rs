@@ -1,0 +1,554 @@
+//! The docker command line's flags (clap), and how `run`/`create` pick their form: runc's
+//! (`-b/--bundle`), the legacy `--image` one, or docker's `run [OPTIONS] IMAGE [COMMAND]
+//! [ARG...]`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser};
+
+use crate::args::{CreateArgs, RunImageArgs};
+
+/// The global flags, also taken after `run`/`create` (clap's `global` does not reach into
+/// the raw arguments those two keep until their form is known).
+#[derive(Args, Debug, Default, Clone)]
+pub struct Globals {
+    #[arg(long, hide = true)]
+    pub root: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub store: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", hide = true)]
+    pub log_format: Option<String>,
+    #[arg(long, hide = true)]
+    pub debug: bool,
+}
+
+/// runc's `run -b BUNDLE [OPTIONS] ID` (engines).
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral run",
+    about = "Run a container from an OCI bundle (runc's form)"
+)]
+pub struct RuncRun {
+    /// The container id
+    pub id: String,
+    #[command(flatten)]
+    pub c: CreateArgs,
+    /// Do not wait: leave the container running and exit
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits (until `delete`)
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub g: Globals,
+}
+
+/// runc's `create -b BUNDLE [OPTIONS] ID` (engines).
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral create",
+    about = "Create a container from an OCI bundle (runc's form)"
+)]
+pub struct RuncCreate {
+    /// The container id
+    pub id: String,
+    #[command(flatten)]
+    pub c: CreateArgs,
+    #[command(flatten)]
+    pub g: Globals,
+}
+
+/// The legacy `run --image IMAGE [OPTIONS] [COMMAND...]`: every positional is the command.
+#[derive(Parser, Debug)]
+#[command(name = "corral run")]
+pub struct LegacyRun {
+    #[command(flatten)]
+    pub c: CreateArgs,
+    #[command(flatten)]
+    pub img: RunImageArgs,
+    /// Do not wait: leave the container running and exit
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits (until `delete`)
+    #[arg(long)]
+    pub keep: bool,
+    /// The command and its arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub g: Globals,
+}
+
+/// docker's `run [OPTIONS] IMAGE [COMMAND] [ARG...]` (and `create`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral run",
+    about = "Run a command in a new container from an image (docker's form)",
+    after_help = "With -b/--bundle: runc's form, `corral run -b BUNDLE [OPTIONS] ID` \
+                  (see `corral run -b . --help`).\nExit status: the container's; 125 if \
+                  corral failed, 126 if the command cannot be invoked, 127 if it is not found."
+)]
+pub struct DockerRun {
+    #[command(flatten)]
+    pub c: CreateArgs,
+    #[command(flatten)]
+    pub img: RunImageArgs,
+    #[command(flatten)]
+    pub d: DockerOpts,
+    /// Run in the background and print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// The image (NAME[:TAG] or ID)
+    #[arg(id = "IMAGE", value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments (default: the image's)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub g: Globals,
+}
+
+/// docker's flags of `run`/`create` that only the docker form has.
+#[derive(Args, Debug, Default, Clone)]
+pub struct DockerOpts {
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Signal to stop the container (default the image's StopSignal, else SIGTERM)
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for it to stop before killing it (default 10)
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Log driver options: max-size=SIZE, max-file=N
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Set a label (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Override the image's ENTRYPOINT
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+}
+
+/// Which form a `run`/`create` is.
+#[derive(Debug)]
+pub enum MakeForm {
+    RuncRun(RuncRun),
+    RuncCreate(RuncCreate),
+    LegacyRun(Box<LegacyRun>),
+    Docker(Box<DockerRun>),
+}
+
+impl MakeForm {
+    pub fn globals(&self) -> &Globals {
+        match self {
+            MakeForm::RuncRun(r) => &r.g,
+            MakeForm::RuncCreate(r) => &r.g,
+            MakeForm::LegacyRun(r) => &r.g,
+            MakeForm::Docker(r) => &r.g,
+        }
+    }
+
+    pub fn preserve_fds(&self) -> u32 {
+        match self {
+            MakeForm::RuncRun(r) => r.c.preserve_fds,
+            MakeForm::RuncCreate(r) => r.c.preserve_fds,
+            MakeForm::LegacyRun(r) => r.c.preserve_fds,
+            MakeForm::Docker(r) => r.c.preserve_fds,
+        }
+    }
+
+    pub fn is_docker(&self) -> bool {
+        matches!(self, MakeForm::Docker(_))
+    }
+}
+
+/// Which flags come before the first positional of `args`: the runc form iff `-b/--bundle`
+/// is among them, the legacy form iff `--image` is. The table of flags (which take a
+/// value) is the union of every form's, from clap itself.
+fn flags_before_positional(args: &[String]) -> Vec<String> {
+    let mut long_val = std::collections::HashSet::new();
+    let mut short_val = std::collections::HashSet::new();
+    for cmd in [
+        RuncRun::command(),
+        LegacyRun::command(),
+        DockerRun::command(),
+    ] {
+        for a in cmd.get_arguments() {
+            if a.is_positional() || !a.get_action().takes_values() {
+                continue;
+            }
+            if let Some(l) = a.get_long() {
+                long_val.insert(l.to_string());
+            }
+            for l in a.get_all_aliases().unwrap_or_default() {
+                long_val.insert(l.to_string());
+            }
+            if let Some(s) = a.get_short() {
+                short_val.insert(s);
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let t = &args[i];
+        if t == "--" || t == "-" || !t.starts_with('-') {
+            break;
+        }
+        if let Some(l) = t.strip_prefix("--") {
+            let (name, has_eq) = match l.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (l, false),
+            };
+            seen.push(format!("--{name}"));
+            if !has_eq && long_val.contains(name) {
+                i += 1;
+            }
+        } else {
+            for (k, ch) in t[1..].char_indices() {
+                seen.push(format!("-{ch}"));
+                if short_val.contains(&ch) {
+                    // The rest of the cluster, or the next argument, is its value.
+                    if k + ch.len_utf8() == t.len() - 1 {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    seen
+}
+
+/// The form of `run` (`run == true`) or `create` given its raw arguments. A parse error of
+/// the docker form exits 125 (docker's status for a bad flag), of runc's 2 (clap's, as
+/// before).
+pub fn make_form(run: bool, args: &[String]) -> MakeForm {
+    let flags = flags_before_positional(args);
+    let has = |f: &str| flags.iter().any(|x| x == f);
+    let name = if run { "corral run" } else { "corral create" };
+    let argv = std::iter::once(OsString::from(name)).chain(args.iter().map(OsString::from));
+    if has("-b") || has("--bundle") {
+        if run {
+            MakeForm::RuncRun(RuncRun::parse_from(argv))
+        } else {
+            MakeForm::RuncCreate(RuncCreate::parse_from(argv))
+        }
+    } else if has("--image") {
+        let mut l = LegacyRun::parse_from(argv);
+        if !run && (l.detach || l.keep) {
+            clap::Error::raw(
+                clap::error::ErrorKind::UnknownArgument,
+                "create --image: -d and --keep are for run\n",
+            )
+            .exit();
+        }
+        l.img.command = std::mem::take(&mut l.command);
+        MakeForm::LegacyRun(Box::new(l))
+    } else {
+        let cmd = DockerRun::command().name(name).bin_name(name);
+        let parsed = cmd
+            .try_get_matches_from(argv)
+            .and_then(|m| <DockerRun as clap::FromArgMatches>::from_arg_matches(&m));
+        match parsed {
+            Ok(mut d) => {
+                if !run && d.detach {
+                    eprintln!("corral: error: create: -d is for run");
+                    std::process::exit(125);
+                }
+                d.img.command = d.command.clone();
+                MakeForm::Docker(Box::new(d))
+            }
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                    && !args.iter().any(|a| !a.starts_with('-')) =>
+            {
+                // Nothing positional at all: say both forms.
+                let verb = if run { "run" } else { "create" };
+                eprintln!(
+                    "corral: error: {verb} needs an image: corral {verb} [OPTIONS] IMAGE \
+                     [COMMAND] [ARG...] (docker's), or a bundle: corral {verb} -b BUNDLE \
+                     [OPTIONS] <ID> (runc's)"
+                );
+                std::process::exit(125);
+            }
+            Err(e) => {
+                use clap::error::ErrorKind;
+                let code = match e.kind() {
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                    _ => 125,
+                };
+                let _ = e.print();
+                std::process::exit(code);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_command_is_well_formed() {
+        crate::args::Cli::command().debug_assert();
+        RuncRun::command().debug_assert();
+        RuncCreate::command().debug_assert();
+        LegacyRun::command().debug_assert();
+        DockerRun::command().debug_assert();
+    }
+
+    #[test]
+    fn ps_kill_and_exec_take_both_forms() {
+        use crate::args::{Cli, Cmd};
+        let parse = |a: &[&str]| {
+            Cli::try_parse_from(std::iter::once("corral").chain(a.iter().copied()))
+                .unwrap()
+                .cmd
+        };
+        match parse(&["ps", "ctr", "-ef"]) {
+            Cmd::Ps { id, ps_args, .. } => {
+                assert_eq!(id.as_deref(), Some("ctr"));
+                assert_eq!(ps_args, ["-ef"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["ps", "-f", "json", "ctr"]) {
+            Cmd::Ps { id, f, .. } => {
+                assert_eq!(id.as_deref(), Some("ctr"));
+                assert_eq!(f, ["json"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            "status=exited",
+            "-f",
+            "name=x",
+        ]) {
+            Cmd::Ps {
+                id,
+                all,
+                quiet,
+                f,
+                filter,
+                ..
+            } => {
+                assert!(id.is_none() && all && quiet);
+                assert_eq!(filter, ["status=exited"]);
+                assert_eq!(f, ["name=x"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["kill", "-s", "HUP", "a", "b"]) {
+            Cmd::Kill { args, signal, .. } => {
+                assert_eq!(args, ["a", "b"]);
+                assert_eq!(signal.as_deref(), Some("HUP"));
+            }
+            c => panic!("{c:?}"),
+        }
+        match parse(&["exec", "-it", "-w", "/tmp", "ctr", "sh", "-c", "ls -l"]) {
+            Cmd::Exec(e) => {
+                assert!(e.interactive && e.tty);
+                assert_eq!(e.cwd.as_deref(), Some("/tmp"));
+                assert_eq!(e.command, ["sh", "-c", "ls -l"]);
+            }
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn forms() {
+        assert!(matches!(
+            make_form(true, &v(&["-b", "/x", "id"])),
+            MakeForm::RuncRun(r) if r.id == "id"
+        ));
+        assert!(matches!(
+            make_form(true, &v(&["--pid-file", "p", "--bundle=/x", "id", "--keep"])),
+            MakeForm::RuncRun(r) if r.id == "id" && r.keep
+        ));
+        assert!(matches!(
+            make_form(false, &v(&["--bundle", "/x", "id"])),
+            MakeForm::RuncCreate(r) if r.id == "id"
+        ));
+        match make_form(true, &v(&["--rm", "--image", "bb", "ls", "-l"])) {
+            MakeForm::LegacyRun(l) => assert_eq!(l.img.command, ["ls", "-l"]),
+            f => panic!("{f:?}"),
+        }
+        match make_form(
+            true,
+            &v(&["--image", "bb", "--name", "n", "--", "ls", "-b"]),
+        ) {
+            MakeForm::LegacyRun(l) => {
+                assert_eq!(l.img.command, ["ls", "-b"]);
+                assert_eq!(l.img.name.as_deref(), Some("n"));
+            }
+            f => panic!("{f:?}"),
+        }
+        // The command is never taken as a name or a flag of corral's.
+        match make_form(
+            true,
+            &v(&["-d", "--name", "x", "-e", "A=b", "bb:1", "ls", "-b", "-l"]),
+        ) {
+            MakeForm::Docker(d) => {
+                assert_eq!(d.image, "bb:1");
+                assert_eq!(d.command, ["ls", "-b", "-l"]);
+                assert!(d.detach);
+                assert_eq!(d.img.name.as_deref(), Some("x"));
+            }
+            f => panic!("{f:?}"),
+        }
+        match make_form(true, &v(&["-it", "bb", "--", "sh"])) {
+            MakeForm::Docker(d) => {
+                assert!(d.img.tty && d.img.interactive);
+                assert_eq!(d.command, ["sh"]);
+            }
+            f => panic!("{f:?}"),
+        }
+        match make_form(true, &v(&["-eFOO=1", "bb", "sh", "--image", "x"])) {
+            MakeForm::Docker(d) => assert_eq!(d.command, ["sh", "--image", "x"]),
+            f => panic!("{f:?}"),
+        }
+    }
+}
+
+/// docker's verbs that runc has not.
+#[derive(clap::Subcommand, Debug)]
+pub enum DockerCmd {
+    /// Stop containers: the stop signal, then SIGKILL after the timeout
+    Stop {
+        /// Seconds to wait before killing it (default: its --stop-timeout, else 10)
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<i64>,
+        #[arg(required = true, value_name = "CONTAINER")]
+        ids: Vec<String>,
+    },
+    /// Stop and start containers again
+    Restart {
+        /// Seconds to wait before killing it (default 10)
+        #[arg(short = 't', long = "time", alias = "timeout")]
+        time: Option<i64>,
+        #[arg(required = true, value_name = "CONTAINER")]
+        ids: Vec<String>,
+    },
+    /// Remove containers (refused for a running one without -f)
+    Rm {
+        /// Kill a running container first
+        #[arg(short, long)]
+        force: bool,
+        /// Remove its anonymous volumes too
+        #[arg(short, long)]
+        volumes: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        ids: Vec<String>,
+    },
+    /// Print a container's logs
+    Logs {
+        /// Follow the output
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines (or `all`)
+        #[arg(short = 'n', long)]
+        tail: Option<String>,
+        /// Only lines since a time (RFC 3339) or a duration ago (10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Show timestamps
+        #[arg(short, long)]
+        timestamps: bool,
+        id: String,
+    },
+    /// Print containers' or images' details as JSON
+    Inspect {
+        /// Format the output with a Go template
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Only containers or only images: container, image
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show the processes of a container (ps options after the id; default -ef)
+    Top {
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Show containers' resource usage
+    Stats {
+        /// Print once and exit
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        /// Every container (default: running ones)
+        #[arg(short, long)]
+        all: bool,
+        /// Format the output with a Go template (or `json`, `table TEMPLATE`)
+        #[arg(long)]
+        format: Option<String>,
+        /// Do not truncate ids
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        ids: Vec<String>,
+    },
+    /// Copy files between a container and the host: `cp CONTAINER:SRC DST` or `cp SRC
+    /// CONTAINER:DST` (`-` for a tar on stdin/stdout is not supported)
+    Cp {
+        /// Follow symlinks in SRC (on the host side)
+        #[arg(short = 'L', long = "follow-link")]
+        follow_link: bool,
+        /// Archive mode (keep uid/gid)
+        #[arg(short, long)]
+        archive: bool,
+        src: String,
+        dst: String,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true, value_name = "CONTAINER")]
+        ids: Vec<String>,
+    },
+    /// Rename a container
+    Rename { container: String, new_name: String },
+}
+
+/// Reads the raw arguments of `run`/`create` in their form, and takes the global flags
+/// given after the verb.
+pub fn settle(cli: &mut crate::args::Cli) {
+    let form = match &mut cli.cmd {
+        crate::args::Cmd::Run { args, form } => form.insert(make_form(true, args)),
+        crate::args::Cmd::Create { args, form } => form.insert(make_form(false, args)),
+        _ => return,
+    };
+    let g = form.globals().clone();
+    if g.root.is_some() {
+        cli.root = g.root;
+    }
+    if g.store.is_some() {
+        cli.store = g.store;
+    }
+    if g.log.is_some() {
+        cli.log = g.log;
+    }
+    if let Some(f) = g.log_format {
+        cli.log_format = f;
+    }
+    cli.debug |= g.debug;
+}
