@@ -39,6 +39,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Fetch an image from a registry into the store (docker pull)
+    Pull(crate::args_pull::PullArgs),
+    /// Send an image of the store to a registry (docker push)
+    Push(crate::args_pull::PushArgs),
+    /// Store credentials for a registry in the docker config (docker login)
+    Login(crate::args_pull::LoginArgs),
+    /// Forget the credentials for a registry (docker logout)
+    Logout(crate::args_pull::LogoutArgs),
     /// Create a container (from a bundle, or an image with --image): its process is set up
     /// and waits for `start`
     Create {

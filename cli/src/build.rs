@@ -34,6 +34,7 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
             .clone()
             .unwrap_or_else(runtime::state::default_root),
     };
+    crate::pull::install_base_fetcher(corral_registry::PullPolicy::Missing);
     corral_image::build::build(store, &opts, &mut |ev| println!("{ev}"))?;
     Ok(0)
 }

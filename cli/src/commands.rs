@@ -96,6 +96,10 @@ pub fn dispatch(cli: &Cli) -> R {
         Cmd::Network { cmd } => network::network(cli, root, cmd),
         Cmd::Port { id } => network::port(cli, root, id),
         Cmd::Info => image::info(cli, root),
+        Cmd::Pull(a) => crate::pull::pull(cli, a),
+        Cmd::Push(a) => crate::pull::push(cli, a),
+        Cmd::Login(a) => crate::pull::login(cli, a),
+        Cmd::Logout(a) => crate::pull::logout(cli, a),
         Cmd::Checkpoint { .. } => Err(msg("checkpoint is not supported by corral")),
         Cmd::Restore { .. } => Err(msg("restore is not supported by corral")),
     }

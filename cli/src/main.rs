@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod args_pull;
 mod build;
 mod commands;
 mod error;
@@ -22,6 +23,7 @@ mod list;
 mod log;
 mod network;
 mod output;
+mod pull;
 mod signals;
 mod tty;
 mod update;
