@@ -163,7 +163,11 @@ pub fn pull(cli: &Cli, a: &PullArgs) -> R {
     let p = corral_registry::pull(&store, &a.reference, &opts, &|e| d.event(e))?;
     if !a.quiet {
         eprintln!("Digest: {}", p.digest);
-        eprintln!("Status: Image is up to date for {}", p.tag);
+        if p.fresh {
+            eprintln!("Status: Downloaded newer image for {}", p.tag);
+        } else {
+            eprintln!("Status: Image is up to date for {}", p.tag);
+        }
     }
     println!("{name}");
     Ok(0)
@@ -254,4 +258,17 @@ pub fn install_base_fetcher(policy: corral_registry::PullPolicy) {
             .map_err(|e| e.to_string())?
             .to_string())
     }));
+}
+
+/// For `run`/`create --image IMAGE` with docker's `--pull missing|always|never`: the image
+/// pulled first as `policy` says (progress on stderr, as `pull` shows it). Returns the name
+/// to make the container from: the image's manifest digest, which the store resolves
+/// whatever form of the name the user gave (`debian`, `docker.io/library/debian:latest`).
+#[allow(dead_code)] // called by run/create once their --pull flag lands (see the report)
+pub fn ensure_for_container(cli: &Cli, image: &str, policy: &str) -> R<String> {
+    let policy: corral_registry::PullPolicy = policy.parse()?;
+    let store = open_store(cli)?;
+    let d = Display::new(false, false);
+    let img = corral_registry::ensure_image(&store, image, policy, &|e| d.event(e))?;
+    Ok(img.manifest_digest.to_string())
 }

@@ -548,10 +548,6 @@ fn credential_helper_is_asked() {
         ),
     )
     .unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut fs::metadata(&helper).unwrap().permissions(),
-        0o755,
-    );
     fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::create_dir_all(c.dir.path().join("docker")).unwrap();
     fs::write(

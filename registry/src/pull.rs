@@ -125,6 +125,8 @@ pub struct Pulled {
     pub digest: String,
     /// The store's name for it.
     pub tag: corral_image::Reference,
+    /// The tag was new or named another image before.
+    pub fresh: bool,
 }
 
 /// Pull `reference` into `store` and tag it ([`Name::store_reference`]).
@@ -420,11 +422,16 @@ async fn pull_async(
     let mid = store.put_blob(&f.bytes)?;
     let image = store.image_by_manifest(&mid)?;
     let tag = name.store_reference()?;
+    let fresh = store
+        .tags()?
+        .iter()
+        .all(|(t, m)| *t != tag || *m != image.manifest_digest);
     store.tag(&image, &tag)?;
     Ok(Pulled {
         image,
         digest: top_digest,
         tag,
+        fresh,
     })
 }
 
