@@ -317,6 +317,33 @@ fn two_platform_layout(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// An OCI layout of one image whose manifest lists the same layer twice (as images with a
+/// repeated empty layer do); returns its manifest digest.
+fn repeated_layer_layout(dir: &Path) -> String {
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let put = |b: &[u8]| {
+        let h = sha256_hex(b);
+        fs::write(dir.join("blobs/sha256").join(&h), b).unwrap();
+        (format!("sha256:{h}"), b.len())
+    };
+    let (layer, diff) = layer_of("same", b"twice");
+    let (ld, ls) = put(&layer);
+    let config = json!({"architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff, diff]}});
+    let (cd, cs) = put(&serde_json::to_vec(&config).unwrap());
+    let l = json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls});
+    let manifest = json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [l, l]});
+    let (md, ms) = put(&serde_json::to_vec(&manifest).unwrap());
+    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": md, "size": ms}]});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    md
+}
+
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -395,6 +422,19 @@ fn multi_platform_index_gives_the_platform_asked_for() {
         e.contains("linux/s390x") && e.contains("linux/amd64, linux/arm64"),
         "{e}"
     );
+}
+
+#[test]
+fn a_layer_listed_twice_is_fetched_once() {
+    let reg = Registry::plain();
+    let t = tempfile::tempdir().unwrap();
+    let md = repeated_layer_layout(&t.path().join("layout"));
+    reg.skopeo_put(&t.path().join("layout"), "twice:1");
+    let c = Client::new();
+    let r = format!("{}/twice:1", reg.host());
+    c.ok(&["pull", "--tls-verify=false", &r]);
+    assert_eq!(c.inspect(&r)["ManifestDigest"], md);
+    assert_eq!(names(&c.store().join("layers/sha256")).len(), 1);
 }
 
 #[test]

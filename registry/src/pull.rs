@@ -374,21 +374,27 @@ async fn pull_async(
             total: l.size(),
         });
     }
-    // Fetch concurrently; unpack in order as each is there.
+    // Each blob once (an image may list one layer twice: two fetches of it would wait on
+    // each other's lock); fetched concurrently, then unpacked in order.
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<(&Descriptor, &String)> = manifest
+        .layers()
+        .iter()
+        .zip(diff_ids.iter())
+        .filter(|(d, _)| seen.insert(d.digest().to_string()))
+        .collect();
     let jobs = opts.jobs.max(1);
     let client = &f.client;
     let remote = &f.remote;
     let fetched: Vec<Option<(PathBuf, FileLock)>> = futures_util::stream::iter(
-        manifest
-            .layers()
+        unique
             .iter()
-            .zip(diff_ids.iter())
             .map(|(d, id)| fetch_layer(store, client, remote, d, id, progress)),
     )
     .buffered(jobs)
     .try_collect()
     .await?;
-    for ((d, id), got) in manifest.layers().iter().zip(diff_ids.iter()).zip(fetched) {
+    for ((d, id), got) in unique.into_iter().zip(fetched) {
         let Some((part, lock)) = got else { continue };
         let dg = d.digest().to_string();
         progress(&Event {
