@@ -182,17 +182,29 @@ pub fn login(
         let mut last = String::new();
         for &plain in tries {
             let client = regs.client(&ep, plain)?;
-            // The catalog needs the credentials (a token or basic auth) where the registry
-            // wants any: a 401 means they are wrong.
+            let refused = |s: String| msg(format!("login to {host} as {user}: refused ({s})"));
+            match client.auth(&probe, &auth, RegistryOperation::Pull).await {
+                // A token service gave a token for these credentials: they hold.
+                Ok(Some(_)) => return Ok(()),
+                // The registry wants basic auth (or none): try them on the catalog, where a
+                // 401 means they are wrong.
+                Ok(None) => {}
+                Err(e @ oci_client::errors::OciDistributionError::RequestError(_)) => {
+                    last = e.to_string();
+                    continue;
+                }
+                Err(e) => return Err(refused(e.to_string())),
+            }
             match client.catalog(&probe, &auth, Some(1), None).await {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     let s = e.to_string();
+                    let l = s.to_lowercase();
                     if s.contains("401")
-                        || s.to_lowercase().contains("unauthorized")
-                        || s.contains("Authentication")
+                        || l.contains("unauthorized")
+                        || l.contains("not authorized")
                     {
-                        return Err(msg(format!("login to {host} as {user}: refused ({s})")));
+                        return Err(refused(s));
                     }
                     last = s;
                 }
