@@ -362,7 +362,7 @@ fn pull_by_tag_and_by_digest() {
     let r = format!("{}/busybox:1", reg.host());
     // Named plain HTTP only by --tls-verify=false: without it, refused.
     let e = c.fails(&["pull", &r]);
-    assert!(e.contains(&reg.host()), "{e}");
+    assert!(e.contains(&reg.host()) && e.contains("https://"), "{e}");
     let out = c.ok(&["pull", "--tls-verify=false", &r]);
     assert_eq!(out.trim(), r);
     let img = c.inspect(&r);
@@ -376,6 +376,15 @@ fn pull_by_tag_and_by_digest() {
     let blob_gets = reg.log().matches("/blobs/sha256:").count() - before;
     // The config only (once for the request, once for the response line of the log).
     assert!(blob_gets <= 2, "{}", reg.log());
+    // A single-platform image is not taken for another platform.
+    let e = c.fails(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/s390x",
+        &r,
+    ]);
+    assert!(e.contains("not linux/s390x"), "{e}");
     // By digest, into another store: tagged NAME:sha256-<hex>.
     let c2 = Client::new();
     let by_digest = format!("{}/busybox@{md}", reg.host());

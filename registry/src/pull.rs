@@ -358,6 +358,16 @@ async fn pull_async(
     )?;
     let config: ImageConfiguration =
         serde_json::from_slice(&cbytes).map_err(|e| msg(format!("config of {name}: {e}")))?;
+    if opts.platform.is_some() {
+        // A single-platform image must be of the platform asked for.
+        let (os, arch, _) = wanted_platform(opts)?;
+        let (cos, carch) = (config.os().to_string(), config.architecture().to_string());
+        if cos != os || carch != arch {
+            return Err(msg(format!(
+                "{name} is an image for {cos}/{carch}, not {os}/{arch}"
+            )));
+        }
+    }
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != manifest.layers().len() {
         return Err(msg(format!(

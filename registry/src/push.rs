@@ -149,7 +149,7 @@ pub(crate) async fn connect(
             .await
         {
             Ok(_) => return Ok(client),
-            Err(e) => last = format!("{}: {e}", ep.host),
+            Err(e) => last = format!("{}: {}", ep.host, crate::error::chain(&e)),
         }
     }
     Err(msg(format!("registry {last}")))
@@ -190,7 +190,7 @@ pub fn login(
                 // 401 means they are wrong.
                 Ok(None) => {}
                 Err(e @ oci_client::errors::OciDistributionError::RequestError(_)) => {
-                    last = e.to_string();
+                    last = crate::error::chain(&e);
                     continue;
                 }
                 Err(e) => return Err(refused(e.to_string())),
