@@ -396,16 +396,13 @@ async fn pull_async(
     let jobs = opts.jobs.max(1);
     let client = &f.client;
     let remote = &f.remote;
-    let fetched: Vec<Option<(PathBuf, FileLock)>> = futures_util::stream::iter(
-        unique
-            .iter()
-            .map(|(d, id)| fetch_layer(store, client, remote, d, id, progress)),
-    )
-    .buffered(jobs)
-    .try_collect()
-    .await?;
-    for ((d, id), got) in unique.into_iter().zip(fetched) {
-        let Some((part, lock)) = got else { continue };
+    // Each layer is unpacked (on a blocking thread) as soon as it is there, while the
+    // others download.
+    let what = name.to_string();
+    futures_util::stream::iter(unique.iter().map(|(d, id)| async {
+        let Some((part, lock)) = fetch_layer(store, client, remote, d, id, progress).await? else {
+            return Ok::<(), Error>(());
+        };
         let dg = d.digest().to_string();
         progress(&Event {
             digest: dg.clone(),
@@ -413,17 +410,27 @@ async fn pull_async(
             done: d.size(),
             total: d.size(),
         });
-        let res = (|| -> Result<()> {
-            let f = File::open(&part).map_err(|e| msg(format!("open {}: {e}", part.display())))?;
-            let layer = store.add_layer(BufReader::new(f), &format!("{name} layer {dg}"))?;
-            if layer.diff_id.as_str() != id {
+        let (st, p, id2, what2, dg2) = (
+            store.clone(),
+            part.clone(),
+            id.to_string(),
+            what.clone(),
+            dg.clone(),
+        );
+        let res = tokio::task::spawn_blocking(move || -> Result<()> {
+            let f = File::open(&p).map_err(|e| msg(format!("open {}: {e}", p.display())))?;
+            let layer = st.add_layer(BufReader::new(f), &format!("{what2} layer {dg2}"))?;
+            if layer.diff_id.as_str() != id2 {
                 return Err(msg(format!(
-                    "{name}: layer {dg} unpacks to diff ID {}, the config says {id}",
+                    "{what2}: layer {dg2} unpacks to diff ID {}, the config says {id2}",
                     layer.diff_id
                 )));
             }
             Ok(())
-        })();
+        })
+        .await
+        .map_err(|e| msg(format!("unpacking layer {dg}: {e}")))
+        .and_then(|r| r);
         let _ = fs::remove_file(&part);
         drop(lock);
         res?;
@@ -433,7 +440,11 @@ async fn pull_async(
             done: d.size(),
             total: d.size(),
         });
-    }
+        Ok(())
+    }))
+    .buffer_unordered(jobs)
+    .try_collect::<Vec<()>>()
+    .await?;
     store.put_blob(&cbytes)?;
     let mid = store.put_blob(&f.bytes)?;
     let image = store.image_by_manifest(&mid)?;
@@ -585,7 +596,7 @@ async fn fetch_layer(
             format!("layer {dg}: the registry sent content of digest {got}: refused, nothing kept")
         }));
     }
-    file.sync_all().map_err(|e| io("sync", e))?;
+    // Not synced: add_layer copies it into the store and syncs that copy.
     Ok(Some((part, lock)))
 }
 
