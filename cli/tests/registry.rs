@@ -158,8 +158,13 @@ impl Registry {
 
     /// `skopeo copy` of an OCI layout (all its images) to `repo:tag` here.
     fn skopeo_put(&self, layout: &Path, repo: &str) {
+        self.skopeo_put_with(layout, repo, &["--all"]);
+    }
+
+    /// [`Registry::skopeo_put`] with other skopeo flags.
+    fn skopeo_put_with(&self, layout: &Path, repo: &str, flags: &[&str]) {
         let mut c = Command::new("skopeo");
-        c.args(["copy", "--all", "--dest-tls-verify=false"]);
+        c.args(["copy", "--dest-tls-verify=false"]).args(flags);
         if self.auth {
             c.args(["--dest-creds", "tester:s3cret"]);
         }
@@ -398,6 +403,82 @@ fn pull_by_tag_and_by_digest() {
         e.contains(&"0".repeat(64)) || e.contains("unknown") || e.contains("not found"),
         "{e}"
     );
+}
+
+#[test]
+fn docker_v2_schema2_and_zstd_images() {
+    let reg = Registry::plain();
+    let src = Client::new();
+    let (layout, _) = src.busybox_layout("fmt:1");
+    let id = src.inspect("fmt:1")["Id"].clone();
+    reg.skopeo_put_with(&layout, "v2:1", &["--format", "v2s2"]);
+    let c = Client::new();
+    let r = format!("{}/v2:1", reg.host());
+    c.ok(&["pull", "--tls-verify=false", &r]);
+    let img = c.inspect(&r);
+    assert_eq!(
+        img["Manifest"]["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        img["Manifest"]["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+    // The same image: its config (and so its ID and diff IDs) unchanged.
+    assert_eq!(img["Id"], id);
+    // skopeo compresses an uncompressed layer with zstd.
+    let t = tempfile::tempdir().unwrap();
+    let (_, diff) = plain_layer_layout(&t.path().join("layout"));
+    reg.skopeo_put_with(
+        &t.path().join("layout"),
+        "zstd:1",
+        &["--dest-compress", "--dest-compress-format", "zstd"],
+    );
+    let r = format!("{}/zstd:1", reg.host());
+    c.ok(&["pull", "--tls-verify=false", &r]);
+    let img = c.inspect(&r);
+    assert_eq!(
+        img["Manifest"]["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    assert_eq!(img["Config"]["rootfs"]["diff_ids"][0], diff);
+    let dir = img["LayerDirs"][0].as_str().unwrap();
+    assert_eq!(
+        fs::read(Path::new(dir).join("zfile")).unwrap(),
+        b"zstd layer"
+    );
+}
+
+/// An OCI layout of one image with one uncompressed layer holding `zfile`; returns its
+/// manifest digest and the layer's diff ID.
+fn plain_layer_layout(dir: &Path) -> (String, String) {
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let put = |b: &[u8]| {
+        let h = sha256_hex(b);
+        fs::write(dir.join("blobs/sha256").join(&h), b).unwrap();
+        (format!("sha256:{h}"), b.len())
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(10);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "zfile", &b"zstd layer"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let (ld, ls) = put(&tar);
+    let config = json!({"architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [ld]}});
+    let (cd, cs) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]});
+    let (md, ms) = put(&serde_json::to_vec(&manifest).unwrap());
+    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": md, "size": ms}]});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    (md, ld)
 }
 
 #[test]
