@@ -551,6 +551,23 @@ fn push_then_pull_gives_identical_digests() {
     assert_eq!(b["ManifestDigest"], md);
     assert_eq!(a["Id"], b["Id"]);
     assert_eq!(a["Manifest"], b["Manifest"]);
+    // Pushed from the pulled copy to another repository of the same registry: each blob is
+    // mounted from the repository the image came from, not uploaded.
+    let other = format!("{}/else/rt:1", reg.host());
+    let out = c.ok(&["push", "--tls-verify=false", &r, &other]);
+    assert!(out.contains(&md), "{out}");
+    let log = reg.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"POST /v2/else/rt/blobs/uploads/")
+                && l.contains("mount=")
+                && l.contains("\" 201 ")),
+        "no mount request: {log}"
+    );
+    assert!(
+        !log.contains("PUT /v2/else/rt/blobs/uploads"),
+        "a blob was uploaded: {log}"
+    );
     // skopeo sees the same digest.
     let out = run_ok(Command::new("skopeo").args([
         "inspect",
