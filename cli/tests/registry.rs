@@ -452,6 +452,12 @@ fn docker_v2_schema2_and_zstd_images() {
 /// An OCI layout of one image with one uncompressed layer holding `zfile`; returns its
 /// manifest digest and the layer's diff ID.
 fn plain_layer_layout(dir: &Path) -> (String, String) {
+    layout_with_file(dir, b"zstd layer")
+}
+
+/// An OCI layout of one image with one uncompressed layer holding `zfile` = `data`; returns
+/// its manifest digest and the layer's diff ID (its digest).
+fn layout_with_file(dir: &Path, data: &[u8]) -> (String, String) {
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let put = |b: &[u8]| {
         let h = sha256_hex(b);
@@ -460,10 +466,10 @@ fn plain_layer_layout(dir: &Path) -> (String, String) {
     };
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
-    h.set_size(10);
+    h.set_size(data.len() as u64);
     h.set_mode(0o644);
     h.set_cksum();
-    b.append_data(&mut h, "zfile", &b"zstd layer"[..]).unwrap();
+    b.append_data(&mut h, "zfile", data).unwrap();
     let tar = b.into_inner().unwrap();
     let (ld, ls) = put(&tar);
     let config = json!({"architecture": host_arch(), "os": "linux",
@@ -830,4 +836,139 @@ fn build_from_an_image_only_on_the_registry() {
         made["Manifest"]["layers"],
         src.inspect("base:1")["Manifest"]["layers"]
     );
+}
+
+/// A loopback proxy to `to` that forwards at most `limit` bytes from the registry while
+/// `stall` is set, then holds the rest back until it is cleared.
+fn stalling_proxy(
+    to: u16,
+    limit: usize,
+    stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let sent = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(client) = c else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                return;
+            };
+            let (mut c1, mut s1) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut c2, mut s2) = (client, server);
+            let (sent, stall) = (sent.clone(), stall.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = match s2.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let mut off = 0;
+                    while off < n {
+                        if stall.load(Ordering::SeqCst) {
+                            let room = limit.saturating_sub(sent.load(Ordering::SeqCst));
+                            if room == 0 {
+                                std::thread::sleep(Duration::from_millis(20));
+                                continue;
+                            }
+                            let k = room.min(n - off);
+                            if c2.write_all(&buf[off..off + k]).is_err() {
+                                return;
+                            }
+                            sent.fetch_add(k, Ordering::SeqCst);
+                            off += k;
+                        } else {
+                            if c2.write_all(&buf[off..n]).is_err() {
+                                return;
+                            }
+                            off = n;
+                        }
+                    }
+                }
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_pull_killed_halfway_resumes_where_it_stopped() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let reg = Registry::plain();
+    let t = tempfile::tempdir().unwrap();
+    // 4 MiB that gzip cannot shrink (xorshift).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..(4 << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    layout_with_file(&t.path().join("layout"), &data);
+    reg.skopeo_put(&t.path().join("layout"), "big:1");
+    // As the registry has it (skopeo compressed the layer).
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/big:1", reg.host()),
+    ]));
+    let md = format!("sha256:{}", sha256_hex(raw.as_bytes()));
+    let m: Value = serde_json::from_str(&raw).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let hex = layer.strip_prefix("sha256:").unwrap().to_string();
+    let total = fs::metadata(reg.blob_file(&hex)).unwrap().len();
+    let stall = std::sync::Arc::new(AtomicBool::new(true));
+    let port = stalling_proxy(reg.port, total as usize / 2, stall.clone());
+    let c = Client::new();
+    let r = format!("127.0.0.1:{port}/big:1");
+    let mut child = c
+        .cmd(&["pull", "-q", "--tls-verify=false", &r])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the download holds some of the layer and no more comes (the proxy holds it).
+    let part = c.store().join("blobs/tmp").join(format!("pull-{hex}"));
+    let mut last = 0;
+    let mut same = 0;
+    for _ in 0..3000 {
+        let n = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if n > 0 && n == last {
+            same += 1;
+            if same == 20 {
+                break;
+            }
+        } else {
+            same = 0;
+        }
+        last = n;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let have = fs::metadata(&part).unwrap().len();
+    assert!(have > 0 && have < total, "{have} of {total}");
+    stall.store(false, Ordering::SeqCst);
+    c.ok(&["pull", "--tls-verify=false", &r]);
+    assert_eq!(c.inspect(&r)["ManifestDigest"], md);
+    let rest = total - have;
+    let log = reg.log();
+    assert!(
+        log.lines().any(|l| l.contains(&format!("/blobs/{layer}"))
+            && l.contains(&format!("http.response.written={rest}"))),
+        "no GET of {layer} answered with the last {rest} bytes: {log}"
+    );
+    assert!(!part.exists());
 }
