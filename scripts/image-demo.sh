@@ -2,7 +2,7 @@
 # The docker-like flow on a Debian base: debootstrap a bookworm minbase from Debian's
 # packages, import it as an image, build a Dockerfile whose RUN step installs a package
 # with apt-get (RUN steps are on corral's default bridge network, NAT to the outside), run
-# the image, commit a container; then the seed Dockerfile's apache:
+# the image, commit a container; then the seed Dockerfile's apache as a docker user runs it:
 # built, run with its port 80 published on the host's 8080 (corral's default bridge
 # network), and its page fetched from the host.
 # Needs the Debian archive to be reachable. The store and state live under target/.
@@ -62,18 +62,41 @@ RUN echo '<h1>apache in corral</h1>' > /var/www/html/index.html
 EXPOSE 80
 CMD ["apache2ctl", "-D", "FOREGROUND"]
 DOCKERFILE
-say corral image build -t demo:apache "$T/apache"
-$CORRAL image build -t demo:apache "$T/apache" | tail -1
+# As a docker user types it: built, run detached with a name, its port 80 published on the
+# host's 8080 and its pages on a named volume; logs, exec -it (through a terminal that
+# script(1) makes), stop, ps -a with the exit code, start again, rm; the volume outlives it.
+say corral build -t demo:apache "$T/apache"
+$CORRAL build -t demo:apache "$T/apache" | tail -1
 WEB=web-$$
-trap '$CORRAL delete --force "$WEB" >/dev/null 2>&1 || true' EXIT
-say corral run -d --image demo:apache --name $WEB -p 8080:80
-$CORRAL run -d --image demo:apache --name "$WEB" -p 8080:80
-say corral network inspect bridge "(the container's address)"
-$CORRAL network inspect bridge | grep -A3 '"Addresses"'
+SITE=site-$$
+trap '$CORRAL rm -f "$WEB" >/dev/null 2>&1; $CORRAL volume rm -f "$SITE" >/dev/null 2>&1 || true' EXIT
+say corral run -d --name $WEB -p 8080:80 -v $SITE:/var/www/html demo:apache
+$CORRAL run -d --name "$WEB" -p 8080:80 -v "$SITE:/var/www/html" demo:apache
 say curl -s http://127.0.0.1:8080/
 for _ in $(seq 50); do curl -sf http://127.0.0.1:8080/ && break; sleep 0.2; done
-say corral exec $WEB cat /etc/hosts
-$CORRAL exec "$WEB" cat /etc/hosts
-say corral delete --force $WEB
-$CORRAL delete --force "$WEB"
+say corral ps
+$CORRAL ps
+say corral logs $WEB
+$CORRAL logs "$WEB"
+say corral exec -it $WEB bash "(typed: tty; echo '<h1>changed</h1>' > /var/www/html/index.html; exit 5)"
+printf 'tty\necho "<h1>changed</h1>" > /var/www/html/index.html\nexit 5\n' |
+  script -qec "$CORRAL exec -it $WEB bash" /dev/null | tr -d '\r' || echo "exit status $?"
+say corral stop $WEB
+$CORRAL stop "$WEB"
+say corral ps -a
+$CORRAL ps -a
+say corral start $WEB
+$CORRAL start "$WEB"
+say curl -s http://127.0.0.1:8080/
+for _ in $(seq 50); do curl -sf http://127.0.0.1:8080/ && break; sleep 0.2; done
+say corral rm $WEB
+$CORRAL rm "$WEB" || true
+say corral rm -f $WEB
+$CORRAL rm -f "$WEB"
+say corral volume ls
+$CORRAL volume ls
+say corral run --rm -v $SITE:/site demo:apache cat /site/index.html
+$CORRAL run --rm --network none -v "$SITE:/site" demo:apache cat /site/index.html
+say corral volume rm $SITE
+$CORRAL volume rm "$SITE"
 trap - EXIT

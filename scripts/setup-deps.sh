@@ -5,7 +5,9 @@
 # rootless tests' multi-range id maps), libseccomp-dev (seccomp's differential test links
 # libseccomp to compare filters; corral itself never does), binutils (objdump, for
 # ns/tests/child_code.rs), pkg-config (the C tests build against container.pc), debootstrap
-# (the Debian base of scripts/image-demo.sh), a Rust toolchain if none is on PATH, and for the
+# (the Debian base of scripts/image-demo.sh), docker-registry, skopeo, apache2-utils (htpasswd)
+# and openssl (cli/tests/registry.rs runs its own registry on loopback; the package's own
+# service is not used and is left stopped and disabled), a Rust toolchain if none is on PATH, and for the
 # Python module (python/) a venv in target/pyenv, made with Debian's python3, holding maturin
 # and pytest. On a cgroup v1 or hybrid host it also mounts the net_cls and net_prio
 # hierarchies when the kernel has them unmounted (see the end). docker.io gives dockerd 20.10
@@ -14,12 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
 need=()
-for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd containernetworking-plugins protobuf-compiler uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv; do
+for p in busybox-static jq util-linux iproute2 gcc libc6-dev podman containerd containernetworking-plugins protobuf-compiler uidmap libseccomp-dev binutils pkg-config debootstrap python3 python3-venv docker-registry skopeo apache2-utils openssl; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # The tests start their own registries; the package's service would listen on :5000.
+  if [[ " ${need[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 # docker.io (dockerd 20.10, for cli/tests/dockerd.rs): installed without its recommends and
 # with its service neither started nor enabled (the test starts a dockerd of its own). A

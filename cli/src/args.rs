@@ -47,6 +47,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Fetch an image from a registry into the store (docker pull)
+    Pull(crate::args_pull::PullArgs),
+    /// Send an image of the store to a registry (docker push)
+    Push(crate::args_pull::PushArgs),
+    /// Store credentials for a registry in the docker config (docker login)
+    Login(crate::args_pull::LoginArgs),
+    /// Forget the credentials for a registry (docker logout)
+    Logout(crate::args_pull::LogoutArgs),
     /// Create a container: `create [OPTIONS] IMAGE [COMMAND] [ARG...]` (docker's), or from
     /// an OCI bundle with `-b BUNDLE ID` (runc's); its process waits for `start`
     #[command(disable_help_flag = true)]

@@ -42,6 +42,7 @@ pub fn build(cli: &Cli, store: &ImageStore, a: &BuildArgs) -> R {
             .clone()
             .unwrap_or_else(runtime::state::default_root),
     };
+    crate::pull::install_base_fetcher(corral_registry::PullPolicy::Missing);
     // Held until the image is kept (untagged): no prune runs in between.
     let _l = store.lock_shared()?;
     let before = store.tags()?;

@@ -239,7 +239,16 @@ fn run_image_command_runs_the_command_with_dockers_exit_codes() {
     let (c, _, e) = d.code(&["run", "--rm", "--network", "none", "bb", "/tmp"]);
     assert_eq!(c, 126, "{e}");
     // 125: corral's own failures (an image not in the store, a bad flag).
-    let (c, _, e) = d.code(&["run", "--rm", "--network", "none", "no-such-image", "true"]);
+    let (c, _, e) = d.code(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "no-such-image",
+        "true",
+    ]);
     assert_eq!(c, 125, "{e}");
     assert!(
         e.contains("Unable to find image 'no-such-image' locally"),
@@ -255,7 +264,7 @@ fn run_image_command_runs_the_command_with_dockers_exit_codes() {
     let out = d
         .command()
         .current_dir(&bundle)
-        .args(["run", "mybox"])
+        .args(["run", "--pull", "never", "mybox"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125));

@@ -136,6 +136,9 @@ pub struct DockerOpts {
     /// Override the image's ENTRYPOINT
     #[arg(long)]
     pub entrypoint: Option<String>,
+    /// Pull the image from its registry: missing (when not in the store), always, never
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
 }
 
 /// Which form a `run`/`create` is.

@@ -13,20 +13,11 @@ use crate::error::{msg, CliError, R};
 
 /// `run` (`run == true`) or `create` of docker's form.
 pub fn make(cli: &Cli, root: &Path, d: &DockerRun, run: bool) -> R {
-    let store = crate::image::store_dir(cli);
-    let images = corral_image::ImageStore::open(&store)?;
-    if images.resolve(&d.image).is_err() {
-        let mut m = format!("Unable to find image '{}' locally", d.image);
-        if Path::new("config.json").exists() {
-            m.push_str(" (for the OCI bundle in this directory: corral run --bundle . ID)");
-        }
-        return Err(CliError::Docker(Box::new(msg(m))));
-    }
-    drop(images);
+    let image = image_of(cli, d)?;
     let mut img = d.img.clone();
-    img.image = Some(d.image.clone());
+    img.image = Some(image.clone());
     img.command = d.command.clone();
-    let mut desc = crate::image::describe(&d.image, &img, root)?;
+    let mut desc = crate::image::describe(&image, &img, root)?;
     if let Some(e) = &d.d.entrypoint {
         desc.entrypoint = Some(if e.is_empty() {
             vec![]
@@ -97,4 +88,40 @@ pub fn make(cli: &Cli, root: &Path, d: &DockerRun, run: bool) -> R {
             Err(err.into())
         }
     }
+}
+
+/// The image to make the container of: `d.image` as the store has it, pulled from its
+/// registry first when `--pull` says so (`missing`: only when the store lacks it). A name
+/// the store cannot resolve after the pull is used through the pulled manifest's digest.
+fn image_of(cli: &Cli, d: &DockerRun) -> R<String> {
+    let store = crate::image::store_dir(cli);
+    let found = corral_image::ImageStore::open(&store)?
+        .resolve(&d.image)
+        .is_ok();
+    let policy = d.d.pull.as_str();
+    let pull = policy == "always" || (!found && policy == "missing");
+    if found && !pull {
+        return Ok(d.image.clone());
+    }
+    let mut m = format!("Unable to find image '{}' locally", d.image);
+    if pull {
+        if !found {
+            eprintln!("{m}");
+        }
+        match crate::pull::ensure_for_container(cli, &d.image, policy) {
+            Ok(digest) => {
+                let again = corral_image::ImageStore::open(&store)?.resolve(&d.image);
+                return Ok(if again.is_ok() {
+                    d.image.clone()
+                } else {
+                    digest
+                });
+            }
+            Err(e) => m = format!("{m}; pulling it: {e}"),
+        }
+    }
+    if Path::new("config.json").exists() {
+        m.push_str(" (for the OCI bundle in this directory: corral run --bundle . ID)");
+    }
+    Err(CliError::Docker(Box::new(msg(m))))
 }

@@ -348,6 +348,19 @@ impl Build<'_> {
     }
 }
 
+/// What `FROM` calls for a base image the store lacks: it gets it into the store (a
+/// registry pull) and returns the name to find it by, or says why not.
+pub type BaseFetcher =
+    dyn Fn(&ImageStore, &str) -> std::result::Result<String, String> + Send + Sync;
+
+static BASE_FETCHER: std::sync::OnceLock<Box<BaseFetcher>> = std::sync::OnceLock::new();
+
+/// Set, once per process, how `FROM` gets a base image the store lacks (the registry client
+/// lives above this crate; without a fetcher a missing base is an error).
+pub fn set_base_fetcher(f: Box<BaseFetcher>) {
+    let _ = BASE_FETCHER.set(f);
+}
+
 /// `FROM IMAGE [AS NAME]`: a new stage on the image (or on nothing, `scratch`).
 fn from_step(
     store: &ImageStore,
@@ -370,7 +383,14 @@ fn from_step(
             name,
         });
     }
-    let img = store.resolve(base).map_err(|e| Fail::At(e.to_string()))?;
+    let img = match store.resolve(base) {
+        Err(ImageError::NotFound(_)) if BASE_FETCHER.get().is_some() => {
+            let fetch = BASE_FETCHER.get().ok_or("no base fetcher")?;
+            let name = fetch(store, base).map_err(Fail::At)?;
+            store.resolve(&name).map_err(|e| Fail::At(e.to_string()))?
+        }
+        r => r.map_err(|e| Fail::At(e.to_string()))?,
+    };
     progress(BuildEvent::Base {
         short_id: img.short_id().to_string(),
     });
