@@ -346,3 +346,81 @@ fn volumes_outlive_containers_are_shared_filled_from_the_image_and_never_through
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such volume"));
     assert_eq!(names(&canary), ["secret"]);
 }
+
+/// docker's form: `run -d -v NAME:/path IMAGE CMD` makes and fills the volume at create,
+/// `rm` leaves named and anonymous volumes, `rm -v` takes the container's anonymous ones.
+#[test]
+fn dockers_run_mounts_volumes_and_rm_v_takes_only_the_anonymous_ones() {
+    let t = T::new();
+    let canary = t.dir.path().join("canary");
+    fs::create_dir(&canary).unwrap();
+    image(&t, &canary);
+    let (a, b) = (t.id(), t.id());
+    let id_a = t
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &a,
+            "-v",
+            "dvol:/data",
+            "vol:1",
+            "sleep",
+            "100",
+        ])
+        .trim()
+        .to_string();
+    let out = t.ok(&[
+        "exec",
+        &a,
+        "sh",
+        "-c",
+        "cat /data/seed; echo two > /data/new",
+    ]);
+    assert_eq!(out, "from the image\n");
+    let id_b = t
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &b,
+            "-v",
+            "/anon",
+            "-v",
+            "dvol:/shared",
+            "vol:1",
+            "sleep",
+            "100",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(t.ok(&["exec", &b, "cat", "/shared/new"]), "two\n");
+    let (evil_a, anon_b, evil_b) = (
+        anonymous_name(&id_a, "/evil"),
+        anonymous_name(&id_b, "/anon"),
+        anonymous_name(&id_b, "/evil"),
+    );
+    for v in [&evil_a, &anon_b, &evil_b] {
+        assert!(t.data(v).is_dir(), "{v} not made");
+    }
+    // In use: refused.
+    let busy = t.run(&["volume", "rm", "dvol"]);
+    assert_ne!(busy.status.code(), Some(0));
+    t.ok(&["rm", "-f", &a]);
+    t.ok(&["rm", "-f", "-v", &b]);
+    assert_eq!(
+        fs::read_to_string(t.data("dvol").join("new")).unwrap(),
+        "two\n"
+    );
+    assert!(
+        t.data(&evil_a).is_dir(),
+        "rm without -v took an anonymous volume"
+    );
+    assert!(!t.data(&anon_b).exists() && !t.data(&evil_b).exists());
+    t.ok(&["volume", "rm", "dvol", &evil_a]);
+    assert!(!t.data("dvol").exists());
+}

@@ -127,13 +127,28 @@ impl Engine {
         let id = files::new_id()?;
         // The image's config merged and the spec made now: a description that cannot be
         // run is refused at create, as docker does.
-        let (img, described, spec) = {
+        let (img, described, spec, vols) = {
             let _l = store.lock_shared()?;
             let img = corral_image::resolve_pinned(&store, image)?;
             let dirs = store.layer_dirs(&img.diff_ids()?)?;
-            let described = corral_image::describe_image(&id, &img.config, &dirs, d)?;
-            let spec = described.to_spec()?;
-            (img, described, spec)
+            // The volumes made (and filled from the image) now, as docker does at create;
+            // the description keeps naming them, and every start binds them again.
+            let vols = corral_image::volume::planned(&id, &img.config, d);
+            let made = (|| {
+                let mut dv = d.clone();
+                corral_image::volume::mount_volumes(&self.store, &id, &img.config, &dirs, &mut dv)?;
+                let described = corral_image::describe_image(&id, &img.config, &dirs, &dv)?;
+                let spec = described.to_spec()?;
+                Ok::<_, Error>((described, spec))
+            })();
+            let (described, spec) = match made {
+                Ok(m) => m,
+                Err(e) => {
+                    corral_image::volume::remove_anonymous_of(&self.store, &id);
+                    return Err(e);
+                }
+            };
+            (img, described, spec, vols)
         };
         let dir = store.record_kept(&id, &self.root, &img, image)?;
         let undo = |name: Option<&str>| {
@@ -141,6 +156,7 @@ impl Engine {
                 files::release_name(&self.store, n, &id);
             }
             let _ = fs::remove_dir_all(&dir);
+            corral_image::volume::remove_anonymous_of(&self.store, &id);
         };
         // The name.
         let name = match &o.name {
@@ -213,7 +229,19 @@ impl Engine {
             tty: o.tty,
             interactive: o.interactive,
             labels: o.labels.clone(),
-            volumes: o.volumes.clone(),
+            volumes: {
+                let mut v = o.volumes.clone();
+                for (name, destination, anonymous) in vols {
+                    if !v.iter().any(|u| u.name == name) {
+                        v.push(crate::VolumeUse {
+                            name,
+                            destination,
+                            anonymous,
+                        });
+                    }
+                }
+                v
+            },
             state_root: self.root.clone(),
         };
         // The bundle's spec as it will be (each start writes it again): what the container
@@ -498,6 +526,7 @@ impl Engine {
         corral_image::remove(&self.store, &self.root, id, true)?;
         files::release_name(&self.store, &cfg.name, id);
         if volumes {
+            corral_image::volume::remove_anonymous_of(&self.store, id);
             for v in cfg.volumes.iter().filter(|v| v.anonymous) {
                 if runtime::state::check_id(&v.name).is_ok() {
                     let d = self.store.join("volumes").join(&v.name);

@@ -298,8 +298,13 @@ pub fn volumes_for(id: &str, config: &ImageConfiguration, d: &Description) -> Ve
         .collect()
 }
 
-/// (name, destination, anonymous) of every volume of the container.
-fn planned(id: &str, config: &ImageConfiguration, d: &Description) -> Vec<(String, String, bool)> {
+/// (name, destination, anonymous) of every volume of container `id` of description `d`,
+/// its image's `VOLUME`s (`config`) included: what [`mount_volumes`] makes and binds.
+pub fn planned(
+    id: &str,
+    config: &ImageConfiguration,
+    d: &Description,
+) -> Vec<(String, String, bool)> {
     let norm = |p: &str| {
         let t = p.trim_end_matches('/');
         if t.is_empty() {
