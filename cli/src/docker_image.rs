@@ -85,31 +85,13 @@ pub fn ago(created: Option<&str>) -> String {
 }
 
 /// Rows as docker's tabwriter aligns them (minimum width 10, padding 3); the last column
-/// is not padded.
+/// is not padded ([`crate::docker::template::align`], with no trailing blanks).
 pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut width = vec![0usize; cols];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                let w = (width[i] + 3).max(10);
-                line.push_str(c);
-                line.push_str(&" ".repeat(w - c.chars().count()));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    let lines: Vec<String> = rows.iter().map(|r| r.join("\t")).collect();
+    crate::docker::template::align(&lines)
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect()
 }
 
 /// Is `format` docker's whole-object JSON (`json`, `{{json .}}`)?
@@ -118,53 +100,16 @@ pub fn wants_json(format: &str) -> bool {
     f == "json" || f == "{{json.}}"
 }
 
-/// A template of `{{.Field}}` and `{{json .Field}}` over a JSON object (what corral's
-/// verbs take of docker's Go templates; `\t` and `\n` as written in a shell).
+/// docker's `--format` over a JSON object ([`crate::docker::template::Template`]); a field
+/// the object lacks is an error, as Go's templates over docker's structs say.
 pub fn template(format: &str, v: &serde_json::Value) -> R<String> {
-    let mut out = String::new();
-    let mut rest = format;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let Some(j) = rest[i..].find("}}") else {
-            return Err(msg(format!("--format {format:?}: an unclosed {{{{")));
-        };
-        let inner = rest[i + 2..i + j].trim();
-        let (json, path) = match inner.strip_prefix("json") {
-            Some(p) => (true, p.trim()),
-            None => (false, inner),
-        };
-        let mut cur = v;
-        if path != "." {
-            let Some(p) = path.strip_prefix('.') else {
-                return Err(msg(format!(
-                    "--format {format:?}: {{{{{inner}}}}}: want {{{{.Field}}}} or {{{{json .}}}}"
-                )));
-            };
-            for k in p.split('.') {
-                cur = cur.get(k).ok_or_else(|| {
-                    msg(format!(
-                        "--format {format:?}: template: can't evaluate field {k}"
-                    ))
-                })?;
-            }
-        }
-        match cur {
-            serde_json::Value::String(s) if !json => out.push_str(s),
-            other if !json && other.is_array() => {
-                let items: Vec<String> = other
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                    .collect();
-                out.push_str(&format!("[{}]", items.join(" ")));
-            }
-            other => out.push_str(&other.to_string()),
-        }
-        rest = &rest[i + j + 2..];
+    let t = crate::docker::template::Template::parse(format)?;
+    if let Some(k) = t.missing(v) {
+        return Err(msg(format!(
+            "--format {format:?}: template: can't evaluate field {k}"
+        )));
     }
-    out.push_str(rest);
-    Ok(out.replace("\\t", "\t").replace("\\n", "\n"))
+    Ok(t.render(v))
 }
 
 fn reference(s: &str) -> R<Reference> {

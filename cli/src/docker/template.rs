@@ -81,6 +81,26 @@ impl Template {
         out
     }
 
+    /// The first field of the template that `v` lacks (a path's missing component), if
+    /// any: for verbs whose objects have a fixed shape, where Go's templates fail.
+    pub fn missing(&self, v: &Value) -> Option<String> {
+        self.parts.iter().find_map(|p| match p {
+            Part::Expr { path, .. } if lookup(v, path).is_none() => {
+                let mut x = v;
+                path.iter()
+                    .find(|k| match x.get(k.as_str()) {
+                        Some(n) => {
+                            x = n;
+                            false
+                        }
+                        None => true,
+                    })
+                    .cloned()
+            }
+            _ => None,
+        })
+    }
+
     /// The header row of a `table` template: each field's name as `header` gives it (the
     /// last component of its path), the text between kept.
     pub fn header(&self, header: impl Fn(&str) -> String) -> String {
