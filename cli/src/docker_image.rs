@@ -100,6 +100,17 @@ pub fn wants_json(format: &str) -> bool {
     f == "json" || f == "{{json.}}"
 }
 
+/// `v` printed as `--format f` asks: the whole object as JSON (`json`, `{{json .}}`), else
+/// the template applied to it.
+pub fn print_format(f: &str, v: &serde_json::Value) -> R<()> {
+    if wants_json(f) {
+        println!("{v}");
+    } else {
+        println!("{}", template(f, v)?);
+    }
+    Ok(())
+}
+
 /// docker's `--format` over a JSON object ([`crate::docker::template::Template`]); a field
 /// the object lacks is an error, as Go's templates over docker's structs say.
 pub fn template(format: &str, v: &serde_json::Value) -> R<String> {
@@ -278,11 +289,7 @@ pub fn images(cli: &Cli, a: &ImagesArgs) -> R {
                 "UniqueSize": "N/A",
                 "VirtualSize": size(r.size),
             });
-            if wants_json(f) {
-                println!("{v}");
-            } else {
-                println!("{}", template(f, &v)?);
-            }
+            print_format(f, &v)?;
         }
         return Ok(0);
     }
@@ -691,11 +698,7 @@ fn df(cli: &Cli, root: &Path, verbose: bool, format: Option<&str>) -> R {
                 "Size": size(bytes),
                 "Reclaimable": format!("{} ({})", size(reclaim), percent(reclaim, bytes)),
             });
-            if wants_json(f) {
-                println!("{v}");
-            } else {
-                println!("{}", template(f, &v)?);
-            }
+            print_format(f, &v)?;
         }
         return Ok(0);
     }

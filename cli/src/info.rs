@@ -10,7 +10,7 @@ use corral_image::ImageStore;
 
 use crate::args::Cli;
 use crate::args_image::{InfoArgs, VersionArgs};
-use crate::docker_image::{template, wants_json};
+use crate::docker_image::print_format;
 use crate::error::R;
 use crate::image::store_dir;
 use crate::output::printable;
@@ -433,11 +433,7 @@ fn gather(cli: &Cli, root: &Path) -> serde_json::Value {
 pub fn info(cli: &Cli, root: &Path, a: &InfoArgs) -> R {
     let v = gather(cli, root);
     if let Some(f) = &a.format {
-        if wants_json(f) {
-            println!("{v}");
-        } else {
-            println!("{}", template(f, &v)?);
-        }
+        print_format(f, &v)?;
         return Ok(0);
     }
     let s = |k: &str| match &v[k] {
@@ -573,11 +569,7 @@ fn version_json() -> serde_json::Value {
 pub fn version(a: &VersionArgs) -> R {
     let v = version_json();
     if let Some(f) = &a.format {
-        if wants_json(f) {
-            println!("{v}");
-        } else {
-            println!("{}", template(f, &v)?);
-        }
+        print_format(f, &v)?;
         return Ok(0);
     }
     let c = &v["Client"];

@@ -12,7 +12,7 @@ use corral_registry::{Event, LayerState, PullOptions, PushOptions};
 use crate::args::Cli;
 use crate::args_pull::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::error::{msg, CliError, R};
-use crate::image::open_store;
+use crate::image::{human, open_store};
 
 impl From<corral_registry::Error> for CliError {
     fn from(e: corral_registry::Error) -> Self {
@@ -41,19 +41,6 @@ pub struct Display {
 fn short(d: &str) -> &str {
     let h = d.strip_prefix("sha256:").unwrap_or(d);
     &h[..h.len().min(12)]
-}
-
-fn human(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.2}GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1}MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1}kB", f / 1e3)
-    } else {
-        format!("{n}B")
-    }
 }
 
 fn word(s: LayerState, push: bool) -> &'static str {
