@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod args_fast;
 mod args_image;
 mod args_limits;
 mod args_pull;
@@ -42,7 +43,14 @@ use args::{Cli, Cmd};
 use error::EXIT_RUNTIME_ERROR;
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    // The engines' everyday command lines are read without clap's whole tree (args_fast).
+    let argv: Option<Vec<String>> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect();
+    let mut cli = argv
+        .and_then(|a| args_fast::parse(&a))
+        .unwrap_or_else(Cli::parse);
     // `run` and `create` keep their arguments raw until their form is known (runc's with
     // -b/--bundle, the legacy --image one, docker's IMAGE [COMMAND]).
     docker::args::settle(&mut cli);
