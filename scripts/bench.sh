@@ -18,7 +18,8 @@ T=${CARGO_TARGET_DIR:-$PWD/target}
 OUT=$T/bench-run
 rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
-cargo build --release -q -p corral-cli -p corral-benches --bin corral --bin bench-report --bin spawn-rounds
+cargo build --release -q -p corral-benches --bin bench-report --bin spawn-rounds
+bash scripts/build-corral.sh   # target/release/corral, a static PIE
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # Many short rounds: every command runs a few times per round, rounds follow each other, and
 # the ratio is taken per round, so that a burst of load on this shared machine falls on all
@@ -44,7 +45,7 @@ cat >"$OUT/commands.txt" <<CMDS
 # everything below, in order, as root:
 ./scripts/bench.sh
 # which runs:
-cargo build --release -p corral-cli
+bash scripts/build-corral.sh   # cargo rustc --release -p corral-cli --bin corral -- -C target-feature=+crt-static
 CORRAL=target/release/corral WORK=target/bench-run/peers bash scripts/bench/peers.sh
 #   hyperfine -N --warmup 1 --runs 4 (25 rounds) and, cold, --prepare 'sleep 0.1' --runs 2 (15 rounds),
 #   each row as 'env --block-signal=CHLD RUNTIME run -b BUNDLE ID', in a mount namespace

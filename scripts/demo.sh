@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
 export PATH=$HOME/.cargo/bin:$PATH
-cargo build --release -q -p corral-cli
+bash scripts/build-corral.sh
 CORRAL=$PWD/target/release/corral
 
 B=$PWD/target/demo-bundle

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
 export PATH=$HOME/.cargo/bin:$PATH
-cargo build --release -q -p corral-cli
+bash scripts/build-corral.sh
 PKG=${1:-cowsay}
 T=$PWD/target/image-demo
 mkdir -p "$T"
