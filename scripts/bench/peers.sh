@@ -18,18 +18,24 @@
 #        COLD_GAP (0.1 s), SKIP_INSTALL=1 (use what is on PATH;
 #        YOUKI=path to pick a youki), YOUKI_VERSION (0.7.0), LEGACY_VIEW=auto|1|0 (see below).
 #
-# Two workarounds, both applied to every timed row alike:
+# Two workarounds:
 #  * crun (1.8.x at least) refuses "hybrid" cgroup layouts whose cgroup2 mount has any controller
 #    ("cgroups in hybrid mode not supported"). LEGACY_VIEW=auto detects that and runs the benchmark
 #    in a private mount namespace where the cgroup2 mount at /sys/fs/cgroup/unified is unmounted,
 #    so all runtimes see plain cgroup v1. Nothing outside that namespace changes.
 #  * youki 0.7.0 `run` blocks signals only after the container has started; an init that exits
-#    first loses its SIGCHLD and youki hangs (seen ~1 run in 40 here). Every timed command is
-#    started through `env --block-signal=CHLD` (coreutils >= 8.31) so the signal stays pending.
-#    The row "env /bin/true" vs "/bin/true" shows what that wrapper itself costs.
+#    first loses its SIGCHLD and youki hangs (seen ~1 run in 40 here). The youki rows are
+#    started through `env --block-signal=CHLD` (coreutils >= 8.31) so the signal stays pending;
+#    the row "env /bin/true" vs "/bin/true" shows what that wrapper itself adds to them. (The
+#    other rows run bare, so that their ratios to the stand-in are of the runtimes alone.)
+#
+# The floor: rows "standin" and "standin-cg" run benches/standin/standin.c (built here, static),
+# a C program doing the kernel work of the same container and nothing else; every row also gets
+# its ratio to it (standin-cg for the -cg rows).
 #
 # Files left in WORK for the report: warm-N.json, cold-N.json (hyperfine), rss.tsv (name, KiB),
-# syscalls.tsv (name, syscalls of one run under `strace -f -c`), versions.txt, summary.txt.
+# syscalls.tsv (name, syscalls of one run under `strace -f -c`), syscalls-by-name.tsv (syscall,
+# then its count in one run of crun, corral and the stand-in), versions.txt, summary.txt.
 set -euo pipefail
 
 WORK=${WORK:-$(mktemp -d -t peers.XXXXXX)}
@@ -42,21 +48,23 @@ export WORK RUNS ROUNDS WARMUP COLD_RUNS COLD_ROUNDS COLD_GAP YOUKI_VERSION LEGA
 B=$WORK/bundle; BC=$WORK/bundle-cg; R=$B/rootfs
 
 bench() {  # runs in the (possibly private) mount namespace
-  local W="env --block-signal=CHLD" Y=$YOUKI
+  local W="env --block-signal=CHLD" Y=$YOUKI S=$WORK/standin
   local -a base=(
-    crun "$W crun run -b $B pe-crun"
-    runc "$W runc run -b $B pe-runc"
+    crun "crun run -b $B pe-crun"
+    runc "runc run -b $B pe-runc"
     youki "$W $Y run -b $B pe-youki"
-    bwrap "$W bwrap --bind $R / --unshare-all --proc /proc --dev /dev /bin/true"
-    unshare "$W unshare -fpmuin --mount-proc chroot $R /bin/true"
+    standin "$S $R"
+    bwrap "bwrap --bind $R / --unshare-all --proc /proc --dev /dev /bin/true"
+    unshare "unshare -fpmuin --mount-proc chroot $R /bin/true"
     "env /bin/true" "$W /bin/true"
     "/bin/true" "/bin/true"
-    crun-cg "$W crun run -b $BC pe-crunc"
-    runc-cg "$W runc run -b $BC pe-runcc"
+    crun-cg "crun run -b $BC pe-crunc"
+    runc-cg "runc run -b $BC pe-runcc"
     youki-cg "$W $Y run -b $BC pe-youkic"
+    standin-cg "$S --limits $R"
   )
   if [[ -n ${CORRAL:-} ]]; then
-    base+=(corral "$W $CORRAL run -b $B pe-corral" corral-cg "$W $CORRAL run -b $BC pe-corralc")
+    base+=(corral "$CORRAL run -b $B pe-corral" corral-cg "$CORRAL run -b $BC pe-corralc")
   fi
   local -a args=() ok=() cmd; local i k
   for ((i = 0; i < ${#base[@]}; i += 2)); do   # keep only what runs to exit 0 here
@@ -101,12 +109,21 @@ bench() {  # runs in the (possibly private) mount namespace
   : >"$WORK/syscalls.tsv"
   for ((i = 0; i < ${#base[@]}; i += 2)); do
     [[ " ${ok[*]} " == *" ${base[i]} "* ]] || continue
-    case ${base[i]} in crun|runc|youki|corral|crun-cg|corral-cg) ;; *) continue ;; esac
+    case ${base[i]} in crun|runc|youki|corral|standin|crun-cg|corral-cg|standin-cg) ;; *) continue ;; esac
     read -ra cmd <<<"${base[i+1]}"
-    k=$(for k in 1 2 3; do strace -f -c -o "$WORK/strace.txt" "${cmd[@]}" </dev/null >/dev/null 2>&1; awk '$NF == "total" {print $(NF-2)}' "$WORK/strace.txt"; done | sort -n | sed -n 2p)
+    k=$(for k in 1 2 3; do strace -f -c -o "$WORK/strace-${base[i]}-$k.txt" "${cmd[@]}" </dev/null >/dev/null 2>&1; awk '$NF == "total" {print $(NF-2)}' "$WORK/strace-${base[i]}-$k.txt"; done | sort -n | sed -n 2p)
     printf '%-14s %8s\n' "${base[i]}" "$k"
     printf '%s\t%s\n' "${base[i]}" "$k" >>"$WORK/syscalls.tsv"
   done
+  # Per syscall, the first strace run of crun, corral and the stand-in, most calls by corral first.
+  local f=() n
+  for n in crun corral standin; do f+=("$WORK/strace-$n-1.txt"); done
+  if [[ -f ${f[0]} && -f ${f[1]} && -f ${f[2]} ]]; then
+    awk 'FNR == 1 {n++} /^-/ || /% time/ || $NF == "total" || NF < 5 {next}
+         {c[$NF, n] = $4; s[$NF] = 1}
+         END {for (x in s) printf "%s\t%d\t%d\t%d\n", x, c[x, 1], c[x, 2], c[x, 3]}' "${f[@]}" |
+      sort -t$'\t' -k3,3nr -k2,2nr -k1,1 >"$WORK/syscalls-by-name.tsv"
+  fi
 }
 
 table() {  # per command: median of per-round medians, median of per-round ratios to crun (crun-cg)
@@ -115,9 +132,11 @@ table() {  # per command: median of per-round medians, median of per-round ratio
     [.[] | [.results[] | {key: .command, value: .median}] | from_entries] as $r
     | ($r[0] | keys_unsorted[]) as $n
     | ($n | if endswith("-cg") then "crun-cg" else "crun" end) as $ref
+    | ($n | if endswith("-cg") then "standin-cg" else "standin" end) as $floor
     | [$n, ([$r[][$n]] | med * 1000 | . * 1000 | round / 1000),
-       (if $r[0][$ref] then ([$r[] | .[$n] / .[$ref]] | med * 1000 | round / 1000) else "n/a" end), $ref]
-    | @tsv' "$@" | awk -F'\t' 'BEGIN{printf "%-14s %12s %10s  %s\n","command","median ms","ratio","vs"} {printf "%-14s %12s %10s  %s\n",$1,$2,$3,$4}'
+       (if $r[0][$ref] then ([$r[] | .[$n] / .[$ref]] | med * 1000 | round / 1000) else "n/a" end), $ref,
+       (if $r[0][$floor] then ([$r[] | .[$n] / .[$floor]] | med * 1000 | round / 1000) else "n/a" end)]
+    | @tsv' "$@" | awk -F'\t' 'BEGIN{printf "%-14s %12s %10s  %-8s %10s\n","command","median ms","ratio","vs","vs floor"} {printf "%-14s %12s %10s  %-8s %10s\n",$1,$2,$3,$4,$5}'
 }
 
 if [[ ${1:-} == --bench ]]; then YOUKI=$2; bench; exit; fi
@@ -145,6 +164,9 @@ YOUKI_BIN=${YOUKI:-$YOUKI_ROOT/bin/youki}; [[ -x $YOUKI_BIN ]] || YOUKI_BIN=$(co
 YOUKI=$YOUKI_BIN
 { runc --version; crun --version | head -1; head -1 "$WORK/youki.version"; bwrap --version
   hyperfine --version; unshare --version; uname -r; } | tee "$WORK/versions.txt"
+
+# --- the floor: the C stand-in, static
+gcc -O2 -static -Wall -Wextra -o "$WORK/standin" "$(dirname "$0")/../../benches/standin/standin.c"
 
 # --- the bundle: static busybox rootfs + `runc spec`, edited
 rm -rf "$B" "$BC"; mkdir -p "$R"/{bin,proc,dev,sys,tmp,etc,root} "$BC"
