@@ -415,7 +415,11 @@ fn targets_section(
         let x = one.0 / two.0;
         rows.push((
             "two threads >= 1.8x one thread's spawns per second (cgroup limits)".into(),
-            format!("{x:.2}x ({:.0} against {:.0} per second)", 1e9 / two.0, 1e9 / one.0),
+            format!(
+                "{x:.2}x ({:.0} against {:.0} per second)",
+                1e9 / two.0,
+                1e9 / one.0
+            ),
             verdict(x >= 1.8),
         ));
     }

@@ -174,63 +174,102 @@ impl MakeForm {
     }
 }
 
-/// Which flags come before the first positional of `args`: the runc form iff `-b/--bundle`
-/// is among them, the legacy form iff `--image` is. The table of flags (which take a
-/// value) is the union of every form's, from clap itself.
-fn flags_before_positional(args: &[String]) -> Vec<String> {
-    let mut long_val = std::collections::HashSet::new();
-    let mut short_val = std::collections::HashSet::new();
-    for cmd in [
-        RuncRun::command(),
-        LegacyRun::command(),
-        DockerRun::command(),
-    ] {
-        for a in cmd.get_arguments() {
-            if a.is_positional() || !a.get_action().takes_values() {
+/// The flags of `cmds`: which take a value (long names and aliases, shorts), and every name.
+struct FlagTable {
+    long_val: std::collections::HashSet<String>,
+    short_val: std::collections::HashSet<char>,
+    names: std::collections::HashSet<String>,
+}
+
+impl FlagTable {
+    fn of(cmds: &[clap::Command]) -> FlagTable {
+        let mut t = FlagTable {
+            long_val: Default::default(),
+            short_val: Default::default(),
+            names: Default::default(),
+        };
+        for a in cmds.iter().flat_map(|c| c.get_arguments()) {
+            if a.is_positional() {
                 continue;
             }
-            if let Some(l) = a.get_long() {
-                long_val.insert(l.to_string());
+            let val = a.get_action().takes_values();
+            let longs = a
+                .get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default());
+            for l in longs {
+                t.names.insert(format!("--{l}"));
+                if val {
+                    t.long_val.insert(l.to_string());
+                }
             }
-            for l in a.get_all_aliases().unwrap_or_default() {
-                long_val.insert(l.to_string());
-            }
-            if let Some(s) = a.get_short() {
-                short_val.insert(s);
-            }
-        }
-    }
-    let mut seen = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let t = &args[i];
-        if t == "--" || t == "-" || !t.starts_with('-') {
-            break;
-        }
-        if let Some(l) = t.strip_prefix("--") {
-            let (name, has_eq) = match l.split_once('=') {
-                Some((n, _)) => (n, true),
-                None => (l, false),
-            };
-            seen.push(format!("--{name}"));
-            if !has_eq && long_val.contains(name) {
-                i += 1;
-            }
-        } else {
-            for (k, ch) in t[1..].char_indices() {
-                seen.push(format!("-{ch}"));
-                if short_val.contains(&ch) {
-                    // The rest of the cluster, or the next argument, is its value.
-                    if k + ch.len_utf8() == t.len() - 1 {
-                        i += 1;
-                    }
-                    break;
+            if let Some(c) = a.get_short() {
+                t.names.insert(format!("-{c}"));
+                if val {
+                    t.short_val.insert(c);
                 }
             }
         }
-        i += 1;
+        t
     }
-    seen
+
+    /// Which flags come before the first positional of `args`, read with this table.
+    fn before_positional(&self, args: &[String]) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            let t = &args[i];
+            if t == "--" || t == "-" || !t.starts_with('-') {
+                break;
+            }
+            if let Some(l) = t.strip_prefix("--") {
+                let (name, has_eq) = match l.split_once('=') {
+                    Some((n, _)) => (n, true),
+                    None => (l, false),
+                };
+                seen.push(format!("--{name}"));
+                if !has_eq && self.long_val.contains(name) {
+                    i += 1;
+                }
+            } else {
+                for (k, ch) in t[1..].char_indices() {
+                    seen.push(format!("-{ch}"));
+                    if self.short_val.contains(&ch) {
+                        // The rest of the cluster, or the next argument, is its value.
+                        if k + ch.len_utf8() == t.len() - 1 {
+                            i += 1;
+                        }
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        seen
+    }
+}
+
+/// Which flags come before the first positional of `args`: the runc form iff `-b/--bundle`
+/// is among them, the legacy form iff `--image` is. The table of flags (which take a
+/// value) is the union of every form's, from clap itself. runc's form, the one engines use
+/// at every spawn, is first read with its own small table alone: when `-b/--bundle` comes
+/// before the first positional with only runc's flags, the union reads the same (a test
+/// checks that no other form gives one of runc's flags another arity), and building the
+/// docker form's hundred flags is skipped.
+fn flags_before_positional(args: &[String]) -> Vec<String> {
+    let runc = FlagTable::of(&[RuncRun::command()]);
+    let seen = runc.before_positional(args);
+    if seen.iter().any(|f| f == "-b" || f == "--bundle")
+        && seen.iter().all(|f| runc.names.contains(f))
+    {
+        return seen;
+    }
+    FlagTable::of(&[
+        RuncRun::command(),
+        LegacyRun::command(),
+        DockerRun::command(),
+    ])
+    .before_positional(args)
 }
 
 /// The form of `run` (`run == true`) or `create` given its raw arguments. A parse error of
@@ -300,6 +339,38 @@ pub fn make_form(run: bool, args: &[String]) -> MakeForm {
 
 #[cfg(test)]
 mod tests {
+    /// runc's flags have the same arity in every form, so that reading runc's form with
+    /// runc's table alone (`flags_before_positional`) reads what the union would.
+    #[test]
+    fn runcs_flags_take_a_value_in_every_form_alike() {
+        let runc = super::FlagTable::of(&[super::RuncRun::command()]);
+        let all = super::FlagTable::of(&[
+            super::RuncRun::command(),
+            super::LegacyRun::command(),
+            super::DockerRun::command(),
+        ]);
+        for n in &runc.names {
+            let val = |t: &super::FlagTable| match n.strip_prefix("--") {
+                Some(l) => t.long_val.contains(l),
+                None => n.chars().nth(1).is_some_and(|c| t.short_val.contains(&c)),
+            };
+            assert_eq!(val(&runc), val(&all), "{n}");
+        }
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        for s in [
+            "-b /b id",
+            "--pid-file /p --bundle=/b id",
+            "--console-socket /s -d -b /b id",
+            "--no-pivot --preserve-fds 2 --bundle /b id",
+        ] {
+            assert!(
+                super::flags_before_positional(&args(s)).contains(&"-b".to_string())
+                    || super::flags_before_positional(&args(s)).contains(&"--bundle".to_string()),
+                "{s}"
+            );
+        }
+    }
+
     use super::*;
 
     fn v(a: &[&str]) -> Vec<String> {
