@@ -176,10 +176,31 @@ pub(crate) fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
 
 /// The host's highest capability number, from `/proc/sys/kernel/cap_last_cap` (40 if unreadable).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    // One read of a few bytes (`read_to_string` adds a statx and a second read).
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let n = std::fs::File::open("/proc/sys/kernel/cap_last_cap")
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    std::str::from_utf8(buf.get(..n).unwrap_or_default())
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+/// The calling thread's permitted capabilities (bit N: capability N), from `capget(2)`;
+/// `None` if it fails.
+pub fn permitted_caps() -> Option<u64> {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    if capget(&mut hdr, &mut data) < 0 {
+        return None;
+    }
+    let [lo, hi] = data;
+    Some(u64::from(lo.permitted) | (u64::from(hi.permitted) << 32))
 }
 
 /// The kernel's `struct statfs` on 64-bit Linux (glibc's lacks `f_flags`).
