@@ -25,7 +25,15 @@ use crate::proto::{msg, ChildArgs, GATE_OK, GATE_REPORT_MAX};
 use crate::sys::{self, errno};
 use crate::Step;
 
-pub(super) fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) -> R {
+/// `signals`: those whose disposition the program must get back to the default (see
+/// [`raw::changed_signals`]).
+pub(super) fn process(
+    plan: &Plan,
+    args: &ChildArgs,
+    sock: c_int,
+    labels: &[Fd; 2],
+    signals: u64,
+) -> R {
     let p = &plan.process;
     for (i, rl) in indexed(&p.rlimits) {
         check(
@@ -79,7 +87,7 @@ pub(super) fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 
     let late = gate(plan, args, sock, state.0)?;
     drop(state);
 
-    raw::default_signals();
+    raw::default_signals(signals);
     // The filter: the last step before `execve`, which is the one syscall of corral's own
     // that runs under the container's profile.
     if seccomp_late(plan) {
