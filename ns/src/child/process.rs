@@ -48,7 +48,7 @@ pub(super) fn process(
     // that might refuse the write).
     credentials::write_exec_labels(p, labels)?;
     credentials::credentials(plan)?;
-    cwd(p)?;
+    cwd(plan)?;
     raw::umask(p.umask as libc::mode_t);
     fds::mark_cloexec(args);
 
@@ -124,7 +124,12 @@ fn attributes(p: &Process) -> R {
 
 /// The cwd is resolved inside the process's root, never through a magic link such as
 /// /proc/self/fd/N, whatever fds the process held (CVE-2024-21626).
-fn cwd(p: &Process) -> R {
+fn cwd(plan: &Plan) -> R {
+    let p = &plan.process;
+    // "/" in a root of its own: the root's step ended with chdir("/") there already.
+    if plan.rootfs.is_some() && p.cwd.to_bytes() == b"/" {
+        return Ok(());
+    }
     let root = Fd(raw::open(
         c"/",
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
