@@ -227,6 +227,13 @@ pub(crate) fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
     unsafe { libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int }
 }
 
+/// statfs(2), the raw syscall, as [`fstatfs`].
+pub(crate) fn statfs(path: &CStr, st: &mut KStatfs) -> c_int {
+    // SAFETY: `path` is NUL-terminated and lives through the call; `st` is a live, writable
+    // struct statfs of the kernel's layout.
+    unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr(), st as *mut KStatfs) as c_int }
+}
+
 pub(crate) const OPEN_TREE_CLONE: c_uint = 1;
 pub(crate) const AT_RECURSIVE: c_uint = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 0x4;
@@ -257,6 +264,22 @@ pub(crate) fn move_mount_fd(from: c_int, to: c_int) -> c_int {
             to,
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        ) as c_int
+    }
+}
+
+/// `move_mount(2)` of the detached mount `from` onto `name` in the directory `dir`: one
+/// component, its last symlink not followed (no `MOVE_MOUNT_T_SYMLINKS`).
+pub(crate) fn move_mount_at(from: c_int, dir: c_int, name: &CStr) -> c_int {
+    // SAFETY: a static empty C string and `name`, NUL-terminated, live through the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            dir,
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
         ) as c_int
     }
 }

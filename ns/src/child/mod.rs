@@ -148,7 +148,7 @@ fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int, timens:
     // by the process that will exec.
     let labels = credentials::open_exec_labels(plan, attr_root.0)?;
     if let Some(r) = &plan.rootfs {
-        root::rootfs(r, plan.hook_pause, sock)?;
+        root::rootfs(r, &args.fresh, plan.hook_pause, sock)?;
     }
     process::process(plan, args, sock, &labels, signals)
 }
