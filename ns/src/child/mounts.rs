@@ -1,6 +1,7 @@
 //! Paths inside the root and the mounts made on them: every lookup stays inside the root
-//! (`RESOLVE_IN_ROOT`), every step on a bind mount acts on the mount made (CVE-2021-30465),
-//! and the read-only paths.
+//! (`RESOLVE_IN_ROOT`), or is one component, never through a symlink, right in a tmpfs the
+//! child has just mounted (`crate::plan::Fresh`); every step on a bind mount acts on the mount
+//! made (CVE-2021-30465); and the read-only paths.
 #![deny(
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
