@@ -467,7 +467,9 @@ impl Fresh {
             let tmpfs = m.fstype.as_deref() == Some(c"tmpfs")
                 && m.flags & (libc::MS_BIND | libc::MS_REMOUNT | libc::MS_MOVE) == 0
                 && m.detached.is_none()
-                && !m.is_file;
+                && !m.is_file
+                // Not over the root itself (its fd, opened before, does not see it).
+                && !m.target.components.is_empty();
             tmpfs.then_some(i)
         };
         let mut slots = 0u8;
@@ -678,6 +680,9 @@ mod tests {
             (f.device_parent, f.symlink_parent),
             (vec![None], vec![None])
         );
+        // A tmpfs over the root itself: nothing (the root's fd does not see it).
+        let r = rootfs(vec![tmpfs("/", "mode=755")], &["/null"], &[]);
+        assert_eq!(Fresh::of(&r, Some((0, 0))).device_parent, [None]);
         // No mount namespace of its own: nothing.
         let mut r = rootfs(vec![tmpfs("/dev", "mode=755")], &["/dev/null"], &[]);
         r.mount_ns = false;
