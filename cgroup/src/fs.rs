@@ -55,32 +55,34 @@ pub(crate) fn first_existing(dir: &Path, files: &[&str], setting: &str) -> Resul
 
 /// Reads a whole control file.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
+    read_whole(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
 }
 
+/// open + read in 4 KiB steps, without the statx and lseek `read_to_string` makes for a size
+/// hint and its reads that start at 32 bytes: control files and `/proc` files report size 0.
+fn read_whole(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut v = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => v.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(v).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
+}
+
 /// Reads a control file; a missing file is `None`.
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
-    // open + read, without the statx and lseek `read_to_string` makes for a size hint:
-    // control files report size 0, and a delete reads one per hierarchy.
-    let read = || -> std::io::Result<String> {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path)?;
-        let mut v = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => v.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        String::from_utf8(v).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
-    };
-    match read() {
+    // A delete reads one per hierarchy: see `read_whole`.
+    match read_whole(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::Read {

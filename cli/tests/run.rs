@@ -408,6 +408,59 @@ fn overlay_root_from_layers_keeps_lower_untouched() {
 }
 
 #[test]
+fn devices_in_a_fresh_dev_get_the_owner_and_mode_asked() {
+    // The child makes /dev's nodes by an fd of the tmpfs it just mounted, and chowns one only
+    // where mknod did not give it the owner asked: another uid/gid, or a /dev tmpfs that gives
+    // its nodes its own group (gid= with a set-group-ID mode).
+    let env = Env::new("devowner");
+    let mut spec = env.spec(&[]);
+    spec["linux"]["devices"] = json!([
+        {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 384, "uid": 1000, "gid": 2000},
+        {"path": "/dev/sub/null2", "type": "c", "major": 1, "minor": 3, "fileMode": 438}
+    ]);
+    spec["process"]["args"] = json!([
+        "/bin/stat",
+        "-c",
+        "%n %F %t:%T %a %u:%g",
+        "/dev/null",
+        "/dev/kmsg",
+        "/dev/sub/null2",
+        "/dev/fd",
+        "/dev/pts",
+        "/dev/shm"
+    ]);
+    let expect = "/dev/null character special file 1:3 666 0:0\n\
+/dev/kmsg character special file 1:b 600 1000:2000\n\
+/dev/sub/null2 character special file 1:3 666 0:0\n\
+/dev/fd symbolic link 0:0 777 0:0\n\
+/dev/pts directory 0:0 755 0:0\n\
+/dev/shm directory 0:0 1777 0:0\n";
+    let out = env.run(&spec);
+    assert_eq!(
+        common::stdout(&out),
+        expect,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A /dev whose nodes would take its group 5: chowned back to what was asked.
+    let dev = spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["destination"] == "/dev")
+        .unwrap();
+    dev["options"] = json!(["nosuid", "strictatime", "mode=2755", "gid=5", "size=65536k"]);
+    spec["process"]["args"] = json!(["/bin/stat", "-c", "%n %u:%g", "/dev/null", "/dev/kmsg"]);
+    let out = env.run(&spec);
+    assert_eq!(
+        common::stdout(&out),
+        "/dev/null 0:0\n/dev/kmsg 1000:2000\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn spec_mounts_devices_sysctls_and_no_pivot() {
     let env = Env::new("mounts");
     let data = tempfile::Builder::new()

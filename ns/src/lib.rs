@@ -38,7 +38,7 @@ pub use plan::{
 };
 pub use proto::GATE_REPORT_MAX;
 pub use spawn::{gate_result, spawn, HookEnd, HookFailure, Spawned, Spawning, MAX_PRESERVE_FDS};
-pub use sys::last_cap;
+pub use sys::{last_cap, permitted_caps};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -398,6 +398,146 @@ impl Plan {
     }
 }
 
+impl Target {
+    /// `self` is `t` or a directory above it.
+    fn covers(&self, t: &Target) -> bool {
+        self.components.len() <= t.components.len()
+            && self
+                .components
+                .iter()
+                .zip(&t.components)
+                .all(|((_, a), (_, b))| a == b)
+    }
+
+    /// `self` is the directory `t` is in.
+    fn is_parent_of(&self, t: &Target) -> bool {
+        self.components.len() + 1 == t.components.len() && self.covers(t)
+    }
+}
+
+/// How many mounts' roots the child keeps open for the items it makes in them ([`Fresh`]).
+pub(crate) const FRESH_SLOTS: usize = 8;
+
+/// The items of the root that go straight into a tmpfs the child itself has just mounted
+/// (`/dev`'s nodes and links, `/dev/shm`, the cgroup tmpfs's binds, its read-only remount),
+/// computed by the parent before the clone. Nothing of the container's can be in such a
+/// tmpfs yet (it started empty, and only the child's own earlier items are there), so the
+/// child makes them relative to an fd of the tmpfs's root, one component each, never
+/// following a symlink: no lookup from the root (`RESOLVE_IN_ROOT`), no probe for what is
+/// already there (a node to unlink, a directory to make), no fd per item. An item under
+/// any other mount (the container's own content, a bind, anything mounted over the tmpfs
+/// since) is made as before, looked up inside the root.
+#[derive(Debug, Default)]
+pub(crate) struct Fresh {
+    /// Per mount: the slot (below [`FRESH_SLOTS`]) to keep an fd of its root in, once made.
+    pub keep: Vec<Option<u8>>,
+    /// Per mount: the slot of the tmpfs its mount point (a directory) goes into.
+    pub mount_parent: Vec<Option<u8>>,
+    /// Per mount: a remount of the tmpfs in that slot (the same target).
+    pub mount_same: Vec<Option<u8>>,
+    /// Per device (made with `mknod`) and per symlink: the slot of the tmpfs it goes into.
+    pub device_parent: Vec<Option<u8>>,
+    pub symlink_parent: Vec<Option<u8>>,
+    /// Per device: the node needs its owner set (`fchownat`): it is not what `mknod` gives
+    /// it already (the creator's ids, in a tmpfs whose root is not set-group-ID).
+    pub device_chown: Vec<bool>,
+}
+
+impl Fresh {
+    /// For `r`; `creator`: the ids a node the child makes gets (the parent's effective ids),
+    /// `None` when they are not known (the child enters a user namespace).
+    pub(crate) fn of(r: &Rootfs, creator: Option<(u32, u32)>) -> Fresh {
+        let n = r.mounts.len();
+        let mut f = Fresh {
+            keep: vec![None; n],
+            mount_parent: vec![None; n],
+            mount_same: vec![None; n],
+            device_parent: vec![None; r.devices.len()],
+            symlink_parent: vec![None; r.symlinks.len()],
+            device_chown: vec![true; r.devices.len()],
+        };
+        if !r.mount_ns {
+            return f;
+        }
+        // The last of the first `upto` mounts whose target is `t` or above it: what a lookup
+        // of `t` meets last. Only a tmpfs the child mounts (not a bind, not a remount).
+        let fresh_under = |upto: usize, t: &Target| -> Option<usize> {
+            let i = r.mounts[..upto].iter().rposition(|m| m.target.covers(t))?;
+            let m = &r.mounts[i];
+            let tmpfs = m.fstype.as_deref() == Some(c"tmpfs")
+                && m.flags & (libc::MS_BIND | libc::MS_REMOUNT | libc::MS_MOVE) == 0
+                && m.detached.is_none()
+                && !m.is_file
+                // Not over the root itself (its fd, opened before, does not see it).
+                && !m.target.components.is_empty();
+            tmpfs.then_some(i)
+        };
+        let mut slots = 0u8;
+        let mut slot = |f: &mut Fresh, i: usize| -> Option<u8> {
+            if f.keep[i].is_none() && (slots as usize) < FRESH_SLOTS {
+                f.keep[i] = Some(slots);
+                slots += 1;
+            }
+            f.keep[i]
+        };
+        for (j, m) in r.mounts.iter().enumerate() {
+            let Some(i) = fresh_under(j, &m.target) else {
+                continue;
+            };
+            let under = &r.mounts[i].target;
+            if under.is_parent_of(&m.target) && !m.is_file {
+                f.mount_parent[j] = slot(&mut f, i);
+            } else if under.path == m.target.path
+                && m.flags & libc::MS_REMOUNT != 0
+                && m.fstype.is_none()
+                && m.remount_flags.is_none()
+                && m.detached.is_none()
+            {
+                f.mount_same[j] = slot(&mut f, i);
+            }
+        }
+        for (j, d) in r.devices.iter().enumerate() {
+            let Some(i) = fresh_under(n, &d.target) else {
+                continue;
+            };
+            if !r.mounts[i].target.is_parent_of(&d.target) {
+                continue;
+            }
+            f.device_parent[j] = slot(&mut f, i);
+            if f.device_parent[j].is_some() && creator == Some((d.uid, d.gid)) {
+                f.device_chown[j] = setgid_tmpfs(&r.mounts[i]);
+            }
+        }
+        for (j, s) in r.symlinks.iter().enumerate() {
+            if let Some(i) = fresh_under(n, &s.link) {
+                if r.mounts[i].target.is_parent_of(&s.link) {
+                    f.symlink_parent[j] = slot(&mut f, i);
+                }
+            }
+        }
+        f
+    }
+}
+
+/// A tmpfs whose root may give its nodes another group than their creator's: a `gid=`
+/// option, or a set-group-ID `mode=`.
+fn setgid_tmpfs(m: &Mount) -> bool {
+    let data = m
+        .data
+        .as_deref()
+        .map(|d| d.to_string_lossy())
+        .unwrap_or_default();
+    data.split(',').any(|o| {
+        if o.starts_with("gid=") {
+            return true;
+        }
+        match o.strip_prefix("mode=") {
+            Some(v) => u32::from_str_radix(v, 8).map_or(true, |mode| mode & libc::S_ISGID != 0),
+            None => false,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +565,128 @@ mod tests {
         assert_eq!(root.path.to_str().unwrap(), ".");
         assert_eq!(root.display(), "/");
         assert!(Target::new("/a/../etc").is_err());
+    }
+
+    fn tmpfs(path: &str, data: &str) -> Mount {
+        Mount {
+            source: Some(c"tmpfs".into()),
+            target: Target::new(path).unwrap(),
+            fstype: Some(c"tmpfs".into()),
+            flags: libc::MS_NOSUID,
+            data: Some(CString::new(data).unwrap()),
+            remount_flags: None,
+            propagation: 0,
+            is_file: false,
+            detached: None,
+            recursive_attr: None,
+            plain_dir: false,
+        }
+    }
+
+    fn bind(path: &str) -> Mount {
+        Mount {
+            source: Some(c"/host".into()),
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+            ..tmpfs(path, "")
+        }
+    }
+
+    fn rootfs(mounts: Vec<Mount>, devices: &[&str], links: &[&str]) -> Rootfs {
+        Rootfs {
+            path: c"/r".into(),
+            mount_ns: true,
+            propagation: 0,
+            root_propagation: 0,
+            mounts,
+            devices: devices
+                .iter()
+                .map(|p| Device {
+                    target: Target::new(p).unwrap(),
+                    mode: libc::S_IFCHR | 0o666,
+                    major: 1,
+                    minor: 3,
+                    uid: 0,
+                    gid: 0,
+                    host_path: c"/dev/null".into(),
+                })
+                .collect(),
+            bind_devices: false,
+            symlinks: links
+                .iter()
+                .map(|p| Symlink {
+                    target: c"x".into(),
+                    link: Target::new(p).unwrap(),
+                })
+                .collect(),
+            masked: Vec::new(),
+            readonly_paths: Vec::new(),
+            readonly: false,
+            no_pivot: false,
+            private_parent: None,
+        }
+    }
+
+    #[test]
+    fn fresh_items_are_those_right_in_a_tmpfs_nothing_covered() {
+        let mut remount = tmpfs("/sys/fs/cgroup", "mode=755");
+        remount.flags = libc::MS_REMOUNT | libc::MS_RDONLY;
+        remount.fstype = None;
+        remount.source = None;
+        let r = rootfs(
+            vec![
+                tmpfs("/dev", "mode=755"),           // 0
+                tmpfs("/dev/shm", "mode=1777"),      // 1: into 0
+                bind("/dev/vol"),                    // 2: into 0
+                bind("/dev/vol/sub"),                // 3: into a bind: no
+                tmpfs("/sys/fs/cgroup", "mode=755"), // 4: into the root: no
+                bind("/sys/fs/cgroup/cpu"),          // 5: into 4
+                remount,                             // 6: a remount of 4
+                bind("/sys/fs/cgroup/a/b"),          // 7: two levels down: no
+            ],
+            &["/dev/null", "/dev/vol/x", "/dev/shm/y", "/tty"],
+            &["/dev/fd"],
+        );
+        let f = Fresh::of(&r, Some((0, 0)));
+        assert_eq!(
+            f.mount_parent,
+            [None, Some(0), Some(0), None, None, Some(1), None, None]
+        );
+        assert_eq!(
+            f.mount_same,
+            [None, None, None, None, None, None, Some(1), None]
+        );
+        assert_eq!(
+            f.keep,
+            [Some(0), Some(2), None, None, Some(1), None, None, None]
+        );
+        assert_eq!(f.device_parent, [Some(0), None, Some(2), None]);
+        // The creator's ids in a tmpfs that is not set-group-ID: no chown.
+        assert_eq!(f.device_chown, [false, true, false, true]);
+        assert_eq!(f.symlink_parent, [Some(0)]);
+        // Unknown creator (a user namespace): every node is chowned.
+        assert!(Fresh::of(&r, None).device_chown.iter().all(|c| *c));
+        // A set-group-ID /dev, or a bind over it: chowned; nothing fresh under the bind.
+        let r = rootfs(vec![tmpfs("/dev", "mode=2755")], &["/dev/null"], &[]);
+        assert_eq!(Fresh::of(&r, Some((0, 0))).device_chown, [true]);
+        let r = rootfs(
+            vec![tmpfs("/dev", "mode=755"), bind("/dev")],
+            &["/dev/null"],
+            &["/dev/fd"],
+        );
+        let f = Fresh::of(&r, Some((0, 0)));
+        assert_eq!(
+            (f.device_parent, f.symlink_parent),
+            (vec![None], vec![None])
+        );
+        // A tmpfs over the root itself: nothing (the root's fd does not see it).
+        let r = rootfs(vec![tmpfs("/", "mode=755")], &["/null"], &[]);
+        assert_eq!(Fresh::of(&r, Some((0, 0))).device_parent, [None]);
+        // No mount namespace of its own: nothing.
+        let mut r = rootfs(vec![tmpfs("/dev", "mode=755")], &["/dev/null"], &[]);
+        r.mount_ns = false;
+        assert_eq!(Fresh::of(&r, Some((0, 0))).device_parent, [None]);
     }
 
     #[test]

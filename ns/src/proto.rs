@@ -62,4 +62,6 @@ pub(crate) struct ChildArgs {
     pub hook_envps: Vec<Vec<*const libc::c_char>>,
     /// The seccomp filter to install (the plan's, behind the shim's prologue).
     pub filter: Vec<libc::sock_filter>,
+    /// The root's items that go into a tmpfs the child has just mounted.
+    pub fresh: crate::plan::Fresh,
 }

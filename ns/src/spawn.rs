@@ -31,7 +31,7 @@ use libc::c_int;
 use nix::errno::Errno;
 
 use crate::error::{ChildError, Error, Step};
-use crate::plan::Plan;
+use crate::plan::{Fresh, Plan};
 use crate::proto::{msg, ChildArgs, Msg, GATE_HOOK, GATE_OK};
 use crate::sys;
 use crate::Kind;
@@ -293,8 +293,17 @@ fn lift_plan_fds(plan: &mut Plan, first: c_int, keep: &mut Vec<c_int>) -> Result
 
 /// What the child needs besides the plan (see [`ChildArgs`]).
 fn child_args(plan: &Plan, first: c_int, keep: Vec<c_int>, shim: Option<&OwnedFd>) -> ChildArgs {
-    let unprivileged = !nix::unistd::geteuid().is_root();
+    let euid = nix::unistd::geteuid();
+    let unprivileged = !euid.is_root();
+    // The ids a node the child makes gets, unless it enters a user namespace first.
+    let userns = plan.creates(Kind::User) || plan.join_ns.iter().any(|j| j.kind == Kind::User);
+    let creator = (!userns).then(|| (euid.as_raw(), nix::unistd::getegid().as_raw()));
     ChildArgs {
+        fresh: plan
+            .rootfs
+            .as_ref()
+            .map(|r| Fresh::of(r, creator))
+            .unwrap_or_default(),
         first,
         keep,
         dumpable_for_maps: unprivileged && plan.creates(Kind::User),

@@ -176,10 +176,31 @@ pub(crate) fn capset(hdr: &mut CapHeader, data: &[CapData; 2]) -> c_int {
 
 /// The host's highest capability number, from `/proc/sys/kernel/cap_last_cap` (40 if unreadable).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    // One read of a few bytes (`read_to_string` adds a statx and a second read).
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let n = std::fs::File::open("/proc/sys/kernel/cap_last_cap")
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    std::str::from_utf8(buf.get(..n).unwrap_or_default())
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+/// The calling thread's permitted capabilities (bit N: capability N), from `capget(2)`;
+/// `None` if it fails.
+pub fn permitted_caps() -> Option<u64> {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    if capget(&mut hdr, &mut data) < 0 {
+        return None;
+    }
+    let [lo, hi] = data;
+    Some(u64::from(lo.permitted) | (u64::from(hi.permitted) << 32))
 }
 
 /// The kernel's `struct statfs` on 64-bit Linux (glibc's lacks `f_flags`).
@@ -204,6 +225,13 @@ pub(crate) struct KStatfs {
 pub(crate) fn fstatfs(fd: c_int, st: &mut KStatfs) -> c_int {
     // SAFETY: `st` is a live, writable struct statfs of the kernel's layout.
     unsafe { libc::syscall(libc::SYS_fstatfs, fd, st as *mut KStatfs) as c_int }
+}
+
+/// statfs(2), the raw syscall, as [`fstatfs`].
+pub(crate) fn statfs(path: &CStr, st: &mut KStatfs) -> c_int {
+    // SAFETY: `path` is NUL-terminated and lives through the call; `st` is a live, writable
+    // struct statfs of the kernel's layout.
+    unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr(), st as *mut KStatfs) as c_int }
 }
 
 pub(crate) const OPEN_TREE_CLONE: c_uint = 1;
@@ -236,6 +264,22 @@ pub(crate) fn move_mount_fd(from: c_int, to: c_int) -> c_int {
             to,
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        ) as c_int
+    }
+}
+
+/// `move_mount(2)` of the detached mount `from` onto `name` in the directory `dir`: one
+/// component, its last symlink not followed (no `MOVE_MOUNT_T_SYMLINKS`).
+pub(crate) fn move_mount_at(from: c_int, dir: c_int, name: &CStr) -> c_int {
+    // SAFETY: a static empty C string and `name`, NUL-terminated, live through the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            dir,
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
         ) as c_int
     }
 }

@@ -348,6 +348,84 @@ fn the_process_is_in_its_cgroup_in_every_hierarchy_before_it_execs() {
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
 
+extern "C" fn ignore_it(_: libc::c_int) {}
+
+#[test]
+fn the_program_gets_default_signals_whatever_its_host_ignores_catches_or_blocks() {
+    // A library host changes dispositions: Rust's std ignores SIGPIPE, Python ignores
+    // SIGXFSZ and catches SIGINT. An ignored signal would stay ignored across execve and a
+    // blocked one blocked: the container's program must see neither, nor any handler.
+    // (Before: signal 32 stayed ignored, glibc's signal() refusing to reset it.)
+    use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+    let (id, rootfs, state) = setup("api-signals", &["/bin/cat", "/proc/self/status"]);
+    let changed = [
+        (Signal::SIGUSR1, SigHandler::SigIgn),
+        (Signal::SIGXFSZ, SigHandler::SigIgn),
+        (Signal::SIGUSR2, SigHandler::Handler(ignore_it)),
+    ];
+    let before: Vec<SigHandler> = changed
+        .iter()
+        // SAFETY: an ignored signal or a handler that does nothing, in a test process none of
+        // whose tests sends these signals.
+        .map(|(sig, h)| unsafe { signal::signal(*sig, *h) }.unwrap())
+        .collect();
+    // Signal 32 too, glibc's own (its signal() and sigaction() refuse it; cargo leaves it
+    // ignored for the processes it starts): the raw syscall, with the kernel's all-zero
+    // struct sigaction but for the handler (SIG_IGN, 1).
+    let rt_sigaction = |sig: libc::c_int, new: &[u64; 4], old: &mut [u64; 4]| {
+        // SAFETY: `new` and `old` are live kernel sigactions (the larger layout), the set
+        // size is the kernel's.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                new.as_ptr(),
+                old.as_mut_ptr(),
+                8usize,
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "rt_sigaction({sig}): {}",
+            std::io::Error::last_os_error()
+        );
+    };
+    let mut before_32 = [0u64; 4];
+    rt_sigaction(32, &[1, 0, 0, 0], &mut before_32);
+    let mut winch = SigSet::empty();
+    winch.add(Signal::SIGWINCH);
+    let mut mask = SigSet::empty();
+    signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&winch), Some(&mut mask)).unwrap();
+    let (out_r, out_w) = pipe();
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        stdio: [-1, out_w.as_raw_fd(), -1],
+        ..Options::default()
+    };
+    let made = Container::create_and_start(&id, rootfs.bundle(), &opts);
+    signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None).unwrap();
+    for ((sig, _), h) in changed.iter().zip(before) {
+        // SAFETY: the dispositions these signals had before the test.
+        unsafe { signal::signal(*sig, h) }.unwrap();
+    }
+    rt_sigaction(32, &before_32, &mut [0; 4]);
+    let mut c = made.unwrap();
+    drop(out_w);
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let mut out = String::new();
+    std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    for field in ["SigBlk", "SigIgn", "SigCgt"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in\n{out}"));
+        assert_eq!(line, format!("{field}:\t0000000000000000"), "{out}");
+    }
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
 /// A failed startContainer hook: `start` succeeds (as runc's), the program never runs (the
 /// process exits 127), and the failure is in `warnings()` for a library caller.
 #[test]

@@ -22,13 +22,14 @@ use crate::sys::{self, errno};
 use crate::Step;
 
 /// Into the container's v1 cgroups by itself, before it does anything else (see
-/// `CgroupTasks`: no wait for an RCU grace period, unlike a pid the parent writes).
+/// `CgroupTasks`: no wait for an RCU grace period, unlike a pid the parent writes). The
+/// `tasks` fds are not closed one by one: the parent lifted them past `first` and left them
+/// out of `keep`, so [`close_others`], right after, closes them with the rest.
 pub(super) fn join_cgroups(plan: &Plan) -> R {
     for (i, t) in indexed(&plan.cgroup_tasks) {
         let fd = fd_of(&t.fd);
         let n = raw::write(fd, b"0");
         let e = errno();
-        raw::close(fd);
         if n != 1 {
             return Err((
                 Step::CgroupJoin,

@@ -113,7 +113,8 @@ fn exec_hook(
         -1
     };
     sys::close_range(if shim == 3 { 4 } else { 3 }, u32::MAX, 0);
-    raw::default_signals();
+    // (A hook is rare: every signal, rather than reading the dispositions again.)
+    raw::default_signals(raw::ALL_SIGNALS);
     // The container's filter, as for its program: the last step before `execve`.
     if seccomp_late(plan) && install_seccomp(plan, args, -1).is_err() {
         raw::exit(126);

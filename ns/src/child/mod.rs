@@ -132,6 +132,10 @@ fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int, timens:
     }
     fds::close_others(&args.keep, args.first, timens)?;
     raw::umask(0);
+    // The signals the host ignores or catches, read while the host's /proc is still this
+    // process's (before any namespace is joined or the root changes); nothing in this
+    // process changes a disposition before the exec.
+    let signals = raw::changed_signals();
     // The host's /proc, for the security-module attribute files (see `Plan::attr_root`).
     let attr_root = credentials::open_attr_root(plan)?;
     sync::expect(sock, msg::GO)?;
@@ -144,7 +148,7 @@ fn setup(plan: &Plan, args: &ChildArgs, sock: c_int, parent_sock: c_int, timens:
     // by the process that will exec.
     let labels = credentials::open_exec_labels(plan, attr_root.0)?;
     if let Some(r) = &plan.rootfs {
-        root::rootfs(r, plan.hook_pause, sock)?;
+        root::rootfs(r, &args.fresh, plan.hook_pause, sock)?;
     }
-    process::process(plan, args, sock, &labels)
+    process::process(plan, args, sock, &labels, signals)
 }

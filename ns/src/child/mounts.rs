@@ -1,6 +1,7 @@
 //! Paths inside the root and the mounts made on them: every lookup stays inside the root
-//! (`RESOLVE_IN_ROOT`), every step on a bind mount acts on the mount made (CVE-2021-30465),
-//! and the read-only paths.
+//! (`RESOLVE_IN_ROOT`), or is one component, never through a symlink, right in a tmpfs the
+//! child has just mounted (`crate::plan::Fresh`); every step on a bind mount acts on the mount
+//! made (CVE-2021-30465); and the read-only paths.
 #![deny(
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
@@ -42,12 +43,19 @@ pub(super) fn resolve(root: c_int, path: &CStr, extra: c_int) -> c_int {
 
 /// Creates the parent directories of `t` (all but its last component) inside the root and
 /// returns an fd of the parent directory.
-pub(super) fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> R<Fd> {
+pub(super) fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> R<Dir> {
+    // In the root itself: the root's fd, not a copy of it.
+    if t.parent().to_bytes().is_empty() {
+        return Ok(Dir {
+            fd: root,
+            owned: false,
+        });
+    }
     // The parent is most often there (`/dev` of every device, symlink and mask): one lookup,
     // and the walk that makes each missing component only when it is not.
     let fd = resolve(root, t.parent(), libc::O_DIRECTORY);
     if fd >= 0 {
-        return Ok(Fd(fd));
+        return Ok(Dir { fd, owned: true });
     }
     if errno() != libc::ENOENT {
         return fail(step, idx);
@@ -60,7 +68,73 @@ pub(super) fn ensure_parent(root: c_int, t: &Target, step: Step, idx: usize) -> 
     if fd < 0 {
         return fail(step, idx);
     }
+    Ok(Dir { fd, owned: true })
+}
+
+/// A directory's fd: one opened here (closed when dropped), or the root's (borrowed).
+pub(super) struct Dir {
+    pub fd: c_int,
+    owned: bool,
+}
+
+impl Dir {
+    /// `fd`, which someone else closes.
+    pub(super) fn borrowed(fd: c_int) -> Dir {
+        Dir { fd, owned: false }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        if self.owned && self.fd >= 0 {
+            raw::close(self.fd);
+        }
+    }
+}
+
+/// Where a mount goes besides its path in the root: into a tmpfs the child has just mounted
+/// (`parent`: an fd of that tmpfs's root, its target's directory), or onto it (`same`: a
+/// remount of that tmpfs); -1 each when not (see `crate::plan::Fresh`).
+#[derive(Clone, Copy)]
+pub(super) struct At {
+    pub parent: c_int,
+    pub same: c_int,
+}
+
+/// The last component of `t` in the directory `dir` (a fresh tmpfs): made if missing, opened
+/// without following a symlink.
+fn fresh_dir(dir: c_int, t: &Target, step: Step, idx: usize) -> R<Fd> {
+    let Some((_, name)) = t.components.last() else {
+        set_errno(libc::EINVAL);
+        return fail(step, idx);
+    };
+    if raw::mkdirat(dir, name, 0o755) < 0 && errno() != libc::EEXIST {
+        return fail(step, idx);
+    }
+    let fd = raw::openat(
+        dir,
+        name,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        0,
+    );
+    if fd < 0 {
+        return fail(step, idx);
+    }
     Ok(Fd(fd))
+}
+
+/// An fd of the root of mount `m`, just made (`at.parent`: as [`At`]); -1 if it cannot be
+/// opened (its items are then made as any other).
+pub(super) fn reopen(root: c_int, m: &Mount, at: At) -> c_int {
+    match (at.parent >= 0, m.target.components.last()) {
+        (true, Some((_, name))) => raw::openat(
+            at.parent,
+            name,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0,
+        ),
+        _ => resolve(root, &m.target.path, libc::O_DIRECTORY | plain_dir(m)),
+    }
 }
 
 fn mkdir_in(root: c_int, parent: &CStr, name: &CStr, step: Step, idx: usize) -> R {
@@ -89,7 +163,7 @@ fn ensure(root: c_int, t: &Target, is_file: bool, extra: c_int, step: Step, idx:
     if let Some((_, name)) = t.components.last() {
         if is_file {
             let f = raw::openat(
-                p.0,
+                p.fd,
                 name,
                 libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
                 0o644,
@@ -98,7 +172,7 @@ fn ensure(root: c_int, t: &Target, is_file: bool, extra: c_int, step: Step, idx:
                 return fail(step, idx);
             }
             drop(Fd(f));
-        } else if raw::mkdirat(p.0, name, 0o755) < 0 && errno() != libc::EEXIST {
+        } else if raw::mkdirat(p.fd, name, 0o755) < 0 && errno() != libc::EEXIST {
             return fail(step, idx);
         }
     }
@@ -116,6 +190,19 @@ pub(super) fn locked_flags(fd: c_int) -> c_ulong {
     if sys::fstatfs(fd, &mut st) < 0 {
         return 0;
     }
+    flags_of(&st)
+}
+
+/// [`locked_flags`] of the mount at `path` (one `statfs`, no fd).
+pub(super) fn locked_flags_of(path: &CStr) -> c_ulong {
+    let mut st = sys::KStatfs::default();
+    if sys::statfs(path, &mut st) < 0 {
+        return 0;
+    }
+    flags_of(&st)
+}
+
+fn flags_of(st: &sys::KStatfs) -> c_ulong {
     let f = st.f_flags as c_ulong;
     let mut out = 0;
     for (st_flag, ms_flag) in [
@@ -140,9 +227,16 @@ pub(super) fn locked_flags(fd: c_int) -> c_ulong {
 /// same fd: every step acts on the mount made, never on its path looked up again, which a
 /// racer sharing a volume could swap for a symlink in between (CVE-2021-30465). Without the
 /// new mount API (ENOSYS) a bind takes the `mount(2)` steps of [`legacy_mount`].
-pub(super) fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
+///
+/// `at` says where it goes when that is a tmpfs the child has just mounted: a mount point in
+/// it is made and opened there, one component, never through a symlink; a remount of it acts
+/// on its root's fd.
+pub(super) fn do_mount(root: c_int, i: usize, m: &Mount, at: At) -> R {
+    if at.same >= 0 {
+        return remount_fresh(i, m, at.same);
+    }
     if let Some(d) = &m.detached {
-        return attach(root, i, m, fd_of(d));
+        return attach(root, i, m, fd_of(d), at);
     }
     if let (true, Some(src)) = (is_new_bind(m), &m.source) {
         let rec = if m.flags & libc::MS_REC != 0 {
@@ -159,13 +253,37 @@ pub(super) fn do_mount(root: c_int, i: usize, m: &Mount) -> R {
                     return fail(Step::MountRemount, i);
                 }
             }
-            return attach(root, i, m, tree.0);
+            return attach(root, i, m, tree.0, at);
         }
         if errno() != libc::ENOSYS {
             return fail(Step::Mount, i);
         }
     }
-    legacy_mount(root, i, m)
+    legacy_mount(root, i, m, at)
+}
+
+/// A remount of the tmpfs whose root is `fd` (the child mounted it): its flags, then its
+/// recursive attributes and propagation, through that fd.
+fn remount_fresh(i: usize, m: &Mount, fd: c_int) -> R {
+    let p = FdPath::new(fd);
+    check(
+        raw::mount(m.source.as_deref(), &p, None, m.flags, m.data.as_deref()),
+        Step::Mount,
+        i,
+    )?;
+    if let Some((set, clr)) = m.recursive_attr {
+        if sys::mount_setattr_fd(fd, sys::AT_RECURSIVE, set, clr, 0) < 0 {
+            return fail(Step::MountAttr, i);
+        }
+    }
+    if m.propagation != 0 {
+        check(
+            raw::mount(NONE, &p, None, m.propagation, None),
+            Step::MountPropagation,
+            i,
+        )?;
+    }
+    Ok(())
 }
 
 /// A new bind mount (not a remount).
@@ -175,22 +293,36 @@ fn is_new_bind(m: &Mount) -> bool {
 
 /// Gives the detached mount `tree` its recursive attributes, moves it onto its mount point
 /// and gives it its propagation, all through `tree`.
-fn attach(root: c_int, i: usize, m: &Mount, tree: c_int) -> R {
+fn attach(root: c_int, i: usize, m: &Mount, tree: c_int, at: At) -> R {
     if let Some((set, clr)) = m.recursive_attr {
         if sys::mount_setattr_fd(tree, sys::AT_RECURSIVE, set, clr, 0) < 0 {
             return fail(Step::MountAttr, i);
         }
     }
-    let fd = ensure(
-        root,
-        &m.target,
-        m.is_file,
-        plain_dir(m),
-        Step::MountPoint,
-        i,
-    )?;
-    if sys::move_mount_fd(tree, fd.0) < 0 {
-        return fail(Step::Mount, i);
+    match (at.parent >= 0 && !m.is_file, m.target.components.last()) {
+        // Into a fresh tmpfs: the directory made there, the mount moved onto its name (one
+        // component, its symlink not followed).
+        (true, Some((_, name))) => {
+            if raw::mkdirat(at.parent, name, 0o755) < 0 && errno() != libc::EEXIST {
+                return fail(Step::MountPoint, i);
+            }
+            if sys::move_mount_at(tree, at.parent, name) < 0 {
+                return fail(Step::Mount, i);
+            }
+        }
+        _ => {
+            let fd = ensure(
+                root,
+                &m.target,
+                m.is_file,
+                plain_dir(m),
+                Step::MountPoint,
+                i,
+            )?;
+            if sys::move_mount_fd(tree, fd.0) < 0 {
+                return fail(Step::Mount, i);
+            }
+        }
     }
     if m.propagation != 0 {
         // Now attached: `tree` is the mount's root in this namespace.
@@ -222,16 +354,20 @@ fn plain_dir(m: &Mount) -> c_int {
 /// propagation) find the mount by its path again, and take what they find only if it is the
 /// mount made: the youngest mount on the mount the target was on ([`made_mount`]); a racer
 /// who swapped the path in between fails the create instead of redirecting the step.
-fn legacy_mount(root: c_int, i: usize, m: &Mount) -> R {
+fn legacy_mount(root: c_int, i: usize, m: &Mount, at: At) -> R {
     let below = {
-        let fd = ensure(
-            root,
-            &m.target,
-            m.is_file,
-            plain_dir(m),
-            Step::MountPoint,
-            i,
-        )?;
+        let fd = if at.parent >= 0 && !m.is_file {
+            fresh_dir(at.parent, &m.target, Step::MountPoint, i)?
+        } else {
+            ensure(
+                root,
+                &m.target,
+                m.is_file,
+                plain_dir(m),
+                Step::MountPoint,
+                i,
+            )?
+        };
         let steps_after =
             m.remount_flags.is_some() || m.recursive_attr.is_some() || m.propagation != 0;
         let below = if steps_after { sys::mount_id(fd.0) } else { 0 };

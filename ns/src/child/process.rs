@@ -25,7 +25,15 @@ use crate::proto::{msg, ChildArgs, GATE_OK, GATE_REPORT_MAX};
 use crate::sys::{self, errno};
 use crate::Step;
 
-pub(super) fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 2]) -> R {
+/// `signals`: those whose disposition the program must get back to the default (see
+/// [`raw::changed_signals`]).
+pub(super) fn process(
+    plan: &Plan,
+    args: &ChildArgs,
+    sock: c_int,
+    labels: &[Fd; 2],
+    signals: u64,
+) -> R {
     let p = &plan.process;
     for (i, rl) in indexed(&p.rlimits) {
         check(
@@ -40,7 +48,7 @@ pub(super) fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 
     // that might refuse the write).
     credentials::write_exec_labels(p, labels)?;
     credentials::credentials(plan)?;
-    cwd(p)?;
+    cwd(plan)?;
     raw::umask(p.umask as libc::mode_t);
     fds::mark_cloexec(args);
 
@@ -79,7 +87,7 @@ pub(super) fn process(plan: &Plan, args: &ChildArgs, sock: c_int, labels: &[Fd; 
     let late = gate(plan, args, sock, state.0)?;
     drop(state);
 
-    raw::default_signals();
+    raw::default_signals(signals);
     // The filter: the last step before `execve`, which is the one syscall of corral's own
     // that runs under the container's profile.
     if seccomp_late(plan) {
@@ -116,7 +124,12 @@ fn attributes(p: &Process) -> R {
 
 /// The cwd is resolved inside the process's root, never through a magic link such as
 /// /proc/self/fd/N, whatever fds the process held (CVE-2024-21626).
-fn cwd(p: &Process) -> R {
+fn cwd(plan: &Plan) -> R {
+    let p = &plan.process;
+    // "/" in a root of its own: the root's step ended with chdir("/") there already.
+    if plan.rootfs.is_some() && p.cwd.to_bytes() == b"/" {
+        return Ok(());
+    }
     let root = Fd(raw::open(
         c"/",
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,

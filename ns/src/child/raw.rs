@@ -393,12 +393,129 @@ pub(super) fn now_ms() -> i64 {
         .saturating_add(ts.tv_nsec / 1_000_000)
 }
 
-/// Default signal dispositions and an empty mask, for a new program.
-pub(super) fn default_signals() {
-    let mut sig = 1;
-    while sig < 65 {
-        // SAFETY: SIG_DFL installs no handler; an invalid signal number fails with EINVAL.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+/// Every signal, for [`default_signals`] where the dispositions are not known.
+pub(super) const ALL_SIGNALS: u64 = u64::MAX;
+
+/// The signals whose disposition is not the default in this process (ignored or caught:
+/// `SigIgn | SigCgt` of its `/proc/thread-self/status`, bit N-1 for signal N), or
+/// [`ALL_SIGNALS`] when they cannot be read. An ignored signal stays ignored across
+/// `execve` (a caught one is reset by it, but would run the host's handler in this process if
+/// it came between the mask's emptying and the exec); any other is at its default already.
+/// Three syscalls instead of one per signal: a host (Rust's std ignores SIGPIPE, Python
+/// ignores or catches a few) changes only a handful.
+pub(super) fn changed_signals() -> u64 {
+    let fd = open(
+        c"/proc/thread-self/status",
+        libc::O_RDONLY | libc::O_CLOEXEC,
+        0,
+    );
+    if fd < 0 {
+        return ALL_SIGNALS;
+    }
+    let mut buf = [0u8; 4096];
+    let mut len = 0usize;
+    let mut out = ALL_SIGNALS;
+    while let Some(room) = buf.get_mut(len..) {
+        if room.is_empty() {
+            break;
+        }
+        let n = read(fd, room);
+        if n <= 0 {
+            break;
+        }
+        len = len.saturating_add(n as usize);
+        // Both lines whole in what was read so far: done (one read, as a rule).
+        if let Some(sigs) = buf.get(..len).and_then(status_signals) {
+            out = sigs;
+            break;
+        }
+    }
+    close(fd);
+    out
+}
+
+/// `SigIgn | SigCgt` of a `/proc/PID/status` text: `None` unless both lines are there whole.
+pub(super) fn status_signals(text: &[u8]) -> Option<u64> {
+    let (mut ign, mut cgt) = (None, None);
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(b"SigIgn:\t") {
+            let (v, tail) = hex_line(after)?;
+            ign = Some(v);
+            rest = tail;
+        } else if let Some(after) = rest.strip_prefix(b"SigCgt:\t") {
+            let (v, tail) = hex_line(after)?;
+            cgt = Some(v);
+            rest = tail;
+        } else {
+            rest = skip_line(rest);
+        }
+        if let (Some(i), Some(c)) = (ign, cgt) {
+            return Some(i | c);
+        }
+    }
+    None
+}
+
+/// A hex number that ends its line, and the text after the line; `None` if the line is not
+/// whole (no newline) or not such a number.
+fn hex_line(s: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v: u64 = 0;
+    let mut digits = 0u32;
+    let mut rest = s;
+    while let Some((&c, tail)) = rest.split_first() {
+        rest = tail;
+        let d = match c {
+            b'0'..=b'9' => c.wrapping_sub(b'0'),
+            b'a'..=b'f' => c.wrapping_sub(b'a').wrapping_add(10),
+            b'A'..=b'F' => c.wrapping_sub(b'A').wrapping_add(10),
+            b'\n' if digits > 0 => return Some((v, rest)),
+            _ => return None,
+        };
+        v = v.checked_mul(16)? | u64::from(d);
+        digits = digits.saturating_add(1);
+    }
+    None
+}
+
+/// The text after the first newline of `s` (empty if there is none).
+fn skip_line(s: &[u8]) -> &[u8] {
+    let mut rest = s;
+    while let Some((&c, tail)) = rest.split_first() {
+        rest = tail;
+        if c == b'\n' {
+            break;
+        }
+    }
+    rest
+}
+
+/// Default dispositions for the signals in `which` (bit N-1: signal N; see
+/// [`changed_signals`]) and an empty mask, for a new program.
+pub(super) fn default_signals(which: u64) {
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask, whichever
+    // of its layouts (with or without `sa_restorer`) the architecture reads.
+    let dfl = [0u64; 4];
+    let mut bits = which;
+    let mut sig: c_int = 1;
+    while bits != 0 && sig < 65 {
+        if bits & 1 != 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // The raw syscall: glibc's signal() refuses its own two real-time signals (32 and
+            // 33), which a host may have ignored too (cargo leaves both ignored for the
+            // processes it starts), and an ignored signal survives execve.
+            // SAFETY: `dfl` is a live, zeroed kernel sigaction the kernel only reads; no old
+            // action is asked for (NULL); the set size is the kernel's (64 signals).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    dfl.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
+        }
+        bits = bits.wrapping_shr(1);
         sig = sig.saturating_add(1);
     }
     // SAFETY: sigset_t is plain data; all zeroes is a valid (then emptied) set.
@@ -484,4 +601,28 @@ pub(super) unsafe fn execveat_shim(
             libc::AT_EMPTY_PATH,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_signals;
+
+    #[test]
+    fn status_signals_are_the_ignored_and_caught_ones() {
+        let text = b"Name:\tx\nSigQ:\t0/1\nSigPnd:\t0000000000000001\nShdPnd:\t0000000000000000\n\
+SigBlk:\t0000000000000002\nSigIgn:\t0000000000001000\nSigCgt:\t0000000180000a00\nCapInh:\t0\n";
+        assert_eq!(status_signals(text), Some(0x0000_0001_8000_1a00));
+        // A line cut short (a partial read), or one missing: not known.
+        assert_eq!(
+            status_signals(b"SigIgn:\t0000000000001000\nSigCgt:\t00000"),
+            None
+        );
+        assert_eq!(status_signals(b"SigIgn:\t0000000000001000\n"), None);
+        assert_eq!(status_signals(b"SigIgn:\tzz\nSigCgt:\t0\n"), None);
+        // Only at the start of a line.
+        assert_eq!(
+            status_signals(b"X SigIgn:\t1\nSigIgn:\t2\nSigCgt:\t4\n"),
+            Some(6)
+        );
+    }
 }

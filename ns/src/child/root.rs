@@ -15,14 +15,14 @@
 
 use libc::c_int;
 
-use super::mounts::{self, locked_flags, resolve, NONE};
+use super::mounts::{self, resolve, At, NONE};
 use super::{check, fail, indexed, raw, sync, Fd, R};
-use crate::plan::{Device, Rootfs};
+use crate::plan::{Device, Fresh, Rootfs, FRESH_SLOTS};
 use crate::proto::msg;
 use crate::sys::{self, errno, FdPath};
 use crate::Step;
 
-pub(super) fn rootfs(r: &Rootfs, hook_pause: bool, sock: c_int) -> R {
+pub(super) fn rootfs(r: &Rootfs, fresh: &Fresh, hook_pause: bool, sock: c_int) -> R {
     // Without a mount namespace of its own, every mount of the host stays as it is: the
     // mounts below are made inside the root (the runtime records and removes them), and
     // the process is chrooted there.
@@ -38,7 +38,7 @@ pub(super) fn rootfs(r: &Rootfs, hook_pause: bool, sock: c_int) -> R {
         Step::RootOpen,
         0,
     )?);
-    populate(r, &root)?;
+    populate(r, fresh, &root)?;
     // The runtime's hooks (prestart, createRuntime) run now: namespaces made, mounts done,
     // root not yet changed.
     if hook_pause {
@@ -58,8 +58,7 @@ pub(super) fn rootfs(r: &Rootfs, hook_pause: bool, sock: c_int) -> R {
         )?;
     }
     if r.mount_ns && r.readonly {
-        let fd = Fd(raw::open(c"/", libc::O_PATH | libc::O_CLOEXEC, 0));
-        let keep = if fd.0 >= 0 { locked_flags(fd.0) } else { 0 };
+        let keep = mounts::locked_flags_of(c"/");
         check(
             raw::mount(
                 NONE,
@@ -138,22 +137,75 @@ fn prepare_root(r: &Rootfs) -> R {
     Ok(())
 }
 
+/// The roots of the tmpfs mounts the child keeps open for the items it makes in them
+/// ([`Fresh`]'s slots; -1: none).
+struct Kept([c_int; FRESH_SLOTS]);
+
+impl Kept {
+    /// The fd in `slot` (as [`Fresh`] lists it for an item), or -1.
+    fn get(&self, slot: Option<&Option<u8>>) -> c_int {
+        match slot {
+            Some(Some(s)) => self.0.get(*s as usize).copied().unwrap_or(-1),
+            _ => -1,
+        }
+    }
+
+    fn set(&mut self, slot: u8, fd: c_int) {
+        match self.0.get_mut(slot as usize) {
+            Some(x) => {
+                if *x >= 0 {
+                    raw::close(*x);
+                }
+                *x = fd;
+            }
+            None if fd >= 0 => raw::close(fd),
+            None => {}
+        }
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        for fd in self.0 {
+            if fd >= 0 {
+                raw::close(fd);
+            }
+        }
+    }
+}
+
 /// The mounts, devices, symlinks, masks and read-only paths inside the root (`root`: its fd).
-fn populate(r: &Rootfs, root: &Fd) -> R {
+fn populate(r: &Rootfs, fresh: &Fresh, root: &Fd) -> R {
+    let mut kept = Kept([-1; FRESH_SLOTS]);
     for (i, m) in indexed(&r.mounts) {
-        mounts::do_mount(root.0, i, m)?;
+        let at = At {
+            parent: kept.get(fresh.mount_parent.get(i)),
+            same: kept.get(fresh.mount_same.get(i)),
+        };
+        mounts::do_mount(root.0, i, m, at)?;
+        if let Some(Some(slot)) = fresh.keep.get(i) {
+            kept.set(*slot, mounts::reopen(root.0, m, at));
+        }
     }
     for (i, d) in indexed(&r.devices) {
-        device(root.0, r.bind_devices, i, d)?;
+        let parent = kept.get(fresh.device_parent.get(i));
+        let chown = fresh.device_chown.get(i).copied().unwrap_or(true);
+        device(root.0, r.bind_devices, i, d, parent, chown)?;
     }
     for (i, s) in indexed(&r.symlinks) {
-        let dir = mounts::ensure_parent(root.0, &s.link, Step::Symlink, i)?;
+        let parent = kept.get(fresh.symlink_parent.get(i));
+        let dir = if parent >= 0 {
+            mounts::Dir::borrowed(parent)
+        } else {
+            mounts::ensure_parent(root.0, &s.link, Step::Symlink, i)?
+        };
         if let Some((_, name)) = s.link.components.last() {
-            if raw::symlinkat(&s.target, dir.0, name) < 0 && errno() != libc::EEXIST {
+            if raw::symlinkat(&s.target, dir.fd, name) < 0 && errno() != libc::EEXIST {
                 return fail(Step::Symlink, i);
             }
         }
     }
+    drop(kept);
     for (i, t) in indexed(&r.masked) {
         mask(root.0, i, &t.path)?;
     }
@@ -163,16 +215,23 @@ fn populate(r: &Rootfs, root: &Fd) -> R {
     Ok(())
 }
 
-/// Device `i`: a node made with `mknod` (owned as asked), or, where the process may not make
-/// nodes, the host's device bound onto an empty file.
-fn device(root: c_int, bind: bool, i: usize, d: &Device) -> R {
-    let dir = mounts::ensure_parent(root, &d.target, Step::Device, i)?;
+/// Device `i`: a node made with `mknod` (owned as asked: `chown` when `mknod` does not give
+/// it that owner already), or, where the process may not make nodes, the host's device bound
+/// onto an empty file. `fresh`: an fd of the tmpfs just mounted that it goes into (nothing
+/// to unlink there), or -1.
+fn device(root: c_int, bind: bool, i: usize, d: &Device, fresh: c_int, chown: bool) -> R {
+    let dir = if fresh >= 0 && !bind {
+        mounts::Dir::borrowed(fresh)
+    } else {
+        mounts::ensure_parent(root, &d.target, Step::Device, i)?
+    };
+    let dir = &dir;
     let Some((_, name)) = d.target.components.last() else {
         return Ok(());
     };
     if bind {
         let f = raw::openat(
-            dir.0,
+            dir.fd,
             name,
             libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
             0o644,
@@ -192,12 +251,12 @@ fn device(root: c_int, bind: bool, i: usize, d: &Device) -> R {
             i,
         )?;
     } else {
-        if raw::unlinkat(dir.0, name, 0) < 0 && errno() != libc::ENOENT {
+        if fresh < 0 && raw::unlinkat(dir.fd, name, 0) < 0 && errno() != libc::ENOENT {
             return fail(Step::Device, i);
         }
         check(
             raw::mknodat(
-                dir.0,
+                dir.fd,
                 name,
                 d.mode as libc::mode_t,
                 libc::makedev(d.major as u32, d.minor as u32),
@@ -205,11 +264,13 @@ fn device(root: c_int, bind: bool, i: usize, d: &Device) -> R {
             Step::Device,
             i,
         )?;
-        check(
-            raw::fchownat(dir.0, name, d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW),
-            Step::Device,
-            i,
-        )?;
+        if chown {
+            check(
+                raw::fchownat(dir.fd, name, d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW),
+                Step::Device,
+                i,
+            )?;
+        }
     }
     Ok(())
 }

@@ -48,6 +48,18 @@ pub fn refuse_symlinked_mount_points(spec: &Spec, rootfs: &Path) -> Result<()> {
         if rel.contains('\0') {
             return Err(cfg(&field, "contains a NUL byte"));
         }
+        // A directory (the rule) or missing (made by the child): one call. What else it is
+        // only on refusal.
+        match crate::in_root::openat2(
+            root_fd,
+            Path::new(rel),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
+            crate::in_root::IN_ROOT,
+        ) {
+            Ok(_) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(_) => {}
+        }
         let Ok(fd) = crate::in_root::openat2(
             root_fd,
             Path::new(rel),

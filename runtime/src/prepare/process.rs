@@ -175,15 +175,9 @@ pub fn process_of(
     })
 }
 
+/// This thread's permitted set (one `capget`, not a read of `/proc/self/status`).
 fn held_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapPrm:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX)
+    ns::permitted_caps().unwrap_or(u64::MAX)
 }
 
 fn sched_attr(s: &oci_spec::runtime::Scheduler) -> Result<ns::SchedAttr> {
