@@ -374,3 +374,43 @@ fn a_failed_start_container_hook_is_a_warning_of_start() {
     c.delete().unwrap();
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
+
+/// Without a pid namespace of its own, a container's init can leave processes behind in its
+/// cgroup when it exits: delete, which first only tries to remove the (usually empty)
+/// cgroups, finds them, kills them and then removes everything.
+#[test]
+fn processes_left_in_the_cgroup_by_an_exited_init_are_killed_by_delete() {
+    let args = [
+        "/bin/sh",
+        "-c",
+        "sleep 1000 </dev/null >/dev/null 2>&1 & exit 3",
+    ];
+    let (id, rootfs, state) = setup("api-leftover", &args);
+    let mut spec = runtime::default_spec();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(args);
+    spec["root"]["path"] = json!(rootfs.rootfs());
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    rootfs.write_config(&spec);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
+    let left = c.pids().unwrap();
+    assert_eq!(left.len(), 1, "the background sleep: {left:?}");
+    c.delete().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", left[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", left[0])).is_ok_and(|s| s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')),
+        "the process left in the cgroup survived delete"
+    );
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
