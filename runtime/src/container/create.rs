@@ -646,6 +646,7 @@ impl Container {
             timings: t,
             late_exec: opts.late_exec,
             execs: std::sync::Mutex::new(Vec::new()),
+            stopped_unwritten: false,
         })
     }
 }
