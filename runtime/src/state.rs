@@ -465,11 +465,12 @@ impl StateDir {
         Ok(())
     }
 
-    /// Writes state.json atomically (a temporary file renamed over it).
+    /// Writes state.json atomically (a temporary file swapped with it, see
+    /// [`crate::atomic_file::write_replacing`]).
     pub fn write(&self, st: &State) -> Result<()> {
         let (dst, data) = self.encode(st)?;
         // 0600: ids, annotations and bundle paths are the caller's business.
-        crate::atomic_file::write(&dst, &data, 0o600).map_err(|e| Error::Io {
+        crate::atomic_file::write_replacing(&dst, &data, 0o600).map_err(|e| Error::Io {
             id: self.id.clone(),
             what: "writing".into(),
             path: dst,
