@@ -795,6 +795,28 @@ impl Cgroup {
         first_err
     }
 
+    /// Removes the directories [`Cgroup::create`] made, as [`Cgroup::remove`] does, when
+    /// they are empty: one `rmdir` each, deepest first, nothing read (an empty cgroup, as
+    /// after its last process was reaped, needs no look at `cgroup.procs`). `false` at the
+    /// first leaf that does not go (processes or nested cgroups left in it, or an errno
+    /// [`Cgroup::remove`] would report): what is left is for the caller's slower path
+    /// (kill, then [`Cgroup::remove`]), and what went is gone (a missing dir is fine there).
+    pub fn remove_if_empty(&self) -> bool {
+        let mut dirs = self.created.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(depth(d)));
+        for d in &dirs {
+            match std::fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                // An intermediate dir that holds other cgroups is left alone, as `remove`
+                // leaves it.
+                Err(_) if !self.entries.iter().any(|e| e.dir == *d) && has_subdirs(d) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     /// Removes only the leaf directories (and cgroups nested in them), for
     /// a process that did not run [`Cgroup::create`] itself and has no
     /// record of what it made.

@@ -33,18 +33,12 @@ pub fn du(p: &Path) -> u64 {
 }
 
 /// A runtime container's status from its state file, read without a lock and without
-/// writing anything (a recorded process that is gone is `Stopped`).
+/// writing anything (a recorded process that is gone is `Stopped`; one past its start gate
+/// is `Running`, which a start does not write).
 pub fn runtime_status(root: &Path, id: &str) -> Option<runtime::Status> {
-    let st = runtime::state::peek(root, id).ok()?;
-    let gone = match st.status {
-        runtime::Status::Creating => !st.creator_alive(),
-        _ => st.pid <= 0 || runtime::state::pid_start_time(st.pid) != st.pid_start_time,
-    };
-    Some(if gone {
-        runtime::Status::Stopped
-    } else {
-        st.status
-    })
+    runtime::Container::peeked_state(root, id)
+        .ok()
+        .map(|st| st.status)
 }
 
 /// The store's volumes: name, bytes of its data, whether a container uses it (read only).

@@ -296,6 +296,38 @@ fn state_dir_with_unreadable_state_is_removed_by_delete_force() {
     ok(&env, &["delete", "--force", &env.id]);
 }
 
+/// The first state and the kept config are written in place (no temp file and rename): a
+/// create killed between making the files and writing them leaves them empty. An empty
+/// state is no state yet: the half-made container is listed and shown stopped, and a plain
+/// `delete` removes it.
+#[test]
+fn empty_state_and_config_left_by_a_killed_create_are_a_half_made_container() {
+    let env = Env::new("crash-empty");
+    let dir = env.state_root().join(&env.id);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), "").unwrap();
+    std::fs::write(dir.join("state.json"), "").unwrap();
+    let out = env.command().args(["state", &env.id]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "state: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&st["status"], &st["pid"]),
+        (&"stopped".into(), &0.into()),
+        "{st}"
+    );
+    assert_eq!(
+        listed(&env).get(&env.id).map(String::as_str),
+        Some("stopped")
+    );
+    ok(&env, &["delete", &env.id]);
+    testkit::assert_no_leaks(&env.id, Some(env.state_root()));
+}
+
 #[test]
 fn list_shows_a_container_being_created_without_waiting() {
     let env = Env::new("crash-creating");

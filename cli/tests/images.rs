@@ -1517,20 +1517,21 @@ fn the_copy_cache_key_is_that_of_the_bytes_copied() {
     }
 }
 
-/// The pid of a container in `state` whose id starts with `prefix`, once it is running.
-fn running_container(state: &Path, prefix: &str, limit: Duration) -> (String, i32) {
+/// The pid of a container in `t`'s state root whose id starts with `prefix`, once
+/// `corral state` says it is running (what engines read; the state file itself says
+/// `created`, as a start writes nothing).
+fn running_container(t: &Img, prefix: &str, limit: Duration) -> (String, i32) {
+    let state = t.state();
     let start = Instant::now();
     loop {
-        for id in names(state) {
+        for id in names(&state) {
             if !id.starts_with(prefix) {
                 continue;
             }
-            let st: Value = match fs::read(state.join(&id).join("state.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-            {
-                Some(v) => v,
-                None => continue,
+            let out = t.run(&["state", &id]);
+            let st: Value = match serde_json::from_slice(&out.stdout) {
+                Ok(v) if out.status.success() => v,
+                _ => continue,
             };
             if st["status"] == "running" {
                 if let Some(pid) = st["pid"].as_i64().filter(|p| *p > 0) {
@@ -1602,7 +1603,7 @@ fn a_killed_build_takes_its_run_container_with_it() {
     };
     // 1. kill -9 of the build alone: its RUN container dies, its root is unmounted.
     let mut child = build(&t);
-    let (id, pid) = running_container(&t.state(), "corral-build-", Duration::from_secs(60));
+    let (id, pid) = running_container(&t, "corral-build-", Duration::from_secs(60));
     t.ids.borrow_mut().push(id.clone());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -1623,7 +1624,7 @@ fn a_killed_build_takes_its_run_container_with_it() {
     // 2. The build and its guard both killed: the container lives on, and prune takes it
     //    down before it removes what it uses.
     let mut child = build(&t);
-    let (id, pid) = running_container(&t.state(), "corral-build-", Duration::from_secs(60));
+    let (id, pid) = running_container(&t, "corral-build-", Duration::from_secs(60));
     t.ids.borrow_mut().push(id.clone());
     let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
     for k in kids.split_whitespace() {

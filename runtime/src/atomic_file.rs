@@ -43,6 +43,29 @@ pub fn write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     persist(tmp, dest, false)
 }
 
+/// [`write()`] for a file rewritten in place of an existing one (a container's state): the
+/// new file and the old one swap names in one `renameat2(RENAME_EXCHANGE)`, and the old one,
+/// now at the temp name, is removed. Readers see the old file or the new one, as with a
+/// rename; but ext4 (`auto_da_alloc`) starts the writeback of a file renamed over another,
+/// and not of one exchanged with it (the old file is unlinked unwritten). A kill -9 between
+/// the two leaves the old content under a temp name (`.NAME.*.corral-tmp`) beside the new
+/// file. Where there is nothing to swap with, or the filesystem cannot swap, a rename.
+pub fn write_replacing(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let mut tmp = temp_beside(dest, mode)?;
+    tmp.write_all(data)?;
+    match nix::fcntl::renameat2(
+        None,
+        tmp.path(),
+        None,
+        dest,
+        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+    ) {
+        // The old file is at the temp's name now: dropping the temp removes it.
+        Ok(()) => tmp.close(),
+        Err(_) => persist(tmp, dest, false),
+    }
+}
+
 /// [`write()`], synced to the disk before the rename (store content).
 pub fn write_durable(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp = temp_beside(dest, mode)?;
@@ -70,6 +93,16 @@ mod tests {
         std::os::unix::fs::symlink(&victim, d.path().join("l")).unwrap();
         super::write(&d.path().join("l"), b"x", 0o644).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        // Replacing by exchange: the old file goes, a planted symlink is swapped out, not
+        // followed; a missing destination is simply made.
+        super::write_replacing(&dest, b"43", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "43");
+        std::os::unix::fs::symlink(&victim, d.path().join("m")).unwrap();
+        super::write_replacing(&d.path().join("m"), b"y", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("m")).unwrap(), "y");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        super::write_replacing(&d.path().join("new"), b"z", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("new")).unwrap(), "z");
         let left: Vec<_> = std::fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

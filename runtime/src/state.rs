@@ -1,4 +1,5 @@
-//! Container state on disk: `<root>/<id>/state.json`, written atomically.
+//! Container state on disk: `<root>/<id>/state.json`, written atomically (the first one in
+//! place, into a dir just made).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashMap;
@@ -464,8 +465,35 @@ impl StateDir {
         Ok(())
     }
 
-    /// Writes state.json atomically (a temporary file renamed over it).
+    /// Writes state.json atomically (a temporary file swapped with it, see
+    /// [`crate::atomic_file::write_replacing`]).
     pub fn write(&self, st: &State) -> Result<()> {
+        let (dst, data) = self.encode(st)?;
+        // 0600: ids, annotations and bundle paths are the caller's business.
+        crate::atomic_file::write_replacing(&dst, &data, 0o600).map_err(|e| Error::Io {
+            id: self.id.clone(),
+            what: "writing".into(),
+            path: dst,
+            source: e,
+        })
+    }
+
+    /// Writes the first state.json of a dir that [`StateDir::create`] just made (and holds
+    /// locked), in place: no temp file, no rename. A reader never takes a half-written file
+    /// for a state: the one write(2) of a few hundred bytes to the page cache is whole once
+    /// a kill -9 can see it, and before it the file is empty, which reads as no state at all
+    /// (see [`read_state`]), as a dir whose creator died before writing one.
+    pub fn write_first(&self, st: &State) -> Result<()> {
+        let (dst, data) = self.encode(st)?;
+        write_new(&dst, &data).map_err(|e| Error::Io {
+            id: self.id.clone(),
+            what: "writing".into(),
+            path: dst,
+            source: e,
+        })
+    }
+
+    fn encode(&self, st: &State) -> Result<(PathBuf, Vec<u8>)> {
         let dst = self.path.join("state.json");
         let data = serde_json::to_vec_pretty(st).map_err(|e| Error::Io {
             id: self.id.clone(),
@@ -473,13 +501,7 @@ impl StateDir {
             path: dst.clone(),
             source: e.into(),
         })?;
-        // 0600: ids, annotations and bundle paths are the caller's business.
-        crate::atomic_file::write(&dst, &data, 0o600).map_err(|e| Error::Io {
-            id: self.id.clone(),
-            what: "writing".into(),
-            path: dst,
-            source: e,
-        })
+        Ok((dst, data))
     }
 
     /// Keeps the directory when this guard is dropped.
@@ -511,7 +533,10 @@ impl StateDir {
             source: e,
         };
         let data = serde_json::to_vec(spec).map_err(|e| io("encoding config", e.into()))?;
-        crate::atomic_file::write(&dst, &data, 0o600).map_err(|e| io("writing", e))
+        // A new file in the dir just made, before the first state: no temp file and rename.
+        // A config cut short by a kill -9 only ever sits beside no state (or an empty one),
+        // a half-made container whose config nothing reads (see `Container::from_record`).
+        write_new(&dst, &data).map_err(|e| io("writing", e))
     }
 
     /// The config that create accepted (see [`StateDir::write_config`]).
@@ -535,6 +560,19 @@ impl StateDir {
 /// The config create accepted, in the state dir.
 const CONFIG: &str = "config.json";
 
+/// Creates `path` (0600) and writes `data` to it: a new file only (`O_EXCL`, so never through
+/// a file or symlink someone put there), in one write.
+fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    f.write_all(data)
+}
+
 impl Drop for StateDir {
     fn drop(&mut self) {
         if !self.keep {
@@ -543,7 +581,9 @@ impl Drop for StateDir {
     }
 }
 
-/// Reads `<dir>/state.json`: `NotFound` if it is missing.
+/// Reads `<dir>/state.json`: `NotFound` if it is missing or empty (the first state is
+/// written in place, [`StateDir::write_first`]: a creator killed between making the file and
+/// writing it left an empty one, which is no state yet).
 fn read_state(id: &str, dir: &Path) -> Result<State> {
     let file = dir.join("state.json");
     let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -558,6 +598,9 @@ fn read_state(id: &str, dir: &Path) -> Result<State> {
             }
         }
     })?;
+    if text.is_empty() {
+        return Err(Error::NotFound(id.to_string()));
+    }
     serde_json::from_str(&text).map_err(|e| Error::Io {
         id: id.to_string(),
         what: "parsing".into(),

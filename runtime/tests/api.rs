@@ -47,7 +47,8 @@ fn stdio_fds_and_exit_status() {
     let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
     drop((out_w, err_w));
     assert!(c.pid() > 1);
-    assert_eq!(c.state().status, runtime::Status::Running);
+    assert_eq!(c.status(), runtime::Status::Running);
+    assert_eq!(c.oci_state().status, runtime::Status::Running);
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(7));
     let mut out = String::new();
     std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
@@ -450,5 +451,111 @@ fn a_failed_start_container_hook_is_a_warning_of_start() {
         "{w}"
     );
     c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
+/// A start writes nothing: the state file keeps `created`, and the status `running` is
+/// derived from the process past its gate, for this handle, for one that loads the
+/// container, and for a listing that finds it locked (and so reads the file without the
+/// lock). Once the process is gone, every one of them says `stopped`.
+#[test]
+fn a_started_container_is_running_for_every_reader_though_start_wrote_nothing() {
+    let (id, rootfs, state) = setup("api-derived", &["/bin/sleep", "1000"]);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    let file = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(state.path().join(&id).join("state.json")).unwrap())
+            .unwrap()
+    };
+    assert_eq!(file()["status"], "created");
+    assert_eq!(c.status(), runtime::Status::Running);
+    // Loaded (and so locked) by another handle: the listing reads the file unlocked.
+    let loaded = Container::load(state.path(), &id).unwrap();
+    assert_eq!(loaded.status(), runtime::Status::Running);
+    let listed = Container::listed_state(state.path(), &id).unwrap();
+    assert_eq!(
+        (listed.status, listed.pid),
+        (runtime::Status::Running, c.pid())
+    );
+    assert_eq!(
+        Container::peeked_state(state.path(), &id).unwrap().status,
+        runtime::Status::Running
+    );
+    drop(loaded);
+    c.signal(libc::SIGKILL).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+    assert_eq!(
+        Container::listed_state(state.path(), &id).unwrap().status,
+        runtime::Status::Stopped
+    );
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
+/// Reaped by its creator and kept (detached), the container is recorded `stopped`; one
+/// deleted right after the wait is not written to first (its state dir just goes).
+#[test]
+fn a_reaped_container_is_recorded_stopped_only_when_kept() {
+    let (id, rootfs, state) = setup("api-kept", &["/bin/true"]);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let file = state.path().join(&id).join("state.json");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["status"], "created");
+    c.detach().unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["status"], "stopped");
+    let c = Container::load(state.path(), &id).unwrap();
+    assert_eq!(c.status(), runtime::Status::Stopped);
+    c.delete().unwrap();
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
+/// Without a pid namespace of its own, a container's init can leave processes behind in its
+/// cgroup when it exits: delete, which first only tries to remove the (usually empty)
+/// cgroups, finds them, kills them and then removes everything.
+#[test]
+fn processes_left_in_the_cgroup_by_an_exited_init_are_killed_by_delete() {
+    let args = [
+        "/bin/sh",
+        "-c",
+        "sleep 1000 </dev/null >/dev/null 2>&1 & exit 3",
+    ];
+    let (id, rootfs, state) = setup("api-leftover", &args);
+    let mut spec = runtime::default_spec();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(args);
+    spec["root"]["path"] = json!(rootfs.rootfs());
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    rootfs.write_config(&spec);
+    let opts = Options {
+        root: state.path().to_path_buf(),
+        ..Options::default()
+    };
+    let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
+    let left = c.pids().unwrap();
+    assert_eq!(left.len(), 1, "the background sleep: {left:?}");
+    c.delete().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", left[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", left[0])).is_ok_and(|s| s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')),
+        "the process left in the cgroup survived delete"
+    );
     testkit::assert_no_leaks(&id, Some(state.path()));
 }

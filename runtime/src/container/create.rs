@@ -164,7 +164,7 @@ fn record(id: &str, b: &Bundle, opts: &Options, chk: &Checked) -> Result<(StateD
         rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
         rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
     }
-    state_dir.write(&rec)?;
+    state_dir.write_first(&rec)?;
     crate::fault::point("create:after-state");
     Ok((state_dir, rec))
 }
@@ -646,6 +646,7 @@ impl Container {
             timings: t,
             late_exec: opts.late_exec,
             execs: std::sync::Mutex::new(Vec::new()),
+            stopped_unwritten: false,
         })
     }
 }

@@ -138,6 +138,8 @@ impl Container {
                 }
             }
         }
+        // Removed with the state dir: nothing to record.
+        self.stopped_unwritten = false;
         if let Some(d) = self.state_dir.take() {
             crate::fault::point("delete:before-state-dir");
             note(d.remove());
@@ -162,6 +164,11 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         if !self.owned {
+            if self.state_dir.is_some() {
+                if let Err(e) = self.write_stopped() {
+                    tracing::warn!(container = %self.id, "recording its stop: {e}");
+                }
+            }
             return;
         }
         if let Err(e) = self.teardown() {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use cgroup::{Cgroup, Hierarchy};
 
-use super::{cgroup_err, parent_of, pidfd_open, zombie, Container, ExitStatus};
+use super::{at_gate, cgroup_err, parent_of, pidfd_open, zombie, Container, ExitStatus};
 use crate::state::{self, State, StateDir, Status};
 use crate::{Error, Result};
 
@@ -53,6 +53,14 @@ impl Container {
         // Locked: by its creator at work, by another command, or by a process that holds
         // the container (a library user between create and start, in this very process
         // maybe): the state as written, with its process checked, never waiting for the lock.
+        Container::peeked_state(root, id)
+    }
+
+    /// The state as written, read without the lock, with its process checked (a recorded
+    /// process that is gone: `stopped`; one recorded `created` that is past its start gate:
+    /// `running`, as a start writes nothing). It writes nothing and never waits. Paused shows
+    /// only as recorded (the freezer is not read).
+    pub fn peeked_state(root: &Path, id: &str) -> Result<State> {
         let mut st = state::peek(root, id)?;
         let gone = if st.status == Status::Creating {
             !st.creator_alive()
@@ -62,6 +70,8 @@ impl Container {
         if gone {
             st.status = Status::Stopped;
             st.pid = 0;
+        } else if st.status == Status::Created && !at_gate(st.pid, &root.join(id), st.late_exec) {
+            st.status = Status::Running;
         }
         Ok(st)
     }
@@ -145,6 +155,7 @@ impl Container {
             timings: Default::default(),
             late_exec: false,
             execs: Mutex::new(Vec::new()),
+            stopped_unwritten: false,
         })
     }
 

@@ -124,6 +124,9 @@ pub struct Container {
     late_exec: bool,
     /// The processes `exec` started, until they are reaped.
     execs: Mutex<Vec<Arc<ExecReaper>>>,
+    /// Reaped here, and the state `stopped` not written yet: written when the container is
+    /// kept ([`Container::detach`], or dropped without teardown), never when it is deleted.
+    stopped_unwritten: bool,
 }
 
 fn io_err(id: &str, what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -193,7 +196,15 @@ impl Container {
             d.keep();
         }
         self.owned = false;
-        Ok(())
+        self.write_stopped()
+    }
+
+    /// Records `stopped` for a container reaped here that is kept (its `stopped_unwritten`).
+    fn write_stopped(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.stopped_unwritten) {
+            return Ok(());
+        }
+        self.write_state()
     }
 
     /// The live status: from the process itself, not from what was last written.
@@ -228,23 +239,19 @@ impl Container {
     }
 
     /// Whether the live process of a container recorded `created` still waits at its start
-    /// gate. The kernel says so, not the state file, which a `start` killed after opening
-    /// the gate left `created`: a process at its FIFO gate holds its state dir open
-    /// (`O_PATH`, until the gate opens); when its fds cannot be read (a rootless caller),
-    /// the gate is still closed while `exec.fifo` is there (a start removes it once past).
-    /// A warm pool's process waits on its creator's socket: created until its creator
-    /// starts it.
+    /// gate. The kernel says so, not the state file, which a start does not change (as
+    /// runc, the status after start is derived): the gate is open once `exec.fifo` is gone
+    /// (a start removes it once past); while it is there, a process at its FIFO gate holds
+    /// its state dir open (`O_PATH`, until the gate opens), which tells a start killed
+    /// after opening the gate (and before removing the FIFO) from one that never came. When
+    /// its fds cannot be read (a rootless caller), the FIFO alone tells. A warm pool's
+    /// process waits on its creator's socket: created until its creator starts it (which
+    /// writes `running`).
     fn at_gate(&self) -> bool {
         let Some(d) = &self.state_dir else {
             return true;
         };
-        if self.state.late_exec {
-            return true;
-        }
-        match holds_open(self.pid, d.path()) {
-            Some(held) => held,
-            None => d.path().join(FIFO).exists(),
-        }
+        at_gate(self.pid, d.path(), self.state.late_exec)
     }
 
     /// Whether the container is frozen: the freezer of its cgroup says so (frozen, or on its
@@ -348,6 +355,19 @@ impl Container {
             None => Ok(()),
         }
     }
+}
+
+/// [`Container::at_gate`] of the live process `pid` of the container in state dir `dir`,
+/// recorded `created`.
+fn at_gate(pid: i32, dir: &Path, late_exec: bool) -> bool {
+    if late_exec {
+        return true;
+    }
+    // lstat, never following a link: only start removes the FIFO.
+    if std::fs::symlink_metadata(dir.join(FIFO)).is_err() {
+        return false;
+    }
+    holds_open(pid, dir).unwrap_or(true)
 }
 
 /// Whether process `pid` holds `dir` open (compared by device and inode); `None` when its

@@ -1,5 +1,5 @@
-//! `start`: the gate opened (or, for a warm pool's container, the program sent), the state
-//! `running` written, the poststart hooks run.
+//! `start`: the gate opened (or, for a warm pool's container, the program sent, and the
+//! state `running` written), the poststart hooks run.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -247,16 +247,17 @@ impl Container {
         self.started_written(&poststart)
     }
 
-    /// After the exec: the state `running`, the poststart hooks, the lock released.
+    /// After the exec: the poststart hooks, the lock released. Nothing is written: the state
+    /// stays `created`, and the status `running` is derived from the process (alive, past
+    /// its gate: `exec.fifo` removed, the state dir no longer held open), as runc derives
+    /// it. Saves replacing state.json on every start (on ext4, a rename over a file starts
+    /// the writeback of its data).
     fn started(&mut self, poststart: &[oci_spec::runtime::Hook]) -> Result<()> {
-        self.state.status = Status::Running;
-        if let Some(d) = &mut self.state_dir {
-            d.write(&self.state)?;
-        }
         self.started_written(poststart)
     }
 
-    /// [`Container::started`] once the state `running` is written.
+    /// [`Container::started`] once the state says what it must (a warm pool's container
+    /// recorded `running`: its status cannot be derived from a gate).
     fn started_written(&mut self, poststart: &[oci_spec::runtime::Hook]) -> Result<()> {
         crate::fault::point("start:after-state");
         if !poststart.is_empty() {

@@ -254,10 +254,11 @@ impl Container {
             }
             let e = ExitStatus::from_wait(st);
             self.exit = Some(e);
+            // Recorded when the container is kept (detach, or a handle dropped without
+            // delete), not here: a delete right after the wait removes the state dir, and a
+            // status is derived from the process anyway (its recorded pid is gone).
             self.state.status = Status::Stopped;
-            if let Some(d) = &self.state_dir {
-                let _ = d.write(&self.state);
-            }
+            self.stopped_unwritten = true;
             return Ok(Some(e));
         }
     }
