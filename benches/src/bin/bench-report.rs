@@ -222,6 +222,7 @@ struct Args {
     commands: PathBuf,
     notes: PathBuf,
     rounds: Option<PathBuf>,
+    experiments: Option<PathBuf>,
     out: PathBuf,
     svg: PathBuf,
 }
@@ -242,6 +243,7 @@ fn args() -> Res<Args> {
         commands: get(&mut m, "commands")?,
         notes: get(&mut m, "notes")?,
         rounds: m.remove("rounds"),
+        experiments: m.remove("experiments"),
         out: get(&mut m, "out")?,
         svg: get(&mut m, "svg")?,
     })
@@ -274,6 +276,7 @@ fn run() -> Res<()> {
     let mut md = String::new();
     intro(&mut md, &a)?;
     targets_section(&mut md, &a, warm.as_ref(), cold.as_ref(), &crit);
+    experiments_section(&mut md, &a);
     peers_section(&mut md, &a, warm.as_ref(), cold.as_ref());
     rounds_section(&mut md, &a);
     criterion_section(&mut md, &crit);
@@ -355,6 +358,31 @@ fn peers_section(md: &mut String, a: &Args, warm: Option<&Table>, cold: Option<&
         }
         md.push('\n');
     }
+}
+
+/// The experiments (`scripts/bench/experiments.sh`): corral built without one cost each.
+fn experiments_section(md: &mut String, a: &Args) {
+    let Some(rows) = a.experiments.as_ref().map(|p| tsv_rows(p)) else {
+        return;
+    };
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Experiments: what each remaining cost is worth\n\n\
+         corral built without one cost each (`scripts/bench/experiments.sh`: patches in \
+         `benches/experiments/` applied to a copy of this commit, never merged), timed with \
+         corral as built and the floor in the same hyperfine rounds (warm; medians over rounds \
+         of the round's median and of the per-round ratios), with the syscalls of one run.\n\n\
+         | build | median ms | ratio to corral | ratio to the floor | syscalls | what it removes (and gives up) |\n\
+         |---|---:|---:|---:|---:|---|\n",
+    );
+    for r in &rows {
+        if let [n, m, rc, rf, sc, what] = r.as_slice() {
+            let _ = writeln!(md, "| {n} | {m} | {rc} | {rf} | {sc} | {what} |");
+        }
+    }
+    md.push('\n');
 }
 
 /// Issue 22's targets, each against the figure of this run.
