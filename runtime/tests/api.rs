@@ -35,20 +35,23 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 fn stdio_fds_and_exit_status() {
     let (id, rootfs, state) = setup(
         "api-stdio",
-        &["/bin/sh", "-c", "echo out; echo err >&2; exit 7"],
+        // It waits for its stdin to close, so that it is surely running when looked at.
+        &["/bin/sh", "-c", "echo out; echo err >&2; read x; exit 7"],
     );
+    let (in_r, in_w) = pipe();
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
     let opts = Options {
         root: state.path().to_path_buf(),
-        stdio: [-1, out_w.as_raw_fd(), err_w.as_raw_fd()],
+        stdio: [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
         ..Options::default()
     };
     let mut c = Container::create_and_start(&id, rootfs.bundle(), &opts).unwrap();
-    drop((out_w, err_w));
+    drop((in_r, out_w, err_w));
     assert!(c.pid() > 1);
     assert_eq!(c.status(), runtime::Status::Running);
     assert_eq!(c.oci_state().status, runtime::Status::Running);
+    drop(in_w);
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(7));
     let mut out = String::new();
     std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
