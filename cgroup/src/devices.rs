@@ -6,7 +6,6 @@ use std::path::Path;
 
 use crate::controller::Controller;
 use crate::error::Result;
-use crate::fs::write_setting;
 use crate::{DeviceRule, Resources};
 
 pub(crate) struct Devices;
@@ -37,14 +36,22 @@ impl Controller for Devices {
         // The rules apply on top of deny-all, as on cgroup2 (a new v1 cgroup starts as its
         // parent, allow-all under the root): a list that forgets its deny-all rule must not
         // open every host device.
-        write_setting(dir, "devices.deny", "a", "devices")?;
+        // Each file is opened once and takes one rule per write (a rule list of a dozen
+        // rules was two dozen more syscalls per container, opened and closed per rule).
+        let mut deny = crate::fs::open_setting(dir, "devices.deny", "devices")?;
+        crate::fs::write_to(&mut deny, dir, "devices.deny", "a")?;
+        let mut allow = None;
         for d in &r.devices {
-            let file = if d.allow {
-                "devices.allow"
+            let rule = rule_string(d);
+            if d.allow {
+                let f = match &mut allow {
+                    Some(f) => f,
+                    none => none.insert(crate::fs::open_setting(dir, "devices.allow", "devices")?),
+                };
+                crate::fs::write_to(f, dir, "devices.allow", &rule)?;
             } else {
-                "devices.deny"
-            };
-            write_setting(dir, file, &rule_string(d), "devices")?;
+                crate::fs::write_to(&mut deny, dir, "devices.deny", &rule)?;
+            }
         }
         Ok(())
     }

@@ -37,6 +37,41 @@ pub(crate) fn write_setting(dir: &Path, file: &str, value: &str, setting: &str) 
     }
 }
 
+/// Opens `dir/file` for writing `setting` several times over (one rule per `write(2)`, as
+/// `devices.allow` takes them); the errors are [`write_setting`]'s.
+pub(crate) fn open_setting(dir: &Path, file: &str, setting: &str) -> Result<std::fs::File> {
+    let path = dir.join(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|source| {
+            if source.kind() == ErrorKind::NotFound && dir.is_dir() {
+                Error::unsupported(
+                    setting,
+                    vec![path.clone()],
+                    "the kernel does not provide this control file",
+                )
+            } else {
+                Error::Write {
+                    path: path.clone(),
+                    value: String::new(),
+                    source,
+                }
+            }
+        })
+}
+
+/// Writes `value` in one `write(2)` to `f`, opened from `dir/file` by [`open_setting`].
+pub(crate) fn write_to(f: &mut std::fs::File, dir: &Path, file: &str, value: &str) -> Result<()> {
+    f.write_all(value.as_bytes())
+        .map_err(|source| Error::Write {
+            path: dir.join(file),
+            value: value.to_string(),
+            source,
+        })
+}
+
 /// Returns the first of `files` that exists in `dir`, or an
 /// [`Error::Unsupported`] for `setting` naming all of them.
 pub(crate) fn first_existing(dir: &Path, files: &[&str], setting: &str) -> Result<PathBuf> {
