@@ -15,7 +15,9 @@
 #
 # Usage (root): CORRAL=target/release/corral STANDIN=path BUNDLE=dir WORK=dir bash experiments.sh
 # Knobs: ROUNDS (10), RUNS (10), WARMUP (3). Writes WORK/exp-N.json, WORK/experiments.tsv
-# (name, median ms, ratio to corral, ratio to the floor, syscalls, what it removes).
+# (name, median ms, ratio to corral, ratio to the floor, syscalls, what it removes) and
+# WORK/parallel.tsv (floor and corral: runs per second one after the other, and as two
+# streams at once; the median of 3 tries by the second figure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CORRAL:?} ${STANDIN:?} ${BUNDLE:?} ${WORK:?}"
@@ -77,6 +79,24 @@ inner() {
     printf '%s\t%s\n' "${rows[i]}" "$k" >>"$WORK/exp-syscalls.tsv"
   done
   rmdir "$tmp" 2>/dev/null || rm -rf "$tmp"
+  # How spawning scales to two CPUs: PAR_N runs one after the other, then the same number
+  # as two streams at once (3 times each), for the floor and corral. The floor's ratio is
+  # what the kernel's own work allows.
+  local n=${PAR_N:-150} name c s e one two r
+  : >"$WORK/parallel.tsv"
+  for name in floor corral; do
+    if [[ $name == floor ]]; then c="$STANDIN $BUNDLE/rootfs"; else c="$CORRAL run -b $BUNDLE ex-par"; fi
+    for r in 1 2 3; do
+      s=$(date +%s%N); stream "$c" "$n" a; e=$(date +%s%N); one=$((n * 1000000000 / (e - s)))
+      s=$(date +%s%N); stream "$c" $((n / 2)) a & stream "$c" $((n / 2)) b; wait; e=$(date +%s%N)
+      two=$((n * 1000000000 / (e - s)))
+      printf '%s\t%s\t%s\n' "$name" "$one" "$two"
+    done | sort -t$'\t' -k3,3n | sed -n 2p >>"$WORK/parallel.tsv"
+  done
+}
+stream() {  # CMD N TAG: N runs of CMD (a corral run gets its own id per stream)
+  local i
+  for ((i = 0; i < $2; i++)); do ${1/ex-par/ex-par-$3} </dev/null >/dev/null || { echo "experiments: $1 failed" >&2; exit 1; }; done
 }
 if [[ ${1:-} == --inner ]]; then inner; exit; fi
 export CORRAL STANDIN BUNDLE WORK ROUNDS RUNS WARMUP BIN

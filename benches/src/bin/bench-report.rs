@@ -383,6 +383,31 @@ fn experiments_section(md: &mut String, a: &Args) {
         }
     }
     md.push('\n');
+    let par = a
+        .experiments
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(|d| tsv_rows(&d.join("parallel.tsv")))
+        .unwrap_or_default();
+    if !par.is_empty() {
+        md.push_str(
+            "How spawning scales to the machine's two CPUs: runs per second one after the \
+             other, and as two streams at once (`experiments.sh`, 150 runs each way, the \
+             median of 3 tries). The floor's ratio is what the kernel's own work (cgroup \
+             mkdir and rmdir, namespaces made and torn down, mounts) allows.\n\n\
+             | command | one stream, runs/s | two streams, runs/s | ratio |\n|---|---:|---:|---:|\n",
+        );
+        for r in &par {
+            if let [n, one, two] = r.as_slice() {
+                let ratio = match (one.parse::<f64>(), two.parse::<f64>()) {
+                    (Ok(o), Ok(t)) if o > 0.0 => format!("{:.2}", t / o),
+                    _ => "n/a".into(),
+                };
+                let _ = writeln!(md, "| {n} | {one} | {two} | {ratio} |");
+            }
+        }
+        md.push('\n');
+    }
 }
 
 /// Issue 22's targets, each against the figure of this run.
