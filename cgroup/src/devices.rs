@@ -37,12 +37,14 @@ impl Controller for Devices {
         // parent, allow-all under the root): a list that forgets its deny-all rule must not
         // open every host device.
         // Each file is opened once and takes one rule per write (a rule list of a dozen
-        // rules was two dozen more syscalls per container, opened and closed per rule).
+        // rules was two dozen more syscalls per container, opened and closed per rule). Each
+        // rule ends with a newline, as `echo RULE >devices.allow` writes it: the kernel strips
+        // it, and the file a fixture stands in with reads as the rules written, one a line.
         let mut deny = crate::fs::open_setting(dir, "devices.deny", "devices")?;
-        crate::fs::write_to(&mut deny, dir, "devices.deny", "a")?;
+        crate::fs::write_to(&mut deny, dir, "devices.deny", "a\n")?;
         let mut allow = None;
         for d in &r.devices {
-            let rule = rule_string(d);
+            let rule = format!("{}\n", rule_string(d));
             if d.allow {
                 let f = match &mut allow {
                     Some(f) => f,

@@ -119,8 +119,9 @@ fn v1_exact_values() {
         (cpu.join("cpu.cfs_quota_us"), "-1"),
         (cpu.join("cpu.rt_period_us"), "1000000"),
         (cpu.join("cpu.rt_runtime_us"), "950000"),
-        (cgr("devices/c/devices.deny"), "a *:* rwm"),
-        (cgr("devices/c/devices.allow"), "c 1:* m"),
+        // Deny-all first, whatever the rules say, then the rules in order, one write each.
+        (cgr("devices/c/devices.deny"), "a\na *:* rwm\n"),
+        (cgr("devices/c/devices.allow"), "c 1:* m\n"),
         (cgr("blkio/c/blkio.bfq.weight_device"), "8:0 300"),
         (cgr("blkio/c/blkio.throttle.write_iops_device"), "8:0 100"),
         (cgr("hugetlb/c/hugetlb.1GB.limit_in_bytes"), "1073741824"),
