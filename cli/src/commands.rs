@@ -44,11 +44,7 @@ pub fn dispatch(cli: &Cli) -> R {
             None => Err(msg("run/create: arguments not read")),
         },
         Cmd::Start { ids, attach } => docker::start(cli, root, ids, *attach),
-        Cmd::State { id } => {
-            let c = Container::load(root, &docker::runtime_id(cli, root, id))?;
-            print_json(&c.oci_state().to_json())?;
-            Ok(0)
-        }
+        Cmd::State { id } => lifecycle::state(root, &docker::runtime_id(cli, root, id)),
         Cmd::Kill { args, signal, all } => docker::kill(cli, root, args, signal.as_deref(), *all),
         Cmd::Delete { id, force } => {
             // With --force, whatever is left, however little was made; no state dir at all

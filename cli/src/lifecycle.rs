@@ -72,6 +72,24 @@ pub fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R
     )
 }
 
+/// runc's `state ID`: the container's state as the OCI runtime spec has it, on stdout.
+pub fn state(root: &Path, id: &str) -> R {
+    crate::output::print_json(&Container::load(root, id)?.oci_state().to_json())?;
+    Ok(0)
+}
+
+/// runc's `kill [--all] ID [SIGNAL]` of a runtime container (SIGTERM by default).
+pub fn signal(root: &Path, id: &str, sig: Option<i32>, all: bool) -> R<()> {
+    let c = Container::load(root, id)?;
+    let sig = sig.unwrap_or(libc::SIGTERM);
+    if all {
+        c.signal_all(sig)?;
+    } else {
+        c.signal(sig)?;
+    }
+    Ok(())
+}
+
 /// `run` of the container `make` creates (from a bundle, or from an image): started, then
 /// detached (`detach`), or waited for with signals passed on and kept (`keep`) or deleted
 /// by `delete` (`true`: forced, it may still run).

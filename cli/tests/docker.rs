@@ -787,11 +787,14 @@ fn rename_top_stats_pause_and_names_on_runcs_verbs() {
     d.ok(&["unpause", &b]);
     assert_eq!(d.ok(&["ps", "--format", "{{.State}}"]).trim(), "running");
     assert!(d.ok(&["ps", &b]).contains("sleep"));
-    // docker's kill: SIGKILL by default; the exit code recorded.
-    d.ok(&["kill", &b]);
+    // docker's kill: SIGKILL by default; the exit code recorded. By its whole id, which is
+    // also its runtime container's (a directory of the state root): still the engine's
+    // container, so docker's kill, not runc's SIGTERM (which a pid 1 without a handler
+    // ignores), whichever binary reads the command line (`cli/src/front.rs`).
+    assert_eq!(d.ok(&["kill", &id]), format!("{id}\n"));
     assert_eq!(d.ok(&["wait", &b]).trim(), "137");
-    // runc's delete of an engine container is its rm.
-    d.ok(&["delete", &b]);
+    // runc's delete of an engine container is its rm, by its whole id too.
+    d.ok(&["delete", &id]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
 

@@ -377,11 +377,7 @@ pub fn remove(
     id: &str,
     force: bool,
 ) -> std::result::Result<(), crate::Error> {
-    let res = if force {
-        runtime::Container::force_delete(state_root, id)
-    } else {
-        runtime::Container::load(state_root, id).and_then(|c| c.delete_checked(false))
-    };
+    let res = runtime::Container::delete_by_id(state_root, id, force);
     let net = if res.is_ok() || !state_root.join(id).exists() {
         crate::network::detach(store_dir, id, force)
     } else {

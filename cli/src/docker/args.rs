@@ -257,11 +257,7 @@ impl FlagTable {
 /// checks that no other form gives one of runc's flags another arity), and building the
 /// docker form's hundred flags is skipped.
 fn flags_before_positional(args: &[String]) -> Vec<String> {
-    let runc = FlagTable::of(&[RuncRun::command()]);
-    let seen = runc.before_positional(args);
-    if seen.iter().any(|f| f == "-b" || f == "--bundle")
-        && seen.iter().all(|f| runc.names.contains(f))
-    {
+    if let Some(seen) = runc_flags(args) {
         return seen;
     }
     FlagTable::of(&[
@@ -270,6 +266,34 @@ fn flags_before_positional(args: &[String]) -> Vec<String> {
         DockerRun::command(),
     ])
     .before_positional(args)
+}
+
+/// The flags before the first positional of `args` read with runc's table alone, when
+/// `-b/--bundle` is among them and runc knows every one: then `args` are runc's form.
+fn runc_flags(args: &[String]) -> Option<Vec<String>> {
+    let runc = FlagTable::of(&[RuncRun::command()]);
+    let seen = runc.before_positional(args);
+    (seen.iter().any(|f| f == "-b" || f == "--bundle")
+        && seen.iter().all(|f| runc.names.contains(f)))
+    .then_some(seen)
+}
+
+/// runc's form of `run`/`create` when [`runc_flags`] recognises it, read as [`make_form`]
+/// reads it; `None` otherwise. This is all the `corral` front links of the forms.
+fn runc_form(run: bool, args: &[String]) -> Option<MakeForm> {
+    runc_flags(args)?;
+    Some(parse_runc(run, args))
+}
+
+/// `args` read as runc's form (clap's errors exit 2, as runc's).
+fn parse_runc(run: bool, args: &[String]) -> MakeForm {
+    let name = if run { "corral run" } else { "corral create" };
+    let argv = std::iter::once(OsString::from(name)).chain(args.iter().map(OsString::from));
+    if run {
+        MakeForm::RuncRun(RuncRun::parse_from(argv))
+    } else {
+        MakeForm::RuncCreate(RuncCreate::parse_from(argv))
+    }
 }
 
 /// The form of `run` (`run == true`) or `create` given its raw arguments. A parse error of
@@ -281,11 +305,7 @@ pub fn make_form(run: bool, args: &[String]) -> MakeForm {
     let name = if run { "corral run" } else { "corral create" };
     let argv = std::iter::once(OsString::from(name)).chain(args.iter().map(OsString::from));
     if has("-b") || has("--bundle") {
-        if run {
-            MakeForm::RuncRun(RuncRun::parse_from(argv))
-        } else {
-            MakeForm::RuncCreate(RuncCreate::parse_from(argv))
-        }
+        parse_runc(run, args)
     } else if has("--image") {
         let mut l = LegacyRun::parse_from(argv);
         if !run && (l.detach || l.keep) {
@@ -606,10 +626,31 @@ pub enum DockerCmd {
 /// Reads the raw arguments of `run`/`create` in their form, and takes the global flags
 /// given after the verb.
 pub fn settle(cli: &mut crate::args::Cli) {
+    if !settle_with(cli, runc_form) {
+        settle_with(cli, |run, args| Some(make_form(run, args)));
+    }
+}
+
+/// [`settle`] for runc's form only: `false` (and `cli` as it was) when `cli` is not a
+/// `run`/`create` of runc's form. The `corral` front's.
+pub fn settle_runc(cli: &mut crate::args::Cli) -> bool {
+    settle_with(cli, runc_form)
+}
+
+/// Gives `run`/`create` the form `read` finds in their raw arguments, and the form's global
+/// flags (given after the verb) to `cli`; `false` when `read` finds none or it is another
+/// command.
+fn settle_with(
+    cli: &mut crate::args::Cli,
+    read: impl FnOnce(bool, &[String]) -> Option<MakeForm>,
+) -> bool {
     let form = match &mut cli.cmd {
-        crate::args::Cmd::Run { args, form } => form.insert(make_form(true, args)),
-        crate::args::Cmd::Create { args, form } => form.insert(make_form(false, args)),
-        _ => return,
+        crate::args::Cmd::Run { args, form } => read(true, args).map(|f| form.insert(f)),
+        crate::args::Cmd::Create { args, form } => read(false, args).map(|f| form.insert(f)),
+        _ => None,
+    };
+    let Some(form) = form else {
+        return false;
     };
     let g = form.globals().clone();
     if g.root.is_some() {
@@ -625,4 +666,5 @@ pub fn settle(cli: &mut crate::args::Cli) {
         cli.log_format = f;
     }
     cli.debug |= g.debug;
+    true
 }

@@ -178,14 +178,7 @@ fn kill_one(cli: &Cli, root: &Path, s: &str, sig: Option<i32>, all: bool) -> R<(
                 Ok(Target::Runtime(id)) => id,
                 _ => s.to_string(),
             };
-            let c = Container::load(root, &id)?;
-            let sig = sig.unwrap_or(libc::SIGTERM);
-            if all {
-                c.signal_all(sig)?;
-            } else {
-                c.signal(sig)?;
-            }
-            Ok(())
+            crate::lifecycle::signal(root, &id, sig, all)
         }
     }
 }

@@ -44,6 +44,16 @@ impl Container {
         Container::from_record(dir, st, true)?.delete_checked(true)
     }
 
+    /// runc's `delete [--force] ID`: [`Container::force_delete`] with `force`, else the
+    /// container loaded and deleted unless it runs or is paused.
+    pub fn delete_by_id(root: &Path, id: &str, force: bool) -> Result<()> {
+        if force {
+            Container::force_delete(root, id)
+        } else {
+            Container::load(root, id)?.delete_checked(false)
+        }
+    }
+
     /// The live state for a listing: as [`Container::load`] shows it, but without waiting
     /// for a lock (a container being created is shown `creating` while its creator runs).
     pub fn listed_state(root: &Path, id: &str) -> Result<State> {
