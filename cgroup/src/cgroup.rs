@@ -29,6 +29,8 @@ pub struct CgroupDir {
     pub v2: bool,
     /// The leaf directory on the host.
     pub dir: PathBuf,
+    /// Where its hierarchy is mounted on the host (an ancestor of `dir`, or `dir` itself).
+    pub mount_point: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -504,6 +506,7 @@ impl Cgroup {
                 controllers: e.mount.controllers.clone(),
                 v2: e.mount.v2,
                 dir: e.dir.clone(),
+                mount_point: e.mount.mount_point.clone(),
             })
             .collect()
     }

@@ -618,10 +618,27 @@ pub fn peek(root: &Path, id: &str) -> Result<State> {
     read_state(id, &path)
 }
 
+/// `/proc/PID/stat`: one line, read in one `read` (std's `read_to_string` stats the file,
+/// which says 0 bytes, then reads it in growing pieces: seven calls where one does).
+pub(crate) fn proc_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = Vec::new();
+    loop {
+        let n = buf.len();
+        buf.resize(n + 1024, 0);
+        let got = f.read(buf.get_mut(n..)?).ok()?;
+        buf.truncate(n + got);
+        if got == 0 || buf.ends_with(b"\n") {
+            break;
+        }
+    }
+    String::from_utf8(buf).ok()
+}
+
 /// Start time of a process (clock ticks since boot), 0 if it cannot be read.
 pub fn pid_start_time(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
+    proc_stat(pid)
         .and_then(|s| {
             let rest = &s[s.rfind(')')? + 2..];
             rest.split(' ').nth(19)?.parse().ok()

@@ -2,7 +2,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cgroup::Cgroup;
 
@@ -120,13 +120,18 @@ impl Container {
 }
 
 /// The directories that making `leaves` (`mkdir -p`) would create: each leaf and its
-/// ancestors that are not there yet, shallowest first.
-pub(super) fn to_be_made(leaves: &[PathBuf]) -> Vec<PathBuf> {
+/// ancestors that are not there yet, shallowest first. Each leaf comes with its
+/// hierarchy's mount point, which is there (it is mounted): the walk up stops at it without
+/// looking, so a leaf right under it costs one `statx`.
+pub(super) fn to_be_made<'a>(
+    leaves: impl IntoIterator<Item = (&'a Path, &'a Path)>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for leaf in leaves {
+    for (leaf, mount_point) in leaves {
         let mut missing = Vec::new();
-        let mut d = leaf.as_path();
-        while !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err() {
+        let mut d = leaf;
+        while !d.as_os_str().is_empty() && d != mount_point && std::fs::symlink_metadata(d).is_err()
+        {
             missing.push(d.to_path_buf());
             match d.parent() {
                 Some(p) => d = p,
@@ -201,8 +206,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir(t.path().join("a")).unwrap();
         let leaves = [t.path().join("a/b/c"), t.path().join("x")];
+        let mount = t.path();
         assert_eq!(
-            to_be_made(&leaves),
+            to_be_made(leaves.iter().map(|l| (l.as_path(), mount))),
             [
                 t.path().join("a/b"),
                 t.path().join("a/b/c"),
@@ -210,6 +216,15 @@ mod tests {
             ]
         );
         // A leaf that exists is someone else's: nothing of it is ours to remove.
-        assert!(to_be_made(&[t.path().join("a")]).is_empty());
+        assert!(to_be_made([(t.path().join("a").as_path(), mount)]).is_empty());
+        // The mount point itself (a container in the hierarchy's root) is never made.
+        assert!(to_be_made([(mount, mount)]).is_empty());
+        // Nor is anything above the mount point looked for: a leaf under a mount point
+        // that is not there (yet) is made, its mount point not.
+        let gone = t.path().join("gone");
+        assert_eq!(
+            to_be_made([(gone.join("c").as_path(), gone.as_path())]),
+            [gone.join("c")]
+        );
     }
 }

@@ -161,8 +161,12 @@ fn record(id: &str, b: &Bundle, opts: &Options, chk: &Checked) -> Result<(StateD
     if let Ok(Some(cg)) = &chk.planned {
         // The leaves, and every directory on the way to them that is not there yet (only
         // those are this create's to remove).
-        rec.cgroup_leaves = cg.dirs().into_iter().map(|d| d.dir).collect();
-        rec.cgroup_dirs = to_be_made(&rec.cgroup_leaves);
+        let dirs = cg.dirs();
+        rec.cgroup_dirs = to_be_made(
+            dirs.iter()
+                .map(|d| (d.dir.as_path(), d.mount_point.as_path())),
+        );
+        rec.cgroup_leaves = dirs.into_iter().map(|d| d.dir).collect();
     }
     state_dir.write_first(&rec)?;
     crate::fault::point("create:after-state");

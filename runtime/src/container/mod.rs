@@ -438,8 +438,7 @@ fn ns_error(id: &str, e: ns::Error) -> Error {
 
 /// The parent pid of `pid` (field 4 of /proc/PID/stat), 0 if it cannot be read.
 fn parent_of(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
+    crate::state::proc_stat(pid)
         .and_then(|s| {
             let rest = s.get(s.rfind(')')? + 1..)?;
             rest.split_whitespace().nth(1)?.parse().ok()
@@ -449,8 +448,7 @@ fn parent_of(pid: i32) -> i32 {
 
 /// A zombie (exited, not yet reaped by its parent) counts as stopped.
 fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
+    crate::state::proc_stat(pid)
         .and_then(|s| {
             s.rfind(')')
                 .and_then(|i| s.get(i + 2..i + 3))
