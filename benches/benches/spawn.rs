@@ -97,6 +97,22 @@ fn spawn(c: &mut Criterion) {
         })
     });
     f.finish().expect("nothing left");
+    // An experiment: the same pool with its state root on a tmpfs (the one above has it in
+    // the temporary directory, on these machines an ext4 disk): what the state write at
+    // start (`running`, while the program execs) costs.
+    let f = PoolFixture::with_state_in(Variant::CgroupLimits, 4, std::path::Path::new("/dev/shm"))
+        .expect("pool fixture, state on a tmpfs");
+    g.bench_function("start-to-exec-tmpfs-root", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                f.wait_ready(4).expect("refill");
+                total += f.take().expect("take").start_to_exec;
+            }
+            total
+        })
+    });
+    f.finish().expect("nothing left");
     g.finish();
 }
 

@@ -191,6 +191,18 @@ impl Steps {
     }
 }
 
+/// A state root of its own for fixture `id`: in `dir`, or in the temporary directory.
+fn temp_state_root(id: &str, dir: Option<&Path>) -> Res<tempfile::TempDir> {
+    let prefix = format!("{id}-state-");
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix);
+    match dir {
+        Some(d) => b.tempdir_in(d),
+        None => b.tempdir(),
+    }
+    .map_err(err("state root"))
+}
+
 /// A busybox bundle, a state root and options for one [`Variant`]; all removed on drop.
 pub struct SpawnFixture {
     pub variant: Variant,
@@ -210,13 +222,20 @@ impl SpawnFixture {
 
     /// A fixture running `args`.
     pub fn with_args(variant: Variant, args: &[&str]) -> Res<SpawnFixture> {
+        SpawnFixture::make(variant, args, None)
+    }
+
+    /// A fixture running `/bin/true` whose state root is made in `dir` (e.g. a tmpfs)
+    /// rather than the temporary directory.
+    pub fn with_state_in(variant: Variant, dir: &Path) -> Res<SpawnFixture> {
+        SpawnFixture::make(variant, &["/bin/true"], Some(dir))
+    }
+
+    fn make(variant: Variant, args: &[&str], state_in: Option<&Path>) -> Res<SpawnFixture> {
         let id = testkit::unique_id(&format!("bench-{}", variant.name()));
         let rootfs = TestRootfs::with_id(&id);
         rootfs.write_config(&variant_config(variant, rootfs.rootfs(), args)?);
-        let state = tempfile::Builder::new()
-            .prefix(&format!("{id}-state-"))
-            .tempdir()
-            .map_err(err("state root"))?;
+        let state = temp_state_root(&id, state_in)?;
         let mut opts = Options {
             root: state.path().to_path_buf(),
             ..Options::default()
@@ -291,13 +310,20 @@ pub struct Take {
 impl PoolFixture {
     /// A pool of `size` containers of `variant`, ready when this returns.
     pub fn new(variant: Variant, size: usize) -> Res<PoolFixture> {
+        PoolFixture::make(variant, size, None)
+    }
+
+    /// [`PoolFixture::new`] with the state root made in `dir` (e.g. a tmpfs) rather than
+    /// the temporary directory.
+    pub fn with_state_in(variant: Variant, size: usize, dir: &Path) -> Res<PoolFixture> {
+        PoolFixture::make(variant, size, Some(dir))
+    }
+
+    fn make(variant: Variant, size: usize, state_in: Option<&Path>) -> Res<PoolFixture> {
         let id = testkit::unique_id(&format!("bench-pool-{}", variant.name()));
         let rootfs = TestRootfs::with_id(&id);
         rootfs.write_config(&variant_config(variant, rootfs.rootfs(), &["/bin/true"])?);
-        let state = tempfile::Builder::new()
-            .prefix(&format!("{id}-state-"))
-            .tempdir()
-            .map_err(err("state root"))?;
+        let state = temp_state_root(&id, state_in)?;
         let bundle = runtime::Bundle::load(rootfs.bundle()).map_err(err("bundle"))?;
         let pool = runtime::Pool::new(
             bundle,

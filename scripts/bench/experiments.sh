@@ -8,8 +8,11 @@
 # build of the repository's own target/release/corral is left alone). Two more rows need no
 # patch: `nopie` is HEAD linked position-dependent (-C relocation-model=static: no startup
 # relocations, no ASLR of corral's own image), `min` is the same spawn through the runtime
-# library in a binary of its own (benches/src/bin/corral-min.rs), and `tmpfs-root` is HEAD
-# with its state dir (--root) on a tmpfs instead of /run/corral. A patch that no longer applies fails the run.
+# library in a binary of its own (benches/src/bin/corral-min.rs), `tmpfs-root` is HEAD
+# with its state dir (--root) on a tmpfs instead of /run/corral, `all-removed` is every one of
+# these at once (min, position-dependent, every patch, a tmpfs root), and `full` is HEAD's
+# corral-full (the whole command line in one binary, as corral was before the front). A patch
+# that no longer applies fails the run.
 # Then, in the same private mount namespace as peers.sh (cgroup v1 only), ROUNDS x one hyperfine
 # call over the floor (benches/standin), corral and every experiment, and `strace -f -c` of each.
 #
@@ -52,6 +55,17 @@ for p in benches/experiments/*.patch; do
   printf '%s\t%s\n' "$name" "$(sed -n 's/^What: //p' "$p" | head -1)" >>"$WORK/what.tsv"
 done
 printf 'tmpfs-root\t%s\n' "HEAD with --root on a tmpfs: the state dir's files cost what they cost on /run's filesystem" >>"$WORK/what.tsv"
+# Every cost above removed at once: what is left is corral's own work.
+git -C "$SRC" reset -q --hard
+for p in benches/experiments/*.patch; do
+  [[ -e $p ]] && git -C "$SRC" apply "$PWD/$p"
+done
+(cd "$SRC" && CARGO_TARGET_DIR=$WORK/target cargo rustc --release -q -p corral-benches --bin corral-min -- \
+  -C target-feature=+crt-static -C relocation-model=static)
+cp "$WORK/target/release/corral-min" "$BIN/all-removed"
+printf 'all-removed\t%s\n' "every cost above at once: min, linked position-dependent, with every patch, --root on a tmpfs; what is left is corral's own work (its config, plans, state, lookups inside the root)" >>"$WORK/what.tsv"
+# As corral was before its front: the whole command line in one binary (no build: HEAD's).
+printf 'full\t%s\n' "HEAD's corral-full, the whole command line in one binary, as corral was before the front (cli/src/front.rs): what the front saves" >>"$WORK/what.tsv"
 
 inner() {
   umount /sys/fs/cgroup/unified 2>/dev/null || true
@@ -61,6 +75,8 @@ inner() {
   while IFS=$'\t' read -r n _; do
     case $n in
       tmpfs-root) rows+=("$n" "$CORRAL --root $tmp run -b $BUNDLE ex-$n") ;;
+      all-removed) rows+=("$n" "$BIN/$n --root $tmp run -b $BUNDLE ex-$n") ;;
+      full) rows+=("$n" "$(dirname "$CORRAL")/corral-full run -b $BUNDLE ex-$n") ;;
       *) rows+=("$n" "$BIN/$n run -b $BUNDLE ex-$n") ;;
     esac
   done <"$WORK/what.tsv"

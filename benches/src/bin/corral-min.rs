@@ -4,13 +4,13 @@
 //! image or registry code, no logging, no signal forwarding. Timed beside `corral run`, it
 //! shows what the `corral` binary's own start-up and size cost.
 //!
-//! Usage: corral-min run -b BUNDLE ID
+//! Usage: corral-min [--root DIR] run -b BUNDLE ID
 
 use std::path::Path;
 
-fn run(bundle: &str, id: &str) -> Result<i32, runtime::Error> {
+fn run(root: &str, bundle: &str, id: &str) -> Result<i32, runtime::Error> {
     let opts = runtime::Options {
-        root: "/run/corral".into(),
+        root: root.into(),
         ..runtime::Options::default()
     };
     let mut c = runtime::Container::create(id, Path::new(bundle), &opts)?;
@@ -22,8 +22,12 @@ fn run(bundle: &str, id: &str) -> Result<i32, runtime::Error> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match args.as_slice() {
-        [run_, b, bundle, id] if run_ == "run" && b == "-b" => match run(bundle, id) {
+    let (root, rest) = match args.as_slice() {
+        [flag, root, rest @ ..] if flag == "--root" => (root.as_str(), rest),
+        rest => ("/run/corral", rest),
+    };
+    let code = match rest {
+        [run_, b, bundle, id] if run_ == "run" && b == "-b" => match run(root, bundle, id) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("corral-min: {e}");
@@ -31,7 +35,7 @@ fn main() {
             }
         },
         _ => {
-            eprintln!("usage: corral-min run -b BUNDLE ID");
+            eprintln!("usage: corral-min [--root DIR] run -b BUNDLE ID");
             2
         }
     };

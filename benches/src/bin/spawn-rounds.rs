@@ -1,4 +1,5 @@
-//! The whole library spawn of every [`benches::Variant`], interleaved: `ROUNDS` rounds, in
+//! The whole library spawn of every [`benches::Variant`] (and of the default one with its
+//! state root on a tmpfs), interleaved: `ROUNDS` rounds, in
 //! each round `PER` spawns of each variant in turn, so that a burst of load on this shared
 //! machine lands on every variant alike (criterion times one variant after the other). Writes
 //! TSV lines `variant  median_ms  p90_ms  ratio` to OUT, where ratio is the median over rounds
@@ -37,18 +38,25 @@ fn run() -> Result<(), String> {
     };
     let rounds: usize = rounds.parse().map_err(|e| format!("ROUNDS: {e}"))?;
     let per: usize = per.parse().map_err(|e| format!("PER: {e}"))?;
-    let fixtures = Variant::ALL
+    let mut fixtures = Variant::ALL
         .iter()
-        .map(|v| SpawnFixture::new(*v))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|v| Ok((v.name().to_string(), SpawnFixture::new(*v)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    // An experiment: the default configuration with its state root on a tmpfs, where the
+    // others have theirs in the temporary directory (on these machines an ext4 disk): what
+    // the state dir's files cost the library spawn.
+    fixtures.push((
+        "default, state root on a tmpfs (/dev/shm)".into(),
+        SpawnFixture::with_state_in(Variant::Default, std::path::Path::new("/dev/shm"))?,
+    ));
     // Warm-up: one spawn of each.
-    for f in &fixtures {
+    for (_, f) in &fixtures {
         f.spawn()?;
     }
     // times[variant][round] = spawn times (ms)
     let mut times: Vec<Vec<Vec<f64>>> = vec![Vec::new(); fixtures.len()];
     for _ in 0..rounds {
-        for (f, t) in fixtures.iter().zip(times.iter_mut()) {
+        for ((_, f), t) in fixtures.iter().zip(times.iter_mut()) {
             let mut round = Vec::with_capacity(per);
             for _ in 0..per {
                 let d: Duration = f.spawn()?.total();
@@ -57,12 +65,12 @@ fn run() -> Result<(), String> {
             t.push(round);
         }
     }
-    for f in &fixtures {
+    for (_, f) in &fixtures {
         f.check_clean()?;
     }
     let mut s = String::new();
     let base: Vec<f64> = times[0].iter().map(|r| median(r.clone())).collect();
-    for (i, f) in fixtures.iter().enumerate() {
+    for (i, (name, _)) in fixtures.iter().enumerate() {
         let all: Vec<f64> = times[i].iter().flatten().copied().collect();
         let ratios: Vec<f64> = times[i]
             .iter()
@@ -72,7 +80,7 @@ fn run() -> Result<(), String> {
         let _ = writeln!(
             s,
             "{}\t{:.3}\t{:.3}\t{:.3}",
-            f.variant.name(),
+            name,
             median(all.clone()),
             quantile(all, 0.9),
             median(ratios)
