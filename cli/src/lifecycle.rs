@@ -67,7 +67,14 @@ pub fn run(root: &Path, id: &str, c: &CreateArgs, detach: bool, keep: bool) -> R
         c,
         detach,
         keep,
-        || Ok(Container::create(id, &c.bundle, &c.options(root))?),
+        || {
+            // Started by this process alone: the socket gate, no FIFO.
+            let opts = runtime::Options {
+                start_in_process: true,
+                ..c.options(root)
+            };
+            Ok(Container::create(id, &c.bundle, &opts)?)
+        },
         |ct, _| Ok(ct.delete()?),
     )
 }

@@ -793,6 +793,11 @@ impl Spawning {
         }
     }
 
+    /// Whether the child waits at a FIFO gate ([`crate::Plan::gate`]); else at the socket.
+    pub fn has_fifo_gate(&self) -> bool {
+        self.plan.gate.is_some()
+    }
+
     /// Opens the start gate (the socket one: for a plan with a FIFO gate, open the FIFO and
     /// call [`Spawning::wait_exec`] instead) and waits until `execve` succeeded.
     pub fn start(mut self) -> Result<Spawned, Error> {

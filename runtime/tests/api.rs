@@ -457,6 +457,30 @@ fn a_failed_start_container_hook_is_a_warning_of_start() {
     testkit::assert_no_leaks(&id, Some(state.path()));
 }
 
+/// A container only its creator starts (`Options::start_in_process`, as `corral run` and
+/// `create_and_start` make theirs) waits at the socket: no FIFO is made in its state dir. One
+/// that another process may start has its FIFO until started. Both start, run and go alike.
+#[test]
+fn a_container_only_its_creator_starts_waits_at_the_socket_not_a_fifo() {
+    let (id, rootfs, state) = setup("api-sockgate", &["/bin/sh", "-c", "exit 3"]);
+    let fifo = state.path().join(&id).join("exec.fifo");
+    for in_process in [false, true] {
+        let opts = Options {
+            root: state.path().to_path_buf(),
+            start_in_process: in_process,
+            ..Options::default()
+        };
+        let mut c = Container::create(&id, rootfs.bundle(), &opts).unwrap();
+        assert_eq!(fifo.exists(), !in_process, "start_in_process {in_process}");
+        assert_eq!(c.status(), runtime::Status::Created);
+        c.start().unwrap();
+        assert!(!fifo.exists());
+        assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
+        c.delete().unwrap();
+    }
+    testkit::assert_no_leaks(&id, Some(state.path()));
+}
+
 /// A start writes nothing: the state file keeps `created`, and the status `running` is
 /// derived from the process past its gate, for this handle, for one that loads the
 /// container, and for a listing that finds it locked (and so reads the file without the

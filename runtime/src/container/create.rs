@@ -357,7 +357,7 @@ fn plan(
     if opts.late_exec {
         // No FIFO: only this process starts it, through the socket, with its program.
         plan.late_exec = true;
-    } else {
+    } else if !(opts.start_in_process && plan.start_hooks.is_empty()) {
         gate(id, &mut plan, state_dir, rootless)?;
     }
 

@@ -69,6 +69,13 @@ pub struct Options {
     /// run (a warm pool's containers, [`crate::Pool`]). Such a container can only be started
     /// by this process, and its process dies with the thread that created it until then.
     pub late_exec: bool,
+    /// Only this handle starts the container ([`Container::start`] in this process, as
+    /// `run` and [`Container::create_and_start`] do): its start gate is the socket to this
+    /// process instead of a FIFO in the state dir (no file made and removed, fewer wake-ups),
+    /// so no other process can start it, and from outside it reads `running` from its
+    /// creation. A container with startContainer hooks keeps the FIFO: the hooks' failure is
+    /// reported through it (as a warning, the way runc does).
+    pub start_in_process: bool,
 }
 
 impl Default for Options {
@@ -85,6 +92,7 @@ impl Default for Options {
             no_new_keyring: false,
             security: crate::lsm::Security::detect(),
             late_exec: false,
+            start_in_process: false,
         }
     }
 }

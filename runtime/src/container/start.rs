@@ -12,9 +12,14 @@ use crate::state::Status;
 use crate::{Error, Result};
 
 impl Container {
-    /// Creates the container and starts its process (create + start).
+    /// Creates the container and starts its process (create + start), through the socket
+    /// gate ([`Options::start_in_process`]).
     pub fn create_and_start(id: &str, bundle: &Path, opts: &Options) -> Result<Container> {
-        let mut c = Container::create(id, bundle, opts)?;
+        let opts = Options {
+            start_in_process: true,
+            ..opts.clone()
+        };
+        let mut c = Container::create(id, bundle, &opts)?;
         c.start()?;
         Ok(c)
     }
@@ -55,6 +60,15 @@ impl Container {
         // The config create accepted; read before the gate opens, so that a config that
         // cannot be read fails the start before anything runs.
         let poststart = crate::hooks::of(self.config()?, "poststart");
+        // Our own child at the socket gate (`Options::start_in_process`): `START`, and it
+        // execs.
+        if let Some(sp) = self.spawning.take_if(|sp| !sp.has_fifo_gate()) {
+            crate::fault::point("start:before-gate");
+            let spawned = sp.start().map_err(|e| self.failed_exec(e))?;
+            crate::fault::point("start:after-gate");
+            self.pidfd = Some(spawned.pidfd);
+            return self.started(&poststart);
+        }
         // Our own child: it may now outlive us (it waits for that word before its gate).
         if let Some(sp) = self.spawning.as_mut() {
             sp.let_go().map_err(|e| ns_error(&self.id, e))?;
@@ -135,20 +149,7 @@ impl Container {
         crate::fault::point("start:after-gate");
         if let Some(sp) = self.spawning.take() {
             // Exec succeeded, or the child says why it failed (before or after the gate).
-            let spawned = sp.wait_exec().map_err(|e| {
-                // The failed child was reaped on the way (all but a pidfd that could not be
-                // opened after a successful exec): teardown has nothing left to wait for.
-                if !matches!(
-                    e,
-                    ns::Error::Sys {
-                        what: "pidfd_open",
-                        ..
-                    }
-                ) {
-                    self.exit = Some(ExitStatus::Unknown);
-                }
-                ns_error(&self.id, e)
-            })?;
+            let spawned = sp.wait_exec().map_err(|e| self.failed_exec(e))?;
             self.pidfd = Some(spawned.pidfd);
         } else if !passed {
             return Err(Error::State {
@@ -158,6 +159,22 @@ impl Container {
             });
         }
         self.started(&poststart)
+    }
+
+    /// The error of a child that did not exec. It was reaped on the way (all but a pidfd
+    /// that could not be opened after a successful exec): teardown has nothing left to wait
+    /// for.
+    fn failed_exec(&mut self, e: ns::Error) -> Error {
+        if !matches!(
+            e,
+            ns::Error::Sys {
+                what: "pidfd_open",
+                ..
+            }
+        ) {
+            self.exit = Some(ExitStatus::Unknown);
+        }
+        ns_error(&self.id, e)
     }
 
     /// Starts a container made with [`Options::late_exec`] (a warm pool's): its process execs
