@@ -18,7 +18,8 @@
 #
 # Usage (root): CORRAL=target/release/corral STANDIN=path BUNDLE=dir WORK=dir bash experiments.sh
 # Knobs: ROUNDS (10), RUNS (10), WARMUP (3). Writes WORK/exp-N.json, WORK/experiments.tsv
-# (name, median ms, ratio to corral, ratio to the floor, syscalls, what it removes) and
+# (name, median ms, ratio to corral, ratio to the floor, syscalls, what it removes, peak RSS
+# KiB) and
 # WORK/parallel.tsv (floor and corral: runs per second one after the other, and as two
 # streams at once; the median of 3 tries by the second figure).
 set -euo pipefail
@@ -90,9 +91,12 @@ inner() {
     hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/exp-$i.json" "${args[@]}" >/dev/null
   done
   : >"$WORK/exp-syscalls.tsv"
+  local m
   for ((i = 0; i < ${#rows[@]}; i += 2)); do
     k=$(for k in 1 2 3; do strace -f -c -o "$WORK/strace.txt" ${rows[i+1]} </dev/null >/dev/null 2>&1; awk '$NF == "total" {print $(NF-2)}' "$WORK/strace.txt"; done | sort -n | sed -n 2p)
-    printf '%s\t%s\n' "${rows[i]}" "$k" >>"$WORK/exp-syscalls.tsv"
+    # Peak RSS as peers.sh measures it (GNU time %M), median of 5.
+    m=$(for m in 1 2 3 4 5; do /usr/bin/time -f %M ${rows[i+1]} </dev/null 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 3p)
+    printf '%s\t%s\t%s\n' "${rows[i]}" "$k" "$m" >>"$WORK/exp-syscalls.tsv"
   done
   rmdir "$tmp" 2>/dev/null || rm -rf "$tmp"
   # How spawning scales to two CPUs: PAR_N runs one after the other, then the same number
@@ -123,6 +127,6 @@ jq -rs '
   | ($r[0] | keys_unsorted[]) as $n
   | [$n, ([$r[][$n]] | med * 1e6 | round / 1000), ([$r[] | .[$n] / .corral] | med * 1000 | round / 1000),
      ([$r[] | .[$n] / .floor] | med * 1000 | round / 1000)] | @tsv' "$WORK"/exp-*.json >"$WORK/medians.tsv"
-awk -F'\t' 'FILENAME ~ /what/ {w[$1] = $2; next} FILENAME ~ /syscalls/ {s[$1] = $2; next}
-  {print $1 "\t" $2 "\t" $3 "\t" $4 "\t" s[$1] "\t" ($1 == "floor" ? "the C stand-in" : $1 == "corral" ? "corral as built (HEAD)" : w[$1])}' \
+awk -F'\t' 'FILENAME ~ /what/ {w[$1] = $2; next} FILENAME ~ /syscalls/ {s[$1] = $2; r[$1] = $3; next}
+  {print $1 "\t" $2 "\t" $3 "\t" $4 "\t" s[$1] "\t" ($1 == "floor" ? "the C stand-in" : $1 == "corral" ? "corral as built (HEAD)" : w[$1]) "\t" r[$1]}' \
   "$WORK/what.tsv" "$WORK/exp-syscalls.tsv" "$WORK/medians.tsv" | tee "$WORK/experiments.tsv"

@@ -370,16 +370,19 @@ fn experiments_section(md: &mut String, a: &Args) {
     }
     md.push_str(
         "## Experiments: what each remaining cost is worth\n\n\
-         corral built without one cost each (`scripts/bench/experiments.sh`: patches in \
-         `benches/experiments/` applied to a copy of this commit, never merged), timed with \
+         corral built without one cost each, without all of them at once (`all-removed`), and \
+         as the whole command line in one binary (`full`) (`scripts/bench/experiments.sh`: \
+         patches in `benches/experiments/` applied to a copy of this commit, never merged), timed with \
          corral as built and the floor in the same hyperfine rounds (warm; medians over rounds \
-         of the round's median and of the per-round ratios), with the syscalls of one run.\n\n\
-         | build | median ms | ratio to corral | ratio to the floor | syscalls | what it removes (and gives up) |\n\
-         |---|---:|---:|---:|---:|---|\n",
+         of the round's median and of the per-round ratios), with the syscalls of one run \
+         (`strace -f -c`, median of 3) and its peak RSS (GNU time `%M`, median of 5).\n\n\
+         | build | median ms | ratio to corral | ratio to the floor | syscalls | peak RSS KiB | what it removes (and gives up) |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
     );
     for r in &rows {
-        if let [n, m, rc, rf, sc, what] = r.as_slice() {
-            let _ = writeln!(md, "| {n} | {m} | {rc} | {rf} | {sc} | {what} |");
+        if let [n, m, rc, rf, sc, what, rest @ ..] = r.as_slice() {
+            let rss = rest.first().map(String::as_str).unwrap_or("");
+            let _ = writeln!(md, "| {n} | {m} | {rc} | {rf} | {sc} | {rss} | {what} |");
         }
     }
     md.push('\n');
