@@ -238,6 +238,9 @@ impl SpawnFixture {
         let state = temp_state_root(&id, state_in)?;
         let mut opts = Options {
             root: state.path().to_path_buf(),
+            // Created and started by this process alone, as `create_and_start` and `corral
+            // run` do: the socket gate, no FIFO.
+            start_in_process: true,
             ..Options::default()
         };
         if variant == Variant::Overlay {
