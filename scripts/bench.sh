@@ -22,7 +22,7 @@ OUT=$T/bench-run
 rm -rf "$OUT" "$T/criterion"; mkdir -p "$OUT"
 
 cargo build --release -q -p corral-benches --bin bench-report --bin spawn-rounds
-bash scripts/build-corral.sh   # target/release/corral, a static PIE
+bash scripts/build-corral.sh   # target/release/corral and corral-full, static PIEs
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # Many short rounds: every command runs a few times per round, rounds follow each other, and
 # the ratio is taken per round, so that a burst of load on this shared machine falls on all
@@ -52,14 +52,15 @@ cat >"$OUT/commands.txt" <<CMDS
 # everything below, in order, as root:
 ./scripts/bench.sh
 # which runs:
-bash scripts/build-corral.sh   # cargo rustc --release -p corral-cli --bin corral -- -C target-feature=+crt-static
+bash scripts/build-corral.sh   # cargo rustc --release -p corral-cli --bin corral (and --bin corral-full) -- -C target-feature=+crt-static
 CORRAL=target/release/corral WORK=target/bench-run/peers bash scripts/bench/peers.sh
 #   hyperfine -N --warmup 1 --runs 4 (25 rounds) and, cold, --prepare 'sleep 0.1' --runs 2 (15 rounds),
 #   each row as 'env --block-signal=CHLD RUNTIME run -b BUNDLE ID', in a mount namespace
 #   without the cgroup2 mount (crun refuses this hybrid layout), so every runtime sees cgroup v1
 CORRAL=target/release/corral STANDIN=... BUNDLE=... WORK=target/bench-experiments bash scripts/bench/experiments.sh
 #   corral built without one cost each (benches/experiments/*.patch, a position-dependent link,
-#   benches/src/bin/corral-min.rs, --root on a tmpfs), 10 rounds x hyperfine --runs 10 with corral and the floor
+#   benches/src/bin/corral-min.rs, --root on a tmpfs, all of them at once, corral-full),
+#   10 rounds x hyperfine --runs 10 with corral and the floor, and the peak RSS and syscalls of each
 cargo bench -p corral-benches
 target/release/spawn-rounds 10 10 target/bench-run/spawn-rounds.tsv   # variants interleaved
 target/release/bench-report --peers ... --criterion target/criterion ...

@@ -6,8 +6,9 @@
 //! verbs, the image store, the registry client with its TLS and async runtime, builds,
 //! networks) is a 12 MB text with 0.5 MB of pointers that a position-independent binary
 //! relocates at each start, and the container's first process is a copy of it. The front
-//! is under half of that, which takes about 0.7 ms and 1.3 MB of peak RSS off each
-//! `corral run` (BENCHMARKS.md). Users and engines still run `corral` for everything.
+//! is under half of that: about 2 MB of peak RSS, 40 page faults and 0.3 ms of CPU less per
+//! `corral run` (BENCHMARKS.md, the `full` experiment). Users and engines still run `corral`
+//! for everything.
 //!
 //! What the front does itself, exactly as `corral-full` would do it:
 //! - `run`/`create` in runc's form (`-b/--bundle` before the first operand, with runc's

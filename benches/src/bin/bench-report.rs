@@ -590,6 +590,7 @@ fn what(k: &str) -> &'static str {
         "spawn-2-threads/cgroup-limits" => "two threads spawning at once: wall time per spawn (1/x = spawns per second)",
         "spawn-steps/create" | "spawn-steps/start" | "spawn-steps/wait" | "spawn-steps/delete" => "one step of spawn/default",
         "pool/start-to-exec" => "warm pool (cgroup limits): a take, from the call until execve succeeded (the `start` phase)",
+        "pool/start-to-exec-tmpfs-root" => "the same, the pool's state root on a tmpfs (an experiment: the state write at start without ext4)",
         "pool/take-to-exit" => "warm pool (cgroup limits): take + wait for exit + delete of `/bin/true`",
         "cgroup/create" => "mkdir in every hierarchy",
         "cgroup/limits" => "memory, pids, cpu limits written",
