@@ -77,24 +77,10 @@ fn spawn(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool");
     let f = PoolFixture::new(Variant::CgroupLimits, 4).expect("pool fixture");
     g.bench_function("start-to-exec", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                f.wait_ready(4).expect("refill");
-                total += f.take().expect("take").start_to_exec;
-            }
-            total
-        })
+        b.iter_custom(|iters| takes(&f, iters, |t| t.start_to_exec))
     });
     g.bench_function("take-to-exit", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                f.wait_ready(4).expect("refill");
-                total += f.take().expect("take").whole;
-            }
-            total
-        })
+        b.iter_custom(|iters| takes(&f, iters, |t| t.whole))
     });
     f.finish().expect("nothing left");
     // An experiment: the same pool with its state root on a tmpfs (the one above has it in
@@ -103,17 +89,21 @@ fn spawn(c: &mut Criterion) {
     let f = PoolFixture::with_state_in(Variant::CgroupLimits, 4, std::path::Path::new("/dev/shm"))
         .expect("pool fixture, state on a tmpfs");
     g.bench_function("start-to-exec-tmpfs-root", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                f.wait_ready(4).expect("refill");
-                total += f.take().expect("take").start_to_exec;
-            }
-            total
-        })
+        b.iter_custom(|iters| takes(&f, iters, |t| t.start_to_exec))
     });
     f.finish().expect("nothing left");
     g.finish();
+}
+
+/// `iters` takes from the pool `f`, each once 4 containers are ready again: the sum of
+/// `what` of each.
+fn takes(f: &PoolFixture, iters: u64, what: impl Fn(benches::Take) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        f.wait_ready(4).expect("refill");
+        total += what(f.take().expect("take"));
+    }
+    total
 }
 
 criterion_group! {
